@@ -1,0 +1,108 @@
+// Package docker holds the runbook's steps on a Docker Compose project as Temporal
+// activities on the Docker Engine API. Containers, networks and volumes are found by the
+// com.docker.compose.* labels that compose v1 and v2 both set, never by name.
+package docker
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/algotrendy/rewind/activities/evidence"
+)
+
+// ProjectLabel is the label compose puts on everything of a project.
+const ProjectLabel = "com.docker.compose.project"
+
+// ServiceLabel names the compose service of a container.
+const ServiceLabel = "com.docker.compose.service"
+
+// Error types the workflows match on; errors of these types are not retried.
+const (
+	ErrEngineUnreachable = "EngineUnreachable"
+	ErrBadInput          = "BadInput"
+)
+
+// Activities run on the Docker host; they hold its engine client and the evidence store.
+type Activities struct {
+	Engine   *client.Client
+	Evidence evidence.Store
+}
+
+// NewEngine connects to the engine named by DOCKER_HOST (or the local socket) and checks
+// that it answers, so a worker on a host without Docker fails at start with a clear message.
+func NewEngine(ctx context.Context) (*client.Client, error) {
+	c, err := client.New(client.FromEnv)
+	if err != nil {
+		return nil, fmt.Errorf("create docker client: %w", err)
+	}
+	if _, err := c.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("reach the docker engine at %s (set DOCKER_HOST or start dockerd): %w", c.DaemonHost(), err)
+	}
+	return c, nil
+}
+
+// Container is what Rewind records of one container.
+type Container struct {
+	ID      string
+	Name    string
+	Service string
+	Image   string
+	State   string
+	Status  string
+}
+
+func (a *Activities) projectContainers(ctx context.Context, project string, all bool) ([]Container, error) {
+	if project == "" {
+		return nil, temporal.NewNonRetryableApplicationError("no compose project given", ErrBadInput, nil)
+	}
+	res, err := a.Engine.ContainerList(ctx, client.ContainerListOptions{
+		All:     all,
+		Filters: make(client.Filters).Add("label", ProjectLabel+"="+project),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list containers of project %s: %w", project, err)
+	}
+	out := make([]Container, 0, len(res.Items))
+	for _, c := range res.Items {
+		out = append(out, summarize(c))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func summarize(c container.Summary) Container {
+	name := c.ID[:12]
+	if len(c.Names) > 0 {
+		name = strings.TrimPrefix(c.Names[0], "/")
+	}
+	return Container{
+		ID:      c.ID,
+		Name:    name,
+		Service: c.Labels[ServiceLabel],
+		Image:   c.Image,
+		State:   string(c.State),
+		Status:  c.Status,
+	}
+}
+
+// gone reports whether err says the object no longer exists, which a retried step treats
+// as already done.
+func gone(err error) bool {
+	return cerrdefs.IsNotFound(err)
+}
+
+func names(cs []Container) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.Name
+	}
+	return out
+}

@@ -1,0 +1,329 @@
+// Package config loads rewind.yaml with viper (file < REWIND_* environment < flags) and
+// checks it, reporting every problem at once so an operator fixes the file in one pass.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// Config is everything the worker and the CLI read from rewind.yaml.
+type Config struct {
+	Temporal  Temporal         `mapstructure:"temporal"`
+	Worker    Worker           `mapstructure:"worker"`
+	Compose   Compose          `mapstructure:"compose"`
+	Evidence  Evidence         `mapstructure:"evidence"`
+	Stacks    map[string]Stack `mapstructure:"stacks"`
+	Approvers []Approver       `mapstructure:"approvers"`
+	Severity  SeverityPolicy   `mapstructure:"severity"`
+	Notify    Notify           `mapstructure:"notify"`
+	Telemetry Telemetry        `mapstructure:"telemetry"`
+}
+
+// Temporal says how to reach the Temporal frontend.
+type Temporal struct {
+	Address   string `mapstructure:"address"`
+	Namespace string `mapstructure:"namespace"`
+	TaskQueue string `mapstructure:"task_queue"`
+	TLS       TLS    `mapstructure:"tls"`
+	// APIKeyEnv names the environment variable holding the API key, so the key itself
+	// never sits in a file that gets copied around.
+	APIKeyEnv string `mapstructure:"api_key_env"`
+	// UIURL is the Web UI's base address, for links the CLI prints.
+	UIURL string `mapstructure:"ui_url"`
+}
+
+// TLS for the connection to Temporal.
+type TLS struct {
+	Enabled    bool   `mapstructure:"enabled"`
+	CAFile     string `mapstructure:"ca_file"`
+	CertFile   string `mapstructure:"cert_file"`
+	KeyFile    string `mapstructure:"key_file"`
+	ServerName string `mapstructure:"server_name"`
+}
+
+// Worker is the process on a Docker host.
+type Worker struct {
+	// Host names the task queue of Docker-bound activities; default: the machine's hostname.
+	Host string `mapstructure:"host"`
+	// Listen is where /metrics and /healthz are served.
+	Listen       string        `mapstructure:"listen"`
+	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
+}
+
+// Compose is the operator's compose CLI; empty detects `docker compose`, then `docker-compose`.
+type Compose struct {
+	Command []string `mapstructure:"command"`
+}
+
+// Evidence is where incident evidence is written.
+type Evidence struct {
+	Dir string `mapstructure:"dir"`
+}
+
+// Stack is one Docker Compose deployment Rewind can roll back.
+type Stack struct {
+	Project         string        `mapstructure:"project"`
+	ComposeFiles    []string      `mapstructure:"compose_files"`
+	WorkingDir      string        `mapstructure:"working_dir"`
+	Host            string        `mapstructure:"host"`
+	Services        []string      `mapstructure:"services"`
+	Volumes         []string      `mapstructure:"volumes"`
+	StopGracePeriod time.Duration `mapstructure:"stop_grace_period"`
+	Backups         Backups       `mapstructure:"backups"`
+	Checks          Checks        `mapstructure:"checks"`
+}
+
+// Backups says where a stack's database backups live.
+type Backups struct {
+	Dir             string `mapstructure:"dir"`
+	Pattern         string `mapstructure:"pattern"`
+	RequireChecksum bool   `mapstructure:"require_checksum"`
+	S3              S3     `mapstructure:"s3"`
+}
+
+// S3 is an S3 or S3-compatible bucket; credentials come from the default AWS chain.
+type S3 struct {
+	Bucket       string `mapstructure:"bucket"`
+	Prefix       string `mapstructure:"prefix"`
+	Region       string `mapstructure:"region"`
+	Endpoint     string `mapstructure:"endpoint"`
+	UsePathStyle bool   `mapstructure:"use_path_style"`
+}
+
+// Checks are the post-rollback verification of the runbook, per stack.
+type Checks struct {
+	HealthURL     string        `mapstructure:"health_url"`
+	HealthExpect  string        `mapstructure:"health_expect"`
+	DatabaseURL   string        `mapstructure:"database_url"`
+	DataQuery     string        `mapstructure:"data_query"`
+	LogsMustHave  []string      `mapstructure:"logs_must_have"`
+	LogsMustLack  []string      `mapstructure:"logs_must_lack"`
+	FunctionalURL string        `mapstructure:"functional_url"`
+	HealthTimeout time.Duration `mapstructure:"health_timeout"`
+}
+
+// Approver is a person who may start or approve rollbacks.
+type Approver struct {
+	Name string `mapstructure:"name"`
+	Role string `mapstructure:"role"`
+	// PublicKey is an ed25519 key (base64); when set, that approver's signals must be signed.
+	PublicKey string `mapstructure:"public_key"`
+}
+
+// SeverityPolicy is the runbook's decision table.
+type SeverityPolicy struct {
+	// Escalation lists roles from least to most authority.
+	Escalation []string        `mapstructure:"escalation"`
+	Levels     map[string]Rule `mapstructure:"levels"`
+}
+
+// Rule says who approves a severity and how long they have.
+type Rule struct {
+	Role         string        `mapstructure:"role"`
+	DecisionTime time.Duration `mapstructure:"decision_time"`
+	HardDeadline time.Duration `mapstructure:"hard_deadline"`
+}
+
+// Notify says where rollbacks are announced.
+type Notify struct {
+	WebhookURL string `mapstructure:"webhook_url"`
+	Channel    string `mapstructure:"channel"`
+}
+
+// Telemetry configures OpenTelemetry; OTLP is used when an endpoint is set here or in
+// OTEL_EXPORTER_OTLP_ENDPOINT.
+type Telemetry struct {
+	OTLPEndpoint string `mapstructure:"otlp_endpoint"`
+	Stdout       bool   `mapstructure:"stdout"`
+}
+
+// Severities in the order of the runbook's table.
+var Severities = []string{"P1", "P2", "P3"}
+
+// Roles of the runbook's escalation path, least authority first.
+var Roles = []string{"on-call", "senior", "tech-lead", "engineering-manager"}
+
+func setDefaults(v *viper.Viper) {
+	v.SetDefault("temporal.address", "127.0.0.1:7233")
+	v.SetDefault("temporal.namespace", "default")
+	v.SetDefault("temporal.task_queue", "rewind")
+	v.SetDefault("temporal.api_key_env", "")
+	v.SetDefault("temporal.ui_url", "http://127.0.0.1:8233")
+	v.SetDefault("temporal.tls.enabled", false)
+	v.SetDefault("temporal.tls.ca_file", "")
+	v.SetDefault("temporal.tls.cert_file", "")
+	v.SetDefault("temporal.tls.key_file", "")
+	v.SetDefault("temporal.tls.server_name", "")
+	v.SetDefault("worker.host", "")
+	v.SetDefault("worker.listen", "127.0.0.1:9464")
+	v.SetDefault("worker.drain_timeout", "30s")
+	v.SetDefault("compose.command", []string{})
+	v.SetDefault("evidence.dir", ".rewind/evidence")
+	v.SetDefault("severity.escalation", Roles)
+	v.SetDefault("severity.levels", map[string]any{
+		"P1": map[string]any{"role": "on-call", "decision_time": "0s", "hard_deadline": "0s"},
+		"P2": map[string]any{"role": "senior", "decision_time": "15m", "hard_deadline": "1h"},
+		"P3": map[string]any{"role": "tech-lead", "decision_time": "1h", "hard_deadline": "4h"},
+	})
+	v.SetDefault("notify.webhook_url", "")
+	v.SetDefault("notify.channel", "#algotrendy-incidents")
+	v.SetDefault("telemetry.otlp_endpoint", "")
+	v.SetDefault("telemetry.stdout", false)
+}
+
+// Load reads the file at path (empty: REWIND_CONFIG, then ./rewind.yaml when present),
+// then REWIND_* environment variables, then the flags bound with BindFlags.
+func Load(path string, flags *pflag.FlagSet) (*Config, error) {
+	v := viper.New()
+	setDefaults(v)
+	v.SetEnvPrefix("REWIND")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	if path == "" {
+		path = os.Getenv("REWIND_CONFIG")
+	}
+	if path == "" {
+		if _, err := os.Stat("rewind.yaml"); err == nil {
+			path = "rewind.yaml"
+		}
+	}
+	if path != "" {
+		v.SetConfigFile(path)
+		if err := v.ReadInConfig(); err != nil {
+			return nil, &Problems{File: path, List: []Problem{{Key: "(file)", Got: path, Want: "a readable YAML file: " + err.Error()}}}
+		}
+	}
+	if flags != nil {
+		for key, name := range flagKeys {
+			if f := flags.Lookup(name); f != nil {
+				if err := v.BindPFlag(key, f); err != nil {
+					return nil, fmt.Errorf("bind flag --%s: %w", name, err)
+				}
+			}
+		}
+	}
+	var cfg Config
+	var problems []Problem
+	if err := v.UnmarshalExact(&cfg); err != nil {
+		problems = append(problems, decodeProblems(err)...)
+	}
+	problems = append(problems, cfg.validate()...)
+	if len(problems) > 0 {
+		return nil, &Problems{File: path, List: problems}
+	}
+	cfg.fillStackDefaults()
+	return &cfg, nil
+}
+
+// flagKeys maps config keys to the CLI and worker flags that override them.
+var flagKeys = map[string]string{
+	"temporal.address":    "address",
+	"temporal.namespace":  "namespace",
+	"temporal.task_queue": "task-queue",
+	"worker.host":         "host",
+	"worker.listen":       "listen",
+	"evidence.dir":        "evidence-dir",
+}
+
+// BindFlags adds the flags that override the file and the environment.
+func BindFlags(flags *pflag.FlagSet) {
+	flags.String("address", "", "Temporal frontend host:port (temporal.address, REWIND_TEMPORAL_ADDRESS)")
+	flags.String("namespace", "", "Temporal namespace (temporal.namespace)")
+	flags.String("task-queue", "", "task queue of the rollback workflows (temporal.task_queue)")
+}
+
+func (c *Config) fillStackDefaults() {
+	for name, s := range c.Stacks {
+		if s.Project == "" {
+			s.Project = name
+		}
+		if s.StopGracePeriod == 0 {
+			s.StopGracePeriod = 30 * time.Second
+		}
+		if s.Checks.HealthTimeout == 0 {
+			s.Checks.HealthTimeout = 5 * time.Minute
+		}
+		if s.Backups.Pattern == "" {
+			s.Backups.Pattern = "questdb_backup_*.tar.gz"
+		}
+		c.Stacks[name] = s
+	}
+}
+
+// StackNames lists the configured stacks, sorted.
+func (c *Config) StackNames() []string {
+	names := make([]string, 0, len(c.Stacks))
+	for n := range c.Stacks {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Stack returns the named stack or an error that lists the known ones.
+func (c *Config) Stack(name string) (Stack, error) {
+	s, ok := c.Stacks[name]
+	if !ok {
+		known := strings.Join(c.StackNames(), ", ")
+		if known == "" {
+			known = "none: add one under stacks: in rewind.yaml"
+		}
+		return Stack{}, fmt.Errorf("unknown stack %q; known stacks: %s", name, known)
+	}
+	return s, nil
+}
+
+// Approver finds an approver by name.
+func (c *Config) Approver(name string) (Approver, bool) {
+	for _, a := range c.Approvers {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return Approver{}, false
+}
+
+// Problem is one thing wrong in the configuration.
+type Problem struct {
+	Key  string
+	Got  string
+	Want string
+}
+
+func (p Problem) String() string {
+	return fmt.Sprintf("%s: got %s, want %s", p.Key, p.Got, p.Want)
+}
+
+// Problems is every mistake found in one configuration.
+type Problems struct {
+	File string
+	List []Problem
+}
+
+func (p *Problems) Error() string {
+	var b strings.Builder
+	src := p.File
+	if src == "" {
+		src = "defaults and environment"
+	}
+	fmt.Fprintf(&b, "%d problem(s) in the configuration (%s):", len(p.List), src)
+	for _, pr := range p.List {
+		b.WriteString("\n  - ")
+		b.WriteString(pr.String())
+	}
+	return b.String()
+}
+
+// IsProblems reports whether err is a configuration problem (bad input, exit code 2).
+func IsProblems(err error) bool {
+	var p *Problems
+	return errors.As(err, &p)
+}

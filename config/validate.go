@@ -1,0 +1,152 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+var stackName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+
+// validate returns every problem in c, each naming its key, what it holds and what is expected.
+func (c *Config) validate() []Problem {
+	var ps []Problem
+	add := func(key, got, want string) { ps = append(ps, Problem{Key: key, Got: got, Want: want}) }
+
+	if _, _, err := net.SplitHostPort(c.Temporal.Address); err != nil {
+		add("temporal.address", quote(c.Temporal.Address), "host:port of the Temporal frontend, like 127.0.0.1:7233")
+	}
+	if c.Temporal.Namespace == "" {
+		add("temporal.namespace", `""`, "a namespace name, like default")
+	}
+	if c.Temporal.TaskQueue == "" {
+		add("temporal.task_queue", `""`, "a task queue name, like rewind")
+	}
+	if t := c.Temporal.TLS; (t.CertFile == "") != (t.KeyFile == "") {
+		add("temporal.tls", fmt.Sprintf("cert_file %s and key_file %s", quote(t.CertFile), quote(t.KeyFile)), "both set for mutual TLS, or neither")
+	}
+	if c.Worker.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Worker.Listen); err != nil {
+			add("worker.listen", quote(c.Worker.Listen), "host:port for /metrics and /healthz, like 127.0.0.1:9464")
+		}
+	}
+	if c.Worker.DrainTimeout < 0 {
+		add("worker.drain_timeout", c.Worker.DrainTimeout.String(), "a duration of zero or more, like 30s")
+	}
+	if c.Evidence.Dir == "" {
+		add("evidence.dir", `""`, "a folder for incident evidence, like .rewind/evidence")
+	}
+
+	for _, name := range c.StackNames() {
+		s := c.Stacks[name]
+		key := "stacks." + name
+		if !stackName.MatchString(name) {
+			add(key, quote(name), "a stack name of lowercase letters, digits, '-' and '_' (it becomes the workflow ID rewind-<stack>)")
+		}
+		if len(s.ComposeFiles) == 0 {
+			add(key+".compose_files", "nothing", "at least one compose file, like docker-compose.prod.yml")
+		}
+		if s.StopGracePeriod < 0 {
+			add(key+".stop_grace_period", s.StopGracePeriod.String(), "a duration of zero or more, like 30s")
+		}
+		if s.Backups.Dir != "" && s.Backups.S3.Bucket != "" {
+			add(key+".backups", "both dir and s3.bucket", "one backup location: a local dir or an S3 bucket")
+		}
+		for i, u := range []string{s.Checks.HealthURL, s.Checks.DatabaseURL, s.Checks.FunctionalURL} {
+			if u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+				field := []string{"health_url", "database_url", "functional_url"}[i]
+				add(key+".checks."+field, quote(u), "an http:// or https:// URL")
+			}
+		}
+	}
+
+	seen := map[string]bool{}
+	for i, a := range c.Approvers {
+		key := "approvers[" + strconv.Itoa(i) + "]"
+		if a.Name == "" {
+			add(key+".name", `""`, "the approver's name, as they type it in `rewind approve --as`")
+		} else if seen[a.Name] {
+			add(key+".name", quote(a.Name), "a name used once")
+		}
+		seen[a.Name] = true
+		if !slices.Contains(c.Severity.Escalation, a.Role) {
+			add(key+".role", quote(a.Role), "one of "+strings.Join(c.Severity.Escalation, ", "))
+		}
+	}
+
+	if len(c.Severity.Escalation) == 0 {
+		add("severity.escalation", "nothing", "roles from least to most authority, like "+strings.Join(Roles, ", "))
+	}
+	for _, sev := range Severities {
+		rule, ok := c.Severity.Levels[strings.ToLower(sev)]
+		if !ok {
+			rule, ok = c.Severity.Levels[sev]
+		}
+		key := "severity.levels." + sev
+		if !ok {
+			add(key, "nothing", "a rule with role, decision_time and hard_deadline")
+			continue
+		}
+		if !slices.Contains(c.Severity.Escalation, rule.Role) {
+			add(key+".role", quote(rule.Role), "one of "+strings.Join(c.Severity.Escalation, ", "))
+		}
+		if rule.DecisionTime < 0 {
+			add(key+".decision_time", rule.DecisionTime.String(), "a duration of zero or more")
+		}
+		if rule.HardDeadline != 0 && rule.HardDeadline < rule.DecisionTime {
+			add(key+".hard_deadline", rule.HardDeadline.String(), "at least the decision_time "+rule.DecisionTime.String())
+		}
+	}
+	for lvl := range c.Severity.Levels {
+		if !slices.Contains(Severities, strings.ToUpper(lvl)) {
+			add("severity.levels."+lvl, quote(lvl), "one of P1, P2, P3")
+		}
+	}
+	return ps
+}
+
+// Rule returns the approval rule of a severity (P1, P2 or P3).
+func (c *Config) Rule(severity string) (Rule, error) {
+	sev := strings.ToUpper(severity)
+	if !slices.Contains(Severities, sev) {
+		return Rule{}, fmt.Errorf("unknown severity %q; use P1 (critical), P2 (major) or P3 (minor)", severity)
+	}
+	if r, ok := c.Severity.Levels[strings.ToLower(sev)]; ok {
+		return r, nil
+	}
+	return c.Severity.Levels[sev], nil
+}
+
+// decodeProblems turns viper's decode errors (unknown keys, wrong types) into problems.
+func decodeProblems(err error) []Problem {
+	var ps []Problem
+	for _, line := range strings.Split(err.Error(), "\n") {
+		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "*"))
+		if line == "" || strings.HasPrefix(line, "decoding failed due to") || strings.HasSuffix(line, "error(s) decoding:") {
+			continue
+		}
+		if i := strings.Index(line, "has invalid keys: "); i >= 0 {
+			parent := strings.Trim(strings.TrimSpace(line[:i]), "'\"")
+			for _, k := range strings.Split(line[i+len("has invalid keys: "):], ", ") {
+				if parent != "" {
+					k = parent + "." + k
+				}
+				ps = append(ps, Problem{Key: k, Got: "an unknown key", Want: "a key Rewind knows (see rewind.example.yaml); check its spelling"})
+			}
+			continue
+		}
+		key := "(value)"
+		if m := quotedKey.FindStringSubmatch(line); m != nil {
+			key = m[1]
+		}
+		ps = append(ps, Problem{Key: key, Got: "a value of the wrong type", Want: "a value that decodes: " + line})
+	}
+	return ps
+}
+
+var quotedKey = regexp.MustCompile(`'([^']+)'`)
+
+func quote(s string) string { return strconv.Quote(s) }

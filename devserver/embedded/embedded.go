@@ -1,0 +1,251 @@
+// Package embedded runs a real Temporal server (SQLite persistence) and its Web UI inside
+// one process, so a fresh machine, the demo and the integration tests need nothing else.
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	uiserver "github.com/temporalio/ui-server/v2/server"
+	uiconfig "github.com/temporalio/ui-server/v2/server/config"
+	uiserveroptions "github.com/temporalio/ui-server/v2/server/server_options"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/server/common/cluster"
+	"go.temporal.io/server/common/config"
+	"go.temporal.io/server/common/log"
+	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
+	sqliteschema "go.temporal.io/server/schema/sqlite"
+	"go.temporal.io/server/temporal"
+)
+
+// SearchAttributes are the attributes Rewind sets on every rollback so operators can filter
+// the Web UI by stack, option, severity and phase.
+var SearchAttributes = map[string]enumspb.IndexedValueType{
+	"RewindStack":    enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	"RewindOption":   enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	"RewindSeverity": enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	"RewindPhase":    enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+}
+
+// Options say where the server listens and keeps its data.
+type Options struct {
+	// DBFile is the SQLite file; empty keeps everything in memory (tests).
+	DBFile string
+	// IP is the address gRPC and the UI bind to.
+	IP string
+	// GRPCPort of the frontend; 0 picks a free port.
+	GRPCPort int
+	// UIPort of the Web UI; 0 picks a free port, -1 runs no UI.
+	UIPort int
+	// Namespace is created when missing.
+	Namespace string
+	// LogLevel of the server's own log (debug, info, warn, error).
+	LogLevel string
+}
+
+// Server is a running Temporal server with its Web UI.
+type Server struct {
+	server   temporal.Server
+	ui       *uiserver.Server
+	uiDone   chan error
+	grpcAddr string
+	uiAddr   string
+}
+
+// Start brings the server up and returns once the frontend accepts connections.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	if opts.IP == "" {
+		opts.IP = "127.0.0.1"
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = "default"
+	}
+	if opts.LogLevel == "" {
+		opts.LogLevel = "warn"
+	}
+	var err error
+	if opts.GRPCPort == 0 {
+		if opts.GRPCPort, err = freePort(opts.IP); err != nil {
+			return nil, err
+		}
+	}
+	if opts.UIPort == 0 {
+		if opts.UIPort, err = freePort(opts.IP); err != nil {
+			return nil, err
+		}
+	}
+	conf, err := serverConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	logger := log.NewZapLogger(log.BuildZapLogger(log.Config{Level: opts.LogLevel, Format: "console"}))
+	server, err := temporal.NewServer(
+		temporal.WithConfig(conf),
+		temporal.ForServices(temporal.DefaultServices),
+		temporal.WithLogger(logger),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("build temporal server: %w", err)
+	}
+	if err := server.Start(); err != nil {
+		return nil, fmt.Errorf("start temporal server on %s:%d: %w", opts.IP, opts.GRPCPort, err)
+	}
+	s := &Server{server: server, grpcAddr: net.JoinHostPort(opts.IP, strconv.Itoa(opts.GRPCPort))}
+	if opts.UIPort > 0 {
+		s.uiAddr = net.JoinHostPort(opts.IP, strconv.Itoa(opts.UIPort))
+		s.ui = uiserver.NewServer(uiserveroptions.WithConfigProvider(&uiconfig.Config{
+			Host:                opts.IP,
+			Port:                opts.UIPort,
+			TemporalGRPCAddress: s.grpcAddr,
+			EnableUI:            true,
+			DefaultNamespace:    opts.Namespace,
+			CORS:                uiconfig.CORS{CookieInsecure: true},
+			HideLogs:            true,
+		}))
+		s.uiDone = make(chan error, 1)
+		go func() { s.uiDone <- s.ui.Start() }()
+	}
+	if err := s.waitReady(ctx); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// GRPCAddr is host:port of the frontend, for SDK clients.
+func (s *Server) GRPCAddr() string { return s.grpcAddr }
+
+// UIAddr is host:port of the Web UI, empty when it runs without one.
+func (s *Server) UIAddr() string { return s.uiAddr }
+
+// Stop shuts the UI and the server down; the SQLite file keeps every workflow.
+func (s *Server) Stop() {
+	if s.ui != nil {
+		s.ui.Stop()
+	}
+	_ = s.server.Stop()
+}
+
+func (s *Server) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	addrs := []string{s.grpcAddr}
+	if s.uiAddr != "" {
+		addrs = append(addrs, s.uiAddr)
+	}
+	for _, addr := range addrs {
+		for {
+			conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+			if err == nil {
+				_ = conn.Close()
+				break
+			}
+			select {
+			case err := <-s.uiDone:
+				return fmt.Errorf("web ui on %s stopped: %w", s.uiAddr, err)
+			case <-ctx.Done():
+				return fmt.Errorf("wait for %s to accept connections: %w", addr, ctx.Err())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+func serverConfig(opts Options) (*config.Config, error) {
+	sqlConf, err := sqliteConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	var conf config.Config
+	conf.Global.Membership.MaxJoinDuration = 30 * time.Second
+	conf.Global.Membership.BroadcastAddress = "127.0.0.1"
+	conf.Persistence.DefaultStore = "sqlite"
+	conf.Persistence.VisibilityStore = "sqlite"
+	conf.Persistence.NumHistoryShards = 1
+	conf.Persistence.DataStores = map[string]config.DataStore{"sqlite": {SQL: sqlConf}}
+	conf.ClusterMetadata = &cluster.Config{
+		FailoverVersionIncrement: 10,
+		MasterClusterName:        "active",
+		CurrentClusterName:       "active",
+		ClusterInformation: map[string]cluster.ClusterInformation{
+			"active": {
+				Enabled:                true,
+				InitialFailoverVersion: 1,
+				RPCAddress:             net.JoinHostPort(opts.IP, strconv.Itoa(opts.GRPCPort)),
+				ClusterID:              "rewind-dev",
+			},
+		},
+	}
+	conf.DCRedirectionPolicy.Policy = "noop"
+	conf.Services = map[string]config.Service{}
+	for _, name := range []string{"frontend", "history", "matching", "worker"} {
+		var svc config.Service
+		if name == "frontend" {
+			svc.RPC.GRPCPort = opts.GRPCPort
+			svc.RPC.BindOnIP = opts.IP
+		} else {
+			if svc.RPC.GRPCPort, err = freePort("127.0.0.1"); err != nil {
+				return nil, err
+			}
+			svc.RPC.BindOnLocalHost = true
+		}
+		if svc.RPC.MembershipPort, err = freePort("127.0.0.1"); err != nil {
+			return nil, err
+		}
+		conf.Services[name] = svc
+	}
+	conf.Archival.History.State = "disabled"
+	conf.Archival.Visibility.State = "disabled"
+	conf.NamespaceDefaults.Archival.History.State = "disabled"
+	conf.NamespaceDefaults.Archival.Visibility.State = "disabled"
+	conf.PublicClient.HostPort = net.JoinHostPort(opts.IP, strconv.Itoa(opts.GRPCPort))
+	return &conf, nil
+}
+
+func sqliteConfig(opts Options) (*config.SQL, error) {
+	conf := &config.SQL{PluginName: sqliteplugin.PluginName}
+	if opts.DBFile == "" {
+		conf.ConnectAttributes = map[string]string{"mode": "memory", "cache": "shared"}
+		conf.DatabaseName = fmt.Sprintf("rewind-%d", time.Now().UnixNano())
+	} else {
+		conf.ConnectAttributes = map[string]string{"mode": "rwc"}
+		conf.DatabaseName = opts.DBFile
+		if err := os.MkdirAll(filepath.Dir(opts.DBFile), 0o755); err != nil {
+			return nil, fmt.Errorf("create folder for %s: %w", opts.DBFile, err)
+		}
+		if _, err := os.Stat(opts.DBFile); errors.Is(err, os.ErrNotExist) {
+			if err := sqliteschema.SetupSchema(conf); err != nil {
+				return nil, fmt.Errorf("create schema in %s: %w", opts.DBFile, err)
+			}
+		}
+	}
+	if opts.DBFile == "" {
+		if err := sqliteschema.SetupSchema(conf); err != nil {
+			return nil, fmt.Errorf("create in-memory schema: %w", err)
+		}
+	}
+	ns, err := sqliteschema.NewNamespaceConfig("active", opts.Namespace, false, SearchAttributes)
+	if err != nil {
+		return nil, fmt.Errorf("describe namespace %s: %w", opts.Namespace, err)
+	}
+	if err := sqliteschema.CreateNamespaces(conf, ns); err != nil {
+		return nil, fmt.Errorf("create namespace %s: %w", opts.Namespace, err)
+	}
+	return conf, nil
+}
+
+func freePort(ip string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		return 0, fmt.Errorf("find a free port on %s: %w", ip, err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,147 @@
+// Package demostack builds the AlgoTrendy demo stack's images from source and drives the
+// stack with the compose CLI, for `make demo` and the integration tests.
+package demostack
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+
+	"github.com/moby/moby/client"
+)
+
+// Images the demo compose file runs.
+const (
+	DBImage  = "algotrendy-questdb:local"
+	APIImage = "algotrendy-api" // tagged v2.6-prod by default, like the runbook's
+)
+
+// Root is the folder of the demo stack inside the repository.
+func Root() (string, error) {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "", errors.New("locate the demo stack's source")
+	}
+	return filepath.Dir(filepath.Dir(file)), nil
+}
+
+// ComposeFile is the demo stack's compose file.
+func ComposeFile() (string, error) {
+	root, err := Root()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, "docker-compose.prod.yml"), nil
+}
+
+// BuildImages compiles the demo's static binaries and builds FROM-scratch images of them
+// through the Engine API; no image is pulled. apiTags are the tags of the api image.
+func BuildImages(ctx context.Context, engine *client.Client, apiTags ...string) error {
+	root, err := Root()
+	if err != nil {
+		return err
+	}
+	if len(apiTags) == 0 {
+		apiTags = []string{"v2.6-prod"}
+	}
+	tmp, err := os.MkdirTemp("", "rewind-demo-build-")
+	if err != nil {
+		return fmt.Errorf("create build folder: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	var tags []string
+	for _, t := range apiTags {
+		tags = append(tags, APIImage+":"+t)
+	}
+	for _, img := range []struct {
+		pkg, bin string
+		tags     []string
+	}{
+		{"market-db", "market-db", []string{DBImage}},
+		{"api", "api", tags},
+	} {
+		out := filepath.Join(tmp, img.bin)
+		build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, ".")
+		build.Dir = filepath.Join(root, img.pkg)
+		build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+		if b, err := build.CombinedOutput(); err != nil {
+			return fmt.Errorf("compile %s: %w\n%s", img.pkg, err, b)
+		}
+		if err := buildImage(ctx, engine, out, img.bin, img.tags); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func buildImage(ctx context.Context, engine *client.Client, binary, name string, tags []string) error {
+	bin, err := os.ReadFile(binary)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", binary, err)
+	}
+	dockerfile := fmt.Sprintf("FROM scratch\nCOPY %s /%s\nENTRYPOINT [\"/%s\"]\n", name, name, name)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range []struct {
+		name string
+		mode int64
+		body []byte
+	}{{"Dockerfile", 0o644, []byte(dockerfile)}, {name, 0o755, bin}} {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.body))}); err != nil {
+			return fmt.Errorf("pack build context of %s: %w", name, err)
+		}
+		if _, err := tw.Write(f.body); err != nil {
+			return fmt.Errorf("pack build context of %s: %w", name, err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("pack build context of %s: %w", name, err)
+	}
+	res, err := engine.ImageBuild(ctx, &buf, client.ImageBuildOptions{Tags: tags, Remove: true, ForceRemove: true})
+	if err != nil {
+		return fmt.Errorf("build image %v: %w", tags, err)
+	}
+	defer res.Body.Close()
+	dec := json.NewDecoder(res.Body)
+	for {
+		var msg struct {
+			Error string `json:"error"`
+		}
+		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("read build output of %v: %w", tags, err)
+		}
+		if msg.Error != "" {
+			return fmt.Errorf("build image %v: %s", tags, msg.Error)
+		}
+	}
+}
+
+// Compose runs the compose CLI on the demo stack under project.
+type Compose struct {
+	Command []string
+	Project string
+	File    string
+	Env     []string
+}
+
+// Run runs one compose command and returns its combined output on failure.
+func (c Compose) Run(ctx context.Context, args ...string) error {
+	full := append(append(append([]string{}, c.Command[1:]...), "-p", c.Project, "-f", c.File), args...)
+	cmd := exec.CommandContext(ctx, c.Command[0], full...)
+	cmd.Dir = filepath.Dir(c.File)
+	cmd.Env = append(os.Environ(), c.Env...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%v %v: %w\n%s", c.Command, args, err, b)
+	}
+	return nil
+}

@@ -1,0 +1,39 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/api/serviceerror"
+)
+
+// NewCmdCancel builds `rewind cancel ID`.
+func NewCmdCancel(o *Options) *cobra.Command {
+	return &cobra.Command{
+		Use:   "cancel ID|STACK",
+		Short: "Ask a running rollback to stop after its current step",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id := workflowID(args[0])
+			c, err := o.Client()
+			if err != nil {
+				return err
+			}
+			if err := c.CancelWorkflow(cmd.Context(), id, ""); err != nil {
+				return notFound(id, err)
+			}
+			fmt.Fprintf(o.Out, "asked %s to cancel; follow it with `rewind status %s`\n", id, id)
+			return nil
+		},
+	}
+}
+
+// notFound turns "no such workflow" into bad input that names the ID.
+func notFound(id string, err error) error {
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return badInputf("no rollback %s; `rewind list` shows the recent ones", id)
+	}
+	return fmt.Errorf("reach rollback %s: %w", id, err)
+}

@@ -1,0 +1,193 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/algotrendy/rewind/workflows"
+)
+
+// StatusView is what `rewind status` prints.
+type StatusView struct {
+	WorkflowID string
+	RunID      string
+	Status     string
+	Started    time.Time
+	Closed     time.Time `json:",omitzero"`
+	Progress   workflows.Progress
+	UI         string
+}
+
+// NewCmdStatus builds `rewind status ID`.
+func NewCmdStatus(o *Options) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "status ID|STACK",
+		Short:   "Print a rollback's checklist once",
+		Example: "  rewind status rewind-prod\n  rewind status prod --json",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v, err := o.status(cmd, workflowID(args[0]))
+			if err != nil {
+				return err
+			}
+			if o.JSON {
+				return o.printJSON(v)
+			}
+			printStatus(o, v)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print as JSON")
+	return cmd
+}
+
+func (o *Options) status(cmd *cobra.Command, id string) (StatusView, error) {
+	c, err := o.Client()
+	if err != nil {
+		return StatusView{}, err
+	}
+	d, err := c.DescribeWorkflowExecution(cmd.Context(), id, "")
+	if err != nil {
+		return StatusView{}, notFound(id, err)
+	}
+	info := d.GetWorkflowExecutionInfo()
+	v := StatusView{
+		WorkflowID: id,
+		RunID:      info.GetExecution().GetRunId(),
+		Status:     statusName(info.GetStatus()),
+		Started:    info.GetStartTime().AsTime(),
+		UI:         o.uiLink(id, info.GetExecution().GetRunId()),
+	}
+	if info.GetCloseTime() != nil {
+		v.Closed = info.GetCloseTime().AsTime()
+	}
+	resp, err := c.QueryWorkflow(cmd.Context(), id, v.RunID, workflows.ProgressQuery)
+	if err == nil {
+		err = resp.Get(&v.Progress)
+	}
+	if err != nil {
+		v.Progress.Summary = d.GetExecutionConfig().GetUserMetadata().GetSummary().String()
+		v.Progress.Phase = "unknown (no worker answered the progress query: " + err.Error() + ")"
+	}
+	return v, nil
+}
+
+func printStatus(o *Options, v StatusView) {
+	fmt.Fprintf(o.Out, "%s  %s\n", v.WorkflowID, strings.ToUpper(v.Status))
+	if v.Progress.Summary != "" {
+		fmt.Fprintln(o.Out, v.Progress.Summary)
+	}
+	for i, s := range v.Progress.Steps {
+		prefix := "├──"
+		if i == len(v.Progress.Steps)-1 {
+			prefix = "└──"
+		}
+		fmt.Fprintf(o.Out, "%s %s %s", prefix, icon(s.State), s.Name)
+		if s.State != workflows.StateDone && s.State != workflows.StatePending {
+			fmt.Fprintf(o.Out, " (%s)", s.State)
+		}
+		if s.Detail != "" {
+			fmt.Fprintf(o.Out, ": %s", s.Detail)
+		}
+		fmt.Fprintln(o.Out)
+	}
+	if v.Progress.Notice != "" {
+		fmt.Fprintf(o.Out, "NOTICE: %s\n", v.Progress.Notice)
+	}
+	fmt.Fprintf(o.Out, "Web UI: %s\n", v.UI)
+}
+
+func statusName(s enumspb.WorkflowExecutionStatus) string {
+	return strings.ToLower(strings.TrimPrefix(s.String(), "WORKFLOW_EXECUTION_STATUS_"))
+}
+
+// ListItem is one line of `rewind list`.
+type ListItem struct {
+	WorkflowID string
+	RunID      string
+	Stack      string
+	Option     string
+	Severity   string
+	Phase      string
+	Status     string
+	Started    time.Time
+}
+
+// NewCmdList builds `rewind list`.
+func NewCmdList(o *Options) *cobra.Command {
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List recent rollbacks, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			items, err := o.list(cmd, limit)
+			if err != nil {
+				return err
+			}
+			if o.JSON {
+				return o.printJSON(items)
+			}
+			tw := tabwriter.NewWriter(o.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "WORKFLOW\tSTACK\tOPTION\tSEVERITY\tSTATUS\tPHASE\tSTARTED")
+			for _, it := range items {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.WorkflowID, it.Stack, it.Option, it.Severity, it.Status, it.Phase, it.Started.Local().Format(time.DateTime))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().IntVar(&limit, "limit", 20, "how many rollbacks to show")
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print as JSON")
+	return cmd
+}
+
+func (o *Options) list(cmd *cobra.Command, limit int) ([]ListItem, error) {
+	if limit <= 0 {
+		return nil, badInputf("--limit %d: want a number above 0", limit)
+	}
+	c, err := o.Client()
+	if err != nil {
+		return nil, err
+	}
+	items := []ListItem{}
+	var token []byte
+	for len(items) < limit {
+		resp, err := c.ListWorkflow(cmd.Context(), &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace:     o.cfg.Temporal.Namespace,
+			PageSize:      int32(limit),
+			NextPageToken: token,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list rollbacks: %w", err)
+		}
+		for _, e := range resp.GetExecutions() {
+			if !strings.HasPrefix(e.GetExecution().GetWorkflowId(), "rewind-") || len(items) >= limit {
+				continue
+			}
+			it := ListItem{
+				WorkflowID: e.GetExecution().GetWorkflowId(),
+				RunID:      e.GetExecution().GetRunId(),
+				Status:     statusName(e.GetStatus()),
+				Started:    e.GetStartTime().AsTime(),
+			}
+			for key, dst := range map[string]*string{"RewindStack": &it.Stack, "RewindOption": &it.Option, "RewindSeverity": &it.Severity, "RewindPhase": &it.Phase} {
+				if p, ok := e.GetSearchAttributes().GetIndexedFields()[key]; ok {
+					_ = converter.GetDefaultDataConverter().FromPayload(p, dst)
+				}
+			}
+			items = append(items, it)
+		}
+		token = resp.GetNextPageToken()
+		if len(token) == 0 {
+			break
+		}
+	}
+	return items, nil
+}

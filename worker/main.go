@@ -1,0 +1,113 @@
+// Command worker runs Rewind's rollbacks on a Docker host: it polls Temporal for workflow
+// tasks and for the Docker steps of the stacks on this host, and drains on SIGTERM.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+	"go.temporal.io/sdk/client"
+	temporalotel "go.temporal.io/sdk/contrib/opentelemetry"
+	"go.temporal.io/sdk/interceptor"
+
+	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/evidence"
+	"github.com/algotrendy/rewind/activities/notify"
+	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/telemetry"
+	"github.com/algotrendy/rewind/temporalconn"
+	"github.com/algotrendy/rewind/worker/runner"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "rewind worker:", err)
+		if config.IsProblems(err) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	flags := pflag.NewFlagSet("worker", pflag.ContinueOnError)
+	flags.Usage = func() {
+		fmt.Fprintf(os.Stderr, "Usage: worker [flags]\n\nRuns Rewind's rollbacks on this Docker host.\n\n%s", flags.FlagUsages())
+	}
+	cfgPath := flags.String("config", "", "path of rewind.yaml (default: $REWIND_CONFIG, then ./rewind.yaml)")
+	config.BindFlags(flags)
+	flags.String("host", "", "name of this Docker host; stacks with host: <name> run their Docker steps here (worker.host)")
+	flags.String("listen", "", "address for /metrics and /healthz (worker.listen)")
+	if err := flags.Parse(os.Args[1:]); err != nil {
+		if err == pflag.ErrHelp {
+			return nil
+		}
+		return &config.Problems{List: []config.Problem{{Key: "flags", Got: err.Error(), Want: "flags from `worker --help`"}}}
+	}
+	cfg, err := config.Load(*cfgPath, flags)
+	if err != nil {
+		return err
+	}
+	if cfg.Worker.Host == "" {
+		if cfg.Worker.Host, err = os.Hostname(); err != nil {
+			return fmt.Errorf("read hostname (set worker.host instead): %w", err)
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	tel, err := telemetry.Setup(ctx, telemetry.Options{Service: "rewind-worker", OTLPEndpoint: cfg.Telemetry.OTLPEndpoint, Stdout: cfg.Telemetry.Stdout})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flush, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tel.Shutdown(flush)
+	}()
+	tracing, err := temporalotel.NewTracingInterceptor(temporalotel.TracerOptions{Tracer: tel.Tracer.Tracer("rewind-worker")})
+	if err != nil {
+		return fmt.Errorf("create tracing interceptor: %w", err)
+	}
+	c, err := temporalconn.Dial(cfg.Temporal, client.Options{
+		Interceptors:   []interceptor.ClientInterceptor{tracing},
+		MetricsHandler: temporalotel.NewMetricsHandler(temporalotel.MetricsHandlerOptions{Meter: tel.Meter.Meter("rewind-worker")}),
+	}, logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	engine, err := docker.NewEngine(ctx)
+	if err != nil {
+		return err
+	}
+	defer engine.Close()
+	store, err := evidence.NewLocal(cfg.Evidence.Dir)
+	if err != nil {
+		return err
+	}
+
+	logger.Info("worker starting", "temporal", cfg.Temporal.Address, "task_queue", cfg.Temporal.TaskQueue, "host", cfg.Worker.Host, "evidence", store.Dir)
+	return runner.Run(ctx, c, runner.Options{
+		TaskQueue:    cfg.Temporal.TaskQueue,
+		Host:         cfg.Worker.Host,
+		DrainTimeout: cfg.Worker.DrainTimeout,
+		Listen:       cfg.Worker.Listen,
+		Metrics:      tel.Metrics,
+		Docker:       &docker.Activities{Engine: engine, Evidence: store},
+		Evidence:     &evidence.Activities{Store: store},
+		Notify:       &notify.Activities{WebhookURL: cfg.Notify.WebhookURL, Channel: cfg.Notify.Channel},
+		Ready: func(addr string) {
+			logger.Info("worker ready", "healthz", "http://"+addr+"/healthz", "host_queue", cfg.Temporal.TaskQueue+"@"+cfg.Worker.Host)
+		},
+	})
+}

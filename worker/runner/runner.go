@@ -1,0 +1,90 @@
+// Package runner wires Rewind's workflows and activities into Temporal workers and runs
+// them under a context, so the worker binary and tests start and stop the same thing.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/evidence"
+	"github.com/algotrendy/rewind/activities/notify"
+	"github.com/algotrendy/rewind/workflows"
+)
+
+// Options are what a worker needs besides its Temporal client.
+type Options struct {
+	TaskQueue    string
+	Host         string
+	DrainTimeout time.Duration
+	// Listen serves /metrics and /healthz; empty serves nothing.
+	Listen   string
+	Metrics  http.Handler
+	Docker   *docker.Activities
+	Notify   *notify.Activities
+	Evidence *evidence.Activities
+	// Ready is called with the bound address of /healthz once both workers poll.
+	Ready func(addr string)
+}
+
+// Run polls the rollback task queue (workflows and host-free activities) and this host's
+// task queue (Docker-bound activities) until ctx ends, then drains in-flight work.
+func Run(ctx context.Context, c client.Client, o Options) error {
+	opts := worker.Options{WorkerStopTimeout: o.DrainTimeout}
+	main := worker.New(c, o.TaskQueue, opts)
+	main.RegisterWorkflow(workflows.Emergency)
+
+	host := worker.New(c, workflows.HostTaskQueue(o.TaskQueue, o.Host), opts)
+	host.RegisterActivity(o.Docker)
+	host.RegisterActivity(o.Evidence)
+	host.RegisterActivity(o.Notify)
+
+	if err := main.Start(); err != nil {
+		return fmt.Errorf("start worker on task queue %s: %w", o.TaskQueue, err)
+	}
+	defer main.Stop()
+	if err := host.Start(); err != nil {
+		return fmt.Errorf("start worker on task queue %s: %w", workflows.HostTaskQueue(o.TaskQueue, o.Host), err)
+	}
+	defer host.Stop()
+
+	errc := make(chan error, 1)
+	addr := ""
+	if o.Listen != "" {
+		l, err := net.Listen("tcp", o.Listen)
+		if err != nil {
+			return fmt.Errorf("listen for /metrics and /healthz on %s: %w", o.Listen, err)
+		}
+		addr = l.Addr().String()
+		mux := http.NewServeMux()
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+			fmt.Fprintf(w, "ok: polling %s and %s\n", o.TaskQueue, workflows.HostTaskQueue(o.TaskQueue, o.Host))
+		})
+		if o.Metrics != nil {
+			mux.Handle("/metrics", o.Metrics)
+		}
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("serve /metrics and /healthz: %w", err)
+			}
+		}()
+		defer srv.Close()
+	}
+	if o.Ready != nil {
+		o.Ready(addr)
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errc:
+		return err
+	}
+}

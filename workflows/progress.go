@@ -1,0 +1,95 @@
+package workflows
+
+import (
+	"fmt"
+	"strings"
+
+	"go.temporal.io/sdk/workflow"
+)
+
+// tracker keeps the checklist of one rollback and publishes it wherever people look: the
+// progress query, the Web UI's current details and the RewindPhase search attribute.
+type tracker struct {
+	ctx      workflow.Context
+	progress Progress
+}
+
+func newTracker(ctx workflow.Context, summary string, steps ...string) (*tracker, error) {
+	t := &tracker{ctx: ctx, progress: Progress{Summary: summary, Phase: "starting"}}
+	for _, s := range steps {
+		t.progress.Steps = append(t.progress.Steps, Step{Name: s, State: StatePending})
+	}
+	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) {
+		return t.progress, nil
+	}); err != nil {
+		return nil, fmt.Errorf("register progress query: %w", err)
+	}
+	t.publish()
+	return t, nil
+}
+
+func (t *tracker) step(name string) *Step {
+	for i := range t.progress.Steps {
+		if t.progress.Steps[i].Name == name {
+			return &t.progress.Steps[i]
+		}
+	}
+	t.progress.Steps = append(t.progress.Steps, Step{Name: name, State: StatePending})
+	return &t.progress.Steps[len(t.progress.Steps)-1]
+}
+
+func (t *tracker) start(name string) {
+	s := t.step(name)
+	s.State = StateRunning
+	s.Started = workflow.Now(t.ctx)
+	t.progress.Phase = name
+	t.publish()
+}
+
+func (t *tracker) finish(name, state, detail string) {
+	s := t.step(name)
+	s.State = state
+	s.Detail = detail
+	s.Finished = workflow.Now(t.ctx)
+	t.publish()
+}
+
+func (t *tracker) end(outcome, notice string) {
+	t.progress.Phase = outcome
+	t.progress.Outcome = outcome
+	t.progress.Notice = notice
+	t.publish()
+}
+
+func (t *tracker) publish() {
+	workflow.SetCurrentDetails(t.ctx, t.progress.Markdown())
+	// Phase is for filtering only; a failed upsert must not fail the rollback.
+	_ = workflow.UpsertTypedSearchAttributes(t.ctx, PhaseKey.ValueSet(t.progress.Phase))
+}
+
+// Markdown renders the checklist the Web UI shows and `rewind status` prints.
+func (p Progress) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "**%s**\n\n", p.Summary)
+	for _, s := range p.Steps {
+		box := " "
+		if s.State == StateDone || s.State == StateSkipped {
+			box = "x"
+		}
+		line := fmt.Sprintf("- [%s] %s", box, s.Name)
+		if s.State != StateDone && s.State != StatePending {
+			line += " — _" + s.State + "_"
+		}
+		if s.Detail != "" {
+			line += ": " + s.Detail
+		}
+		b.WriteString(line + "\n")
+	}
+	if p.Outcome != "" {
+		fmt.Fprintf(&b, "\n**Outcome:** %s\n", p.Outcome)
+	}
+	if p.Notice != "" {
+		fmt.Fprintf(&b, "\n> %s\n", p.Notice)
+	}
+	return b.String()
+}
