@@ -179,7 +179,7 @@ func serverConfig(opts Options) (*config.Config, error) {
 				Enabled:                true,
 				InitialFailoverVersion: 1,
 				RPCAddress:             net.JoinHostPort(opts.IP, strconv.Itoa(opts.GRPCPort)),
-				ClusterID:              "rewind-dev",
+				ClusterID:              "3f5c7a52-9d1e-4b6a-8c0f-2e7d9b4a6c11", // fixed: one dev cluster per file
 			},
 		},
 	}
@@ -212,6 +212,7 @@ func serverConfig(opts Options) (*config.Config, error) {
 func sqliteConfig(opts Options) (*config.SQL, error) {
 	conf := &config.SQL{PluginName: sqliteplugin.PluginName}
 	if opts.DBFile == "" {
+		// The SQLite plugin creates the schema of an in-memory database itself.
 		conf.ConnectAttributes = map[string]string{"mode": "memory", "cache": "shared"}
 		conf.DatabaseName = fmt.Sprintf("rewind-%d", time.Now().UnixNano())
 	} else {
@@ -224,11 +225,6 @@ func sqliteConfig(opts Options) (*config.SQL, error) {
 			if err := sqliteschema.SetupSchema(conf); err != nil {
 				return nil, fmt.Errorf("create schema in %s: %w", opts.DBFile, err)
 			}
-		}
-	}
-	if opts.DBFile == "" {
-		if err := sqliteschema.SetupSchema(conf); err != nil {
-			return nil, fmt.Errorf("create in-memory schema: %w", err)
 		}
 	}
 	ns, err := sqliteschema.NewNamespaceConfig("active", opts.Namespace, false, SearchAttributes)

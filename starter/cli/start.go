@@ -112,9 +112,11 @@ func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
 		ID:                       id,
 		TaskQueue:                cfg.Temporal.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		StaticSummary:            fmt.Sprintf("%s rollback of %s, %s, by %s", option, f.stack, severity, requester),
-		StaticDetails:            staticDetails(req, stack),
+		// Without this the SDK hands back the running rollback as if it were ours.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		StaticSummary:                            fmt.Sprintf("%s rollback of %s, %s, by %s", option, f.stack, severity, requester),
+		StaticDetails:                            staticDetails(req, stack),
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.StackKey.ValueSet(f.stack),
 			workflows.OptionKey.ValueSet(option),

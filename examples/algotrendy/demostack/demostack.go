@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"time"
 
 	"github.com/moby/moby/client"
 )
@@ -144,4 +145,39 @@ func (c Compose) Run(ctx context.Context, args ...string) error {
 		return fmt.Errorf("%v %v: %w\n%s", c.Command, args, err, b)
 	}
 	return nil
+}
+
+// WaitHealthy waits until every container of the project reports healthy, watching the
+// engine's health events rather than polling on a timer.
+func WaitHealthy(ctx context.Context, engine *client.Client, project string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	filter := make(client.Filters).Add("label", "com.docker.compose.project="+project)
+	events := engine.Events(ctx, client.EventsListOptions{Filters: filter.Clone().Add("type", "container")})
+	for {
+		list, err := engine.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filter})
+		if err != nil {
+			return fmt.Errorf("list containers of %s: %w", project, err)
+		}
+		waiting := 0
+		for _, c := range list.Items {
+			// Summaries carry no health on older engines (API < 1.52): inspect instead.
+			info, err := engine.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
+			if err != nil {
+				return fmt.Errorf("inspect %s: %w", c.ID[:12], err)
+			}
+			st := info.Container.State
+			if st == nil || st.Health == nil || st.Health.Status != "healthy" {
+				waiting++
+			}
+		}
+		if len(list.Items) > 0 && waiting == 0 {
+			return nil
+		}
+		select {
+		case <-events.Messages:
+		case err := <-events.Err:
+			return fmt.Errorf("wait for %s to be healthy: %w", project, err)
+		}
+	}
 }

@@ -1,0 +1,38 @@
+# Rewind: `make demo` runs the demo rollback on the embedded Temporal; `make test` runs the tests.
+GO      ?= go
+BIN     ?= bin
+TIMEOUT ?= 40m
+
+.PHONY: all build demo demo-stop test unit devserver images clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/rewind ./starter
+	$(GO) build -o $(BIN)/worker ./worker
+	$(GO) build -o $(BIN)/devserver ./devserver
+
+# The demo: embedded Temporal + Web UI, a worker, the AlgoTrendy demo stack, and a rollback.
+demo:
+	./examples/demo.sh
+
+demo-stop:
+	./examples/demo.sh stop
+
+# Every test: unit tests and the integration suite on the real Docker Engine.
+test:
+	$(GO) test -count=1 -timeout $(TIMEOUT) ./...
+
+# Unit tests only (no Docker, no embedded Temporal server to build).
+unit:
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
+
+# Temporal and its Web UI on 127.0.0.1:7233 / :8233, data in .rewind/temporal.db.
+devserver:
+	$(GO) run ./devserver
+
+images:
+	$(GO) run ./examples/algotrendy/democtl build
+
+clean:
+	rm -rf $(BIN) .rewind

@@ -1,0 +1,304 @@
+// Package integration runs Rewind end to end on the real parts: the embedded Temporal
+// server, the worker and the rewind CLI as separate processes, and the Docker Engine.
+package integration
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	historypb "go.temporal.io/api/history/v1"
+	sdkclient "go.temporal.io/sdk/client"
+
+	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/devserver/embedded"
+	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
+)
+
+// suite holds what every test shares: binaries built once and the engine, if one runs.
+type suite struct {
+	bin       string
+	engine    *client.Client
+	noDocker  error
+	compose   []string
+	composeYm string
+}
+
+func (s *suite) close() {
+	if s.engine != nil {
+		s.engine.Close()
+	}
+	os.RemoveAll(s.bin)
+}
+
+func newSuite(ctx context.Context) (*suite, error) {
+	bin, err := os.MkdirTemp("", "rewind-itest-bin-")
+	if err != nil {
+		return nil, err
+	}
+	s := &suite{bin: bin}
+	for name, pkg := range map[string]string{"worker": "../worker", "rewind": "../starter"} {
+		out, err := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, name), pkg).CombinedOutput()
+		if err != nil {
+			return nil, fmt.Errorf("build %s: %w\n%s", pkg, err, out)
+		}
+	}
+	s.engine, s.noDocker = docker.NewEngine(ctx)
+	if s.noDocker != nil {
+		return s, nil
+	}
+	if s.compose, err = docker.DetectCompose(ctx); err != nil {
+		return nil, err
+	}
+	if s.composeYm, err = demostack.ComposeFile(); err != nil {
+		return nil, err
+	}
+	if err := demostack.BuildImages(ctx, s.engine); err != nil {
+		return nil, fmt.Errorf("build demo images: %w", err)
+	}
+	return s, nil
+}
+
+var shared *suite
+
+func TestMain(m *testing.M) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	s, err := newSuite(ctx)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration setup:", err)
+		os.Exit(1)
+	}
+	if s.noDocker != nil && os.Getenv("REWIND_REQUIRE_DOCKER") == "1" {
+		fmt.Fprintln(os.Stderr, "REWIND_REQUIRE_DOCKER=1 but no Docker Engine answers:", s.noDocker)
+		os.Exit(1)
+	}
+	shared = s
+	code := m.Run()
+	s.close()
+	os.Exit(code)
+}
+
+// needDocker skips on a laptop without a Docker Engine; CI sets REWIND_REQUIRE_DOCKER=1,
+// where TestMain has already failed instead.
+func needDocker(t *testing.T) *suite {
+	t.Helper()
+	if shared.noDocker != nil {
+		t.Skipf("no Docker Engine: %v", shared.noDocker)
+	}
+	return shared
+}
+
+func uniqueName(prefix string) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startTemporal runs an in-memory Temporal server with its Web UI for one test.
+func startTemporal(t *testing.T) (*embedded.Server, sdkclient.Client) {
+	t.Helper()
+	srv, err := embedded.Start(context.Background(), embedded.Options{LogLevel: "fatal"})
+	require.NoError(t, err)
+	t.Cleanup(srv.Stop)
+	c, err := sdkclient.Dial(sdkclient.Options{HostPort: srv.GRPCAddr()})
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	return srv, c
+}
+
+// env is one test's Rewind installation: a config file, a demo project, a worker host.
+type env struct {
+	t        *testing.T
+	s        *suite
+	dir      string
+	config   string
+	stack    string
+	project  string
+	host     string
+	evidence string
+}
+
+type stackOptions struct {
+	grace time.Duration
+}
+
+func newEnv(t *testing.T, s *suite, temporalAddr string, o stackOptions) *env {
+	t.Helper()
+	e := &env{t: t, s: s, dir: t.TempDir(), stack: "demo", project: uniqueName("rwit"), host: uniqueName("host-")}
+	e.evidence = filepath.Join(e.dir, "evidence")
+	e.config = filepath.Join(e.dir, "rewind.yaml")
+	body := fmt.Sprintf(`temporal: {address: %q}
+worker: {host: %q, drain_timeout: 5s}
+evidence: {dir: %q}
+stacks:
+  %s:
+    project: %s
+    compose_files: [%q]
+    stop_grace_period: %s
+approvers:
+  - {name: alice, role: on-call}
+`, temporalAddr, e.host, e.evidence, e.stack, e.project, s.composeYm, o.grace)
+	require.NoError(t, os.WriteFile(e.config, []byte(body), 0o600))
+	return e
+}
+
+func (e *env) compose(extraEnv ...string) demostack.Compose {
+	return demostack.Compose{
+		Command: e.s.compose, Project: e.project, File: e.s.composeYm,
+		Env: append([]string{
+			"API_PORT=" + strconv.Itoa(freePort(e.t)),
+			"QUESTDB_PORT=" + strconv.Itoa(freePort(e.t)),
+		}, extraEnv...),
+	}
+}
+
+// up starts the demo stack under the test's project and removes it when the test ends.
+func (e *env) up(extraEnv ...string) {
+	e.t.Helper()
+	c := e.compose(extraEnv...)
+	e.t.Cleanup(func() { _ = c.Run(context.Background(), "down", "-v", "--remove-orphans", "-t", "0") })
+	require.NoError(e.t, c.Run(context.Background(), "up", "-d"))
+	require.NoError(e.t, demostack.WaitHealthy(context.Background(), e.s.engine, e.project))
+}
+
+func (e *env) containers() []string {
+	e.t.Helper()
+	res, err := e.s.engine.ContainerList(context.Background(), client.ContainerListOptions{
+		All: true, Filters: make(client.Filters).Add("label", docker.ProjectLabel+"="+e.project),
+	})
+	require.NoError(e.t, err)
+	var names []string
+	for _, c := range res.Items {
+		names = append(names, c.Names...)
+	}
+	return names
+}
+
+func (e *env) networks() []string {
+	e.t.Helper()
+	res, err := e.s.engine.NetworkList(context.Background(), client.NetworkListOptions{
+		Filters: make(client.Filters).Add("label", docker.ProjectLabel+"="+e.project),
+	})
+	require.NoError(e.t, err)
+	var names []string
+	for _, n := range res.Items {
+		names = append(names, n.Name)
+	}
+	return names
+}
+
+// worker is a worker process started from the built binary.
+type worker struct {
+	cmd  *exec.Cmd
+	logs *bytes.Buffer
+	done chan error
+}
+
+func (e *env) startWorker() *worker {
+	e.t.Helper()
+	port := freePort(e.t)
+	cmd := exec.Command(filepath.Join(e.s.bin, "worker"), "--config", e.config, "--listen", "127.0.0.1:"+strconv.Itoa(port))
+	w := &worker{cmd: cmd, logs: &bytes.Buffer{}, done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = w.logs, w.logs
+	require.NoError(e.t, cmd.Start())
+	go func() { w.done <- cmd.Wait() }()
+	e.t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-w.done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+		if e.t.Failed() {
+			e.t.Logf("worker log:\n%s", w.logs.String())
+		}
+	})
+	require.EventuallyWithT(e.t, func(c *assert.CollectT) {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
+		if !assert.NoError(c, err) {
+			return
+		}
+		resp.Body.Close()
+		assert.Equal(c, http.StatusOK, resp.StatusCode)
+	}, 30*time.Second, 50*time.Millisecond, "worker /healthz; log:\n%s", w.logs)
+	return w
+}
+
+// kill ends the worker with SIGKILL: no clean-up, no drain, as a crashed host would.
+func (w *worker) kill(t *testing.T) {
+	t.Helper()
+	require.NoError(t, w.cmd.Process.Signal(syscall.SIGKILL))
+	err := <-w.done
+	var exit *exec.ExitError
+	require.True(t, errors.As(err, &exit), "worker exit: %v", err)
+	w.done <- err // let the cleanup see it ended
+}
+
+// rewind runs the CLI and returns its exit code and output.
+func (e *env) rewind(args ...string) (int, string, string) {
+	e.t.Helper()
+	cmd := exec.Command(filepath.Join(e.s.bin, "rewind"), append([]string{"--config", e.config}, args...)...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		code = exit.ExitCode()
+	} else {
+		require.NoError(e.t, err)
+	}
+	return code, out.String(), errOut.String()
+}
+
+// activityRuns counts, per activity type, how often it was scheduled and completed, and
+// the attempt that finally ran.
+type activityRuns struct {
+	scheduled, completed, attempt map[string]int
+}
+
+func history(t *testing.T, c sdkclient.Client, id string) activityRuns {
+	t.Helper()
+	runs := activityRuns{scheduled: map[string]int{}, completed: map[string]int{}, attempt: map[string]int{}}
+	typeOf := map[int64]string{}
+	it := c.GetWorkflowHistory(context.Background(), id, "", false, 0)
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(t, err)
+		switch a := ev.GetAttributes().(type) {
+		case *historypb.HistoryEvent_ActivityTaskScheduledEventAttributes:
+			name := a.ActivityTaskScheduledEventAttributes.GetActivityType().GetName()
+			typeOf[ev.GetEventId()] = name
+			runs.scheduled[name]++
+		case *historypb.HistoryEvent_ActivityTaskStartedEventAttributes:
+			runs.attempt[typeOf[a.ActivityTaskStartedEventAttributes.GetScheduledEventId()]] = int(a.ActivityTaskStartedEventAttributes.GetAttempt())
+		case *historypb.HistoryEvent_ActivityTaskCompletedEventAttributes:
+			runs.completed[typeOf[a.ActivityTaskCompletedEventAttributes.GetScheduledEventId()]]++
+		}
+	}
+	return runs
+}
