@@ -56,6 +56,8 @@ type Worker struct {
 	// Listen is where /metrics and /healthz are served.
 	Listen       string        `mapstructure:"listen"`
 	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
+	// StateDir keeps transfer checkpoints on this host, so a retry resumes after a crash.
+	StateDir string `mapstructure:"state_dir"`
 }
 
 // Compose is the operator's compose CLI; empty detects `docker compose`, then `docker-compose`.
@@ -165,6 +167,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("worker.host", "")
 	v.SetDefault("worker.listen", "127.0.0.1:9464")
 	v.SetDefault("worker.drain_timeout", "30s")
+	v.SetDefault("worker.state_dir", ".rewind/state")
 	v.SetDefault("compose.command", []string{})
 	v.SetDefault("evidence.dir", ".rewind/evidence")
 	v.SetDefault("severity.escalation", Roles)

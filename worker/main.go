@@ -103,7 +103,7 @@ func run() error {
 		DrainTimeout: cfg.Worker.DrainTimeout,
 		Listen:       cfg.Worker.Listen,
 		Metrics:      tel.Metrics,
-		Docker:       &docker.Activities{Engine: engine, Evidence: store},
+		Docker:       &docker.Activities{Engine: engine, Evidence: store, StateDir: cfg.Worker.StateDir},
 		Evidence:     &evidence.Activities{Store: store},
 		Notify:       &notify.Activities{WebhookURL: cfg.Notify.WebhookURL, Channel: cfg.Notify.Channel},
 		Ready: func(addr string) {

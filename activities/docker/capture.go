@@ -12,7 +12,6 @@ import (
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
-	"go.temporal.io/sdk/activity"
 )
 
 // CaptureInput says which project to capture and where its evidence goes.
@@ -66,7 +65,7 @@ func (a *Activities) CaptureState(ctx context.Context, in CaptureInput) (Capture
 	var logs bytes.Buffer
 	stats := map[string]json.RawMessage{}
 	for i, c := range cs {
-		activity.RecordHeartbeat(ctx, fmt.Sprintf("captured %d of %d containers", i, len(cs)))
+		heartbeat(ctx, fmt.Sprintf("captured %d of %d containers", i, len(cs)))
 		if err := a.containerLogs(ctx, c, tail, &logs); err != nil {
 			return CaptureResult{}, err
 		}

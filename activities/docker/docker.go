@@ -12,6 +12,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/activities/evidence"
@@ -33,6 +34,10 @@ const (
 type Activities struct {
 	Engine   *client.Client
 	Evidence evidence.Store
+	// StateDir keeps transfer checkpoints on this host; empty keeps them in heartbeats only.
+	StateDir string
+	// onBatch, set by tests, sees the entries each restore batch wrote.
+	onBatch func(entries []string)
 }
 
 // NewEngine connects to the engine named by DOCKER_HOST (or the local socket) and checks
@@ -105,4 +110,12 @@ func names(cs []Container) []string {
 		out[i] = c.Name
 	}
 	return out
+}
+
+// heartbeat records progress when running as an activity; the same code also serves the
+// demo's tools, outside any activity.
+func heartbeat(ctx context.Context, details ...any) {
+	if activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, details...)
+	}
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
-	"go.temporal.io/sdk/activity"
 )
 
 // StopInput says which project to stop and how long its containers get to exit cleanly.
@@ -80,14 +79,14 @@ func (a *Activities) StopProject(ctx context.Context, in StopInput) (StopResult,
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	var forced []string
-	activity.RecordHeartbeat(ctx, stopProgress(&mu, waiting, len(running)))
+	heartbeat(ctx, stopProgress(&mu, waiting, len(running)))
 wait:
 	for {
 		select {
 		case <-done:
 			break wait
 		case <-tick.C:
-			activity.RecordHeartbeat(ctx, stopProgress(&mu, waiting, len(running)))
+			heartbeat(ctx, stopProgress(&mu, waiting, len(running)))
 		case <-deadline.C:
 			// The engine's own stop hangs: kill directly, as the runbook's `kill` does.
 			mu.Lock()

@@ -16,6 +16,10 @@ import (
 // leaves the same evidence as one that ran once.
 type Store interface {
 	Put(ctx context.Context, name string, r io.Reader) error
+	// Open reads a stored file back, to check what was written.
+	Open(ctx context.Context, name string) (io.ReadCloser, error)
+	// Size is the stored file's length.
+	Size(ctx context.Context, name string) (int64, error)
 	// Location says where name ends up, for people reading the incident.
 	Location(name string) string
 }
@@ -71,6 +75,32 @@ func (l *Local) Put(ctx context.Context, name string, r io.Reader) error {
 		return fmt.Errorf("store %s: %w", name, err)
 	}
 	return nil
+}
+
+// Open reads a stored file.
+func (l *Local) Open(_ context.Context, name string) (io.ReadCloser, error) {
+	p, err := l.path(name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("open evidence %s: %w", name, err)
+	}
+	return f, nil
+}
+
+// Size is the stored file's length.
+func (l *Local) Size(_ context.Context, name string) (int64, error) {
+	p, err := l.path(name)
+	if err != nil {
+		return 0, err
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		return 0, fmt.Errorf("stat evidence %s: %w", name, err)
+	}
+	return st.Size(), nil
 }
 
 // Location is the file's path on the worker's host.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
@@ -22,12 +23,15 @@ func main() {
 
 func run() error {
 	project := flag.String("project", "algotrendy_v26", "compose project name of the demo stack")
+	backups := flag.String("backups", ".rewind/backups", "folder of the backups (backup)")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), `Usage: democtl [--project NAME] build|up|down
+		fmt.Fprintf(flag.CommandLine.Output(), `Usage: democtl [--project NAME] build|up|down|backup|corrupt
 
   build  compile the demo binaries and build their images (nothing is pulled)
   up     start the demo stack and wait until it is healthy
-  down   remove the demo stack, its networks and its volume
+  down     remove the demo stack, its networks and its volume
+  backup   write questdb_backup_YYYYMMDD_HHMMSS.tar.gz + .sha256 of the market database
+  corrupt  overwrite the market database with garbage and restart it (api turns Unhealthy)
 `)
 		flag.PrintDefaults()
 	}
@@ -68,6 +72,17 @@ func run() error {
 			return err
 		}
 		fmt.Printf("demo stack %s is up: api http://127.0.0.1:5002/health, market-db http://127.0.0.1:9000\n", *project)
+	case "backup":
+		p, err := demostack.Backup(ctx, engine, *project, *backups, time.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Printf("backup written: %s\n", p)
+	case "corrupt":
+		if err := demostack.Corrupt(ctx, engine, *project); err != nil {
+			return err
+		}
+		fmt.Printf("market database of %s corrupted\n", *project)
 	case "down":
 		if err := compose.Run(ctx, "down", "-v", "--remove-orphans"); err != nil {
 			return err

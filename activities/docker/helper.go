@@ -1,0 +1,83 @@
+package docker
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+)
+
+// HelperImage is the image of the containers Rewind uses to reach a volume's files through
+// the archive API. It is imported from a tar Rewind builds itself (no registry is needed)
+// and its containers are created but never started.
+const HelperImage = "rewind-helper:1"
+
+// HelperLabel marks helper containers, so a crashed step's helper can be found and removed.
+const HelperLabel = "io.rewind.helper"
+
+// VolumeLabel names the volume a helper container is attached to.
+const VolumeLabel = "io.rewind.volume"
+
+func (a *Activities) ensureHelperImage(ctx context.Context) error {
+	if _, err := a.Engine.ImageInspect(ctx, HelperImage); err == nil {
+		return nil
+	} else if !gone(err) {
+		return fmt.Errorf("inspect helper image %s: %w", HelperImage, err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: "data/", Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
+		return fmt.Errorf("pack helper image: %w", err)
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("pack helper image: %w", err)
+	}
+	res, err := a.Engine.ImageImport(ctx, client.ImageImportSource{Source: &buf, SourceName: "-"}, HelperImage,
+		client.ImageImportOptions{Changes: []string{`CMD ["/rewind-helper-is-never-started"]`}, Message: "Rewind volume helper"})
+	if err != nil {
+		return fmt.Errorf("import helper image %s: %w", HelperImage, err)
+	}
+	defer res.Close()
+	if _, err := bytes.NewBuffer(nil).ReadFrom(res); err != nil {
+		return fmt.Errorf("import helper image %s: %w", HelperImage, err)
+	}
+	return nil
+}
+
+// helper creates a stopped container with the volume at /data and returns its ID and a
+// function that removes it. A helper left by a crashed attempt is replaced.
+func (a *Activities) helper(ctx context.Context, volume string, readOnly bool) (string, func(), error) {
+	if err := a.ensureHelperImage(ctx); err != nil {
+		return "", nil, err
+	}
+	name := "rewind-helper-" + volume
+	if _, err := a.Engine.ContainerRemove(ctx, name, client.ContainerRemoveOptions{Force: true}); err != nil && !gone(err) {
+		return "", nil, fmt.Errorf("remove stale helper %s: %w", name, err)
+	}
+	bind := volume + ":/data"
+	if readOnly {
+		bind += ":ro"
+	}
+	res, err := a.Engine.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name: name,
+		Config: &container.Config{
+			Image:  HelperImage,
+			Labels: map[string]string{HelperLabel: "true", VolumeLabel: volume},
+		},
+		HostConfig: &container.HostConfig{Binds: []string{bind}, NetworkMode: "none"},
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("create helper container for volume %s: %w", volume, err)
+	}
+	cleanup := func() {
+		// The activity's context may be done; removal must still happen.
+		rm, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_, _ = a.Engine.ContainerRemove(rm, res.ID, client.ContainerRemoveOptions{Force: true})
+	}
+	return res.ID, cleanup, nil
+}

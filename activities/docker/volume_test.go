@@ -1,0 +1,242 @@
+package docker_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/moby/moby/client"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/algotrendy/rewind/activities/archive"
+	"github.com/algotrendy/rewind/activities/docker"
+)
+
+func TestSnapshotRestoresToTheSameBytesAndBothAreIdempotent(t *testing.T) {
+	c := needEngine(t)
+	a, store := newActivities(t, c)
+	env := activityEnv(a)
+	src := newVolume(t, c, nil)
+	files := []file{
+		{name: "db/"},
+		{name: "db/market.sqlite", body: randomBytes(3 << 20)},
+		{name: "db/wal/0001", body: []byte("wal")},
+		{name: "db/current", link: "wal/0001"},
+		{name: "conf.txt", body: []byte("k=v\n")},
+	}
+	fill(t, c, src, files)
+	want := describe(files)
+	require.Equal(t, want, contents(t, c, src))
+
+	in := docker.SnapshotInput{Volume: src, Name: "incidents/20261126/rewind-prod/failed_deployment_" + src + ".tar.gz"}
+	v, err := env.ExecuteActivity(a.SnapshotVolume, in)
+	require.NoError(t, err)
+	var proof docker.SnapshotProof
+	require.NoError(t, v.Get(&proof))
+	require.Equal(t, src, proof.Volume)
+	require.Len(t, proof.SHA256, 64)
+
+	sidecar, err := os.ReadFile(store.Location(strings.TrimSuffix(in.Name, ".tar.gz") + ".sha256"))
+	require.NoError(t, err)
+	require.Equal(t, proof.SHA256+"  failed_deployment_"+src+".tar.gz\n", string(sidecar), "sha256sum -c reads the sidecar")
+
+	v, err = env.ExecuteActivity(a.SnapshotVolume, in)
+	require.NoError(t, err)
+	var again docker.SnapshotProof
+	require.NoError(t, v.Get(&again))
+	require.Equal(t, proof, again, "a second snapshot finds the first one")
+
+	dst := newVolume(t, c, nil)
+	restore := docker.RestoreInput{Volume: dst, Backup: store.Location(in.Name), Layout: archive.RunbookLayout}
+	for range 2 {
+		_, err = env.ExecuteActivity(a.RestoreVolume, restore)
+		require.NoError(t, err)
+		require.Equal(t, want, contents(t, c, dst), "the restored volume equals the snapshotted one")
+	}
+}
+
+func TestRestoreRefusesEscapingEntriesAndWritesNothing(t *testing.T) {
+	c := needEngine(t)
+	a, _ := newActivities(t, c)
+	env := activityEnv(a)
+	for _, tc := range []struct {
+		name string
+		evil file
+		want string
+	}{
+		{"dot-dot", file{name: "../etc/passwd", body: []byte("root::0:0")}, `entry "../etc/passwd" climbs out with '..'`},
+		{"absolute", file{name: "/abs", body: []byte("x")}, `entry "/abs" is an absolute path`},
+		{"escaping symlink", file{name: "v/_data/db/evil", link: "../../../etc"}, `links to "../../../etc", outside the volume`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vol := newVolume(t, c, nil)
+			backup := backupFile(t, []file{
+				{name: "v/_data/db/", body: nil},
+				{name: "v/_data/db/market.sqlite", body: []byte("good data before the bad entry")},
+				tc.evil,
+			})
+			_, err := env.ExecuteActivity(a.RestoreVolume, docker.RestoreInput{Volume: vol, Backup: backup, Layout: archive.RunbookLayout})
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tc.want)
+			require.Contains(t, err.Error(), "nothing was written")
+			var appErr *temporal.ApplicationError
+			require.ErrorAs(t, err, &appErr)
+			require.Equal(t, archive.ErrUnsafeEntry, appErr.Type())
+			require.True(t, appErr.NonRetryable())
+			require.Empty(t, contents(t, c, vol), "not even the good entries before the bad one were written")
+		})
+	}
+}
+
+func TestRestoreRefusesDamagedAndOversizedBackups(t *testing.T) {
+	c := needEngine(t)
+	a, _ := newActivities(t, c)
+	env := activityEnv(a)
+	vol := newVolume(t, c, nil)
+	good := backupFile(t, []file{{name: "v/_data/big", body: randomBytes(1 << 20)}})
+	raw, err := os.ReadFile(good)
+	require.NoError(t, err)
+	truncated := good + ".truncated.tar.gz"
+	require.NoError(t, os.WriteFile(truncated, raw[:len(raw)/2], 0o600))
+
+	_, err = env.ExecuteActivity(a.RestoreVolume, docker.RestoreInput{Volume: vol, Backup: truncated, Layout: archive.RunbookLayout})
+	require.ErrorContains(t, err, "is damaged")
+	_, err = env.ExecuteActivity(a.RestoreVolume, docker.RestoreInput{Volume: vol, Backup: good, Layout: archive.RunbookLayout, MaxBytes: 1000})
+	require.ErrorContains(t, err, "unpacks to more than 1000 bytes")
+	_, err = env.ExecuteActivity(a.RestoreVolume, docker.RestoreInput{Volume: vol, Backup: good + ".missing", Layout: archive.RunbookLayout})
+	require.ErrorContains(t, err, "no such file")
+	require.Empty(t, contents(t, c, vol))
+}
+
+func TestRestoreCancelledHalfWayResumesWithoutRewritingCountedEntries(t *testing.T) {
+	c := needEngine(t)
+	a, _ := newActivities(t, c)
+	var files []file
+	for i := range 24 {
+		files = append(files, file{name: "v/_data/db/part-" + string(rune('a'+i)), body: randomBytes(1 << 20)})
+	}
+	backup := backupFile(t, files)
+	vol := newVolume(t, c, nil)
+	in := docker.RestoreInput{Volume: vol, Backup: backup, Layout: archive.RunbookLayout, BatchBytes: 4 << 20}
+
+	var mu sync.Mutex
+	var written [][]string
+
+	// First attempt: cancelled after its third whole batch, as a crash would end it.
+	ctx, cancel := context.WithCancel(context.Background())
+	first := activityEnv(a)
+	first.SetWorkerOptions(worker.Options{BackgroundActivityContext: ctx})
+	var last docker.RestoreProgress
+	first.SetOnActivityHeartbeatListener(func(_ *activity.Info, details converter.EncodedValues) {
+		var p docker.RestoreProgress
+		if details.Get(&p) == nil && p.Validated {
+			mu.Lock()
+			last = p
+			mu.Unlock()
+		}
+	})
+	docker.SetOnBatch(a, func(entries []string) {
+		mu.Lock()
+		defer mu.Unlock()
+		written = append(written, entries)
+		if len(written) == 3 {
+			cancel()
+		}
+	})
+	_, err := first.ExecuteActivity(a.RestoreVolume, in)
+	require.Error(t, err, "the first attempt was cancelled half-way")
+	mu.Lock()
+	sentFirst := map[string]bool{}
+	for _, batch := range written {
+		for _, e := range batch {
+			sentFirst[e] = true
+		}
+	}
+	checkpoint := last
+	written = nil
+	mu.Unlock()
+	require.Equal(t, 12, checkpoint.Entries, "three whole batches of four 1 MiB entries were checkpointed")
+	require.Less(t, checkpoint.Entries, len(files), "the cancel came before the end")
+	require.Positive(t, checkpoint.Entries)
+	counted := map[string]bool{}
+	for _, f := range files[:checkpoint.Entries] {
+		name := strings.TrimPrefix(f.name, "v/_data/")
+		counted[name] = true
+		require.True(t, sentFirst[name], "the heartbeat counts only entries already written: %s", name)
+	}
+
+	// The retry gets the first heartbeat's details, as Temporal hands over throttled ones,
+	// and finds the last whole batch in the host's checkpoint file.
+	second := activityEnv(a)
+	second.SetHeartbeatDetails(docker.RestoreProgress{})
+	v, err := second.ExecuteActivity(a.RestoreVolume, in)
+	require.NoError(t, err)
+	var res docker.RestoreResult
+	require.NoError(t, v.Get(&res))
+	require.Equal(t, checkpoint.Entries, res.ResumedAt)
+	require.Equal(t, len(files), res.Entries)
+	var resent int
+	for _, batch := range written {
+		for _, e := range batch {
+			require.False(t, counted[e], "entry %s was counted by the heartbeat and written again", e)
+			resent++
+		}
+	}
+	require.Equal(t, len(files)-checkpoint.Entries, resent, "the retry wrote exactly the entries not yet counted")
+
+	want := map[string]string{}
+	for _, f := range files {
+		want[strings.TrimPrefix(f.name, "v/_data/")] = sum(f.body)
+	}
+	require.Equal(t, want, contents(t, c, vol), "the volume equals the backup, file for file")
+}
+
+func TestRemoveVolumeNeedsItsSnapshotAndRemovesTheContainersHoldingIt(t *testing.T) {
+	c := needEngine(t)
+	a, _ := newActivities(t, c)
+	env := activityEnv(a)
+	labels := map[string]string{"com.docker.compose.project": "rwtest", "com.docker.compose.volume": "questdb_data"}
+	vol := newVolume(t, c, labels)
+	fill(t, c, vol, []file{{name: "db/market.sqlite", body: []byte("data")}})
+
+	info, err := env.ExecuteActivity(a.InspectVolume, docker.VolumeInput{Volume: vol})
+	require.NoError(t, err)
+	var before docker.VolumeInfo
+	require.NoError(t, info.Get(&before))
+	require.Equal(t, labels, before.Labels)
+
+	_, err = env.ExecuteActivity(a.RemoveVolume, docker.RemoveVolumeInput{Volume: vol})
+	require.ErrorContains(t, err, "refuse to remove volume "+vol+" without a verified snapshot")
+	_, err = c.VolumeInspect(context.Background(), vol, client.VolumeInspectOptions{})
+	require.NoError(t, err, "the volume is still there")
+
+	v, err := env.ExecuteActivity(a.SnapshotVolume, docker.SnapshotInput{Volume: vol, Name: "snap/" + vol + ".tar.gz"})
+	require.NoError(t, err)
+	var proof docker.SnapshotProof
+	require.NoError(t, v.Get(&proof))
+	forged := proof
+	forged.Bytes++
+	_, err = env.ExecuteActivity(a.RemoveVolume, docker.RemoveVolumeInput{Volume: vol, Snapshot: forged})
+	require.ErrorContains(t, err, "is not stored as recorded")
+
+	for range 2 {
+		_, err = env.ExecuteActivity(a.RemoveVolume, docker.RemoveVolumeInput{Volume: vol, Snapshot: proof})
+		require.NoError(t, err)
+	}
+	_, err = c.VolumeInspect(context.Background(), vol, client.VolumeInspectOptions{})
+	require.Error(t, err, "the volume is gone, the containers that held it too")
+
+	for range 2 {
+		v, err = env.ExecuteActivity(a.CreateVolume, before)
+		require.NoError(t, err)
+		var created docker.VolumeInfo
+		require.NoError(t, v.Get(&created))
+		require.Equal(t, labels, created.Labels, "compose adopts the volume by its labels")
+	}
+}
