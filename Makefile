@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 TIMEOUT ?= 40m
 
-.PHONY: all build demo demo-stop test unit devserver images clean
+.PHONY: all build demo demo-stop test unit bench devserver images clean
 
 all: build
 
@@ -26,6 +26,10 @@ test:
 # Unit tests only (no Docker, no embedded Temporal server to build).
 unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
+
+# Restore and snapshot of 256 MiB and 1 GiB volumes beside the runbook's tar commands.
+bench:
+	$(GO) test -run '^$$' -bench Transfers -benchtime 1x -timeout 30m ./activities/docker
 
 # Temporal and its Web UI on 127.0.0.1:7233 / :8233, data in .rewind/temporal.db.
 devserver:

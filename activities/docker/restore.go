@@ -3,13 +3,14 @@ package docker
 import (
 	"archive/tar"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
-	"github.com/klauspost/pgzip"
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -26,7 +27,9 @@ const (
 
 // Restore batches: each is one PUT to the archive API, and a retry resumes after the last.
 const (
-	defaultBatchBytes   = 64 << 20
+	// Each batch costs the engine a mount and an untar process (~0.3 s on 20.10), so
+	// batches are large; a crash resends at most one.
+	defaultBatchBytes   = 256 << 20
 	defaultBatchEntries = 4096
 	defaultMaxBytes     = 64 << 30
 )
@@ -40,6 +43,10 @@ type RestoreInput struct {
 	// MaxBytes refuses archives that unpack to more (decompression bombs); 0: 64 GiB.
 	MaxBytes   int64
 	BatchBytes int64
+	// VerifiedSHA256 is the hash under which an earlier step read the whole backup and
+	// found every entry safe. Restore then skips its own checking pass, hashes as it
+	// streams and fails if the file changed; entries are still checked one by one.
+	VerifiedSHA256 string
 }
 
 // RestoreProgress is the heartbeat checkpoint: a retry skips the entries already sent.
@@ -81,6 +88,9 @@ func (a *Activities) RestoreVolume(ctx context.Context, in RestoreInput) (Restor
 	if loadCheckpoint(journal, &local) && local.Entries > cp.Entries {
 		cp = local
 	}
+	if in.VerifiedSHA256 != "" && !cp.Validated {
+		cp = RestoreProgress{Validated: true, BackupSize: st.Size(), BackupMod: st.ModTime()}
+	}
 	if !cp.Validated || cp.BackupSize != st.Size() || !cp.BackupMod.Equal(st.ModTime()) {
 		entries, bytes, err := a.validate(ctx, in)
 		if err != nil {
@@ -106,7 +116,8 @@ func (a *Activities) RestoreVolume(ctx context.Context, in RestoreInput) (Restor
 		return RestoreResult{}, fmt.Errorf("open backup %s: %w", in.Backup, err)
 	}
 	defer f.Close()
-	gz, err := pgzip.NewReader(f)
+	hash := sha256.New()
+	gz, err := gunzip(ctx, io.TeeReader(f, hash))
 	if err != nil {
 		return RestoreResult{}, fmt.Errorf("read backup %s: %w", in.Backup, err)
 	}
@@ -138,6 +149,16 @@ func (a *Activities) RestoreVolume(ctx context.Context, in RestoreInput) (Restor
 		}
 		if !more {
 			break
+		}
+	}
+	if in.VerifiedSHA256 != "" {
+		if _, err := io.Copy(io.Discard, f); err != nil {
+			return RestoreResult{}, fmt.Errorf("read backup %s: %w", in.Backup, err)
+		}
+		if got := hex.EncodeToString(hash.Sum(nil)); got != in.VerifiedSHA256 {
+			return RestoreResult{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("backup %s changed since it was verified (sha256 %s, verified %s); restore from a backup that is not being written", in.Backup, got, in.VerifiedSHA256),
+				ErrCorruptBackup, nil)
 		}
 	}
 	if journal != "" {
@@ -222,7 +243,7 @@ func (a *Activities) validate(ctx context.Context, in RestoreInput) (int, int64,
 	corrupt := func(err error) error {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup %s is damaged: %v; nothing was written, try an older backup", in.Backup, err), ErrCorruptBackup, err)
 	}
-	gz, err := pgzip.NewReader(f)
+	gz, err := gunzip(ctx, f)
 	if err != nil {
 		return 0, 0, corrupt(err)
 	}

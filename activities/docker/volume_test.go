@@ -112,6 +112,9 @@ func TestRestoreRefusesDamagedAndOversizedBackups(t *testing.T) {
 	_, err = env.ExecuteActivity(a.RestoreVolume, docker.RestoreInput{Volume: vol, Backup: good + ".missing", Layout: archive.RunbookLayout})
 	require.ErrorContains(t, err, "no such file")
 	require.Empty(t, contents(t, c, vol))
+
+	_, err = env.ExecuteActivity(a.RestoreVolume, docker.RestoreInput{Volume: vol, Backup: good, Layout: archive.RunbookLayout, VerifiedSHA256: strings.Repeat("0", 64)})
+	require.ErrorContains(t, err, "changed since it was verified")
 }
 
 func TestRestoreCancelledHalfWayResumesWithoutRewritingCountedEntries(t *testing.T) {
