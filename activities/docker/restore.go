@@ -117,7 +117,7 @@ func (a *Activities) RestoreVolume(ctx context.Context, in RestoreInput) (Restor
 	}
 	defer f.Close()
 	hash := sha256.New()
-	gz, err := gunzip(ctx, io.TeeReader(f, hash))
+	gz, err := archive.Gunzip(ctx, io.TeeReader(f, hash))
 	if err != nil {
 		return RestoreResult{}, fmt.Errorf("read backup %s: %w", in.Backup, err)
 	}
@@ -243,7 +243,7 @@ func (a *Activities) validate(ctx context.Context, in RestoreInput) (int, int64,
 	corrupt := func(err error) error {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup %s is damaged: %v; nothing was written, try an older backup", in.Backup, err), ErrCorruptBackup, err)
 	}
-	gz, err := gunzip(ctx, f)
+	gz, err := archive.Gunzip(ctx, f)
 	if err != nil {
 		return 0, 0, corrupt(err)
 	}

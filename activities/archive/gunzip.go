@@ -1,4 +1,4 @@
-package docker
+package archive
 
 import (
 	"context"
@@ -10,10 +10,10 @@ import (
 	"github.com/klauspost/pgzip"
 )
 
-// gunzip decompresses src. Go's inflate runs about 25% slower than zlib, and decompression
+// Gunzip decompresses src. Go's inflate runs about 25% slower than zlib, and decompression
 // bounds a restore, so the host's own `pigz` or `gzip` (the tools the runbook uses) does
 // it when present; Go's reader is the fallback. Close reports a damaged stream.
-func gunzip(ctx context.Context, src io.Reader) (io.ReadCloser, error) {
+func Gunzip(ctx context.Context, src io.Reader) (io.ReadCloser, error) {
 	for _, tool := range []string{"pigz", "gzip"} {
 		path, err := exec.LookPath(tool)
 		if err != nil {
