@@ -12,6 +12,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/algotrendy/rewind/activities/backup"
 )
 
 // Config is everything the worker and the CLI read from rewind.yaml.
@@ -68,6 +70,8 @@ type Compose struct {
 // Evidence is where incident evidence is written.
 type Evidence struct {
 	Dir string `mapstructure:"dir"`
+	// S3, when it names a bucket, keeps evidence there instead of in Dir.
+	S3 S3 `mapstructure:"s3"`
 }
 
 // Stack is one Docker Compose deployment Rewind can roll back.
@@ -90,6 +94,18 @@ type Backups struct {
 	RequireChecksum bool   `mapstructure:"require_checksum"`
 	S3              S3     `mapstructure:"s3"`
 }
+
+// Location is where the backup activities find this stack's backups.
+func (b Backups) Location() backup.Location {
+	return b.S3.location(b.Dir)
+}
+
+func (s S3) location(dir string) backup.Location {
+	return backup.Location{Dir: dir, Bucket: s.Bucket, Prefix: s.Prefix, Region: s.Region, Endpoint: s.Endpoint, UsePathStyle: s.UsePathStyle}
+}
+
+// Location is where evidence is kept.
+func (e Evidence) Location() backup.Location { return e.S3.location(e.Dir) }
 
 // S3 is an S3 or S3-compatible bucket; credentials come from the default AWS chain.
 type S3 struct {
@@ -170,6 +186,11 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("worker.state_dir", ".rewind/state")
 	v.SetDefault("compose.command", []string{})
 	v.SetDefault("evidence.dir", ".rewind/evidence")
+	v.SetDefault("evidence.s3.bucket", "")
+	v.SetDefault("evidence.s3.prefix", "")
+	v.SetDefault("evidence.s3.region", "")
+	v.SetDefault("evidence.s3.endpoint", "")
+	v.SetDefault("evidence.s3.use_path_style", false)
 	v.SetDefault("severity.escalation", Roles)
 	v.SetDefault("severity.levels", map[string]any{
 		"P1": map[string]any{"role": "on-call", "decision_time": "0s", "hard_deadline": "0s"},

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -16,6 +17,8 @@ import (
 	temporalotel "go.temporal.io/sdk/contrib/opentelemetry"
 	"go.temporal.io/sdk/interceptor"
 
+	"github.com/algotrendy/rewind/activities/backup"
+	"github.com/algotrendy/rewind/activities/backup/stores"
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/notify"
@@ -91,12 +94,18 @@ func run() error {
 		return err
 	}
 	defer engine.Close()
-	store, err := evidence.NewLocal(cfg.Evidence.Dir)
-	if err != nil {
+	var store evidence.Store
+	if loc := cfg.Evidence.Location(); loc.Bucket != "" {
+		remote, err := stores.Open(ctx, loc)
+		if err != nil {
+			return fmt.Errorf("open evidence store %s: %w", loc, err)
+		}
+		store = &evidence.Remote{Store: remote, Spool: filepath.Join(cfg.Worker.StateDir, "spool")}
+	} else if store, err = evidence.NewLocal(loc.Dir); err != nil {
 		return err
 	}
 
-	logger.Info("worker starting", "temporal", cfg.Temporal.Address, "task_queue", cfg.Temporal.TaskQueue, "host", cfg.Worker.Host, "evidence", store.Dir)
+	logger.Info("worker starting", "temporal", cfg.Temporal.Address, "task_queue", cfg.Temporal.TaskQueue, "host", cfg.Worker.Host, "evidence", store.Location(""))
 	return runner.Run(ctx, c, runner.Options{
 		TaskQueue:    cfg.Temporal.TaskQueue,
 		Host:         cfg.Worker.Host,
@@ -106,6 +115,7 @@ func run() error {
 		Docker:       &docker.Activities{Engine: engine, Evidence: store, StateDir: cfg.Worker.StateDir},
 		Evidence:     &evidence.Activities{Store: store},
 		Notify:       &notify.Activities{WebhookURL: cfg.Notify.WebhookURL, Channel: cfg.Notify.Channel},
+		Backup:       &backup.Activities{Open: stores.Open, Downloads: filepath.Join(cfg.Worker.StateDir, "downloads")},
 		Ready: func(addr string) {
 			logger.Info("worker ready", "healthz", "http://"+addr+"/healthz", "host_queue", cfg.Temporal.TaskQueue+"@"+cfg.Worker.Host)
 		},

@@ -70,8 +70,8 @@ type ListInput struct {
 	Limit int
 }
 
-// List returns the backups newest first (the runbook's `ls -t ... | head`).
-func (a *Activities) List(ctx context.Context, in ListInput) ([]Object, error) {
+// ListBackups returns the backups newest first (the runbook's `ls -t ... | head`).
+func (a *Activities) ListBackups(ctx context.Context, in ListInput) ([]Object, error) {
 	s, err := a.store(ctx, in.Location)
 	if err != nil {
 		return nil, err
@@ -113,10 +113,10 @@ type Verified struct {
 	Bytes   int64
 }
 
-// Verify checks a backup as the runbook does, in one read: the sidecar's sha256
+// VerifyBackup checks a backup as the runbook does, in one read: the sidecar's sha256
 // (`sha256sum -c`) and a full read of gzip and tar (`tar -tzf`), refusing entries that
 // escape their folder and archives that unpack past MaxBytes.
-func (a *Activities) Verify(ctx context.Context, in VerifyInput) (Verified, error) {
+func (a *Activities) VerifyBackup(ctx context.Context, in VerifyInput) (Verified, error) {
 	s, err := a.store(ctx, in.Location)
 	if err != nil {
 		return Verified{}, err
@@ -250,7 +250,7 @@ func (a *Activities) FindLatestGood(ctx context.Context, in LatestGoodInput) (La
 	if err != nil {
 		return LatestGood{}, err
 	}
-	list, err := a.List(ctx, ListInput{Location: in.Location, Pattern: in.Pattern})
+	list, err := a.ListBackups(ctx, ListInput{Location: in.Location, Pattern: in.Pattern})
 	if err != nil {
 		return LatestGood{}, err
 	}
@@ -294,9 +294,9 @@ type Downloaded struct {
 	ResumedAt int64
 }
 
-// Download copies a backup onto this host, appending to what an earlier attempt left
+// DownloadBackup copies a backup onto this host, appending to what an earlier attempt left
 // (the .part file's size is the checkpoint), and checks the whole file's hash at the end.
-func (a *Activities) Download(ctx context.Context, in DownloadInput) (Downloaded, error) {
+func (a *Activities) DownloadBackup(ctx context.Context, in DownloadInput) (Downloaded, error) {
 	s, err := a.store(ctx, in.Location)
 	if err != nil {
 		return Downloaded{}, err
@@ -374,8 +374,8 @@ type Uploaded struct {
 	ResumedAt int64
 }
 
-// Upload sends a file, continuing a multipart upload from the last heartbeat's checkpoint.
-func (a *Activities) Upload(ctx context.Context, in UploadInput) (Uploaded, error) {
+// UploadFile sends a file, continuing a multipart upload from the last heartbeat's checkpoint.
+func (a *Activities) UploadFile(ctx context.Context, in UploadInput) (Uploaded, error) {
 	s, err := a.store(ctx, in.Location)
 	if err != nil {
 		return Uploaded{}, err

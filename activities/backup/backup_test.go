@@ -162,7 +162,7 @@ func TestNewestGoodBackupIsChosenAndNewerBadOnesAreExplained(t *testing.T) {
 		put(t, a, l, "questdb_backup_20251021_020000.tar.gz", good[:len(good)/2])
 		put(t, a, l, "notes.txt", []byte("not a backup"))
 
-		list, err := a.List(context.Background(), backup.ListInput{Location: l, Pattern: "questdb_backup_*.tar.gz", Limit: 3})
+		list, err := a.ListBackups(context.Background(), backup.ListInput{Location: l, Pattern: "questdb_backup_*.tar.gz", Limit: 3})
 		require.NoError(t, err)
 		var names []string
 		for _, o := range list {
@@ -210,7 +210,7 @@ func TestVerifyRefusesBadBackupsNamingWhatIsWrong(t *testing.T) {
 				if tc.sidecar != nil {
 					put(t, a, l, backup.SidecarName(name), tc.sidecar)
 				}
-				v, err := a.Verify(context.Background(), backup.VerifyInput{Location: l, Name: name, RequireChecksum: tc.require, Layout: archive.RunbookLayout, MaxBytes: tc.max})
+				v, err := a.VerifyBackup(context.Background(), backup.VerifyInput{Location: l, Name: name, RequireChecksum: tc.require, Layout: archive.RunbookLayout, MaxBytes: tc.max})
 				if tc.errType == "" {
 					require.NoError(t, err)
 					require.Equal(t, map[bool]string{true: "match", false: "missing"}[tc.sidecar != nil], v.Sidecar)
@@ -239,7 +239,7 @@ func TestS3AccessErrorsSayWhatToCheck(t *testing.T) {
 	a := &backup.Activities{Open: opener(0)}
 	l := s.location()
 	l.Bucket = "no-such-bucket"
-	_, err := a.List(context.Background(), backup.ListInput{Location: l, Pattern: "*"})
+	_, err := a.ListBackups(context.Background(), backup.ListInput{Location: l, Pattern: "*"})
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "list s3://no-such-bucket/questdb/: NoSuchBucket")
 	require.Contains(t, err.Error(), "check the bucket name and the worker's AWS credentials")
@@ -266,12 +266,12 @@ func TestDownloadInterruptedResumesWithoutFetchingBytesAgain(t *testing.T) {
 			cancel()
 		}
 	})
-	_, err := a.Download(ctx, in)
+	_, err := a.DownloadBackup(ctx, in)
 	require.Error(t, err, "the first download was cut off")
 	s.onSent.Store(func(int64) {})
 
 	before := s.sent.Load()
-	got, err := a.Download(context.Background(), in)
+	got, err := a.DownloadBackup(context.Background(), in)
 	require.NoError(t, err)
 	resent := s.sent.Load() - before
 	require.Positive(t, got.ResumedAt)

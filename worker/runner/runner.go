@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/notify"
@@ -30,6 +31,7 @@ type Options struct {
 	Docker   *docker.Activities
 	Notify   *notify.Activities
 	Evidence *evidence.Activities
+	Backup   *backup.Activities
 	// Ready is called with the bound address of /healthz once both workers poll.
 	Ready func(addr string)
 }
@@ -45,6 +47,9 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 	host.RegisterActivity(o.Docker)
 	host.RegisterActivity(o.Evidence)
 	host.RegisterActivity(o.Notify)
+	if o.Backup != nil {
+		host.RegisterActivity(o.Backup)
+	}
 
 	if err := main.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %s: %w", o.TaskQueue, err)
