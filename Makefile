@@ -27,9 +27,11 @@ test:
 unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
 
-# Restore and snapshot of 256 MiB and 1 GiB volumes beside the runbook's tar commands.
+# Restore and snapshot of 256 MiB and 1 GiB volumes beside the runbook's tar commands, and
+# verify and upload of a 1 GiB backup beside sha256sum.
 bench:
 	$(GO) test -run '^$$' -bench Transfers -benchtime 1x -timeout 30m ./activities/docker
+	$(GO) test -run '^$$' -bench VerifyAndUpload -benchtime 1x -timeout 30m ./activities/backup
 
 # Temporal and its Web UI on 127.0.0.1:7233 / :8233, data in .rewind/temporal.db.
 devserver:

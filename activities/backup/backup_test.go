@@ -36,7 +36,7 @@ type s3Server struct {
 	onSent      atomic.Value // func(total int64)
 }
 
-func startS3(t *testing.T) *s3Server {
+func startS3(t testing.TB) *s3Server {
 	t.Helper()
 	t.Setenv("AWS_ACCESS_KEY_ID", "rewind-test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "rewind-test-secret")

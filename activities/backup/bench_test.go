@@ -1,0 +1,105 @@
+package backup_test
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/klauspost/pgzip"
+	"github.com/stretchr/testify/require"
+
+	"github.com/algotrendy/rewind/activities/archive"
+	"github.com/algotrendy/rewind/activities/backup"
+)
+
+// TestMain runs one verify or upload in a child process, so its peak RSS is measured alone.
+func TestMain(m *testing.M) {
+	if step := os.Getenv("REWIND_BENCH_CHILD"); step != "" {
+		if err := benchChild(step); err != nil {
+			fmt.Fprintln(os.Stderr, "bench child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func benchChild(step string) error {
+	ctx := context.Background()
+	a := &backup.Activities{Open: opener(0)}
+	file := os.Getenv("REWIND_BENCH_FILE")
+	switch step {
+	case "verify":
+		_, err := a.VerifyBackup(ctx, backup.VerifyInput{Location: backup.Location{Dir: filepath.Dir(file)}, Name: filepath.Base(file), Layout: archive.RunbookLayout})
+		return err
+	case "upload":
+		l := backup.Location{Bucket: "backups", Prefix: "bench/", Endpoint: os.Getenv("REWIND_BENCH_S3"), UsePathStyle: true}
+		_, err := a.UploadFile(ctx, backup.UploadInput{Location: l, Source: file, Name: filepath.Base(file)})
+		return err
+	}
+	return fmt.Errorf("unknown step %q", step)
+}
+
+func timed(b *testing.B, cmd *exec.Cmd) (time.Duration, float64) {
+	b.Helper()
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	require.NoError(b, err, "%s", out)
+	return time.Since(start), float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
+}
+
+// BenchmarkVerifyAndUpload streams a 1 GiB backup through verification and through a
+// multipart upload to an S3-protocol server, beside `sha256sum` on the same file.
+// Run with: go test -run '^$' -bench VerifyAndUpload -benchtime 1x ./activities/backup
+func BenchmarkVerifyAndUpload(b *testing.B) {
+	dir := b.TempDir()
+	file := filepath.Join(dir, "questdb_backup_20261126_000000.tar.gz")
+	f, err := os.Create(file)
+	require.NoError(b, err)
+	gz, _ := pgzip.NewWriterLevel(f, pgzip.BestSpeed)
+	tw := tar.NewWriter(gz)
+	rng := rand.New(rand.NewPCG(3, 4))
+	chunk := make([]byte, 16<<20)
+	for i := range 64 {
+		for j := 0; j < len(chunk); j += 8 {
+			v := rng.Uint64()
+			for k := range 8 {
+				chunk[j+k] = byte(v >> (8 * k))
+			}
+		}
+		require.NoError(b, tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("v/_data/db/col-%02d", i), Mode: 0o644, Size: int64(len(chunk))}))
+		_, err := tw.Write(chunk)
+		require.NoError(b, err)
+	}
+	require.NoError(b, tw.Close())
+	require.NoError(b, gz.Close())
+	require.NoError(b, f.Close())
+	st, err := os.Stat(file)
+	require.NoError(b, err)
+	mib := float64(st.Size()) / (1 << 20)
+
+	s := startS3(b)
+	child := func(step string) *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "REWIND_BENCH_CHILD="+step, "REWIND_BENCH_FILE="+file, "REWIND_BENCH_S3="+s.url)
+		return cmd
+	}
+	for range b.N {
+		sha, _ := timed(b, exec.Command("sha256sum", file))
+		verify, verifyRSS := timed(b, child("verify"))
+		upload, uploadRSS := timed(b, child("upload"))
+		b.ReportMetric(verify.Seconds()/sha.Seconds(), "verify/sha256sum")
+		b.ReportMetric(verifyRSS, "verify-peak-MiB")
+		b.ReportMetric(uploadRSS, "upload-peak-MiB")
+		b.Logf("%.0f MiB backup: sha256sum %.2fs (%.0f MiB/s) | verify (sha256 + gunzip + tar walk + entry checks) %.2fs (%.0f MiB/s, %.2fx), peak RSS %.0f MiB | multipart upload to S3 protocol on loopback %.2fs (%.0f MiB/s), peak RSS %.0f MiB",
+			mib, sha.Seconds(), mib/sha.Seconds(), verify.Seconds(), mib/verify.Seconds(), verify.Seconds()/sha.Seconds(), verifyRSS,
+			upload.Seconds(), mib/upload.Seconds(), uploadRSS)
+	}
+}
