@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/algotrendy/rewind/activities/backup"
 )
 
 // DefaultTaskQueue is where rollback workflows run unless the config names another.
@@ -41,6 +43,8 @@ func WorkflowName(option string) (string, bool) {
 	switch option {
 	case OptionEmergency:
 		return "Emergency", true
+	case OptionFull:
+		return "Full", true
 	}
 	return "", false
 }
@@ -53,6 +57,29 @@ type Target struct {
 	Services     []string
 	Volumes      []string
 	StopGrace    time.Duration
+	// ComposeCommand is the operator's compose CLI; empty detects it.
+	ComposeCommand []string `json:",omitempty"`
+	Backups        Backups
+	Checks         Checks
+}
+
+// Backups says where the stack's backups are and what a good one is.
+type Backups struct {
+	Location        backup.Location
+	Pattern         string
+	RequireChecksum bool
+}
+
+// Checks are the post-rollback verification of the runbook, as configured for the stack.
+type Checks struct {
+	HealthURL     string
+	HealthExpect  string
+	DatabaseURL   string
+	DataQuery     string
+	LogsMustHave  []string
+	LogsMustLack  []string
+	FunctionalURL string
+	HealthTimeout time.Duration
 }
 
 // Request starts a rollback. It holds no secrets: it is stored in the workflow history.
@@ -67,6 +94,8 @@ type Request struct {
 	RequestedAt time.Time
 	// HostQueue is the task queue of the worker on the stack's Docker host.
 	HostQueue string
+	// Policy says who may approve this rollback (the severity's rule and the approvers).
+	Policy Policy
 }
 
 // Result is how a rollback ended.
@@ -78,6 +107,8 @@ type Result struct {
 	Notice   string
 	Steps    []Step
 	Evidence []string
+	// Report is the incident report in Markdown, as archived.
+	Report string `json:",omitempty"`
 }
 
 // Step states, as the checklist shows them.
@@ -101,11 +132,12 @@ type Step struct {
 
 // Progress is what the progress query returns and the Web UI shows as current details.
 type Progress struct {
-	Summary string
-	Phase   string
-	Steps   []Step
-	Outcome string `json:",omitempty"`
-	Notice  string `json:",omitempty"`
+	Summary   string
+	Phase     string
+	Steps     []Step
+	Outcome   string           `json:",omitempty"`
+	Notice    string           `json:",omitempty"`
+	Decisions []DecisionRecord `json:",omitempty"`
 }
 
 // ApprovalSignal carries a Decision from `rewind approve` or `rewind reject`.

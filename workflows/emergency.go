@@ -2,11 +2,9 @@ package workflows
 
 import (
 	"fmt"
-	"path"
 	"strings"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/algotrendy/rewind/activities/docker"
@@ -86,72 +84,4 @@ func Emergency(ctx workflow.Context, in Request) (Result, error) {
 	}
 
 	return r.completed(OfflineNotice), nil
-}
-
-// rollback is the state one rollback workflow shares between its steps.
-type rollback struct {
-	ctx    workflow.Context
-	in     Request
-	track  *tracker
-	prefix string
-	result Result
-}
-
-func newRollback(ctx workflow.Context, in Request, steps ...string) (*rollback, error) {
-	if in.Stack == "" || in.Target.Project == "" || in.HostQueue == "" {
-		return nil, temporal.NewNonRetryableApplicationError(
-			"request lacks stack, compose project or host task queue; start rollbacks with `rewind start`", docker.ErrBadInput, nil)
-	}
-	summary := fmt.Sprintf("%s rollback of %s, %s, by %s: %s", in.Option, in.Stack, in.Severity, in.Requester, in.Reason)
-	t, err := newTracker(ctx, summary, steps...)
-	if err != nil {
-		return nil, err
-	}
-	day := workflow.Now(ctx).UTC().Format("20060102")
-	return &rollback{
-		ctx:    ctx,
-		in:     in,
-		track:  t,
-		prefix: evidence.Prefix(day, workflow.GetInfo(ctx).WorkflowExecution.ID),
-		result: Result{Stack: in.Stack, Option: in.Option},
-	}, nil
-}
-
-func (r *rollback) evidence(name string) string { return path.Join(r.prefix, name) }
-
-// run executes one step as an activity on the stack's Docker host and ticks it off.
-func (r *rollback) run(step string, activity, input, result any, detail func() string) error {
-	r.track.start(step)
-	ctx := workflow.WithActivityOptions(r.ctx, workflow.ActivityOptions{
-		TaskQueue:           r.in.HostQueue,
-		Summary:             step + " — " + r.in.Stack,
-		StartToCloseTimeout: 15 * time.Minute,
-		HeartbeatTimeout:    10 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        time.Second,
-			BackoffCoefficient:     2,
-			MaximumInterval:        30 * time.Second,
-			MaximumAttempts:        10,
-			NonRetryableErrorTypes: []string{docker.ErrBadInput},
-		},
-	})
-	if err := workflow.ExecuteActivity(ctx, activity, input).Get(ctx, result); err != nil {
-		r.track.finish(step, StateFailed, err.Error())
-		return fmt.Errorf("%s: %w", strings.ToLower(step[:1])+step[1:], err)
-	}
-	r.track.finish(step, StateDone, detail())
-	return nil
-}
-
-func (r *rollback) completed(notice string) Result {
-	r.track.end("completed", notice)
-	r.result.Outcome = "completed"
-	r.result.Notice = notice
-	r.result.Steps = r.track.progress.Steps
-	return r.result
-}
-
-func (r *rollback) failed(err error) (Result, error) {
-	r.track.end("failed", err.Error())
-	return Result{}, err
 }

@@ -119,7 +119,7 @@ func (a *Activities) readBack(ctx context.Context, in SnapshotInput) (SnapshotPr
 	if got != fields[0] {
 		return SnapshotProof{}, fmt.Errorf("snapshot %s reads back with sha256 %s, its sidecar says %s", in.Name, got, fields[0])
 	}
-	return SnapshotProof{Volume: in.Volume, Location: in.Name, SHA256: got, Bytes: n}, nil
+	return SnapshotProof{Volume: in.Volume, Location: in.Name, Path: a.Evidence.Location(in.Name), SHA256: got, Bytes: n}, nil
 }
 
 // relayout rewrites the engine's archive of /data (entries data/...) into the runbook's

@@ -47,8 +47,10 @@ func (a *Activities) InspectVolume(ctx context.Context, in VolumeInput) (VolumeI
 // SnapshotProof is a stored, re-read forensic snapshot of a volume. RemoveVolume asks for
 // one, so no code path can remove a volume whose data is not kept somewhere else.
 type SnapshotProof struct {
-	Volume   string
+	Volume string
+	// Location is the snapshot's name in the evidence store; Path where that is on disk.
 	Location string
+	Path     string
 	SHA256   string
 	Bytes    int64
 }

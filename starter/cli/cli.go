@@ -99,6 +99,8 @@ Exit codes: 0 success, 1 the rollback failed, 2 bad input (nothing was changed).
 		NewCmdDecide(o, true),
 		NewCmdDecide(o, false),
 		NewCmdStatus(o),
+		NewCmdWatch(o),
+		NewCmdReport(o),
 		NewCmdList(o),
 		NewCmdCancel(o),
 		NewCmdConfig(o),

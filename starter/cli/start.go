@@ -79,11 +79,19 @@ func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
 	}
 	name, ok := workflows.WorkflowName(option)
 	if !ok {
-		return badInputf("option %q is not available in this version of Rewind yet; available: %s", option, workflows.OptionEmergency)
+		return badInputf("option %q is not available in this version of Rewind yet; available: %s, %s", option, workflows.OptionFull, workflows.OptionEmergency)
 	}
 	requester := f.requester
 	if requester == "" {
 		requester = os.Getenv("USER")
+	}
+	rule, _ := cfg.Rule(severity)
+	policy := workflows.Policy{
+		Rule:       workflows.Rule{Role: rule.Role, DecisionTime: rule.DecisionTime, HardDeadline: rule.HardDeadline},
+		Escalation: cfg.Severity.Escalation,
+	}
+	for _, a := range cfg.Approvers {
+		policy.Approvers = append(policy.Approvers, workflows.Approver{Name: a.Name, Role: a.Role, PublicKey: a.PublicKey})
 	}
 	host := stack.Host
 	if host == "" {
@@ -100,8 +108,18 @@ func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
 		Target: workflows.Target{
 			Project: stack.Project, ComposeFiles: stack.ComposeFiles, WorkingDir: stack.WorkingDir,
 			Services: stack.Services, Volumes: stack.Volumes, StopGrace: stack.StopGracePeriod,
+			ComposeCommand: cfg.Compose.Command,
+			Backups: workflows.Backups{
+				Location: stack.Backups.Location(), Pattern: stack.Backups.Pattern, RequireChecksum: stack.Backups.RequireChecksum,
+			},
+			Checks: workflows.Checks{
+				HealthURL: stack.Checks.HealthURL, HealthExpect: stack.Checks.HealthExpect, DatabaseURL: stack.Checks.DatabaseURL,
+				DataQuery: stack.Checks.DataQuery, LogsMustHave: stack.Checks.LogsMustHave, LogsMustLack: stack.Checks.LogsMustLack,
+				FunctionalURL: stack.Checks.FunctionalURL, HealthTimeout: stack.Checks.HealthTimeout,
+			},
 		},
 		HostQueue: workflows.HostTaskQueue(cfg.Temporal.TaskQueue, host),
+		Policy:    policy,
 	}
 	c, err := o.Client()
 	if err != nil {

@@ -98,6 +98,13 @@ func printStatus(o *Options, v StatusView) {
 		}
 		fmt.Fprintln(o.Out)
 	}
+	for _, d := range v.Progress.Decisions {
+		verdict := "refused"
+		if d.Accepted {
+			verdict = "accepted"
+		}
+		fmt.Fprintf(o.Out, "decision %s: %s — %s\n", d.At.Local().Format(time.TimeOnly), verdict, d.Reason)
+	}
 	if v.Progress.Notice != "" {
 		fmt.Fprintf(o.Out, "NOTICE: %s\n", v.Progress.Notice)
 	}

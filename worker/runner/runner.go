@@ -17,6 +17,7 @@ import (
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/notify"
+	"github.com/algotrendy/rewind/activities/probe"
 	"github.com/algotrendy/rewind/workflows"
 )
 
@@ -42,6 +43,8 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 	opts := worker.Options{WorkerStopTimeout: o.DrainTimeout}
 	main := worker.New(c, o.TaskQueue, opts)
 	main.RegisterWorkflow(workflows.Emergency)
+	main.RegisterWorkflow(workflows.Full)
+	main.RegisterWorkflow(workflows.Verify)
 
 	host := worker.New(c, workflows.HostTaskQueue(o.TaskQueue, o.Host), opts)
 	host.RegisterActivity(o.Docker)
@@ -50,6 +53,7 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 	if o.Backup != nil {
 		host.RegisterActivity(o.Backup)
 	}
+	host.RegisterActivity(&probe.Activities{})
 
 	if err := main.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %s: %w", o.TaskQueue, err)

@@ -1,0 +1,122 @@
+package workflows
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/probe"
+)
+
+// ErrVerificationFailed is the error type of a rollback whose stack fails its checks.
+const ErrVerificationFailed = "VerificationFailed"
+
+// VerifyRequest is what the verification child workflow checks.
+type VerifyRequest struct {
+	Stack     string
+	Project   string
+	HostQueue string
+	Checks    Checks
+}
+
+// CheckResult is one check of the runbook's post-rollback verification.
+type CheckResult struct {
+	Name     string
+	Passed   bool
+	Evidence string
+}
+
+// VerifyReport lists every check with what it saw.
+type VerifyReport struct {
+	Passed bool
+	Checks []CheckResult
+}
+
+// Failed names the checks that did not pass.
+func (v VerifyReport) Failed() []string {
+	var out []string
+	for _, c := range v.Checks {
+		if !c.Passed {
+			out = append(out, c.Name+" ("+c.Evidence+")")
+		}
+	}
+	return out
+}
+
+// Verify is the runbook's "Post-Rollback Verification" as a child workflow: each configured
+// check runs as an activity on the Docker host and reports pass or fail with its evidence.
+func Verify(ctx workflow.Context, in VerifyRequest) (VerifyReport, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           in.HostQueue,
+		StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{docker.ErrBadInput}},
+	})
+	var p *probe.Activities
+	var d *docker.Activities
+	c := in.Checks
+	var report VerifyReport
+	add := func(r CheckResult) { report.Checks = append(report.Checks, r) }
+
+	var healthy docker.WaitHealthyResult
+	err := workflow.ExecuteActivity(withSummary(ctx, "Containers up — "+in.Stack), d.WaitHealthy,
+		docker.WaitHealthyInput{Project: in.Project, Timeout: 30 * time.Second}).Get(ctx, &healthy)
+	add(CheckResult{Name: "containers up", Passed: err == nil, Evidence: evidenceOf(fmt.Sprint(healthy.Services), err)})
+
+	type httpCheck struct {
+		name string
+		in   probe.HTTPCheck
+	}
+	var checks []httpCheck
+	if c.HealthURL != "" {
+		expect := c.HealthExpect
+		if expect == "" {
+			expect = "Healthy"
+		}
+		checks = append(checks, httpCheck{"api health", probe.HTTPCheck{Name: "api health", URL: c.HealthURL, Expect: expect}})
+	}
+	if c.DatabaseURL != "" {
+		checks = append(checks, httpCheck{"database answers", probe.HTTPCheck{Name: "database answers", URL: c.DatabaseURL}})
+	}
+	if c.FunctionalURL != "" {
+		checks = append(checks, httpCheck{"market data endpoint", probe.HTTPCheck{Name: "market data endpoint", URL: c.FunctionalURL, JSONArray: true}})
+	}
+	for _, hc := range checks {
+		var r probe.Result
+		err := workflow.ExecuteActivity(withSummary(ctx, hc.name+" — "+in.Stack), p.CheckHTTP, hc.in).Get(ctx, &r)
+		add(CheckResult{Name: hc.name, Passed: err == nil && r.Passed, Evidence: evidenceOf(r.Evidence, err)})
+	}
+	if c.DatabaseURL != "" && c.DataQuery != "" {
+		var r probe.Result
+		err := workflow.ExecuteActivity(withSummary(ctx, "data integrity — "+in.Stack), p.CheckData,
+			probe.DataCheck{Name: "data integrity", URL: c.DatabaseURL, Query: c.DataQuery}).Get(ctx, &r)
+		add(CheckResult{Name: "data integrity", Passed: err == nil && r.Passed, Evidence: evidenceOf(r.Evidence, err)})
+	}
+	if len(c.LogsMustHave)+len(c.LogsMustLack) > 0 {
+		var r docker.LogsResult
+		err := workflow.ExecuteActivity(withSummary(ctx, "log patterns — "+in.Stack), d.CheckLogs,
+			docker.LogsCheck{Project: in.Project, MustHave: c.LogsMustHave, MustLack: c.LogsMustLack}).Get(ctx, &r)
+		add(CheckResult{Name: "log patterns", Passed: err == nil && r.Passed, Evidence: evidenceOf(r.Evidence, err)})
+	}
+	report.Passed = true
+	for _, r := range report.Checks {
+		report.Passed = report.Passed && r.Passed
+	}
+	return report, nil
+}
+
+func withSummary(ctx workflow.Context, summary string) workflow.Context {
+	o := workflow.GetActivityOptions(ctx)
+	o.Summary = summary
+	return workflow.WithActivityOptions(ctx, o)
+}
+
+func evidenceOf(evidence string, err error) string {
+	if err != nil {
+		return strings.TrimSpace(evidence + " " + err.Error())
+	}
+	return evidence
+}
