@@ -119,7 +119,7 @@ func (r *rollback) awaitApproval(step string) error {
 		return nil
 	}
 
-	r.track.finish(step, StateWaiting, fmt.Sprintf("needs %s or above within %s", p.Rule.Role, p.Rule.DecisionTime))
+	r.track.finish(step, StateWaiting, fmt.Sprintf("%s needs a %s or above within %s: rewind approve %s --as NAME", r.in.Severity, p.Rule.Role, p.Rule.DecisionTime, id))
 	r.track.progress.Phase = "waiting for approval"
 	r.track.publish()
 	start := workflow.Now(ctx)

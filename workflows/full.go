@@ -51,7 +51,7 @@ func Full(ctx workflow.Context, in Request) (res Result, err error) {
 	if err := r.checklist(stepChecklist); err != nil {
 		return r.failed(err)
 	}
-	if err := r.awaitApproval(fmt.Sprintf("%s (%s: %s or above)", stepApproval, in.Severity, in.Policy.Rule.Role)); err != nil {
+	if err := r.awaitApproval(stepApproval); err != nil {
 		return r.failed(err)
 	}
 

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -65,8 +66,21 @@ func (r *rollback) exec(step string, activity, input, result any) error {
 	return r.execFor(step, 15*time.Minute, activity, input, result)
 }
 
+// stepFailed marks the step failed and names it in the error, keeping the error's type
+// (what the CLI and tests match on) and whether it may be retried.
 func (r *rollback) stepFailed(step string, err error) error {
 	r.track.finish(step, StateFailed, err.Error())
+	if temporal.IsCanceledError(err) {
+		return err
+	}
+	msg := strings.ToLower(step[:1]) + step[1:] + ": " + err.Error()
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		if appErr.NonRetryable() {
+			return temporal.NewNonRetryableApplicationError(msg, appErr.Type(), err)
+		}
+		return temporal.NewApplicationErrorWithCause(msg, appErr.Type(), err)
+	}
 	return fmt.Errorf("%s: %w", strings.ToLower(step[:1])+step[1:], err)
 }
 
