@@ -4,17 +4,20 @@ package integration
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -140,6 +143,11 @@ type env struct {
 	project  string
 	host     string
 	evidence string
+	backups  string
+	// composeFile is the demo's compose file copied beside a .env with this test's ports,
+	// so the test and the worker's compose up start the same stack.
+	composeFile     string
+	apiPort, dbPort int
 }
 
 type stackOptions struct {
@@ -148,32 +156,49 @@ type stackOptions struct {
 
 func newEnv(t *testing.T, s *suite, temporalAddr string, o stackOptions) *env {
 	t.Helper()
-	e := &env{t: t, s: s, dir: t.TempDir(), stack: "demo", project: uniqueName("rwit"), host: uniqueName("host-")}
+	e := &env{t: t, s: s, dir: t.TempDir(), stack: "demo", project: uniqueName("rwit"), host: uniqueName("host-"),
+		apiPort: freePort(t), dbPort: freePort(t)}
 	e.evidence = filepath.Join(e.dir, "evidence")
+	e.backups = filepath.Join(e.dir, "backups")
 	e.config = filepath.Join(e.dir, "rewind.yaml")
+	e.composeFile = filepath.Join(e.dir, "docker-compose.prod.yml")
+	if s.composeYm != "" {
+		yml, err := os.ReadFile(s.composeYm)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(e.composeFile, yml, 0o600))
+		require.NoError(t, os.WriteFile(filepath.Join(e.dir, ".env"), []byte(fmt.Sprintf("API_PORT=%d\nQUESTDB_PORT=%d\n", e.apiPort, e.dbPort)), 0o600))
+	}
+	api := fmt.Sprintf("http://127.0.0.1:%d", e.apiPort)
+	db := fmt.Sprintf("http://127.0.0.1:%d", e.dbPort)
 	body := fmt.Sprintf(`temporal: {address: %q}
-worker: {host: %q, drain_timeout: 5s}
+worker: {host: %q, drain_timeout: 5s, state_dir: %q}
 evidence: {dir: %q}
 stacks:
   %s:
     project: %s
     compose_files: [%q]
+    working_dir: %q
+    volumes: [%s_questdb_data]
     stop_grace_period: %s
+    backups: {dir: %q, require_checksum: true}
+    checks:
+      health_url: %s/health
+      database_url: %s
+      data_query: SELECT COUNT(*) FROM market_data
+      functional_url: %s/api/market-data/binance/btcusdt
+      logs_must_have: ["Connected to Binance"]
+      logs_must_lack: ["(?i)panic"]
+      health_timeout: 2m
 approvers:
   - {name: alice, role: on-call}
-`, temporalAddr, e.host, e.evidence, e.stack, e.project, s.composeYm, o.grace)
+  - {name: bob, role: senior}
+`, temporalAddr, e.host, filepath.Join(e.dir, "state"), e.evidence, e.stack, e.project, e.composeFile, e.dir, e.project, o.grace, e.backups, api, db, api)
 	require.NoError(t, os.WriteFile(e.config, []byte(body), 0o600))
 	return e
 }
 
 func (e *env) compose(extraEnv ...string) demostack.Compose {
-	return demostack.Compose{
-		Command: e.s.compose, Project: e.project, File: e.s.composeYm,
-		Env: append([]string{
-			"API_PORT=" + strconv.Itoa(freePort(e.t)),
-			"QUESTDB_PORT=" + strconv.Itoa(freePort(e.t)),
-		}, extraEnv...),
-	}
+	return demostack.Compose{Command: e.s.compose, Project: e.project, File: e.composeFile, Env: extraEnv}
 }
 
 // up starts the demo stack under the test's project and removes it when the test ends.
@@ -301,4 +326,13 @@ func history(t *testing.T, c sdkclient.Client, id string) activityRuns {
 		}
 	}
 	return runs
+}
+
+// execGunzip decompresses with the Go reader, for reading snapshots in tests.
+func execGunzip(r io.Reader) io.Reader {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return strings.NewReader("")
+	}
+	return zr
 }

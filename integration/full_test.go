@@ -1,0 +1,119 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	historypb "go.temporal.io/api/history/v1"
+
+	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
+	"github.com/algotrendy/rewind/workflows"
+)
+
+// rowCount asks the demo's market database for its rows, as the runbook's check does.
+func (e *env) rowCount() (float64, error) {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/exec?query=SELECT%%20COUNT(*)%%20FROM%%20market_data", e.dbPort))
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Dataset [][]float64 `json:"dataset"`
+		Error   string      `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Error != "" || len(out.Dataset) == 0 {
+		return 0, fmt.Errorf("market database: %v %s", err, out.Error)
+	}
+	return out.Dataset[0][0], nil
+}
+
+func TestFullRollbackRestoresACorruptedDatabaseAfterApproval(t *testing.T) {
+	s := needDocker(t)
+	srv, c := startTemporal(t)
+	e := newEnv(t, s, srv.GRPCAddr(), stackOptions{grace: 5 * time.Second})
+	e.up()
+	rows, err := e.rowCount()
+	require.NoError(t, err)
+	require.Positive(t, rows)
+	backup, err := demostack.Backup(context.Background(), s.engine, e.project, e.backups, time.Now())
+	require.NoError(t, err)
+	require.NoError(t, demostack.Corrupt(context.Background(), s.engine, e.project))
+	_, err = e.rowCount()
+	require.ErrorContains(t, err, "file is not a database", "the database is corrupted before the rollback")
+	e.startWorker()
+
+	code, out, errOut := e.rewind("start", "full", "--stack", e.stack, "--severity", "P2", "--reason", "market_data corrupted", "--as", "alice")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	id := workflows.WorkflowID(e.stack)
+
+	code, _, errOut = e.rewind("approve", id, "--as", "alice")
+	require.Equal(t, 2, code, errOut)
+	require.Contains(t, errOut, "alice asked for this rollback and cannot approve it too")
+	code, out, errOut = e.rewind("approve", id, "--as", "bob", "--reason", "backup checked")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "accepted: approved by bob (senior)")
+
+	code, out, errOut = e.rewind("watch", id, "--interval", "200ms")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	require.Contains(t, out, "COMPLETED")
+
+	rows, err = e.rowCount()
+	require.NoError(t, err, "the restored database answers")
+	require.Equal(t, float64(500), rows, "the verification's count comes from the restored backup")
+
+	code, report, errOut := e.rewind("report", id)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, report, "Restored "+filepath.Base(backup))
+	require.Contains(t, report, "| data integrity | pass | SELECT COUNT(*) FROM market_data → 500 |")
+	require.Contains(t, report, "bob — accepted: approved by bob (senior)")
+	require.Contains(t, report, "alice — refused: alice asked for this rollback")
+
+	// No data is lost: the corrupted volume's snapshot holds the corrupted file.
+	snaps, err := filepath.Glob(filepath.Join(e.evidence, "incidents", "*", id, "failed_deployment_*.tar.gz"))
+	require.NoError(t, err)
+	require.Len(t, snaps, 1)
+	require.FileExists(t, strings.TrimSuffix(snaps[0], ".tar.gz")+".sha256")
+	require.Contains(t, gunzipAll(t, snaps[0]), "CORRUPTED BY DEMO", "the damaged data is kept for forensics")
+
+	// The volume was removed only after its snapshot completed.
+	var snapshotDone, removeScheduled int64
+	it := c.GetWorkflowHistory(context.Background(), id, "", false, 0)
+	typeOf := map[int64]string{}
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(t, err)
+		switch a := ev.GetAttributes().(type) {
+		case *historypb.HistoryEvent_ActivityTaskScheduledEventAttributes:
+			typeOf[ev.GetEventId()] = a.ActivityTaskScheduledEventAttributes.GetActivityType().GetName()
+			if typeOf[ev.GetEventId()] == "RemoveVolume" {
+				removeScheduled = ev.GetEventId()
+			}
+		case *historypb.HistoryEvent_ActivityTaskCompletedEventAttributes:
+			if typeOf[a.ActivityTaskCompletedEventAttributes.GetScheduledEventId()] == "SnapshotVolume" {
+				snapshotDone = ev.GetEventId()
+			}
+		}
+	}
+	require.Positive(t, snapshotDone)
+	require.Greater(t, removeScheduled, snapshotDone)
+}
+
+func gunzipAll(t *testing.T, path string) string {
+	t.Helper()
+	out, err := os.Open(path)
+	require.NoError(t, err)
+	defer out.Close()
+	cmd := execGunzip(out)
+	b, err := io.ReadAll(cmd)
+	require.NoError(t, err)
+	return string(b)
+}
