@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	historypb "go.temporal.io/api/history/v1"
 
@@ -47,8 +48,10 @@ func TestFullRollbackRestoresACorruptedDatabaseAfterApproval(t *testing.T) {
 	backup, err := demostack.Backup(context.Background(), s.engine, e.project, e.backups, time.Now())
 	require.NoError(t, err)
 	require.NoError(t, demostack.Corrupt(context.Background(), s.engine, e.project))
-	_, err = e.rowCount()
-	require.ErrorContains(t, err, "file is not a database", "the database is corrupted before the rollback")
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		_, err := e.rowCount()
+		assert.ErrorContains(c, err, "file is not a database", "the database is corrupted before the rollback")
+	}, 30*time.Second, 100*time.Millisecond)
 	e.startWorker()
 
 	code, out, errOut := e.rewind("start", "full", "--stack", e.stack, "--severity", "P2", "--reason", "market_data corrupted", "--as", "alice")

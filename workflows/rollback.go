@@ -89,7 +89,7 @@ func (r *rollback) execFor(step string, limit time.Duration, activity, input, re
 		TaskQueue:           r.in.HostQueue,
 		Summary:             step + " — " + r.in.Stack,
 		StartToCloseTimeout: limit,
-		HeartbeatTimeout:    30 * time.Second,
+		HeartbeatTimeout:    10 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
 			BackoffCoefficient:     2,

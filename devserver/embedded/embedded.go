@@ -19,7 +19,9 @@ import (
 	"go.temporal.io/server/common/cluster"
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/log"
+	"go.temporal.io/server/common/membership/static"
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
+	"go.temporal.io/server/common/primitives"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
 )
@@ -80,7 +82,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	conf, err := serverConfig(opts)
+	conf, hosts, err := serverConfig(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +91,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		temporal.WithConfig(conf),
 		temporal.ForServices(temporal.DefaultServices),
 		temporal.WithLogger(logger),
+		// One process holds every service: static hosts instead of ringpop membership,
+		// which can fail to bootstrap when servers start and stop quickly in one process.
+		temporal.WithStaticHosts(hosts),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("build temporal server: %w", err)
@@ -158,11 +163,12 @@ func (s *Server) waitReady(ctx context.Context) error {
 	return nil
 }
 
-func serverConfig(opts Options) (*config.Config, error) {
+func serverConfig(opts Options) (*config.Config, map[primitives.ServiceName]static.Hosts, error) {
 	sqlConf, err := sqliteConfig(opts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	hosts := map[primitives.ServiceName]static.Hosts{}
 	var conf config.Config
 	conf.Global.Membership.MaxJoinDuration = 30 * time.Second
 	conf.Global.Membership.BroadcastAddress = "127.0.0.1"
@@ -185,28 +191,27 @@ func serverConfig(opts Options) (*config.Config, error) {
 	}
 	conf.DCRedirectionPolicy.Policy = "noop"
 	conf.Services = map[string]config.Service{}
-	for _, name := range []string{"frontend", "history", "matching", "worker"} {
+	for _, name := range []primitives.ServiceName{primitives.FrontendService, primitives.HistoryService, primitives.MatchingService, primitives.WorkerService} {
 		var svc config.Service
-		if name == "frontend" {
+		if name == primitives.FrontendService {
 			svc.RPC.GRPCPort = opts.GRPCPort
 			svc.RPC.BindOnIP = opts.IP
+			hosts[name] = static.SingleLocalHost(net.JoinHostPort(opts.IP, strconv.Itoa(opts.GRPCPort)))
 		} else {
 			if svc.RPC.GRPCPort, err = freePort("127.0.0.1"); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			svc.RPC.BindOnLocalHost = true
+			hosts[name] = static.SingleLocalHost(net.JoinHostPort("127.0.0.1", strconv.Itoa(svc.RPC.GRPCPort)))
 		}
-		if svc.RPC.MembershipPort, err = freePort("127.0.0.1"); err != nil {
-			return nil, err
-		}
-		conf.Services[name] = svc
+		conf.Services[string(name)] = svc
 	}
 	conf.Archival.History.State = "disabled"
 	conf.Archival.Visibility.State = "disabled"
 	conf.NamespaceDefaults.Archival.History.State = "disabled"
 	conf.NamespaceDefaults.Archival.Visibility.State = "disabled"
 	conf.PublicClient.HostPort = net.JoinHostPort(opts.IP, strconv.Itoa(opts.GRPCPort))
-	return &conf, nil
+	return &conf, hosts, nil
 }
 
 func sqliteConfig(opts Options) (*config.SQL, error) {
