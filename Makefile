@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 TIMEOUT ?= 40m
 
-.PHONY: all build demo demo-stop test unit bench devserver images clean
+.PHONY: all build demo demo-stop test unit bench record-histories devserver images clean
 
 all: build
 
@@ -32,6 +32,10 @@ unit:
 bench:
 	$(GO) test -run '^$$' -bench Transfers -benchtime 1x -timeout 30m ./activities/docker
 	$(GO) test -run '^$$' -bench VerifyAndUpload -benchtime 1x -timeout 30m ./activities/backup
+
+# Record the histories the replay tests in workflows/ run against today's code.
+record-histories:
+	REWIND_RECORD_HISTORY=$(CURDIR)/workflows/testdata $(GO) test -count=1 -run 'TestFull|TestEmergencyStopThroughTheCLI' ./integration
 
 # Temporal and its Web UI on 127.0.0.1:7233 / :8233, data in .rewind/temporal.db.
 devserver:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The Rewind demo: embedded Temporal with its Web UI, a worker, the AlgoTrendy demo stack,
-# and an emergency stop of it through the rewind CLI. `examples/demo.sh stop` ends it.
+# The Rewind demo: embedded Temporal with its Web UI, a worker, the AlgoTrendy demo stack
+# with a backup and a corrupted database, and a P2 full rollback through the rewind CLI:
+# alice (on-call) asks, bob (senior engineer) approves. `examples/demo.sh stop` ends it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 state=.rewind
@@ -42,14 +43,36 @@ stacks:
     services: [api, questdb]
     volumes: [algotrendy_v26_questdb_data]
     stop_grace_period: 10s
+    backups: {dir: "$PWD/$state/backups", pattern: "questdb_backup_*.tar.gz", require_checksum: true}
+    checks:
+      health_url: http://127.0.0.1:5002/health
+      health_expect: Healthy
+      database_url: http://127.0.0.1:9000
+      data_query: SELECT COUNT(*) FROM market_data
+      functional_url: http://127.0.0.1:5002/api/market-data/binance/btcusdt
+      logs_must_have: ["Connected to Binance"]
+      logs_must_lack: ["(?i)panic"]
+      health_timeout: 2m
 approvers:
   - {name: alice, role: on-call}
   - {name: bob, role: senior}
 YAML
 
 echo "==> building the demo images (FROM scratch, nothing is pulled) and starting the AlgoTrendy stack"
-go run ./examples/algotrendy/democtl build
-go run ./examples/algotrendy/democtl --project algotrendy_v26 up
+go build -o bin/democtl ./examples/algotrendy/democtl
+bin/democtl build
+bin/democtl --project algotrendy_v26 down >/dev/null 2>&1 || true   # a fresh stack on every run
+bin/democtl --project algotrendy_v26 up
+echo "==> nightly backup, in the runbook's layout with a sha256sum sidecar"
+bin/democtl --project algotrendy_v26 --backups "$state/backups" backup
+echo "==> the incident: the market database gets corrupted"
+bin/democtl --project algotrendy_v26 corrupt
+for _ in $(seq 1 50); do
+  health=$(curl -s http://127.0.0.1:5002/health || true)
+  case "$health" in Unhealthy*) break ;; esac
+  sleep 0.2
+done
+echo "    api /health says: $health"
 
 if [ -f "$state/worker.pid" ] && kill -0 "$(cat "$state/worker.pid")" 2>/dev/null; then kill "$(cat "$state/worker.pid")"; sleep 1; fi
 echo "==> starting the worker (log in $state/worker.log)"
@@ -57,11 +80,18 @@ bin/worker --config "$state/demo.yaml" >"$state/worker.log" 2>&1 &
 echo $! >"$state/worker.pid"
 for _ in $(seq 1 100); do curl -fs http://127.0.0.1:9464/healthz >/dev/null 2>&1 && break; sleep 0.1; done
 
-echo "==> alice (on-call) starts a P1 emergency stop of prod"
-bin/rewind --config "$state/demo.yaml" start emergency --stack prod --severity P1 \
-  --reason "demo: memory leak is taking the host down" --as alice --wait
+rewind() { bin/rewind --config "$state/demo.yaml" "$@"; }
+echo "==> alice (on-call engineer) starts a P2 full rollback with database restore"
+rewind start full --stack prod --severity P2 --reason "demo: market_data corrupted after the v2.6 deploy" --as alice
+echo "==> bob (senior engineer) approves it, as the runbook's P2 rule asks"
+rewind approve rewind-prod --as bob --reason "backup checked, go"
+echo "==> watching the rollback"
+rewind watch rewind-prod
 echo
-bin/rewind --config "$state/demo.yaml" status prod
+echo "    api /health now says: $(curl -s http://127.0.0.1:5002/health)"
 echo
-echo "Evidence: $state/evidence/incidents/"
-echo "Temporal and the Web UI keep running (http://127.0.0.1:8233); stop them with: make demo-stop"
+rewind report rewind-prod | head -40
+echo
+echo "Incident report and evidence: $state/evidence/incidents/$(date -u +%Y%m%d)/rewind-prod/"
+echo "Web UI: http://127.0.0.1:8233/namespaces/default/workflows/rewind-prod"
+echo "Temporal and the Web UI keep running; stop them with: make demo-stop"

@@ -86,6 +86,7 @@ func TestEmergencyStopThroughTheCLI(t *testing.T) {
 	require.Len(t, ui.Executions, 1)
 	require.Equal(t, id, ui.Executions[0].Execution.WorkflowID, "the Web UI's API lists the rollback")
 	require.Equal(t, "WORKFLOW_EXECUTION_STATUS_COMPLETED", ui.Executions[0].Status)
+	recordHistory(t, c, id, "emergency.json")
 }
 
 func TestEmergencyStopSurvivesAWorkerKilledMidStep(t *testing.T) {

@@ -108,6 +108,7 @@ func TestFullRollbackRestoresACorruptedDatabaseAfterApproval(t *testing.T) {
 	}
 	require.Positive(t, snapshotDone)
 	require.Greater(t, removeScheduled, snapshotDone)
+	recordHistory(t, c, id, "full.json")
 }
 
 func gunzipAll(t *testing.T, path string) string {

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"google.golang.org/protobuf/encoding/protojson"
 	"io"
 	"net"
 	"net/http"
@@ -335,4 +336,24 @@ func execGunzip(r io.Reader) io.Reader {
 		return strings.NewReader("")
 	}
 	return zr
+}
+
+// recordHistory saves a finished rollback's history for the replay tests in workflows/
+// when REWIND_RECORD_HISTORY names a folder (make record-histories).
+func recordHistory(t *testing.T, c sdkclient.Client, id, name string) {
+	t.Helper()
+	dir := os.Getenv("REWIND_RECORD_HISTORY")
+	if dir == "" {
+		return
+	}
+	var events []*historypb.HistoryEvent
+	it := c.GetWorkflowHistory(context.Background(), id, "", false, 0)
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(t, err)
+		events = append(events, ev)
+	}
+	b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(&historypb.History{Events: events})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o644))
 }

@@ -134,7 +134,11 @@ func (r *rollback) awaitApproval(step string) error {
 			deadline = p.Rule.DecisionTime
 		}
 		timerCtx, cancel := workflow.WithCancel(ctx)
-		timer := workflow.NewTimer(timerCtx, max(deadline-workflow.Now(ctx).Sub(start), time.Millisecond))
+		summary := "decision time of " + r.in.Severity
+		if escalated {
+			summary = "hard deadline of " + r.in.Severity
+		}
+		timer := workflow.NewTimerWithOptions(timerCtx, max(deadline-workflow.Now(ctx).Sub(start), time.Millisecond), workflow.TimerOptions{Summary: summary})
 		var d Decision
 		var fired bool
 		sel := workflow.NewSelector(ctx)

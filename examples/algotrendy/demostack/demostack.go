@@ -159,7 +159,7 @@ func WaitHealthy(ctx context.Context, engine *client.Client, project string) err
 		if err != nil {
 			return fmt.Errorf("list containers of %s: %w", project, err)
 		}
-		waiting := 0
+		var waiting []string
 		for _, c := range list.Items {
 			// Summaries carry no health on older engines (API < 1.52): inspect instead.
 			info, err := engine.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
@@ -168,16 +168,20 @@ func WaitHealthy(ctx context.Context, engine *client.Client, project string) err
 			}
 			st := info.Container.State
 			if st == nil || st.Health == nil || st.Health.Status != "healthy" {
-				waiting++
+				status := "no health"
+				if st != nil && st.Health != nil {
+					status = string(st.Health.Status)
+				}
+				waiting = append(waiting, fmt.Sprintf("%s (%s)", c.Names[0], status))
 			}
 		}
-		if len(list.Items) > 0 && waiting == 0 {
+		if len(list.Items) > 0 && len(waiting) == 0 {
 			return nil
 		}
 		select {
 		case <-events.Messages:
 		case err := <-events.Err:
-			return fmt.Errorf("wait for %s to be healthy: %w", project, err)
+			return fmt.Errorf("wait for %s to be healthy, still waiting for %v: %w", project, waiting, err)
 		}
 	}
 }
