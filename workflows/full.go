@@ -95,7 +95,9 @@ func Full(ctx workflow.Context, in Request) (res Result, err error) {
 	var proof docker.SnapshotProof
 	if err := r.runFor(stepSnapshot, 2*time.Hour, d.SnapshotVolume, docker.SnapshotInput{
 		Volume: volume, Name: r.evidence("failed_deployment_" + volume + ".tar.gz"),
-	}, &proof, func() string { return fmt.Sprintf("%s, %d bytes, sha256 %s", proof.Location, proof.Bytes, proof.SHA256[:12]) }); err != nil {
+	}, &proof, func() string {
+		return fmt.Sprintf("%s, %d bytes, sha256 %s", proof.Location, proof.Bytes, proof.SHA256[:12])
+	}); err != nil {
 		return r.failed(err)
 	}
 	undo.snapshot = proof
@@ -109,14 +111,18 @@ func Full(ctx workflow.Context, in Request) (res Result, err error) {
 
 	var removed docker.RemoveVolumeResult
 	if err := r.run(stepRemoveVol, d.RemoveVolume, docker.RemoveVolumeInput{Volume: volume, Snapshot: proof}, &removed,
-		func() string { return fmt.Sprintf("removed %s and %d containers", volume, len(removed.RemovedContainers)) }); err != nil {
+		func() string {
+			return fmt.Sprintf("removed %s and %d containers", volume, len(removed.RemovedContainers))
+		}); err != nil {
 		return r.failed(err)
 	}
 	undo.volumeRemoved = true
 
 	var created docker.VolumeInfo
 	if err := r.run(stepCreateVol, d.CreateVolume, before, &created,
-		func() string { return fmt.Sprintf("%s (driver %s, %d labels)", created.Name, created.Driver, len(created.Labels)) }); err != nil {
+		func() string {
+			return fmt.Sprintf("%s (driver %s, %d labels)", created.Name, created.Driver, len(created.Labels))
+		}); err != nil {
 		return r.failed(err)
 	}
 
