@@ -35,7 +35,7 @@ bench:
 
 # Record the histories the replay tests in workflows/ run against today's code.
 record-histories:
-	REWIND_RECORD_HISTORY=$(CURDIR)/workflows/testdata $(GO) test -count=1 -run 'TestFull|TestEmergencyStopThroughTheCLI' ./integration
+	REWIND_RECORD_HISTORY=$(CURDIR)/workflows/testdata $(GO) test -count=1 -run 'TestFull|TestEmergencyStopThroughTheCLI|TestQuickRollbackGoesBack|TestGitRollbackStashes' ./integration
 
 # Temporal and its Web UI on 127.0.0.1:7233 / :8233, data in .rewind/temporal.db.
 devserver:

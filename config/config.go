@@ -85,6 +85,16 @@ type Stack struct {
 	StopGracePeriod time.Duration `mapstructure:"stop_grace_period"`
 	Backups         Backups       `mapstructure:"backups"`
 	Checks          Checks        `mapstructure:"checks"`
+	// Image is the deployed image a quick rollback removes; empty keeps it.
+	Image string `mapstructure:"image"`
+	// Build is how a git rollback rebuilds the image of the version it checks out.
+	Build Build `mapstructure:"build"`
+}
+
+// Build is the runbook's `docker build -f backend/Dockerfile -t algotrendy-api:<version> .`.
+type Build struct {
+	Dockerfile string `mapstructure:"dockerfile"`
+	Image      string `mapstructure:"image"`
 }
 
 // Backups says where a stack's database backups live.

@@ -149,10 +149,51 @@ type env struct {
 	// so the test and the worker's compose up start the same stack.
 	composeFile     string
 	apiPort, dbPort int
+	repo            string
+}
+
+// makeRepo commits the compose file twice: v2.5 runs algotrendy-api:v2.5, v2.6 (HEAD) runs
+// v2.6-prod. A Dockerfile and the api binary let the git rollback rebuild v2.5.
+func (e *env) makeRepo(compose string) {
+	e.t.Helper()
+	require.NoError(e.t, demostack.Compile(context.Background(), "api", filepath.Join(e.repo, "api")))
+	require.NoError(e.t, os.WriteFile(filepath.Join(e.repo, "Dockerfile"), []byte("FROM scratch\nCOPY api /api\nENTRYPOINT [\"/api\"]\n"), 0o644))
+	v25 := strings.ReplaceAll(compose, "${API_TAG:-v2.6-prod}", "v2.5")
+	require.NoError(e.t, os.WriteFile(e.composeFile, []byte(v25), 0o644))
+	e.git("init", "-q")
+	e.git("add", ".")
+	e.git("commit", "-q", "-m", "AlgoTrendy v2.5")
+	e.git("tag", "v2.5")
+	require.NoError(e.t, os.WriteFile(e.composeFile, []byte(strings.ReplaceAll(compose, "${API_TAG:-v2.6-prod}", "v2.6-prod")), 0o644))
+	e.git("commit", "-q", "-am", "AlgoTrendy v2.6")
+	e.git("tag", "v2.6")
+}
+
+func (e *env) git(args ...string) string {
+	e.t.Helper()
+	cmd := exec.Command("git", append([]string{"-c", "user.name=Rewind Test", "-c", "user.email=test@rewind.local"}, args...)...)
+	cmd.Dir = e.repo
+	out, err := cmd.CombinedOutput()
+	require.NoError(e.t, err, "git %v: %s", args, out)
+	return strings.TrimSpace(string(out))
+}
+
+// apiImage is the image the project's api container runs.
+func (e *env) apiImage() string {
+	e.t.Helper()
+	res, err := e.s.engine.ContainerList(context.Background(), client.ContainerListOptions{
+		Filters: make(client.Filters).Add("label", docker.ProjectLabel+"="+e.project).Add("label", docker.ServiceLabel+"=api"),
+	})
+	require.NoError(e.t, err)
+	require.Len(e.t, res.Items, 1)
+	return res.Items[0].Image
 }
 
 type stackOptions struct {
 	grace time.Duration
+	// repo puts the compose file in a git checkout with tags v2.5 and v2.6 (HEAD), for the
+	// quick and git rollbacks.
+	repo bool
 }
 
 func newEnv(t *testing.T, s *suite, temporalAddr string, o stackOptions) *env {
@@ -162,12 +203,21 @@ func newEnv(t *testing.T, s *suite, temporalAddr string, o stackOptions) *env {
 	e.evidence = filepath.Join(e.dir, "evidence")
 	e.backups = filepath.Join(e.dir, "backups")
 	e.config = filepath.Join(e.dir, "rewind.yaml")
-	e.composeFile = filepath.Join(e.dir, "docker-compose.prod.yml")
+	work := e.dir
+	if o.repo {
+		work = filepath.Join(e.dir, "app")
+		e.repo = work
+	}
+	e.composeFile = filepath.Join(work, "docker-compose.prod.yml")
 	if s.composeYm != "" {
 		yml, err := os.ReadFile(s.composeYm)
 		require.NoError(t, err)
+		require.NoError(t, os.MkdirAll(work, 0o755))
 		require.NoError(t, os.WriteFile(e.composeFile, yml, 0o600))
-		require.NoError(t, os.WriteFile(filepath.Join(e.dir, ".env"), []byte(fmt.Sprintf("API_PORT=%d\nQUESTDB_PORT=%d\n", e.apiPort, e.dbPort)), 0o600))
+		require.NoError(t, os.WriteFile(filepath.Join(work, ".env"), []byte(fmt.Sprintf("API_PORT=%d\nQUESTDB_PORT=%d\n", e.apiPort, e.dbPort)), 0o600))
+		if o.repo {
+			e.makeRepo(string(yml))
+		}
 	}
 	api := fmt.Sprintf("http://127.0.0.1:%d", e.apiPort)
 	db := fmt.Sprintf("http://127.0.0.1:%d", e.dbPort)
@@ -179,6 +229,8 @@ stacks:
     project: %s
     compose_files: [%q]
     working_dir: %q
+    image: algotrendy-api:%s
+    build: {dockerfile: Dockerfile, image: algotrendy-api}
     volumes: [%s_questdb_data]
     stop_grace_period: %s
     backups: {dir: %q, require_checksum: true}
@@ -193,7 +245,7 @@ stacks:
 approvers:
   - {name: alice, role: on-call}
   - {name: bob, role: senior}
-`, temporalAddr, e.host, filepath.Join(e.dir, "state"), e.evidence, e.stack, e.project, e.composeFile, e.dir, e.project, o.grace, e.backups, api, db, api)
+`, temporalAddr, e.host, filepath.Join(e.dir, "state"), e.evidence, e.stack, e.project, e.composeFile, work, e.project, e.project, o.grace, e.backups, api, db, api)
 	require.NoError(t, os.WriteFile(e.config, []byte(body), 0o600))
 	return e
 }

@@ -45,6 +45,10 @@ func WorkflowName(option string) (string, bool) {
 		return "Emergency", true
 	case OptionFull:
 		return "Full", true
+	case OptionQuick:
+		return "Quick", true
+	case OptionGit:
+		return "Git", true
 	}
 	return "", false
 }
@@ -61,6 +65,17 @@ type Target struct {
 	ComposeCommand []string `json:",omitempty"`
 	Backups        Backups
 	Checks         Checks
+	// Image is the deployed image the quick rollback removes (`docker rmi`); empty keeps it.
+	Image string `json:",omitempty"`
+	// Build is how the git rollback rebuilds the image of the version it checks out.
+	Build Build
+}
+
+// Build is the runbook's `docker build -f backend/Dockerfile -t algotrendy-api:<version> .`.
+type Build struct {
+	Dockerfile string
+	// Image is the repository name; the tag is the version checked out.
+	Image string
 }
 
 // Backups says where the stack's backups are and what a good one is.
@@ -96,6 +111,11 @@ type Request struct {
 	HostQueue string
 	// Policy says who may approve this rollback (the severity's rule and the approvers).
 	Policy Policy
+	// Ref is the version quick and git rollbacks go back to: a tag, a commit, HEAD~1
+	// (git's reset one commit back) or previous-tag.
+	Ref string `json:",omitempty"`
+	// Reset moves the branch too (`git reset --hard`) instead of detaching HEAD.
+	Reset bool `json:",omitempty"`
 }
 
 // Result is how a rollback ended.

@@ -26,12 +26,14 @@ func (r *rollback) checklist(step string) error {
 	}
 	r.result.Evidence = append(r.result.Evidence, captured.Files...)
 	var newest []backup.Object
+	var lines []string
 	if r.in.Target.Backups.Pattern != "" {
+		// The list is evidence; a missing backup store is recorded, and only the full
+		// rollback, which needs a backup, fails on it later.
 		if err := r.exec(step, b.ListBackups, backup.ListInput{Location: r.in.Target.Backups.Location, Pattern: r.in.Target.Backups.Pattern, Limit: 3}, &newest); err != nil {
-			return r.stepFailed(step, err)
+			lines = append(lines, "cannot list backups: "+message(err))
 		}
 	}
-	var lines []string
 	for _, o := range newest {
 		lines = append(lines, fmt.Sprintf("%s  %d bytes  %s", o.Name, o.Size, o.ModTime.UTC().Format(time.RFC3339)))
 	}

@@ -30,6 +30,8 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 			r.RegisterWorkflow(Emergency)
 			r.RegisterWorkflow(Full)
 			r.RegisterWorkflow(Verify)
+			r.RegisterWorkflow(Quick)
+			r.RegisterWorkflow(Git)
 			// Child workflow IDs derive from the parent's, so replay under the recorded ID.
 			require.NoError(t, r.ReplayWorkflowHistoryWithOptions(nil, history, worker.ReplayWorkflowHistoryOptions{
 				OriginalExecution: workflow.Execution{ID: WorkflowID("demo"), RunID: "recorded"},

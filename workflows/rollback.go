@@ -73,7 +73,7 @@ func (r *rollback) stepFailed(step string, err error) error {
 	if temporal.IsCanceledError(err) {
 		return err
 	}
-	msg := strings.ToLower(step[:1]) + step[1:] + ": " + err.Error()
+	msg := strings.ToLower(step[:1]) + step[1:] + ": " + message(err)
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
 		if appErr.NonRetryable() {
@@ -88,7 +88,7 @@ func (r *rollback) execFor(step string, limit time.Duration, activity, input, re
 	ctx := workflow.WithActivityOptions(r.ctx, workflow.ActivityOptions{
 		TaskQueue:           r.in.HostQueue,
 		Summary:             step + " — " + r.in.Stack,
-		StartToCloseTimeout: limit,
+		StartToCloseTimeout: max(limit, 15*time.Minute),
 		HeartbeatTimeout:    10 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
@@ -110,7 +110,7 @@ func (r *rollback) completed(notice string) Result {
 }
 
 func (r *rollback) failed(err error) (Result, error) {
-	r.track.end("failed", err.Error())
+	r.track.end("failed", message(err))
 	return Result{}, err
 }
 
@@ -125,4 +125,13 @@ func (r *rollback) escalate(msg string) {
 	if err := workflow.ExecuteActivity(ctx, n.Send, notify.Message{Subject: fmt.Sprintf("Rewind: %s rollback of %s needs a decision", r.in.Severity, r.in.Stack), Text: msg}).Get(ctx, &res); err != nil {
 		workflow.GetLogger(r.ctx).Warn("escalation notice failed", "error", err)
 	}
+}
+
+// message is what went wrong, without the SDK's wrapping of activity errors.
+func message(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Message() != "" {
+		return appErr.Message()
+	}
+	return err.Error()
 }

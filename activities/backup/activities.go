@@ -77,6 +77,10 @@ func (a *Activities) ListBackups(ctx context.Context, in ListInput) ([]Object, e
 		return nil, err
 	}
 	all, err := s.List(ctx, "")
+	if errors.Is(err, ErrNotFound) {
+		return nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("%v; check the stack's backups location in rewind.yaml", err), ErrStoreConfig, err)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -19,8 +19,8 @@ import (
 )
 
 type startFlags struct {
-	stack, severity, reason, requester, host string
-	wait                                     bool
+	stack, severity, reason, requester, to string
+	wait, reset                            bool
 }
 
 // NewCmdStart builds `rewind start OPTION`.
@@ -34,7 +34,9 @@ func NewCmdStart(o *Options) *cobra.Command {
 Only one rollback of a stack runs at a time: a second start is refused and names the
 running one. P1 proceeds at once; P2 and P3 wait for an approver (rewind approve).`,
 		Example: `  rewind start emergency --stack prod --severity P1 --reason "memory leak takes the host down"
-  rewind start full --stack prod --severity P2 --reason "market_data corrupted" --wait`,
+  rewind start full --stack prod --severity P2 --reason "market_data corrupted" --wait
+  rewind start quick --stack prod --severity P1 --reason "API 500s after deploy" --to v2.5
+  rewind start git --stack prod --severity P3 --reason "bug in v2.6" --to HEAD~1 --reset`,
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: []string{workflows.OptionQuick, workflows.OptionFull, workflows.OptionGit, workflows.OptionEmergency},
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -46,6 +48,8 @@ running one. P1 proceeds at once; P2 and P3 wait for an approver (rewind approve
 	cmd.Flags().StringVar(&f.reason, "reason", "", "what is wrong, for the incident record (required)")
 	cmd.Flags().StringVar(&f.requester, "as", "", "who asks for the rollback (default: $USER)")
 	cmd.Flags().BoolVar(&f.wait, "wait", false, "wait for the rollback to finish and exit 1 if it failed")
+	cmd.Flags().StringVar(&f.to, "to", "", "quick and git: version to go back to: a tag, a commit, HEAD~1 (default: the tag before the deployed one)")
+	cmd.Flags().BoolVar(&f.reset, "reset", false, "git: move the branch too (git reset --hard) instead of checking out a detached HEAD")
 	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the result as JSON")
 	return cmd
 }
@@ -79,7 +83,7 @@ func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
 	}
 	name, ok := workflows.WorkflowName(option)
 	if !ok {
-		return badInputf("option %q is not available in this version of Rewind yet; available: %s, %s", option, workflows.OptionFull, workflows.OptionEmergency)
+		return badInputf("option %q has no workflow", option)
 	}
 	requester := f.requester
 	if requester == "" {
@@ -120,6 +124,13 @@ func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
 		},
 		HostQueue: workflows.HostTaskQueue(cfg.Temporal.TaskQueue, host),
 		Policy:    policy,
+		Ref:       f.to,
+		Reset:     f.reset,
+	}
+	req.Target.Image = stack.Image
+	req.Target.Build = workflows.Build{Dockerfile: stack.Build.Dockerfile, Image: stack.Build.Image}
+	if option == workflows.OptionGit && req.Target.Build.Image == "" {
+		return badInputf("a git rollback rebuilds the image: set stacks.%s.build.image (and build.dockerfile) in rewind.yaml", f.stack)
 	}
 	c, err := o.Client()
 	if err != nil {
@@ -164,7 +175,7 @@ func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
 		if o.JSON {
 			_ = o.printJSON(map[string]string{"workflow_id": id, "run_id": run.GetRunID(), "outcome": "failed", "error": err.Error()})
 		}
-		return fmt.Errorf("rollback %s failed: %w", id, err)
+		return fmt.Errorf("rollback %s failed: %s", id, failure(err))
 	}
 	if o.JSON {
 		return o.printJSON(result)
@@ -219,4 +230,13 @@ func icon(state string) string {
 		return "–"
 	}
 	return "·"
+}
+
+// failure is the rollback's own account of what went wrong, without the SDK's wrapping.
+func failure(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Message() != "" {
+		return appErr.Message()
+	}
+	return err.Error()
 }

@@ -92,7 +92,7 @@ func getFinished(cmd *cobra.Command, c client.Client, run client.WorkflowRun, id
 		if errors.As(err, &nf) {
 			return notFound(id, err)
 		}
-		return fmt.Errorf("rollback %s failed, so it archived no report: %w", id, err)
+		return fmt.Errorf("rollback %s failed, so it archived no report: %s", id, failure(err))
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/evidence"
+	"github.com/algotrendy/rewind/activities/gitrepo"
 	"github.com/algotrendy/rewind/activities/notify"
 	"github.com/algotrendy/rewind/activities/probe"
 	"github.com/algotrendy/rewind/workflows"
@@ -45,6 +46,8 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 	main.RegisterWorkflow(workflows.Emergency)
 	main.RegisterWorkflow(workflows.Full)
 	main.RegisterWorkflow(workflows.Verify)
+	main.RegisterWorkflow(workflows.Quick)
+	main.RegisterWorkflow(workflows.Git)
 
 	host := worker.New(c, workflows.HostTaskQueue(o.TaskQueue, o.Host), opts)
 	host.RegisterActivity(o.Docker)
@@ -54,6 +57,7 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 		host.RegisterActivity(o.Backup)
 	}
 	host.RegisterActivity(&probe.Activities{})
+	host.RegisterActivity(&gitrepo.Activities{})
 
 	if err := main.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %s: %w", o.TaskQueue, err)

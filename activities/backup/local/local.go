@@ -35,6 +35,9 @@ func (s *Store) path(name string) (string, error) {
 
 // List walks the folder for names that start with prefix.
 func (s *Store) List(ctx context.Context, prefix string) ([]backup.Object, error) {
+	if _, err := os.Stat(s.Dir); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("backup folder %s: %w", s.Dir, backup.ErrNotFound)
+	}
 	var out []backup.Object
 	err := filepath.WalkDir(s.Dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

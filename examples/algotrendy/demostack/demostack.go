@@ -46,10 +46,6 @@ func ComposeFile() (string, error) {
 // BuildImages compiles the demo's static binaries and builds FROM-scratch images of them
 // through the Engine API; no image is pulled. apiTags are the tags of the api image.
 func BuildImages(ctx context.Context, engine *client.Client, apiTags ...string) error {
-	root, err := Root()
-	if err != nil {
-		return err
-	}
 	if len(apiTags) == 0 {
 		apiTags = []string{"v2.6-prod"}
 	}
@@ -70,15 +66,27 @@ func BuildImages(ctx context.Context, engine *client.Client, apiTags ...string) 
 		{"api", "api", tags},
 	} {
 		out := filepath.Join(tmp, img.bin)
-		build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, ".")
-		build.Dir = filepath.Join(root, img.pkg)
-		build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-		if b, err := build.CombinedOutput(); err != nil {
-			return fmt.Errorf("compile %s: %w\n%s", img.pkg, err, b)
+		if err := Compile(ctx, img.pkg, out); err != nil {
+			return err
 		}
 		if err := buildImage(ctx, engine, out, img.bin, img.tags); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// Compile builds one of the demo's programs ("api" or "market-db") as a static binary.
+func Compile(ctx context.Context, program, out string) error {
+	root, err := Root()
+	if err != nil {
+		return err
+	}
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, ".")
+	build.Dir = filepath.Join(root, program)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if b, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("compile %s: %w\n%s", program, err, b)
 	}
 	return nil
 }
