@@ -49,9 +49,9 @@ func mockGit(env *fullEnv, buildTakes time.Duration) {
 	})
 	env.OnActivity(d.BuildImage, mock.Anything, docker.BuildInput{Context: "/srv/algotrendy", Dockerfile: "backend/Dockerfile", Tag: "algotrendy-api:v2.5"}).
 		After(buildTakes).Return(func(context.Context, docker.BuildInput) (docker.BuildResult, error) {
-			env.record("build v2.5")
-			return docker.BuildResult{Tag: "algotrendy-api:v2.5"}, nil
-		})
+		env.record("build v2.5")
+		return docker.BuildResult{Tag: "algotrendy-api:v2.5"}, nil
+	})
 }
 
 // StashLike is the stash input, named here so the mock's signature reads plainly.
