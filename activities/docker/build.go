@@ -3,14 +3,11 @@ package docker
 import (
 	"archive/tar"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/temporal"
@@ -51,20 +48,8 @@ func (a *Activities) BuildImage(ctx context.Context, in BuildInput) (BuildResult
 		return BuildResult{}, fmt.Errorf("build %s from %s: %w", in.Tag, in.Context, err)
 	}
 	defer res.Body.Close()
-	dec := json.NewDecoder(res.Body)
-	for {
-		var msg struct {
-			Error string `json:"error"`
-		}
-		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			return BuildResult{}, fmt.Errorf("read build output of %s: %w", in.Tag, err)
-		}
-		if msg.Error != "" {
-			return BuildResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("build %s: %s", in.Tag, strings.TrimSpace(msg.Error)), ErrBadInput, nil)
-		}
-		heartbeat(ctx, "building "+in.Tag)
+	if err := ReadBuildOutput(res.Body, func() { heartbeat(ctx, "building "+in.Tag) }); err != nil {
+		return BuildResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("build %s: %v", in.Tag, err), ErrBadInput, err)
 	}
 	info, err := a.Engine.ImageInspect(ctx, in.Tag)
 	if err != nil {

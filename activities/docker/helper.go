@@ -4,11 +4,16 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+	"go.temporal.io/sdk/temporal"
 )
 
 // HelperImage is the image of the containers Rewind uses to reach a volume's files through
@@ -80,4 +85,37 @@ func (a *Activities) helper(ctx context.Context, volume string, readOnly bool) (
 		_, _ = a.Engine.ContainerRemove(rm, res.ID, client.ContainerRemoveOptions{Force: true})
 	}
 	return res.ID, cleanup, nil
+}
+
+// volumeHelper checks the volume exists (a missing one fails with missing, formatted with
+// its name, and is not retried) and returns a helper container attached to it.
+func (a *Activities) volumeHelper(ctx context.Context, volume string, readOnly bool, missing string) (string, func(), error) {
+	if _, err := a.Engine.VolumeInspect(ctx, volume, client.VolumeInspectOptions{}); err != nil {
+		if gone(err) {
+			return "", nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf(missing, volume), ErrNoSuchVolume, err)
+		}
+		return "", nil, fmt.Errorf("inspect volume %s: %w", volume, err)
+	}
+	return a.helper(ctx, volume, readOnly)
+}
+
+// ReadBuildOutput drains the engine's build stream and returns the build's own error.
+func ReadBuildOutput(r io.Reader, progress func()) error {
+	dec := json.NewDecoder(r)
+	for {
+		var msg struct {
+			Error string `json:"error"`
+		}
+		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("read build output: %w", err)
+		}
+		if msg.Error != "" {
+			return errors.New(strings.TrimSpace(msg.Error))
+		}
+		if progress != nil {
+			progress()
+		}
+	}
 }

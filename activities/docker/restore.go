@@ -99,13 +99,7 @@ func (a *Activities) RestoreVolume(ctx context.Context, in RestoreInput) (Restor
 		cp = RestoreProgress{Validated: true, BackupSize: st.Size(), BackupMod: st.ModTime(), TotalEntries: entries, TotalBytes: bytes}
 		heartbeat(ctx, cp)
 	}
-	if _, err := a.Engine.VolumeInspect(ctx, in.Volume, client.VolumeInspectOptions{}); err != nil {
-		if gone(err) {
-			return RestoreResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no volume %s to restore into; create it first", in.Volume), ErrNoSuchVolume, err)
-		}
-		return RestoreResult{}, fmt.Errorf("inspect volume %s: %w", in.Volume, err)
-	}
-	id, cleanup, err := a.helper(ctx, in.Volume, false)
+	id, cleanup, err := a.volumeHelper(ctx, in.Volume, false, "no volume %s to restore into; create it first")
 	if err != nil {
 		return RestoreResult{}, err
 	}

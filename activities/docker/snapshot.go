@@ -39,13 +39,7 @@ func (a *Activities) SnapshotVolume(ctx context.Context, in SnapshotInput) (Snap
 	if proof, err := a.readBack(ctx, in); err == nil {
 		return proof, nil
 	}
-	if _, err := a.Engine.VolumeInspect(ctx, in.Volume, client.VolumeInspectOptions{}); err != nil {
-		if gone(err) {
-			return SnapshotProof{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no volume %s to snapshot", in.Volume), ErrNoSuchVolume, err)
-		}
-		return SnapshotProof{}, fmt.Errorf("inspect volume %s: %w", in.Volume, err)
-	}
-	id, cleanup, err := a.helper(ctx, in.Volume, true)
+	id, cleanup, err := a.volumeHelper(ctx, in.Volume, true, "no volume %s to snapshot")
 	if err != nil {
 		return SnapshotProof{}, err
 	}

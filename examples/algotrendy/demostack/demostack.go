@@ -6,10 +6,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +15,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+
+	"github.com/algotrendy/rewind/activities/docker"
 )
 
 // Images the demo compose file runs.
@@ -119,20 +119,10 @@ func buildImage(ctx context.Context, engine *client.Client, binary, name string,
 		return fmt.Errorf("build image %v: %w", tags, err)
 	}
 	defer res.Body.Close()
-	dec := json.NewDecoder(res.Body)
-	for {
-		var msg struct {
-			Error string `json:"error"`
-		}
-		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
-			return nil
-		} else if err != nil {
-			return fmt.Errorf("read build output of %v: %w", tags, err)
-		}
-		if msg.Error != "" {
-			return fmt.Errorf("build image %v: %s", tags, msg.Error)
-		}
+	if err := docker.ReadBuildOutput(res.Body, nil); err != nil {
+		return fmt.Errorf("build image %v: %w", tags, err)
 	}
+	return nil
 }
 
 // Compose runs the compose CLI on the demo stack under project.
