@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	historypb "go.temporal.io/api/history/v1"
+	sdkpb "go.temporal.io/api/sdk/v1"
 
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 	"github.com/algotrendy/rewind/workflows"
@@ -79,6 +80,14 @@ func TestFullRollbackRestoresACorruptedDatabaseAfterApproval(t *testing.T) {
 	require.Contains(t, report, "| data integrity | pass | SELECT COUNT(*) FROM market_data → 500 |")
 	require.Contains(t, report, "bob — accepted: approved by bob (senior)")
 	require.Contains(t, report, "alice — refused: alice asked for this rollback")
+
+	// The Web UI reads the checklist from the workflow's metadata query.
+	q, err := c.QueryWorkflow(context.Background(), id, "", "__temporal_workflow_metadata")
+	require.NoError(t, err)
+	var meta sdkpb.WorkflowMetadata
+	require.NoError(t, q.Get(&meta))
+	require.Contains(t, meta.GetCurrentDetails(), "- [x] Restore the backup into the volume: ")
+	require.Contains(t, meta.GetCurrentDetails(), "**Outcome:** completed")
 
 	// No data is lost: the corrupted volume's snapshot holds the corrupted file.
 	snaps, err := filepath.Glob(filepath.Join(e.evidence, "incidents", "*", id, "failed_deployment_*.tar.gz"))

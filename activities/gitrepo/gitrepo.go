@@ -26,7 +26,8 @@ func git(ctx context.Context, dir string, args ...string) (string, error) {
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("git %s in %s: %w: %s", strings.Join(args, " "), dir, err, strings.TrimSpace(errOut.String()))
 	}
-	return strings.TrimSpace(out.String()), nil
+	// Only line ends are trimmed: porcelain status lines start with a meaningful space.
+	return strings.TrimRight(out.String(), "\r\n"), nil
 }
 
 // ResolveInput names a version: a tag, a commit, HEAD~1, or "previous-tag" (the newest
