@@ -18,13 +18,15 @@ func tagImage(t *testing.T, c *client.Client, target string) {
 	t.Helper()
 	_, err := c.ImageTag(context.Background(), client.ImageTagOptions{Source: demostack.APIImage + ":v2.6-prod", Target: target})
 	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = c.ImageRemove(context.Background(), target, client.ImageRemoveOptions{}) })
 }
 
 func TestQuickRollbackGoesBackToThePreviousTag(t *testing.T) {
 	s := needDocker(t)
 	srv, c := startTemporal(t)
 	e := newEnv(t, s, srv.GRPCAddr(), stackOptions{grace: 5 * time.Second, repo: true})
-	tagImage(t, s.engine, demostack.APIImage+":v2.5")
+	_, err := s.engine.ImageTag(context.Background(), client.ImageTagOptions{Source: demostack.APIImage + ":v2.6-prod", Target: demostack.APIImage + ":v2.5"})
+	require.NoError(t, err)
 	tagImage(t, s.engine, demostack.APIImage+":"+e.project) // the "deployed" image quick removes
 	e.up()
 	require.Equal(t, demostack.APIImage+":v2.6-prod", e.apiImage())
@@ -37,7 +39,7 @@ func TestQuickRollbackGoesBackToThePreviousTag(t *testing.T) {
 
 	require.Equal(t, v25, e.git("rev-parse", "HEAD"))
 	require.Equal(t, demostack.APIImage+":v2.5", e.apiImage(), "the stack runs the previous version")
-	_, err := s.engine.ImageInspect(context.Background(), demostack.APIImage+":"+e.project)
+	_, err = s.engine.ImageInspect(context.Background(), demostack.APIImage+":"+e.project)
 	require.Error(t, err, "the deployed image was removed")
 	code, report, errOut := e.rewind("report", workflows.WorkflowID(e.stack))
 	require.Equal(t, 0, code, errOut)
