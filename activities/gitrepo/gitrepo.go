@@ -104,7 +104,12 @@ func (a *Activities) StashChanges(ctx context.Context, in StashInput) (Stash, er
 			files = append(files, l[3:])
 		}
 	}
-	if _, err := git(ctx, in.Dir, "stash", "push", "--include-untracked", "-m", in.Label); err != nil {
+	stash := []string{"stash", "push", "--include-untracked", "-m", in.Label}
+	if email, _ := git(ctx, in.Dir, "config", "user.email"); email == "" {
+		// A stash is a commit: on a host where git has no identity, Rewind signs it.
+		stash = append([]string{"-c", "user.name=Rewind", "-c", "user.email=rewind@localhost"}, stash...)
+	}
+	if _, err := git(ctx, in.Dir, stash...); err != nil {
 		return Stash{}, err
 	}
 	hash, err := git(ctx, in.Dir, "rev-parse", "stash@{0}")
