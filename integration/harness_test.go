@@ -296,10 +296,11 @@ type worker struct {
 	done chan error
 }
 
-func (e *env) startWorker() *worker {
+func (e *env) startWorker(environ ...string) *worker {
 	e.t.Helper()
 	port := freePort(e.t)
 	cmd := exec.Command(filepath.Join(e.s.bin, "worker"), "--config", e.config, "--listen", "127.0.0.1:"+strconv.Itoa(port))
+	cmd.Env = append(os.Environ(), environ...)
 	w := &worker{cmd: cmd, logs: &bytes.Buffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = w.logs, w.logs
 	require.NoError(e.t, cmd.Start())
@@ -334,6 +335,20 @@ func (w *worker) kill(t *testing.T) {
 	var exit *exec.ExitError
 	require.True(t, errors.As(err, &exit), "worker exit: %v", err)
 	w.done <- err // let the cleanup see it ended
+}
+
+// crashed waits for the worker to die at its crash point.
+func (w *worker) crashed(t *testing.T) {
+	t.Helper()
+	select {
+	case err := <-w.done:
+		var exit *exec.ExitError
+		require.True(t, errors.As(err, &exit), "worker exit: %v", err)
+		require.Contains(t, w.logs.String(), "reached: SIGKILL")
+		w.done <- err
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("the worker did not reach its crash point; log:\n%s", w.logs)
+	}
 }
 
 // rewind runs the CLI and returns its exit code and output.

@@ -25,6 +25,7 @@ import (
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/telemetry"
 	"github.com/algotrendy/rewind/temporalconn"
+	"github.com/algotrendy/rewind/worker/crashpoint"
 	"github.com/algotrendy/rewind/worker/runner"
 )
 
@@ -105,6 +106,15 @@ func run() error {
 		return err
 	}
 
+	crash, err := crashpoint.Parse(os.Getenv("REWIND_CRASH_AT"))
+	if err != nil {
+		return err
+	}
+	var interceptors []interceptor.WorkerInterceptor
+	if crash != nil {
+		logger.Warn("crash point armed: this worker kills itself there", "at", os.Getenv("REWIND_CRASH_AT"))
+		interceptors = append(interceptors, crashpoint.Interceptor(crash))
+	}
 	logger.Info("worker starting", "temporal", cfg.Temporal.Address, "task_queue", cfg.Temporal.TaskQueue, "host", cfg.Worker.Host, "evidence", store.Location(""))
 	return runner.Run(ctx, c, runner.Options{
 		TaskQueue:    cfg.Temporal.TaskQueue,
@@ -116,6 +126,7 @@ func run() error {
 		Evidence:     &evidence.Activities{Store: store},
 		Notify:       &notify.Activities{WebhookURL: cfg.Notify.WebhookURL, Channel: cfg.Notify.Channel},
 		Backup:       &backup.Activities{Open: stores.Open, Downloads: filepath.Join(cfg.Worker.StateDir, "downloads")},
+		Interceptors: interceptors,
 		Ready: func(addr string) {
 			logger.Info("worker ready", "healthz", "http://"+addr+"/healthz", "host_queue", cfg.Temporal.TaskQueue+"@"+cfg.Worker.Host)
 		},

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/algotrendy/rewind/activities/backup"
@@ -36,12 +37,14 @@ type Options struct {
 	Backup   *backup.Activities
 	// Ready is called with the bound address of /healthz once both workers poll.
 	Ready func(addr string)
+	// Interceptors wrap every activity and workflow task (crash points in tests).
+	Interceptors []interceptor.WorkerInterceptor
 }
 
 // Run polls the rollback task queue (workflows and host-free activities) and this host's
 // task queue (Docker-bound activities) until ctx ends, then drains in-flight work.
 func Run(ctx context.Context, c client.Client, o Options) error {
-	opts := worker.Options{WorkerStopTimeout: o.DrainTimeout}
+	opts := worker.Options{WorkerStopTimeout: o.DrainTimeout, Interceptors: o.Interceptors}
 	main := worker.New(c, o.TaskQueue, opts)
 	main.RegisterWorkflow(workflows.Emergency)
 	main.RegisterWorkflow(workflows.Full)
