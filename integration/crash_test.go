@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	historypb "go.temporal.io/api/history/v1"
 
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 	"github.com/algotrendy/rewind/workflows"
@@ -34,14 +33,7 @@ func TestFullRollbackSurvivesAWorkerCrashAtEveryDataStep(t *testing.T) {
 			e.startWorker()
 
 			id := workflows.WorkflowID(e.stack)
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-			defer cancel()
-			var res workflows.Result
-			require.NoError(t, c.GetWorkflow(ctx, id, "").Get(ctx, &res))
-			require.Equal(t, "completed", res.Outcome)
-			rows, err := e.rowCount()
-			require.NoError(t, err)
-			require.Equal(t, float64(500), rows)
+			e.awaitRestored(c, id)
 
 			// A clean run schedules each step once and Note three times (reason, decisions,
 			// report); a crash must not add a second run of a finished step.
@@ -54,26 +46,7 @@ func TestFullRollbackSurvivesAWorkerCrashAtEveryDataStep(t *testing.T) {
 				require.Equal(t, want, n, "%s scheduled", name)
 				require.Equal(t, want, runs.completed[name], "%s completed", name)
 			}
-			var snapshotDone, removeStarted int64
-			typeOf := map[int64]string{}
-			it := c.GetWorkflowHistory(context.Background(), id, "", false, 0)
-			for it.HasNext() {
-				ev, err := it.Next()
-				require.NoError(t, err)
-				switch a := ev.GetAttributes().(type) {
-				case *historypb.HistoryEvent_ActivityTaskScheduledEventAttributes:
-					typeOf[ev.GetEventId()] = a.ActivityTaskScheduledEventAttributes.GetActivityType().GetName()
-					if typeOf[ev.GetEventId()] == "RemoveVolume" {
-						removeStarted = ev.GetEventId()
-					}
-				case *historypb.HistoryEvent_ActivityTaskCompletedEventAttributes:
-					if typeOf[a.ActivityTaskCompletedEventAttributes.GetScheduledEventId()] == "SnapshotVolume" {
-						snapshotDone = ev.GetEventId()
-					}
-				}
-			}
-			require.Greater(t, removeStarted, snapshotDone, "the volume was removed only after its snapshot was stored and checked")
-			require.Positive(t, snapshotDone)
+			runs.removedAfterSnapshot(t)
 		})
 	}
 }

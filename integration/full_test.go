@@ -14,7 +14,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	historypb "go.temporal.io/api/history/v1"
 	sdkpb "go.temporal.io/api/sdk/v1"
 
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
@@ -96,27 +95,7 @@ func TestFullRollbackRestoresACorruptedDatabaseAfterApproval(t *testing.T) {
 	require.FileExists(t, strings.TrimSuffix(snaps[0], ".tar.gz")+".sha256")
 	require.Contains(t, gunzipAll(t, snaps[0]), "CORRUPTED BY DEMO", "the damaged data is kept for forensics")
 
-	// The volume was removed only after its snapshot completed.
-	var snapshotDone, removeScheduled int64
-	it := c.GetWorkflowHistory(context.Background(), id, "", false, 0)
-	typeOf := map[int64]string{}
-	for it.HasNext() {
-		ev, err := it.Next()
-		require.NoError(t, err)
-		switch a := ev.GetAttributes().(type) {
-		case *historypb.HistoryEvent_ActivityTaskScheduledEventAttributes:
-			typeOf[ev.GetEventId()] = a.ActivityTaskScheduledEventAttributes.GetActivityType().GetName()
-			if typeOf[ev.GetEventId()] == "RemoveVolume" {
-				removeScheduled = ev.GetEventId()
-			}
-		case *historypb.HistoryEvent_ActivityTaskCompletedEventAttributes:
-			if typeOf[a.ActivityTaskCompletedEventAttributes.GetScheduledEventId()] == "SnapshotVolume" {
-				snapshotDone = ev.GetEventId()
-			}
-		}
-	}
-	require.Positive(t, snapshotDone)
-	require.Greater(t, removeScheduled, snapshotDone)
+	history(t, c, id).removedAfterSnapshot(t)
 	recordHistory(t, c, id, "full.json")
 }
 

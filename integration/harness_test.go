@@ -32,6 +32,7 @@ import (
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/devserver/embedded"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
+	"github.com/algotrendy/rewind/workflows"
 )
 
 // suite holds what every test shares: binaries built once and the engine, if one runs.
@@ -368,15 +369,17 @@ func (e *env) rewind(args ...string) (int, string, string) {
 	return code, out.String(), errOut.String()
 }
 
-// activityRuns counts, per activity type, how often it was scheduled and completed, and
-// the attempt that finally ran.
+// activityRuns counts, per activity type, how often it was scheduled and completed, the
+// attempt that finally ran, and the event IDs of its last scheduling and completion.
 type activityRuns struct {
 	scheduled, completed, attempt map[string]int
+	scheduledAt, completedAt      map[string]int64
 }
 
 func history(t *testing.T, c sdkclient.Client, id string) activityRuns {
 	t.Helper()
-	runs := activityRuns{scheduled: map[string]int{}, completed: map[string]int{}, attempt: map[string]int{}}
+	runs := activityRuns{scheduled: map[string]int{}, completed: map[string]int{}, attempt: map[string]int{},
+		scheduledAt: map[string]int64{}, completedAt: map[string]int64{}}
 	typeOf := map[int64]string{}
 	it := c.GetWorkflowHistory(context.Background(), id, "", false, 0)
 	for it.HasNext() {
@@ -387,10 +390,13 @@ func history(t *testing.T, c sdkclient.Client, id string) activityRuns {
 			name := a.ActivityTaskScheduledEventAttributes.GetActivityType().GetName()
 			typeOf[ev.GetEventId()] = name
 			runs.scheduled[name]++
+			runs.scheduledAt[name] = ev.GetEventId()
 		case *historypb.HistoryEvent_ActivityTaskStartedEventAttributes:
 			runs.attempt[typeOf[a.ActivityTaskStartedEventAttributes.GetScheduledEventId()]] = int(a.ActivityTaskStartedEventAttributes.GetAttempt())
 		case *historypb.HistoryEvent_ActivityTaskCompletedEventAttributes:
-			runs.completed[typeOf[a.ActivityTaskCompletedEventAttributes.GetScheduledEventId()]]++
+			name := typeOf[a.ActivityTaskCompletedEventAttributes.GetScheduledEventId()]
+			runs.completed[name]++
+			runs.completedAt[name] = ev.GetEventId()
 		}
 	}
 	return runs
@@ -423,4 +429,26 @@ func recordHistory(t *testing.T, c sdkclient.Client, id, name string) {
 	b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(&historypb.History{Events: events})
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o644))
+}
+
+// removedAfterSnapshot checks invariant 1 in the history: the volume's removal was scheduled
+// only after its snapshot had completed.
+func (r activityRuns) removedAfterSnapshot(t *testing.T) {
+	t.Helper()
+	require.Positive(t, r.completedAt["SnapshotVolume"])
+	require.Greater(t, r.scheduledAt["RemoveVolume"], r.completedAt["SnapshotVolume"],
+		"the volume was removed only after its snapshot was stored and checked")
+}
+
+// awaitRestored waits for a full rollback to complete and checks the demo's 500 rows are back.
+func (e *env) awaitRestored(c sdkclient.Client, id string) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var res workflows.Result
+	require.NoError(e.t, c.GetWorkflow(ctx, id, "").Get(ctx, &res))
+	require.Equal(e.t, "completed", res.Outcome)
+	rows, err := e.rowCount()
+	require.NoError(e.t, err)
+	require.Equal(e.t, float64(500), rows)
 }

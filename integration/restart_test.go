@@ -53,12 +53,5 @@ func TestRollbackWaitingForApprovalSurvivesATemporalRestart(t *testing.T) {
 	c, err := sdkclient.Dial(sdkclient.Options{HostPort: srv.GRPCAddr()})
 	require.NoError(t, err)
 	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	var res workflows.Result
-	require.NoError(t, c.GetWorkflow(ctx, id, "").Get(ctx, &res))
-	require.Equal(t, "completed", res.Outcome)
-	rows, err := e.rowCount()
-	require.NoError(t, err)
-	require.Equal(t, float64(500), rows)
+	e.awaitRestored(c, id)
 }

@@ -59,6 +59,8 @@ func (r *rollback) archiveIncident(step string, extra []string) error {
 		return r.stepFailed(step, err)
 	}
 	r.result.Evidence = append(r.result.Evidence, where)
+	// Ticked before the report is rendered, so its timeline shows the archive step; a
+	// failed write below marks it failed again.
 	r.track.finish(step, StateDone, "report written")
 	report := r.report(extra)
 	if err := r.exec(step, e.Note, evidence.NoteInput{Name: r.evidence("incident_report.md"), Text: report}, &where); err != nil {
@@ -89,7 +91,7 @@ func (r *rollback) report(extra []string) string {
 		}
 		who := d.Approver
 		if who == "" {
-			who = "Rewind"
+			who, verdict = "Rewind", "note"
 		}
 		fmt.Fprintf(&b, "- %s %s — %s: %s\n", clock(d.At), who, verdict, d.Reason)
 	}

@@ -59,7 +59,7 @@ func Full(ctx workflow.Context, in Request) (res Result, err error) {
 	var undo undoState
 	defer func() {
 		if err != nil && temporal.IsCanceledError(err) {
-			r.putBack(undo, volume)
+			r.putBack(undo)
 		}
 	}()
 
@@ -101,6 +101,7 @@ func Full(ctx workflow.Context, in Request) (res Result, err error) {
 		return r.failed(err)
 	}
 	undo.snapshot = proof
+	undo.volume = before
 
 	var local backup.Downloaded
 	if err := r.runFor(stepFetch, 2*time.Hour, b.DownloadBackup, backup.DownloadInput{
@@ -166,7 +167,9 @@ func Full(ctx workflow.Context, in Request) (res Result, err error) {
 
 // undoState is how far a rollback changed the stack, for putting it back on cancellation.
 type undoState struct {
-	stopped       bool
+	stopped bool
+	// volume is the damaged volume as inspected, to create it again as compose made it.
+	volume        docker.VolumeInfo
 	snapshot      docker.SnapshotProof
 	volumeRemoved bool
 	restored      bool
@@ -174,7 +177,7 @@ type undoState struct {
 
 // putBack returns a cancelled rollback's stack to how it was: the damaged volume's data
 // from its forensic snapshot when the volume was already replaced, then compose up.
-func (r *rollback) putBack(u undoState, volume string) {
+func (r *rollback) putBack(u undoState) {
 	if !u.stopped {
 		return
 	}
@@ -183,10 +186,10 @@ func (r *rollback) putBack(u undoState, volume string) {
 	var d *docker.Activities
 	if u.volumeRemoved && !u.restored {
 		var v docker.VolumeInfo
-		_ = back.exec("Put back", d.CreateVolume, docker.VolumeInfo{Name: volume}, &v)
+		_ = back.exec("Put back", d.CreateVolume, u.volume, &v)
 		var res docker.RestoreResult
 		if err := back.execFor("Put back", 4*time.Hour, d.RestoreVolume, docker.RestoreInput{
-			Volume: volume, Backup: u.snapshot.Path, Layout: archive.RunbookLayout, VerifiedSHA256: u.snapshot.SHA256,
+			Volume: u.volume.Name, Backup: u.snapshot.Path, Layout: archive.RunbookLayout, VerifiedSHA256: u.snapshot.SHA256,
 		}, &res); err != nil {
 			workflow.GetLogger(ctx).Error("put back the volume from its snapshot", "error", err)
 			return

@@ -53,8 +53,9 @@ func fullRequest(severity, requester string) Request {
 // records the order in which steps ran.
 type fullEnv struct {
 	*testsuite.TestWorkflowEnvironment
-	calls  []string
-	report VerifyReport
+	calls   []string
+	report  VerifyReport
+	created []docker.VolumeInfo
 }
 
 func (f *fullEnv) record(name string) { f.calls = append(f.calls, name) }
@@ -116,6 +117,7 @@ func newFullEnv(t *testing.T) *fullEnv {
 		})
 	env.OnActivity(d.CreateVolume, mock.Anything, mock.Anything).Return(func(_ context.Context, v docker.VolumeInfo) (docker.VolumeInfo, error) {
 		env.record("create volume")
+		env.created = append(env.created, v)
 		return v, nil
 	})
 	env.OnActivity(d.ComposeUp, mock.Anything, mock.Anything).Return(func(context.Context, docker.ComposeUpInput) (docker.ComposeUpResult, error) {
@@ -296,6 +298,8 @@ func TestCancelledAfterTheVolumeWasReplacedPutsTheOldDataBack(t *testing.T) {
 	require.True(t, temporal.IsCanceledError(env.GetWorkflowError()))
 	require.Equal(t, []string{"capture", "stop", "snapshot", "remove volume", "create volume", "create volume", "restore snapshot", "compose up"}, env.calls,
 		"the damaged volume's data comes back from its forensic snapshot and the stack starts again")
+	require.Equal(t, env.created[0], env.created[1], "the put-back volume gets the recorded driver and labels, so compose adopts it")
+	require.Equal(t, "algotrendy_v26", env.created[1].Labels["com.docker.compose.project"])
 }
 
 func TestCancelledBeforeAnyChangeRestartsNothing(t *testing.T) {

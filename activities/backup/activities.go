@@ -76,6 +76,10 @@ func (a *Activities) ListBackups(ctx context.Context, in ListInput) ([]Object, e
 	if err != nil {
 		return nil, err
 	}
+	return list(ctx, s, in)
+}
+
+func list(ctx context.Context, s Store, in ListInput) ([]Object, error) {
 	all, err := s.List(ctx, "")
 	if errors.Is(err, ErrNotFound) {
 		return nil, temporal.NewNonRetryableApplicationError(
@@ -254,12 +258,12 @@ func (a *Activities) FindLatestGood(ctx context.Context, in LatestGoodInput) (La
 	if err != nil {
 		return LatestGood{}, err
 	}
-	list, err := a.ListBackups(ctx, ListInput{Location: in.Location, Pattern: in.Pattern})
+	backups, err := list(ctx, s, ListInput{Location: in.Location, Pattern: in.Pattern})
 	if err != nil {
 		return LatestGood{}, err
 	}
 	var res LatestGood
-	for _, o := range list {
+	for _, o := range backups {
 		heartbeat(ctx, fmt.Sprintf("verifying %s", o.Name))
 		v, err := verify(ctx, s, VerifyInput{Location: in.Location, Name: o.Name, RequireChecksum: in.RequireChecksum, Layout: in.Layout, MaxBytes: in.MaxBytes})
 		var appErr *temporal.ApplicationError
@@ -277,7 +281,7 @@ func (a *Activities) FindLatestGood(ctx context.Context, in LatestGoodInput) (La
 	for i, sk := range res.Skipped {
 		reasons[i] = sk.Reason
 	}
-	if len(list) == 0 {
+	if len(backups) == 0 {
 		reasons = append(reasons, fmt.Sprintf("no file matches %s", in.Pattern))
 	}
 	return res, temporal.NewNonRetryableApplicationError(

@@ -55,7 +55,7 @@ func startS3(t testing.TB) *s3Server {
 	s := &s3Server{sentByRange: map[string]int64{}}
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil {
-			r.Body = countingBody{r.Body, &s.recvd, nil}
+			r.Body = countingBody{r.Body, &s.recvd}
 		}
 		fake.ServeHTTP(&countingWriter{ResponseWriter: w, s: s, rng: r.Header.Get("Range")}, r)
 	}))
@@ -66,8 +66,7 @@ func startS3(t testing.TB) *s3Server {
 
 type countingBody struct {
 	io.ReadCloser
-	n    *atomic.Int64
-	hook func(int64)
+	n *atomic.Int64
 }
 
 func (c countingBody) Read(p []byte) (int, error) {

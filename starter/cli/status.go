@@ -100,8 +100,11 @@ func printStatus(o *Options, v StatusView) {
 	}
 	for _, d := range v.Progress.Decisions {
 		verdict := "refused"
-		if d.Accepted {
+		switch {
+		case d.Accepted:
 			verdict = "accepted"
+		case d.Approver == "":
+			verdict = "note"
 		}
 		fmt.Fprintf(o.Out, "decision %s: %s — %s\n", d.At.Local().Format(time.TimeOnly), verdict, d.Reason)
 	}
