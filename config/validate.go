@@ -36,6 +36,15 @@ func (c *Config) validate() []Problem {
 	if c.Worker.DrainTimeout < 0 {
 		add("worker.drain_timeout", c.Worker.DrainTimeout.String(), "a duration of zero or more, like 30s")
 	}
+	if b := c.Worker.TransferBatch; b != 0 && b < 1<<20 {
+		add("worker.transfer_batch", strconv.FormatInt(b, 10), "0 (the defaults) or at least 1048576 bytes (1 MiB)")
+	}
+	checkPartSize := func(key string, n int64) {
+		if n != 0 && n < 5<<20 {
+			add(key, strconv.FormatInt(n, 10), "0 (16 MiB) or at least 5242880 bytes (5 MiB), the smallest part S3 takes")
+		}
+	}
+	checkPartSize("evidence.s3.part_size", c.Evidence.S3.PartSize)
 	if c.Evidence.Dir == "" {
 		add("evidence.dir", `""`, "a folder for incident evidence, like .rewind/evidence")
 	}
@@ -52,6 +61,7 @@ func (c *Config) validate() []Problem {
 		if s.StopGracePeriod < 0 {
 			add(key+".stop_grace_period", s.StopGracePeriod.String(), "a duration of zero or more, like 30s")
 		}
+		checkPartSize(key+".backups.s3.part_size", s.Backups.S3.PartSize)
 		if s.Backups.Dir != "" && s.Backups.S3.Bucket != "" {
 			add(key+".backups", "both dir and s3.bucket", "one backup location: a local dir or an S3 bucket")
 		}

@@ -110,7 +110,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	var interceptors []interceptor.WorkerInterceptor
+	transfers, err := runner.TransferMetrics(tel.Meter.Meter("rewind-worker"))
+	if err != nil {
+		return err
+	}
+	interceptors := []interceptor.WorkerInterceptor{transfers}
 	if crash != nil {
 		logger.Warn("crash point armed: this worker kills itself there", "at", os.Getenv("REWIND_CRASH_AT"))
 		interceptors = append(interceptors, crashpoint.Interceptor(crash))
@@ -122,7 +126,7 @@ func run() error {
 		DrainTimeout: cfg.Worker.DrainTimeout,
 		Listen:       cfg.Worker.Listen,
 		Metrics:      tel.Metrics,
-		Docker:       &docker.Activities{Engine: engine, Evidence: store, StateDir: cfg.Worker.StateDir},
+		Docker:       &docker.Activities{Engine: engine, Evidence: store, StateDir: cfg.Worker.StateDir, BatchBytes: cfg.Worker.TransferBatch},
 		Evidence:     &evidence.Activities{Store: store},
 		Notify:       &notify.Activities{WebhookURL: cfg.Notify.WebhookURL, Channel: cfg.Notify.Channel},
 		Backup:       &backup.Activities{Open: stores.Open, Downloads: filepath.Join(cfg.Worker.StateDir, "downloads")},

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/activities/archive"
+	"github.com/algotrendy/rewind/activities/meter"
 )
 
 // Error types of bad backups: none of them heals by retrying.
@@ -37,6 +38,7 @@ type Location struct {
 	Region       string
 	Endpoint     string
 	UsePathStyle bool
+	PartSize     int64
 }
 
 func (l Location) String() string {
@@ -351,7 +353,7 @@ func (a *Activities) DownloadBackup(ctx context.Context, in DownloadInput) (Down
 		return Downloaded{}, err
 	}
 	defer r.Close()
-	n, err := io.Copy(io.MultiWriter(f, hash), &progressReader{r: r, ctx: ctx, n: offset})
+	n, err := io.Copy(io.MultiWriter(meter.For(ctx, meter.Download).Writer(f), hash), &progressReader{r: r, ctx: ctx, n: offset})
 	if err != nil {
 		return Downloaded{}, fmt.Errorf("download %s from %s at byte %d: %w", in.Name, s.Describe(), offset+n, err)
 	}

@@ -25,7 +25,9 @@ func (a *Activities) checkpointFile(ctx context.Context, kind string, parts ...s
 	h := sha256.New()
 	if activity.IsActivity(ctx) {
 		info := activity.GetInfo(ctx)
-		fmt.Fprintf(h, "%s\x00%s\x00", info.WorkflowExecution.ID, info.ActivityID)
+		// The run ID keeps a later rollback of the same stack (same workflow ID, same
+		// activity IDs) from taking an earlier run's progress for its own.
+		fmt.Fprintf(h, "%s\x00%s\x00%s\x00", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityID)
 	}
 	for _, p := range parts {
 		fmt.Fprintf(h, "%s\x00", p)

@@ -36,6 +36,9 @@ type Activities struct {
 	Evidence evidence.Store
 	// StateDir keeps transfer checkpoints on this host; empty keeps them in heartbeats only.
 	StateDir string
+	// BatchBytes is how much a restore sends, and a snapshot writes, between checkpoints:
+	// the most a crash makes it send again. 0: 256 MiB for restores, 64 MiB for snapshots.
+	BatchBytes int64
 	// onBatch, set by tests, sees the entries each restore batch wrote.
 	onBatch func(entries []string)
 }

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"archive/tar"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,6 +17,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/activities/archive"
+	"github.com/algotrendy/rewind/activities/meter"
 )
 
 // Error types of the restore.
@@ -59,6 +61,9 @@ type RestoreProgress struct {
 	// Entries and Bytes are done: sent to the engine in batches that completed.
 	Entries int
 	Bytes   int64
+	// Done: every entry is in the volume; a retry (the worker died before Temporal heard)
+	// reports it instead of writing it all again.
+	Done bool
 }
 
 // RestoreResult says what went into the volume.
@@ -85,8 +90,13 @@ func (a *Activities) RestoreVolume(ctx context.Context, in RestoreInput) (Restor
 	}
 	journal := a.checkpointFile(ctx, "restore", in.Volume, in.Backup)
 	var local RestoreProgress
-	if loadCheckpoint(journal, &local) && local.Entries > cp.Entries {
-		cp = local
+	if loadCheckpoint(journal, &local) {
+		if local.Done && local.BackupSize == st.Size() && local.BackupMod.Equal(st.ModTime()) {
+			return RestoreResult{Entries: local.Entries, Bytes: local.Bytes, ResumedAt: local.Entries}, nil
+		}
+		if local.Entries > cp.Entries {
+			cp = local
+		}
 	}
 	if in.VerifiedSHA256 != "" && !cp.Validated {
 		cp = RestoreProgress{Validated: true, BackupSize: st.Size(), BackupMod: st.ModTime()}
@@ -123,10 +133,7 @@ func (a *Activities) RestoreVolume(ctx context.Context, in RestoreInput) (Restor
 			return RestoreResult{}, fmt.Errorf("skip to entry %d of backup %s: %w", cp.Entries, in.Backup, err)
 		}
 	}
-	batchBytes := in.BatchBytes
-	if batchBytes <= 0 {
-		batchBytes = defaultBatchBytes
-	}
+	batchBytes := cmp.Or(in.BatchBytes, a.BatchBytes, defaultBatchBytes)
 	for {
 		n, b, sent, more, err := a.sendBatch(ctx, id, tr, in, batchBytes)
 		if err != nil {
@@ -155,15 +162,17 @@ func (a *Activities) RestoreVolume(ctx context.Context, in RestoreInput) (Restor
 				ErrCorruptBackup, nil)
 		}
 	}
-	if journal != "" {
-		_ = os.Remove(journal)
+	cp.Done = true
+	if err := saveCheckpoint(journal, cp); err != nil {
+		return RestoreResult{}, err
 	}
 	res.Entries, res.Bytes = cp.Entries, cp.Bytes
 	return res, nil
 }
 
 // sendBatch writes the next entries to the volume in one archive upload.
-func (a *Activities) sendBatch(ctx context.Context, id string, tr *tar.Reader, in RestoreInput, limit int64) (entries int, bytes int64, sent []string, more bool, err error) {
+func (a *Activities) sendBatch(ctx context.Context, id string, tr *tar.Reader, in RestoreInput, limit int64) (entries int, bytes int64, names []string, more bool, err error) {
+	sent := meter.For(ctx, meter.Restore)
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
@@ -199,12 +208,12 @@ func (a *Activities) sendBatch(ctx context.Context, id string, tr *tar.Reader, i
 			if err := tw.WriteHeader(&out); err != nil {
 				return false, fmt.Errorf("send entry %s: %w", target, err)
 			}
-			n, err := io.Copy(tw, tr)
+			n, err := io.Copy(sent.Writer(tw), tr)
 			if err != nil {
 				return false, fmt.Errorf("send entry %s: %w", target, err)
 			}
 			bytes += n
-			sent = append(sent, target)
+			names = append(names, target)
 		}
 		return true, nil
 	}
@@ -219,7 +228,7 @@ func (a *Activities) sendBatch(ctx context.Context, id string, tr *tar.Reader, i
 	if werr != nil {
 		return 0, 0, nil, false, werr
 	}
-	return entries, bytes, sent, more, nil
+	return entries, bytes, names, more, nil
 }
 
 // validate reads the whole backup and refuses it, before anything is written, when gzip

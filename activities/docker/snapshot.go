@@ -2,18 +2,24 @@ package docker
 
 import (
 	"archive/tar"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/klauspost/pgzip"
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/algotrendy/rewind/activities/backup"
+	"github.com/algotrendy/rewind/activities/meter"
 )
 
 // ErrSnapshotMismatch is the error type of a snapshot that reads back with another hash.
@@ -27,10 +33,30 @@ type SnapshotInput struct {
 	Name string
 }
 
+// Snapshots are staged on the worker's host as a gzip file of several members, one per
+// segment of entries, each ended before the checkpoint is written: a retry cuts the file
+// back to the last whole member and goes on from the entry after it.
+const defaultSegmentBytes = 64 << 20
+
+// snapshotProgress is a staged snapshot's checkpoint, kept beside it.
+type snapshotProgress struct {
+	// Entries of the engine's archive of the volume in the staged file, which is Size
+	// bytes long at the end of its last whole member.
+	Entries int
+	Size    int64
+	// Done: the archive is staged whole; SHA256 is its hash.
+	Done   bool
+	SHA256 string
+	// Upload is how far its upload to a remote evidence store got.
+	Upload backup.UploadCheckpoint
+}
+
 // SnapshotVolume streams the volume out of the engine (archive API on a helper container
-// that is never started), gzips it on every core, stores it with a `sha256sum` sidecar,
-// then reads it back and checks the hash. The archive uses the runbook's backup layout
-// (<volume>/_data/...), so a snapshot restores like any backup.
+// that is never started), gzips it on every core into a file on this host, stores that in
+// the evidence store with a `sha256sum` sidecar, then reads it back and checks the hash.
+// The archive uses the runbook's backup layout (<volume>/_data/...), so a snapshot restores
+// like any backup. Each stage checkpoints on this host, so a crashed snapshot goes on
+// where it stopped.
 func (a *Activities) SnapshotVolume(ctx context.Context, in SnapshotInput) (SnapshotProof, error) {
 	if in.Volume == "" || in.Name == "" {
 		return SnapshotProof{}, temporal.NewNonRetryableApplicationError("snapshot needs a volume and a name", ErrBadInput, nil)
@@ -39,31 +65,32 @@ func (a *Activities) SnapshotVolume(ctx context.Context, in SnapshotInput) (Snap
 	if proof, err := a.readBack(ctx, in); err == nil {
 		return proof, nil
 	}
-	id, cleanup, err := a.volumeHelper(ctx, in.Volume, true, "no volume %s to snapshot")
-	if err != nil {
-		return SnapshotProof{}, err
+	stage := a.checkpointFile(ctx, "snapshot", in.Volume, in.Name)
+	if stage == "" {
+		dir, err := os.MkdirTemp("", "rewind-snapshot-")
+		if err != nil {
+			return SnapshotProof{}, fmt.Errorf("stage snapshot of volume %s: %w", in.Volume, err)
+		}
+		defer os.RemoveAll(dir)
+		stage = filepath.Join(dir, "progress.json")
 	}
-	defer cleanup()
-	src, err := a.Engine.CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: "/data"})
-	if err != nil {
-		return SnapshotProof{}, fmt.Errorf("read volume %s through the archive API: %w", in.Volume, err)
+	file := strings.TrimSuffix(stage, ".json") + ".tar.gz"
+	var cp snapshotProgress
+	loadCheckpoint(stage, &cp)
+	if !cp.Done {
+		var err error
+		if cp, err = a.stageSnapshot(ctx, in, file, stage, cp); err != nil {
+			return SnapshotProof{}, err
+		}
 	}
-	defer src.Content.Close()
-
-	pr, pw := io.Pipe()
-	hash := sha256.New()
-	counted := &countingReader{r: src.Content, beat: func(n int64) {
-		heartbeat(ctx, fmt.Sprintf("%d bytes of volume %s read", n, in.Volume))
-	}}
-	go func() {
-		pw.CloseWithError(relayout(counted, io.MultiWriter(pw, hash), in.Volume))
-	}()
-	if err := a.Evidence.Put(ctx, in.Name, pr); err != nil {
-		pr.CloseWithError(err)
+	saved := func(u backup.UploadCheckpoint) {
+		cp.Upload = u
+		_ = saveCheckpoint(stage, cp) // the store's own list of parts is the truth on resume
+	}
+	if err := a.Evidence.PutFile(ctx, in.Name, file, cp.Upload, saved); err != nil {
 		return SnapshotProof{}, fmt.Errorf("store snapshot of volume %s: %w", in.Volume, err)
 	}
-	sum := hex.EncodeToString(hash.Sum(nil))
-	sidecar := fmt.Sprintf("%s  %s\n", sum, path.Base(in.Name))
+	sidecar := fmt.Sprintf("%s  %s\n", cp.SHA256, path.Base(in.Name))
 	if err := a.Evidence.Put(ctx, sidecarName(in.Name), strings.NewReader(sidecar)); err != nil {
 		return SnapshotProof{}, fmt.Errorf("store checksum of snapshot %s: %w", in.Name, err)
 	}
@@ -71,13 +98,82 @@ func (a *Activities) SnapshotVolume(ctx context.Context, in SnapshotInput) (Snap
 	if err != nil {
 		return SnapshotProof{}, err
 	}
-	if proof.SHA256 != sum {
+	if proof.SHA256 != cp.SHA256 {
 		return SnapshotProof{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("snapshot %s reads back with sha256 %s, wrote %s", in.Name, proof.SHA256, sum), ErrSnapshotMismatch, nil)
+			fmt.Sprintf("snapshot %s reads back with sha256 %s, wrote %s", in.Name, proof.SHA256, cp.SHA256), ErrSnapshotMismatch, nil)
 	}
+	_ = os.Remove(file)
+	_ = os.Remove(stage)
 	return proof, nil
 }
 
+// stageSnapshot writes the volume's archive into file, going on from cp.
+func (a *Activities) stageSnapshot(ctx context.Context, in SnapshotInput, file, journal string, cp snapshotProgress) (snapshotProgress, error) {
+	if err := os.MkdirAll(filepath.Dir(file), 0o750); err != nil {
+		return cp, fmt.Errorf("create state folder: %w", err)
+	}
+	f, err := os.OpenFile(file, os.O_CREATE|os.O_RDWR, 0o640)
+	if err != nil {
+		return cp, fmt.Errorf("stage snapshot of volume %s: %w", in.Volume, err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || st.Size() < cp.Size {
+		cp = snapshotProgress{} // the staged file is gone or short: start over
+	}
+	if err := f.Truncate(cp.Size); err != nil {
+		return cp, fmt.Errorf("cut staged snapshot back to its checkpoint: %w", err)
+	}
+	hash := sha256.New()
+	if _, err := io.Copy(hash, io.NewSectionReader(f, 0, cp.Size)); err != nil {
+		return cp, fmt.Errorf("re-read staged snapshot: %w", err)
+	}
+	if _, err := f.Seek(cp.Size, io.SeekStart); err != nil {
+		return cp, err
+	}
+
+	id, cleanup, err := a.volumeHelper(ctx, in.Volume, true, "no volume %s to snapshot")
+	if err != nil {
+		return cp, err
+	}
+	defer cleanup()
+	src, err := a.Engine.CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: "/data"})
+	if err != nil {
+		return cp, fmt.Errorf("read volume %s through the archive API: %w", in.Volume, err)
+	}
+	defer src.Content.Close()
+	tr := tar.NewReader(&countingReader{r: src.Content, beat: func(n int64) {
+		heartbeat(ctx, fmt.Sprintf("%d bytes of volume %s read", n, in.Volume))
+	}})
+	for i := 0; i < cp.Entries; i++ {
+		if _, err := tr.Next(); err != nil {
+			return cp, fmt.Errorf("skip to entry %d of volume %s, where the last attempt stopped: %w", cp.Entries, in.Volume, err)
+		}
+	}
+	out := io.MultiWriter(meter.For(ctx, meter.Snapshot).Writer(f), hash)
+	segment := cmp.Or(a.BatchBytes, defaultSegmentBytes)
+	for {
+		n, done, err := writeSegment(tr, out, in.Volume, segment)
+		if err != nil {
+			return cp, err
+		}
+		if err := f.Sync(); err != nil {
+			return cp, fmt.Errorf("sync staged snapshot: %w", err)
+		}
+		cp.Entries += n
+		if cp.Size, err = f.Seek(0, io.SeekCurrent); err != nil {
+			return cp, err
+		}
+		if done {
+			cp.Done, cp.SHA256 = true, hex.EncodeToString(hash.Sum(nil))
+		}
+		if err := saveCheckpoint(journal, cp); err != nil {
+			return cp, err
+		}
+		if done {
+			return cp, nil
+		}
+	}
+}
 func sidecarName(name string) string {
 	return strings.TrimSuffix(name, ".tar.gz") + ".sha256"
 }
@@ -116,22 +212,23 @@ func (a *Activities) readBack(ctx context.Context, in SnapshotInput) (SnapshotPr
 	return SnapshotProof{Volume: in.Volume, Location: in.Name, Path: a.Evidence.Location(in.Name), SHA256: got, Bytes: n}, nil
 }
 
-// relayout rewrites the engine's archive of /data (entries data/...) into the runbook's
-// layout <volume>/_data/... and gzips it on every core.
-func relayout(src io.Reader, dst io.Writer, volume string) error {
+// writeSegment copies entries of the engine's archive of /data (data/...) into one gzip
+// member in the runbook's layout (<volume>/_data/...), until limit bytes of file data or the
+// end of the archive, which the last member closes.
+func writeSegment(tr *tar.Reader, dst io.Writer, volume string, limit int64) (entries int, done bool, err error) {
 	gz, err := pgzip.NewWriterLevel(dst, pgzip.DefaultCompression)
 	if err != nil {
-		return err
+		return 0, false, err
 	}
-	tr := tar.NewReader(src)
 	tw := tar.NewWriter(gz)
-	for {
+	for size := int64(0); size < limit; {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
+			done = true
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("read the engine's archive of volume %s: %w", volume, err)
+			return 0, false, fmt.Errorf("read the engine's archive of volume %s: %w", volume, err)
 		}
 		rest := strings.TrimPrefix(strings.TrimPrefix(hdr.Name, "data"), "/")
 		hdr.Name = path.Join(volume, "_data", rest)
@@ -142,16 +239,25 @@ func relayout(src io.Reader, dst io.Writer, volume string) error {
 			hdr.Linkname = path.Join(volume, "_data", strings.TrimPrefix(strings.TrimPrefix(hdr.Linkname, "data"), "/"))
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
-			return fmt.Errorf("write snapshot entry %s: %w", hdr.Name, err)
+			return 0, false, fmt.Errorf("write snapshot entry %s: %w", hdr.Name, err)
 		}
-		if _, err := io.Copy(tw, tr); err != nil {
-			return fmt.Errorf("write snapshot entry %s: %w", hdr.Name, err)
+		n, err := io.Copy(tw, tr)
+		if err != nil {
+			return 0, false, fmt.Errorf("write snapshot entry %s: %w", hdr.Name, err)
 		}
+		size += n + 512
+		entries++
 	}
-	if err := tw.Close(); err != nil {
-		return err
+	// Only the last member ends the tar archive; the others stop at an entry's end.
+	if done {
+		err = tw.Close()
+	} else {
+		err = tw.Flush()
 	}
-	return gz.Close()
+	if err != nil {
+		return 0, false, err
+	}
+	return entries, done, gz.Close()
 }
 
 // countingReader counts bytes and calls beat at most every 8 MiB.

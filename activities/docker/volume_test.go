@@ -16,6 +16,7 @@ import (
 
 	"github.com/algotrendy/rewind/activities/archive"
 	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/meter"
 )
 
 func TestSnapshotRestoresToTheSameBytesAndBothAreIdempotent(t *testing.T) {
@@ -242,4 +243,56 @@ func TestRemoveVolumeNeedsItsSnapshotAndRemovesTheContainersHoldingIt(t *testing
 		require.NoError(t, v.Get(&created))
 		require.Equal(t, labels, created.Labels, "compose adopts the volume by its labels")
 	}
+}
+
+func TestSnapshotInterruptedHalfWayGoesOnFromItsLastSegment(t *testing.T) {
+	c := needEngine(t)
+	a, store := newActivities(t, c)
+	a.BatchBytes = 1 << 20
+	src := newVolume(t, c, nil)
+	var files []file
+	for i := range 8 {
+		files = append(files, file{name: "db/part-" + string(rune('a'+i)), body: randomBytes(1 << 20)})
+	}
+	fill(t, c, src, files)
+	in := docker.SnapshotInput{Volume: src, Name: "incidents/20261126/rewind-prod/failed_deployment_" + src + ".tar.gz"}
+
+	// First attempt: stopped once 3.5 MiB are staged, as a crash in the middle would stop it.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var firstSent int64
+	ctx = meter.With(ctx, func(kind string, _, total int64) {
+		if kind == meter.Snapshot {
+			firstSent = total
+			if total >= 7<<19 {
+				cancel()
+			}
+		}
+	})
+	first := activityEnv(a)
+	first.SetWorkerOptions(worker.Options{BackgroundActivityContext: ctx})
+	_, err := first.ExecuteActivity(a.SnapshotVolume, in)
+	require.Error(t, err, "the first attempt was stopped half-way")
+	require.NotZero(t, firstSent)
+
+	var secondSent int64
+	second := activityEnv(a)
+	second.SetWorkerOptions(worker.Options{BackgroundActivityContext: meter.With(context.Background(), func(kind string, moved, _ int64) {
+		if kind == meter.Snapshot {
+			secondSent += moved
+		}
+	})})
+	v, err := second.ExecuteActivity(a.SnapshotVolume, in)
+	require.NoError(t, err)
+	var proof docker.SnapshotProof
+	require.NoError(t, v.Get(&proof))
+	resent := firstSent + secondSent - proof.Bytes
+	t.Logf("first attempt staged %d bytes, the retry %d, snapshot %d: %d sent again", firstSent, secondSent, proof.Bytes, resent)
+	require.Less(t, secondSent, proof.Bytes, "the retry kept what the first attempt staged")
+	require.LessOrEqual(t, resent, int64(2<<20), "at most one segment (1 MiB of entries, compressed) is staged again")
+
+	dst := newVolume(t, c, nil)
+	_, err = activityEnv(a).ExecuteActivity(a.RestoreVolume, docker.RestoreInput{Volume: dst, Backup: store.Location(in.Name), Layout: archive.RunbookLayout})
+	require.NoError(t, err)
+	require.Equal(t, describe(files), contents(t, c, dst), "the snapshot of several gzip members restores to the volume it was taken of")
 }

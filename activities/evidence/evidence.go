@@ -10,12 +10,18 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/algotrendy/rewind/activities/backup"
 )
 
 // Store is where evidence is written. Writes replace whole files, so a retried activity
 // leaves the same evidence as one that ran once.
 type Store interface {
 	Put(ctx context.Context, name string, r io.Reader) error
+	// PutFile stores a finished file of this host (a forensic snapshot). A store that
+	// uploads continues from cp and hands each durably stored part to saved, so a retry
+	// after a crash sends at most one part again.
+	PutFile(ctx context.Context, name, file string, cp backup.UploadCheckpoint, saved func(backup.UploadCheckpoint)) error
 	// Open reads a stored file back, to check what was written.
 	Open(ctx context.Context, name string) (io.ReadCloser, error)
 	// Size is the stored file's length.
@@ -75,6 +81,33 @@ func (l *Local) Put(ctx context.Context, name string, r io.Reader) error {
 		return fmt.Errorf("store %s: %w", name, err)
 	}
 	return nil
+}
+
+// PutFile links file into place when both are on one filesystem, else copies it; either
+// way the name appears whole or not at all.
+func (l *Local) PutFile(ctx context.Context, name, file string, _ backup.UploadCheckpoint, _ func(backup.UploadCheckpoint)) error {
+	dst, err := l.path(name)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
+		return fmt.Errorf("create folder for %s: %w", name, err)
+	}
+	tmp := filepath.Join(filepath.Dir(dst), ".link-"+filepath.Base(dst))
+	_ = os.Remove(tmp)
+	if err := os.Link(file, tmp); err == nil {
+		if err := os.Rename(tmp, dst); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("store %s: %w", name, err)
+		}
+		return nil
+	}
+	src, err := os.Open(file)
+	if err != nil {
+		return fmt.Errorf("store %s: %w", name, err)
+	}
+	defer src.Close()
+	return l.Put(ctx, name, src)
 }
 
 // Open reads a stored file.

@@ -36,6 +36,20 @@ func (r *Remote) Put(ctx context.Context, name string, src io.Reader) error {
 	return r.Store.Upload(ctx, name, f, size, backup.UploadCheckpoint{}, func(backup.UploadCheckpoint) {})
 }
 
+// PutFile uploads file, continuing from cp.
+func (r *Remote) PutFile(ctx context.Context, name, file string, cp backup.UploadCheckpoint, saved func(backup.UploadCheckpoint)) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", name, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", name, err)
+	}
+	return r.Store.Upload(ctx, name, f, st.Size(), cp, saved)
+}
+
 // Open reads an object back.
 func (r *Remote) Open(ctx context.Context, name string) (io.ReadCloser, error) {
 	return r.Store.Open(ctx, name, 0)

@@ -1,39 +1,89 @@
 // Package crashpoint makes the worker process die with SIGKILL at a named point, so tests
 // prove a rollback survives a crash there. It is inert unless REWIND_CRASH_AT names a point:
-// "before:<Activity>" (before the activity runs) or "after:<Activity>" (after it finished,
-// before Temporal hears of it).
+//
+//	before:<Activity>   before the activity runs
+//	after:<Activity>    after it finished, before Temporal hears of it
+//	during:<kind>@<n>   once a transfer (snapshot, upload, download, restore) moved n bytes
+//	pause:<kind>@<n>    there, wait for SIGUSR1 instead of dying (to restart Temporal meanwhile)
+//
+// n takes a KiB or MiB suffix.
 package crashpoint
 
 import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/interceptor"
+
+	"github.com/algotrendy/rewind/activities/meter"
 )
 
 // Point is where to crash.
 type Point struct {
-	When     string // "before" or "after"
+	When string // before, after, during or pause
+	// Activity names the activity of before and after; Transfer and Bytes the transfer of
+	// during and pause.
 	Activity string
+	Transfer string
+	Bytes    int64
 }
 
-// Parse reads a point like "after:SnapshotVolume"; empty means none.
+func (p *Point) String() string {
+	if p.Transfer != "" {
+		return fmt.Sprintf("%s:%s@%d", p.When, p.Transfer, p.Bytes)
+	}
+	return p.When + ":" + p.Activity
+}
+
+const usage = "want before:<Activity>, after:<Activity>, during:<transfer>@<bytes> or pause:<transfer>@<bytes>, transfer one of snapshot, upload, download, restore"
+
+// Parse reads a point like "after:SnapshotVolume" or "during:restore@2MiB"; empty means none.
 func Parse(spec string) (*Point, error) {
 	if spec == "" {
 		return nil, nil
 	}
-	when, name, ok := strings.Cut(spec, ":")
-	if !ok || (when != "before" && when != "after") || name == "" {
-		return nil, fmt.Errorf("REWIND_CRASH_AT=%q: want before:<Activity> or after:<Activity>", spec)
+	bad := fmt.Errorf("REWIND_CRASH_AT=%q: %s", spec, usage)
+	when, what, ok := strings.Cut(spec, ":")
+	if !ok || what == "" {
+		return nil, bad
 	}
-	return &Point{When: when, Activity: name}, nil
+	switch when {
+	case "before", "after":
+		return &Point{When: when, Activity: what}, nil
+	case "during", "pause":
+		kind, size, ok := strings.Cut(what, "@")
+		n, err := parseBytes(size)
+		if !ok || err != nil || n <= 0 {
+			return nil, bad
+		}
+		switch kind {
+		case meter.Snapshot, meter.Upload, meter.Download, meter.Restore:
+			return &Point{When: when, Transfer: kind, Bytes: n}, nil
+		}
+	}
+	return nil, bad
 }
 
-// Interceptor kills the process at the point.
+func parseBytes(s string) (int64, error) {
+	unit := int64(1)
+	switch {
+	case strings.HasSuffix(s, "MiB"):
+		unit, s = 1<<20, strings.TrimSuffix(s, "MiB")
+	case strings.HasSuffix(s, "KiB"):
+		unit, s = 1<<10, strings.TrimSuffix(s, "KiB")
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n * unit, err
+}
+
+// Interceptor kills (or pauses) the process at the point.
 func Interceptor(p *Point) interceptor.WorkerInterceptor {
 	return &workerInterceptor{point: p}
 }
@@ -41,31 +91,54 @@ func Interceptor(p *Point) interceptor.WorkerInterceptor {
 type workerInterceptor struct {
 	interceptor.WorkerInterceptorBase
 	point *Point
+	// once: a pause point holds the first transfer that gets there, not its retries.
+	once sync.Once
 }
 
 func (w *workerInterceptor) InterceptActivity(ctx context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
-	return &activityInterceptor{ActivityInboundInterceptorBase: interceptor.ActivityInboundInterceptorBase{Next: next}, point: w.point}
+	return &activityInterceptor{ActivityInboundInterceptorBase: interceptor.ActivityInboundInterceptorBase{Next: next}, w: w}
 }
 
 type activityInterceptor struct {
 	interceptor.ActivityInboundInterceptorBase
-	point *Point
+	w *workerInterceptor
 }
 
 func (a *activityInterceptor) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
+	p := a.w.point
 	name := activity.GetInfo(ctx).ActivityType.Name
-	if name == a.point.Activity && a.point.When == "before" {
-		die(a.point)
+	if p.Transfer != "" {
+		ctx = meter.With(ctx, func(kind string, _, total int64) {
+			if kind != p.Transfer || total < p.Bytes {
+				return
+			}
+			if p.When == "during" {
+				die(fmt.Sprintf("%s reached after %d bytes of %s in %s", p, total, kind, name))
+			}
+			a.w.once.Do(func() { pause(p, total, name) })
+		})
+	}
+	if p.Activity == name && p.When == "before" {
+		die(p.String() + " reached")
 	}
 	res, err := a.Next.ExecuteActivity(ctx, in)
-	if name == a.point.Activity && a.point.When == "after" && err == nil {
-		die(a.point)
+	if p.Activity == name && p.When == "after" && err == nil {
+		die(p.String() + " reached")
 	}
 	return res, err
 }
 
-func die(p *Point) {
-	fmt.Fprintf(os.Stderr, "crash point %s:%s reached: SIGKILL\n", p.When, p.Activity)
+func die(what string) {
+	fmt.Fprintf(os.Stderr, "crash point %s: SIGKILL\n", what)
 	_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 	select {} // the signal ends the process; nothing after it may run
+}
+
+func pause(p *Point, total int64, name string) {
+	resume := make(chan os.Signal, 1)
+	signal.Notify(resume, syscall.SIGUSR1)
+	defer signal.Stop(resume)
+	fmt.Fprintf(os.Stderr, "crash point %s: paused after %d bytes in %s until SIGUSR1\n", p, total, name)
+	<-resume
+	fmt.Fprintf(os.Stderr, "crash point %s: resumed\n", p)
 }

@@ -1,20 +1,28 @@
-package crashpoint
+package crashpoint_test
 
 import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/algotrendy/rewind/worker/crashpoint"
 )
 
-func TestParseIsInertWithoutASpecAndStrictWithOne(t *testing.T) {
-	p, err := Parse("")
-	require.NoError(t, err)
-	require.Nil(t, p, "no crash point unless REWIND_CRASH_AT names one")
-	p, err = Parse("after:SnapshotVolume")
-	require.NoError(t, err)
-	require.Equal(t, &Point{When: "after", Activity: "SnapshotVolume"}, p)
-	for _, bad := range []string{"SnapshotVolume", "during:SnapshotVolume", "before:"} {
-		_, err := Parse(bad)
-		require.ErrorContains(t, err, "want before:<Activity> or after:<Activity>", bad)
+func TestParse(t *testing.T) {
+	for spec, want := range map[string]*crashpoint.Point{
+		"":                     nil,
+		"after:SnapshotVolume": {When: "after", Activity: "SnapshotVolume"},
+		"before:RemoveVolume":  {When: "before", Activity: "RemoveVolume"},
+		"during:restore@2MiB":  {When: "during", Transfer: "restore", Bytes: 2 << 20},
+		"pause:upload@512KiB":  {When: "pause", Transfer: "upload", Bytes: 512 << 10},
+		"during:download@100":  {When: "during", Transfer: "download", Bytes: 100},
+	} {
+		got, err := crashpoint.Parse(spec)
+		require.NoError(t, err, spec)
+		require.Equal(t, want, got, spec)
+	}
+	for _, spec := range []string{"now", "after:", "during:restore", "during:restore@0", "during:copy@1MiB", "during:restore@1GB", "later:X"} {
+		_, err := crashpoint.Parse(spec)
+		require.ErrorContains(t, err, "want before:<Activity>", spec)
 	}
 }

@@ -37,7 +37,7 @@ type Options struct {
 	Backup   *backup.Activities
 	// Ready is called with the bound address of /healthz once both workers poll.
 	Ready func(addr string)
-	// Interceptors wrap every activity and workflow task (crash points in tests).
+	// Interceptors wrap every activity and workflow task (transfer metrics, crash points).
 	Interceptors []interceptor.WorkerInterceptor
 }
 

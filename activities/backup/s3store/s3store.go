@@ -17,6 +17,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/algotrendy/rewind/activities/backup"
+	"github.com/algotrendy/rewind/activities/meter"
 )
 
 // Config names the bucket; it holds no credentials.
@@ -129,7 +130,7 @@ func (s *Store) Open(ctx context.Context, name string, offset int64) (io.ReadClo
 func (s *Store) Upload(ctx context.Context, name string, src io.ReaderAt, size int64, cp backup.UploadCheckpoint, saved func(backup.UploadCheckpoint)) error {
 	key := aws.String(s.key(name))
 	if size <= s.cfg.PartSize {
-		if _, err := s.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.cfg.Bucket, Key: key, Body: io.NewSectionReader(src, 0, size), ContentLength: aws.Int64(size)}); err != nil {
+		if _, err := s.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.cfg.Bucket, Key: key, Body: sentOnce(ctx, src, 0, size), ContentLength: aws.Int64(size)}); err != nil {
 			return s.explain("upload", name, err)
 		}
 		saved(backup.UploadCheckpoint{Offset: size})
@@ -156,7 +157,7 @@ func (s *Store) Upload(ctx context.Context, name string, src io.ReaderAt, size i
 		num := int32(len(cp.Parts) + 1)
 		out, err := s.client.UploadPart(ctx, &s3.UploadPartInput{
 			Bucket: &s.cfg.Bucket, Key: key, UploadId: &cp.UploadID, PartNumber: aws.Int32(num),
-			Body: io.NewSectionReader(src, cp.Offset, n), ContentLength: aws.Int64(n),
+			Body: sentOnce(ctx, src, cp.Offset, n), ContentLength: aws.Int64(n),
 		})
 		if err != nil {
 			return s.explain(fmt.Sprintf("upload part %d of", num), name, err)
@@ -200,4 +201,25 @@ func (s *Store) storedParts(ctx context.Context, key *string, uploadID string) (
 		cp.Parts = append(cp.Parts, backup.Part{Number: n, ETag: aws.ToString(part.ETag), Size: s.cfg.PartSize})
 		cp.Offset += s.cfg.PartSize
 	}
+}
+
+// sentOnce is one part's body, counted for the transfer meter the first time the SDK reads
+// each byte: it reads a body more than once (checksum, signature, then the send).
+func sentOnce(ctx context.Context, src io.ReaderAt, off, n int64) io.ReadSeeker {
+	return &countedSection{SectionReader: io.NewSectionReader(src, off, n), sent: meter.For(ctx, meter.Upload)}
+}
+
+type countedSection struct {
+	*io.SectionReader
+	sent meter.Counter
+	high int64
+}
+
+func (c *countedSection) Read(p []byte) (int, error) {
+	n, err := c.SectionReader.Read(p)
+	if pos, _ := c.Seek(0, io.SeekCurrent); pos > c.high {
+		c.sent.Add(pos - c.high)
+		c.high = pos
+	}
+	return n, err
 }

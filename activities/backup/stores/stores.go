@@ -14,5 +14,5 @@ func Open(ctx context.Context, l backup.Location) (backup.Store, error) {
 	if l.Bucket == "" {
 		return local.New(l.Dir), nil
 	}
-	return s3store.New(ctx, s3store.Config{Bucket: l.Bucket, Prefix: l.Prefix, Region: l.Region, Endpoint: l.Endpoint, UsePathStyle: l.UsePathStyle})
+	return s3store.New(ctx, s3store.Config{Bucket: l.Bucket, Prefix: l.Prefix, Region: l.Region, Endpoint: l.Endpoint, UsePathStyle: l.UsePathStyle, PartSize: l.PartSize})
 }
