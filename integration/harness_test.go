@@ -4,10 +4,12 @@ package integration
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -19,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -37,6 +40,7 @@ import (
 
 // suite holds what every test shares: binaries built once and the engine, if one runs.
 type suite struct {
+	report    chaosReport
 	bin       string
 	engine    *client.Client
 	noDocker  error
@@ -82,6 +86,10 @@ func newSuite(ctx context.Context) (*suite, error) {
 var shared *suite
 
 func TestMain(m *testing.M) {
+	// Workers started by the tests inherit these, and reach the tests' S3 server with them.
+	for k, v := range s3Credentials(os.TempDir()) {
+		os.Setenv(k, v)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	s, err := newSuite(ctx)
 	cancel()
@@ -95,6 +103,12 @@ func TestMain(m *testing.M) {
 	}
 	shared = s
 	code := m.Run()
+	if path := os.Getenv("REWIND_CHAOS_REPORT"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			s.report.write(f)
+			f.Close()
+		}
+	}
 	s.close()
 	os.Exit(code)
 }
@@ -151,6 +165,7 @@ type env struct {
 	composeFile     string
 	apiPort, dbPort int
 	repo            string
+	s3              *s3Server
 }
 
 // makeRepo commits the compose file twice: v2.5 runs algotrendy-api:v2.5, v2.6 (HEAD) runs
@@ -192,6 +207,13 @@ func (e *env) apiImage() string {
 
 type stackOptions struct {
 	grace time.Duration
+	// stack names the stack (default demo); tests sharing a Temporal server need their own.
+	stack string
+	// s3 keeps the backups and the evidence in buckets of this S3-protocol server, with
+	// 5 MiB upload parts.
+	s3 *s3Server
+	// transferBatch is worker.transfer_batch (0: the defaults).
+	transferBatch int64
 	// repo puts the compose file in a git checkout with tags v2.5 and v2.6 (HEAD), for the
 	// quick and git rollbacks.
 	repo bool
@@ -199,8 +221,8 @@ type stackOptions struct {
 
 func newEnv(t *testing.T, s *suite, temporalAddr string, o stackOptions) *env {
 	t.Helper()
-	e := &env{t: t, s: s, dir: t.TempDir(), stack: "demo", project: uniqueName("rwit"), host: uniqueName("host-"),
-		apiPort: freePort(t), dbPort: freePort(t)}
+	e := &env{t: t, s: s, dir: t.TempDir(), stack: cmp.Or(o.stack, "demo"), project: uniqueName("rwit"), host: uniqueName("host-"),
+		apiPort: freePort(t), dbPort: freePort(t), s3: o.s3}
 	e.evidence = filepath.Join(e.dir, "evidence")
 	e.backups = filepath.Join(e.dir, "backups")
 	e.config = filepath.Join(e.dir, "rewind.yaml")
@@ -222,9 +244,18 @@ func newEnv(t *testing.T, s *suite, temporalAddr string, o stackOptions) *env {
 	}
 	api := fmt.Sprintf("http://127.0.0.1:%d", e.apiPort)
 	db := fmt.Sprintf("http://127.0.0.1:%d", e.dbPort)
-	body := fmt.Sprintf(`temporal: {address: %q}
-worker: {host: %q, drain_timeout: 5s, state_dir: %q}
-evidence: {dir: %q}
+	backups := fmt.Sprintf("{dir: %q, require_checksum: true}", e.backups)
+	evidence := fmt.Sprintf("{dir: %q}", e.evidence)
+	if o.s3 != nil {
+		s3 := func(bucket string) string {
+			return fmt.Sprintf("{bucket: %s, prefix: %s/, endpoint: %q, use_path_style: true, region: us-east-1, part_size: %d}", bucket, e.project, o.s3.url, 5<<20)
+		}
+		backups = fmt.Sprintf("{s3: %s, require_checksum: true}", s3("backups"))
+		evidence = fmt.Sprintf("{dir: %q, s3: %s}", e.evidence, s3("evidence"))
+	}
+	body := fmt.Sprintf(`temporal: {address: %q, task_queue: %q}
+worker: {host: %q, drain_timeout: 5s, state_dir: %q, transfer_batch: %d}
+evidence: %s
 stacks:
   %s:
     project: %s
@@ -234,7 +265,7 @@ stacks:
     build: {dockerfile: Dockerfile, image: algotrendy-api}
     volumes: [%s_questdb_data]
     stop_grace_period: %s
-    backups: {dir: %q, require_checksum: true}
+    backups: %s
     checks:
       health_url: %s/health
       database_url: %s
@@ -246,7 +277,8 @@ stacks:
 approvers:
   - {name: alice, role: on-call}
   - {name: bob, role: senior}
-`, temporalAddr, e.host, filepath.Join(e.dir, "state"), e.evidence, e.stack, e.project, e.composeFile, work, e.project, e.project, o.grace, e.backups, api, db, api)
+`, temporalAddr, uniqueName("rewind-"), e.host, filepath.Join(e.dir, "state"), o.transferBatch, evidence,
+		e.stack, e.project, e.composeFile, work, e.project, e.project, o.grace, backups, api, db, api)
 	require.NoError(t, os.WriteFile(e.config, []byte(body), 0o600))
 	return e
 }
@@ -293,8 +325,28 @@ func (e *env) networks() []string {
 // worker is a worker process started from the built binary.
 type worker struct {
 	cmd  *exec.Cmd
-	logs *bytes.Buffer
+	logs *syncBuffer
 	done chan error
+	// metrics is the worker's Prometheus endpoint.
+	metrics string
+}
+
+// syncBuffer is a worker's log, written by the process and read by the test meanwhile.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func (e *env) startWorker(environ ...string) *worker {
@@ -302,7 +354,7 @@ func (e *env) startWorker(environ ...string) *worker {
 	port := freePort(e.t)
 	cmd := exec.Command(filepath.Join(e.s.bin, "worker"), "--config", e.config, "--listen", "127.0.0.1:"+strconv.Itoa(port))
 	cmd.Env = append(os.Environ(), environ...)
-	w := &worker{cmd: cmd, logs: &bytes.Buffer{}, done: make(chan error, 1)}
+	w := &worker{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1), metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", port)}
 	cmd.Stdout, cmd.Stderr = w.logs, w.logs
 	require.NoError(e.t, cmd.Start())
 	go func() { w.done <- cmd.Wait() }()
@@ -345,7 +397,7 @@ func (w *worker) crashed(t *testing.T) {
 	case err := <-w.done:
 		var exit *exec.ExitError
 		require.True(t, errors.As(err, &exit), "worker exit: %v", err)
-		require.Contains(t, w.logs.String(), "reached: SIGKILL")
+		require.Regexp(t, `crash point .* reached.*: SIGKILL`, w.logs.String())
 		w.done <- err
 	case <-time.After(2 * time.Minute):
 		t.Fatalf("the worker did not reach its crash point; log:\n%s", w.logs)
@@ -374,12 +426,21 @@ func (e *env) rewind(args ...string) (int, string, string) {
 type activityRuns struct {
 	scheduled, completed, attempt map[string]int
 	scheduledAt, completedAt      map[string]int64
+	// results holds each activity's last result, as JSON.
+	results map[string][]byte
+}
+
+// result decodes an activity's result.
+func (r activityRuns) result(t *testing.T, name string, v any) {
+	t.Helper()
+	require.Contains(t, r.results, name, "%s completed", name)
+	require.NoError(t, json.Unmarshal(r.results[name], v))
 }
 
 func history(t *testing.T, c sdkclient.Client, id string) activityRuns {
 	t.Helper()
 	runs := activityRuns{scheduled: map[string]int{}, completed: map[string]int{}, attempt: map[string]int{},
-		scheduledAt: map[string]int64{}, completedAt: map[string]int64{}}
+		scheduledAt: map[string]int64{}, completedAt: map[string]int64{}, results: map[string][]byte{}}
 	typeOf := map[int64]string{}
 	it := c.GetWorkflowHistory(context.Background(), id, "", false, 0)
 	for it.HasNext() {
@@ -397,6 +458,9 @@ func history(t *testing.T, c sdkclient.Client, id string) activityRuns {
 			name := typeOf[a.ActivityTaskCompletedEventAttributes.GetScheduledEventId()]
 			runs.completed[name]++
 			runs.completedAt[name] = ev.GetEventId()
+			if p := a.ActivityTaskCompletedEventAttributes.GetResult().GetPayloads(); len(p) > 0 {
+				runs.results[name] = p[0].GetData()
+			}
 		}
 	}
 	return runs

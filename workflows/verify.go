@@ -53,7 +53,10 @@ func Verify(ctx workflow.Context, in VerifyRequest) (VerifyReport, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           in.HostQueue,
 		StartToCloseTimeout: 2 * time.Minute,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{docker.ErrBadInput}},
+		// Checks answer within seconds or heartbeat: a worker that died mid-check is
+		// noticed in seconds, not at the two-minute limit.
+		HeartbeatTimeout: 15 * time.Second,
+		RetryPolicy:      &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{docker.ErrBadInput}},
 	})
 	var p *probe.Activities
 	var d *docker.Activities

@@ -93,6 +93,30 @@ type workerInterceptor struct {
 	point *Point
 	// once: a pause point holds the first transfer that gets there, not its retries.
 	once sync.Once
+	// moved is what this worker's transfers moved, by kind, for the crash report: a test
+	// compares it with what the next worker sends to measure what was sent twice.
+	mu    sync.Mutex
+	moved map[string]int64
+}
+
+func (w *workerInterceptor) count(kind string, n int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.moved == nil {
+		w.moved = map[string]int64{}
+	}
+	w.moved[kind] += n
+}
+
+// die reports the point and what this worker moved, then kills the process.
+func (w *workerInterceptor) die(what string) {
+	w.mu.Lock()
+	moved := fmt.Sprintf("moved snapshot=%d upload=%d download=%d restore=%d",
+		w.moved[meter.Snapshot], w.moved[meter.Upload], w.moved[meter.Download], w.moved[meter.Restore])
+	w.mu.Unlock()
+	fmt.Fprintf(os.Stderr, "crash point %s; %s: SIGKILL\n", what, moved)
+	_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	select {} // the signal ends the process; nothing after it may run
 }
 
 func (w *workerInterceptor) InterceptActivity(ctx context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
@@ -107,31 +131,24 @@ type activityInterceptor struct {
 func (a *activityInterceptor) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
 	p := a.w.point
 	name := activity.GetInfo(ctx).ActivityType.Name
-	if p.Transfer != "" {
-		ctx = meter.With(ctx, func(kind string, _, total int64) {
-			if kind != p.Transfer || total < p.Bytes {
-				return
-			}
-			if p.When == "during" {
-				die(fmt.Sprintf("%s reached after %d bytes of %s in %s", p, total, kind, name))
-			}
-			a.w.once.Do(func() { pause(p, total, name) })
-		})
-	}
+	ctx = meter.With(ctx, func(kind string, moved, total int64) {
+		a.w.count(kind, moved)
+		if p.Transfer == "" || kind != p.Transfer || total < p.Bytes {
+			return
+		}
+		if p.When == "during" {
+			a.w.die(fmt.Sprintf("%s reached after %d bytes of %s in %s", p, total, kind, name))
+		}
+		a.w.once.Do(func() { pause(p, total, name) })
+	})
 	if p.Activity == name && p.When == "before" {
-		die(p.String() + " reached")
+		a.w.die(p.String() + " reached")
 	}
 	res, err := a.Next.ExecuteActivity(ctx, in)
 	if p.Activity == name && p.When == "after" && err == nil {
-		die(p.String() + " reached")
+		a.w.die(p.String() + " reached")
 	}
 	return res, err
-}
-
-func die(what string) {
-	fmt.Fprintf(os.Stderr, "crash point %s: SIGKILL\n", what)
-	_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-	select {} // the signal ends the process; nothing after it may run
 }
 
 func pause(p *Point, total int64, name string) {

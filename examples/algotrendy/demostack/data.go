@@ -3,6 +3,7 @@ package demostack
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/rand"
 	"context"
 	"fmt"
 	"time"
@@ -66,6 +67,40 @@ func Corrupt(ctx context.Context, engine *client.Client, project string) error {
 	timeout := 5
 	if _, err := engine.ContainerRestart(ctx, id, client.ContainerRestartOptions{Timeout: &timeout}); err != nil {
 		return fmt.Errorf("restart questdb: %w", err)
+	}
+	return nil
+}
+
+// Pad writes files of size random bytes (pad/0000.bin, ...) into the market database's
+// volume, so a demo volume is big enough for transfers of several checkpoint batches.
+func Pad(ctx context.Context, engine *client.Client, project string, files, size int) error {
+	list, err := engine.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).
+		Add("label", docker.ProjectLabel+"="+project).Add("label", docker.ServiceLabel+"=questdb")})
+	if err != nil {
+		return fmt.Errorf("find the questdb container of %s: %w", project, err)
+	}
+	if len(list.Items) == 0 {
+		return fmt.Errorf("project %s has no questdb container; start it first", project)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	body := make([]byte, size)
+	for i := range files {
+		if _, err := rand.Read(body); err != nil {
+			return err
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("pad/%04d.bin", i), Mode: 0o644, Size: int64(size), ModTime: time.Now()}); err != nil {
+			return err
+		}
+		if _, err := tw.Write(body); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	if _, err := engine.CopyToContainer(ctx, list.Items[0].ID, client.CopyToContainerOptions{DestinationPath: "/var/lib/questdb", Content: &buf}); err != nil {
+		return fmt.Errorf("pad the market database's volume: %w", err)
 	}
 	return nil
 }

@@ -1,0 +1,303 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	sdkclient "go.temporal.io/sdk/client"
+
+	"github.com/algotrendy/rewind/activities/backup"
+	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/meter"
+	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
+	"github.com/algotrendy/rewind/workflows"
+)
+
+// chaosRow is one line of the table `make chaos` prints.
+type chaosRow struct {
+	scenario string
+	outcome  string
+	// runTwice counts steps recorded as completed that ran again (must be 0).
+	runTwice int
+	// resent is the bytes transfers sent again after an interruption.
+	resent int64
+	// lost counts files of the damaged volume, the backup or the restored volume that
+	// are missing or differ (must be 0).
+	lost int
+}
+
+// chaosReport collects the rows of every chaos scenario of a test run.
+type chaosReport struct {
+	mu   sync.Mutex
+	rows []chaosRow
+}
+
+func (r *chaosReport) add(row chaosRow) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rows = append(r.rows, row)
+}
+
+// write prints the table as Markdown.
+func (r *chaosReport) write(w io.Writer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sort.SliceStable(r.rows, func(i, j int) bool { return r.rows[i].scenario < r.rows[j].scenario })
+	fmt.Fprintln(w, "| scenario | outcome | completed steps run twice | bytes resent | data lost |")
+	fmt.Fprintln(w, "|---|---|---|---|---|")
+	for _, row := range r.rows {
+		fmt.Fprintf(w, "| %s | %s | %d | %d | %d |\n", row.scenario, row.outcome, row.runTwice, row.resent, row.lost)
+	}
+}
+
+var (
+	crashMoved   = regexp.MustCompile(`moved snapshot=(\d+) upload=(\d+) download=(\d+) restore=(\d+): SIGKILL`)
+	transferLine = regexp.MustCompile(`(?m)^rewind_transfer[a-z_]*\{([^}]*)\} (\S+)$`)
+	kindLabel    = regexp.MustCompile(`kind="(\w+)"`)
+)
+
+// movedBeforeCrash is what a crashed worker's transfers moved, from its last words.
+func (w *worker) movedBeforeCrash(t *testing.T) map[string]int64 {
+	t.Helper()
+	m := crashMoved.FindStringSubmatch(w.logs.String())
+	require.NotNil(t, m, "crash report in the worker's log:\n%s", w.logs)
+	out := map[string]int64{}
+	for i, kind := range []string{meter.Snapshot, meter.Upload, meter.Download, meter.Restore} {
+		out[kind], _ = strconv.ParseInt(m[i+1], 10, 64)
+	}
+	return out
+}
+
+// moved is what a running worker's transfers moved so far, from its /metrics.
+func (w *worker) moved(t *testing.T) map[string]int64 {
+	t.Helper()
+	resp, err := http.Get(w.metrics)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	out := map[string]int64{}
+	for _, m := range transferLine.FindAllStringSubmatch(string(body), -1) {
+		kind := kindLabel.FindStringSubmatch(m[1])
+		if kind == nil {
+			continue
+		}
+		v, err := strconv.ParseFloat(m[2], 64)
+		require.NoError(t, err)
+		out[kind[1]] += int64(v)
+	}
+	return out
+}
+
+// volumeManifest hashes every file of the project's market database volume, read through
+// the archive API of its container.
+func (e *env) volumeManifest() map[string]string {
+	e.t.Helper()
+	ctx := context.Background()
+	list, err := e.s.engine.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).
+		Add("label", docker.ProjectLabel+"="+e.project).Add("label", docker.ServiceLabel+"=questdb")})
+	require.NoError(e.t, err)
+	require.NotEmpty(e.t, list.Items)
+	res, err := e.s.engine.CopyFromContainer(ctx, list.Items[0].ID, client.CopyFromContainerOptions{SourcePath: "/var/lib/questdb"})
+	require.NoError(e.t, err)
+	defer res.Content.Close()
+	return tarManifest(e.t, res.Content, 1)
+}
+
+// differences counts the files of want that got lost or changed in got.
+func differences(want, got map[string]string) int {
+	n := 0
+	for name, sum := range want {
+		if got[name] != sum {
+			n++
+		}
+	}
+	return n
+}
+
+// stepsRunTwice counts steps scheduled or completed more often than in a clean run: each
+// once, but the notes (checklist, decisions, report) and the HTTP checks (health, database,
+// endpoint) three times.
+func (r activityRuns) stepsRunTwice() int {
+	n := 0
+	for name, got := range r.scheduled {
+		want := 1
+		if name == "Note" || name == "CheckHTTP" {
+			want = 3
+		}
+		n += max(0, got-want) + max(0, r.completed[name]-want)
+	}
+	return n
+}
+
+// fullCrashPoints cover every step of the full rollback and the middle of each transfer.
+var fullCrashPoints = []string{
+	"before:CaptureState", "after:ListBackups", "after:Note",
+	"before:StopProject", "after:StopProject",
+	"after:FindLatestGood", "after:InspectVolume",
+	"during:snapshot@3MiB", "during:upload@7MiB", "after:SnapshotVolume",
+	"during:download@5MiB", "after:DownloadBackup",
+	"before:RemoveVolume", "after:RemoveVolume", "after:CreateVolume",
+	"during:restore@5MiB", "after:RestoreVolume",
+	"after:ComposeUp", "after:WaitHealthy", "after:CheckData",
+}
+
+// quickCrashPoints cover every step of the quick rollback.
+var quickCrashPoints = []string{
+	"before:CaptureState", "after:StopProject", "after:Resolve", "after:RemoveContainers",
+	"after:RemoveImage", "after:Checkout", "after:ComposeUp", "after:WaitHealthy", "after:CheckHTTP",
+}
+
+// TestCrashMatrix kills the worker (SIGKILL, REWIND_CRASH_AT) at every step of the full
+// and quick rollbacks and in the middle of every transfer, starts a fresh worker, and checks
+// the rollback completes, no completed step ran again, an interrupted transfer sent again
+// at most one checkpoint batch, and nothing was lost.
+func TestCrashMatrix(t *testing.T) {
+	s := needDocker(t)
+	srv, c := startTemporal(t)
+	s3 := startS3(t)
+	_, err := s.engine.ImageTag(context.Background(), client.ImageTagOptions{Source: demostack.APIImage + ":v2.6-prod", Target: demostack.APIImage + ":v2.5"})
+	require.NoError(t, err)
+	for _, point := range fullCrashPoints {
+		t.Run("full/"+point, func(t *testing.T) {
+			t.Parallel()
+			crashFull(t, s, srv.GRPCAddr(), c, s3, point)
+		})
+	}
+	for _, point := range quickCrashPoints {
+		t.Run("quick/"+point, func(t *testing.T) {
+			t.Parallel()
+			crashQuick(t, s, srv.GRPCAddr(), c, point)
+		})
+	}
+}
+
+// The demo volume in the matrix: the database plus twelve 1 MiB files, with 1 MiB restore
+// batches and snapshot segments and 5 MiB upload parts, so every transfer has several.
+const (
+	padFiles      = 12
+	transferBatch = 1 << 20
+	uploadPart    = 5 << 20
+)
+
+func crashFull(t *testing.T, s *suite, temporalAddr string, c sdkclient.Client, s3 *s3Server, point string) {
+	e := newEnv(t, s, temporalAddr, stackOptions{grace: 2 * time.Second, stack: uniqueName("demo-"), s3: s3, transferBatch: transferBatch})
+	e.up()
+	require.NoError(t, demostack.Pad(context.Background(), s.engine, e.project, padFiles, 1<<20))
+	local, err := demostack.Backup(context.Background(), s.engine, e.project, e.backups, time.Now())
+	require.NoError(t, err)
+	e.uploadBackup(local)
+	name := local[strings.LastIndex(local, "/")+1:]
+	backupSum := e.objectSHA256("backups", name)
+	f, err := os.Open(local)
+	require.NoError(t, err)
+	backupFiles := archiveManifest(t, f)
+	f.Close()
+	require.NoError(t, demostack.Corrupt(context.Background(), s.engine, e.project))
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		_, err := e.rowCount()
+		assert.Error(c, err, "the database is corrupted before the rollback")
+	}, 30*time.Second, 100*time.Millisecond)
+	damaged := e.volumeManifest()
+
+	doomed := e.startWorker("REWIND_CRASH_AT=" + point)
+	code, out, errOut := e.rewind("start", "full", "--stack", e.stack, "--severity", "P1", "--reason", "crash test", "--as", "alice")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	doomed.crashed(t)
+	before := doomed.movedBeforeCrash(t)
+	fresh := e.startWorker()
+	id := workflows.WorkflowID(e.stack)
+	e.awaitRestored(c, id)
+
+	runs := history(t, c, id)
+	verify := history(t, c, id+"-verify")
+	require.Zero(t, runs.stepsRunTwice(), "steps of the rollback ran again: %v", runs.scheduled)
+	require.Zero(t, verify.stepsRunTwice(), "checks ran again: %v", verify.scheduled)
+	runs.removedAfterSnapshot(t)
+
+	// What each transfer had to move, and what the two workers moved.
+	var proof docker.SnapshotProof
+	var fetched backup.Downloaded
+	var restored docker.RestoreResult
+	runs.result(t, "SnapshotVolume", &proof)
+	runs.result(t, "DownloadBackup", &fetched)
+	runs.result(t, "RestoreVolume", &restored)
+	// Every upload stores one evidence object: the snapshot, its sidecar, the captures,
+	// notes and the report.
+	stored, err := e.store("evidence").List(context.Background(), "")
+	require.NoError(t, err)
+	var uploads int64
+	for _, o := range stored {
+		uploads += o.Size
+	}
+	needed := map[string]int64{meter.Snapshot: proof.Bytes, meter.Upload: uploads, meter.Download: fetched.Size, meter.Restore: restored.Bytes}
+	after := fresh.moved(t)
+	var resent int64
+	for kind, n := range needed {
+		again := before[kind] + after[kind] - n
+		bound := int64(transferBatch + transferBatch/8) // a batch and its tar and gzip framing
+		if kind == meter.Upload {
+			bound = uploadPart
+		}
+		require.LessOrEqual(t, again, bound, "%s sent %d bytes again (first worker %d, second %d, needed %d)", kind, again, before[kind], after[kind], n)
+		require.GreaterOrEqual(t, again, int64(0), "%s: the workers moved less than the transfer needed", kind)
+		resent += again
+	}
+
+	// Nothing lost: the snapshot holds the damaged volume, the volume holds the backup, the
+	// backup is as it was.
+	snap, err := e.store("evidence").Open(context.Background(), proof.Location, 0)
+	require.NoError(t, err)
+	kept := archiveManifest(t, snap)
+	snap.Close()
+	lost := differences(damaged, kept) + differences(backupFiles, e.volumeManifest())
+	if e.objectSHA256("backups", name) != backupSum {
+		lost++
+	}
+	require.Zero(t, lost, "files lost or changed")
+	require.Equal(t, proof.SHA256, e.objectSHA256("evidence", proof.Location), "the stored snapshot has the hash its proof names")
+	s.report.add(chaosRow{scenario: "full, worker killed " + point, outcome: "completed", runTwice: runs.stepsRunTwice() + verify.stepsRunTwice(), resent: resent, lost: lost})
+}
+
+func crashQuick(t *testing.T, s *suite, temporalAddr string, c sdkclient.Client, point string) {
+	e := newEnv(t, s, temporalAddr, stackOptions{grace: 2 * time.Second, stack: uniqueName("demo-"), repo: true})
+	tagImage(t, s.engine, demostack.APIImage+":"+e.project)
+	e.up()
+	data := e.volumeManifest()
+	v25 := e.git("rev-parse", "v2.5")
+
+	doomed := e.startWorker("REWIND_CRASH_AT=" + point)
+	code, out, errOut := e.rewind("start", "quick", "--stack", e.stack, "--severity", "P1", "--reason", "crash test", "--as", "alice")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	doomed.crashed(t)
+	e.startWorker()
+	id := workflows.WorkflowID(e.stack)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var res workflows.Result
+	require.NoError(t, c.GetWorkflow(ctx, id, "").Get(ctx, &res))
+	require.Equal(t, "completed", res.Outcome)
+	require.Equal(t, v25, e.git("rev-parse", "HEAD"))
+	require.Equal(t, demostack.APIImage+":v2.5", e.apiImage())
+
+	runs := history(t, c, id)
+	verify := history(t, c, id+"-verify")
+	require.Zero(t, runs.stepsRunTwice(), "steps of the rollback ran again: %v", runs.scheduled)
+	require.Zero(t, verify.stepsRunTwice(), "checks ran again: %v", verify.scheduled)
+	lost := differences(data, e.volumeManifest())
+	require.Zero(t, lost, "a quick rollback leaves the data volume as it was")
+	s.report.add(chaosRow{scenario: "quick, worker killed " + point, outcome: "completed", runTwice: runs.stepsRunTwice() + verify.stepsRunTwice(), lost: lost})
+}
