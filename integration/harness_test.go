@@ -214,6 +214,10 @@ type stackOptions struct {
 	s3 *s3Server
 	// transferBatch is worker.transfer_batch (0: the defaults).
 	transferBatch int64
+	// volume is the stack's volume (default: the demo's).
+	volume string
+	// config is more top-level YAML for rewind.yaml.
+	config string
 	// repo puts the compose file in a git checkout with tags v2.5 and v2.6 (HEAD), for the
 	// quick and git rollbacks.
 	repo bool
@@ -263,7 +267,7 @@ stacks:
     working_dir: %q
     image: algotrendy-api:%s
     build: {dockerfile: Dockerfile, image: algotrendy-api}
-    volumes: [%s_questdb_data]
+    volumes: [%s]
     stop_grace_period: %s
     backups: %s
     checks:
@@ -278,7 +282,8 @@ approvers:
   - {name: alice, role: on-call}
   - {name: bob, role: senior}
 `, temporalAddr, uniqueName("rewind-"), e.host, filepath.Join(e.dir, "state"), o.transferBatch, evidence,
-		e.stack, e.project, e.composeFile, work, e.project, e.project, o.grace, backups, api, db, api)
+		e.stack, e.project, e.composeFile, work, e.project, cmp.Or(o.volume, demostack.Volume(e.project)), o.grace, backups, api, db, api)
+	body += o.config
 	require.NoError(t, os.WriteFile(e.config, []byte(body), 0o600))
 	return e
 }

@@ -51,6 +51,16 @@ func Full(ctx workflow.Context, in Request) (res Result, err error) {
 	if err := r.checklist(stepChecklist); err != nil {
 		return r.failed(err)
 	}
+	// The volume is checked before anyone is asked to approve and before the stack stops,
+	// so a misnamed volume changes nothing. Rollbacks started before this check find it
+	// after the backup is picked, where it was.
+	var before docker.VolumeInfo
+	early := workflow.GetVersion(ctx, "inspect-volume-first", workflow.DefaultVersion, 1) == 1
+	if early {
+		if err := r.inspectVolume(stepChecklist, volume, &before); err != nil {
+			return r.failed(err)
+		}
+	}
 	if err := r.awaitApproval(stepApproval); err != nil {
 		return r.failed(err)
 	}
@@ -84,13 +94,10 @@ func Full(ctx workflow.Context, in Request) (res Result, err error) {
 		return r.failed(err)
 	}
 
-	var before docker.VolumeInfo
-	if err := r.exec(stepSnapshot, d.InspectVolume, docker.VolumeInput{Volume: volume}, &before); err != nil {
-		return r.failed(r.stepFailed(stepSnapshot, err))
-	}
-	if !before.Exists {
-		return r.failed(r.stepFailed(stepSnapshot, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("volume %s does not exist; check stacks.%s.volumes", volume, in.Stack), docker.ErrNoSuchVolume, nil)))
+	if !early {
+		if err := r.inspectVolume(stepSnapshot, volume, &before); err != nil {
+			return r.failed(err)
+		}
 	}
 	var proof docker.SnapshotProof
 	if err := r.runFor(stepSnapshot, 2*time.Hour, d.SnapshotVolume, docker.SnapshotInput{
@@ -163,6 +170,19 @@ func Full(ctx workflow.Context, in Request) (res Result, err error) {
 		return r.failed(err)
 	}
 	return r.completed("restored " + good.Chosen.Name), nil
+}
+
+// inspectVolume records the volume as it is and fails the step when it does not exist.
+func (r *rollback) inspectVolume(step, volume string, v *docker.VolumeInfo) error {
+	var d *docker.Activities
+	if err := r.exec(step, d.InspectVolume, docker.VolumeInput{Volume: volume}, v); err != nil {
+		return r.stepFailed(step, err)
+	}
+	if !v.Exists {
+		return r.stepFailed(step, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("volume %s does not exist; check stacks.%s.volumes (nothing was changed)", volume, r.in.Stack), docker.ErrNoSuchVolume, nil))
+	}
+	return nil
 }
 
 // undoState is how far a rollback changed the stack, for putting it back on cancellation.

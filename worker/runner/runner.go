@@ -52,7 +52,9 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 	main.RegisterWorkflow(workflows.Quick)
 	main.RegisterWorkflow(workflows.Git)
 
-	host := worker.New(c, workflows.HostTaskQueue(o.TaskQueue, o.Host), opts)
+	hostOpts := opts
+	hostOpts.Interceptors = append([]interceptor.WorkerInterceptor{&failFast{}}, o.Interceptors...)
+	host := worker.New(c, workflows.HostTaskQueue(o.TaskQueue, o.Host), hostOpts)
 	host.RegisterActivity(o.Docker)
 	host.RegisterActivity(o.Evidence)
 	host.RegisterActivity(o.Notify)
