@@ -3,8 +3,8 @@ package demostack
 import (
 	"archive/tar"
 	"bytes"
-	"crypto/rand"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"time"
 
