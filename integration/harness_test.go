@@ -218,6 +218,10 @@ type stackOptions struct {
 	volume string
 	// config is more top-level YAML for rewind.yaml.
 	config string
+	// approvers are more entries of the approvers list, as YAML flow maps.
+	approvers []string
+	// backupBucket replaces the S3 backups bucket (to name one that does not exist).
+	backupBucket string
 	// repo puts the compose file in a git checkout with tags v2.5 and v2.6 (HEAD), for the
 	// quick and git rollbacks.
 	repo bool
@@ -254,7 +258,7 @@ func newEnv(t *testing.T, s *suite, temporalAddr string, o stackOptions) *env {
 		s3 := func(bucket string) string {
 			return fmt.Sprintf("{bucket: %s, prefix: %s/, endpoint: %q, use_path_style: true, region: us-east-1, part_size: %d}", bucket, e.project, o.s3.url, 5<<20)
 		}
-		backups = fmt.Sprintf("{s3: %s, require_checksum: true}", s3("backups"))
+		backups = fmt.Sprintf("{s3: %s, require_checksum: true}", s3(cmp.Or(o.backupBucket, "backups")))
 		evidence = fmt.Sprintf("{dir: %q, s3: %s}", e.evidence, s3("evidence"))
 	}
 	body := fmt.Sprintf(`temporal: {address: %q, task_queue: %q}
@@ -281,8 +285,12 @@ stacks:
 approvers:
   - {name: alice, role: on-call}
   - {name: bob, role: senior}
+  - {name: carol, role: on-call}
 `, temporalAddr, uniqueName("rewind-"), e.host, filepath.Join(e.dir, "state"), o.transferBatch, evidence,
 		e.stack, e.project, e.composeFile, work, e.project, cmp.Or(o.volume, demostack.Volume(e.project)), o.grace, backups, api, db, api)
+	for _, a := range o.approvers {
+		body += "  - " + a + "\n"
+	}
 	body += o.config
 	require.NoError(t, os.WriteFile(e.config, []byte(body), 0o600))
 	return e

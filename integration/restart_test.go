@@ -2,7 +2,9 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -10,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 	sdkclient "go.temporal.io/sdk/client"
 
+	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/meter"
 	"github.com/algotrendy/rewind/devserver/embedded"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 	"github.com/algotrendy/rewind/workflows"
@@ -54,4 +58,50 @@ func TestRollbackWaitingForApprovalSurvivesATemporalRestart(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 	e.awaitRestored(c, id)
+	runs := history(t, c, id)
+	require.Zero(t, runs.stepsRunTwice(), "steps of the rollback ran again: %v", runs.scheduled)
+	s.report.add(chaosRow{scenario: "full, Temporal stopped and started while waiting for approval", outcome: "completed after approval", runTwice: runs.stepsRunTwice()})
+}
+
+// TestRollbackSurvivesATemporalRestartMidRestore holds the restore half-way (a pause point),
+// stops Temporal, starts it again on the same SQLite file, lets the restore go on, and
+// checks the rollback completes with no step run twice and at most one batch sent again.
+func TestRollbackSurvivesATemporalRestartMidRestore(t *testing.T) {
+	s := needDocker(t)
+	db := filepath.Join(t.TempDir(), "temporal.db")
+	port := freePort(t)
+	start := func() *embedded.Server {
+		srv, err := embedded.Start(context.Background(), embedded.Options{DBFile: db, GRPCPort: port, UIPort: -1, LogLevel: "fatal"})
+		require.NoError(t, err)
+		return srv
+	}
+	srv := start()
+	e := newEnv(t, s, srv.GRPCAddr(), stackOptions{grace: 2 * time.Second, transferBatch: transferBatch})
+	e.up()
+	require.NoError(t, demostack.Pad(context.Background(), s.engine, e.project, padFiles, 1<<20))
+	_, err := demostack.Backup(context.Background(), s.engine, e.project, e.backups, time.Now())
+	require.NoError(t, err)
+	require.NoError(t, demostack.Corrupt(context.Background(), s.engine, e.project))
+	w := e.startWorker("REWIND_CRASH_AT=pause:restore@5MiB")
+
+	id := e.startFull()
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Contains(c, w.logs.String(), "paused after")
+	}, 2*time.Minute, 100*time.Millisecond, "the restore reaches its pause point")
+	srv.Stop()
+	srv = start()
+	defer srv.Stop()
+	require.NoError(t, w.cmd.Process.Signal(syscall.SIGUSR1))
+
+	c, err := sdkclient.Dial(sdkclient.Options{HostPort: srv.GRPCAddr()})
+	require.NoError(t, err)
+	defer c.Close()
+	e.awaitRestored(c, id)
+	runs := history(t, c, id)
+	require.Zero(t, runs.stepsRunTwice(), "steps of the rollback ran again: %v", runs.scheduled)
+	var restored docker.RestoreResult
+	runs.result(t, "RestoreVolume", &restored)
+	resent := w.moved(t)[meter.Restore] - restored.Bytes
+	require.LessOrEqual(t, resent, int64(transferBatch+transferBatch/8), "at most one batch sent again")
+	s.report.add(chaosRow{scenario: "full, Temporal stopped and started during the restore", outcome: fmt.Sprintf("completed (restore attempt %d)", runs.attempt["RestoreVolume"]), runTwice: runs.stepsRunTwice(), resent: resent})
 }

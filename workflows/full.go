@@ -34,8 +34,16 @@ const (
 // keeping the damaged volume for forensics. A volume is only removed after its snapshot is
 // stored and re-read; a cancelled rollback puts the stack back as it found it.
 func Full(ctx workflow.Context, in Request) (res Result, err error) {
-	r, err := newRollback(ctx, in, stepChecklist, stepApproval, stepStopAll, stepPick, stepSnapshot, stepFetch,
-		stepRemoveVol, stepCreateVol, stepRestore, stepUp, stepHealthy, stepVerify, stepArchive)
+	// The volume and the backup are checked before anyone is asked to approve and before
+	// the stack stops, so a misnamed volume or a bad backup changes nothing, and approvers
+	// approve restoring a named backup. Rollbacks started before this order keep theirs.
+	checksFirst := workflow.GetVersion(ctx, "checks-before-changes", workflow.DefaultVersion, 1) == 1
+	steps := []string{stepChecklist, stepApproval, stepStopAll, stepPick}
+	if checksFirst {
+		steps = []string{stepChecklist, stepPick, stepApproval, stepStopAll}
+	}
+	r, err := newRollback(ctx, in, append(steps, stepSnapshot, stepFetch,
+		stepRemoveVol, stepCreateVol, stepRestore, stepUp, stepHealthy, stepVerify, stepArchive)...)
 	if err != nil {
 		return Result{}, err
 	}
@@ -51,13 +59,13 @@ func Full(ctx workflow.Context, in Request) (res Result, err error) {
 	if err := r.checklist(stepChecklist); err != nil {
 		return r.failed(err)
 	}
-	// The volume is checked before anyone is asked to approve and before the stack stops,
-	// so a misnamed volume changes nothing. Rollbacks started before this check find it
-	// after the backup is picked, where it was.
 	var before docker.VolumeInfo
-	early := workflow.GetVersion(ctx, "inspect-volume-first", workflow.DefaultVersion, 1) == 1
-	if early {
+	var good backup.LatestGood
+	if checksFirst {
 		if err := r.inspectVolume(stepChecklist, volume, &before); err != nil {
+			return r.failed(err)
+		}
+		if err := r.pickBackup(stepPick, &good); err != nil {
 			return r.failed(err)
 		}
 	}
@@ -80,21 +88,10 @@ func Full(ctx workflow.Context, in Request) (res Result, err error) {
 	}
 	undo.stopped = true
 
-	var good backup.LatestGood
-	if err := r.runFor(stepPick, time.Hour, b.FindLatestGood, backup.LatestGoodInput{
-		Location: in.Target.Backups.Location, Pattern: in.Target.Backups.Pattern,
-		RequireChecksum: in.Target.Backups.RequireChecksum, Layout: archive.RunbookLayout,
-	}, &good, func() string {
-		detail := fmt.Sprintf("%s (sha256 %s, checksum %s)", good.Chosen.Name, good.Chosen.SHA256[:12], good.Chosen.Sidecar)
-		if len(good.Skipped) > 0 {
-			detail += fmt.Sprintf("; skipped %d newer", len(good.Skipped))
+	if !checksFirst {
+		if err := r.pickBackup(stepPick, &good); err != nil {
+			return r.failed(err)
 		}
-		return detail
-	}); err != nil {
-		return r.failed(err)
-	}
-
-	if !early {
 		if err := r.inspectVolume(stepSnapshot, volume, &before); err != nil {
 			return r.failed(err)
 		}
@@ -170,6 +167,22 @@ func Full(ctx workflow.Context, in Request) (res Result, err error) {
 		return r.failed(err)
 	}
 	return r.completed("restored " + good.Chosen.Name), nil
+}
+
+// pickBackup finds the newest backup that passes its checksum and a full archive read.
+func (r *rollback) pickBackup(step string, good *backup.LatestGood) error {
+	var b *backup.Activities
+	t := r.in.Target
+	return r.runFor(step, time.Hour, b.FindLatestGood, backup.LatestGoodInput{
+		Location: t.Backups.Location, Pattern: t.Backups.Pattern,
+		RequireChecksum: t.Backups.RequireChecksum, Layout: archive.RunbookLayout,
+	}, good, func() string {
+		detail := fmt.Sprintf("%s (sha256 %s, checksum %s)", good.Chosen.Name, good.Chosen.SHA256[:12], good.Chosen.Sidecar)
+		if len(good.Skipped) > 0 {
+			detail += fmt.Sprintf("; skipped %d newer", len(good.Skipped))
+		}
+		return detail
+	})
 }
 
 // inspectVolume records the volume as it is and fails the step when it does not exist.

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/meter"
@@ -78,8 +79,9 @@ func (s *Store) explain(verb, name string, err error) error {
 		case "NoSuchKey", "NotFound":
 			return fmt.Errorf("%s %s%s: %w", verb, s.Describe(), name, backup.ErrNotFound)
 		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "NoSuchBucket", "AllAccessDisabled":
-			return fmt.Errorf("%s %s%s: %s: %s; check the bucket name and the worker's AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID, instance role)",
-				verb, s.Describe(), name, apiErr.ErrorCode(), apiErr.ErrorMessage())
+			// Retrying cannot fix a bucket name or credentials: say so at once.
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s %s%s: %s: %s; check the bucket name and the worker's AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID, instance role)",
+				verb, s.Describe(), name, apiErr.ErrorCode(), apiErr.ErrorMessage()), backup.ErrStoreConfig, err)
 		}
 	}
 	return fmt.Errorf("%s %s%s: %w", verb, s.Describe(), name, err)
