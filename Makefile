@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 TIMEOUT ?= 40m
 
-.PHONY: all build demo demo-stop test unit bench record-histories devserver images clean
+.PHONY: all build demo demo-stop test unit chaos bench record-histories devserver images clean
 
 all: build
 
@@ -19,9 +19,20 @@ demo:
 demo-stop:
 	./examples/demo.sh stop
 
-# Every test: unit tests and the integration suite on the real Docker Engine.
+# Every test: unit tests and the integration suite on the real Docker Engine. Chaos
+# scenarios run eight at a time (they mostly wait for Temporal to notice a dead worker).
 test:
-	$(GO) test -count=1 -timeout $(TIMEOUT) ./...
+	@mkdir -p .rewind
+	REWIND_CHAOS_REPORT=$(CURDIR)/.rewind/chaos.md $(GO) test -count=1 -parallel 8 -timeout $(TIMEOUT) ./...
+	@cat .rewind/chaos.md
+
+# The chaos suite alone: the worker killed at every step and mid-transfer, Temporal
+# restarted, a faulty Docker socket, bad input; prints one table (data lost must be 0).
+chaos:
+	@mkdir -p .rewind
+	@REWIND_CHAOS_REPORT=$(CURDIR)/.rewind/chaos.md $(GO) test -count=1 -parallel 8 -timeout $(TIMEOUT) \
+		-run 'TestCrashMatrix|TestRollback.*Temporal|TestEngineFaults|TestBadInputTable' ./integration; \
+		status=$$?; cat .rewind/chaos.md; exit $$status
 
 # Unit tests only (no Docker, no embedded Temporal server to build).
 unit:

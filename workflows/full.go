@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"time"
@@ -222,7 +223,7 @@ func (r *rollback) putBack(u undoState) {
 		_ = back.exec("Put back", d.CreateVolume, u.volume, &v)
 		var res docker.RestoreResult
 		if err := back.execFor("Put back", 4*time.Hour, d.RestoreVolume, docker.RestoreInput{
-			Volume: u.volume.Name, Backup: u.snapshot.Path, Layout: archive.RunbookLayout, VerifiedSHA256: u.snapshot.SHA256,
+			Volume: u.volume.Name, Backup: cmp.Or(u.snapshot.Local, u.snapshot.Path), Layout: archive.RunbookLayout, VerifiedSHA256: u.snapshot.SHA256,
 		}, &res); err != nil {
 			workflow.GetLogger(ctx).Error("put back the volume from its snapshot", "error", err)
 			return

@@ -61,20 +61,23 @@ func (a *Activities) SnapshotVolume(ctx context.Context, in SnapshotInput) (Snap
 	if in.Volume == "" || in.Name == "" {
 		return SnapshotProof{}, temporal.NewNonRetryableApplicationError("snapshot needs a volume and a name", ErrBadInput, nil)
 	}
+	// The staged copy is kept beside its checkpoint in the state folder; without one, in
+	// a temporary folder that goes when the snapshot is stored.
+	stage := a.checkpointFile(ctx, "snapshot", in.Volume, in.Name)
+	file, kept := strings.TrimSuffix(stage, ".json")+".tar.gz", stage != ""
 	// A retry after the snapshot was stored and checked finds it and its sidecar: done.
 	if proof, err := a.readBack(ctx, in); err == nil {
-		return proof, nil
+		return keepLocal(proof, file, kept), nil
 	}
-	stage := a.checkpointFile(ctx, "snapshot", in.Volume, in.Name)
-	if stage == "" {
+	if !kept {
 		dir, err := os.MkdirTemp("", "rewind-snapshot-")
 		if err != nil {
 			return SnapshotProof{}, fmt.Errorf("stage snapshot of volume %s: %w", in.Volume, err)
 		}
 		defer os.RemoveAll(dir)
 		stage = filepath.Join(dir, "progress.json")
+		file = filepath.Join(dir, "snapshot.tar.gz")
 	}
-	file := strings.TrimSuffix(stage, ".json") + ".tar.gz"
 	var cp snapshotProgress
 	loadCheckpoint(stage, &cp)
 	if !cp.Done {
@@ -102,9 +105,24 @@ func (a *Activities) SnapshotVolume(ctx context.Context, in SnapshotInput) (Snap
 		return SnapshotProof{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("snapshot %s reads back with sha256 %s, wrote %s", in.Name, proof.SHA256, cp.SHA256), ErrSnapshotMismatch, nil)
 	}
-	_ = os.Remove(file)
 	_ = os.Remove(stage)
+	if proof = keepLocal(proof, file, kept); proof.Local != file {
+		_ = os.Remove(file)
+	}
 	return proof, nil
+}
+
+// keepLocal names the staged copy of a snapshot stored in a remote evidence store; a
+// local store's file is on this host already.
+func keepLocal(p SnapshotProof, staged string, kept bool) SnapshotProof {
+	if filepath.IsAbs(p.Path) {
+		p.Local = p.Path
+		return p
+	}
+	if _, err := os.Stat(staged); kept && err == nil {
+		p.Local = staged
+	}
+	return p
 }
 
 // stageSnapshot writes the volume's archive into file, going on from cp.

@@ -53,6 +53,9 @@ type SnapshotProof struct {
 	Path     string
 	SHA256   string
 	Bytes    int64
+	// Local is a copy on the worker's host when the evidence store is remote, kept so a
+	// cancelled rollback can put the volume back without a download.
+	Local string
 }
 
 // RemoveVolumeInput names the volume and the proof that its data is kept.
