@@ -31,7 +31,7 @@ test:
 chaos:
 	@mkdir -p .rewind
 	@REWIND_CHAOS_REPORT=$(CURDIR)/.rewind/chaos.md $(GO) test -count=1 -parallel 8 -timeout $(TIMEOUT) \
-		-run 'TestCrashMatrix|TestRollback.*Temporal|TestEngineFaults|TestBadInputTable' ./integration; \
+		-run 'TestCrashMatrix|TestRollback.*Temporal|TestEngineFaults|TestBadInputTable|TestCancelMidRestore' ./integration; \
 		status=$$?; cat .rewind/chaos.md; exit $$status
 
 # Unit tests only (no Docker, no embedded Temporal server to build).

@@ -11,13 +11,16 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
 	sdkclient "go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
@@ -300,4 +303,65 @@ func crashQuick(t *testing.T, s *suite, temporalAddr string, c sdkclient.Client,
 	lost := differences(data, e.volumeManifest())
 	require.Zero(t, lost, "a quick rollback leaves the data volume as it was")
 	s.report.add(chaosRow{scenario: "quick, worker killed " + point, outcome: "completed", runTwice: runs.stepsRunTwice() + verify.stepsRunTwice(), lost: lost})
+}
+
+// TestCancelMidRestorePutsTheVolumeBack cancels a full rollback while it restores (held at
+// a pause point), with the evidence in S3, and checks the stack is put back as it was: the
+// volume holds exactly the damaged files again, from the snapshot's copy on the host.
+func TestCancelMidRestorePutsTheVolumeBack(t *testing.T) {
+	s := needDocker(t)
+	srv, c := startTemporal(t)
+	e := newEnv(t, s, srv.GRPCAddr(), stackOptions{grace: 2 * time.Second, s3: startS3(t), transferBatch: transferBatch})
+	e.up()
+	require.NoError(t, demostack.Pad(context.Background(), s.engine, e.project, padFiles, 1<<20))
+	local, err := demostack.Backup(context.Background(), s.engine, e.project, e.backups, time.Now())
+	require.NoError(t, err)
+	e.uploadBackup(local)
+	require.NoError(t, demostack.Corrupt(context.Background(), s.engine, e.project))
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		_, err := e.rowCount()
+		assert.Error(c, err)
+	}, 30*time.Second, 100*time.Millisecond)
+	damaged := e.volumeManifest()
+	w := e.startWorker("REWIND_CRASH_AT=pause:restore@3MiB")
+
+	id := e.startFull()
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Contains(c, w.logs.String(), "paused after")
+	}, 2*time.Minute, 100*time.Millisecond, "the restore reaches its pause point")
+	code, _, errOut := e.rewind("cancel", id)
+	require.Equal(t, 0, code, errOut)
+	require.Eventually(t, func() bool { return cancelRequested(c, id) }, time.Minute, 100*time.Millisecond,
+		"Temporal recorded the cancellation before the restore goes on")
+	require.NoError(t, w.cmd.Process.Signal(syscall.SIGUSR1))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	err = c.GetWorkflow(ctx, id, "").Get(ctx, nil)
+	require.True(t, temporal.IsCanceledError(err), "cancelled: %v", err)
+	runs := history(t, c, id)
+	require.Equal(t, 2, runs.scheduled["RestoreVolume"], "the cancelled restore and the put-back from the snapshot")
+	running, err := s.engine.ContainerList(context.Background(), client.ContainerListOptions{
+		Filters: make(client.Filters).Add("label", docker.ProjectLabel+"="+e.project).Add("status", "running")})
+	require.NoError(t, err)
+	require.Len(t, running.Items, 2, "the stack runs again, as it was: on the damaged database")
+	lost := differences(damaged, e.volumeManifest())
+	require.Zero(t, lost, "the volume holds the damaged files again")
+	require.Equal(t, len(damaged), len(e.volumeManifest()), "and nothing the cancelled restore wrote")
+	s.report.add(chaosRow{scenario: "full cancelled mid-restore (evidence in S3)", outcome: "cancelled; volume put back from the snapshot, stack up", lost: lost})
+}
+
+// cancelRequested reports whether a workflow's history holds its cancellation request.
+func cancelRequested(c sdkclient.Client, id string) bool {
+	it := c.GetWorkflowHistory(context.Background(), id, "", false, 0)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			return false
+		}
+		if ev.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED {
+			return true
+		}
+	}
+	return false
 }

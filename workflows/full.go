@@ -219,6 +219,13 @@ func (r *rollback) putBack(u undoState) {
 	back := &rollback{ctx: ctx, in: r.in, track: r.track, prefix: r.prefix}
 	var d *docker.Activities
 	if u.volumeRemoved && !u.restored {
+		// Empty what the cancelled restore wrote, so the volume holds the snapshot's files
+		// and nothing else; the snapshot is the proof removal needs.
+		var removed docker.RemoveVolumeResult
+		if err := back.exec("Put back", d.RemoveVolume, docker.RemoveVolumeInput{Volume: u.volume.Name, Snapshot: u.snapshot}, &removed); err != nil {
+			workflow.GetLogger(ctx).Error("empty the volume before putting its data back", "error", err)
+			return
+		}
 		var v docker.VolumeInfo
 		_ = back.exec("Put back", d.CreateVolume, u.volume, &v)
 		var res docker.RestoreResult

@@ -296,8 +296,8 @@ func TestCancelledAfterTheVolumeWasReplacedPutsTheOldDataBack(t *testing.T) {
 	env.ExecuteWorkflow(Full, fullRequest("P1", "alice"))
 
 	require.True(t, temporal.IsCanceledError(env.GetWorkflowError()))
-	require.Equal(t, []string{"capture", "stop", "snapshot", "remove volume", "create volume", "create volume", "restore snapshot", "compose up"}, env.calls,
-		"the damaged volume's data comes back from its forensic snapshot and the stack starts again")
+	require.Equal(t, []string{"capture", "stop", "snapshot", "remove volume", "create volume", "remove volume", "create volume", "restore snapshot", "compose up"}, env.calls,
+		"the half-restored volume is emptied, the damaged volume's data comes back from its forensic snapshot and the stack starts again")
 	require.Equal(t, env.created[0], env.created[1], "the put-back volume gets the recorded driver and labels, so compose adopts it")
 	require.Equal(t, "algotrendy_v26", env.created[1].Labels["com.docker.compose.project"])
 }
