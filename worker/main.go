@@ -106,6 +106,13 @@ func run() error {
 		return err
 	}
 
+	// Rollbacks end within hours; what they left in the state folder after three days
+	// (staged snapshots, downloads, checkpoints) is only taking disk space.
+	if n, err := docker.PruneState(cfg.Worker.StateDir, 72*time.Hour); err != nil {
+		logger.Warn("prune the state folder", "dir", cfg.Worker.StateDir, "error", err)
+	} else if n > 0 {
+		logger.Info("pruned the state folder", "dir", cfg.Worker.StateDir, "files", n)
+	}
 	crash, err := crashpoint.Parse(os.Getenv("REWIND_CRASH_AT"))
 	if err != nil {
 		return err

@@ -29,11 +29,10 @@ func (r *Remote) Put(ctx context.Context, name string, src io.Reader) error {
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	size, err := io.Copy(f, contextReader{ctx, src})
-	if err != nil {
+	if _, err := io.Copy(f, contextReader{ctx, src}); err != nil {
 		return fmt.Errorf("stage %s: %w", name, err)
 	}
-	return r.Store.Upload(ctx, name, f, size, backup.UploadCheckpoint{}, func(backup.UploadCheckpoint) {})
+	return r.PutFile(ctx, name, f.Name(), backup.UploadCheckpoint{}, func(backup.UploadCheckpoint) {})
 }
 
 // PutFile uploads file, continuing from cp.
