@@ -88,6 +88,11 @@ func TestRollbackSurvivesATemporalRestartMidRestore(t *testing.T) {
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		assert.Contains(c, w.logs.String(), "paused after")
 	}, 2*time.Minute, 100*time.Millisecond, "the restore reaches its pause point")
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		code, out, _ := e.rewind("status", id)
+		assert.Equal(c, 0, code)
+		assert.Regexp(c, `↻ RestoreVolume: [0-9.]+ MiB of [0-9.]+ MiB of the backup read \(\d+%\)`, out)
+	}, time.Minute, 200*time.Millisecond, "rewind status shows how far the restore got")
 	srv.Stop()
 	srv = start()
 	defer srv.Stop()

@@ -61,6 +61,9 @@ type RestoreProgress struct {
 	// Entries and Bytes are done: sent to the engine in batches that completed.
 	Entries int
 	Bytes   int64
+	// BackupRead is how far into the compressed backup the restore has read, for
+	// showing progress (`rewind status`).
+	BackupRead int64
 	// Done: every entry is in the volume; a retry (the worker died before Temporal heard)
 	// reports it instead of writing it all again.
 	Done bool
@@ -121,7 +124,8 @@ func (a *Activities) RestoreVolume(ctx context.Context, in RestoreInput) (Restor
 	}
 	defer f.Close()
 	hash := sha256.New()
-	gz, err := archive.Gunzip(ctx, io.TeeReader(f, hash))
+	read := &countingReader{r: f}
+	gz, err := archive.Gunzip(ctx, io.TeeReader(read, hash))
 	if err != nil {
 		return RestoreResult{}, fmt.Errorf("read backup %s: %w", in.Backup, err)
 	}
@@ -141,6 +145,7 @@ func (a *Activities) RestoreVolume(ctx context.Context, in RestoreInput) (Restor
 		}
 		cp.Entries += n
 		cp.Bytes += b
+		cp.BackupRead = read.n
 		if err := saveCheckpoint(journal, cp); err != nil {
 			return RestoreResult{}, err
 		}

@@ -169,8 +169,14 @@ func (a *Activities) stageSnapshot(ctx context.Context, in SnapshotInput, file, 
 	}
 	out := io.MultiWriter(meter.For(ctx, meter.Snapshot).Writer(f), hash)
 	segment := cmp.Or(a.BatchBytes, defaultSegmentBytes)
+	// One compressor for every member: a new one per segment costs ~100 MiB of garbage a GiB.
+	gz, err := pgzip.NewWriterLevel(out, pgzip.DefaultCompression)
+	if err != nil {
+		return cp, err
+	}
 	for {
-		n, done, err := writeSegment(tr, out, in.Volume, segment)
+		gz.Reset(out)
+		n, done, err := writeSegment(tr, gz, in.Volume, segment)
 		if err != nil {
 			return cp, err
 		}
@@ -231,13 +237,9 @@ func (a *Activities) readBack(ctx context.Context, in SnapshotInput) (SnapshotPr
 }
 
 // writeSegment copies entries of the engine's archive of /data (data/...) into one gzip
-// member in the runbook's layout (<volume>/_data/...), until limit bytes of file data or the
+// member (gz, reset to the staged file) in the runbook's layout (<volume>/_data/...), until limit bytes of file data or the
 // end of the archive, which the last member closes.
-func writeSegment(tr *tar.Reader, dst io.Writer, volume string, limit int64) (entries int, done bool, err error) {
-	gz, err := pgzip.NewWriterLevel(dst, pgzip.DefaultCompression)
-	if err != nil {
-		return 0, false, err
-	}
+func writeSegment(tr *tar.Reader, gz *pgzip.Writer, volume string, limit int64) (entries int, done bool, err error) {
 	tw := tar.NewWriter(gz)
 	for size := int64(0); size < limit; {
 		hdr, err := tr.Next()

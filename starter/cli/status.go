@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
@@ -22,7 +23,18 @@ type StatusView struct {
 	Started    time.Time
 	Closed     time.Time `json:",omitzero"`
 	Progress   workflows.Progress
-	UI         string
+	// Running are the steps in flight, with their last progress report and, when they are
+	// being retried, why the last attempt failed.
+	Running []RunningStep `json:",omitempty"`
+	UI      string
+}
+
+// RunningStep is one activity in flight.
+type RunningStep struct {
+	Activity    string
+	Attempt     int32
+	Progress    string `json:",omitempty"`
+	LastFailure string `json:",omitempty"`
 }
 
 // NewCmdStatus builds `rewind status ID`.
@@ -68,6 +80,14 @@ func (o *Options) status(cmd *cobra.Command, id string) (StatusView, error) {
 	if info.GetCloseTime() != nil {
 		v.Closed = info.GetCloseTime().AsTime()
 	}
+	for _, a := range d.GetPendingActivities() {
+		v.Running = append(v.Running, RunningStep{
+			Activity:    a.GetActivityType().GetName(),
+			Attempt:     a.GetAttempt(),
+			Progress:    heartbeatProgress(a.GetHeartbeatDetails()),
+			LastFailure: a.GetLastFailure().GetMessage(),
+		})
+	}
 	resp, err := c.QueryWorkflow(cmd.Context(), id, v.RunID, workflows.ProgressQuery)
 	if err == nil {
 		err = resp.Get(&v.Progress)
@@ -98,6 +118,19 @@ func printStatus(o *Options, v StatusView) {
 		}
 		fmt.Fprintln(o.Out)
 	}
+	for _, r := range v.Running {
+		fmt.Fprintf(o.Out, "    ↻ %s", r.Activity)
+		if r.Attempt > 1 {
+			fmt.Fprintf(o.Out, " (attempt %d)", r.Attempt)
+		}
+		if r.Progress != "" {
+			fmt.Fprintf(o.Out, ": %s", r.Progress)
+		}
+		if r.LastFailure != "" && r.Attempt > 1 {
+			fmt.Fprintf(o.Out, "; last attempt failed: %s", r.LastFailure)
+		}
+		fmt.Fprintln(o.Out)
+	}
 	for _, d := range v.Progress.Decisions {
 		verdict := "refused"
 		switch {
@@ -113,6 +146,25 @@ func printStatus(o *Options, v StatusView) {
 	}
 	fmt.Fprintf(o.Out, "Web UI: %s\n", v.UI)
 }
+
+// heartbeatProgress reads a step's last heartbeat: a restore's checkpoint becomes
+// "3.0 MiB of 12.1 MiB (25%)", a transfer's text is shown as it is.
+func heartbeatProgress(p *commonpb.Payloads) string {
+	if len(p.GetPayloads()) == 0 {
+		return ""
+	}
+	var text string
+	if converter.GetDefaultDataConverter().FromPayload(p.GetPayloads()[0], &text) == nil {
+		return text
+	}
+	var restore struct{ BackupSize, BackupRead int64 }
+	if converter.GetDefaultDataConverter().FromPayload(p.GetPayloads()[0], &restore) == nil && restore.BackupSize > 0 {
+		return fmt.Sprintf("%s of %s of the backup read (%d%%)", mib(restore.BackupRead), mib(restore.BackupSize), restore.BackupRead*100/restore.BackupSize)
+	}
+	return ""
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 func statusName(s enumspb.WorkflowExecutionStatus) string {
 	return strings.ToLower(strings.TrimPrefix(s.String(), "WORKFLOW_EXECUTION_STATUS_"))
