@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -164,6 +165,9 @@ var quickCrashPoints = []string{
 	"after:RemoveImage", "after:Checkout", "after:ComposeUp", "after:WaitHealthy", "after:CheckHTTP",
 }
 
+// gitCrashPoints cover the steps the git rollback adds to the quick one.
+var gitCrashPoints = []string{"after:StashChanges", "before:BuildImage", "after:BuildImage"}
+
 // TestCrashMatrix kills the worker (SIGKILL, REWIND_CRASH_AT) at every step of the full
 // and quick rollbacks and in the middle of every transfer, starts a fresh worker, and checks
 // the rollback completes, no completed step ran again, an interrupted transfer sent again
@@ -184,6 +188,12 @@ func TestCrashMatrix(t *testing.T) {
 		t.Run("quick/"+point, func(t *testing.T) {
 			t.Parallel()
 			crashQuick(t, s, srv.GRPCAddr(), c, point)
+		})
+	}
+	for _, point := range gitCrashPoints {
+		t.Run("git/"+point, func(t *testing.T) {
+			t.Parallel()
+			crashGit(t, s, srv.GRPCAddr(), c, point)
 		})
 	}
 }
@@ -303,6 +313,41 @@ func crashQuick(t *testing.T, s *suite, temporalAddr string, c sdkclient.Client,
 	lost := differences(data, e.volumeManifest())
 	require.Zero(t, lost, "a quick rollback leaves the data volume as it was")
 	s.report.add(chaosRow{scenario: "quick, worker killed " + point, outcome: "completed", runTwice: runs.stepsRunTwice() + verify.stepsRunTwice(), lost: lost})
+}
+
+func crashGit(t *testing.T, s *suite, temporalAddr string, c sdkclient.Client, point string) {
+	e := newEnv(t, s, temporalAddr, stackOptions{grace: 2 * time.Second, stack: uniqueName("demo-"), repo: true})
+	tagImage(t, s.engine, demostack.APIImage+":"+e.project)
+	e.up()
+	require.NoError(t, os.WriteFile(filepath.Join(e.repo, "hotfix.txt"), []byte("tuned by hand"), 0o644))
+	data := e.volumeManifest()
+
+	doomed := e.startWorker("REWIND_CRASH_AT=" + point)
+	code, out, errOut := e.rewind("start", "git", "--stack", e.stack, "--severity", "P1", "--reason", "crash test", "--as", "alice", "--to", "v2.5")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	doomed.crashed(t)
+	e.startWorker()
+	id := workflows.WorkflowID(e.stack)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var res workflows.Result
+	require.NoError(t, c.GetWorkflow(ctx, id, "").Get(ctx, &res))
+	require.Equal(t, "completed", res.Outcome)
+	require.Equal(t, e.git("rev-parse", "v2.5"), e.git("rev-parse", "HEAD"))
+	require.Equal(t, demostack.APIImage+":v2.5", e.apiImage())
+
+	runs := history(t, c, id)
+	verify := history(t, c, id+"-verify")
+	require.Zero(t, runs.stepsRunTwice(), "steps of the rollback ran again: %v", runs.scheduled)
+	require.Zero(t, verify.stepsRunTwice(), "checks ran again: %v", verify.scheduled)
+	stashes := strings.Split(strings.TrimSpace(e.git("stash", "list")), "\n")
+	require.Len(t, stashes, 1, "the hot-fix is stashed once, not twice: %v", stashes)
+	lost := differences(data, e.volumeManifest())
+	if !strings.Contains(e.git("stash", "show", "--include-untracked", "--name-only", "stash@{0}"), "hotfix.txt") {
+		lost++
+	}
+	require.Zero(t, lost, "the data volume and the operator's hot-fix are kept")
+	s.report.add(chaosRow{scenario: "git, worker killed " + point, outcome: "completed", runTwice: runs.stepsRunTwice() + verify.stepsRunTwice(), lost: lost})
 }
 
 // TestCancelMidRestorePutsTheVolumeBack cancels a full rollback while it restores (held at
