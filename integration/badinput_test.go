@@ -83,6 +83,7 @@ func TestBadInputTable(t *testing.T) {
 			id := e.startFull()
 			err := e.failure(c, id)
 			require.ErrorContains(t, err, tc.expect)
+			require.NotContains(t, message(err), "retryable:", "the message speaks to the operator, not of SDK error types")
 			runs := history(t, c, id)
 			require.Zero(t, runs.scheduled["StopProject"], "refused before the stack was touched")
 			e.requireUnchanged(before)

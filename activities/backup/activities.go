@@ -274,7 +274,7 @@ func (a *Activities) FindLatestGood(ctx context.Context, in LatestGoodInput) (La
 			res.Chosen = v
 			return res, nil
 		case errors.As(err, &appErr) && appErr.NonRetryable():
-			res.Skipped = append(res.Skipped, Skipped{Name: o.Name, Reason: appErr.Error()})
+			res.Skipped = append(res.Skipped, Skipped{Name: o.Name, Reason: appErr.Message()})
 		default:
 			return LatestGood{}, err
 		}
