@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 
@@ -133,11 +132,7 @@ func TestBadInputTable(t *testing.T) {
 		code, out, errOut := e.rewind("start", "full", "--stack", e.stack, "--severity", "P2", "--reason", "bad decisions", "--as", "alice")
 		require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 		id := workflows.WorkflowID(e.stack)
-		require.EventuallyWithT(t, func(c *assert.CollectT) {
-			code, out, _ := e.rewind("status", id)
-			assert.Equal(c, 0, code)
-			assert.Contains(c, out, "(waiting for approval)")
-		}, time.Minute, 200*time.Millisecond)
+		e.awaitApprovalGate(id)
 
 		for _, tc := range []struct {
 			name   string

@@ -226,19 +226,11 @@ func crashFull(t *testing.T, s *suite, temporalAddr string, c sdkclient.Client, 
 	}, 30*time.Second, 100*time.Millisecond)
 	damaged := e.volumeManifest()
 
-	doomed := e.startWorker("REWIND_CRASH_AT=" + point)
-	code, out, errOut := e.rewind("start", "full", "--stack", e.stack, "--severity", "P1", "--reason", "crash test", "--as", "alice")
-	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
-	doomed.crashed(t)
+	doomed, fresh, runs, runTwice := e.crashThenResume(c, point, "full")
 	before := doomed.movedBeforeCrash(t)
-	fresh := e.startWorker()
-	id := workflows.WorkflowID(e.stack)
-	e.awaitRestored(c, id)
-
-	runs := history(t, c, id)
-	verify := history(t, c, id+"-verify")
-	require.Zero(t, runs.stepsRunTwice(), "steps of the rollback ran again: %v", runs.scheduled)
-	require.Zero(t, verify.stepsRunTwice(), "checks ran again: %v", verify.scheduled)
+	rows, err := e.rowCount()
+	require.NoError(t, err)
+	require.Equal(t, float64(500), rows, "the backup's rows are back")
 	runs.removedAfterSnapshot(t)
 
 	// What each transfer had to move, and what the two workers moved.
@@ -282,7 +274,27 @@ func crashFull(t *testing.T, s *suite, temporalAddr string, c sdkclient.Client, 
 	}
 	require.Zero(t, lost, "files lost or changed")
 	require.Equal(t, proof.SHA256, e.objectSHA256("evidence", proof.Location), "the stored snapshot has the hash its proof names")
-	s.report.add(chaosRow{scenario: "full, worker killed " + point, outcome: "completed", runTwice: runs.stepsRunTwice() + verify.stepsRunTwice(), resent: resent, lost: lost})
+	s.report.add(chaosRow{scenario: "full, worker killed " + point, outcome: "completed", runTwice: runTwice, resent: resent, lost: lost})
+}
+
+// crashThenResume starts a P1 rollback (option and its flags) with a worker armed to die
+// at point, starts a fresh worker once it has, waits for the rollback to complete, and
+// checks no step of it or of its verification ran again.
+func (e *env) crashThenResume(c sdkclient.Client, point string, option ...string) (doomed, fresh *worker, runs activityRuns, runTwice int) {
+	e.t.Helper()
+	doomed = e.startWorker("REWIND_CRASH_AT=" + point)
+	args := append([]string{"start"}, option...)
+	code, out, errOut := e.rewind(append(args, "--stack", e.stack, "--severity", "P1", "--reason", "crash test", "--as", "alice")...)
+	require.Equal(e.t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	doomed.crashed(e.t)
+	fresh = e.startWorker()
+	id := workflows.WorkflowID(e.stack)
+	e.awaitCompleted(c, id)
+	runs = history(e.t, c, id)
+	verify := history(e.t, c, id+"-verify")
+	require.Zero(e.t, runs.stepsRunTwice(), "steps of the rollback ran again: %v", runs.scheduled)
+	require.Zero(e.t, verify.stepsRunTwice(), "checks ran again: %v", verify.scheduled)
+	return doomed, fresh, runs, runs.stepsRunTwice() + verify.stepsRunTwice()
 }
 
 func crashQuick(t *testing.T, s *suite, temporalAddr string, c sdkclient.Client, point string) {
@@ -292,27 +304,12 @@ func crashQuick(t *testing.T, s *suite, temporalAddr string, c sdkclient.Client,
 	data := e.volumeManifest()
 	v25 := e.git("rev-parse", "v2.5")
 
-	doomed := e.startWorker("REWIND_CRASH_AT=" + point)
-	code, out, errOut := e.rewind("start", "quick", "--stack", e.stack, "--severity", "P1", "--reason", "crash test", "--as", "alice")
-	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
-	doomed.crashed(t)
-	e.startWorker()
-	id := workflows.WorkflowID(e.stack)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	var res workflows.Result
-	require.NoError(t, c.GetWorkflow(ctx, id, "").Get(ctx, &res))
-	require.Equal(t, "completed", res.Outcome)
+	_, _, _, runTwice := e.crashThenResume(c, point, "quick")
 	require.Equal(t, v25, e.git("rev-parse", "HEAD"))
 	require.Equal(t, demostack.APIImage+":v2.5", e.apiImage())
-
-	runs := history(t, c, id)
-	verify := history(t, c, id+"-verify")
-	require.Zero(t, runs.stepsRunTwice(), "steps of the rollback ran again: %v", runs.scheduled)
-	require.Zero(t, verify.stepsRunTwice(), "checks ran again: %v", verify.scheduled)
 	lost := differences(data, e.volumeManifest())
 	require.Zero(t, lost, "a quick rollback leaves the data volume as it was")
-	s.report.add(chaosRow{scenario: "quick, worker killed " + point, outcome: "completed", runTwice: runs.stepsRunTwice() + verify.stepsRunTwice(), lost: lost})
+	s.report.add(chaosRow{scenario: "quick, worker killed " + point, outcome: "completed", runTwice: runTwice, lost: lost})
 }
 
 func crashGit(t *testing.T, s *suite, temporalAddr string, c sdkclient.Client, point string) {
@@ -322,24 +319,9 @@ func crashGit(t *testing.T, s *suite, temporalAddr string, c sdkclient.Client, p
 	require.NoError(t, os.WriteFile(filepath.Join(e.repo, "hotfix.txt"), []byte("tuned by hand"), 0o644))
 	data := e.volumeManifest()
 
-	doomed := e.startWorker("REWIND_CRASH_AT=" + point)
-	code, out, errOut := e.rewind("start", "git", "--stack", e.stack, "--severity", "P1", "--reason", "crash test", "--as", "alice", "--to", "v2.5")
-	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
-	doomed.crashed(t)
-	e.startWorker()
-	id := workflows.WorkflowID(e.stack)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	var res workflows.Result
-	require.NoError(t, c.GetWorkflow(ctx, id, "").Get(ctx, &res))
-	require.Equal(t, "completed", res.Outcome)
+	_, _, _, runTwice := e.crashThenResume(c, point, "git", "--to", "v2.5")
 	require.Equal(t, e.git("rev-parse", "v2.5"), e.git("rev-parse", "HEAD"))
 	require.Equal(t, demostack.APIImage+":v2.5", e.apiImage())
-
-	runs := history(t, c, id)
-	verify := history(t, c, id+"-verify")
-	require.Zero(t, runs.stepsRunTwice(), "steps of the rollback ran again: %v", runs.scheduled)
-	require.Zero(t, verify.stepsRunTwice(), "checks ran again: %v", verify.scheduled)
 	stashes := strings.Split(strings.TrimSpace(e.git("stash", "list")), "\n")
 	require.Len(t, stashes, 1, "the hot-fix is stashed once, not twice: %v", stashes)
 	lost := differences(data, e.volumeManifest())
@@ -347,7 +329,7 @@ func crashGit(t *testing.T, s *suite, temporalAddr string, c sdkclient.Client, p
 		lost++
 	}
 	require.Zero(t, lost, "the data volume and the operator's hot-fix are kept")
-	s.report.add(chaosRow{scenario: "git, worker killed " + point, outcome: "completed", runTwice: runs.stepsRunTwice() + verify.stepsRunTwice(), lost: lost})
+	s.report.add(chaosRow{scenario: "git, worker killed " + point, outcome: "completed", runTwice: runTwice, lost: lost})
 }
 
 // TestCancelMidRestorePutsTheVolumeBack cancels a full rollback while it restores (held at

@@ -520,12 +520,41 @@ func (r activityRuns) removedAfterSnapshot(t *testing.T) {
 // awaitRestored waits for a full rollback to complete and checks the demo's 500 rows are back.
 func (e *env) awaitRestored(c sdkclient.Client, id string) {
 	e.t.Helper()
+	e.awaitCompleted(c, id)
+	rows, err := e.rowCount()
+	require.NoError(e.t, err)
+	require.Equal(e.t, float64(500), rows)
+}
+
+// awaitCompleted waits for a rollback to end and checks it completed.
+func (e *env) awaitCompleted(c sdkclient.Client, id string) {
+	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var res workflows.Result
 	require.NoError(e.t, c.GetWorkflow(ctx, id, "").Get(ctx, &res))
 	require.Equal(e.t, "completed", res.Outcome)
-	rows, err := e.rowCount()
-	require.NoError(e.t, err)
-	require.Equal(e.t, float64(500), rows)
+}
+
+// awaitApprovalGate waits until a rollback waits for approval.
+func (e *env) awaitApprovalGate(id string) {
+	e.t.Helper()
+	require.EventuallyWithT(e.t, func(c *assert.CollectT) {
+		code, out, _ := e.rewind("status", id)
+		assert.Equal(c, 0, code)
+		assert.Contains(c, out, "(waiting for approval)")
+	}, time.Minute, 200*time.Millisecond)
+}
+
+// fileTemporal starts Temporal on a SQLite file and a fixed port, so a test can stop it
+// and start it again where it was; start returns the running server.
+func fileTemporal(t *testing.T) (start func() *embedded.Server) {
+	t.Helper()
+	db := filepath.Join(t.TempDir(), "temporal.db")
+	port := freePort(t)
+	return func() *embedded.Server {
+		srv, err := embedded.Start(context.Background(), embedded.Options{DBFile: db, GRPCPort: port, UIPort: -1, LogLevel: "fatal"})
+		require.NoError(t, err)
+		return srv
+	}
 }

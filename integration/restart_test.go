@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/meter"
-	"github.com/algotrendy/rewind/devserver/embedded"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 	"github.com/algotrendy/rewind/workflows"
 )
@@ -24,13 +22,7 @@ import (
 // rollback carries on from where it waited and restores the database.
 func TestRollbackWaitingForApprovalSurvivesATemporalRestart(t *testing.T) {
 	s := needDocker(t)
-	db := filepath.Join(t.TempDir(), "temporal.db")
-	port := freePort(t)
-	start := func() *embedded.Server {
-		srv, err := embedded.Start(context.Background(), embedded.Options{DBFile: db, GRPCPort: port, UIPort: -1, LogLevel: "fatal"})
-		require.NoError(t, err)
-		return srv
-	}
+	start := fileTemporal(t)
 	srv := start()
 	e := newEnv(t, s, srv.GRPCAddr(), stackOptions{grace: 5 * time.Second})
 	e.up()
@@ -42,11 +34,7 @@ func TestRollbackWaitingForApprovalSurvivesATemporalRestart(t *testing.T) {
 	code, out, errOut := e.rewind("start", "full", "--stack", e.stack, "--severity", "P2", "--reason", "corrupted", "--as", "alice")
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 	id := workflows.WorkflowID(e.stack)
-	require.EventuallyWithT(t, func(c *assert.CollectT) {
-		code, out, _ := e.rewind("status", id)
-		assert.Equal(c, 0, code)
-		assert.Contains(c, out, "(waiting for approval)")
-	}, time.Minute, 200*time.Millisecond)
+	e.awaitApprovalGate(id)
 
 	srv.Stop()
 	srv = start()
@@ -68,13 +56,7 @@ func TestRollbackWaitingForApprovalSurvivesATemporalRestart(t *testing.T) {
 // checks the rollback completes with no step run twice and at most one batch sent again.
 func TestRollbackSurvivesATemporalRestartMidRestore(t *testing.T) {
 	s := needDocker(t)
-	db := filepath.Join(t.TempDir(), "temporal.db")
-	port := freePort(t)
-	start := func() *embedded.Server {
-		srv, err := embedded.Start(context.Background(), embedded.Options{DBFile: db, GRPCPort: port, UIPort: -1, LogLevel: "fatal"})
-		require.NoError(t, err)
-		return srv
-	}
+	start := fileTemporal(t)
 	srv := start()
 	e := newEnv(t, s, srv.GRPCAddr(), stackOptions{grace: 2 * time.Second, transferBatch: transferBatch})
 	e.up()
