@@ -111,11 +111,9 @@ func (w *worker) moved(t *testing.T) map[string]int64 {
 func (e *env) volumeManifest() map[string]string {
 	e.t.Helper()
 	ctx := context.Background()
-	list, err := e.s.engine.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).
-		Add("label", docker.ProjectLabel+"="+e.project).Add("label", docker.ServiceLabel+"=questdb")})
+	id, err := demostack.DatabaseContainer(ctx, e.s.engine, e.project)
 	require.NoError(e.t, err)
-	require.NotEmpty(e.t, list.Items)
-	res, err := e.s.engine.CopyFromContainer(ctx, list.Items[0].ID, client.CopyFromContainerOptions{SourcePath: "/var/lib/questdb"})
+	res, err := e.s.engine.CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: "/var/lib/questdb"})
 	require.NoError(e.t, err)
 	defer res.Content.Close()
 	return tarManifest(e.t, res.Content, 1)

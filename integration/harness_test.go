@@ -143,10 +143,16 @@ func startTemporal(t *testing.T) (*embedded.Server, sdkclient.Client) {
 	srv, err := embedded.Start(context.Background(), embedded.Options{LogLevel: "fatal"})
 	require.NoError(t, err)
 	t.Cleanup(srv.Stop)
-	c, err := sdkclient.Dial(sdkclient.Options{HostPort: srv.GRPCAddr()})
+	return srv, dial(t, srv.GRPCAddr())
+}
+
+// dial connects the test to Temporal until it ends.
+func dial(t *testing.T, addr string) sdkclient.Client {
+	t.Helper()
+	c, err := sdkclient.Dial(sdkclient.Options{HostPort: addr})
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
-	return srv, c
+	return c
 }
 
 // env is one test's Rewind installation: a config file, a demo project, a worker host.

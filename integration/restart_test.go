@@ -9,7 +9,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	sdkclient "go.temporal.io/sdk/client"
 
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/meter"
@@ -42,9 +41,7 @@ func TestRollbackWaitingForApprovalSurvivesATemporalRestart(t *testing.T) {
 
 	code, out, errOut = e.rewind("approve", id, "--as", "bob")
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
-	c, err := sdkclient.Dial(sdkclient.Options{HostPort: srv.GRPCAddr()})
-	require.NoError(t, err)
-	defer c.Close()
+	c := dial(t, srv.GRPCAddr())
 	e.awaitRestored(c, id)
 	runs := history(t, c, id)
 	require.Zero(t, runs.stepsRunTwice(), "steps of the rollback ran again: %v", runs.scheduled)
@@ -80,9 +77,7 @@ func TestRollbackSurvivesATemporalRestartMidRestore(t *testing.T) {
 	defer srv.Stop()
 	require.NoError(t, w.cmd.Process.Signal(syscall.SIGUSR1))
 
-	c, err := sdkclient.Dial(sdkclient.Options{HostPort: srv.GRPCAddr()})
-	require.NoError(t, err)
-	defer c.Close()
+	c := dial(t, srv.GRPCAddr())
 	e.awaitRestored(c, id)
 	runs := history(t, c, id)
 	require.Zero(t, runs.stepsRunTwice(), "steps of the rollback ran again: %v", runs.scheduled)

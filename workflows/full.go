@@ -142,13 +142,7 @@ func Full(ctx workflow.Context, in Request) (res Result, err error) {
 	}
 	undo.restored = true
 
-	if err := r.composeUp(stepUp); err != nil {
-		return r.failed(err)
-	}
-	if err := r.waitHealthy(stepHealthy); err != nil {
-		return r.failed(err)
-	}
-	report, err := r.verify(stepVerify)
+	report, err := r.startAndVerify()
 	if err != nil {
 		return r.failed(err)
 	}
@@ -239,6 +233,18 @@ func (r *rollback) putBack(u undoState) {
 	if err := back.composeUp("Put the stack back as it was"); err != nil {
 		workflow.GetLogger(ctx).Error("restart the stack after cancellation", "error", err)
 	}
+}
+
+// startAndVerify is the end every code and data rollback shares: compose up, wait until
+// healthy, and the verification child workflow.
+func (r *rollback) startAndVerify() (VerifyReport, error) {
+	if err := r.composeUp(stepUp); err != nil {
+		return VerifyReport{}, err
+	}
+	if err := r.waitHealthy(stepHealthy); err != nil {
+		return VerifyReport{}, err
+	}
+	return r.verify(stepVerify)
 }
 
 func (r *rollback) composeUp(step string) error {

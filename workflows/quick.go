@@ -128,13 +128,7 @@ func codeRollback(ctx workflow.Context, in Request, rebuild bool) (res Result, e
 		}
 	}
 
-	if err := r.composeUp(stepUp); err != nil {
-		return r.failed(err)
-	}
-	if err := r.waitHealthy(stepHealthy); err != nil {
-		return r.failed(err)
-	}
-	report, err := r.verify(stepVerify)
+	report, err := r.startAndVerify()
 	if err != nil {
 		return r.failed(err)
 	}

@@ -37,18 +37,27 @@ func Backup(ctx context.Context, engine *client.Client, project, dir string, at 
 	return store.Location(name), nil
 }
 
-// Corrupt overwrites the market database file with garbage and restarts the database, so
-// the api reports Unhealthy: the runbook's "database corruption".
-func Corrupt(ctx context.Context, engine *client.Client, project string) error {
+// DatabaseContainer finds the ID of the project's market database (service questdb); its
+// volume is mounted at /var/lib/questdb.
+func DatabaseContainer(ctx context.Context, engine *client.Client, project string) (string, error) {
 	list, err := engine.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).
 		Add("label", docker.ProjectLabel+"="+project).Add("label", docker.ServiceLabel+"=questdb")})
 	if err != nil {
-		return fmt.Errorf("find the questdb container of %s: %w", project, err)
+		return "", fmt.Errorf("find the questdb container of %s: %w", project, err)
 	}
 	if len(list.Items) == 0 {
-		return fmt.Errorf("project %s has no questdb container; start it first", project)
+		return "", fmt.Errorf("project %s has no questdb container; start it first", project)
 	}
-	id := list.Items[0].ID
+	return list.Items[0].ID, nil
+}
+
+// Corrupt overwrites the market database file with garbage and restarts the database, so
+// the api reports Unhealthy: the runbook's "database corruption".
+func Corrupt(ctx context.Context, engine *client.Client, project string) error {
+	id, err := DatabaseContainer(ctx, engine, project)
+	if err != nil {
+		return err
+	}
 	garbage := bytes.Repeat([]byte("CORRUPTED BY DEMO "), 4096)
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -74,13 +83,9 @@ func Corrupt(ctx context.Context, engine *client.Client, project string) error {
 // Pad writes files of size random bytes (pad/0000.bin, ...) into the market database's
 // volume, so a demo volume is big enough for transfers of several checkpoint batches.
 func Pad(ctx context.Context, engine *client.Client, project string, files, size int) error {
-	list, err := engine.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).
-		Add("label", docker.ProjectLabel+"="+project).Add("label", docker.ServiceLabel+"=questdb")})
+	id, err := DatabaseContainer(ctx, engine, project)
 	if err != nil {
-		return fmt.Errorf("find the questdb container of %s: %w", project, err)
-	}
-	if len(list.Items) == 0 {
-		return fmt.Errorf("project %s has no questdb container; start it first", project)
+		return err
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -99,7 +104,7 @@ func Pad(ctx context.Context, engine *client.Client, project string, files, size
 	if err := tw.Close(); err != nil {
 		return err
 	}
-	if _, err := engine.CopyToContainer(ctx, list.Items[0].ID, client.CopyToContainerOptions{DestinationPath: "/var/lib/questdb", Content: &buf}); err != nil {
+	if _, err := engine.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: "/var/lib/questdb", Content: &buf}); err != nil {
 		return fmt.Errorf("pad the market database's volume: %w", err)
 	}
 	return nil
