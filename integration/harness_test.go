@@ -41,11 +41,27 @@ import (
 // suite holds what every test shares: binaries built once and the engine, if one runs.
 type suite struct {
 	report    chaosReport
+	portsMu   sync.Mutex
+	ports     map[int]bool
 	bin       string
 	engine    *client.Client
 	noDocker  error
 	compose   []string
 	composeYm string
+}
+
+// claimPort reports whether port was not handed out before, and claims it.
+func (s *suite) claimPort(port int) bool {
+	s.portsMu.Lock()
+	defer s.portsMu.Unlock()
+	if s.ports[port] {
+		return false
+	}
+	if s.ports == nil {
+		s.ports = map[int]bool{}
+	}
+	s.ports[port] = true
+	return true
 }
 
 func (s *suite) close() {
@@ -129,12 +145,20 @@ func uniqueName(prefix string) string {
 	return prefix + hex.EncodeToString(b)
 }
 
+// freePort returns a port nothing listens on that no other test of this run was given:
+// the kernel hands a closed port out again, and two parallel tests publishing the same
+// port make compose fail with "port is already allocated".
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if shared.claimPort(port) {
+			return port
+		}
+	}
 }
 
 // startTemporal runs an in-memory Temporal server with its Web UI for one test.
