@@ -6,14 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
-	"github.com/algotrendy/rewind/activities/backup"
+	"github.com/algotrendy/rewind/activities/storage"
 )
 
 // Config is everything the worker and the CLI read from rewind.yaml.
@@ -24,8 +27,10 @@ type Config struct {
 	Evidence  Evidence         `mapstructure:"evidence"`
 	Stacks    map[string]Stack `mapstructure:"stacks"`
 	Approvers []Approver       `mapstructure:"approvers"`
+	Policy    PolicyOptions    `mapstructure:"policy"`
 	Severity  SeverityPolicy   `mapstructure:"severity"`
 	Notify    Notify           `mapstructure:"notify"`
+	Identity  Identity         `mapstructure:"identity"`
 	Telemetry Telemetry        `mapstructure:"telemetry"`
 }
 
@@ -63,6 +68,12 @@ type Worker struct {
 	// TransferBatch is how many bytes a restore sends, and a snapshot writes, between
 	// checkpoints: the most a crash makes it send again. 0: 256 MiB restores, 64 MiB snapshots.
 	TransferBatch int64 `mapstructure:"transfer_batch"`
+	// HeartbeatTimeout is how long a step on the host may go without a sign of life
+	// before Temporal retries it elsewhere: how soon a dead worker is noticed.
+	HeartbeatTimeout time.Duration `mapstructure:"heartbeat_timeout"`
+	// CrashAt makes the worker kill itself at a named point (REWIND_CRASH_AT): the crash
+	// tests' hook, never set in production.
+	CrashAt string `mapstructure:"crash_at"`
 }
 
 // Compose is the operator's compose CLI; empty detects `docker compose`, then `docker-compose`.
@@ -79,12 +90,13 @@ type Evidence struct {
 
 // Stack is one Docker Compose deployment Rewind can roll back.
 type Stack struct {
-	Project         string        `mapstructure:"project"`
-	ComposeFiles    []string      `mapstructure:"compose_files"`
-	WorkingDir      string        `mapstructure:"working_dir"`
-	Host            string        `mapstructure:"host"`
-	Services        []string      `mapstructure:"services"`
-	Volumes         []string      `mapstructure:"volumes"`
+	Project      string   `mapstructure:"project"`
+	ComposeFiles []string `mapstructure:"compose_files"`
+	WorkingDir   string   `mapstructure:"working_dir"`
+	Host         string   `mapstructure:"host"`
+	Services     []string `mapstructure:"services"`
+	// Volumes are the stack's data: a name, or a name with its own backup pattern.
+	Volumes         []Volume      `mapstructure:"volumes"`
 	StopGracePeriod time.Duration `mapstructure:"stop_grace_period"`
 	Backups         Backups       `mapstructure:"backups"`
 	Checks          Checks        `mapstructure:"checks"`
@@ -92,6 +104,16 @@ type Stack struct {
 	Image string `mapstructure:"image"`
 	// Build is how a git rollback rebuilds the image of the version it checks out.
 	Build Build `mapstructure:"build"`
+}
+
+// Volume is one named volume of a stack and how its backups are named.
+type Volume struct {
+	Name string `mapstructure:"name"`
+	// Pattern matches this volume's backups; empty: the stack's backups.pattern.
+	Pattern string `mapstructure:"pattern"`
+	// Layout says where the volume's files sit inside its backups: auto (default), runbook
+	// (<volume>/_data/...), flat or strip:N.
+	Layout string `mapstructure:"layout"`
 }
 
 // Build is the runbook's `docker build -f backend/Dockerfile -t algotrendy-api:<version> .`.
@@ -109,16 +131,16 @@ type Backups struct {
 }
 
 // Location is where the backup activities find this stack's backups.
-func (b Backups) Location() backup.Location {
+func (b Backups) Location() storage.Location {
 	return b.S3.location(b.Dir)
 }
 
-func (s S3) location(dir string) backup.Location {
-	return backup.Location{Dir: dir, Bucket: s.Bucket, Prefix: s.Prefix, Region: s.Region, Endpoint: s.Endpoint, UsePathStyle: s.UsePathStyle, PartSize: s.PartSize}
+func (s S3) location(dir string) storage.Location {
+	return storage.Location{Dir: dir, Bucket: s.Bucket, Prefix: s.Prefix, Region: s.Region, Endpoint: s.Endpoint, UsePathStyle: s.UsePathStyle, PartSize: s.PartSize}
 }
 
 // Location is where evidence is kept.
-func (e Evidence) Location() backup.Location { return e.S3.location(e.Dir) }
+func (e Evidence) Location() storage.Location { return e.S3.location(e.Dir) }
 
 // S3 is an S3 or S3-compatible bucket; credentials come from the default AWS chain.
 type S3 struct {
@@ -141,14 +163,64 @@ type Checks struct {
 	LogsMustLack  []string      `mapstructure:"logs_must_lack"`
 	FunctionalURL string        `mapstructure:"functional_url"`
 	HealthTimeout time.Duration `mapstructure:"health_timeout"`
+	// FingerprintQuery fingerprints the data (like SELECT COUNT(*), SUM(price) FROM
+	// market_data); after a restore its answer must equal the one recorded with the
+	// backup (<backup>.fingerprint), when the backup tool recorded one.
+	FingerprintQuery string `mapstructure:"fingerprint_query"`
+	// MaxMemory and MaxCPUPercent bound each container's usage after the rollback (the
+	// runbook's `docker stats`); "512MiB", 90. Empty or 0: not checked.
+	MaxMemory     string  `mapstructure:"max_memory"`
+	MaxCPUPercent float64 `mapstructure:"max_cpu_percent"`
+}
+
+// MaxMemoryBytes is MaxMemory in bytes (0: not checked).
+func (c Checks) MaxMemoryBytes() int64 {
+	n, _ := parseSize(c.MaxMemory)
+	return n
+}
+
+// parseSize reads a size like 512MiB, 2GiB, 100MB or 1048576.
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = strings.TrimSpace(rest), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("not a size")
+	}
+	return int64(n * float64(mult)), nil
 }
 
 // Approver is a person who may start or approve rollbacks.
 type Approver struct {
 	Name string `mapstructure:"name"`
 	Role string `mapstructure:"role"`
-	// PublicKey is an ed25519 key (base64); when set, that approver's signals must be signed.
+	// Keys are the person's SSH public keys, as in authorized_keys ("ssh-ed25519 AAAA...").
+	Keys []string `mapstructure:"keys"`
+	// PublicKey is a bare ed25519 key (base64) of earlier configurations; it counts as one
+	// more key.
 	PublicKey string `mapstructure:"public_key"`
+}
+
+// PolicyOptions say how people prove who they are.
+type PolicyOptions struct {
+	// RequireSignatures refuses every start and decision that is not signed with one of
+	// the person's keys.
+	RequireSignatures bool `mapstructure:"require_signatures"`
+	// AllowedSigners is an OpenSSH allowed signers file (namespace rewind) with more keys.
+	AllowedSigners string `mapstructure:"allowed_signers"`
 }
 
 // SeverityPolicy is the runbook's decision table.
@@ -165,10 +237,47 @@ type Rule struct {
 	HardDeadline time.Duration `mapstructure:"hard_deadline"`
 }
 
-// Notify says where rollbacks are announced.
+// Identity is who runs the CLI and how they sign: their name as the worker's policy lists
+// it, and a private key file when their key is not in ssh-agent.
+type Identity struct {
+	Name string `mapstructure:"name"`
+	Key  string `mapstructure:"key"`
+}
+
+// Notify says where rollbacks are announced. Secrets are named by the environment
+// variables that hold them, so they never sit in a file that gets copied around.
 type Notify struct {
+	// WebhookURL is a Slack incoming webhook of earlier configurations; prefer
+	// slack.webhook_url_env.
 	WebhookURL string `mapstructure:"webhook_url"`
-	Channel    string `mapstructure:"channel"`
+	// Channel is where the Slack bot posts.
+	Channel   string          `mapstructure:"channel"`
+	Slack     SlackNotify     `mapstructure:"slack"`
+	PagerDuty PagerDutyNotify `mapstructure:"pagerduty"`
+	Webhook   WebhookNotify   `mapstructure:"webhook"`
+	// UIURL is the Web UI's base address, for the links notifications carry; empty:
+	// temporal.ui_url.
+	UIURL string `mapstructure:"ui_url"`
+}
+
+// SlackNotify names the variables holding a Slack incoming webhook or a bot token.
+type SlackNotify struct {
+	WebhookURLEnv string `mapstructure:"webhook_url_env"`
+	BotTokenEnv   string `mapstructure:"bot_token_env"`
+	// APIURL points the bot at another Slack API base (a proxy, a test stand-in).
+	APIURL string `mapstructure:"api_url"`
+}
+
+// PagerDutyNotify names the variable holding an Events API v2 routing key.
+type PagerDutyNotify struct {
+	RoutingKeyEnv string `mapstructure:"routing_key_env"`
+	// Endpoint is the Events API base; empty: https://events.pagerduty.com.
+	Endpoint string `mapstructure:"endpoint"`
+}
+
+// WebhookNotify names the variable holding a URL that receives each event as JSON.
+type WebhookNotify struct {
+	URLEnv string `mapstructure:"url_env"`
 }
 
 // Telemetry configures OpenTelemetry; OTLP is used when an endpoint is set here or in
@@ -200,6 +309,9 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("worker.drain_timeout", "30s")
 	v.SetDefault("worker.state_dir", ".rewind/state")
 	v.SetDefault("worker.transfer_batch", 0)
+	v.SetDefault("worker.heartbeat_timeout", "20s")
+	v.SetDefault("worker.crash_at", "")
+	_ = v.BindEnv("worker.crash_at", "REWIND_CRASH_AT")
 	v.SetDefault("compose.command", []string{})
 	v.SetDefault("evidence.dir", ".rewind/evidence")
 	v.SetDefault("evidence.s3.bucket", "")
@@ -208,6 +320,8 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("evidence.s3.endpoint", "")
 	v.SetDefault("evidence.s3.use_path_style", false)
 	v.SetDefault("evidence.s3.part_size", 0)
+	v.SetDefault("policy.require_signatures", false)
+	v.SetDefault("policy.allowed_signers", "")
 	v.SetDefault("severity.escalation", Roles)
 	v.SetDefault("severity.levels", map[string]any{
 		"P1": map[string]any{"role": "on-call", "decision_time": "0s", "hard_deadline": "0s"},
@@ -215,7 +329,16 @@ func setDefaults(v *viper.Viper) {
 		"P3": map[string]any{"role": "tech-lead", "decision_time": "1h", "hard_deadline": "4h"},
 	})
 	v.SetDefault("notify.webhook_url", "")
-	v.SetDefault("notify.channel", "#algotrendy-incidents")
+	v.SetDefault("notify.channel", "")
+	v.SetDefault("notify.ui_url", "")
+	v.SetDefault("notify.slack.webhook_url_env", "")
+	v.SetDefault("notify.slack.bot_token_env", "")
+	v.SetDefault("notify.slack.api_url", "")
+	v.SetDefault("notify.pagerduty.routing_key_env", "")
+	v.SetDefault("notify.pagerduty.endpoint", "")
+	v.SetDefault("notify.webhook.url_env", "")
+	v.SetDefault("identity.name", "")
+	v.SetDefault("identity.key", "")
 	v.SetDefault("telemetry.otlp_endpoint", "")
 	v.SetDefault("telemetry.stdout", false)
 }
@@ -253,7 +376,8 @@ func Load(path string, flags *pflag.FlagSet) (*Config, error) {
 	}
 	var cfg Config
 	var problems []Problem
-	if err := v.UnmarshalExact(&cfg); err != nil {
+	if err := v.UnmarshalExact(&cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
+		mapstructure.StringToTimeDurationHookFunc(), mapstructure.StringToSliceHookFunc(","), volumeFromName))); err != nil {
 		problems = append(problems, decodeProblems(err)...)
 	}
 	problems = append(problems, cfg.validate()...)
@@ -271,7 +395,6 @@ var flagKeys = map[string]string{
 	"temporal.task_queue": "task-queue",
 	"worker.host":         "host",
 	"worker.listen":       "listen",
-	"evidence.dir":        "evidence-dir",
 }
 
 // BindFlags adds the flags that override the file and the environment.
@@ -295,8 +418,33 @@ func (c *Config) fillStackDefaults() {
 		if s.Backups.Pattern == "" {
 			s.Backups.Pattern = "questdb_backup_*.tar.gz"
 		}
+		for i := range s.Volumes {
+			if s.Volumes[i].Pattern == "" && i == 0 {
+				s.Volumes[i].Pattern = s.Backups.Pattern
+			}
+			if s.Volumes[i].Layout == "" {
+				s.Volumes[i].Layout = "auto"
+			}
+		}
 		c.Stacks[name] = s
 	}
+}
+
+// volumeFromName lets a volume be written as its name alone.
+func volumeFromName(from, to reflect.Type, data any) (any, error) {
+	if to != reflect.TypeFor[Volume]() || from.Kind() != reflect.String {
+		return data, nil
+	}
+	return map[string]any{"name": data}, nil
+}
+
+// VolumeNames lists the stack's volumes.
+func (s Stack) VolumeNames() []string {
+	out := make([]string, len(s.Volumes))
+	for i, v := range s.Volumes {
+		out[i] = v.Name
+	}
+	return out
 }
 
 // StackNames lists the configured stacks, sorted.

@@ -25,7 +25,7 @@ func TestExampleConfigLoadsWithTheRunbooksPolicy(t *testing.T) {
 	prod, err := cfg.Stack("prod")
 	require.NoError(t, err)
 	require.Equal(t, "algotrendy_v26", prod.Project)
-	require.Equal(t, []string{"algotrendy_v26_questdb_data"}, prod.Volumes)
+	require.Equal(t, []Volume{{Name: "algotrendy_v26_questdb_data", Pattern: "questdb_backup_*.tar.gz", Layout: "auto"}}, prod.Volumes)
 	require.Equal(t, 30*time.Second, prod.StopGracePeriod)
 	require.Equal(t, 5*time.Minute, prod.Checks.HealthTimeout)
 
@@ -127,4 +127,40 @@ func TestUnknownStackNamesTheKnownOnes(t *testing.T) {
 	require.EqualError(t, err, `unknown stack "nosuch"; known stacks: prod`)
 	_, err = cfg.Rule("P9")
 	require.ErrorContains(t, err, `unknown severity "P9"; use P1 (critical), P2 (major) or P3 (minor)`)
+}
+
+func TestVolumesAreNamesOrNamesWithTheirOwnBackups(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "rewind.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(`
+stacks:
+  prod:
+    compose_files: [docker-compose.yml]
+    volumes: [db_data, {name: cache_data, pattern: "redis_backup_*.tar.gz", layout: flat}]
+    backups: {dir: /backups, pattern: "questdb_backup_*.tar.gz"}
+`), 0o600))
+	cfg, err := Load(file, nil)
+	require.NoError(t, err)
+	require.Equal(t, []Volume{
+		{Name: "db_data", Pattern: "questdb_backup_*.tar.gz", Layout: "auto"},
+		{Name: "cache_data", Pattern: "redis_backup_*.tar.gz", Layout: "flat"},
+	}, cfg.Stacks["prod"].Volumes)
+}
+
+func TestPlanComesFromTheWorkersConfiguration(t *testing.T) {
+	cfg, err := Load("../rewind.example.yaml", nil)
+	require.NoError(t, err)
+	p, err := cfg.Plan("prod", "p2", "docker-1", map[string][]string{"bob": {"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOv0 bob@laptop"}})
+	require.NoError(t, err)
+	require.Equal(t, "rewind@docker-1", p.HostQueue)
+	require.Equal(t, "P2", p.Policy.Severity)
+	require.Equal(t, "senior", p.Policy.Rule.Role)
+	bob, ok := p.Policy.Person("bob")
+	require.True(t, ok)
+	require.Equal(t, "senior", bob.Role)
+	require.Equal(t, []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOyfIGaBjnXrp+lRrbsw4AxkhKSXqkkDgP2U1txgm97N bob@algotrendy", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOv0 bob@laptop"}, bob.Keys, "keys from the allowed signers file count too")
+	require.Greater(t, p.Policy.Rank("tech-lead"), p.Policy.Rank("senior"))
+
+	_, err = cfg.Plan("staging", "P2", "docker-1", nil)
+	require.ErrorIs(t, err, ErrUnknownStack)
+	require.ErrorContains(t, err, `unknown stack "staging"; this worker's configuration lists: prod`)
 }

@@ -3,10 +3,14 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
 )
 
 var stackName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
@@ -32,6 +36,9 @@ func (c *Config) validate() []Problem {
 		if _, _, err := net.SplitHostPort(c.Worker.Listen); err != nil {
 			add("worker.listen", quote(c.Worker.Listen), "host:port for /metrics and /healthz, like 127.0.0.1:9464")
 		}
+	}
+	if h := c.Worker.HeartbeatTimeout; h != 0 && h < time.Second {
+		add("worker.heartbeat_timeout", h.String(), "at least 1s (default 20s): the worker heartbeats every quarter of it")
 	}
 	if c.Worker.DrainTimeout < 0 {
 		add("worker.drain_timeout", c.Worker.DrainTimeout.String(), "a duration of zero or more, like 30s")
@@ -62,14 +69,41 @@ func (c *Config) validate() []Problem {
 			add(key+".stop_grace_period", s.StopGracePeriod.String(), "a duration of zero or more, like 30s")
 		}
 		checkPartSize(key+".backups.s3.part_size", s.Backups.S3.PartSize)
+		for i, vol := range s.Volumes {
+			vkey := fmt.Sprintf("%s.volumes[%d]", key, i)
+			if vol.Name == "" {
+				add(vkey+".name", `""`, "the volume's name, as `docker volume ls` shows it")
+			}
+			if i > 0 && vol.Pattern == "" && s.Backups.Pattern != "" {
+				add(vkey+".pattern", `""`, "the pattern of this volume's own backups, like redis_backup_*.tar.gz (backups.pattern names the first volume's)")
+			}
+			if vol.Layout != "" && !validLayout(vol.Layout) {
+				add(vkey+".layout", quote(vol.Layout), "auto, runbook (<volume>/_data/...), flat or strip:N")
+			}
+		}
 		if s.Backups.Dir != "" && s.Backups.S3.Bucket != "" {
 			add(key+".backups", "both dir and s3.bucket", "one backup location: a local dir or an S3 bucket")
 		}
-		for i, u := range []string{s.Checks.HealthURL, s.Checks.DatabaseURL, s.Checks.FunctionalURL} {
+		for i, u := range []string{s.Checks.HealthURL, s.Checks.FunctionalURL} {
 			if u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-				field := []string{"health_url", "database_url", "functional_url"}[i]
+				field := []string{"health_url", "functional_url"}[i]
 				add(key+".checks."+field, quote(u), "an http:// or https:// URL")
 			}
+		}
+		if u := s.Checks.DatabaseURL; u != "" {
+			parsed, err := url.Parse(u)
+			switch {
+			case err != nil || !slices.Contains([]string{"http", "https", "postgres", "postgresql"}, parsed.Scheme):
+				add(key+".checks.database_url", quote(u), "QuestDB's HTTP API (http://host:9000) or PostgreSQL (postgres://user@host:5432/db)")
+			case parsed.User != nil && hasPassword(parsed.User) || parsed.Query().Has("password"):
+				add(key+".checks.database_url", "a URL with a password", "no password in the URL (it would be recorded in every rollback's history): set PGPASSWORD or ~/.pgpass for the worker")
+			}
+		}
+		if _, err := parseSize(s.Checks.MaxMemory); err != nil {
+			add(key+".checks.max_memory", quote(s.Checks.MaxMemory), "a size like 512MiB or 2GiB")
+		}
+		if p := s.Checks.MaxCPUPercent; p < 0 {
+			add(key+".checks.max_cpu_percent", strconv.FormatFloat(p, 'f', -1, 64), "a percentage of one core, like 90 (0: not checked)")
 		}
 	}
 
@@ -84,6 +118,19 @@ func (c *Config) validate() []Problem {
 		seen[a.Name] = true
 		if !slices.Contains(c.Severity.Escalation, a.Role) {
 			add(key+".role", quote(a.Role), "one of "+strings.Join(c.Severity.Escalation, ", "))
+		}
+		for j, k := range a.Keys {
+			if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k)); err != nil {
+				add(fmt.Sprintf("%s.keys[%d]", key, j), quote(k), "an SSH public key as in authorized_keys, like \"ssh-ed25519 AAAA... alice@laptop\" ("+err.Error()+")")
+			}
+		}
+		if a.PublicKey != "" {
+			if _, err := legacyKey(a.PublicKey); err != nil {
+				add(key+".public_key", quote(a.PublicKey), err.Error())
+			}
+		}
+		if c.Policy.RequireSignatures && len(a.Keys) == 0 && a.PublicKey == "" && c.Policy.AllowedSigners == "" {
+			add(key+".keys", "none", "at least one SSH public key: policy.require_signatures is on, so "+a.Name+" could neither start nor approve")
 		}
 	}
 
@@ -116,6 +163,24 @@ func (c *Config) validate() []Problem {
 		}
 	}
 	return ps
+}
+
+func hasPassword(u *url.Userinfo) bool {
+	_, ok := u.Password()
+	return ok
+}
+
+func validLayout(l string) bool {
+	switch l {
+	case "auto", "runbook", "flat":
+		return true
+	}
+	n, ok := strings.CutPrefix(l, "strip:")
+	if !ok {
+		return false
+	}
+	v, err := strconv.Atoi(n)
+	return err == nil && v >= 0
 }
 
 // Rule returns the approval rule of a severity (P1, P2 or P3).

@@ -49,6 +49,7 @@ stacks:
       health_expect: Healthy
       database_url: http://127.0.0.1:9000
       data_query: SELECT COUNT(*) FROM market_data
+      fingerprint_query: SELECT COUNT(*), SUM(price), SUM(volume) FROM market_data
       functional_url: http://127.0.0.1:5002/api/market-data/binance/btcusdt
       logs_must_have: ["Connected to Binance"]
       logs_must_lack: ["(?i)panic"]
@@ -63,7 +64,9 @@ go build -o bin/democtl ./examples/algotrendy/democtl
 bin/democtl build
 bin/democtl --project algotrendy_v26 down >/dev/null 2>&1 || true   # a fresh stack on every run
 bin/democtl --project algotrendy_v26 up
-echo "==> nightly backup, in the runbook's layout with a sha256sum sidecar"
+echo "==> a day of trading: the market database starts empty and gets its data from democtl seed"
+bin/democtl --project algotrendy_v26 seed
+echo "==> nightly backup, in the runbook's layout with a sha256sum sidecar and the data's fingerprint"
 bin/democtl --project algotrendy_v26 --backups "$state/backups" backup
 echo "==> the incident: the market database gets corrupted"
 bin/democtl --project algotrendy_v26 corrupt
@@ -76,6 +79,8 @@ echo "    api /health says: $health"
 
 if [ -f "$state/worker.pid" ] && kill -0 "$(cat "$state/worker.pid")" 2>/dev/null; then kill "$(cat "$state/worker.pid")"; sleep 1; fi
 echo "==> starting the worker (log in $state/worker.log)"
+echo "    NOTE: the demo leaves policy.require_signatures off, so alice and bob are taken at their word;"
+echo "    production (rewind.example.yaml) turns it on: every start and decision is signed with an SSH key."
 bin/worker --config "$state/demo.yaml" >"$state/worker.log" 2>&1 &
 echo $! >"$state/worker.pid"
 for _ in $(seq 1 100); do curl -fs http://127.0.0.1:9464/healthz >/dev/null 2>&1 && break; sleep 0.1; done
@@ -92,6 +97,6 @@ echo "    api /health now says: $(curl -s http://127.0.0.1:5002/health)"
 echo
 rewind report rewind-prod | head -40
 echo
-echo "Incident report and evidence: $state/evidence/incidents/$(date -u +%Y%m%d)/rewind-prod/"
+echo "Incident report and evidence: $state/evidence/incidents/$(date -u +%Y%m%d)/rewind-prod/<run>/"
 echo "Web UI: http://127.0.0.1:8233/namespaces/default/workflows/rewind-prod"
 echo "Temporal and the Web UI keep running; stop them with: make demo-stop"

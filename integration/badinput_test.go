@@ -7,9 +7,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -45,7 +43,7 @@ func TestBadInputTable(t *testing.T) {
 		{"corrupt sidecar", func(e *env) {
 			path := e.goodBackup()
 			require.NoError(t, os.WriteFile(backup.SidecarName(path), []byte(strings.Repeat("0", 64)+"  "+filepath.Base(path)+"\n"), 0o644))
-		}, false, "its sidecar says " + strings.Repeat("0", 64)},
+		}, false, "its checksum says " + strings.Repeat("0", 64)},
 		{"truncated gzip", func(e *env) {
 			path := e.goodBackup()
 			b, err := os.ReadFile(path)
@@ -64,7 +62,7 @@ func TestBadInputTable(t *testing.T) {
 		{"tar symlink escaping the volume", func(e *env) {
 			e.writeBackup(tarGz(t, tar.Header{Name: "v/_data/db/link", Typeflag: tar.TypeSymlink, Linkname: "../../../../etc"}))
 		}, false, "outside the volume"},
-		{"no backup at all", func(e *env) {}, false, "no file matches questdb_backup_*.tar.gz"},
+		{"no backup at all", func(e *env) {}, false, "no file matches questdb_backup_*.tar.gz in "},
 		{"unreadable S3 bucket", func(e *env) {}, true, "NoSuchBucket"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,10 +98,10 @@ func TestBadInputTable(t *testing.T) {
 			args   []string
 			expect string
 		}{
-			{"unknown stack", []string{"start", "full", "--stack", "nosuch", "--severity", "P1", "--reason", "r"}, `unknown stack "nosuch"`},
-			{"unknown option", []string{"start", "sideways", "--stack", e.stack, "--severity", "P1", "--reason", "r"}, `unknown option "sideways"`},
-			{"bad severity", []string{"start", "full", "--stack", e.stack, "--severity", "P9", "--reason", "r"}, "P9"},
-			{"config with mistakes", []string{"--config", bad, "start", "full", "--stack", "demo", "--severity", "P1", "--reason", "r"}, "problem(s) in the configuration"},
+			{"unknown stack", []string{"start", "full", "--stack", "nosuch", "--severity", "P1", "--reason", "r", "--as", "alice"}, `unknown stack "nosuch"`},
+			{"unknown option", []string{"start", "sideways", "--stack", e.stack, "--severity", "P1", "--reason", "r", "--as", "alice"}, `unknown option "sideways"`},
+			{"bad severity", []string{"start", "full", "--stack", e.stack, "--severity", "P9", "--reason", "r", "--as", "alice"}, "P9"},
+			{"config with mistakes", []string{"--config", bad, "start", "full", "--stack", "demo", "--severity", "P1", "--reason", "r", "--as", "alice"}, "problem(s) in the configuration"},
 		} {
 			code, _, errOut := e.rewind(tc.args...)
 			require.Equal(t, 2, code, "%s: %s", tc.name, errOut)
@@ -141,7 +139,7 @@ func TestBadInputTable(t *testing.T) {
 		}{
 			{"approval from someone without authority", []string{"approve", id, "--as", "carol"}, "carol is on-call; this severity needs senior or above"},
 			{"self-approval", []string{"approve", id, "--as", "alice"}, "alice asked for this rollback and cannot approve it too"},
-			{"forged signature", []string{"approve", id, "--as", "dave", "--key", forged}, "dave's signature does not verify with their key"},
+			{"forged signature", []string{"approve", id, "--as", "dave", "--key", forged}, "dave's signature is refused: signing key is not allowed"},
 			{"second rollback of a stack rolling back", []string{"start", "quick", "--stack", e.stack, "--severity", "P1", "--reason", "again", "--as", "bob"}, "already has a rollback running"},
 		} {
 			code, _, errOut := e.rewind(tc.args...)
@@ -171,11 +169,14 @@ func (e *env) goodBackup() string {
 // its content is wrong.
 func (e *env) writeBackup(body []byte) {
 	e.t.Helper()
-	name := demostack.BackupName(time.Now().Add(time.Minute))
-	path := filepath.Join(e.backups, name)
-	require.NoError(e.t, os.WriteFile(path, body, 0o644))
-	sum := sha256.Sum256(body)
-	require.NoError(e.t, os.WriteFile(backup.SidecarName(path), []byte(hex.EncodeToString(sum[:])+"  "+name+"\n"), 0o644))
+	e.writeBackupAt(time.Now().Add(time.Minute), body)
+}
+
+// sidecar writes the `sha256sum` sidecar of a backup as it is.
+func (e *env) sidecar(path string) {
+	e.t.Helper()
+	sum := fileSHA256(e.t, path)
+	require.NoError(e.t, os.WriteFile(backup.SidecarName(path), []byte(sum+"  "+filepath.Base(path)+"\n"), 0o644))
 }
 
 func tarGz(t *testing.T, hdrs ...tar.Header) []byte {

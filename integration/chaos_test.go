@@ -26,6 +26,7 @@ import (
 	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/meter"
+	"github.com/algotrendy/rewind/activities/storage/s3test"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 	"github.com/algotrendy/rewind/workflows"
 )
@@ -68,7 +69,7 @@ func (r *chaosReport) write(w io.Writer) {
 }
 
 var (
-	crashMoved   = regexp.MustCompile(`moved snapshot=(\d+) upload=(\d+) download=(\d+) restore=(\d+): SIGKILL`)
+	crashMoved   = regexp.MustCompile(`moved snapshot=(\d+) upload=(\d+) download=(\d+) restore=(\d+) copy=(\d+): SIGKILL`)
 	transferLine = regexp.MustCompile(`(?m)^rewind_transfer[a-z_]*\{([^}]*)\} (\S+)$`)
 	kindLabel    = regexp.MustCompile(`kind="(\w+)"`)
 )
@@ -79,7 +80,7 @@ func (w *worker) movedBeforeCrash(t *testing.T) map[string]int64 {
 	m := crashMoved.FindStringSubmatch(w.logs.String())
 	require.NotNil(t, m, "crash report in the worker's log:\n%s", w.logs)
 	out := map[string]int64{}
-	for i, kind := range []string{meter.Snapshot, meter.Upload, meter.Download, meter.Restore} {
+	for i, kind := range []string{meter.Snapshot, meter.Upload, meter.Download, meter.Restore, meter.Copy} {
 		out[kind], _ = strconv.ParseInt(m[i+1], 10, 64)
 	}
 	return out
@@ -130,16 +131,21 @@ func differences(want, got map[string]string) int {
 	return n
 }
 
-// stepsRunTwice counts steps scheduled or completed more often than in a clean run: each
-// once, but the notes (checklist, decisions, report) and the HTTP checks (health, database,
-// endpoint) three times.
+// cleanRun is how often a clean run schedules each step that runs more than once: the
+// notes (checklist, decisions, report), the HTTP checks (health, database, endpoint), the
+// data checks (row count, fingerprint) and the backup listings (the checklist's, the
+// candidates').
+var cleanRun = map[string]int{"Note": 3, "CheckHTTP": 3, "CheckData": 2, "ListBackups": 2}
+
+// stepsRunTwice counts steps scheduled or completed more often than in a clean run.
+// Notifications are not steps: they change nothing and a run sends one per event.
 func (r activityRuns) stepsRunTwice() int {
 	n := 0
 	for name, got := range r.scheduled {
-		want := 1
-		if name == "Note" || name == "CheckHTTP" {
-			want = 3
+		if name == "Notify" {
+			continue
 		}
+		want := max(1, cleanRun[name])
 		n += max(0, got-want) + max(0, r.completed[name]-want)
 	}
 	return n
@@ -147,24 +153,24 @@ func (r activityRuns) stepsRunTwice() int {
 
 // fullCrashPoints cover every step of the full rollback and the middle of each transfer.
 var fullCrashPoints = []string{
-	"before:CaptureState", "after:ListBackups", "after:Note",
+	"before:CaptureState", "after:ListBackups", "after:Note", "after:InspectVolume",
+	"after:RemoveStaleStaging", "during:download@5MiB", "after:DownloadBackup",
+	"during:restore@5MiB", "after:PrepareVolume",
 	"before:StopProject", "after:StopProject",
-	"after:FindLatestGood", "after:InspectVolume",
 	"during:snapshot@3MiB", "during:upload@7MiB", "after:SnapshotVolume",
-	"during:download@5MiB", "after:DownloadBackup",
 	"before:RemoveVolume", "after:RemoveVolume", "after:CreateVolume",
-	"during:restore@5MiB", "after:RestoreVolume",
-	"after:ComposeUp", "after:WaitHealthy", "after:CheckData",
+	"during:copy@5MiB", "after:CopyVolume",
+	"after:ComposeUp", "after:WaitHealthy", "after:CheckData", "after:RemoveStaging",
 }
 
 // quickCrashPoints cover every step of the quick rollback.
 var quickCrashPoints = []string{
-	"before:CaptureState", "after:StopProject", "after:Resolve", "after:RemoveContainers",
-	"after:RemoveImage", "after:Checkout", "after:ComposeUp", "after:WaitHealthy", "after:CheckHTTP",
+	"before:CaptureState", "after:Resolve", "after:StopProject", "after:StashChanges", "after:RemoveContainers",
+	"after:Checkout", "after:ComposeUp", "after:WaitHealthy", "after:CheckHTTP", "after:RemoveImage",
 }
 
 // gitCrashPoints cover the steps the git rollback adds to the quick one.
-var gitCrashPoints = []string{"after:StashChanges", "before:BuildImage", "after:BuildImage"}
+var gitCrashPoints = []string{"before:BuildImage", "after:BuildImage"}
 
 // TestCrashMatrix kills the worker (SIGKILL, REWIND_CRASH_AT) at every step of the full
 // and quick rollbacks and in the middle of every transfer, starts a fresh worker, and checks
@@ -204,12 +210,13 @@ const (
 	uploadPart    = 5 << 20
 )
 
-func crashFull(t *testing.T, s *suite, temporalAddr string, c sdkclient.Client, s3 *s3Server, point string) {
+func crashFull(t *testing.T, s *suite, temporalAddr string, c sdkclient.Client, s3 *s3test.Server, point string) {
 	e := newEnv(t, s, temporalAddr, stackOptions{grace: 2 * time.Second, stack: uniqueName("demo-"), s3: s3, transferBatch: transferBatch})
 	e.up()
 	require.NoError(t, demostack.Pad(context.Background(), s.engine, e.project, padFiles, 1<<20))
 	local, err := demostack.Backup(context.Background(), s.engine, e.project, e.backups, time.Now())
 	require.NoError(t, err)
+	backupPrint := e.fingerprint()
 	e.uploadBackup(local)
 	name := local[strings.LastIndex(local, "/")+1:]
 	backupSum := e.objectSHA256("backups", name)
@@ -229,15 +236,18 @@ func crashFull(t *testing.T, s *suite, temporalAddr string, c sdkclient.Client, 
 	rows, err := e.rowCount()
 	require.NoError(t, err)
 	require.Equal(t, float64(500), rows, "the backup's rows are back")
-	runs.removedAfterSnapshot(t)
+	require.Equal(t, backupPrint, e.fingerprint(), "the data served is the backup's")
+	runs.safeOrder(t)
+	requireNoStaging(t, s, e.project)
 
 	// What each transfer had to move, and what the two workers moved.
 	var proof docker.SnapshotProof
 	var fetched backup.Downloaded
-	var restored docker.RestoreResult
+	var restored, copied docker.RestoreResult
 	runs.result(t, "SnapshotVolume", &proof)
 	runs.result(t, "DownloadBackup", &fetched)
-	runs.result(t, "RestoreVolume", &restored)
+	runs.result(t, "PrepareVolume", &restored)
+	runs.result(t, "CopyVolume", &copied)
 	// Every upload stores one evidence object: the snapshot, its sidecar, the captures,
 	// notes and the report.
 	stored, err := e.store("evidence").List(context.Background(), "")
@@ -246,7 +256,7 @@ func crashFull(t *testing.T, s *suite, temporalAddr string, c sdkclient.Client, 
 	for _, o := range stored {
 		uploads += o.Size
 	}
-	needed := map[string]int64{meter.Snapshot: proof.Bytes, meter.Upload: uploads, meter.Download: fetched.Size, meter.Restore: restored.Bytes}
+	needed := map[string]int64{meter.Snapshot: proof.Bytes, meter.Upload: uploads, meter.Download: fetched.Size, meter.Restore: restored.Bytes, meter.Copy: copied.Bytes}
 	after := fresh.moved(t)
 	var resent int64
 	for kind, n := range needed {
@@ -330,10 +340,11 @@ func crashGit(t *testing.T, s *suite, temporalAddr string, c sdkclient.Client, p
 	s.report.add(chaosRow{scenario: "git, worker killed " + point, outcome: "completed", runTwice: runTwice, lost: lost})
 }
 
-// TestCancelMidRestorePutsTheVolumeBack cancels a full rollback while it restores (held at
-// a pause point), with the evidence in S3, and checks the stack is put back as it was: the
-// volume holds exactly the damaged files again, from the snapshot's copy on the host.
-func TestCancelMidRestorePutsTheVolumeBack(t *testing.T) {
+// TestCancelMidCopyPutsTheVolumeBack cancels a full rollback while the staged data is
+// copied into the volume (held at a pause point), with the evidence in S3, and checks the
+// stack is put back as it was: the volume holds exactly the damaged files again, from the
+// snapshot's copy on the host.
+func TestCancelMidCopyPutsTheVolumeBack(t *testing.T) {
 	s := needDocker(t)
 	srv, c := startTemporal(t)
 	e := newEnv(t, s, srv.GRPCAddr(), stackOptions{grace: 2 * time.Second, s3: startS3(t), transferBatch: transferBatch})
@@ -348,16 +359,16 @@ func TestCancelMidRestorePutsTheVolumeBack(t *testing.T) {
 		assert.Error(c, err)
 	}, 30*time.Second, 100*time.Millisecond)
 	damaged := e.volumeManifest()
-	w := e.startWorker("REWIND_CRASH_AT=pause:restore@3MiB")
+	w := e.startWorker("REWIND_CRASH_AT=pause:copy@3MiB")
 
 	id := e.startFull()
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		assert.Contains(c, w.logs.String(), "paused after")
-	}, 2*time.Minute, 100*time.Millisecond, "the restore reaches its pause point")
+	}, 2*time.Minute, 100*time.Millisecond, "the copy reaches its pause point")
 	code, _, errOut := e.rewind("cancel", id)
 	require.Equal(t, 0, code, errOut)
 	require.Eventually(t, func() bool { return cancelRequested(c, id) }, time.Minute, 100*time.Millisecond,
-		"Temporal recorded the cancellation before the restore goes on")
+		"Temporal recorded the cancellation before the copy goes on")
 	require.NoError(t, w.cmd.Process.Signal(syscall.SIGUSR1))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -365,15 +376,24 @@ func TestCancelMidRestorePutsTheVolumeBack(t *testing.T) {
 	err = c.GetWorkflow(ctx, id, "").Get(ctx, nil)
 	require.True(t, temporal.IsCanceledError(err), "cancelled: %v", err)
 	runs := history(t, c, id)
-	require.Equal(t, 2, runs.scheduled["RestoreVolume"], "the cancelled restore and the put-back from the snapshot")
+	require.Equal(t, 1, runs.scheduled["RestoreVolume"], "the put-back from the snapshot")
 	running, err := s.engine.ContainerList(context.Background(), client.ContainerListOptions{
 		Filters: make(client.Filters).Add("label", docker.ProjectLabel+"="+e.project).Add("status", "running")})
 	require.NoError(t, err)
 	require.Len(t, running.Items, 2, "the stack runs again, as it was: on the damaged database")
 	lost := differences(damaged, e.volumeManifest())
 	require.Zero(t, lost, "the volume holds the damaged files again")
-	require.Equal(t, len(damaged), len(e.volumeManifest()), "and nothing the cancelled restore wrote")
-	s.report.add(chaosRow{scenario: "full cancelled mid-restore (evidence in S3)", outcome: "cancelled; volume put back from the snapshot, stack up", lost: lost})
+	require.Equal(t, len(damaged), len(e.volumeManifest()), "and nothing the cancelled copy wrote")
+	requireNoStaging(t, s, e.project)
+	s.report.add(chaosRow{scenario: "full cancelled mid-copy (evidence in S3)", outcome: "cancelled; volume put back from the snapshot, stack up", lost: lost})
+}
+
+// requireNoStaging checks a run left no staging volume of the project behind.
+func requireNoStaging(t *testing.T, s *suite, project string) {
+	t.Helper()
+	vols, err := s.engine.VolumeList(context.Background(), client.VolumeListOptions{Filters: make(client.Filters).Add("label", docker.ProjectLabelRewind+"="+project)})
+	require.NoError(t, err)
+	require.Empty(t, vols.Items, "no staging volume is left behind")
 }
 
 // cancelRequested reports whether a workflow's history holds its cancellation request.

@@ -61,7 +61,7 @@ func TestGitRollbackStashesRebuildsAndStartsTheOlderVersion(t *testing.T) {
 
 	code, out, errOut := e.rewind("start", "git", "--stack", e.stack, "--severity", "P1", "--reason", "bug in v2.6", "--as", "alice", "--to", "v2.5", "--wait")
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
-	require.Contains(t, out, "Stash local changes: stash ")
+	require.Contains(t, out, "Keep local changes (stash, recorded): stash ")
 	require.Contains(t, out, "(hotfix.txt)")
 	require.Contains(t, out, "Build the image of that version: algotrendy-api:v2.5")
 

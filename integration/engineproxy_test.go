@@ -1,13 +1,18 @@
 package integration
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,8 +31,17 @@ type engineProxy struct {
 	dropEvery, loseEvery, delayEvery int64
 	delay                            time.Duration
 	deny                             func(*http.Request) bool
+	// refuseWritesInto refuses the first archive upload into a container that mounts this
+	// volume: "the engine refuses the move" at one chosen step.
+	refuseWritesInto string
+	// uploadBytesPerSecond slows archive uploads down to this rate; 0: full speed.
+	uploadBytesPerSecond int64
 
 	requests, dropped, lost, delayed, denied atomic.Int64
+	mu                                       sync.Mutex
+	// mounts are the volumes each container created through the proxy mounts.
+	mounts  map[string][]string
+	refused bool
 }
 
 func startEngineProxy(t *testing.T, upstream string, p *engineProxy) *engineProxy {
@@ -39,21 +53,33 @@ func startEngineProxy(t *testing.T, upstream string, p *engineProxy) *engineProx
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", u.Path)
 	}
+	p.mounts = map[string][]string{}
 	rp := &httputil.ReverseProxy{
-		Rewrite:       func(r *httputil.ProxyRequest) { r.Out.URL.Scheme, r.Out.URL.Host = "http", "docker" },
-		Transport:     &http.Transport{DialContext: dial, DisableCompression: true},
-		FlushInterval: -1, // events and logs stream as they come
+		Rewrite:        func(r *httputil.ProxyRequest) { r.Out.URL.Scheme, r.Out.URL.Host = "http", "docker" },
+		Transport:      &http.Transport{DialContext: dial, DisableCompression: true},
+		FlushInterval:  -1, // events and logs stream as they come
+		ModifyResponse: p.learnMounts,
 	}
 	p.socket = filepath.Join(t.TempDir(), "docker.sock")
 	l, err := net.Listen("unix", p.socket)
 	require.NoError(t, err)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		noteMounts(r)
 		if !p.armed.Load() {
 			rp.ServeHTTP(w, r)
 			return
 		}
 		n := p.requests.Add(1)
+		if p.uploadBytesPerSecond > 0 && r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/archive") {
+			r.Body = &slowBody{ReadCloser: r.Body, rate: p.uploadBytesPerSecond, start: time.Now()}
+		}
 		switch {
+		case p.refusesWrite(r):
+			p.denied.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = w.Write([]byte(`{"message":"authorization denied by plugin rewind-test-authz: writes into volume ` + p.refuseWritesInto + ` are not allowed"}`))
+			return
 		case p.deny != nil && p.deny(r):
 			p.denied.Add(1)
 			w.Header().Set("Content-Type", "application/json")
@@ -81,6 +107,88 @@ func startEngineProxy(t *testing.T, upstream string, p *engineProxy) *engineProx
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return p
+}
+
+// learnMounts records which volumes a container created through the proxy mounts.
+func (p *engineProxy) learnMounts(resp *http.Response) error {
+	r := resp.Request
+	if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/containers/create") || resp.StatusCode != http.StatusCreated {
+		return nil
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	var created struct{ Id string }
+	if json.Unmarshal(body, &created) != nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.mounts[created.Id] = strings.Split(r.Header.Get(mountsHeader), ",")
+	return nil
+}
+
+// mountsHeader carries the volumes a create request mounts to learnMounts.
+const mountsHeader = "X-Rewind-Test-Mounts"
+
+// noteMounts reads the volumes a container create request mounts.
+func noteMounts(r *http.Request) {
+	if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/containers/create") {
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	r.Body.Close()
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		return
+	}
+	var create struct{ HostConfig struct{ Binds []string } }
+	if json.Unmarshal(body, &create) != nil {
+		return
+	}
+	var volumes []string
+	for _, b := range create.HostConfig.Binds {
+		volumes = append(volumes, strings.SplitN(b, ":", 2)[0])
+	}
+	r.Header.Set(mountsHeader, strings.Join(volumes, ","))
+}
+
+// refusesWrite reports whether r is the archive upload into the chosen volume to refuse.
+func (p *engineProxy) refusesWrite(r *http.Request) bool {
+	if p.refuseWritesInto == "" || r.Method != http.MethodPut || !strings.HasSuffix(r.URL.Path, "/archive") {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	id := strings.TrimSuffix(r.URL.Path[strings.LastIndex(r.URL.Path, "/containers/")+len("/containers/"):], "/archive")
+	if p.refused || !slices.Contains(p.mounts[id], p.refuseWritesInto) {
+		return false
+	}
+	p.refused = true
+	return true
+}
+
+// slowBody reads no faster than rate bytes a second: an engine on a slow disk.
+type slowBody struct {
+	io.ReadCloser
+	rate  int64
+	start time.Time
+	n     int64
+}
+
+func (s *slowBody) Read(b []byte) (int, error) {
+	if len(b) > 64<<10 {
+		b = b[:64<<10]
+	}
+	n, err := s.ReadCloser.Read(b)
+	s.n += int64(n)
+	if ahead := time.Duration(float64(s.n)/float64(s.rate)*float64(time.Second)) - time.Since(s.start); ahead > 0 {
+		time.Sleep(ahead) // the injected fault: a slow engine
+	}
+	return n, err
 }
 
 // host is the DOCKER_HOST of the proxy.

@@ -47,7 +47,7 @@ func TestEngineFaults(t *testing.T) {
 		proxy.armed.Store(false)
 		runs := history(t, c, id)
 		require.Zero(t, runs.stepsRunTwice(), "steps of the rollback ran again: %v", runs.scheduled)
-		runs.removedAfterSnapshot(t)
+		runs.safeOrder(t)
 		faults := proxy.dropped.Load() + proxy.lost.Load()
 		require.Positive(t, faults, "the proxy dropped requests or lost answers")
 		retried := 0
@@ -73,7 +73,7 @@ func TestEngineFaults(t *testing.T) {
 		e.startWorker()
 		id := e.startFull()
 		err := e.failure(c, id)
-		require.ErrorContains(t, err, "volume rewind_missing_volume does not exist; check stacks."+e.stack+".volumes (nothing was changed)")
+		require.ErrorContains(t, err, "volume rewind_missing_volume does not exist; check stacks."+e.stack+".volumes; nothing was changed")
 		requireType(t, err, docker.ErrNoSuchVolume)
 		runs := history(t, c, id)
 		require.Equal(t, 1, runs.attempt["InspectVolume"], "not retried")

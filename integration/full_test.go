@@ -47,6 +47,10 @@ func TestFullRollbackRestoresACorruptedDatabaseAfterApproval(t *testing.T) {
 	require.Positive(t, rows)
 	backup, err := demostack.Backup(context.Background(), s.engine, e.project, e.backups, time.Now())
 	require.NoError(t, err)
+	backupPrint := e.fingerprint()
+	// Trades after the backup: the restore must bring back the backup's data, not today's.
+	require.NoError(t, demostack.Seed(context.Background(), e.dbURL(), 7))
+	require.NotEqual(t, backupPrint, e.fingerprint())
 	require.NoError(t, demostack.Corrupt(context.Background(), s.engine, e.project))
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		_, err := e.rowCount()
@@ -63,7 +67,7 @@ func TestFullRollbackRestoresACorruptedDatabaseAfterApproval(t *testing.T) {
 	require.Contains(t, errOut, "alice asked for this rollback and cannot approve it too")
 	code, out, errOut = e.rewind("approve", id, "--as", "bob", "--reason", "backup checked")
 	require.Equal(t, 0, code, errOut)
-	require.Contains(t, out, "accepted: approved by bob (senior)")
+	require.Contains(t, out, "accepted: approved by bob (senior) to restore "+filepath.Base(backup)+" "+fileSHA256(t, backup))
 
 	code, out, errOut = e.rewind("watch", id, "--interval", "200ms")
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
@@ -75,27 +79,29 @@ func TestFullRollbackRestoresACorruptedDatabaseAfterApproval(t *testing.T) {
 
 	code, report, errOut := e.rewind("report", id)
 	require.Equal(t, 0, code, errOut)
-	require.Contains(t, report, "Restored "+filepath.Base(backup))
+	require.Contains(t, report, "| "+demostack.Volume(e.project)+" | "+filepath.Base(backup)+" | "+fileSHA256(t, backup))
 	require.Contains(t, report, "| data integrity | pass | SELECT COUNT(*) FROM market_data → 500 |")
+	require.Contains(t, report, "| data is the backup's ("+demostack.Volume(e.project)+") | pass | "+demostack.FingerprintQuery+" → "+strings.ReplaceAll(backupPrint, "|", `\|`)+" |")
 	require.Contains(t, report, "bob — accepted: approved by bob (senior)")
-	require.Contains(t, report, "alice — refused: alice asked for this rollback")
+	require.NotContains(t, report, "alice asked for this rollback", "a refused decision leaves no trace")
 
 	// The Web UI reads the checklist from the workflow's metadata query.
 	q, err := c.QueryWorkflow(context.Background(), id, "", "__temporal_workflow_metadata")
 	require.NoError(t, err)
 	var meta sdkpb.WorkflowMetadata
 	require.NoError(t, q.Get(&meta))
-	require.Contains(t, meta.GetCurrentDetails(), "- [x] Restore the backup into the volume: ")
+	require.Contains(t, meta.GetCurrentDetails(), "- [x] Restore the newest good backup into a staging volume (proves it restores): ")
 	require.Contains(t, meta.GetCurrentDetails(), "**Outcome:** completed")
 
 	// No data is lost: the corrupted volume's snapshot holds the corrupted file.
-	snaps, err := filepath.Glob(filepath.Join(e.evidence, "incidents", "*", id, "failed_deployment_*.tar.gz"))
+	snaps, err := filepath.Glob(filepath.Join(e.evidence, "incidents", "*", id, "*", "failed_deployment_*.tar.gz"))
 	require.NoError(t, err)
 	require.Len(t, snaps, 1)
 	require.FileExists(t, strings.TrimSuffix(snaps[0], ".tar.gz")+".sha256")
 	require.Contains(t, gunzipAll(t, snaps[0]), "CORRUPTED BY DEMO", "the damaged data is kept for forensics")
 
-	history(t, c, id).removedAfterSnapshot(t)
+	history(t, c, id).safeOrder(t)
+	requireNoStaging(t, s, e.project)
 	recordHistory(t, c, id, "full.json")
 }
 

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,6 +34,7 @@ import (
 	sdkclient "go.temporal.io/sdk/client"
 
 	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/storage/s3test"
 	"github.com/algotrendy/rewind/devserver/embedded"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 	"github.com/algotrendy/rewind/workflows"
@@ -103,7 +105,7 @@ var shared *suite
 
 func TestMain(m *testing.M) {
 	// Workers started by the tests inherit these, and reach the tests' S3 server with them.
-	for k, v := range s3Credentials(os.TempDir()) {
+	for k, v := range s3test.Credentials(os.TempDir()) {
 		os.Setenv(k, v)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -193,9 +195,10 @@ type env struct {
 	// composeFile is the demo's compose file copied beside a .env with this test's ports,
 	// so the test and the worker's compose up start the same stack.
 	composeFile     string
+	overrides       []string
 	apiPort, dbPort int
 	repo            string
-	s3              *s3Server
+	s3              *s3test.Server
 }
 
 // makeRepo commits the compose file twice: v2.5 runs algotrendy-api:v2.5, v2.6 (HEAD) runs
@@ -241,7 +244,7 @@ type stackOptions struct {
 	stack string
 	// s3 keeps the backups and the evidence in buckets of this S3-protocol server, with
 	// 5 MiB upload parts.
-	s3 *s3Server
+	s3 *s3test.Server
 	// transferBatch is worker.transfer_batch (0: the defaults).
 	transferBatch int64
 	// volume is the stack's volume (default: the demo's).
@@ -255,6 +258,14 @@ type stackOptions struct {
 	// repo puts the compose file in a git checkout with tags v2.5 and v2.6 (HEAD), for the
 	// quick and git rollbacks.
 	repo bool
+	// override is a compose file applied over the demo's (more volumes, a logging driver).
+	override string
+	// volumes are more entries of the stack's volumes, as YAML flow values.
+	volumes []string
+	// webhook receives the worker's notifications as JSON.
+	webhook string
+	// heartbeat is worker.heartbeat_timeout (default 20s).
+	heartbeat time.Duration
 }
 
 func newEnv(t *testing.T, s *suite, temporalAddr string, o stackOptions) *env {
@@ -276,6 +287,10 @@ func newEnv(t *testing.T, s *suite, temporalAddr string, o stackOptions) *env {
 		require.NoError(t, os.MkdirAll(work, 0o755))
 		require.NoError(t, os.WriteFile(e.composeFile, yml, 0o600))
 		require.NoError(t, os.WriteFile(filepath.Join(work, ".env"), []byte(fmt.Sprintf("API_PORT=%d\nQUESTDB_PORT=%d\n", e.apiPort, e.dbPort)), 0o600))
+		if o.override != "" {
+			e.overrides = []string{filepath.Join(work, "docker-compose.override.yml")}
+			require.NoError(t, os.WriteFile(e.overrides[0], []byte(o.override), 0o600))
+		}
 		if o.repo {
 			e.makeRepo(string(yml))
 		}
@@ -286,18 +301,18 @@ func newEnv(t *testing.T, s *suite, temporalAddr string, o stackOptions) *env {
 	evidence := fmt.Sprintf("{dir: %q}", e.evidence)
 	if o.s3 != nil {
 		s3 := func(bucket string) string {
-			return fmt.Sprintf("{bucket: %s, prefix: %s/, endpoint: %q, use_path_style: true, region: us-east-1, part_size: %d}", bucket, e.project, o.s3.url, 5<<20)
+			return fmt.Sprintf("{bucket: %s, prefix: %s/, endpoint: %q, use_path_style: true, region: us-east-1, part_size: %d}", bucket, e.project, o.s3.URL, 5<<20)
 		}
 		backups = fmt.Sprintf("{s3: %s, require_checksum: true}", s3(cmp.Or(o.backupBucket, "backups")))
 		evidence = fmt.Sprintf("{dir: %q, s3: %s}", e.evidence, s3("evidence"))
 	}
 	body := fmt.Sprintf(`temporal: {address: %q, task_queue: %q}
-worker: {host: %q, drain_timeout: 5s, state_dir: %q, transfer_batch: %d}
+worker: {host: %q, drain_timeout: 5s, state_dir: %q, transfer_batch: %d, heartbeat_timeout: %s}
 evidence: %s
 stacks:
   %s:
     project: %s
-    compose_files: [%q]
+    compose_files: [%s]
     working_dir: %q
     image: algotrendy-api:%s
     build: {dockerfile: Dockerfile, image: algotrendy-api}
@@ -308,6 +323,7 @@ stacks:
       health_url: %s/health
       database_url: %s
       data_query: SELECT COUNT(*) FROM market_data
+      fingerprint_query: %q
       functional_url: %s/api/market-data/binance/btcusdt
       logs_must_have: ["Connected to Binance"]
       logs_must_lack: ["(?i)panic"]
@@ -316,10 +332,14 @@ approvers:
   - {name: alice, role: on-call}
   - {name: bob, role: senior}
   - {name: carol, role: on-call}
-`, temporalAddr, uniqueName("rewind-"), e.host, filepath.Join(e.dir, "state"), o.transferBatch, evidence,
-		e.stack, e.project, e.composeFile, work, e.project, cmp.Or(o.volume, demostack.Volume(e.project)), o.grace, backups, api, db, api)
+`, temporalAddr, uniqueName("rewind-"), e.host, filepath.Join(e.dir, "state"), o.transferBatch, cmp.Or(o.heartbeat, 20*time.Second), evidence,
+		e.stack, e.project, strings.Join(quoteAll(append([]string{e.composeFile}, e.overrides...)), ", "), work, e.project,
+		strings.Join(append([]string{cmp.Or(o.volume, demostack.Volume(e.project))}, o.volumes...), ", "), o.grace, backups, api, db, demostack.FingerprintQuery, api)
 	for _, a := range o.approvers {
 		body += "  - " + a + "\n"
+	}
+	if o.webhook != "" {
+		body += "notify: {webhook: {url_env: REWIND_TEST_WEBHOOK}}\n"
 	}
 	body += o.config
 	require.NoError(t, os.WriteFile(e.config, []byte(body), 0o600))
@@ -327,16 +347,36 @@ approvers:
 }
 
 func (e *env) compose(extraEnv ...string) demostack.Compose {
-	return demostack.Compose{Command: e.s.compose, Project: e.project, File: e.composeFile, Env: extraEnv}
+	return demostack.Compose{Command: e.s.compose, Project: e.project, File: e.composeFile, Overrides: e.overrides, Env: extraEnv}
 }
 
-// up starts the demo stack under the test's project and removes it when the test ends.
+// up starts the demo stack under the test's project, seeds its market database with 500
+// trades (it starts empty) and removes it all when the test ends.
 func (e *env) up(extraEnv ...string) {
 	e.t.Helper()
 	c := e.compose(extraEnv...)
 	e.t.Cleanup(func() { _ = c.Run(context.Background(), "down", "-v", "--remove-orphans", "-t", "0") })
 	require.NoError(e.t, c.Run(context.Background(), "up", "-d"))
 	require.NoError(e.t, demostack.WaitHealthy(context.Background(), e.s.engine, e.project))
+	require.NoError(e.t, demostack.Seed(context.Background(), e.dbURL(), 500))
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strconv.Quote(s)
+	}
+	return out
+}
+
+func (e *env) dbURL() string { return fmt.Sprintf("http://127.0.0.1:%d", e.dbPort) }
+
+// fingerprint is the market data's fingerprint as the stack serves it now.
+func (e *env) fingerprint() string {
+	e.t.Helper()
+	fp, err := demostack.Fingerprint(context.Background(), e.dbURL())
+	require.NoError(e.t, err)
+	return fp
 }
 
 func (e *env) containers() []string {
@@ -538,22 +578,35 @@ func recordHistory(t *testing.T, c sdkclient.Client, id, name string) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o644))
 }
 
-// removedAfterSnapshot checks invariant 1 in the history: the volume's removal was scheduled
-// only after its snapshot had completed.
-func (r activityRuns) removedAfterSnapshot(t *testing.T) {
+// safeOrder checks invariant 1 in the history: the stack stopped only after the backup
+// restored whole into staging, and the volume was removed only after its snapshot was
+// stored and checked.
+func (r activityRuns) safeOrder(t *testing.T) {
 	t.Helper()
+	require.Positive(t, r.completedAt["PrepareVolume"])
+	require.Greater(t, r.scheduledAt["StopProject"], r.completedAt["PrepareVolume"],
+		"the stack stopped only once the backup had restored whole into staging")
 	require.Positive(t, r.completedAt["SnapshotVolume"])
 	require.Greater(t, r.scheduledAt["RemoveVolume"], r.completedAt["SnapshotVolume"],
 		"the volume was removed only after its snapshot was stored and checked")
 }
 
-// awaitRestored waits for a full rollback to complete and checks the demo's 500 rows are back.
+// awaitRestored waits for a full rollback to complete and checks the data served is the
+// newest backup's: its fingerprint, not only a row count.
 func (e *env) awaitRestored(c sdkclient.Client, id string) {
 	e.t.Helper()
 	e.awaitCompleted(c, id)
 	rows, err := e.rowCount()
 	require.NoError(e.t, err)
 	require.Equal(e.t, float64(500), rows)
+	recorded, err := filepath.Glob(filepath.Join(e.backups, "*.fingerprint"))
+	require.NoError(e.t, err)
+	if len(recorded) > 0 {
+		slices.Sort(recorded)
+		want, err := os.ReadFile(recorded[len(recorded)-1])
+		require.NoError(e.t, err)
+		require.Equal(e.t, strings.TrimSpace(string(want)), e.fingerprint(), "the data served is the backup's")
+	}
 }
 
 // awaitCompleted waits for a rollback to end and checks it completed.

@@ -70,7 +70,7 @@ func TestRollbackSurvivesATemporalRestartMidRestore(t *testing.T) {
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		code, out, _ := e.rewind("status", id)
 		assert.Equal(c, 0, code)
-		assert.Regexp(c, `↻ RestoreVolume: [0-9.]+ MiB of [0-9.]+ MiB of the backup read \(\d+%\)`, out)
+		assert.Regexp(c, `↻ PrepareVolume: [0-9.]+ MiB of [0-9.]+ MiB of the backup read \(\d+%\)`, out)
 	}, time.Minute, 200*time.Millisecond, "rewind status shows how far the restore got")
 	srv.Stop()
 	srv = start()
@@ -82,8 +82,8 @@ func TestRollbackSurvivesATemporalRestartMidRestore(t *testing.T) {
 	runs := history(t, c, id)
 	require.Zero(t, runs.stepsRunTwice(), "steps of the rollback ran again: %v", runs.scheduled)
 	var restored docker.RestoreResult
-	runs.result(t, "RestoreVolume", &restored)
+	runs.result(t, "PrepareVolume", &restored)
 	resent := w.moved(t)[meter.Restore] - restored.Bytes
 	require.LessOrEqual(t, resent, int64(transferBatch+transferBatch/8), "at most one batch sent again")
-	s.report.add(chaosRow{scenario: "full, Temporal stopped and started during the restore", outcome: fmt.Sprintf("completed (restore attempt %d)", runs.attempt["RestoreVolume"]), runTwice: runs.stepsRunTwice(), resent: resent})
+	s.report.add(chaosRow{scenario: "full, Temporal stopped and started during the restore", outcome: fmt.Sprintf("completed (restore attempt %d)", runs.attempt["PrepareVolume"]), runTwice: runs.stepsRunTwice(), resent: resent})
 }

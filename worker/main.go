@@ -18,10 +18,11 @@ import (
 	"go.temporal.io/sdk/interceptor"
 
 	"github.com/algotrendy/rewind/activities/backup"
-	"github.com/algotrendy/rewind/activities/backup/stores"
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/evidence"
-	"github.com/algotrendy/rewind/activities/notify"
+	"github.com/algotrendy/rewind/activities/policy"
+	"github.com/algotrendy/rewind/activities/progress"
+	"github.com/algotrendy/rewind/activities/storage"
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/telemetry"
 	"github.com/algotrendy/rewind/temporalconn"
@@ -63,7 +64,6 @@ func run() error {
 			return fmt.Errorf("read hostname (set worker.host instead): %w", err)
 		}
 	}
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -95,25 +95,27 @@ func run() error {
 		return err
 	}
 	defer engine.Close()
-	var store evidence.Store
-	if loc := cfg.Evidence.Location(); loc.Bucket != "" {
-		remote, err := stores.Open(ctx, loc)
-		if err != nil {
-			return fmt.Errorf("open evidence store %s: %w", loc, err)
-		}
-		store = &evidence.Remote{Store: remote, Spool: filepath.Join(cfg.Worker.StateDir, "spool")}
-	} else if store, err = evidence.NewLocal(loc.Dir); err != nil {
+	store, err := storage.Open(ctx, cfg.Evidence.Location())
+	if err != nil {
+		return fmt.Errorf("open evidence store %s: %w", cfg.Evidence.Location(), err)
+	}
+	notifier, err := runner.Notifier(cfg)
+	if err != nil {
+		return err
+	}
+	signers, err := runner.AllowedSigners(cfg)
+	if err != nil {
 		return err
 	}
 
 	// Rollbacks end within hours; what they left in the state folder after three days
 	// (staged snapshots, downloads, checkpoints) is only taking disk space.
-	if n, err := docker.PruneState(cfg.Worker.StateDir, 72*time.Hour); err != nil {
+	if n, err := runner.PruneState(cfg.Worker.StateDir, 72*time.Hour); err != nil {
 		logger.Warn("prune the state folder", "dir", cfg.Worker.StateDir, "error", err)
 	} else if n > 0 {
 		logger.Info("pruned the state folder", "dir", cfg.Worker.StateDir, "files", n)
 	}
-	crash, err := crashpoint.Parse(os.Getenv("REWIND_CRASH_AT"))
+	crash, err := crashpoint.Parse(cfg.Worker.CrashAt)
 	if err != nil {
 		return err
 	}
@@ -121,22 +123,27 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	interceptors := []interceptor.WorkerInterceptor{transfers}
+	// A step is kept alive four times within its heartbeat timeout.
+	interceptors := []interceptor.WorkerInterceptor{transfers, progress.Keepalive(cfg.Worker.HeartbeatTimeout / 4)}
 	if crash != nil {
-		logger.Warn("crash point armed: this worker kills itself there", "at", os.Getenv("REWIND_CRASH_AT"))
+		logger.Warn("crash point armed: this worker kills itself there", "at", crash)
 		interceptors = append(interceptors, crashpoint.Interceptor(crash))
 	}
-	logger.Info("worker starting", "temporal", cfg.Temporal.Address, "task_queue", cfg.Temporal.TaskQueue, "host", cfg.Worker.Host, "evidence", store.Location(""))
+	if !cfg.Policy.RequireSignatures {
+		logger.Warn("policy.require_signatures is off: starts and decisions of people without SSH keys are taken on their word")
+	}
+	logger.Info("worker starting", "temporal", cfg.Temporal.Address, "task_queue", cfg.Temporal.TaskQueue, "host", cfg.Worker.Host, "evidence", store.Describe())
 	return runner.Run(ctx, c, runner.Options{
 		TaskQueue:    cfg.Temporal.TaskQueue,
 		Host:         cfg.Worker.Host,
 		DrainTimeout: cfg.Worker.DrainTimeout,
 		Listen:       cfg.Worker.Listen,
 		Metrics:      tel.Metrics,
+		Policy:       &policy.Activities{Config: cfg, Host: cfg.Worker.Host, Signers: signers},
 		Docker:       &docker.Activities{Engine: engine, Evidence: store, StateDir: cfg.Worker.StateDir, BatchBytes: cfg.Worker.TransferBatch},
 		Evidence:     &evidence.Activities{Store: store},
-		Notify:       &notify.Activities{WebhookURL: cfg.Notify.WebhookURL, Channel: cfg.Notify.Channel},
-		Backup:       &backup.Activities{Open: stores.Open, Downloads: filepath.Join(cfg.Worker.StateDir, "downloads")},
+		Notify:       notifier,
+		Backup:       &backup.Activities{Downloads: filepath.Join(cfg.Worker.StateDir, "downloads")},
 		Interceptors: interceptors,
 		Ready: func(addr string) {
 			logger.Info("worker ready", "healthz", "http://"+addr+"/healthz", "host_queue", cfg.Temporal.TaskQueue+"@"+cfg.Worker.Host)

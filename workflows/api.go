@@ -1,20 +1,22 @@
 // Package workflows holds Rewind's rollbacks as deterministic Temporal workflows, one file
-// per option of the runbook. This file is the contract the CLI, the worker and the tests share.
+// per option of the runbook. This file is the contract the CLI, the worker and the tests
+// share: every name used outside the package is declared here.
 package workflows
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
-
-	"github.com/algotrendy/rewind/activities/backup"
 )
 
 // DefaultTaskQueue is where rollback workflows run unless the config names another.
 const DefaultTaskQueue = "rewind"
 
-// ProgressQuery returns the rollback's Progress.
-const ProgressQuery = "progress"
+// HostTaskQueue is the task queue of the steps that must run on a stack's Docker host.
+func HostTaskQueue(taskQueue, host string) string { return taskQueue + "@" + host }
 
 // Options of the runbook.
 const (
@@ -24,7 +26,57 @@ const (
 	OptionEmergency = "emergency"
 )
 
-// Search attributes operators filter the Web UI by.
+// Options lists the runbook's options in its order.
+func Options() []string { return []string{OptionQuick, OptionFull, OptionGit, OptionEmergency} }
+
+// WorkflowName maps an option to its workflow type.
+func WorkflowName(option string) (string, bool) {
+	switch option {
+	case OptionQuick:
+		return "Quick", true
+	case OptionFull:
+		return "Full", true
+	case OptionGit:
+		return "Git", true
+	case OptionEmergency:
+		return "Emergency", true
+	}
+	return "", false
+}
+
+// workflowIDPrefix starts the ID of every rollback.
+const workflowIDPrefix = "rewind-"
+
+// WorkflowID is the one ID a stack's rollback runs under, so two cannot run at once.
+func WorkflowID(stack string) string { return workflowIDPrefix + stack }
+
+// StackOf reads the stack out of a rollback's workflow ID.
+func StackOf(workflowID string) (string, bool) {
+	stack, ok := strings.CutPrefix(workflowID, workflowIDPrefix)
+	return stack, ok && stack != "" && !strings.HasSuffix(stack, verifySuffix)
+}
+
+// IDOf accepts what operators type for a rollback, a workflow ID or a stack name, and
+// returns the workflow ID.
+func IDOf(idOrStack string) string {
+	if strings.HasPrefix(idOrStack, workflowIDPrefix) {
+		return idOrStack
+	}
+	return WorkflowID(idOrStack)
+}
+
+// Names of the handlers a rollback registers.
+const (
+	// ProgressQuery returns the rollback's Progress.
+	ProgressQuery = "progress"
+	// DecideUpdate carries a Decision; its validator refuses, at once and without a trace
+	// in history, what the worker's policy does not allow.
+	DecideUpdate = "decide"
+	// ApprovalSignal carried decisions before DecideUpdate; only earlier runs read it.
+	ApprovalSignal = "approval"
+)
+
+// Search attributes operators filter the Web UI and `rewind list` by.
 var (
 	StackKey    = temporal.NewSearchAttributeKeyKeyword("RewindStack")
 	OptionKey   = temporal.NewSearchAttributeKeyKeyword("RewindOption")
@@ -32,90 +84,65 @@ var (
 	PhaseKey    = temporal.NewSearchAttributeKeyKeyword("RewindPhase")
 )
 
-// WorkflowID is the one ID a stack's rollback runs under, so two cannot run at once.
-func WorkflowID(stack string) string { return "rewind-" + stack }
+// Error types of a rollback that ends without completing. None heals by retrying.
+const (
+	ErrBadInput           = "BadInput"
+	ErrNotAuthorized      = "NotAuthorized"
+	ErrRejected           = "Rejected"
+	ErrNoDecision         = "NoDecision"
+	ErrVerificationFailed = "VerificationFailed"
+	ErrNoSuchVolume       = "NoSuchVolume"
+	ErrNoWorker           = "NoWorker"
+)
 
-// HostTaskQueue is the task queue of the activities that must run on a Docker host.
-func HostTaskQueue(taskQueue, host string) string { return taskQueue + "@" + host }
-
-// WorkflowName maps an option to its workflow type.
-func WorkflowName(option string) (string, bool) {
-	switch option {
-	case OptionEmergency:
-		return "Emergency", true
-	case OptionFull:
-		return "Full", true
-	case OptionQuick:
-		return "Quick", true
-	case OptionGit:
-		return "Git", true
-	}
-	return "", false
-}
-
-// Target is the compose deployment being rolled back, as the config describes it.
-type Target struct {
-	Project      string
-	ComposeFiles []string
-	WorkingDir   string
-	Services     []string
-	Volumes      []string
-	StopGrace    time.Duration
-	// ComposeCommand is the operator's compose CLI; empty detects it.
-	ComposeCommand []string `json:",omitempty"`
-	Backups        Backups
-	Checks         Checks
-	// Image is the deployed image the quick rollback removes (`docker rmi`); empty keeps it.
-	Image string `json:",omitempty"`
-	// Build is how the git rollback rebuilds the image of the version it checks out.
-	Build Build
-}
-
-// Build is the runbook's `docker build -f backend/Dockerfile -t algotrendy-api:<version> .`.
-type Build struct {
-	Dockerfile string
-	// Image is the repository name; the tag is the version checked out.
-	Image string
-}
-
-// Backups says where the stack's backups are and what a good one is.
-type Backups struct {
-	Location        backup.Location
-	Pattern         string
-	RequireChecksum bool
-}
-
-// Checks are the post-rollback verification of the runbook, as configured for the stack.
-type Checks struct {
-	HealthURL     string
-	HealthExpect  string
-	DatabaseURL   string
-	DataQuery     string
-	LogsMustHave  []string
-	LogsMustLack  []string
-	FunctionalURL string
-	HealthTimeout time.Duration
-}
-
-// Request starts a rollback. It holds no secrets: it is stored in the workflow history.
+// Request starts a rollback. It names only what the operator decides: the stack's target
+// (compose files, volumes, backups, checks) and who may approve come from the worker's
+// own configuration. It is stored in the workflow history, so it holds no secrets.
 type Request struct {
 	Stack     string
 	Option    string
 	Severity  string
 	Reason    string
 	Requester string
-	Target    Target
 	// RequestedAt is when the operator asked, as their clock read it.
 	RequestedAt time.Time
-	// HostQueue is the task queue of the worker on the stack's Docker host.
-	HostQueue string
-	// Policy says who may approve this rollback (the severity's rule and the approvers).
-	Policy Policy
-	// Ref is the version quick and git rollbacks go back to: a tag, a commit, HEAD~1
-	// (git's reset one commit back) or previous-tag.
+	// Ref is the version quick and git rollbacks go back to: a tag, a commit, HEAD~1 or
+	// previous-tag (the default).
 	Ref string `json:",omitempty"`
 	// Reset moves the branch too (`git reset --hard`) instead of detaching HEAD.
 	Reset bool `json:",omitempty"`
+	// Backup pins the backup a full rollback restores (its name in the store); empty picks
+	// the newest that restores completely.
+	Backup string `json:",omitempty"`
+	// NoPutBack leaves a failed rollback's stack as the failure left it, for people who
+	// would rather look at it than have it put back.
+	NoPutBack bool `json:",omitempty"`
+	// Statement is the requester's signed statement (identity.Statement text) and
+	// Signature its SSHSIG, when the policy requires signatures.
+	Statement string `json:",omitempty"`
+	Signature string `json:",omitempty"`
+	legacyRequest
+}
+
+// Decision is one approver's answer to a rollback waiting at its approval gate.
+type Decision struct {
+	Approver string
+	Approve  bool
+	Reason   string
+	// Statement and Signature prove the approver decided: the statement names the
+	// workflow, the run, the approver, the decision, the backup and an expiry.
+	Statement string `json:",omitempty"`
+	Signature string `json:",omitempty"`
+}
+
+// DecisionRecord is one line of the decision log: every decision accepted, refused signals,
+// and Rewind's own notes (escalations).
+type DecisionRecord struct {
+	At       time.Time
+	Approver string
+	Approve  bool
+	Accepted bool
+	Reason   string
 }
 
 // Result is how a rollback ended.
@@ -158,16 +185,48 @@ type Progress struct {
 	Outcome   string           `json:",omitempty"`
 	Notice    string           `json:",omitempty"`
 	Decisions []DecisionRecord `json:",omitempty"`
+	// Gate is what the approval gate waits for, while it waits.
+	Gate *Gate `json:",omitempty"`
 }
 
-// ApprovalSignal carries a Decision from `rewind approve` or `rewind reject`.
-const ApprovalSignal = "approval"
+// BeforeGate reports whether the rollback has yet to reach its approval step.
+func (p Progress) BeforeGate() bool {
+	for _, s := range p.Steps {
+		if s.Name == stepApproval {
+			return s.State == StatePending
+		}
+	}
+	return false
+}
 
-// Decision is one approver's answer to a rollback waiting at the approval gate.
-type Decision struct {
-	Approver string
-	Approve  bool
-	Reason   string
-	// Signature is an ed25519 signature (base64) over SignedText, for approvers with a key.
-	Signature string `json:",omitempty"`
+// Gate is an open approval gate: who may decide, by when, and about which backups.
+type Gate struct {
+	Role     string
+	Deadline time.Time
+	// Backups are what a full rollback would restore, one per volume ("name sha256"); a
+	// signed decision names them, so an approval cannot be carried over to other data.
+	Backups []string `json:",omitempty"`
+	RunID   string
+}
+
+// OfflineNotice is what an emergency stop leaves people with.
+const OfflineNotice = "offline — investigate before restart"
+
+// MaxSignedFor is the longest a signed statement may stay good: a start statement names
+// no run, so its expiry is what keeps it from being used again later.
+const MaxSignedFor = time.Hour
+
+// BackupDigest is what a signed decision about a full rollback names as its backup: the
+// one backup's sha256 ("name sha256" entries, as Gate lists them), or a sha256 over the
+// list when several volumes are restored.
+func BackupDigest(backups []string) string {
+	switch len(backups) {
+	case 0:
+		return ""
+	case 1:
+		_, sum, _ := strings.Cut(backups[0], " ")
+		return sum
+	}
+	h := sha256.Sum256([]byte(strings.Join(backups, "\n")))
+	return hex.EncodeToString(h[:])
 }

@@ -1,183 +1,244 @@
 package workflows
 
 import (
-	"crypto/ed25519"
-	"encoding/base64"
+	"errors"
 	"fmt"
-	"slices"
-	"time"
+	"strings"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/algotrendy/rewind/activities/notify"
+	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/identity"
 )
 
-// Error types of the approval gate.
-const (
-	ErrNotAuthorized = "NotAuthorized"
-	ErrRejected      = "Rejected"
-	ErrNoDecision    = "NoDecision"
-)
-
-// Approver is a person who may approve rollbacks, with their role and optional key.
-type Approver struct {
-	Name string
-	Role string
-	// PublicKey is base64 ed25519; when set, this approver's decisions must be signed.
-	PublicKey string `json:",omitempty"`
+// gate is the approval gate of the runbook's decision table. Decisions arrive as Updates:
+// the validator judges each against the worker's policy, so a refused one is answered at
+// once and leaves no trace in history; an accepted one is recorded in the decision log.
+type gate struct {
+	r    *rollback
+	open bool
+	// backups are what a full rollback restores; decisions name them (statement backup).
+	backups []string
+	// decided is the accepted decision, and for which backups it was given.
+	decided    *DecisionRecord
+	decidedFor string
 }
 
-// Rule is the decision table's line for one severity.
-type Rule struct {
-	Role         string
-	DecisionTime time.Duration
-	HardDeadline time.Duration
-}
-
-// Policy is who may approve what: the runbook's "Rollback Authority & Escalation".
-type Policy struct {
-	Rule      Rule
-	Approvers []Approver
-	// Escalation lists roles from least to most authority.
-	Escalation []string
-}
-
-// DecisionRecord is one line of the decision log: every signal, accepted or refused.
-type DecisionRecord struct {
-	At       time.Time
-	Approver string
-	Approve  bool
-	Accepted bool
-	Reason   string
-}
-
-// SignedText is what an approver with a key signs: the rollback and the decision.
-func SignedText(workflowID, runID string, approve bool) []byte {
-	verb := "reject"
-	if approve {
-		verb = "approve"
+func newGate(r *rollback) (*gate, error) {
+	g := &gate{r: r}
+	if err := workflow.SetUpdateHandlerWithOptions(r.ctx, DecideUpdate, g.accept, workflow.UpdateHandlerOptions{Validator: g.validate}); err != nil {
+		return nil, fmt.Errorf("register %s update: %w", DecideUpdate, err)
 	}
-	return []byte(fmt.Sprintf("rewind:%s:%s:%s", workflowID, runID, verb))
-}
-
-func (p Policy) rank(role string) int { return slices.Index(p.Escalation, role) }
-
-func (p Policy) approver(name string) (Approver, bool) {
-	for _, a := range p.Approvers {
-		if a.Name == name {
-			return a, true
+	// Signals were how earlier releases decided; a signal cannot be refused before it is
+	// recorded, so it never counts. People see why in the decision log.
+	workflow.Go(r.ctx, func(ctx workflow.Context) {
+		ch := workflow.GetSignalChannel(ctx, ApprovalSignal)
+		for {
+			var d Decision
+			if !ch.Receive(ctx, &d) {
+				return
+			}
+			r.record(DecisionRecord{Approver: d.Approver, Approve: d.Approve,
+				Reason: d.Approver + " sent a signal; this rollback takes decisions as updates only: rewind approve " + workflow.GetInfo(ctx).WorkflowExecution.ID})
 		}
-	}
-	return Approver{}, false
+	})
+	return g, nil
 }
 
-// judge decides whether one decision counts, and says why not.
-func (p Policy) judge(d Decision, requester, workflowID, runID string) (bool, string) {
-	a, ok := p.approver(d.Approver)
+// validate refuses what may not count; it changes nothing.
+func (g *gate) validate(ctx workflow.Context, d Decision) error {
+	if !g.open {
+		return fmt.Errorf("%s is not waiting for a decision (now: %s)", workflow.GetInfo(ctx).WorkflowExecution.ID, g.r.track.progress.Phase)
+	}
+	_, err := g.judge(ctx, d)
+	return err
+}
+
+// accept records a decision the validator let through.
+func (g *gate) accept(ctx workflow.Context, d Decision) (DecisionRecord, error) {
+	why, err := g.judge(ctx, d)
+	if err != nil || !g.open {
+		// A decision that became stale between validation and now (another approver was
+		// first) is refused like any other.
+		return DecisionRecord{}, errors.Join(err, errors.New("the gate closed before this decision was recorded"))
+	}
+	rec := DecisionRecord{Approver: d.Approver, Approve: d.Approve, Accepted: true, Reason: why}
+	g.r.record(rec)
+	g.decided, g.decidedFor, g.open = &rec, g.backupDigest(), false
+	return rec, nil
+}
+
+// judge says whether a decision counts and why, or why not.
+func (g *gate) judge(ctx workflow.Context, d Decision) (string, error) {
+	p := g.r.plan.Policy
+	who, ok := p.Person(d.Approver)
 	switch {
 	case !ok:
-		return false, d.Approver + " is not an approver of this rollback"
-	case d.Approver == requester:
-		return false, d.Approver + " asked for this rollback and cannot approve it too"
-	case p.rank(a.Role) < p.rank(p.Rule.Role):
-		return false, fmt.Sprintf("%s is %s; this severity needs %s or above", a.Name, a.Role, p.Rule.Role)
-	case a.PublicKey != "":
-		key, err := base64.StdEncoding.DecodeString(a.PublicKey)
-		sig, serr := base64.StdEncoding.DecodeString(d.Signature)
-		if err != nil || len(key) != ed25519.PublicKeySize || serr != nil ||
-			!ed25519.Verify(ed25519.PublicKey(key), SignedText(workflowID, runID, d.Approve), sig) {
-			return false, fmt.Sprintf("%s's signature does not verify with their key", a.Name)
-		}
+		return "", fmt.Errorf("%s is not an approver of this rollback", d.Approver)
+	case d.Approver == g.r.req.Requester:
+		return "", fmt.Errorf("%s asked for this rollback and cannot approve it too", d.Approver)
+	case p.Rank(who.Role) < p.Rank(p.Rule.Role):
+		return "", fmt.Errorf("%s is %s; this severity needs %s or above", who.Name, who.Role, p.Rule.Role)
+	case !d.Approve && strings.TrimSpace(d.Reason) == "":
+		return "", errors.New("a rejection needs a reason for the incident record")
+	case !g.backupsKnown():
+		return "", errors.New("the backup to restore is still being checked; decide once `rewind status` names it")
+	}
+	action := identity.ActionApprove
+	if !d.Approve {
+		action = identity.ActionReject
+	}
+	info := workflow.GetInfo(ctx).WorkflowExecution
+	want := identity.Statement{WorkflowID: info.ID, RunID: info.RunID, Person: d.Approver, Action: action, Severity: p.Severity, Backup: g.backupDigest()}
+	if err := g.r.prove(who, d.Statement, d.Signature, want); err != nil {
+		return "", err
 	}
 	if d.Approve {
-		return true, fmt.Sprintf("approved by %s (%s)", a.Name, a.Role)
+		return fmt.Sprintf("approved by %s (%s)%s", who.Name, who.Role, g.forBackups()), nil
 	}
-	return true, fmt.Sprintf("rejected by %s (%s): %s", a.Name, a.Role, d.Reason)
+	return fmt.Sprintf("rejected by %s (%s): %s", who.Name, who.Role, d.Reason), nil
 }
 
-// awaitApproval is the approval gate: P1 goes at once when its requester has the role;
-// otherwise it waits for a decision signal from someone with authority, escalates at the
-// decision time and gives up at the hard deadline, having changed nothing.
-func (r *rollback) awaitApproval(step string) error {
-	ctx := r.ctx
-	p := r.in.Policy
-	info := workflow.GetInfo(ctx)
-	id, runID := info.WorkflowExecution.ID, info.WorkflowExecution.RunID
-	ch := workflow.GetSignalChannel(ctx, ApprovalSignal)
-	r.track.start(step)
+func (g *gate) backupDigest() string { return BackupDigest(g.backups) }
 
-	if p.Rule.DecisionTime == 0 {
-		a, ok := p.approver(r.in.Requester)
-		if !ok || p.rank(a.Role) < p.rank(p.Rule.Role) {
-			reason := fmt.Sprintf("%s may not start a %s rollback: it needs %s or above", r.in.Requester, r.in.Severity, p.Rule.Role)
-			r.record(DecisionRecord{Approver: r.in.Requester, Approve: true, Reason: reason})
-			r.track.finish(step, StateFailed, reason)
-			return temporal.NewNonRetryableApplicationError(reason+"; nothing was changed", ErrNotAuthorized, nil)
+// backupsKnown reports whether every volume's backup is named with its checksum.
+func (g *gate) backupsKnown() bool {
+	for _, b := range g.backups {
+		if b == "" {
+			return false
 		}
-		reason := fmt.Sprintf("%s policy: %s (%s) proceeds at once", r.in.Severity, a.Name, a.Role)
-		r.record(DecisionRecord{Approver: a.Name, Approve: true, Accepted: true, Reason: reason})
-		r.track.finish(step, StateDone, reason)
+	}
+	return true
+}
+
+func (g *gate) forBackups() string {
+	if len(g.backups) == 0 {
+		return ""
+	}
+	return " to restore " + strings.Join(g.backups, ", ")
+}
+
+// prove checks a person's signed statement when the policy or their keys ask for one.
+func (r *rollback) prove(who config.Person, statement, signature string, want identity.Statement) error {
+	if !r.plan.Policy.RequireSignatures && len(who.Keys) == 0 {
 		return nil
 	}
+	if signature == "" {
+		if len(who.Keys) == 0 {
+			return fmt.Errorf("%s has no SSH key in the policy, and this worker requires signatures", who.Name)
+		}
+		return fmt.Errorf("%s must sign (ssh-agent or --key, or --signature from `ssh-keygen -Y sign -n rewind`)", who.Name)
+	}
+	var keys []ssh.PublicKey
+	for _, k := range who.Keys {
+		if pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k)); err == nil {
+			keys = append(keys, pub)
+		}
+	}
+	now := workflow.Now(r.ctx)
+	if _, err := identity.Check(signature, []byte(statement), want, keys, now); err != nil {
+		return fmt.Errorf("%s's signature is refused: %w", who.Name, err)
+	}
+	if st, err := identity.ParseStatement([]byte(statement)); err != nil || st.Expires.After(now.Add(MaxSignedFor)) {
+		return fmt.Errorf("%s's statement is good for longer than %s; sign one that expires sooner", who.Name, MaxSignedFor)
+	}
+	return nil
+}
 
-	r.track.finish(step, StateWaiting, fmt.Sprintf("%s needs a %s or above within %s: rewind approve %s --as NAME", r.in.Severity, p.Rule.Role, p.Rule.DecisionTime, id))
-	r.track.progress.Phase = "waiting for approval"
-	r.track.publish()
-	start := workflow.Now(ctx)
-	hard := p.Rule.HardDeadline
-	if hard < p.Rule.DecisionTime {
-		hard = 4 * p.Rule.DecisionTime
+// admit checks the requester against the policy before anything runs: they must be in it,
+// a P1 (which waits for nobody) needs the P1 role, and a signature when one is required.
+func (r *rollback) admit() error {
+	p := r.plan.Policy
+	who, ok := p.Person(r.req.Requester)
+	refuse := func(why string) error {
+		r.record(DecisionRecord{Approver: r.req.Requester, Approve: true, Reason: why})
+		return temporal.NewNonRetryableApplicationError(why+"; nothing was changed", ErrNotAuthorized, nil)
 	}
-	escalated := false
-	for {
-		deadline := hard
-		if !escalated {
-			deadline = p.Rule.DecisionTime
-		}
-		timerCtx, cancel := workflow.WithCancel(ctx)
-		summary := "decision time of " + r.in.Severity
-		if escalated {
-			summary = "hard deadline of " + r.in.Severity
-		}
-		timer := workflow.NewTimerWithOptions(timerCtx, max(deadline-workflow.Now(ctx).Sub(start), time.Millisecond), workflow.TimerOptions{Summary: summary})
-		var d Decision
-		var fired bool
-		sel := workflow.NewSelector(ctx)
-		sel.AddReceive(ch, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, &d) })
-		sel.AddFuture(timer, func(workflow.Future) { fired = true })
-		sel.Select(ctx)
-		cancel()
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if fired && !escalated {
-			escalated = true
-			next := p.Rule.Role
-			if i := p.rank(p.Rule.Role); i >= 0 && i+1 < len(p.Escalation) {
-				next = p.Escalation[i+1]
-			}
-			msg := fmt.Sprintf("no decision from a %s within %s; escalated to %s", p.Rule.Role, p.Rule.DecisionTime, next)
-			r.record(DecisionRecord{Reason: msg})
-			r.escalate(msg)
-			r.track.finish(step, StateWaiting, msg)
-			continue
-		}
-		if fired {
-			reason := fmt.Sprintf("no approval within the hard deadline of %s; nothing was changed", hard)
-			r.track.finish(step, StateFailed, reason)
-			return temporal.NewNonRetryableApplicationError(reason, ErrNoDecision, nil)
-		}
-		ok, why := p.judge(d, r.in.Requester, id, runID)
-		r.record(DecisionRecord{Approver: d.Approver, Approve: d.Approve, Accepted: ok, Reason: why})
-		if !ok {
-			continue
-		}
-		if !d.Approve {
-			r.track.finish(step, StateFailed, why)
-			return temporal.NewNonRetryableApplicationError(why+"; nothing was changed", ErrRejected, nil)
-		}
-		r.track.finish(step, StateDone, why)
-		return nil
+	if !ok {
+		return refuse(fmt.Sprintf("%s is not in this worker's policy and may not start rollbacks", r.req.Requester))
 	}
+	if (p.Rule.DecisionTime == 0 || r.req.Option == OptionEmergency) && p.Rank(who.Role) < p.Rank(p.Rule.Role) {
+		return refuse(fmt.Sprintf("%s may not start a %s rollback: it needs %s or above", who.Name, r.req.Severity, p.Rule.Role))
+	}
+	want := identity.Statement{WorkflowID: workflow.GetInfo(r.ctx).WorkflowExecution.ID, Person: who.Name,
+		Action: "start " + r.req.Option, Severity: p.Severity}
+	if r.plan.Policy.RequireSignatures || r.req.Signature != "" {
+		if err := r.prove(who, r.req.Statement, r.req.Signature, want); err != nil {
+			return refuse(err.Error())
+		}
+	}
+	return nil
+}
+
+// approval is the approval step: a P1 goes at once (its requester was admitted with the
+// P1 role); otherwise the gate waits for someone with the severity's role, escalates one
+// level at the decision time and gives up at the hard deadline, having changed nothing.
+func (r *rollback) approval() error {
+	return r.step(stepApproval, func() (string, error) {
+		p := r.plan.Policy
+		if p.Rule.DecisionTime == 0 {
+			who, _ := p.Person(r.req.Requester)
+			why := fmt.Sprintf("%s policy: %s (%s) proceeds at once", r.req.Severity, who.Name, who.Role)
+			r.record(DecisionRecord{Approver: who.Name, Approve: true, Accepted: true, Reason: why})
+			return why, nil
+		}
+		return r.awaitDecision()
+	})
+}
+
+func (r *rollback) awaitDecision() (string, error) {
+	g, p := r.gate, r.plan.Policy
+	hard := max(p.Rule.HardDeadline, p.Rule.DecisionTime)
+	start := workflow.Now(r.ctx)
+	g.open, g.decided = true, nil
+	r.track.waiting(stepApproval, fmt.Sprintf("%s needs a %s or above within %s: rewind approve %s --as NAME", r.req.Severity, p.Rule.Role, p.Rule.DecisionTime, workflow.GetInfo(r.ctx).WorkflowExecution.ID),
+		&Gate{Role: p.Rule.Role, Deadline: start.Add(hard), Backups: g.backups, RunID: workflow.GetInfo(r.ctx).WorkflowExecution.RunID})
+	r.notify(notify.Event{Kind: notify.KindApprovalNeeded, Approvers: r.approvers(p.Rule.Role), Backup: strings.Join(g.backups, ", ")})
+	decided := func() bool { return g.decided != nil }
+	ok, err := workflow.AwaitWithTimeout(r.ctx, p.Rule.DecisionTime, decided)
+	if err == nil && !ok {
+		next := p.Rule.Role
+		if i := p.Rank(next); i >= 0 && i+1 < len(p.Escalation) {
+			next = p.Escalation[i+1]
+		}
+		msg := fmt.Sprintf("no decision from a %s within %s; escalated to %s", p.Rule.Role, p.Rule.DecisionTime, next)
+		r.record(DecisionRecord{Reason: msg})
+		r.notify(notify.Event{Kind: notify.KindEscalated, Approvers: r.approvers(next), Detail: msg})
+		ok, err = workflow.AwaitWithTimeout(r.ctx, hard-workflow.Now(r.ctx).Sub(start), decided)
+	}
+	g.open = false
+	r.track.progress.Gate = nil
+	switch {
+	case err != nil:
+		return "", err
+	case !ok:
+		return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("no approval within the hard deadline of %s", hard), ErrNoDecision, nil)
+	}
+	d := g.decided
+	verdict := notify.VerdictApproved
+	if !d.Approve {
+		verdict = notify.VerdictRejected
+	}
+	r.notify(notify.Event{Kind: notify.KindDecided, Decision: notify.Decision{By: d.Approver, Verdict: verdict, Note: d.Reason}})
+	if !d.Approve {
+		return "", temporal.NewNonRetryableApplicationError(d.Reason, ErrRejected, nil)
+	}
+	return d.Reason, nil
+}
+
+// approvers names the people who may decide at role or above.
+func (r *rollback) approvers(role string) []string {
+	p := r.plan.Policy
+	var out []string
+	for _, x := range p.People {
+		if p.Rank(x.Role) >= p.Rank(role) && x.Name != r.req.Requester {
+			out = append(out, x.Name)
+		}
+	}
+	return out
 }
 
 func (r *rollback) record(d DecisionRecord) {

@@ -1,312 +1,326 @@
 package workflows
 
 import (
-	"context"
-	"crypto/ed25519"
-	"encoding/base64"
-	"strings"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
-	"go.temporal.io/sdk/testsuite"
-	"go.temporal.io/sdk/workflow"
 
+	"github.com/algotrendy/rewind/activities/archive"
 	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
-	"github.com/algotrendy/rewind/activities/evidence"
-	"github.com/algotrendy/rewind/activities/notify"
-	"github.com/algotrendy/rewind/activities/probe"
+	"github.com/algotrendy/rewind/identity"
 )
 
-const testRunID = "default-test-run-id"
+func TestFullProvesTheBackupRestoresBeforeTheStackStopsAndKeepsTheRunbooksOrder(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	var got []string
+	r.decide(5*time.Minute, Decision{Approver: "bob", Approve: true}, &got)
 
-func fullRequest(severity, requester string) Request {
-	rules := map[string]Rule{
-		"P1": {Role: "on-call"},
-		"P2": {Role: "senior", DecisionTime: 15 * time.Minute, HardDeadline: time.Hour},
-		"P3": {Role: "tech-lead", DecisionTime: time.Hour, HardDeadline: 4 * time.Hour},
-	}
-	return Request{
-		Stack: "prod", Option: OptionFull, Severity: severity, Reason: "market_data corrupted", Requester: requester,
-		Target: Target{
-			Project: "algotrendy_v26", ComposeFiles: []string{"docker-compose.prod.yml"}, Volumes: []string{"algotrendy_v26_questdb_data"},
-			StopGrace: 30 * time.Second,
-			Backups:   Backups{Location: backup.Location{Dir: "/backups"}, Pattern: "questdb_backup_*.tar.gz"},
-			Checks:    Checks{HealthURL: "http://localhost:5002/health", HealthTimeout: 5 * time.Minute},
-		},
-		HostQueue: HostTaskQueue("rewind", "docker-1"),
-		Policy: Policy{
-			Rule:       rules[severity],
-			Escalation: []string{"on-call", "senior", "tech-lead", "engineering-manager"},
-			Approvers: []Approver{
-				{Name: "alice", Role: "on-call"}, {Name: "bob", Role: "senior"}, {Name: "carol", Role: "tech-lead"},
-			},
-		},
-	}
-}
+	r.ExecuteWorkflow(Full, request(OptionFull, "P2", "alice"))
 
-// fullEnv mocks every step of the full rollback with the answers of a healthy run and
-// records the order in which steps ran.
-type fullEnv struct {
-	*testsuite.TestWorkflowEnvironment
-	calls   []string
-	report  VerifyReport
-	created []docker.VolumeInfo
-}
-
-func (f *fullEnv) record(name string) { f.calls = append(f.calls, name) }
-
-func (f *fullEnv) ran(name string) bool {
-	for _, c := range f.calls {
-		if c == name {
-			return true
-		}
-	}
-	return false
-}
-
-func newFullEnv(t *testing.T) *fullEnv {
-	var s testsuite.WorkflowTestSuite
-	env := &fullEnv{TestWorkflowEnvironment: s.NewTestWorkflowEnvironment(),
-		report: VerifyReport{Passed: true, Checks: []CheckResult{{Name: "data integrity", Passed: true, Evidence: "SELECT COUNT(*) FROM market_data → 500"}}}}
-	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: WorkflowID("prod")})
-	env.RegisterWorkflow(Full)
-	env.RegisterWorkflow(Verify)
-	for _, a := range []any{&docker.Activities{}, &evidence.Activities{}, &notify.Activities{}, &backup.Activities{}, &probe.Activities{}} {
-		env.RegisterActivity(a)
-	}
-	var d *docker.Activities
-	var e *evidence.Activities
-	var n *notify.Activities
-	var b *backup.Activities
-	proof := docker.SnapshotProof{Volume: "algotrendy_v26_questdb_data", Location: "incidents/x/failed.tar.gz", Path: "/evidence/failed.tar.gz", SHA256: strings.Repeat("a", 64), Bytes: 10}
-	env.OnActivity(d.CaptureState, mock.Anything, mock.Anything).Return(func(context.Context, docker.CaptureInput) (docker.CaptureResult, error) {
-		env.record("capture")
-		return docker.CaptureResult{Files: []string{"ps.txt"}}, nil
-	})
-	env.OnActivity(b.ListBackups, mock.Anything, mock.Anything).Return([]backup.Object{{Name: "questdb_backup_20251019_020000.tar.gz"}}, nil)
-	env.OnActivity(e.Note, mock.Anything, mock.Anything).Return(func(_ context.Context, in evidence.NoteInput) (string, error) {
-		return "/evidence/" + in.Name, nil
-	})
-	env.OnActivity(n.Send, mock.Anything, mock.Anything).Return(func(_ context.Context, m notify.Message) (notify.Result, error) {
-		env.record("notify: " + m.Subject)
-		return notify.Result{}, nil
-	})
-	env.OnActivity(d.StopProject, mock.Anything, mock.Anything).Return(func(context.Context, docker.StopInput) (docker.StopResult, error) {
-		env.record("stop")
-		return docker.StopResult{Stopped: []string{"api", "questdb"}}, nil
-	})
-	env.OnActivity(b.FindLatestGood, mock.Anything, mock.Anything).Return(backup.LatestGood{
-		Chosen:  backup.Verified{Name: "questdb_backup_20251019_020000.tar.gz", SHA256: strings.Repeat("b", 64), Sidecar: "match", Entries: 3},
-		Skipped: []backup.Skipped{{Name: "questdb_backup_20251020_020000.tar.gz", Reason: "backup questdb_backup_20251020_020000.tar.gz: sha256 is x, its sidecar says y"}},
-	}, nil)
-	env.OnActivity(d.InspectVolume, mock.Anything, mock.Anything).Return(docker.VolumeInfo{Name: "algotrendy_v26_questdb_data", Exists: true, Labels: map[string]string{"com.docker.compose.project": "algotrendy_v26"}}, nil)
-	env.OnActivity(d.SnapshotVolume, mock.Anything, mock.Anything).Return(func(context.Context, docker.SnapshotInput) (docker.SnapshotProof, error) {
-		env.record("snapshot")
-		return proof, nil
-	})
-	env.OnActivity(b.DownloadBackup, mock.Anything, mock.Anything).Return(backup.Downloaded{Path: "/backups/questdb_backup_20251019_020000.tar.gz"}, nil)
-	env.OnActivity(d.RemoveVolume, mock.Anything, docker.RemoveVolumeInput{Volume: "algotrendy_v26_questdb_data", Snapshot: proof}).
-		Return(func(context.Context, docker.RemoveVolumeInput) (docker.RemoveVolumeResult, error) {
-			env.record("remove volume")
-			return docker.RemoveVolumeResult{Removed: true}, nil
-		})
-	env.OnActivity(d.CreateVolume, mock.Anything, mock.Anything).Return(func(_ context.Context, v docker.VolumeInfo) (docker.VolumeInfo, error) {
-		env.record("create volume")
-		env.created = append(env.created, v)
-		return v, nil
-	})
-	env.OnActivity(d.ComposeUp, mock.Anything, mock.Anything).Return(func(context.Context, docker.ComposeUpInput) (docker.ComposeUpResult, error) {
-		env.record("compose up")
-		return docker.ComposeUpResult{Command: []string{"docker-compose", "up", "-d"}}, nil
-	})
-	env.OnActivity(d.WaitHealthy, mock.Anything, mock.Anything).Return(docker.WaitHealthyResult{Services: map[string]string{"api": "healthy"}}, nil)
-	env.OnWorkflow(Verify, mock.Anything, mock.Anything).Return(func(workflow.Context, VerifyRequest) (VerifyReport, error) {
-		env.record("verify")
-		return env.report, nil
-	})
-	return env
-}
-
-func (f *fullEnv) restoreReturns(after time.Duration) {
-	var d *docker.Activities
-	f.OnActivity(d.RestoreVolume, mock.Anything, mock.MatchedBy(func(in docker.RestoreInput) bool { return in.Backup != "/evidence/failed.tar.gz" })).
-		After(after).Return(func(context.Context, docker.RestoreInput) (docker.RestoreResult, error) {
-		f.record("restore backup")
-		return docker.RestoreResult{Entries: 3, Bytes: 100}, nil
-	})
-	f.OnActivity(d.RestoreVolume, mock.Anything, mock.MatchedBy(func(in docker.RestoreInput) bool { return in.Backup == "/evidence/failed.tar.gz" })).
-		Return(func(context.Context, docker.RestoreInput) (docker.RestoreResult, error) {
-			f.record("restore snapshot")
-			return docker.RestoreResult{Entries: 3}, nil
-		})
-}
-
-func (f *fullEnv) decide(after time.Duration, d Decision) {
-	f.RegisterDelayedCallback(func() { f.SignalWorkflow(ApprovalSignal, d) }, after)
-}
-
-func (f *fullEnv) progress(t *testing.T) Progress {
-	q, err := f.QueryWorkflow(ProgressQuery)
-	require.NoError(t, err)
-	var p Progress
-	require.NoError(t, q.Get(&p))
-	return p
-}
-
-func errorType(t *testing.T, err error) string {
-	t.Helper()
-	var appErr *temporal.ApplicationError
-	require.ErrorAs(t, err, &appErr)
-	return appErr.Type()
-}
-
-func TestFullRestoresAfterASeniorApprovesAndKeepsTheOrderOfTheRunbook(t *testing.T) {
-	env := newFullEnv(t)
-	env.restoreReturns(0)
-	env.decide(5*time.Minute, Decision{Approver: "bob", Approve: true})
-
-	env.ExecuteWorkflow(Full, fullRequest("P2", "alice"))
-
-	require.NoError(t, env.GetWorkflowError())
+	require.NoError(t, r.GetWorkflowError())
 	var res Result
-	require.NoError(t, env.GetWorkflowResult(&res))
-	require.Equal(t, []string{"capture", "stop", "snapshot", "remove volume", "create volume", "restore backup", "compose up", "verify"}, env.calls)
+	require.NoError(t, r.GetWorkflowResult(&res))
+	require.Equal(t, []string{"accepted: approved by bob (senior) to restore db_data_2.tar.gz " + sha('2')}, got)
+	// The staging restore runs while the gate waits: those two go side by side.
+	require.ElementsMatch(t, []string{
+		"notify started", "capture", "list newest", "note rollback_reason.txt", "inspect db_data", "notify approval-needed",
+		"remove stale staging", "list db_data", "fetch db_data_2.tar.gz", "prepare db_data_2.tar.gz",
+	}, r.calls[:r.index("notify decided")])
+	require.Less(t, r.index("inspect db_data"), r.index("remove stale staging"))
+	require.Less(t, r.index("prepare db_data_2.tar.gz"), r.index("stop"), "the stack stops only once the backup restored whole")
+	require.Equal(t, []string{
+		"notify decided", "stop",
+		"snapshot db_data", "remove volume db_data", "create volume db_data", "copy into db_data",
+		"compose up", "wait healthy", "verify", "remove staging", "note decisions.json", "note incident_report.md", "notify finished",
+	}, r.calls[r.index("notify decided"):])
 	require.Equal(t, "completed", res.Outcome)
-	require.Contains(t, res.Report, "Restored questdb_backup_20251019_020000.tar.gz")
-	require.Contains(t, res.Report, "## Skipped backups")
+	require.Equal(t, "restored db_data_2.tar.gz", res.Notice)
+	require.Contains(t, res.Report, "| db_data | db_data_2.tar.gz | "+sha('2'))
 	require.Contains(t, res.Report, "| data integrity | pass |")
 	require.Contains(t, res.Report, "approved by bob (senior)")
 	require.Contains(t, res.Report, "## Root cause analysis")
-	p := env.progress(t)
+	p := r.progress()
 	require.Equal(t, "completed", p.Phase)
 	for _, s := range p.Steps {
 		require.Equal(t, StateDone, s.State, s.Name)
 	}
 }
 
-func TestApprovalRefusesWhoMayNotApproveAndKeepsWaiting(t *testing.T) {
-	pub, priv, err := ed25519.GenerateKey(nil)
-	require.NoError(t, err)
-	req := fullRequest("P2", "alice")
-	req.Policy.Approvers = append(req.Policy.Approvers, Approver{Name: "erin", Role: "senior", PublicKey: base64.StdEncoding.EncodeToString(pub)})
-	_, otherKey, _ := ed25519.GenerateKey(nil)
-	forged := base64.StdEncoding.EncodeToString(ed25519.Sign(otherKey, SignedText(WorkflowID("prod"), testRunID, true)))
-	signed := base64.StdEncoding.EncodeToString(ed25519.Sign(priv, SignedText(WorkflowID("prod"), testRunID, true)))
+func TestFullFallsBackToAnOlderBackupWhenTheNewestDoesNotRestoreAndNothingStopsMeanwhile(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	r.fail["prepare db_data_2.tar.gz"] = temporal.NewNonRetryableApplicationError("backup db_data_2.tar.gz: entry \"v/_data/../../etc\" climbs out", archive.ErrUnsafeEntry, nil)
 
-	env := newFullEnv(t)
-	env.restoreReturns(0)
-	env.decide(1*time.Minute, Decision{Approver: "alice", Approve: true})
-	env.decide(2*time.Minute, Decision{Approver: "mallory", Approve: true})
-	env.decide(3*time.Minute, Decision{Approver: "erin", Approve: true, Signature: forged})
-	env.decide(4*time.Minute, Decision{Approver: "erin", Approve: true, Signature: signed})
+	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
 
-	env.ExecuteWorkflow(Full, req)
+	require.NoError(t, r.GetWorkflowError())
+	var res Result
+	require.NoError(t, r.GetWorkflowResult(&res))
+	require.Equal(t, "restored db_data_1.tar.gz", res.Notice)
+	require.Less(t, r.index("prepare db_data_1.tar.gz"), r.index("stop"), "the stack stops only once a backup restored whole")
+	require.Less(t, r.index("remove staging"), r.index("fetch db_data_1.tar.gz"), "the bad backup's staging volume goes first")
+	require.Contains(t, res.Report, "## Skipped backups")
+	require.Contains(t, res.Report, "climbs out")
+}
 
-	require.NoError(t, env.GetWorkflowError())
-	var got []string
-	for _, d := range env.progress(t).Decisions {
-		got = append(got, d.Reason)
-	}
+func TestFullWithNoBackupThatRestoresChangesNothing(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	bad := temporal.NewNonRetryableApplicationError("damaged halfway", archive.ErrCorruptBackup, nil)
+	r.fail["prepare db_data_2.tar.gz"], r.fail["prepare db_data_1.tar.gz"] = bad, bad
+
+	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+
+	err := r.GetWorkflowError()
+	require.Equal(t, backup.ErrNoGoodBackup, errorType(t, err))
+	require.Contains(t, err.Error(), "no backup of db_data restores: damaged halfway; damaged halfway; 2 backups match backup0_*.tar.gz in /backups; nothing was changed")
+	require.False(t, r.ran("stop"))
+}
+
+func TestFullPutsTheStackBackWhenAStepFailsAfterTheVolumeWasRemoved(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	r.fail["copy into db_data"] = temporal.NewNonRetryableApplicationError("the engine refused the copy", "EngineRefused", nil)
+
+	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+
+	err := r.GetWorkflowError()
+	require.Equal(t, "EngineRefused", errorType(t, err))
+	require.Contains(t, err.Error(), "the engine refused the copy; put back: volume db_data from its snapshot, the stack started again; evidence: incidents/")
+	tail := r.calls[r.index("copy into db_data")+1:]
 	require.Equal(t, []string{
-		"alice asked for this rollback and cannot approve it too",
-		"mallory is not an approver of this rollback",
-		"erin's signature does not verify with their key",
-		"approved by erin (senior)",
+		"remove volume db_data", "create volume db_data", "restore db_data from failed_deployment_db_data.tar.gz", "compose up",
+		"notify failed", "remove staging",
+	}, tail, "the damaged data comes back from this run's snapshot, then the stack starts as it was")
+	require.Equal(t, r.created[0], r.created[1], "the put-back volume gets the recorded driver and labels, so compose adopts it")
+	require.Equal(t, "failed", r.progress().Phase)
+}
+
+func TestFullFailedVerificationPutsTheDamagedDataBackNamingTheCheck(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	r.report = VerifyReport{Checks: []CheckResult{{Name: "data integrity", Passed: false, Evidence: "SELECT COUNT(*) FROM market_data → 0"}}}
+
+	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+
+	err := r.GetWorkflowError()
+	require.Equal(t, ErrVerificationFailed, errorType(t, err))
+	require.Contains(t, err.Error(), "data integrity (SELECT COUNT(*) FROM market_data → 0)")
+	require.Contains(t, err.Error(), "put back: volume db_data from its snapshot, the stack started again")
+	require.True(t, r.ran("restore db_data from failed_deployment_db_data.tar.gz"))
+}
+
+func TestFullWithNoPutBackLeavesTheStackAsTheFailureLeftIt(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	r.fail["copy into db_data"] = errors.New("disk full")
+	req := request(OptionFull, "P1", "alice")
+	req.NoPutBack = true
+
+	r.ExecuteWorkflow(Full, req)
+
+	require.ErrorContains(t, r.GetWorkflowError(), "left as it is (--no-put-back): to put back: the stack started again, volume db_data from its snapshot")
+	require.False(t, r.ran("restore db_data from failed_deployment_db_data.tar.gz"))
+	require.NotContains(t, r.calls[r.index("copy into db_data"):], "compose up", "nothing starts the stack after the failure")
+}
+
+func TestFullRestoresEveryVolumeAndAFailureInTheSecondPutsBothBack(t *testing.T) {
+	r := newRig(t, rigOptions{volumes: []string{"db_data", "cache_data"}})
+	r.fail["copy into cache_data"] = errors.New("disk full")
+
+	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+
+	err := r.GetWorkflowError()
+	require.ErrorContains(t, err, "put back: volume cache_data from its snapshot, volume db_data from its snapshot, the stack started again")
+	require.Less(t, r.index("prepare cache_data_2.tar.gz"), r.index("stop"), "both volumes are proven before anything stops")
+	require.True(t, r.ran("restore db_data from failed_deployment_db_data.tar.gz"))
+	require.True(t, r.ran("restore cache_data from failed_deployment_cache_data.tar.gz"))
+}
+
+func TestFullOfTwoVolumesFallsBackPerVolume(t *testing.T) {
+	r := newRig(t, rigOptions{volumes: []string{"db_data", "cache_data"}})
+	r.fail["prepare cache_data_2.tar.gz"] = temporal.NewNonRetryableApplicationError("sha256 differs", backup.ErrChecksumMismatch, nil)
+
+	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+
+	require.NoError(t, r.GetWorkflowError())
+	var res Result
+	require.NoError(t, r.GetWorkflowResult(&res))
+	require.Equal(t, "restored db_data_2.tar.gz, cache_data_1.tar.gz", res.Notice)
+}
+
+func TestCancelledAfterTheSwapPutsTheOldDataBack(t *testing.T) {
+	var d *docker.Activities
+	r := newRig(t, rigOptions{first: func(r *rig) {
+		r.OnActivity(d.WaitHealthy, mock.Anything, mock.Anything).After(time.Hour).Return(docker.WaitHealthyResult{}, nil).Once()
+	}})
+	r.RegisterDelayedCallback(r.CancelWorkflow, 10*time.Minute)
+
+	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+
+	require.True(t, temporal.IsCanceledError(r.GetWorkflowError()))
+	require.Equal(t, []string{"remove volume db_data", "create volume db_data", "restore db_data from failed_deployment_db_data.tar.gz", "compose up", "notify failed", "remove staging"},
+		r.calls[r.index("compose up")+1:], "the damaged data comes back from its snapshot and the stack starts as it was")
+}
+
+func TestCancelledWhileWaitingForApprovalRemovesTheStagingVolumeAndNothingElse(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	r.RegisterDelayedCallback(r.CancelWorkflow, time.Minute)
+
+	r.ExecuteWorkflow(Full, request(OptionFull, "P2", "alice"))
+
+	require.True(t, temporal.IsCanceledError(r.GetWorkflowError()))
+	require.False(t, r.ran("stop"))
+	require.True(t, r.ran("remove staging"), "the staged copy of the backup does not outlive the run")
+}
+
+func TestApprovalRefusesWhoMayNotDecideWithoutATraceAndKeepsWaiting(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	var got []string
+	r.decide(1*time.Minute, Decision{Approver: "alice", Approve: true}, &got)
+	r.decide(2*time.Minute, Decision{Approver: "mallory", Approve: true}, &got)
+	r.decide(3*time.Minute, Decision{Approver: "erin", Approve: true}, &got)
+	r.decide(4*time.Minute, Decision{Approver: "bob", Approve: false}, &got)
+	r.decide(5*time.Minute, Decision{Approver: "carol", Approve: true}, &got)
+
+	r.ExecuteWorkflow(Full, request(OptionFull, "P3", "alice"))
+
+	require.NoError(t, r.GetWorkflowError())
+	require.Equal(t, []string{
+		"refused: alice asked for this rollback and cannot approve it too",
+		"refused: mallory is not an approver of this rollback",
+		"refused: erin is senior; this severity needs tech-lead or above",
+		"refused: bob is senior; this severity needs tech-lead or above",
+		"accepted: approved by carol (tech-lead) to restore db_data_2.tar.gz " + sha('2'),
+	}, got)
+	var log []string
+	for _, d := range r.progress().Decisions {
+		log = append(log, d.Reason)
+	}
+	require.Equal(t, []string{"approved by carol (tech-lead) to restore db_data_2.tar.gz " + sha('2')}, log,
+		"refused decisions leave no trace in history or the decision log")
+}
+
+func TestSignedDecisionsAreCheckedFieldByField(t *testing.T) {
+	r := newRig(t, rigOptions{signatures: true})
+	bob := r.people["bob"]
+	right := identity.Statement{WorkflowID: WorkflowID("prod"), RunID: testRunID, Severity: "P2", Backup: sha('2')}
+	wrongRun, wrongWorkflow, wrongBackup, expired := right, right, right, right
+	wrongRun.RunID = "another-run"
+	wrongWorkflow.WorkflowID = WorkflowID("staging")
+	wrongBackup.Backup = sha('1')
+	expired.Expires = time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+	byErin := r.signed(r.people["erin"], true, right)
+	byErin.Approver = "bob"
+	var got []string
+	r.decide(1*time.Minute, Decision{Approver: "bob", Approve: true}, &got)
+	r.decide(2*time.Minute, r.signed(bob, true, wrongRun), &got)
+	r.decide(3*time.Minute, r.signed(bob, true, wrongWorkflow), &got)
+	r.decide(4*time.Minute, r.signed(bob, true, wrongBackup), &got)
+	r.decide(5*time.Minute, r.signed(bob, true, expired), &got)
+	r.decide(6*time.Minute, byErin, &got)
+	r.decide(7*time.Minute, r.signed(bob, true, right), &got)
+
+	r.ExecuteWorkflow(Full, r.signedRequest(request(OptionFull, "P2", "alice")))
+
+	require.NoError(t, r.GetWorkflowError())
+	require.Len(t, got, 7)
+	require.Equal(t, "refused: bob must sign (ssh-agent or --key, or --signature from `ssh-keygen -Y sign -n rewind`)", got[0])
+	require.Contains(t, got[1], `signed for run "another-run", this is run "default-test-run-id"`)
+	require.Contains(t, got[2], `signed for workflow "rewind-staging", this is workflow "rewind-prod"`)
+	require.Contains(t, got[3], "signed for backup "+sha('1')+", the rollback restores "+sha('2'))
+	require.Contains(t, got[4], "statement expired")
+	require.Contains(t, got[5], "bob's signature is refused")
+	require.Contains(t, got[6], "accepted: approved by bob (senior)")
+}
+
+func TestAnApprovalIsForTheBackupsItNamesAndAFallbackAsksAgain(t *testing.T) {
+	var d *docker.Activities
+	r := newRig(t, rigOptions{first: func(r *rig) {
+		r.OnActivity(d.PrepareVolume, mock.Anything, mock.MatchedBy(func(in docker.PrepareInput) bool { return in.Backup == "/backups/db_data_2.tar.gz" })).
+			After(5*time.Minute).Return(docker.RestoreResult{}, temporal.NewNonRetryableApplicationError("damaged", archive.ErrCorruptBackup, nil))
+	}})
+	var got []string
+	// bob approves while the newest backup is still being restored into staging.
+	r.decide(time.Minute, Decision{Approver: "bob", Approve: true}, &got)
+	r.decide(10*time.Minute, Decision{Approver: "carol", Approve: true}, &got)
+
+	r.ExecuteWorkflow(Full, request(OptionFull, "P2", "alice"))
+
+	require.NoError(t, r.GetWorkflowError())
+	require.Equal(t, []string{
+		"accepted: approved by bob (senior) to restore db_data_2.tar.gz " + sha('2'),
+		"accepted: approved by carol (tech-lead) to restore db_data_1.tar.gz " + sha('1'),
 	}, got)
 }
 
-func TestApprovalNeedsTheSeveritysRole(t *testing.T) {
-	env := newFullEnv(t)
-	env.restoreReturns(0)
-	env.decide(time.Minute, Decision{Approver: "bob", Approve: true})
-	env.decide(2*time.Minute, Decision{Approver: "carol", Approve: true})
+func TestNoDecisionEscalatesAtTheDecisionTimeAndGivesUpAtTheHardDeadline(t *testing.T) {
+	r := newRig(t, rigOptions{})
 
-	env.ExecuteWorkflow(Full, fullRequest("P3", "alice"))
+	r.ExecuteWorkflow(Full, request(OptionFull, "P2", "alice"))
 
-	require.NoError(t, env.GetWorkflowError())
-	d := env.progress(t).Decisions
-	require.Len(t, d, 2)
-	require.False(t, d[0].Accepted)
-	require.Equal(t, "bob is senior; this severity needs tech-lead or above", d[0].Reason)
-	require.True(t, d[1].Accepted)
+	err := r.GetWorkflowError()
+	require.Equal(t, ErrNoDecision, errorType(t, err))
+	require.Contains(t, err.Error(), "no approval within the hard deadline of 1h0m0s; nothing was changed")
+	require.True(t, r.ran("notify escalated"))
+	d := r.progress().Decisions
+	require.Contains(t, d[len(d)-1].Reason, "no decision from a senior within 15m0s; escalated to tech-lead")
+	require.False(t, r.ran("stop"))
+	require.True(t, r.ran("remove staging"))
 }
 
 func TestRejectionEndsTheRollbackWithoutTouchingAnything(t *testing.T) {
-	env := newFullEnv(t)
-	env.restoreReturns(0)
-	env.decide(time.Minute, Decision{Approver: "bob", Approve: false, Reason: "the backup is a day old"})
+	r := newRig(t, rigOptions{})
+	var got []string
+	r.decide(time.Minute, Decision{Approver: "bob", Approve: false, Reason: "the backup is a day old"}, &got)
 
-	env.ExecuteWorkflow(Full, fullRequest("P2", "alice"))
+	r.ExecuteWorkflow(Full, request(OptionFull, "P2", "alice"))
 
-	err := env.GetWorkflowError()
+	err := r.GetWorkflowError()
 	require.Equal(t, ErrRejected, errorType(t, err))
 	require.Contains(t, err.Error(), "rejected by bob (senior): the backup is a day old; nothing was changed")
-	require.False(t, env.ran("stop"), "a rejected rollback stops nothing")
+	require.False(t, r.ran("stop"), "a rejected rollback stops nothing")
 }
 
-func TestNoDecisionEscalatesAtTheDecisionTimeAndGivesUpAtTheHardDeadline(t *testing.T) {
-	env := newFullEnv(t)
-	env.restoreReturns(0)
-
-	env.ExecuteWorkflow(Full, fullRequest("P2", "alice"))
-
-	err := env.GetWorkflowError()
-	require.Equal(t, ErrNoDecision, errorType(t, err))
-	require.Contains(t, err.Error(), "no approval within the hard deadline of 1h0m0s; nothing was changed")
-	require.True(t, env.ran("notify: Rewind: P2 rollback of prod needs a decision"))
-	p := env.progress(t)
-	d := p.Decisions
-	require.Contains(t, d[len(d)-1].Reason, "no decision from a senior within 15m0s; escalated to tech-lead")
-	require.Equal(t, 15*time.Minute, d[len(d)-1].At.Sub(p.Steps[1].Started), "escalated at the decision time")
-	require.False(t, env.ran("stop"))
+func TestTheRequesterNeedsTheP1RoleAndToBeInThePolicy(t *testing.T) {
+	for _, tc := range []struct{ severity, requester, want string }{
+		{"P1", "mallory", "mallory is not in this worker's policy and may not start rollbacks"},
+		{"P2", "mallory", "mallory is not in this worker's policy"},
+	} {
+		r := newRig(t, rigOptions{})
+		r.ExecuteWorkflow(Full, request(OptionFull, tc.severity, tc.requester))
+		err := r.GetWorkflowError()
+		require.Equal(t, ErrNotAuthorized, errorType(t, err))
+		require.Contains(t, err.Error(), tc.want)
+		require.Empty(t, r.calls, "refused before any step on the host")
+	}
 }
 
-func TestP1RequesterMustBeOnCallOrAbove(t *testing.T) {
-	env := newFullEnv(t)
-	env.restoreReturns(0)
-	env.ExecuteWorkflow(Full, fullRequest("P1", "mallory"))
-	err := env.GetWorkflowError()
+func TestAStackTheWorkerDoesNotKnowIsRefusedBeforeAnything(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	req := request(OptionFull, "P1", "alice")
+	req.Stack = "staging"
+	r.ExecuteWorkflow(Full, req)
+	err := r.GetWorkflowError()
+	require.Contains(t, err.Error(), `unknown stack "staging"; this worker's configuration lists: prod`)
+	require.Empty(t, r.calls)
+}
+
+func TestUnsignedStartIsRefusedWhenSignaturesAreRequired(t *testing.T) {
+	r := newRig(t, rigOptions{signatures: true})
+	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+	err := r.GetWorkflowError()
 	require.Equal(t, ErrNotAuthorized, errorType(t, err))
-	require.Contains(t, err.Error(), "mallory may not start a P1 rollback: it needs on-call or above")
-	require.False(t, env.ran("stop"))
-}
+	require.Contains(t, err.Error(), "alice must sign")
+	require.Empty(t, r.calls)
 
-func TestFailedVerificationFailsTheRollbackNamingTheCheck(t *testing.T) {
-	env := newFullEnv(t)
-	env.restoreReturns(0)
-	env.report = VerifyReport{Checks: []CheckResult{
-		{Name: "data integrity", Passed: false, Evidence: "SELECT COUNT(*) FROM market_data → 0"},
-	}}
-	env.ExecuteWorkflow(Full, fullRequest("P1", "alice"))
-	err := env.GetWorkflowError()
-	require.Equal(t, ErrVerificationFailed, errorType(t, err))
-	require.Contains(t, err.Error(), "data integrity (SELECT COUNT(*) FROM market_data → 0)")
-}
+	r = newRig(t, rigOptions{signatures: true})
+	r.ExecuteWorkflow(Full, r.signedRequest(request(OptionFull, "P1", "alice")))
+	require.NoError(t, r.GetWorkflowError())
 
-func TestCancelledAfterTheVolumeWasReplacedPutsTheOldDataBack(t *testing.T) {
-	env := newFullEnv(t)
-	env.restoreReturns(time.Hour)
-	env.RegisterDelayedCallback(env.CancelWorkflow, 10*time.Minute)
-
-	env.ExecuteWorkflow(Full, fullRequest("P1", "alice"))
-
-	require.True(t, temporal.IsCanceledError(env.GetWorkflowError()))
-	require.Equal(t, []string{"capture", "stop", "snapshot", "remove volume", "create volume", "remove volume", "create volume", "restore snapshot", "compose up"}, env.calls,
-		"the half-restored volume is emptied, the damaged volume's data comes back from its forensic snapshot and the stack starts again")
-	require.Equal(t, env.created[0], env.created[1], "the put-back volume gets the recorded driver and labels, so compose adopts it")
-	require.Equal(t, "algotrendy_v26", env.created[1].Labels["com.docker.compose.project"])
-}
-
-func TestCancelledBeforeAnyChangeRestartsNothing(t *testing.T) {
-	env := newFullEnv(t)
-	env.restoreReturns(0)
-	env.RegisterDelayedCallback(env.CancelWorkflow, time.Minute)
-	env.ExecuteWorkflow(Full, fullRequest("P2", "alice"))
-	require.True(t, temporal.IsCanceledError(env.GetWorkflowError()))
-	require.Equal(t, []string{"capture"}, env.calls)
+	r = newRig(t, rigOptions{signatures: true})
+	req := r.signedRequest(request(OptionFull, "P1", "alice"))
+	req.Requester = "bob"
+	r.ExecuteWorkflow(Full, req)
+	require.ErrorContains(t, r.GetWorkflowError(), "bob's signature is refused: signing key is not allowed", "a start signed with someone else's key")
 }

@@ -12,6 +12,10 @@ import (
 type tracker struct {
 	ctx      workflow.Context
 	progress Progress
+	// phase is the RewindPhase last written; legacy runs write it on every change of the
+	// checklist, as they did when they started.
+	phase  string
+	legacy bool
 }
 
 func newTracker(ctx workflow.Context, summary string, steps ...string) (*tracker, error) {
@@ -54,6 +58,17 @@ func (t *tracker) finish(name, state, detail string) {
 	t.publish()
 }
 
+// waiting marks a step as waiting for people, with what they wait on.
+func (t *tracker) waiting(name, detail string, g *Gate) {
+	s := t.step(name)
+	s.State, s.Detail = StateWaiting, detail
+	t.progress.Phase, t.progress.Gate = "waiting for approval", g
+	t.publish()
+}
+
+// current is the step running now, for naming the activities it runs.
+func (t *tracker) current() string { return t.progress.Phase }
+
 func (t *tracker) end(outcome, notice string) {
 	t.progress.Phase = outcome
 	t.progress.Outcome = outcome
@@ -63,6 +78,10 @@ func (t *tracker) end(outcome, notice string) {
 
 func (t *tracker) publish() {
 	workflow.SetCurrentDetails(t.ctx, t.progress.Markdown())
+	if t.progress.Phase == t.phase && !t.legacy {
+		return
+	}
+	t.phase = t.progress.Phase
 	// Phase is for filtering only; a failed upsert must not fail the rollback.
 	_ = workflow.UpsertTypedSearchAttributes(t.ctx, PhaseKey.ValueSet(t.progress.Phase))
 }

@@ -1,130 +1,266 @@
 package workflows
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/notify"
+	"github.com/algotrendy/rewind/activities/policy"
+	"github.com/algotrendy/rewind/config"
 )
 
-// rollback is the state one rollback workflow shares between its steps.
+// rollback is one run of a rollback workflow: its request, the plan the worker resolved
+// for it, its checklist, and the undo stack of what it changed.
 type rollback struct {
-	ctx    workflow.Context
-	in     Request
-	track  *tracker
+	ctx   workflow.Context
+	req   Request
+	plan  config.Plan
+	track *tracker
+	gate  *gate
+	// prefix is this run's evidence folder: incidents/YYYYMMDD/<workflow>/<run>.
 	prefix string
-	result Result
+	// undo holds, in the order the changes were made, how to put each back.
+	undo []undo
+	// cleanups remove what a failed run made for itself (staging volumes).
+	cleanups []func(ctx workflow.Context)
+	// sections are more of the incident report (backups, versions, verification).
+	sections []string
+	result   Result
+	// slack is the message notifications of this run update in place.
+	slack notify.SlackMessage
 }
 
-func newRollback(ctx workflow.Context, in Request, steps ...string) (*rollback, error) {
-	if in.Stack == "" || in.Target.Project == "" || in.HostQueue == "" {
-		return nil, temporal.NewNonRetryableApplicationError(
-			"request lacks stack, compose project or host task queue; start rollbacks with `rewind start`", docker.ErrBadInput, nil)
-	}
-	summary := fmt.Sprintf("%s rollback of %s, %s, by %s: %s", in.Option, in.Stack, in.Severity, in.Requester, in.Reason)
+// undo puts back one change the rollback made to the stack.
+type undo struct {
+	what string
+	run  func(ctx workflow.Context) error
+}
+
+// begin starts a rollback: the checklist in the Web UI, the approval gate's handlers, and
+// the plan from the worker's configuration, checked against the request.
+func begin(ctx workflow.Context, req Request, steps ...string) (*rollback, error) {
+	info := workflow.GetInfo(ctx).WorkflowExecution
+	summary := fmt.Sprintf("%s rollback of %s, %s, by %s: %s", req.Option, req.Stack, req.Severity, req.Requester, req.Reason)
 	t, err := newTracker(ctx, summary, steps...)
 	if err != nil {
 		return nil, err
 	}
-	day := workflow.Now(ctx).UTC().Format("20060102")
-	return &rollback{
-		ctx:    ctx,
-		in:     in,
-		track:  t,
-		prefix: evidence.Prefix(day, workflow.GetInfo(ctx).WorkflowExecution.ID),
-		result: Result{Stack: in.Stack, Option: in.Option},
-	}, nil
-}
-
-func (r *rollback) evidence(name string) string { return path.Join(r.prefix, name) }
-
-// run executes one step as an activity on the stack's Docker host and ticks it off.
-func (r *rollback) run(step string, activity, input, result any, detail func() string) error {
-	return r.runFor(step, 15*time.Minute, activity, input, result, detail)
-}
-
-// runFor is run with a longer limit, for transfers and waits.
-func (r *rollback) runFor(step string, limit time.Duration, activity, input, result any, detail func() string) error {
-	r.track.start(step)
-	if err := r.execFor(step, limit, activity, input, result); err != nil {
-		return r.stepFailed(step, err)
+	r := &rollback{
+		ctx: ctx, req: req, track: t,
+		prefix: evidence.Prefix(workflow.Now(ctx).UTC().Format("20060102"), info.ID, info.RunID),
+		result: Result{Stack: req.Stack, Option: req.Option},
 	}
-	r.track.finish(step, StateDone, detail())
+	if r.gate, err = newGate(r); err != nil {
+		return nil, err
+	}
+	if err := r.resolve(); err != nil {
+		t.end("failed", message(err))
+		return nil, err
+	}
+	return r, nil
+}
+
+// resolve asks the worker's own configuration for the stack's target and policy (a local
+// activity, recorded in history) and checks the requester against that policy.
+func (r *rollback) resolve() error {
+	var p *policy.Activities
+	ctx := workflow.WithLocalActivityOptions(r.ctx, workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: 30 * time.Second,
+		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 3},
+	})
+	if err := workflow.ExecuteLocalActivity(ctx, p.Plan, policy.ResolveInput{Stack: r.req.Stack, Severity: r.req.Severity}).Get(ctx, &r.plan); err != nil {
+		return err
+	}
+	return r.admit()
+}
+
+// step runs one line of the checklist: marked running, then done with body's detail, or
+// failed with its error (the step's name leads the message, the error keeps its type).
+func (r *rollback) step(name string, body func() (detail string, err error)) error {
+	r.track.start(name)
+	detail, err := body()
+	if err != nil {
+		r.track.finish(name, StateFailed, message(err))
+		return named(name, err)
+	}
+	r.track.finish(name, StateDone, detail)
 	return nil
 }
 
-// exec runs one activity of a step without ticking the step off.
-func (r *rollback) exec(step string, activity, input, result any) error {
-	return r.execFor(step, 15*time.Minute, activity, input, result)
+// skip marks a step that does not apply to this run.
+func (r *rollback) skip(name, why string) { r.track.finish(name, StateSkipped, why) }
+
+// pace is how long a kind of step may take: the retry policy is shared, the limits are not.
+type pace int
+
+const (
+	quick    pace = iota // engine calls and notes: seconds
+	stopping             // stop the stack: its grace period and a kill
+	waiting              // until healthy: the stack's health timeout
+	building             // image builds and git
+	moving               // transfers: restores, snapshots, copies, downloads
+)
+
+func (p pace) limit(t config.Stack) time.Duration {
+	switch p {
+	case stopping:
+		return t.StopGracePeriod + 5*time.Minute
+	case waiting:
+		return t.Checks.HealthTimeout + 2*time.Minute
+	case building:
+		return time.Hour
+	case moving:
+		return 6 * time.Hour
+	}
+	return 5 * time.Minute
 }
 
-// stepFailed marks the step failed and names it in the error, keeping the error's type
-// (what the CLI and tests match on) and whether it may be retried.
-func (r *rollback) stepFailed(step string, err error) error {
-	r.track.finish(step, StateFailed, err.Error())
+// exec runs one activity on the stack's Docker host. Every host activity heartbeats (the
+// worker keeps a running one alive), so a dead worker is noticed within the heartbeat
+// timeout and its step retried elsewhere or after a restart.
+func (r *rollback) exec(p pace, activity, input, result any) error {
+	return r.execIn(r.ctx, p, activity, input, result)
+}
+
+func (r *rollback) execIn(ctx workflow.Context, p pace, activity, input, result any) error {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:              r.plan.HostQueue,
+		Summary:                r.track.current() + " — " + r.req.Stack,
+		ScheduleToStartTimeout: noWorkerAfter,
+		StartToCloseTimeout:    p.limit(r.plan.Target),
+		HeartbeatTimeout:       cmp.Or(r.plan.HeartbeatTimeout, 20*time.Second),
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        30 * time.Second,
+			MaximumAttempts:        10,
+			NonRetryableErrorTypes: []string{ErrBadInput},
+		},
+	})
+	err := workflow.ExecuteActivity(ctx, activity, input).Get(ctx, result)
+	var timeout *temporal.TimeoutError
+	if errors.As(err, &timeout) && timeout.TimeoutType().String() == "ScheduleToStart" {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("no worker is polling %s: start the Rewind worker on the stack's Docker host", r.plan.HostQueue), ErrNoWorker, err)
+	}
+	return err
+}
+
+// noWorkerAfter is how long a step waits for a worker on the stack's host to take it.
+const noWorkerAfter = 10 * time.Minute
+
+// changed records how to put back a change the rollback just made.
+func (r *rollback) changed(what string, put func(ctx workflow.Context) error) {
+	r.undo = append(r.undo, undo{what: what, run: put})
+}
+
+// do runs steps in order until one fails.
+func do(steps ...func() error) error {
+	for _, s := range steps {
+		if err := s(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// end finishes the run: on success the completed result; on failure or cancellation the
+// changes are put back (newest first, unless the operator asked not to), people are told,
+// and the error says in one message what failed, what was put back and where the evidence is.
+func (r *rollback) end(err error, notice string) (Result, error) {
+	ctx, _ := workflow.NewDisconnectedContext(r.ctx)
+	defer func() {
+		for _, c := range r.cleanups {
+			if err != nil {
+				c(ctx)
+			}
+		}
+	}()
+	if err == nil {
+		r.track.end("completed", notice)
+		r.result.Outcome, r.result.Notice, r.result.Steps = "completed", notice, r.track.progress.Steps
+		r.notify(notify.Event{Kind: notify.KindFinished, Outcome: notice})
+		return r.result, nil
+	}
+	msg := message(err)
+	switch {
+	case len(r.undo) == 0:
+		msg += "; nothing was changed"
+	case r.req.NoPutBack:
+		msg += "; left as it is (--no-put-back): " + r.changes()
+	default:
+		msg += "; " + r.putBack(ctx)
+	}
+	msg += "; evidence: " + r.prefix
+	r.track.end("failed", msg)
+	r.notifyIn(ctx, notify.Event{Kind: notify.KindFailed, Outcome: "failed", Detail: msg})
+	if temporal.IsCanceledError(err) {
+		return Result{}, err
+	}
+	var appErr *temporal.ApplicationError
+	kind := "RollbackFailed"
+	if errors.As(err, &appErr) {
+		kind = appErr.Type()
+	}
+	return Result{}, temporal.NewNonRetryableApplicationError(msg, kind, err)
+}
+
+// putBack undoes the changes newest first and says what it did.
+func (r *rollback) putBack(ctx workflow.Context) string {
+	const step = "Put the stack back as it was"
+	r.track.start(step)
+	var done, failed []string
+	for _, u := range slices.Backward(r.undo) {
+		if err := u.run(ctx); err != nil {
+			failed = append(failed, u.what+" ("+message(err)+")")
+			continue
+		}
+		done = append(done, u.what)
+	}
+	if len(failed) > 0 {
+		detail := "could not put back: " + strings.Join(failed, ", ")
+		if len(done) > 0 {
+			detail += "; put back: " + strings.Join(done, ", ")
+		}
+		r.track.finish(step, StateFailed, detail)
+		return detail
+	}
+	detail := "put back: " + strings.Join(done, ", ")
+	r.track.finish(step, StateDone, detail)
+	return detail
+}
+
+func (r *rollback) changes() string {
+	var out []string
+	for _, u := range r.undo {
+		out = append(out, u.what)
+	}
+	return "to put back: " + strings.Join(out, ", ")
+}
+
+// evidence names a file of this run's evidence.
+func (r *rollback) evidence(name string) string { return path.Join(r.prefix, name) }
+
+// named puts the step's name before the error's message, keeping its type and whether
+// it may be retried.
+func named(step string, err error) error {
 	if temporal.IsCanceledError(err) {
 		return err
 	}
 	msg := strings.ToLower(step[:1]) + step[1:] + ": " + message(err)
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
-		if appErr.NonRetryable() {
-			return temporal.NewNonRetryableApplicationError(msg, appErr.Type(), err)
-		}
-		return temporal.NewApplicationErrorWithCause(msg, appErr.Type(), err)
+		return temporal.NewNonRetryableApplicationError(msg, appErr.Type(), err)
 	}
-	return fmt.Errorf("%s: %w", strings.ToLower(step[:1])+step[1:], err)
-}
-
-func (r *rollback) execFor(step string, limit time.Duration, activity, input, result any) error {
-	ctx := workflow.WithActivityOptions(r.ctx, workflow.ActivityOptions{
-		TaskQueue:           r.in.HostQueue,
-		Summary:             step + " — " + r.in.Stack,
-		StartToCloseTimeout: max(limit, 15*time.Minute),
-		HeartbeatTimeout:    10 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        time.Second,
-			BackoffCoefficient:     2,
-			MaximumInterval:        30 * time.Second,
-			MaximumAttempts:        10,
-			NonRetryableErrorTypes: []string{docker.ErrBadInput},
-		},
-	})
-	return workflow.ExecuteActivity(ctx, activity, input).Get(ctx, result)
-}
-
-func (r *rollback) completed(notice string) Result {
-	r.track.end("completed", notice)
-	r.result.Outcome = "completed"
-	r.result.Notice = notice
-	r.result.Steps = r.track.progress.Steps
-	return r.result
-}
-
-func (r *rollback) failed(err error) (Result, error) {
-	r.track.end("failed", message(err))
-	return Result{}, err
-}
-
-// escalate tells the next level that a decision is overdue; a failed notice only logs.
-func (r *rollback) escalate(msg string) {
-	var n *notify.Activities
-	ctx := workflow.WithActivityOptions(r.ctx, workflow.ActivityOptions{
-		TaskQueue: r.in.HostQueue, Summary: "Escalate — " + r.in.Stack, StartToCloseTimeout: time.Minute,
-		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3},
-	})
-	var res notify.Result
-	if err := workflow.ExecuteActivity(ctx, n.Send, notify.Message{Subject: fmt.Sprintf("Rewind: %s rollback of %s needs a decision", r.in.Severity, r.in.Stack), Text: msg}).Get(ctx, &res); err != nil {
-		workflow.GetLogger(r.ctx).Warn("escalation notice failed", "error", err)
-	}
+	return temporal.NewNonRetryableApplicationError(msg, "StepFailed", err)
 }
 
 // message is what went wrong, without the SDK's wrapping of activity errors.

@@ -1,7 +1,8 @@
 package workflows
 
 import (
-	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -10,17 +11,20 @@ import (
 
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/probe"
+	"github.com/algotrendy/rewind/config"
 )
 
-// ErrVerificationFailed is the error type of a rollback whose stack fails its checks.
-const ErrVerificationFailed = "VerificationFailed"
+// verifySuffix ends the workflow ID of a rollback's verification child.
+const verifySuffix = "-verify"
 
 // VerifyRequest is what the verification child workflow checks.
 type VerifyRequest struct {
 	Stack     string
 	Project   string
 	HostQueue string
-	Checks    Checks
+	Checks    config.Checks
+	// Fingerprints are the data fingerprints recorded with the restored backups, by volume.
+	Fingerprints map[string]string `json:",omitempty"`
 }
 
 // CheckResult is one check of the runbook's post-rollback verification.
@@ -56,7 +60,7 @@ func Verify(ctx workflow.Context, in VerifyRequest) (VerifyReport, error) {
 		// Checks answer within seconds or heartbeat: a worker that died mid-check is
 		// noticed in seconds, not at the two-minute limit.
 		HeartbeatTimeout: 15 * time.Second,
-		RetryPolicy:      &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{docker.ErrBadInput}},
+		RetryPolicy:      &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{ErrBadInput}},
 	})
 	var p *probe.Activities
 	var d *docker.Activities
@@ -67,7 +71,7 @@ func Verify(ctx workflow.Context, in VerifyRequest) (VerifyReport, error) {
 	var healthy docker.WaitHealthyResult
 	err := workflow.ExecuteActivity(withSummary(ctx, "Containers up — "+in.Stack), d.WaitHealthy,
 		docker.WaitHealthyInput{Project: in.Project, Timeout: 30 * time.Second}).Get(ctx, &healthy)
-	add(CheckResult{Name: "containers up", Passed: err == nil, Evidence: evidenceOf(fmt.Sprint(healthy.Services), err)})
+	add(CheckResult{Name: "containers up", Passed: err == nil, Evidence: evidenceOf(healthy.Summary(), err)})
 
 	type httpCheck struct {
 		name string
@@ -98,6 +102,24 @@ func Verify(ctx workflow.Context, in VerifyRequest) (VerifyReport, error) {
 			probe.DataCheck{Name: "data integrity", URL: c.DatabaseURL, Query: c.DataQuery}).Get(ctx, &r)
 		add(CheckResult{Name: "data integrity", Passed: err == nil && r.Passed, Evidence: evidenceOf(r.Evidence, err)})
 	}
+	// Checks added after the first release run only for stacks configured with them, which
+	// rollbacks of that release never were: their histories replay unchanged.
+	for volume, want := range sortedMap(in.Fingerprints) {
+		if c.DatabaseURL == "" || c.FingerprintQuery == "" {
+			break
+		}
+		var r probe.Result
+		name := "data is the backup's (" + volume + ")"
+		err := workflow.ExecuteActivity(withSummary(ctx, name+" — "+in.Stack), p.CheckData,
+			probe.DataCheck{Name: name, URL: c.DatabaseURL, Query: c.FingerprintQuery, Want: want}).Get(ctx, &r)
+		add(CheckResult{Name: name, Passed: err == nil && r.Passed, Evidence: evidenceOf(r.Evidence, err)})
+	}
+	if limit := c.MaxMemoryBytes(); limit > 0 || c.MaxCPUPercent > 0 {
+		var r docker.ResourcesResult
+		err := workflow.ExecuteActivity(withSummary(ctx, "resource usage — "+in.Stack), d.CheckResources,
+			docker.ResourcesCheck{Project: in.Project, MaxMemory: limit, MaxCPUPercent: c.MaxCPUPercent}).Get(ctx, &r)
+		add(CheckResult{Name: "resource usage", Passed: err == nil && r.Passed, Evidence: evidenceOf(r.Evidence, err)})
+	}
 	if len(c.LogsMustHave)+len(c.LogsMustLack) > 0 {
 		var r docker.LogsResult
 		err := workflow.ExecuteActivity(withSummary(ctx, "log patterns — "+in.Stack), d.CheckLogs,
@@ -109,6 +131,18 @@ func Verify(ctx workflow.Context, in VerifyRequest) (VerifyReport, error) {
 		report.Passed = report.Passed && r.Passed
 	}
 	return report, nil
+}
+
+// sortedMap ranges over m in the order of its keys, so a workflow's commands never depend
+// on Go's random map order.
+func sortedMap(m map[string]string) func(yield func(string, string) bool) {
+	return func(yield func(string, string) bool) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			if !yield(k, m[k]) {
+				return
+			}
+		}
+	}
 }
 
 func withSummary(ctx workflow.Context, summary string) workflow.Context {

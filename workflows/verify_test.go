@@ -11,6 +11,7 @@ import (
 
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/probe"
+	"github.com/algotrendy/rewind/config"
 )
 
 func TestVerifyRunsEveryConfiguredCheckAndReportsEachOne(t *testing.T) {
@@ -29,7 +30,7 @@ func TestVerifyRunsEveryConfiguredCheckAndReportsEachOne(t *testing.T) {
 	env.OnActivity(d.CheckLogs, mock.Anything, docker.LogsCheck{Project: "p", MustHave: []string{"Connected to Binance"}, MustLack: []string{"(?i)critical"}}).
 		Return(docker.LogsResult{Passed: true, Evidence: `found "Connected to Binance"`}, nil)
 
-	env.ExecuteWorkflow(Verify, VerifyRequest{Stack: "prod", Project: "p", HostQueue: "q", Checks: Checks{
+	env.ExecuteWorkflow(Verify, VerifyRequest{Stack: "prod", Project: "p", HostQueue: "q", Checks: config.Checks{
 		HealthURL: "http://h/health", DatabaseURL: "http://db:9000", DataQuery: "SELECT COUNT(*) FROM market_data",
 		FunctionalURL: "http://h/api/market-data/binance/btcusdt", LogsMustHave: []string{"Connected to Binance"},
 		LogsMustLack: []string{"(?i)critical"}, HealthTimeout: time.Minute,
@@ -45,4 +46,36 @@ func TestVerifyRunsEveryConfiguredCheckAndReportsEachOne(t *testing.T) {
 	require.Equal(t, []string{"containers up", "api health", "database answers", "market data endpoint", "data integrity", "log patterns"}, names)
 	require.False(t, report.Passed)
 	require.Equal(t, []string{"data integrity (SELECT COUNT(*) FROM market_data → 0)"}, report.Failed())
+}
+
+func TestVerifyComparesTheDataWithTheBackupsFingerprintAndBoundsResources(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(Verify)
+	env.RegisterActivity(&docker.Activities{})
+	env.RegisterActivity(&probe.Activities{})
+	var d *docker.Activities
+	var p *probe.Activities
+	env.OnActivity(d.WaitHealthy, mock.Anything, mock.Anything).Return(docker.WaitHealthyResult{Services: map[string]string{"api": "healthy"}}, nil)
+	env.OnActivity(p.CheckHTTP, mock.Anything, mock.Anything).Return(probe.Result{Passed: true}, nil)
+	env.OnActivity(p.CheckData, mock.Anything, mock.MatchedBy(func(c probe.DataCheck) bool { return c.Want == "" })).
+		Return(probe.Result{Passed: true, Evidence: "COUNT → 500"}, nil)
+	env.OnActivity(p.CheckData, mock.Anything, probe.DataCheck{Name: "data is the backup's (db_data)", URL: "http://db:9000", Query: "SELECT COUNT(*), SUM(price) FROM market_data", Want: "500 | 33000.5"}).
+		Return(probe.Result{Passed: false, Evidence: "→ 500 | 12.5, the backup recorded 500 | 33000.5"}, nil)
+	env.OnActivity(d.CheckResources, mock.Anything, docker.ResourcesCheck{Project: "p", MaxMemory: 256 << 20}).
+		Return(docker.ResourcesResult{Passed: false, Evidence: "p-api-1 uses 300.0 MiB of memory, over the limit of 256.0 MiB"}, nil)
+
+	env.ExecuteWorkflow(Verify, VerifyRequest{Stack: "prod", Project: "p", HostQueue: "q", Checks: config.Checks{
+		DatabaseURL: "http://db:9000", DataQuery: "SELECT COUNT(*) FROM market_data", FingerprintQuery: "SELECT COUNT(*), SUM(price) FROM market_data",
+		MaxMemory: "256MiB",
+	}, Fingerprints: map[string]string{"db_data": "500 | 33000.5"}})
+
+	require.NoError(t, env.GetWorkflowError())
+	var report VerifyReport
+	require.NoError(t, env.GetWorkflowResult(&report))
+	require.False(t, report.Passed)
+	require.Equal(t, []string{
+		"data is the backup's (db_data) (→ 500 | 12.5, the backup recorded 500 | 33000.5)",
+		"resource usage (p-api-1 uses 300.0 MiB of memory, over the limit of 256.0 MiB)",
+	}, report.Failed())
 }

@@ -1,114 +1,130 @@
-// Package archive holds the rules every tar entry Rewind restores must pass: it maps an
-// entry of a backup to its place in a volume and refuses what would land outside it.
+// Package archive reads the tar.gz backups Rewind restores into Docker volumes, and holds
+// the one set of rules every entry must pass before any of it is written.
+//
+// Walk gunzips a backup, reads every entry once, checks it (Checker) and hands the caller
+// each entry mapped into the volume (Layout), the same walk at pick time and at restore
+// time. Normalize turns an entry's header into one the Docker Engine's extraction accepts:
+// GNU tar's sparse entries (type 'S', refused by the engine as "unhandled tar header type
+// 83") become regular files of their logical size.
+//
+// Refusals are typed (*UnsafeError, *CorruptError, *LimitError); ErrorType maps them to
+// the Temporal error types declared here once.
 package archive
 
 import (
 	"archive/tar"
 	"fmt"
+	"io"
 	"path"
 	"strings"
 )
 
-// ErrUnsafeEntry is the Temporal error type of a backup entry that escapes its volume.
-const ErrUnsafeEntry = "UnsafeArchiveEntry"
-
-// Layout says how a backup's entries map into a volume. The runbook's backups hold
-// <volume>/_data/...: strip one component, and the rest lies under Root "_data".
-type Layout struct {
-	StripComponents int
-	// Root is the folder (after stripping) that holds the volume's content; empty: all of it.
-	Root string
-}
-
-// RunbookLayout is the layout of `tar -czf ... -C /var/lib/docker/volumes <volume>`.
-var RunbookLayout = Layout{StripComponents: 1, Root: "_data"}
-
-// UnsafeError names an entry that would be written outside the volume.
-type UnsafeError struct {
-	Entry  string
-	Reason string
-}
-
-func (e *UnsafeError) Error() string {
-	return fmt.Sprintf("entry %q %s", e.Entry, e.Reason)
-}
-
-// Map returns where hdr lands inside the volume ("" for the volume's root, skip=true for
-// entries the layout drops), or an UnsafeError for an entry that escapes the volume.
-func (l Layout) Map(hdr *tar.Header) (target string, skip bool, err error) {
-	name := hdr.Name
-	if strings.HasPrefix(name, "/") {
-		return "", false, &UnsafeError{name, "is an absolute path"}
-	}
-	for _, part := range strings.Split(name, "/") {
-		if part == ".." {
-			return "", false, &UnsafeError{name, "climbs out with '..'"}
-		}
-	}
-	clean := path.Clean(name)
-	if clean == "." {
-		return "", true, nil
-	}
-	parts := strings.Split(clean, "/")
-	if len(parts) <= l.StripComponents {
-		return "", true, nil
-	}
-	rel := path.Join(parts[l.StripComponents:]...)
-	if l.Root != "" {
-		switch {
-		case rel == l.Root:
-			rel = ""
-		case strings.HasPrefix(rel, l.Root+"/"):
-			rel = strings.TrimPrefix(rel, l.Root+"/")
-		default:
-			return "", false, &UnsafeError{name, fmt.Sprintf("lies outside %s/ after stripping %d component(s); set the stack's backup layout", l.Root, l.StripComponents)}
-		}
-	}
+// Normalize returns the header to write for entry e (read as hdr) into the volume through
+// the Docker Engine's archive API, or any tar extractor, with Go's tar writer:
+//
+//   - name and hard-link target mapped into the volume (the root is "./"), a symlink's
+//     target as it was;
+//   - a sparse file (GNU 'S', PAX sparse 0.0/0.1/1.0) or other regular type as a plain
+//     regular file of its logical size, whose content is what Walk hands over (holes as
+//     zeros); the GNU.sparse.* records are dropped. The engine's extraction has no sparse
+//     support, so such a file comes back dense;
+//   - mode, owner (ids and names), times, extended attributes (SCHILY.xattr.*) and any
+//     other PAX record kept;
+//   - format PAX, which Go's writer narrows to USTAR per entry when nothing needs more,
+//     so long and non-ASCII names and link targets, sub-second times and xattrs survive.
+//
+// hdr is not changed; the result shares its Xattrs map, which Go's writer only reads.
+func Normalize(hdr *tar.Header, e Entry) *tar.Header {
+	out := *hdr
+	out.Name = e.Path
 	switch hdr.Typeflag {
-	case tar.TypeSymlink:
-		if err := checkLink(name, rel, hdr.Linkname, true); err != nil {
-			return "", false, err
-		}
+	case tar.TypeReg, typeRegV7, tar.TypeCont, tar.TypeGNUSparse:
+		out.Typeflag = tar.TypeReg
+	case tar.TypeDir, typeGNUDumpDir:
+		out.Typeflag = tar.TypeDir
+		out.Name = dirName(e.Path)
+		out.Size = 0
 	case tar.TypeLink:
-		if err := checkLink(name, rel, hdr.Linkname, false); err != nil {
-			return "", false, err
+		out.Linkname = e.LinkPath
+		out.Size = 0
+	default:
+		out.Size = 0
+	}
+	out.PAXRecords = keptPAXRecords(hdr.PAXRecords)
+	out.Format = tar.FormatPAX
+	return &out
+}
+
+func dirName(p string) string {
+	if p == "." || p == "" {
+		return "./"
+	}
+	return p + "/"
+}
+
+// keptPAXRecords drops the sparse map (the content is handed over whole) and the records
+// the header's own fields carry.
+func keptPAXRecords(in map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range in {
+		if strings.HasPrefix(k, "GNU.sparse.") || isHeaderFieldRecord(k) {
+			continue
 		}
-	case tar.TypeReg, tar.TypeDir, tar.TypeFifo, tar.TypeXGlobalHeader, tar.TypeXHeader, tar.TypeGNULongName, tar.TypeGNULongLink:
-	case tar.TypeChar, tar.TypeBlock:
-		return "", false, &UnsafeError{name, "is a device node, which no database backup holds"}
+		if out == nil {
+			out = make(map[string]string, len(in))
+		}
+		out[k] = v
 	}
-	return rel, false, nil
+	return out
 }
 
-// checkLink refuses links that point outside the volume: absolute targets, and relative
-// ones that climb above its root from where the link sits.
-func checkLink(entry, rel, target string, symlink bool) error {
-	if target == "" {
-		return &UnsafeError{entry, "is a link without a target"}
+// isHeaderFieldRecord says whether Go's writer derives record k from a Header field; a
+// copy left in PAXRecords would be stale once Name or Linkname are mapped.
+func isHeaderFieldRecord(k string) bool {
+	switch k {
+	case "path", "linkpath", "size", "uid", "gid", "uname", "gname", "mtime", "atime", "ctime":
+		return true
 	}
-	if strings.HasPrefix(target, "/") {
-		return &UnsafeError{entry, fmt.Sprintf("links to the absolute path %q", target)}
-	}
-	base := path.Dir(rel)
-	if !symlink {
-		// Hard link targets are archive names, relative to the archive's root.
-		return nil
-	}
-	resolved := path.Join(base, target)
-	if resolved == ".." || strings.HasPrefix(resolved, "../") {
-		return &UnsafeError{entry, fmt.Sprintf("links to %q, outside the volume", target)}
-	}
-	return nil
+	return false
 }
 
-// MapLink rewrites a hard link's target (an archive name) into the volume, checking it too.
-func (l Layout) MapLink(hdr *tar.Header) (string, error) {
-	t, skip, err := l.Map(&tar.Header{Name: hdr.Linkname, Typeflag: tar.TypeReg})
+// Under returns a copy of hdr, a Normalize'd header, with its name and a hard link's
+// target moved under dir ("data": "./" becomes "data/", "db/x" becomes "data/db/x").
+//
+// The Docker Engine's extraction skips an entry named "." (moby pkg/archive Unpack), so
+// uploaded to /data the volume's root keeps the owner, mode and mtime it was created
+// with — a PostgreSQL volume's 0700 999:999 root comes back 0755 root:root. Uploaded to
+// "/" of the helper container with every name under "data", the root is an ordinary
+// folder entry and comes back as the backup holds it.
+func Under(dir string, hdr *tar.Header) *tar.Header {
+	out := *hdr
+	out.Name = path.Join(dir, hdr.Name)
+	if hdr.Typeflag == tar.TypeDir {
+		out.Name += "/"
+	}
+	if hdr.Typeflag == tar.TypeLink {
+		out.Linkname = path.Join(dir, hdr.Linkname)
+	}
+	return &out
+}
+
+// WriteEntry writes e, normalized and moved under dir ("" for none, see Under), and its
+// content to tw: the body of a visit that copies a backup into the engine's archive API.
+// It returns the content bytes written.
+func WriteEntry(tw *tar.Writer, dir string, e Entry, content io.Reader) (int64, error) {
+	hdr := Normalize(e.Header, e)
+	if dir != "" {
+		hdr = Under(dir, hdr)
+	}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return 0, fmt.Errorf("write header of %s: %w", e.Path, err)
+	}
+	if hdr.Size == 0 {
+		return 0, nil
+	}
+	n, err := io.Copy(tw, content)
 	if err != nil {
-		return "", &UnsafeError{hdr.Name, fmt.Sprintf("hard-links to %q, outside the volume", hdr.Linkname)}
+		return n, fmt.Errorf("write content of %s: %w", e.Path, err)
 	}
-	if skip || t == "" {
-		return "", &UnsafeError{hdr.Name, fmt.Sprintf("hard-links to %q, which is not a file in the volume", hdr.Linkname)}
-	}
-	return t, nil
+	return n, nil
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"path/filepath"
+	"strings"
 
 	"github.com/klauspost/pgzip"
 )
@@ -47,7 +49,7 @@ func (t *toolReader) Read(p []byte) (int, error) {
 	n, err := t.ReadCloser.Read(p)
 	if errors.Is(err, io.EOF) {
 		if werr := t.cmd.Wait(); werr != nil {
-			t.err = fmt.Errorf("%s: %w: %s", t.cmd.Path, werr, t.stderr.String())
+			t.err = fmt.Errorf("%s -dc: %s (%w)", filepath.Base(t.cmd.Path), oneLine(t.stderr.String()), werr)
 			return n, t.err
 		}
 		t.cmd = nil
@@ -74,3 +76,14 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 }
 
 func (l *limitedBuffer) String() string { return string(l.b) }
+
+// oneLine joins a tool's stderr lines, for an error message that stays on one line.
+func oneLine(s string) string {
+	var lines []string
+	for line := range strings.Lines(s) {
+		if line = strings.TrimSpace(line); line != "" {
+			lines = append(lines, line)
+		}
+	}
+	return strings.Join(lines, "; ")
+}

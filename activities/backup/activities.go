@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"archive/tar"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,13 +10,15 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/activities/archive"
 	"github.com/algotrendy/rewind/activities/meter"
+	"github.com/algotrendy/rewind/activities/progress"
+	"github.com/algotrendy/rewind/activities/storage"
 )
 
 // Error types of bad backups: none of them heals by retrying.
@@ -27,70 +28,91 @@ const (
 	ErrCorrupt          = "CorruptBackup"
 	ErrTooLarge         = "BackupTooLarge"
 	ErrNoGoodBackup     = "NoGoodBackup"
-	ErrStoreConfig      = "BackupStoreConfig"
 )
 
-// Location says where a stack's backups are: a folder, or a bucket and prefix.
-type Location struct {
-	Dir          string
-	Bucket       string
-	Prefix       string
-	Region       string
-	Endpoint     string
-	UsePathStyle bool
-	PartSize     int64
-}
-
-func (l Location) String() string {
-	if l.Bucket != "" {
-		return "s3://" + l.Bucket + "/" + l.Prefix
-	}
-	return l.Dir
-}
-
-// Activities find, verify and move backups. Open builds the store of a location, so the
-// workflow passes only names and places, never credentials.
+// Activities find, verify and move backups. The workflow passes only names and places;
+// credentials stay with the worker.
 type Activities struct {
-	Open func(ctx context.Context, l Location) (Store, error)
 	// Downloads is the folder on this host where backups from remote stores are put.
 	Downloads string
 }
 
-func (a *Activities) store(ctx context.Context, l Location) (Store, error) {
-	s, err := a.Open(ctx, l)
+func (a *Activities) store(ctx context.Context, l storage.Location) (storage.Store, error) {
+	s, err := storage.Open(ctx, l)
 	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup store %s: %v", l, err), ErrStoreConfig, err)
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup store %s: %v", l, err), storage.ErrStoreConfig, err)
 	}
 	return s, nil
 }
 
 // ListInput says where to look and which files are backups.
 type ListInput struct {
-	Location Location
+	Location storage.Location
 	Pattern  string
 	// Limit is how many to return, newest first; 0: all.
 	Limit int
+	// Checksums reads each backup's sidecar and fingerprint too.
+	Checksums bool
+	// Only keeps the backup of this name (a pinned one); it must exist.
+	Only string `json:",omitempty"`
+}
+
+// Listed is one backup, with its recorded checksum when asked for.
+type Listed struct {
+	storage.Object
+	// SHA256 is what its sidecar records; "" without one.
+	SHA256 string `json:",omitempty"`
+	// Sidecar names the checksum file, "" without one.
+	Sidecar string `json:",omitempty"`
+	// Fingerprint is the data fingerprint recorded when the backup was made, if any.
+	Fingerprint string `json:",omitempty"`
 }
 
 // ListBackups returns the backups newest first (the runbook's `ls -t ... | head`).
-func (a *Activities) ListBackups(ctx context.Context, in ListInput) ([]Object, error) {
+func (a *Activities) ListBackups(ctx context.Context, in ListInput) ([]Listed, error) {
 	s, err := a.store(ctx, in.Location)
 	if err != nil {
 		return nil, err
 	}
-	return list(ctx, s, in)
+	objs, err := list(ctx, s, in)
+	if err != nil {
+		return nil, err
+	}
+	if in.Only != "" {
+		objs = slices.DeleteFunc(objs, func(o storage.Object) bool { return o.Name != in.Only && path.Base(o.Name) != in.Only })
+		if len(objs) == 0 {
+			return nil, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("no backup %s matching %s in %s; `rewind backups` lists them", in.Only, in.Pattern, s.Describe()), ErrNoGoodBackup, nil)
+		}
+	}
+	out := make([]Listed, len(objs))
+	for i, o := range objs {
+		out[i] = Listed{Object: o}
+		if !in.Checksums {
+			continue
+		}
+		sum, sidecar, err := readSidecar(ctx, s, o.Name)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, err
+		}
+		out[i].SHA256, out[i].Sidecar = sum, sidecar
+		if fp, err := readSmall(ctx, s, FingerprintName(o.Name)); err == nil {
+			out[i].Fingerprint = strings.TrimSpace(fp)
+		}
+	}
+	return out, nil
 }
 
-func list(ctx context.Context, s Store, in ListInput) ([]Object, error) {
+func list(ctx context.Context, s storage.Store, in ListInput) ([]storage.Object, error) {
 	all, err := s.List(ctx, "")
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, storage.ErrNotFound) {
 		return nil, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("%v; check the stack's backups location in rewind.yaml", err), ErrStoreConfig, err)
+			fmt.Sprintf("%v; check the stack's backups location in rewind.yaml", err), storage.ErrStoreConfig, err)
 	}
 	if err != nil {
 		return nil, err
 	}
-	var out []Object
+	var out []storage.Object
 	for _, o := range all {
 		if Match(in.Pattern, o.Name) {
 			out = append(out, o)
@@ -105,10 +127,11 @@ func list(ctx context.Context, s Store, in ListInput) ([]Object, error) {
 
 // VerifyInput names one backup and the rules it must pass.
 type VerifyInput struct {
-	Location        Location
+	Location        storage.Location
 	Name            string
 	RequireChecksum bool
-	Layout          archive.Layout
+	// Layout is where the volume's files sit in the backup (auto, runbook, flat, strip:N).
+	Layout archive.LayoutName
 	// MaxBytes refuses archives that unpack to more; 0: 64 GiB.
 	MaxBytes int64
 }
@@ -124,8 +147,8 @@ type Verified struct {
 }
 
 // VerifyBackup checks a backup as the runbook does, in one read: the sidecar's sha256
-// (`sha256sum -c`) and a full read of gzip and tar (`tar -tzf`), refusing entries that
-// escape their folder and archives that unpack past MaxBytes.
+// (`sha256sum -c`) and a full read of gzip and tar (`tar -tzf`), with every entry checked
+// by the same rules a restore applies.
 func (a *Activities) VerifyBackup(ctx context.Context, in VerifyInput) (Verified, error) {
 	s, err := a.store(ctx, in.Location)
 	if err != nil {
@@ -134,76 +157,45 @@ func (a *Activities) VerifyBackup(ctx context.Context, in VerifyInput) (Verified
 	return verify(ctx, s, in)
 }
 
-func verify(ctx context.Context, s Store, in VerifyInput) (Verified, error) {
+func verify(ctx context.Context, s storage.Store, in VerifyInput) (Verified, error) {
 	bad := func(kind, format string, args ...any) error {
 		msg := fmt.Sprintf("backup %s in %s: ", in.Name, s.Describe()) + fmt.Sprintf(format, args...)
 		return temporal.NewNonRetryableApplicationError(msg, kind, nil)
 	}
+	layout, err := in.Layout.Parse()
+	if err != nil {
+		return Verified{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadInput", err)
+	}
 	v := Verified{Name: in.Name, Sidecar: "missing"}
-	want, err := readSidecar(ctx, s, in.Name)
+	want, _, err := readSidecar(ctx, s, in.Name)
 	switch {
-	case errors.Is(err, ErrNotFound) && in.RequireChecksum:
+	case errors.Is(err, storage.ErrNotFound) && in.RequireChecksum:
 		return Verified{}, bad(ErrMissingChecksum, "no %s sidecar, and the stack sets require_checksum", path.Base(SidecarName(in.Name)))
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, storage.ErrNotFound):
 	case err != nil:
 		return Verified{}, err
 	}
 	r, err := s.Open(ctx, in.Name, 0)
+	if errors.Is(err, storage.ErrNotFound) {
+		return Verified{}, bad(archive.ErrCorruptBackup, "it is gone")
+	}
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return Verified{}, bad(ErrCorrupt, "it is gone")
-		}
 		return Verified{}, err
 	}
 	defer r.Close()
 	hash := sha256.New()
-	counted := &progressReader{r: io.TeeReader(r, hash), ctx: ctx}
-	gz, err := archive.Gunzip(ctx, counted)
+	read := &progress.Reader{R: io.TeeReader(r, hash), Ctx: ctx, Beat: func(n int64) { progress.Beat(ctx, fmt.Sprintf("%s of %s read", mib(n), in.Name)) }}
+	sum, err := archive.Walk(ctx, read, archive.WalkOptions{Layout: layout, Limits: archive.Limits{MaxBytes: in.MaxBytes}}, nil)
+	if kind := archive.ErrorType(err); kind != "" {
+		return Verified{}, bad(kind, "%v", err)
+	}
 	if err != nil {
-		return Verified{}, bad(ErrCorrupt, "not gzip: %v", err)
+		return Verified{}, err
 	}
-	defer gz.Close()
-	limit := in.MaxBytes
-	if limit <= 0 {
-		limit = 64 << 30
-	}
-	tr := tar.NewReader(gz)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return Verified{}, ctx.Err()
-			}
-			return Verified{}, bad(ErrCorrupt, "damaged after %d entries: %v (the runbook's `tar -tzf` fails on it too)", v.Entries, err)
-		}
-		v.Entries++
-		if _, _, err := in.Layout.Map(hdr); err != nil {
-			return Verified{}, bad(archive.ErrUnsafeEntry, "%v", err)
-		}
-		n, err := io.Copy(io.Discard, io.LimitReader(tr, limit-v.Bytes+1))
-		if err != nil {
-			return Verified{}, bad(ErrCorrupt, "damaged in entry %s: %v", hdr.Name, err)
-		}
-		v.Bytes += n
-		if v.Bytes > limit {
-			return Verified{}, bad(ErrTooLarge, "unpacks to more than %d bytes (a decompression bomb or the wrong file)", limit)
-		}
-	}
-	// Whatever follows the tar's end still counts toward the file's hash.
-	if _, err := io.Copy(io.Discard, gz); err != nil {
-		return Verified{}, bad(ErrCorrupt, "damaged after the archive's end: %v", err)
-	}
-	if err := gz.Close(); err != nil {
-		return Verified{}, bad(ErrCorrupt, "damaged: %v", err)
-	}
-	if _, err := io.Copy(io.Discard, counted); err != nil {
+	if _, err := io.Copy(io.Discard, read); err != nil {
 		return Verified{}, fmt.Errorf("read backup %s: %w", in.Name, err)
 	}
-	v.Size = counted.n
-	v.SHA256 = hex.EncodeToString(hash.Sum(nil))
+	v.Size, v.SHA256, v.Entries, v.Bytes = read.N, hex.EncodeToString(hash.Sum(nil)), sum.Entries, sum.Bytes
 	if want != "" {
 		if want != v.SHA256 {
 			return Verified{}, bad(ErrChecksumMismatch, "sha256 is %s, its sidecar says %s", v.SHA256, want)
@@ -213,31 +205,12 @@ func verify(ctx context.Context, s Store, in VerifyInput) (Verified, error) {
 	return v, nil
 }
 
-// readSidecar reads the hash from a `sha256sum` line: "<hex>  <file>" or "<hex> *<file>".
-func readSidecar(ctx context.Context, s Store, name string) (string, error) {
-	r, err := s.Open(ctx, SidecarName(name), 0)
-	if err != nil {
-		return "", err
-	}
-	defer r.Close()
-	b, err := io.ReadAll(io.LimitReader(r, 4096))
-	if err != nil {
-		return "", fmt.Errorf("read sidecar of %s: %w", name, err)
-	}
-	fields := strings.Fields(string(b))
-	if len(fields) == 0 || len(fields[0]) != 64 {
-		return "", temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("backup %s: sidecar %s is not in sha256sum format (\"<sha256>  <file>\")", name, path.Base(SidecarName(name))), ErrChecksumMismatch, nil)
-	}
-	return strings.ToLower(fields[0]), nil
-}
-
 // LatestGoodInput is where to look and what a good backup must pass.
 type LatestGoodInput struct {
-	Location        Location
+	Location        storage.Location
 	Pattern         string
 	RequireChecksum bool
-	Layout          archive.Layout
+	Layout          archive.LayoutName
 	MaxBytes        int64
 }
 
@@ -266,7 +239,7 @@ func (a *Activities) FindLatestGood(ctx context.Context, in LatestGoodInput) (La
 	}
 	var res LatestGood
 	for _, o := range backups {
-		heartbeat(ctx, fmt.Sprintf("verifying %s", o.Name))
+		progress.Beat(ctx, "verifying "+o.Name)
 		v, err := verify(ctx, s, VerifyInput{Location: in.Location, Name: o.Name, RequireChecksum: in.RequireChecksum, Layout: in.Layout, MaxBytes: in.MaxBytes})
 		var appErr *temporal.ApplicationError
 		switch {
@@ -292,7 +265,7 @@ func (a *Activities) FindLatestGood(ctx context.Context, in LatestGoodInput) (La
 
 // DownloadInput names a verified backup to bring onto this host.
 type DownloadInput struct {
-	Location Location
+	Location storage.Location
 	Name     string
 	SHA256   string
 }
@@ -353,7 +326,7 @@ func (a *Activities) DownloadBackup(ctx context.Context, in DownloadInput) (Down
 		return Downloaded{}, err
 	}
 	defer r.Close()
-	n, err := io.Copy(io.MultiWriter(meter.For(ctx, meter.Download).Writer(f), hash), &progressReader{r: r, ctx: ctx, n: offset})
+	n, err := io.Copy(io.MultiWriter(meter.For(ctx, meter.Download).Writer(f), hash), &progress.Reader{R: r, Ctx: ctx, N: offset, Beat: func(n int64) { progress.Beat(ctx, fmt.Sprintf("%s of %s downloaded", mib(n), in.Name)) }})
 	if err != nil {
 		return Downloaded{}, fmt.Errorf("download %s from %s at byte %d: %w", in.Name, s.Describe(), offset+n, err)
 	}
@@ -370,70 +343,4 @@ func (a *Activities) DownloadBackup(ctx context.Context, in DownloadInput) (Down
 	return Downloaded{Path: dest, Size: offset + n, ResumedAt: offset}, nil
 }
 
-// UploadInput stores a file of this host (a forensic snapshot, a new backup) in a store.
-type UploadInput struct {
-	Location Location
-	Source   string
-	Name     string
-}
-
-// Uploaded says what was sent.
-type Uploaded struct {
-	Name      string
-	Size      int64
-	ResumedAt int64
-}
-
-// UploadFile sends a file, continuing a multipart upload from the last heartbeat's checkpoint.
-func (a *Activities) UploadFile(ctx context.Context, in UploadInput) (Uploaded, error) {
-	s, err := a.store(ctx, in.Location)
-	if err != nil {
-		return Uploaded{}, err
-	}
-	f, err := os.Open(in.Source)
-	if err != nil {
-		return Uploaded{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("upload source %s: %v", in.Source, err), ErrCorrupt, err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return Uploaded{}, err
-	}
-	var cp UploadCheckpoint
-	if activity.IsActivity(ctx) && activity.HasHeartbeatDetails(ctx) {
-		_ = activity.GetHeartbeatDetails(ctx, &cp)
-	}
-	resumed := cp.Offset
-	err = s.Upload(ctx, in.Name, f, st.Size(), cp, func(c UploadCheckpoint) { heartbeat(ctx, c) })
-	if err != nil {
-		return Uploaded{}, err
-	}
-	return Uploaded{Name: in.Name, Size: st.Size(), ResumedAt: resumed}, nil
-}
-
-func heartbeat(ctx context.Context, details ...any) {
-	if activity.IsActivity(ctx) {
-		activity.RecordHeartbeat(ctx, details...)
-	}
-}
-
-// progressReader counts bytes, heartbeats them, and stops when the context ends.
-type progressReader struct {
-	r    io.Reader
-	ctx  context.Context
-	n    int64
-	last int64
-}
-
-func (p *progressReader) Read(b []byte) (int, error) {
-	if err := p.ctx.Err(); err != nil {
-		return 0, err
-	}
-	n, err := p.r.Read(b)
-	p.n += int64(n)
-	if p.n-p.last >= 8<<20 {
-		p.last = p.n
-		heartbeat(p.ctx, fmt.Sprintf("%d bytes read", p.n))
-	}
-	return n, err
-}
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

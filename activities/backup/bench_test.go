@@ -15,8 +15,8 @@ import (
 	"github.com/klauspost/pgzip"
 	"github.com/stretchr/testify/require"
 
-	"github.com/algotrendy/rewind/activities/archive"
 	"github.com/algotrendy/rewind/activities/backup"
+	"github.com/algotrendy/rewind/activities/storage"
 )
 
 // TestMain runs one verify or upload in a child process, so its peak RSS is measured alone.
@@ -33,16 +33,18 @@ func TestMain(m *testing.M) {
 
 func benchChild(step string) error {
 	ctx := context.Background()
-	a := &backup.Activities{Open: opener(0)}
+	a := &backup.Activities{}
 	file := os.Getenv("REWIND_BENCH_FILE")
 	switch step {
 	case "verify":
-		_, err := a.VerifyBackup(ctx, backup.VerifyInput{Location: backup.Location{Dir: filepath.Dir(file)}, Name: filepath.Base(file), Layout: archive.RunbookLayout})
+		_, err := a.VerifyBackup(ctx, backup.VerifyInput{Location: storage.Location{Dir: filepath.Dir(file)}, Name: filepath.Base(file), Layout: "runbook"})
 		return err
 	case "upload":
-		l := backup.Location{Bucket: "backups", Prefix: "bench/", Endpoint: os.Getenv("REWIND_BENCH_S3"), UsePathStyle: true}
-		_, err := a.UploadFile(ctx, backup.UploadInput{Location: l, Source: file, Name: filepath.Base(file)})
-		return err
+		s, err := storage.NewS3(ctx, storage.Location{Bucket: "backups", Prefix: "bench/", Endpoint: os.Getenv("REWIND_BENCH_S3"), UsePathStyle: true})
+		if err != nil {
+			return err
+		}
+		return s.PutFile(ctx, filepath.Base(file), file, storage.UploadCheckpoint{}, func(storage.UploadCheckpoint) {})
 	}
 	return fmt.Errorf("unknown step %q", step)
 }
@@ -88,7 +90,7 @@ func BenchmarkVerifyAndUpload(b *testing.B) {
 	s := startS3(b)
 	child := func(step string) *exec.Cmd {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "REWIND_BENCH_CHILD="+step, "REWIND_BENCH_FILE="+file, "REWIND_BENCH_S3="+s.url)
+		cmd.Env = append(os.Environ(), "REWIND_BENCH_CHILD="+step, "REWIND_BENCH_FILE="+file, "REWIND_BENCH_S3="+s.URL)
 		return cmd
 	}
 	for range b.N {

@@ -4,54 +4,13 @@
 package backup
 
 import (
-	"context"
-	"errors"
-	"io"
 	"path"
 	"regexp"
 	"sort"
-	"strings"
 	"time"
+
+	"github.com/algotrendy/rewind/activities/storage"
 )
-
-// Object is one stored file.
-type Object struct {
-	Name    string
-	Size    int64
-	ModTime time.Time
-}
-
-// Part is one finished part of a resumable upload.
-type Part struct {
-	Number int32
-	ETag   string
-	Size   int64
-}
-
-// UploadCheckpoint is how far an upload got; a retry continues from it. It holds no secret.
-type UploadCheckpoint struct {
-	UploadID string
-	Parts    []Part
-	// Offset is the number of source bytes stored so far.
-	Offset int64
-}
-
-// Store is a place backups and evidence live.
-type Store interface {
-	// Describe names the store for messages, like "s3://bucket/prefix" or "/backups".
-	Describe() string
-	// List returns every object whose name (relative to the store) starts with prefix.
-	List(ctx context.Context, prefix string) ([]Object, error)
-	Stat(ctx context.Context, name string) (Object, error)
-	// Open reads an object from offset on.
-	Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error)
-	// Upload stores size bytes of src under name, continuing from cp; it calls saved after
-	// every part that is durably stored, so the caller can checkpoint.
-	Upload(ctx context.Context, name string, src io.ReaderAt, size int64, cp UploadCheckpoint, saved func(UploadCheckpoint)) error
-}
-
-// ErrNotFound is returned (wrapped) by stores for a missing object.
-var ErrNotFound = errors.New("not found")
 
 var stampInName = regexp.MustCompile(`(\d{8})_(\d{6})`)
 
@@ -67,7 +26,7 @@ func stamp(name string) (time.Time, bool) {
 
 // NewestFirst orders backups by the time in their names, then by modification time, as
 // the runbook's `ls -t` means to.
-func NewestFirst(objs []Object) {
+func NewestFirst(objs []storage.Object) {
 	sort.SliceStable(objs, func(i, j int) bool {
 		ti, oki := stamp(objs[i].Name)
 		tj, okj := stamp(objs[j].Name)
@@ -85,9 +44,4 @@ func NewestFirst(objs []Object) {
 func Match(pattern, name string) bool {
 	ok, err := path.Match(pattern, path.Base(name))
 	return err == nil && ok
-}
-
-// SidecarName is the checksum file beside a backup: questdb_backup_X.tar.gz → questdb_backup_X.sha256.
-func SidecarName(name string) string {
-	return strings.TrimSuffix(name, ".tar.gz") + ".sha256"
 }

@@ -3,14 +3,19 @@ package docker
 import (
 	"archive/tar"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/algotrendy/rewind/activities/progress"
 )
 
 // BuildInput is the runbook's `docker build -f backend/Dockerfile -t algotrendy-api:v2.5 .`.
@@ -48,7 +53,7 @@ func (a *Activities) BuildImage(ctx context.Context, in BuildInput) (BuildResult
 		return BuildResult{}, fmt.Errorf("build %s from %s: %w", in.Tag, in.Context, err)
 	}
 	defer res.Body.Close()
-	if err := ReadBuildOutput(res.Body, func() { heartbeat(ctx, "building "+in.Tag) }); err != nil {
+	if err := ReadBuildOutput(res.Body, func() { progress.Beat(ctx, "building "+in.Tag) }); err != nil {
 		return BuildResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("build %s: %v", in.Tag, err), ErrBadInput, err)
 	}
 	info, err := a.Engine.ImageInspect(ctx, in.Tag)
@@ -99,4 +104,25 @@ func tarFolder(dir string, w io.Writer) error {
 		return err
 	}
 	return tw.Close()
+}
+
+// ReadBuildOutput drains the engine's build stream and returns the build's own error.
+func ReadBuildOutput(r io.Reader, progress func()) error {
+	dec := json.NewDecoder(r)
+	for {
+		var msg struct {
+			Error string `json:"error"`
+		}
+		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("read build output: %w", err)
+		}
+		if msg.Error != "" {
+			return errors.New(strings.TrimSpace(msg.Error))
+		}
+		if progress != nil {
+			progress()
+		}
+	}
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
+
+	"github.com/algotrendy/rewind/activities/progress"
 )
 
 // CaptureInput says which project to capture and where its evidence goes.
@@ -65,7 +67,7 @@ func (a *Activities) CaptureState(ctx context.Context, in CaptureInput) (Capture
 	var logs bytes.Buffer
 	stats := map[string]json.RawMessage{}
 	for i, c := range cs {
-		heartbeat(ctx, fmt.Sprintf("captured %d of %d containers", i, len(cs)))
+		progress.Beat(ctx, fmt.Sprintf("captured %d of %d containers", i, len(cs)))
 		if err := a.containerLogs(ctx, c, tail, &logs); err != nil {
 			return CaptureResult{}, err
 		}

@@ -5,12 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"time"
 
 	"go.temporal.io/sdk/activity"
 )
@@ -75,26 +72,4 @@ func saveCheckpoint(path string, v any) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-// PruneState removes checkpoints, staged snapshots and downloads older than age from the
-// state folder: what finished rollbacks left behind. It returns how many files went.
-func PruneState(dir string, age time.Duration) (int, error) {
-	cutoff := time.Now().Add(-age)
-	removed := 0
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		if err != nil || d.IsDir() {
-			return err
-		}
-		if info, err := d.Info(); err == nil && info.ModTime().Before(cutoff) {
-			if err := os.Remove(path); err == nil {
-				removed++
-			}
-		}
-		return nil
-	})
-	return removed, err
 }

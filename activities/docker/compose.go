@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/algotrendy/rewind/activities/progress"
 )
 
 // DetectCompose finds the operator's compose CLI: `docker compose` (v2), then
@@ -80,7 +82,7 @@ func (a *Activities) ComposeUp(ctx context.Context, in ComposeUpInput) (ComposeU
 			}
 			return res, nil
 		case <-tick.C:
-			heartbeat(ctx, "compose up running")
+			progress.Beat(ctx, "compose up running")
 		}
 	}
 }

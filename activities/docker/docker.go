@@ -12,10 +12,9 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/algotrendy/rewind/activities/evidence"
+	"github.com/algotrendy/rewind/activities/storage"
 )
 
 // ProjectLabel is the label compose puts on everything of a project.
@@ -33,7 +32,7 @@ const (
 // Activities run on the Docker host; they hold its engine client and the evidence store.
 type Activities struct {
 	Engine   *client.Client
-	Evidence evidence.Store
+	Evidence storage.Store
 	// StateDir keeps transfer checkpoints on this host; empty keeps them in heartbeats only.
 	StateDir string
 	// BatchBytes is how much a restore sends, and a snapshot writes, between checkpoints:
@@ -113,12 +112,4 @@ func names(cs []Container) []string {
 		out[i] = c.Name
 	}
 	return out
-}
-
-// heartbeat records progress when running as an activity; the same code also serves the
-// demo's tools, outside any activity.
-func heartbeat(ctx context.Context, details ...any) {
-	if activity.IsActivity(ctx) {
-		activity.RecordHeartbeat(ctx, details...)
-	}
 }

@@ -23,7 +23,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/algotrendy/rewind/activities/docker"
-	"github.com/algotrendy/rewind/activities/evidence"
+	"github.com/algotrendy/rewind/activities/storage"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 )
 
@@ -64,9 +64,9 @@ func uniqueName(prefix string) string {
 	return prefix + hex.EncodeToString(b)
 }
 
-func newActivities(t *testing.T, c *client.Client) (*docker.Activities, *evidence.Local) {
+func newActivities(t *testing.T, c *client.Client) (*docker.Activities, *storage.Folder) {
 	t.Helper()
-	store, err := evidence.NewLocal(t.TempDir())
+	store, err := storage.NewFolder(t.TempDir())
 	require.NoError(t, err)
 	return &docker.Activities{Engine: c, Evidence: store, StateDir: t.TempDir()}, store
 }

@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/algotrendy/rewind/activities/progress"
 )
 
 // ErrNotHealthy is the error type of a stack that did not become healthy in time.
@@ -30,6 +33,16 @@ type WaitHealthyInput struct {
 type WaitHealthyResult struct {
 	Services map[string]string
 	Waited   time.Duration
+}
+
+// Summary reads the services' states as prose: "api healthy, questdb running".
+func (r WaitHealthyResult) Summary() string {
+	names := slices.Sorted(maps.Keys(r.Services))
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = n + " " + r.Services[n]
+	}
+	return strings.Join(out, ", ")
 }
 
 // WaitHealthy waits until every service runs and is healthy (or running, without a
@@ -59,7 +72,7 @@ func (a *Activities) WaitHealthy(ctx context.Context, in WaitHealthyInput) (Wait
 		if len(waiting) == 0 {
 			return WaitHealthyResult{Services: states, Waited: time.Since(start).Round(time.Millisecond)}, nil
 		}
-		heartbeat(ctx, "waiting for "+strings.Join(waiting, "; "))
+		progress.Beat(ctx, "waiting for "+strings.Join(waiting, "; "))
 		select {
 		case <-events.Messages:
 		case <-events.Err:

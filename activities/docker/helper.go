@@ -4,15 +4,15 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
-	"io"
-	"strings"
+	"os"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 )
 
@@ -53,15 +53,21 @@ func (a *Activities) ensureHelperImage(ctx context.Context) error {
 	return nil
 }
 
+// helperMaxAge is how old a helper may get: older than any step, its attempt is gone.
+const helperMaxAge = 7 * time.Hour
+
 // helper creates a stopped container with the volume at /data and returns its ID and a
-// function that removes it. A helper left by a crashed attempt is replaced.
+// function that removes it. Helpers are named per attempt, so a second attempt started
+// beside a first that is still alive never takes its helper away; ones left by dead
+// attempts are removed once older than any step can run.
 func (a *Activities) helper(ctx context.Context, volume string, readOnly bool) (string, func(), error) {
 	if err := a.ensureHelperImage(ctx); err != nil {
 		return "", nil, err
 	}
-	name := "rewind-helper-" + volume
+	a.removeOldHelpers(ctx)
+	name := "rewind-helper-" + attemptKey(ctx) + "-" + volume
 	if _, err := a.Engine.ContainerRemove(ctx, name, client.ContainerRemoveOptions{Force: true}); err != nil && !gone(err) {
-		return "", nil, fmt.Errorf("remove stale helper %s: %w", name, err)
+		return "", nil, fmt.Errorf("remove helper %s left by this attempt: %w", name, err)
 	}
 	bind := volume + ":/data"
 	if readOnly {
@@ -99,23 +105,28 @@ func (a *Activities) volumeHelper(ctx context.Context, volume string, readOnly b
 	return a.helper(ctx, volume, readOnly)
 }
 
-// ReadBuildOutput drains the engine's build stream and returns the build's own error.
-func ReadBuildOutput(r io.Reader, progress func()) error {
-	dec := json.NewDecoder(r)
-	for {
-		var msg struct {
-			Error string `json:"error"`
-		}
-		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
-			return nil
-		} else if err != nil {
-			return fmt.Errorf("read build output: %w", err)
-		}
-		if msg.Error != "" {
-			return errors.New(strings.TrimSpace(msg.Error))
-		}
-		if progress != nil {
-			progress()
+// removeOldHelpers removes helpers older than any step; a failure only leaves them longer.
+func (a *Activities) removeOldHelpers(ctx context.Context) {
+	list, err := a.Engine.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", HelperLabel+"=true")})
+	if err != nil {
+		return
+	}
+	for _, c := range list.Items {
+		if time.Since(time.Unix(c.Created, 0)) > helperMaxAge {
+			_, _ = a.Engine.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true})
 		}
 	}
+}
+
+// attemptKey names one attempt of the running activity (a short hash), or this process's
+// call outside any activity.
+func attemptKey(ctx context.Context) string {
+	h := sha256.New()
+	if activity.IsActivity(ctx) {
+		info := activity.GetInfo(ctx)
+		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.ActivityID, info.Attempt)
+	} else {
+		fmt.Fprintf(h, "%d\x00%d", os.Getpid(), time.Now().UnixNano())
+	}
+	return hex.EncodeToString(h.Sum(nil))[:10]
 }

@@ -12,105 +12,95 @@ import (
 	"os"
 	"time"
 
-	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/activities/archive"
 	"github.com/algotrendy/rewind/activities/meter"
+	"github.com/algotrendy/rewind/activities/progress"
 )
 
-// Error types of the restore.
+// Error types of a restore that no retry can heal.
 const (
-	ErrNoSuchBackup  = "NoSuchBackup"
-	ErrCorruptBackup = "CorruptBackup"
-	ErrTooLarge      = "BackupTooLarge"
+	ErrNoSuchBackup     = "NoSuchBackup"
+	ErrChecksumMismatch = "ChecksumMismatch"
+	ErrMissingChecksum  = "MissingChecksum"
 )
 
-// Restore batches: each is one PUT to the archive API, and a retry resumes after the last.
-const (
-	// Each batch costs the engine a mount and an untar process (~0.3 s on 20.10), so
-	// batches are large; a crash resends at most one.
-	defaultBatchBytes   = 256 << 20
-	defaultBatchEntries = 4096
-	defaultMaxBytes     = 64 << 30
-)
+// Restores write in batches: each is one PUT to the archive API (a mount and an untar in
+// the engine, ~0.3 s on 20.10, so batches are large), and a retry resumes after the last.
+const defaultBatchBytes = 256 << 20
 
-// RestoreInput says which backup goes into which volume and how its entries map.
+// RestoreInput says which backup on this host goes into which volume.
 type RestoreInput struct {
 	Volume string
 	// Backup is the tar.gz on the worker's host.
 	Backup string
-	Layout archive.Layout
+	// Layout says where the volume's files sit in the backup: auto (default), runbook,
+	// flat or strip:N.
+	Layout archive.LayoutName
+	// SHA256 is the backup's recorded checksum: the restore hashes every byte it reads and
+	// fails when they differ. RequireChecksum refuses a backup without one.
+	SHA256          string
+	RequireChecksum bool `json:",omitempty"`
 	// MaxBytes refuses archives that unpack to more (decompression bombs); 0: 64 GiB.
-	MaxBytes   int64
-	BatchBytes int64
-	// VerifiedSHA256 is the hash under which an earlier step read the whole backup and
-	// found every entry safe. Restore then skips its own checking pass, hashes as it
-	// streams and fails if the file changed; entries are still checked one by one.
-	VerifiedSHA256 string
+	MaxBytes   int64 `json:",omitempty"`
+	BatchBytes int64 `json:",omitempty"`
+	// VerifiedSHA256 is SHA256 as requests of earlier releases named it.
+	VerifiedSHA256 string `json:",omitempty"`
 }
 
-// RestoreProgress is the heartbeat checkpoint: a retry skips the entries already sent.
+// RestoreProgress is a restore's checkpoint, in heartbeats and on the worker's host: a
+// retry goes on after the last batch the engine took.
 type RestoreProgress struct {
-	Validated    bool
-	BackupSize   int64
-	BackupMod    time.Time
-	TotalEntries int
-	TotalBytes   int64
-	// Entries and Bytes are done: sent to the engine in batches that completed.
+	BackupSize int64
+	BackupMod  time.Time
+	// Entries of the backup consumed by batches that completed, and the file bytes they
+	// carried: a retry skips that many entries.
 	Entries int
 	Bytes   int64
-	// BackupRead is how far into the compressed backup the restore has read, for
-	// showing progress (`rewind status`).
+	// BackupRead is how far into the compressed backup the restore has read, for people
+	// following it (`rewind status`).
 	BackupRead int64
-	// Done: every entry is in the volume; a retry (the worker died before Temporal heard)
-	// reports it instead of writing it all again.
-	Done bool
+	// Done: every entry is in the volume and the checksum matched; SHA256 is the hash.
+	Done   bool
+	SHA256 string `json:",omitempty"`
 }
 
 // RestoreResult says what went into the volume.
 type RestoreResult struct {
 	Entries int
 	Bytes   int64
+	// SHA256 is the hash of the backup as read.
+	SHA256 string `json:",omitempty"`
 	// ResumedAt is the entry a retry continued from (0 when it ran in one go).
 	ResumedAt int
+	// SparseFiles were stored with holes; the archive API writes them whole.
+	SparseFiles int    `json:",omitempty"`
+	Layout      string `json:",omitempty"`
 }
 
-// RestoreVolume checks every entry of the backup first (nothing is written if one would
-// escape the volume), then streams it into the volume through the archive API in batches,
-// heartbeating entries and bytes done so a retry continues after the last whole batch.
+// RestoreVolume streams a backup into an existing volume through the archive API: every
+// entry is checked (archive.Walk) before it is sent, the backup is hashed as it is read
+// and compared with its recorded checksum, and progress is checkpointed after each batch.
 func (a *Activities) RestoreVolume(ctx context.Context, in RestoreInput) (RestoreResult, error) {
+	in.SHA256 = cmp.Or(in.SHA256, in.VerifiedSHA256)
+	if in.RequireChecksum && in.SHA256 == "" {
+		return RestoreResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("backup %s has no checksum sidecar, and the stack sets require_checksum", in.Backup), ErrMissingChecksum, nil)
+	}
+	layout, err := in.Layout.Parse()
+	if err != nil {
+		return RestoreResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, err)
+	}
 	st, err := os.Stat(in.Backup)
 	if err != nil {
 		return RestoreResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup %s: %v", in.Backup, err), ErrNoSuchBackup, err)
 	}
-	var cp RestoreProgress
-	if activity.IsActivity(ctx) && activity.HasHeartbeatDetails(ctx) {
-		if err := activity.GetHeartbeatDetails(ctx, &cp); err != nil {
-			cp = RestoreProgress{}
-		}
-	}
 	journal := a.checkpointFile(ctx, "restore", in.Volume, in.Backup)
-	var local RestoreProgress
-	if loadCheckpoint(journal, &local) {
-		if local.Done && local.BackupSize == st.Size() && local.BackupMod.Equal(st.ModTime()) {
-			return RestoreResult{Entries: local.Entries, Bytes: local.Bytes, ResumedAt: local.Entries}, nil
-		}
-		if local.Entries > cp.Entries {
-			cp = local
-		}
-	}
-	if in.VerifiedSHA256 != "" && !cp.Validated {
-		cp = RestoreProgress{Validated: true, BackupSize: st.Size(), BackupMod: st.ModTime()}
-	}
-	if !cp.Validated || cp.BackupSize != st.Size() || !cp.BackupMod.Equal(st.ModTime()) {
-		entries, bytes, err := a.validate(ctx, in)
-		if err != nil {
-			return RestoreResult{}, err
-		}
-		cp = RestoreProgress{Validated: true, BackupSize: st.Size(), BackupMod: st.ModTime(), TotalEntries: entries, TotalBytes: bytes}
-		heartbeat(ctx, cp)
+	cp := resumePoint(ctx, journal, st)
+	if cp.Done {
+		return RestoreResult{Entries: cp.Entries, Bytes: cp.Bytes, SHA256: cp.SHA256, ResumedAt: cp.Entries}, nil
 	}
 	id, cleanup, err := a.volumeHelper(ctx, in.Volume, false, "no volume %s to restore into; create it first")
 	if err != nil {
@@ -124,170 +114,216 @@ func (a *Activities) RestoreVolume(ctx context.Context, in RestoreInput) (Restor
 	}
 	defer f.Close()
 	hash := sha256.New()
-	read := &countingReader{r: f}
-	gz, err := archive.Gunzip(ctx, io.TeeReader(read, hash))
+	read := &progress.Reader{R: io.TeeReader(f, hash), Ctx: ctx}
+	w := a.newBatchWriter(ctx, id, in.Volume, cmp.Or(in.BatchBytes, a.BatchBytes, defaultBatchBytes), meter.Restore, func(consumed int, bytes int64) error {
+		cp.Entries, cp.Bytes, cp.BackupRead = consumed, cp.Bytes+bytes, read.N
+		progress.Beat(ctx, cp)
+		return saveCheckpoint(journal, cp)
+	})
+	if cp.Entries > 0 {
+		w.batches = 1 // the earlier attempt's
+	}
+	res := RestoreResult{ResumedAt: cp.Entries}
+	sum, err := archive.Walk(ctx, read, archive.WalkOptions{
+		Layout: layout, Limits: archive.Limits{MaxBytes: in.MaxBytes}, Skip: cp.Entries, Skipped: w.remember,
+		Progress: func(int, int64) {
+			cp.BackupRead = read.N
+			progress.Beat(ctx, cp)
+		},
+	}, w.write)
+	if err == nil {
+		err = w.finish()
+	}
+	w.abort(err)
 	if err != nil {
+		return RestoreResult{}, refusal(in.Backup, err)
+	}
+	if _, err := io.Copy(io.Discard, read); err != nil {
 		return RestoreResult{}, fmt.Errorf("read backup %s: %w", in.Backup, err)
 	}
-	defer gz.Close()
-	tr := tar.NewReader(gz)
-	res := RestoreResult{ResumedAt: cp.Entries}
-	for i := 0; i < cp.Entries; i++ {
-		if _, err := tr.Next(); err != nil {
-			return RestoreResult{}, fmt.Errorf("skip to entry %d of backup %s: %w", cp.Entries, in.Backup, err)
-		}
+	got := hex.EncodeToString(hash.Sum(nil))
+	if in.SHA256 != "" && got != in.SHA256 {
+		return RestoreResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("backup %s has sha256 %s, its checksum says %s; it changed or is damaged", in.Backup, got, in.SHA256), ErrChecksumMismatch, nil)
 	}
-	batchBytes := cmp.Or(in.BatchBytes, a.BatchBytes, defaultBatchBytes)
-	for {
-		n, b, sent, more, err := a.sendBatch(ctx, id, tr, in, batchBytes)
-		if err != nil {
-			return RestoreResult{}, err
-		}
-		cp.Entries += n
-		cp.Bytes += b
-		cp.BackupRead = read.n
-		if err := saveCheckpoint(journal, cp); err != nil {
-			return RestoreResult{}, err
-		}
-		heartbeat(ctx, cp)
-		if a.onBatch != nil {
-			a.onBatch(sent)
-		}
-		if !more {
-			break
-		}
-	}
-	if in.VerifiedSHA256 != "" {
-		if _, err := io.Copy(io.Discard, f); err != nil {
-			return RestoreResult{}, fmt.Errorf("read backup %s: %w", in.Backup, err)
-		}
-		if got := hex.EncodeToString(hash.Sum(nil)); got != in.VerifiedSHA256 {
-			return RestoreResult{}, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("backup %s changed since it was verified (sha256 %s, verified %s); restore from a backup that is not being written", in.Backup, got, in.VerifiedSHA256),
-				ErrCorruptBackup, nil)
-		}
-	}
-	cp.Done = true
+	cp.Done, cp.SHA256 = true, got
 	if err := saveCheckpoint(journal, cp); err != nil {
 		return RestoreResult{}, err
 	}
-	res.Entries, res.Bytes = cp.Entries, cp.Bytes
+	res.Entries, res.Bytes, res.SHA256 = cp.Entries, cp.Bytes, got
+	res.SparseFiles, res.Layout = sum.SparseFiles, sum.Layout.String()
 	return res, nil
 }
 
-// sendBatch writes the next entries to the volume in one archive upload.
-func (a *Activities) sendBatch(ctx context.Context, id string, tr *tar.Reader, in RestoreInput, limit int64) (entries int, bytes int64, names []string, more bool, err error) {
-	sent := meter.For(ctx, meter.Restore)
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		_, err := a.Engine.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: "/data", Content: pr, CopyUIDGID: true})
-		pr.CloseWithError(err)
-		done <- err
-	}()
-	tw := tar.NewWriter(pw)
-	write := func() (bool, error) {
-		for entries < defaultBatchEntries && bytes < limit {
-			hdr, err := tr.Next()
-			if errors.Is(err, io.EOF) {
-				return false, nil
-			}
-			if err != nil {
-				return false, fmt.Errorf("read backup %s: %w", in.Backup, err)
-			}
-			entries++
-			target, skip, err := in.Layout.Map(hdr)
-			if err != nil {
-				return false, temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup %s: %v", in.Backup, err), archive.ErrUnsafeEntry, err)
-			}
-			if skip || target == "" {
-				continue
-			}
-			out := *hdr
-			out.Name = target
-			if hdr.Typeflag == tar.TypeLink {
-				if out.Linkname, err = in.Layout.MapLink(hdr); err != nil {
-					return false, temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup %s: %v", in.Backup, err), archive.ErrUnsafeEntry, err)
-				}
-			}
-			if err := tw.WriteHeader(&out); err != nil {
-				return false, fmt.Errorf("send entry %s: %w", target, err)
-			}
-			n, err := io.Copy(sent.Writer(tw), tr)
-			if err != nil {
-				return false, fmt.Errorf("send entry %s: %w", target, err)
-			}
-			bytes += n
-			names = append(names, target)
+// resumePoint is where a restore of this backup goes on: the later of the heartbeat's and
+// the host's checkpoint, as long as the backup is the file it was.
+func resumePoint(ctx context.Context, journal string, st os.FileInfo) RestoreProgress {
+	fresh := RestoreProgress{BackupSize: st.Size(), BackupMod: st.ModTime()}
+	same := func(p RestoreProgress) bool { return p.BackupSize == st.Size() && p.BackupMod.Equal(st.ModTime()) }
+	var beat, local RestoreProgress
+	if activity.IsActivity(ctx) && activity.HasHeartbeatDetails(ctx) {
+		_ = activity.GetHeartbeatDetails(ctx, &beat)
+	}
+	loadCheckpoint(journal, &local)
+	best := fresh
+	for _, p := range []RestoreProgress{beat, local} {
+		if same(p) && (p.Done || p.Entries > best.Entries) && !best.Done {
+			best = p
 		}
-		return true, nil
 	}
-	more, werr := write()
-	if werr == nil {
-		werr = tw.Close()
-	}
-	pw.CloseWithError(werr)
-	if cerr := <-done; werr == nil && cerr != nil {
-		werr = fmt.Errorf("write into volume %s through the archive API: %w", in.Volume, cerr)
-	}
-	if werr != nil {
-		return 0, 0, nil, false, werr
-	}
-	return entries, bytes, names, more, nil
+	return best
 }
 
-// validate reads the whole backup and refuses it, before anything is written, when gzip
-// or tar is broken, an entry escapes the volume, or it unpacks to more than MaxBytes.
-func (a *Activities) validate(ctx context.Context, in RestoreInput) (int, int64, error) {
-	f, err := os.Open(in.Backup)
+// refusal turns a bad backup into a non-retryable error naming it; other errors retry.
+func refusal(backup string, err error) error {
+	if kind := archive.ErrorType(err); kind != "" {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup %s: %v", backup, err), kind, nil)
+	}
+	return err
+}
+
+// batchWriter sends entries into a volume through the archive API, one PUT per batch, and
+// calls saved once the engine has taken each batch.
+type batchWriter struct {
+	a      *Activities
+	ctx    context.Context
+	helper string
+	volume string
+	limit  int64
+	// kind is the meter the bytes count toward.
+	kind  string
+	saved func(consumed int, bytes int64) error
+
+	pw       *io.PipeWriter
+	tw       *tar.Writer
+	done     chan error
+	consumed int
+	bytes    int64
+	names    []string
+	batches  int
+	// folders are the folder entries written, as sent: a later batch that writes into a
+	// folder changes its mtime, so finish sends them again.
+	folders []*tar.Header
+}
+
+func (a *Activities) newBatchWriter(ctx context.Context, helper, volume string, limit int64, kind string, saved func(int, int64) error) *batchWriter {
+	return &batchWriter{a: a, ctx: ctx, helper: helper, volume: volume, limit: limit, kind: kind, saved: saved}
+}
+
+// write adds one checked entry to the current batch; a full batch is sent.
+func (w *batchWriter) write(e archive.Entry, content io.Reader) error {
+	w.remember(e)
+	if w.tw == nil {
+		w.open()
+	}
+	// Names go under data/ and land through the helper's root: the engine skips an entry
+	// named ".", which would lose the volume root's owner and mode.
+	n, err := archive.WriteEntry(w.tw, "data", e, meter.For(w.ctx, w.kind).Reader(content))
 	if err != nil {
-		return 0, 0, temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup %s: %v", in.Backup, err), ErrNoSuchBackup, err)
+		return err
 	}
-	defer f.Close()
-	limit := in.MaxBytes
-	if limit <= 0 {
-		limit = defaultMaxBytes
+	w.consumed, w.bytes = e.Index+1, w.bytes+n
+	w.names = append(w.names, e.Path)
+	if w.bytes >= w.limit || len(w.names) >= 4096 {
+		return w.flush()
 	}
-	corrupt := func(err error) error {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup %s is damaged: %v; nothing was written, try an older backup", in.Backup, err), ErrCorruptBackup, err)
+	return nil
+}
+
+// remember keeps a folder entry to send again at the end.
+func (w *batchWriter) remember(e archive.Entry) {
+	if e.Header.Typeflag == tar.TypeDir {
+		w.folders = append(w.folders, archive.Under("data", archive.Normalize(e.Header, e)))
 	}
-	gz, err := archive.Gunzip(ctx, f)
+}
+
+// finish sends the last batch and, when there were several, every folder again, so each
+// ends with the mode, owner and mtime the backup holds.
+func (w *batchWriter) finish() error {
+	if err := w.flush(); err != nil {
+		return err
+	}
+	if w.batches <= 1 || len(w.folders) == 0 {
+		return nil
+	}
+	w.open()
+	for _, h := range w.folders {
+		if err := w.tw.WriteHeader(h); err != nil {
+			return fmt.Errorf("write header of %s: %w", h.Name, err)
+		}
+	}
+	w.folders = nil
+	return w.flush()
+}
+
+func (w *batchWriter) open() {
+	pr, pw := io.Pipe()
+	w.pw, w.done = pw, make(chan error, 1)
+	w.tw = tar.NewWriter(pw)
+	go func() {
+		_, err := w.a.Engine.CopyToContainer(w.ctx, w.helper, copyToOptions(pr))
+		pr.CloseWithError(err)
+		w.done <- err
+	}()
+}
+
+// flush ends the batch, waits for the engine to take it and checkpoints.
+func (w *batchWriter) flush() error {
+	if w.tw == nil {
+		return w.saved(w.consumed, 0)
+	}
+	err := w.tw.Close()
+	w.pw.CloseWithError(err)
+	if cerr := <-w.done; err == nil && cerr != nil {
+		err = fmt.Errorf("write into volume %s through the archive API: %w", w.volume, cerr)
+	}
+	w.tw = nil
 	if err != nil {
-		return 0, 0, corrupt(err)
+		return err
 	}
-	defer gz.Close()
-	tr := tar.NewReader(gz)
-	var entries int
-	var total int64
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return 0, 0, corrupt(err)
-		}
-		entries++
-		if _, _, err := in.Layout.Map(hdr); err != nil {
-			return 0, 0, temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup %s: %v; nothing was written", in.Backup, err), archive.ErrUnsafeEntry, err)
-		}
-		if hdr.Typeflag == tar.TypeLink {
-			if _, err := in.Layout.MapLink(hdr); err != nil {
-				return 0, 0, temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup %s: %v; nothing was written", in.Backup, err), archive.ErrUnsafeEntry, err)
-			}
-		}
-		n, err := io.Copy(io.Discard, io.LimitReader(tr, limit-total+1))
-		if err != nil {
-			return 0, 0, corrupt(err)
-		}
-		total += n
-		if total > limit {
-			return 0, 0, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("backup %s unpacks to more than %d bytes (a decompression bomb or the wrong file); nothing was written", in.Backup, limit), ErrTooLarge, nil)
-		}
-		if entries%1024 == 0 {
-			heartbeat(ctx, RestoreProgress{})
-		}
+	w.batches++
+	if w.a.onBatch != nil {
+		w.a.onBatch(w.names)
 	}
-	return entries, total, nil
+	bytes := w.bytes
+	w.bytes, w.names = 0, nil
+	return w.saved(w.consumed, bytes)
+}
+
+// abort ends a batch in flight without letting the engine take a half-written one.
+func (w *batchWriter) abort(err error) {
+	if w.tw == nil {
+		return
+	}
+	w.pw.CloseWithError(cmp.Or(err, errors.New("restore stopped")))
+	<-w.done
+	w.tw = nil
+}
+
+// PrepareInput restores a backup into a staging volume of a rollback run, to prove it
+// restores before anything of the stack changes.
+type PrepareInput struct {
+	// Staging is the staging volume's name; For is the stack's volume it stands in for.
+	Staging string
+	For     string
+	Project string
+	// Run is the rollback run (workflow ID/run ID) the staging volume belongs to.
+	Run             string
+	Backup          string
+	Layout          archive.LayoutName
+	SHA256          string
+	RequireChecksum bool
+}
+
+// PrepareVolume creates the staging volume (labelled as the run's, so a later run can
+// find and remove it if this one dies) and restores the backup into it.
+func (a *Activities) PrepareVolume(ctx context.Context, in PrepareInput) (RestoreResult, error) {
+	if in.Staging == "" || in.Run == "" || in.Backup == "" {
+		return RestoreResult{}, temporal.NewNonRetryableApplicationError("prepare needs a staging volume, a run and a backup", ErrBadInput, nil)
+	}
+	labels := map[string]string{StagingLabel: in.Run, VolumeLabel: in.For, ProjectLabelRewind: in.Project}
+	if _, err := a.CreateVolume(ctx, VolumeInfo{Name: in.Staging, Labels: labels}); err != nil {
+		return RestoreResult{}, err
+	}
+	return a.RestoreVolume(ctx, RestoreInput{Volume: in.Staging, Backup: in.Backup, Layout: in.Layout, SHA256: in.SHA256, RequireChecksum: in.RequireChecksum})
 }

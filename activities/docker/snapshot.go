@@ -2,10 +2,12 @@ package docker
 
 import (
 	"archive/tar"
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,8 +20,9 @@ import (
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/meter"
+	"github.com/algotrendy/rewind/activities/progress"
+	"github.com/algotrendy/rewind/activities/storage"
 )
 
 // ErrSnapshotMismatch is the error type of a snapshot that reads back with another hash.
@@ -29,8 +32,11 @@ const ErrSnapshotMismatch = "SnapshotMismatch"
 type SnapshotInput struct {
 	Volume string
 	// Name is the snapshot's name in the evidence store, like
-	// incidents/20261126/rewind-prod/failed_deployment_algotrendy_v26_questdb_data.tar.gz.
+	// incidents/20261126/rewind-prod/<run>/failed_deployment_algotrendy_v26_questdb_data.tar.gz.
 	Name string
+	// CreatedAt is the volume's creation time as inspected: a stored snapshot is reused
+	// (by a retry) only when it was made of this same volume.
+	CreatedAt string `json:",omitempty"`
 }
 
 // Snapshots are staged on the worker's host as a gzip file of several members, one per
@@ -48,7 +54,17 @@ type snapshotProgress struct {
 	Done   bool
 	SHA256 string
 	// Upload is how far its upload to a remote evidence store got.
-	Upload backup.UploadCheckpoint
+	Upload storage.UploadCheckpoint
+	// CreatedAt is the snapshotted volume's creation time.
+	CreatedAt string
+}
+
+// snapshotOf is stored beside a snapshot: which volume it holds, so a retry reuses only a
+// snapshot of this volume.
+type snapshotOf struct {
+	Volume    string
+	CreatedAt string
+	SHA256    string
 }
 
 // SnapshotVolume streams the volume out of the engine (archive API on a helper container
@@ -65,8 +81,9 @@ func (a *Activities) SnapshotVolume(ctx context.Context, in SnapshotInput) (Snap
 	// a temporary folder that goes when the snapshot is stored.
 	stage := a.checkpointFile(ctx, "snapshot", in.Volume, in.Name)
 	file, kept := strings.TrimSuffix(stage, ".json")+".tar.gz", stage != ""
-	// A retry after the snapshot was stored and checked finds it and its sidecar: done.
-	if proof, err := a.readBack(ctx, in); err == nil {
+	// A retry after the snapshot was stored and checked finds it, its sidecar and its
+	// record of the volume: done.
+	if proof, err := a.readBack(ctx, in); err == nil && a.snapshotIsOf(ctx, in, proof) {
 		return keepLocal(proof, file, kept), nil
 	}
 	if !kept {
@@ -79,14 +96,17 @@ func (a *Activities) SnapshotVolume(ctx context.Context, in SnapshotInput) (Snap
 		file = filepath.Join(dir, "snapshot.tar.gz")
 	}
 	var cp snapshotProgress
-	loadCheckpoint(stage, &cp)
+	if loadCheckpoint(stage, &cp) && cp.CreatedAt != in.CreatedAt {
+		cp = snapshotProgress{} // staged from another volume of the same name
+	}
+	cp.CreatedAt = in.CreatedAt
 	if !cp.Done {
 		var err error
 		if cp, err = a.stageSnapshot(ctx, in, file, stage, cp); err != nil {
 			return SnapshotProof{}, err
 		}
 	}
-	saved := func(u backup.UploadCheckpoint) {
+	saved := func(u storage.UploadCheckpoint) {
 		cp.Upload = u
 		_ = saveCheckpoint(stage, cp) // the store's own list of parts is the truth on resume
 	}
@@ -96,6 +116,10 @@ func (a *Activities) SnapshotVolume(ctx context.Context, in SnapshotInput) (Snap
 	sidecar := fmt.Sprintf("%s  %s\n", cp.SHA256, path.Base(in.Name))
 	if err := a.Evidence.Put(ctx, sidecarName(in.Name), strings.NewReader(sidecar)); err != nil {
 		return SnapshotProof{}, fmt.Errorf("store checksum of snapshot %s: %w", in.Name, err)
+	}
+	record, _ := json.Marshal(snapshotOf{Volume: in.Volume, CreatedAt: in.CreatedAt, SHA256: cp.SHA256})
+	if err := a.Evidence.Put(ctx, recordName(in.Name), bytes.NewReader(record)); err != nil {
+		return SnapshotProof{}, fmt.Errorf("store what snapshot %s holds: %w", in.Name, err)
 	}
 	proof, err := a.readBack(ctx, in)
 	if err != nil {
@@ -159,8 +183,8 @@ func (a *Activities) stageSnapshot(ctx context.Context, in SnapshotInput, file, 
 		return cp, fmt.Errorf("read volume %s through the archive API: %w", in.Volume, err)
 	}
 	defer src.Content.Close()
-	tr := tar.NewReader(&countingReader{r: src.Content, beat: func(n int64) {
-		heartbeat(ctx, fmt.Sprintf("%d bytes of volume %s read", n, in.Volume))
+	tr := tar.NewReader(&progress.Reader{R: src.Content, Ctx: ctx, Beat: func(n int64) {
+		progress.Beat(ctx, fmt.Sprintf("%s of volume %s read", mib(n), in.Volume))
 	}})
 	for i := 0; i < cp.Entries; i++ {
 		if _, err := tr.Next(); err != nil {
@@ -198,13 +222,30 @@ func (a *Activities) stageSnapshot(ctx context.Context, in SnapshotInput, file, 
 		}
 	}
 }
+
+// snapshotIsOf reports whether the stored snapshot was made of the volume as it is now.
+func (a *Activities) snapshotIsOf(ctx context.Context, in SnapshotInput, p SnapshotProof) bool {
+	r, err := a.Evidence.Open(ctx, recordName(in.Name), 0)
+	if err != nil {
+		return false
+	}
+	defer r.Close()
+	var of snapshotOf
+	return json.NewDecoder(io.LimitReader(r, 4096)).Decode(&of) == nil &&
+		of.Volume == in.Volume && of.CreatedAt == in.CreatedAt && of.SHA256 == p.SHA256
+}
+
+func recordName(name string) string {
+	return strings.TrimSuffix(name, ".tar.gz") + ".volume.json"
+}
+
 func sidecarName(name string) string {
 	return strings.TrimSuffix(name, ".tar.gz") + ".sha256"
 }
 
 // readBack hashes the stored snapshot and compares it with its sidecar.
 func (a *Activities) readBack(ctx context.Context, in SnapshotInput) (SnapshotProof, error) {
-	sc, err := a.Evidence.Open(ctx, sidecarName(in.Name))
+	sc, err := a.Evidence.Open(ctx, sidecarName(in.Name), 0)
 	if err != nil {
 		return SnapshotProof{}, err
 	}
@@ -217,14 +258,14 @@ func (a *Activities) readBack(ctx context.Context, in SnapshotInput) (SnapshotPr
 	if len(fields) == 0 {
 		return SnapshotProof{}, fmt.Errorf("checksum file of %s is empty", in.Name)
 	}
-	f, err := a.Evidence.Open(ctx, in.Name)
+	f, err := a.Evidence.Open(ctx, in.Name, 0)
 	if err != nil {
 		return SnapshotProof{}, err
 	}
 	defer f.Close()
 	h := sha256.New()
-	n, err := io.Copy(h, &countingReader{r: f, beat: func(n int64) {
-		heartbeat(ctx, fmt.Sprintf("%d bytes of the snapshot re-read", n))
+	n, err := io.Copy(h, &progress.Reader{R: f, Ctx: ctx, Beat: func(n int64) {
+		progress.Beat(ctx, fmt.Sprintf("%s of the snapshot re-read", mib(n)))
 	}})
 	if err != nil {
 		return SnapshotProof{}, fmt.Errorf("re-read snapshot %s: %w", in.Name, err)
@@ -280,20 +321,4 @@ func writeSegment(tr *tar.Reader, gz *pgzip.Writer, volume string, limit int64) 
 	return entries, done, gz.Close()
 }
 
-// countingReader counts bytes and calls beat at most every 8 MiB.
-type countingReader struct {
-	r    io.Reader
-	n    int64
-	last int64
-	beat func(int64)
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	if c.beat != nil && c.n-c.last >= 8<<20 {
-		c.last = c.n
-		c.beat(c.n)
-	}
-	return n, err
-}
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

@@ -27,7 +27,9 @@ type VolumeInfo struct {
 	DriverOpts map[string]string
 	Labels     map[string]string
 	Mountpoint string
-	Exists     bool
+	// CreatedAt tells this volume from another made later under the same name.
+	CreatedAt string `json:",omitempty"`
+	Exists    bool
 }
 
 // InspectVolume records a volume's driver, options and labels (the runbook's
@@ -41,7 +43,7 @@ func (a *Activities) InspectVolume(ctx context.Context, in VolumeInput) (VolumeI
 		return VolumeInfo{}, fmt.Errorf("inspect volume %s: %w", in.Volume, err)
 	}
 	v := res.Volume
-	return VolumeInfo{Name: v.Name, Driver: v.Driver, DriverOpts: v.Options, Labels: v.Labels, Mountpoint: v.Mountpoint, Exists: true}, nil
+	return VolumeInfo{Name: v.Name, Driver: v.Driver, DriverOpts: v.Options, Labels: v.Labels, Mountpoint: v.Mountpoint, CreatedAt: v.CreatedAt, Exists: true}, nil
 }
 
 // SnapshotProof is a stored, re-read forensic snapshot of a volume. RemoveVolume asks for
@@ -105,8 +107,8 @@ func (a *Activities) checkProof(ctx context.Context, in RemoveVolumeInput) error
 			fmt.Sprintf("refuse to remove volume %s without a verified snapshot of it (got snapshot of %q at %q)", in.Volume, p.Volume, p.Location),
 			ErrNoSnapshotProof, nil)
 	}
-	size, err := a.Evidence.Size(ctx, p.Location)
-	if err != nil || size != p.Bytes {
+	obj, err := a.Evidence.Stat(ctx, p.Location)
+	if size := obj.Size; err != nil || size != p.Bytes {
 		return temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("refuse to remove volume %s: its snapshot %s is not stored as recorded (size %d, want %d): %v", in.Volume, p.Location, size, p.Bytes, err),
 			ErrNoSnapshotProof, err)

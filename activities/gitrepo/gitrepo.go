@@ -144,3 +144,22 @@ func (a *Activities) Checkout(ctx context.Context, in CheckoutInput) (Resolved, 
 	}
 	return Resolved{Commit: in.Commit, Head: head}, nil
 }
+
+// ApplyInput names a stash Rewind made, to apply again.
+type ApplyInput struct {
+	Dir    string
+	Commit string
+}
+
+// ApplyStash puts stashed local changes back into the checkout (a failed rollback puts
+// the stack back as it was). Changes already back count as done, so a retry is safe.
+func (a *Activities) ApplyStash(ctx context.Context, in ApplyInput) (Stash, error) {
+	if _, err := git(ctx, in.Dir, "diff", "--quiet", in.Commit, "--"); err == nil {
+		return Stash{Stashed: true, Commit: in.Commit}, nil
+	}
+	if _, err := git(ctx, in.Dir, "stash", "apply", in.Commit); err != nil {
+		return Stash{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("apply stash %s in %s: %v; the changes are safe in the stash: `git stash apply %s`", in.Commit, in.Dir, err, in.Commit), ErrBadRef, err)
+	}
+	return Stash{Stashed: true, Commit: in.Commit}, nil
+}

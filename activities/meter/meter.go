@@ -1,5 +1,5 @@
 // Package meter lets a worker watch the bytes Rewind's transfers move (snapshot, upload,
-// download, restore) through the activity's context: the worker exports them as metrics,
+// download, restore, copy) through the activity's context: the worker exports them as metrics,
 // and crash points in tests stop the process after a given number of bytes.
 package meter
 
@@ -14,7 +14,8 @@ const (
 	Snapshot = "snapshot" // compressed snapshot bytes written on the worker's host
 	Upload   = "upload"   // bytes handed to a remote store
 	Download = "download" // backup bytes fetched onto the worker's host
-	Restore  = "restore"  // file bytes written into a volume
+	Restore  = "restore"  // file bytes of a backup written into a (staging) volume
+	Copy     = "copy"     // file bytes copied from a staging volume into the stack's
 )
 
 // Watch sees every advance of one transfer: its kind, the bytes just moved and the
@@ -77,6 +78,25 @@ func (c Counter) Writer(dst io.Writer) io.Writer {
 		return dst
 	}
 	return writer{dst: dst, c: c}
+}
+
+// Reader counts what is read through it from src.
+func (c Counter) Reader(src io.Reader) io.Reader {
+	if c.w == nil {
+		return src
+	}
+	return reader{src: src, c: c}
+}
+
+type reader struct {
+	src io.Reader
+	c   Counter
+}
+
+func (r reader) Read(p []byte) (int, error) {
+	n, err := r.src.Read(p)
+	r.c.Add(int64(n))
+	return n, err
 }
 
 type writer struct {

@@ -1,16 +1,22 @@
-// Package probe runs the runbook's post-rollback checks over HTTP: health endpoints, the
-// market database's row count through QuestDB's /exec API, and the functional endpoint.
+// Package probe runs the runbook's post-rollback checks: health endpoints, the functional
+// endpoint, and the data query over QuestDB's HTTP /exec API or PostgreSQL's wire protocol.
 package probe
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Activities probe the stack from the Docker host.
@@ -79,35 +85,133 @@ func (a *Activities) CheckHTTP(ctx context.Context, c HTTPCheck) (Result, error)
 	return res, nil
 }
 
-// DataCheck runs a count query on QuestDB's HTTP API and wants more than zero.
+// DataCheck runs the stack's data query and wants its first value above zero, or, with
+// Want, exactly that row: a fingerprint of the data recorded when the backup was made.
 type DataCheck struct {
-	Name  string
+	Name string
+	// URL is QuestDB's HTTP API (http://host:9000) or PostgreSQL (postgres://user@host/db,
+	// the password from the worker's PGPASSWORD or ~/.pgpass).
 	URL   string
 	Query string
+	Want  string `json:",omitempty"`
 }
 
-// CheckData is the runbook's `curl -G .../exec --data-urlencode 'query=SELECT COUNT(*) FROM market_data'`.
+// CheckData is the runbook's `curl -G .../exec --data-urlencode 'query=SELECT COUNT(*) FROM
+// market_data'`, or the same query over the PostgreSQL wire protocol.
 func (a *Activities) CheckData(ctx context.Context, c DataCheck) (Result, error) {
 	res := Result{Name: c.Name}
-	u := strings.TrimRight(c.URL, "/") + "/exec?query=" + url.QueryEscape(c.Query)
-	code, body, err := a.get(ctx, u)
+	row, err := QueryRow(ctx, a.client(), c.URL, c.Query)
 	if err != nil {
 		res.Evidence = fmt.Sprintf("%s: %v", c.Query, err)
 		return res, nil
+	}
+	got := Row(row)
+	res.Evidence = fmt.Sprintf("%s → %s", c.Query, got)
+	if c.Want != "" {
+		res.Passed = got == c.Want
+		if !res.Passed {
+			res.Evidence += fmt.Sprintf(", the backup recorded %s", c.Want)
+		}
+		return res, nil
+	}
+	if len(row) > 0 {
+		n, err := strconv.ParseFloat(Row(row[:1]), 64)
+		res.Passed = err == nil && n > 0
+	}
+	return res, nil
+}
+
+// QueryRow runs query against the database at url and returns its first row.
+func QueryRow(ctx context.Context, hc *http.Client, dbURL, query string) ([]any, error) {
+	rows, err := run(ctx, hc, dbURL, query)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, errors.New("no rows")
+	}
+	return rows[0], nil
+}
+
+// Exec runs a statement that returns no rows (an INSERT).
+func Exec(ctx context.Context, hc *http.Client, dbURL, statement string) error {
+	_, err := run(ctx, hc, dbURL, statement)
+	return err
+}
+
+func run(ctx context.Context, hc *http.Client, dbURL, query string) ([][]any, error) {
+	if strings.HasPrefix(dbURL, "postgres://") || strings.HasPrefix(dbURL, "postgresql://") {
+		return queryPostgres(ctx, dbURL, query)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(dbURL, "/")+"/exec?query="+url.QueryEscape(query), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
 	}
 	var out struct {
 		Dataset [][]any `json:"dataset"`
 		Error   string  `json:"error"`
 	}
-	if err := json.Unmarshal(body, &out); err != nil || code != http.StatusOK {
-		res.Evidence = fmt.Sprintf("%s → %d %s %s", c.Query, code, out.Error, strings.TrimSpace(string(body)))
-		return res, nil
+	if err := json.Unmarshal(body, &out); err != nil || resp.StatusCode != http.StatusOK || out.Error != "" {
+		return nil, fmt.Errorf("%d %s", resp.StatusCode, strings.TrimSpace(cmp.Or(out.Error, string(body))))
 	}
-	var count float64
-	if len(out.Dataset) > 0 && len(out.Dataset[0]) > 0 {
-		count, _ = out.Dataset[0][0].(float64)
+	return out.Dataset, nil
+}
+
+func queryPostgres(ctx context.Context, dbURL, query string) ([][]any, error) {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
-	res.Passed = count > 0
-	res.Evidence = fmt.Sprintf("%s → %.0f", c.Query, count)
-	return res, nil
+	defer conn.Close(context.WithoutCancel(ctx))
+	rows, err := conn.Query(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][]any
+	for rows.Next() {
+		v, err := rows.Values()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// Row writes a row as people read it and as a fingerprint is recorded: values joined by
+// " | ", numbers without exponents or trailing zeros.
+func Row(values []any) string {
+	out := make([]string, len(values))
+	for i, v := range values {
+		switch n := v.(type) {
+		case float64:
+			out[i] = strconv.FormatFloat(n, 'f', -1, 64)
+		case float32:
+			out[i] = strconv.FormatFloat(float64(n), 'f', -1, 32)
+		case int64, int32, int16, int, uint64, uint32:
+			out[i] = fmt.Sprint(n)
+		case pgtype.Numeric:
+			f, err := n.Float64Value()
+			if err == nil && f.Valid {
+				out[i] = strconv.FormatFloat(f.Float64, 'f', -1, 64)
+			} else {
+				out[i] = "NULL"
+			}
+		case nil:
+			out[i] = "NULL"
+		default:
+			out[i] = fmt.Sprint(n)
+		}
+	}
+	return strings.Join(out, " | ")
 }

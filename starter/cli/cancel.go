@@ -6,6 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/api/serviceerror"
+
+	"github.com/algotrendy/rewind/workflows"
 )
 
 // NewCmdCancel builds `rewind cancel ID`.
@@ -15,7 +17,7 @@ func NewCmdCancel(o *Options) *cobra.Command {
 		Short: "Ask a running rollback to stop after its current step",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id := workflowID(args[0])
+			id := workflows.IDOf(args[0])
 			c, err := o.Client()
 			if err != nil {
 				return err

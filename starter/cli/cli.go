@@ -18,7 +18,6 @@ import (
 
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/temporalconn"
-	"github.com/algotrendy/rewind/workflows"
 )
 
 // Exit codes of every command.
@@ -136,14 +135,6 @@ func (o *Options) Client() (client.Client, error) {
 	}
 	o.client = c
 	return c, nil
-}
-
-// workflowID accepts a workflow ID or a stack name.
-func workflowID(arg string) string {
-	if strings.HasPrefix(arg, "rewind-") {
-		return arg
-	}
-	return workflows.WorkflowID(arg)
 }
 
 func (o *Options) printJSON(v any) error {

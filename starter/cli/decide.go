@@ -3,20 +3,29 @@ package cli
 import (
 	"crypto/ed25519"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
 
+	"github.com/algotrendy/rewind/identity"
 	"github.com/algotrendy/rewind/workflows"
 )
+
+type decideFlags struct {
+	signSource
+	printStatement bool
+}
 
 // NewCmdDecide builds `rewind approve ID` (approve true) or `rewind reject ID`.
 func NewCmdDecide(o *Options, approve bool) *cobra.Command {
 	var d workflows.Decision
-	var keyFile string
+	var f decideFlags
 	verb := "reject"
 	if approve {
 		verb = "approve"
@@ -24,94 +33,197 @@ func NewCmdDecide(o *Options, approve bool) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   verb + " ID|STACK",
 		Short: strings.ToUpper(verb[:1]) + verb[1:] + " a rollback waiting for approval",
-		Long: `Send a decision to a rollback waiting at its approval gate, then confirm whether the
-workflow accepted it. Approvers with a public_key in rewind.yaml must sign with --key.`,
-		Example: fmt.Sprintf("  rewind %s rewind-prod --as bob --reason \"checked the backup\" [--key ~/.rewind/bob.key]", verb),
+		Long: `Send a decision to a rollback waiting at its approval gate and wait for its answer:
+accepted, or refused with why (no authority, self-approval, a bad signature...).
+
+The decision is signed with your SSH key (ssh-agent, --key or identity.key) over a
+statement naming the rollback, its run, you, the decision, the backup a full rollback
+restores and an expiry. To sign by hand: print the statement with --print-statement,
+sign it with ssh-keygen -Y sign -n rewind -f KEY, and pass --statement and --signature.`,
+		Example: fmt.Sprintf("  rewind %s rewind-prod --as bob --reason \"checked the backup\"\n  rewind %s prod --as bob --print-statement > st && ssh-keygen -Y sign -n rewind -f ~/.ssh/id_ed25519 st && rewind %s prod --as bob --statement st --signature st.sig", verb, verb, verb),
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id := workflowID(args[0])
 			d.Approve = approve
-			if d.Approver == "" {
-				d.Approver = os.Getenv("USER")
-			}
-			if !approve && strings.TrimSpace(d.Reason) == "" {
-				return badInputf("reject needs --reason: the incident record says why")
-			}
-			cfg, err := o.Config()
-			if err != nil {
-				return err
-			}
-			if _, ok := cfg.Approver(d.Approver); !ok {
-				return badInputf("%s is not an approver in rewind.yaml; add them under approvers: or pass --as NAME", d.Approver)
-			}
-			c, err := o.Client()
-			if err != nil {
-				return err
-			}
-			desc, err := c.DescribeWorkflowExecution(cmd.Context(), id, "")
-			if err != nil {
-				return notFound(id, err)
-			}
-			runID := desc.GetWorkflowExecutionInfo().GetExecution().GetRunId()
-			if keyFile != "" {
-				key, err := readPrivateKey(keyFile)
-				if err != nil {
-					return badInput{err}
-				}
-				d.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(key, workflows.SignedText(id, runID, approve)))
-			}
-			before, _ := o.decisions(cmd, id, runID)
-			if err := c.SignalWorkflow(cmd.Context(), id, runID, workflows.ApprovalSignal, d); err != nil {
-				return notFound(id, err)
-			}
-			// The gate records every signal; wait for ours to show up in the decision log.
-			deadline := time.Now().Add(15 * time.Second)
-			for time.Now().Before(deadline) {
-				after, err := o.decisions(cmd, id, runID)
-				if err == nil && len(after) > len(before) {
-					last := after[len(after)-1]
-					if !last.Accepted {
-						return badInputf("%s refused the decision: %s", id, last.Reason)
-					}
-					fmt.Fprintf(o.Out, "%s accepted: %s\n", id, last.Reason)
-					return nil
-				}
-				select {
-				case <-cmd.Context().Done():
-					return cmd.Context().Err()
-				case <-time.After(200 * time.Millisecond):
-				}
-			}
-			fmt.Fprintf(o.Out, "sent %s of %s as %s; the rollback has not recorded it yet (is a worker running?)\n", verb, id, d.Approver)
-			return nil
+			return o.decide(cmd, workflows.IDOf(args[0]), d, f)
 		},
 	}
-	cmd.Flags().StringVar(&d.Approver, "as", "", "approver's name as in rewind.yaml (default: $USER)")
-	cmd.Flags().StringVar(&d.Reason, "reason", "", "why, for the decision log")
-	cmd.Flags().StringVar(&keyFile, "key", "", "file with the approver's ed25519 private key (base64), to sign the decision")
+	cmd.Flags().StringVar(&d.Approver, "as", "", "your name as the worker's policy lists it (default: identity.name, then $USER)")
+	cmd.Flags().StringVar(&d.Reason, "reason", "", "why, for the decision log (required to reject)")
+	cmd.Flags().StringVar(&f.keyFile, "key", "", "private SSH key file to sign with (default: identity.key, then ssh-agent)")
+	cmd.Flags().StringVar(&f.statementFile, "statement", "", "a statement you signed by hand (see --print-statement)")
+	cmd.Flags().StringVar(&f.signatureFile, "signature", "", "its signature, from `ssh-keygen -Y sign -n rewind -f KEY STATEMENT`")
+	cmd.Flags().BoolVar(&f.printStatement, "print-statement", false, "print the statement to sign for this decision and exit")
 	return cmd
 }
 
-func (o *Options) decisions(cmd *cobra.Command, id, runID string) ([]workflows.DecisionRecord, error) {
-	resp, err := o.client.QueryWorkflow(cmd.Context(), id, runID, workflows.ProgressQuery)
+func (o *Options) decide(cmd *cobra.Command, id string, d workflows.Decision, f decideFlags) error {
+	cfg, err := o.Config()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var p workflows.Progress
-	if err := resp.Get(&p); err != nil {
-		return nil, err
+	d.Approver = firstNonEmpty(d.Approver, cfg.Identity.Name, os.Getenv("USER"))
+	if !d.Approve && strings.TrimSpace(d.Reason) == "" {
+		return badInputf("reject needs --reason: the incident record says why")
 	}
-	return p.Decisions, nil
+	if len(cfg.Approvers) > 0 {
+		if _, ok := cfg.Approver(d.Approver); !ok {
+			return badInputf("%s is not an approver in rewind.yaml; pass --as NAME", d.Approver)
+		}
+	}
+	c, err := o.Client()
+	if err != nil {
+		return err
+	}
+	desc, err := c.DescribeWorkflowExecution(cmd.Context(), id, "")
+	if err != nil {
+		return notFound(id, err)
+	}
+	runID := desc.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+	p, err := o.awaitGate(cmd, id, runID)
+	if err != nil {
+		return err
+	}
+	if p.Gate == nil {
+		if o.legacyRun(p) {
+			return o.decideBySignal(cmd, id, runID, d, f.keyFile)
+		}
+		return badInputf("%s is not waiting for a decision (now: %s); `rewind status %s` shows where it is", id, p.Phase, id)
+	}
+	action := identity.ActionApprove
+	if !d.Approve {
+		action = identity.ActionReject
+	}
+	st := identity.Statement{WorkflowID: id, RunID: runID, Person: d.Approver, Action: action,
+		Severity: severityOf(desc), Backup: workflows.BackupDigest(p.Gate.Backups), Expires: expiry(time.Now())}
+	if f.printStatement {
+		_, err := o.Out.Write(st.Text())
+		return err
+	}
+	pr, err := o.prove(st, f.signSource, cfg.Policy.RequireSignatures)
+	if err != nil {
+		return err
+	}
+	d.Statement, d.Signature = pr.statement, pr.signature
+	h, err := c.UpdateWorkflow(cmd.Context(), client.UpdateWorkflowOptions{
+		WorkflowID: id, RunID: runID, UpdateName: workflows.DecideUpdate, Args: []any{d},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err != nil {
+		return o.refused(id, err)
+	}
+	var rec workflows.DecisionRecord
+	if err := h.Get(cmd.Context(), &rec); err != nil {
+		return o.refused(id, err)
+	}
+	fmt.Fprintf(o.Out, "%s accepted: %s\n", id, rec.Reason)
+	return nil
 }
 
-func readPrivateKey(path string) (ed25519.PrivateKey, error) {
+// refused turns the gate's refusal into bad input naming why; other errors say what failed.
+func (o *Options) refused(id string, err error) error {
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return notFound(id, err)
+	}
+	if msg := failure(err); msg != "" && !strings.Contains(msg, "context deadline") {
+		return badInputf("%s refused the decision: %s", id, msg)
+	}
+	return fmt.Errorf("send decision to %s: %w", id, err)
+}
+
+// gateOpensWithin is how long a decision waits for a rollback that is still on its
+// checklist to reach its gate: people get paged as it starts.
+const gateOpensWithin = time.Minute
+
+// awaitGate returns the rollback's progress once its gate is open, or as it is when it
+// waits for nothing that soon.
+func (o *Options) awaitGate(cmd *cobra.Command, id, runID string) (workflows.Progress, error) {
+	deadline := time.Now().Add(gateOpensWithin)
+	for {
+		p, err := o.progress(cmd, id, runID)
+		if err != nil {
+			return p, fmt.Errorf("ask %s what it waits for: %w", id, err)
+		}
+		if p.Gate != nil || p.Outcome != "" || o.legacyRun(p) || !p.BeforeGate() || time.Now().After(deadline) {
+			return p, nil
+		}
+		select {
+		case <-cmd.Context().Done():
+			return p, cmd.Context().Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func (o *Options) progress(cmd *cobra.Command, id, runID string) (workflows.Progress, error) {
+	var p workflows.Progress
+	resp, err := o.client.QueryWorkflow(cmd.Context(), id, runID, workflows.ProgressQuery)
+	if err != nil {
+		return p, err
+	}
+	return p, resp.Get(&p)
+}
+
+// legacyRun reports whether a rollback started by an earlier release waits at its gate;
+// those take decisions as signals.
+func (o *Options) legacyRun(p workflows.Progress) bool {
+	for _, s := range p.Steps {
+		if s.State == workflows.StateWaiting {
+			return true
+		}
+	}
+	return false
+}
+
+// decideBySignal decides for a rollback of an earlier release, as that release did.
+func (o *Options) decideBySignal(cmd *cobra.Command, id, runID string, d workflows.Decision, keyFile string) error {
+	type legacyDecision struct {
+		Approver, Reason, Signature string
+		Approve                     bool
+	}
+	ld := legacyDecision{Approver: d.Approver, Approve: d.Approve, Reason: d.Reason}
+	if keyFile != "" {
+		key, err := legacyKey(keyFile)
+		if err != nil {
+			return badInput{err}
+		}
+		verb := map[bool]string{true: "approve", false: "reject"}[d.Approve]
+		ld.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(key, fmt.Appendf(nil, "rewind:%s:%s:%s", id, runID, verb)))
+	}
+	before, _ := o.progress(cmd, id, runID)
+	if err := o.client.SignalWorkflow(cmd.Context(), id, runID, workflows.ApprovalSignal, ld); err != nil {
+		return notFound(id, err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		after, err := o.progress(cmd, id, runID)
+		if err == nil && len(after.Decisions) > len(before.Decisions) {
+			last := after.Decisions[len(after.Decisions)-1]
+			if !last.Accepted {
+				return badInputf("%s refused the decision: %s", id, last.Reason)
+			}
+			fmt.Fprintf(o.Out, "%s accepted: %s\n", id, last.Reason)
+			return nil
+		}
+		select {
+		case <-cmd.Context().Done():
+			return cmd.Context().Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	fmt.Fprintf(o.Out, "sent %s of %s as %s; the rollback has not recorded it yet (is a worker running?)\n", map[bool]string{true: "approval", false: "rejection"}[d.Approve], id, d.Approver)
+	return nil
+}
+
+// legacyKey reads the base64 ed25519 key files of earlier releases.
+func legacyKey(path string) (ed25519.PrivateKey, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read --key: %w", err)
 	}
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
 	if err != nil || (len(raw) != ed25519.PrivateKeySize && len(raw) != ed25519.SeedSize) {
-		return nil, fmt.Errorf("--key %s: want a base64 ed25519 private key (64 bytes) or seed (32 bytes)", path)
+		return nil, fmt.Errorf("--key %s: a rollback of an earlier release wants a base64 ed25519 private key (64 bytes) or seed (32 bytes)", path)
 	}
 	if len(raw) == ed25519.SeedSize {
 		return ed25519.NewKeyFromSeed(raw), nil

@@ -15,13 +15,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/identity"
 	"github.com/algotrendy/rewind/workflows"
 )
-
-type startFlags struct {
-	stack, severity, reason, requester, to string
-	wait, reset                            bool
-}
 
 // NewCmdStart builds `rewind start OPTION`.
 func NewCmdStart(o *Options) *cobra.Command {
@@ -31,112 +27,72 @@ func NewCmdStart(o *Options) *cobra.Command {
 		Short: "Start a rollback of a stack",
 		Long: `Start a rollback of a stack as the workflow rewind-<stack>.
 
-Only one rollback of a stack runs at a time: a second start is refused and names the
-running one. P1 proceeds at once; P2 and P3 wait for an approver (rewind approve).`,
+The request names only what you decide (stack, option, severity, reason, version or
+backup); the worker on the stack's Docker host takes the stack's compose files, volumes,
+backups and approval policy from its own configuration. Only one rollback of a stack runs
+at a time: a second start is refused and names the running one. P1 proceeds at once;
+P2 and P3 wait for an approver (rewind approve).
+
+When you have an SSH key (ssh-agent, --key or identity.key), the request is signed; a
+worker with policy.require_signatures refuses unsigned ones.`,
 		Example: `  rewind start emergency --stack prod --severity P1 --reason "memory leak takes the host down"
   rewind start full --stack prod --severity P2 --reason "market_data corrupted" --wait
+  rewind start full --stack prod --severity P2 --reason "restore last night's" --backup questdb_backup_20261125_020000.tar.gz
   rewind start quick --stack prod --severity P1 --reason "API 500s after deploy" --to v2.5
   rewind start git --stack prod --severity P3 --reason "bug in v2.6" --to HEAD~1 --reset`,
 		Args:      cobra.ExactArgs(1),
-		ValidArgs: []string{workflows.OptionQuick, workflows.OptionFull, workflows.OptionGit, workflows.OptionEmergency},
+		ValidArgs: workflows.Options(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.start(cmd, args[0], f)
 		},
 	}
-	cmd.Flags().StringVar(&f.stack, "stack", "", "stack to roll back, as named under stacks: in rewind.yaml (required)")
-	cmd.Flags().StringVar(&f.severity, "severity", "", "P1 critical, P2 major or P3 minor (required)")
-	cmd.Flags().StringVar(&f.reason, "reason", "", "what is wrong, for the incident record (required)")
-	cmd.Flags().StringVar(&f.requester, "as", "", "who asks for the rollback (default: $USER)")
-	cmd.Flags().BoolVar(&f.wait, "wait", false, "wait for the rollback to finish and exit 1 if it failed")
-	cmd.Flags().StringVar(&f.to, "to", "", "quick and git: version to go back to: a tag, a commit, HEAD~1 (default: the tag before the deployed one)")
-	cmd.Flags().BoolVar(&f.reset, "reset", false, "git: move the branch too (git reset --hard) instead of checking out a detached HEAD")
-	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the result as JSON")
+	fl := cmd.Flags()
+	fl.StringVar(&f.stack, "stack", "", "stack to roll back, as the worker's rewind.yaml names it under stacks: (required)")
+	fl.StringVar(&f.severity, "severity", "", "P1 critical, P2 major or P3 minor (required)")
+	fl.StringVar(&f.reason, "reason", "", "what is wrong, for the incident record (required)")
+	fl.StringVar(&f.requester, "as", "", "who asks for the rollback (default: identity.name, then $USER)")
+	fl.BoolVar(&f.wait, "wait", false, "wait for the rollback to finish and exit 1 if it failed")
+	fl.StringVar(&f.to, "to", "", "quick and git: version to go back to: a tag, a commit, HEAD~1 (default: the tag before the deployed one)")
+	fl.BoolVar(&f.reset, "reset", false, "git: move the branch too (git reset --hard) instead of checking out a detached HEAD")
+	fl.StringVar(&f.backup, "backup", "", "full: restore this backup (its file name) instead of the newest good one; it is still proven to restore before anything changes")
+	fl.BoolVar(&f.noPutBack, "no-put-back", false, "if the rollback fails after changing the stack, leave the stack as the failure left it instead of putting it back")
+	fl.StringVar(&f.keyFile, "key", "", "private SSH key file to sign with (default: identity.key, then ssh-agent)")
+	fl.StringVar(&f.statementFile, "statement", "", "a statement you signed by hand (see --print-statement)")
+	fl.StringVar(&f.signatureFile, "signature", "", "its signature, from `ssh-keygen -Y sign -n rewind -f KEY STATEMENT`")
+	fl.BoolVar(&f.printStatement, "print-statement", false, "print the statement to sign for this start and exit (sign it by hand, then pass --statement and --signature)")
+	fl.BoolVar(&o.JSON, "json", false, "print the result as JSON")
 	return cmd
 }
 
 func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
-	valid := []string{workflows.OptionQuick, workflows.OptionFull, workflows.OptionGit, workflows.OptionEmergency}
-	if !slices.Contains(valid, option) {
-		return badInputf("unknown option %q; use one of %s", option, strings.Join(valid, ", "))
-	}
-	var missing []string
-	for name, v := range map[string]string{"--stack": f.stack, "--severity": f.severity, "--reason": f.reason} {
-		if strings.TrimSpace(v) == "" {
-			missing = append(missing, name)
-		}
-	}
-	if len(missing) > 0 {
-		slices.Sort(missing)
-		return badInputf("missing %s; see `rewind start --help`", strings.Join(missing, ", "))
-	}
 	cfg, err := o.Config()
 	if err != nil {
 		return err
 	}
-	stack, err := cfg.Stack(f.stack)
+	requester := firstNonEmpty(f.requester, cfg.Identity.Name, os.Getenv("USER"))
+	req, err := newRequest(option, f, requester, time.Now())
 	if err != nil {
-		return badInput{err}
+		return err
 	}
-	severity := strings.ToUpper(f.severity)
-	if _, err := cfg.Rule(severity); err != nil {
-		return badInput{err}
+	if err := localChecks(cfg, req); err != nil {
+		return err
 	}
-	name, ok := workflows.WorkflowName(option)
-	if !ok {
-		return badInputf("option %q has no workflow", option)
+	id := workflows.WorkflowID(req.Stack)
+	st := identity.Statement{WorkflowID: id, Person: requester, Action: "start " + option, Severity: req.Severity, Expires: expiry(time.Now())}
+	if f.printStatement {
+		_, err := o.Out.Write(st.Text())
+		return err
 	}
-	requester := f.requester
-	if requester == "" {
-		requester = os.Getenv("USER")
+	p, err := o.prove(st, signSource{keyFile: f.keyFile, statementFile: f.statementFile, signatureFile: f.signatureFile}, cfg.Policy.RequireSignatures)
+	if err != nil {
+		return err
 	}
-	rule, _ := cfg.Rule(severity)
-	policy := workflows.Policy{
-		Rule:       workflows.Rule{Role: rule.Role, DecisionTime: rule.DecisionTime, HardDeadline: rule.HardDeadline},
-		Escalation: cfg.Severity.Escalation,
-	}
-	for _, a := range cfg.Approvers {
-		policy.Approvers = append(policy.Approvers, workflows.Approver{Name: a.Name, Role: a.Role, PublicKey: a.PublicKey})
-	}
-	host := stack.Host
-	if host == "" {
-		host = cfg.Worker.Host
-	}
-	if host == "" {
-		if host, err = os.Hostname(); err != nil {
-			return fmt.Errorf("read hostname (set stacks.%s.host): %w", f.stack, err)
-		}
-	}
-	req := workflows.Request{
-		Stack: f.stack, Option: option, Severity: severity, Reason: f.reason, Requester: requester,
-		RequestedAt: time.Now().UTC(),
-		Target: workflows.Target{
-			Project: stack.Project, ComposeFiles: stack.ComposeFiles, WorkingDir: stack.WorkingDir,
-			Services: stack.Services, Volumes: stack.Volumes, StopGrace: stack.StopGracePeriod,
-			ComposeCommand: cfg.Compose.Command,
-			Backups: workflows.Backups{
-				Location: stack.Backups.Location(), Pattern: stack.Backups.Pattern, RequireChecksum: stack.Backups.RequireChecksum,
-			},
-			Checks: workflows.Checks{
-				HealthURL: stack.Checks.HealthURL, HealthExpect: stack.Checks.HealthExpect, DatabaseURL: stack.Checks.DatabaseURL,
-				DataQuery: stack.Checks.DataQuery, LogsMustHave: stack.Checks.LogsMustHave, LogsMustLack: stack.Checks.LogsMustLack,
-				FunctionalURL: stack.Checks.FunctionalURL, HealthTimeout: stack.Checks.HealthTimeout,
-			},
-		},
-		HostQueue: workflows.HostTaskQueue(cfg.Temporal.TaskQueue, host),
-		Policy:    policy,
-		Ref:       f.to,
-		Reset:     f.reset,
-	}
-	req.Target.Image = stack.Image
-	req.Target.Build = workflows.Build{Dockerfile: stack.Build.Dockerfile, Image: stack.Build.Image}
-	if option == workflows.OptionGit && req.Target.Build.Image == "" {
-		return badInputf("a git rollback rebuilds the image: set stacks.%s.build.image (and build.dockerfile) in rewind.yaml", f.stack)
-	}
+	req.Statement, req.Signature = p.statement, p.signature
 	c, err := o.Client()
 	if err != nil {
 		return err
 	}
-	id := workflows.WorkflowID(f.stack)
+	name, _ := workflows.WorkflowName(option)
 	run, err := c.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{
 		ID:                       id,
 		TaskQueue:                cfg.Temporal.TaskQueue,
@@ -144,12 +100,12 @@ func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
 		// Without this the SDK hands back the running rollback as if it were ours.
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		StaticSummary:                            fmt.Sprintf("%s rollback of %s, %s, by %s", option, f.stack, severity, requester),
-		StaticDetails:                            staticDetails(req, stack),
+		StaticSummary:                            fmt.Sprintf("%s rollback of %s, %s, by %s", option, req.Stack, req.Severity, requester),
+		StaticDetails:                            fmt.Sprintf("**Reason:** %s\n\n**Requested by:** %s at %s", req.Reason, requester, req.RequestedAt.Format(time.RFC3339)),
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.StackKey.ValueSet(f.stack),
+			workflows.StackKey.ValueSet(req.Stack),
 			workflows.OptionKey.ValueSet(option),
-			workflows.SeverityKey.ValueSet(severity),
+			workflows.SeverityKey.ValueSet(req.Severity),
 			workflows.PhaseKey.ValueSet("starting"),
 		),
 	}, name, req)
@@ -157,12 +113,12 @@ func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
 		var started *serviceerror.WorkflowExecutionAlreadyStarted
 		if errors.As(err, &started) {
 			return badInputf("stack %s already has a rollback running: %s (run %s)%s; follow it with `rewind status %s` or stop it with `rewind cancel %s`",
-				f.stack, id, started.RunId, o.describeRunning(cmd, id), id, id)
+				req.Stack, id, started.RunId, o.describeRunning(cmd, id), id, id)
 		}
-		return fmt.Errorf("start %s rollback of %s: %w", option, f.stack, err)
+		return fmt.Errorf("start %s rollback of %s: %w", option, req.Stack, err)
 	}
 	if !o.JSON {
-		fmt.Fprintf(o.Out, "started %s rollback of %s: workflow %s run %s\nWeb UI: %s\n", option, f.stack, id, run.GetRunID(), o.uiLink(id, run.GetRunID()))
+		fmt.Fprintf(o.Out, "started %s rollback of %s (%s): workflow %s run %s\nWeb UI: %s\n", option, req.Stack, p.describe(), id, run.GetRunID(), o.uiLink(id, run.GetRunID()))
 	}
 	if !f.wait {
 		if o.JSON {
@@ -173,7 +129,7 @@ func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
 	var result workflows.Result
 	if err := run.Get(cmd.Context(), &result); err != nil {
 		if o.JSON {
-			_ = o.printJSON(map[string]string{"workflow_id": id, "run_id": run.GetRunID(), "outcome": "failed", "error": err.Error()})
+			_ = o.printJSON(map[string]string{"workflow_id": id, "run_id": run.GetRunID(), "outcome": "failed", "error": failure(err)})
 		}
 		return fmt.Errorf("rollback %s failed: %s", id, failure(err))
 	}
@@ -184,6 +140,41 @@ func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
 	return nil
 }
 
+// localChecks refuse, before anything starts, what the worker would refuse anyway, when
+// this machine's rewind.yaml knows the stacks and people: the worker still decides.
+func localChecks(cfg *config.Config, req workflows.Request) error {
+	if len(cfg.Stacks) > 0 {
+		if _, err := cfg.Stack(req.Stack); err != nil {
+			return badInput{err}
+		}
+	}
+	if len(cfg.Approvers) == 0 {
+		return nil
+	}
+	who, ok := cfg.Approver(req.Requester)
+	if !ok {
+		return badInputf("%s is not in the policy of rewind.yaml and may not start rollbacks; pass --as NAME", req.Requester)
+	}
+	rule, err := cfg.Rule(req.Severity)
+	if err != nil {
+		return badInput{err}
+	}
+	rank := func(role string) int { return slices.Index(cfg.Severity.Escalation, role) }
+	if (rule.DecisionTime == 0 || req.Option == workflows.OptionEmergency) && rank(who.Role) < rank(rule.Role) {
+		return badInputf("%s is %s and may not start a %s %s rollback: it needs %s or above", who.Name, who.Role, req.Severity, req.Option, rule.Role)
+	}
+	return nil
+}
+
+func firstNonEmpty(values ...string) string {
+	for _, v := range values {
+		if strings.TrimSpace(v) != "" {
+			return v
+		}
+	}
+	return ""
+}
+
 func (o *Options) describeRunning(cmd *cobra.Command, id string) string {
 	d, err := o.client.DescribeWorkflowExecution(cmd.Context(), id, "")
 	if err != nil {
@@ -191,12 +182,6 @@ func (o *Options) describeRunning(cmd *cobra.Command, id string) string {
 	}
 	info := d.GetWorkflowExecutionInfo()
 	return fmt.Sprintf(", a %s started %s", info.GetType().GetName(), info.GetStartTime().AsTime().Local().Format(time.RFC3339))
-}
-
-func staticDetails(req workflows.Request, stack config.Stack) string {
-	return fmt.Sprintf("**Reason:** %s\n\n**Requested by:** %s at %s\n\n**Compose project:** %s (%s) in %s\n\n**Docker host queue:** %s",
-		req.Reason, req.Requester, req.RequestedAt.Format(time.RFC3339), stack.Project,
-		strings.Join(stack.ComposeFiles, ", "), stack.WorkingDir, req.HostQueue)
 }
 
 func printResult(o *Options, r workflows.Result) {

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/workflows"
 )
 
@@ -45,7 +46,7 @@ func NewCmdStatus(o *Options) *cobra.Command {
 		Example: "  rewind status rewind-prod\n  rewind status prod --json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			v, err := o.status(cmd, workflowID(args[0]))
+			v, err := o.status(cmd, workflows.IDOf(args[0]))
 			if err != nil {
 				return err
 			}
@@ -157,11 +158,23 @@ func heartbeatProgress(p *commonpb.Payloads) string {
 	if converter.GetDefaultDataConverter().FromPayload(p.GetPayloads()[0], &text) == nil {
 		return text
 	}
-	var restore struct{ BackupSize, BackupRead int64 }
+	var restore docker.RestoreProgress
 	if converter.GetDefaultDataConverter().FromPayload(p.GetPayloads()[0], &restore) == nil && restore.BackupSize > 0 {
 		return fmt.Sprintf("%s of %s of the backup read (%d%%)", mib(restore.BackupRead), mib(restore.BackupSize), restore.BackupRead*100/restore.BackupSize)
 	}
+	if restore.Entries > 0 {
+		return fmt.Sprintf("%d entries, %s copied", restore.Entries, mib(restore.Bytes))
+	}
 	return ""
+}
+
+// severityOf reads a rollback's severity from its search attributes.
+func severityOf(d *workflowservice.DescribeWorkflowExecutionResponse) string {
+	var sev string
+	if p, ok := d.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()[workflows.SeverityKey.GetName()]; ok {
+		_ = converter.GetDefaultDataConverter().FromPayload(p, &sev)
+	}
+	return sev
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
@@ -225,12 +238,14 @@ func (o *Options) list(cmd *cobra.Command, limit int) ([]ListItem, error) {
 			Namespace:     o.cfg.Temporal.Namespace,
 			PageSize:      int32(limit),
 			NextPageToken: token,
+			// Rollbacks only: their verification children carry no stack.
+			Query: workflows.StackKey.GetName() + " IS NOT NULL",
 		})
 		if err != nil {
 			return nil, fmt.Errorf("list rollbacks: %w", err)
 		}
 		for _, e := range resp.GetExecutions() {
-			if !strings.HasPrefix(e.GetExecution().GetWorkflowId(), "rewind-") || len(items) >= limit {
+			if len(items) >= limit {
 				continue
 			}
 			it := ListItem{
@@ -239,7 +254,7 @@ func (o *Options) list(cmd *cobra.Command, limit int) ([]ListItem, error) {
 				Status:     statusName(e.GetStatus()),
 				Started:    e.GetStartTime().AsTime(),
 			}
-			for key, dst := range map[string]*string{"RewindStack": &it.Stack, "RewindOption": &it.Option, "RewindSeverity": &it.Severity, "RewindPhase": &it.Phase} {
+			for key, dst := range map[string]*string{workflows.StackKey.GetName(): &it.Stack, workflows.OptionKey.GetName(): &it.Option, workflows.SeverityKey.GetName(): &it.Severity, workflows.PhaseKey.GetName(): &it.Phase} {
 				if p, ok := e.GetSearchAttributes().GetIndexedFields()[key]; ok {
 					_ = converter.GetDefaultDataConverter().FromPayload(p, dst)
 				}

@@ -17,8 +17,9 @@ func TestHeartbeatProgressReadsRestoresAndTransfers(t *testing.T) {
 		return p
 	}
 	require.Equal(t, "3.0 MiB of 12.0 MiB of the backup read (25%)",
-		heartbeatProgress(payloads(docker.RestoreProgress{Validated: true, BackupSize: 12 << 20, BackupRead: 3 << 20, Entries: 4})))
+		heartbeatProgress(payloads(docker.RestoreProgress{BackupSize: 12 << 20, BackupRead: 3 << 20, Entries: 4})))
 	require.Equal(t, "8388608 bytes of volume v read", heartbeatProgress(payloads("8388608 bytes of volume v read")))
 	require.Empty(t, heartbeatProgress(nil), "a step that has not reported yet")
-	require.Empty(t, heartbeatProgress(payloads(docker.RestoreProgress{})), "a restore still checking the backup")
+	require.Empty(t, heartbeatProgress(payloads(docker.RestoreProgress{})), "a restore that has not read anything yet")
+	require.Equal(t, "120 entries, 3.0 MiB copied", heartbeatProgress(payloads(docker.RestoreProgress{Entries: 120, Bytes: 3 << 20})))
 }

@@ -21,7 +21,7 @@ func NewCmdWatch(o *Options) *cobra.Command {
 		Short: "Follow a rollback's checklist until it ends; exit 1 if it failed",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id := workflowID(args[0])
+			id := workflows.IDOf(args[0])
 			var last []byte
 			for {
 				v, err := o.status(cmd, id)
@@ -60,7 +60,7 @@ func NewCmdReport(o *Options) *cobra.Command {
 		Short: "Print the incident report of a finished rollback (Markdown)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id := workflowID(args[0])
+			id := workflows.IDOf(args[0])
 			c, err := o.Client()
 			if err != nil {
 				return err

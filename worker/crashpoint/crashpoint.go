@@ -3,7 +3,7 @@
 //
 //	before:<Activity>   before the activity runs
 //	after:<Activity>    after it finished, before Temporal hears of it
-//	during:<kind>@<n>   once a transfer (snapshot, upload, download, restore) moved n bytes
+//	during:<kind>@<n>   once a transfer (snapshot, upload, download, restore, copy) moved n bytes
 //	pause:<kind>@<n>    there, wait for SIGUSR1 instead of dying (to restart Temporal meanwhile)
 //
 // n takes a KiB or MiB suffix.
@@ -42,7 +42,7 @@ func (p *Point) String() string {
 	return p.When + ":" + p.Activity
 }
 
-const usage = "want before:<Activity>, after:<Activity>, during:<transfer>@<bytes> or pause:<transfer>@<bytes>, transfer one of snapshot, upload, download, restore"
+const usage = "want before:<Activity>, after:<Activity>, during:<transfer>@<bytes> or pause:<transfer>@<bytes>, transfer one of snapshot, upload, download, restore, copy"
 
 // Parse reads a point like "after:SnapshotVolume" or "during:restore@2MiB"; empty means none.
 func Parse(spec string) (*Point, error) {
@@ -64,7 +64,7 @@ func Parse(spec string) (*Point, error) {
 			return nil, bad
 		}
 		switch kind {
-		case meter.Snapshot, meter.Upload, meter.Download, meter.Restore:
+		case meter.Snapshot, meter.Upload, meter.Download, meter.Restore, meter.Copy:
 			return &Point{When: when, Transfer: kind, Bytes: n}, nil
 		}
 	}
@@ -111,8 +111,8 @@ func (w *workerInterceptor) count(kind string, n int64) {
 // die reports the point and what this worker moved, then kills the process.
 func (w *workerInterceptor) die(what string) {
 	w.mu.Lock()
-	moved := fmt.Sprintf("moved snapshot=%d upload=%d download=%d restore=%d",
-		w.moved[meter.Snapshot], w.moved[meter.Upload], w.moved[meter.Download], w.moved[meter.Restore])
+	moved := fmt.Sprintf("moved snapshot=%d upload=%d download=%d restore=%d copy=%d",
+		w.moved[meter.Snapshot], w.moved[meter.Upload], w.moved[meter.Download], w.moved[meter.Restore], w.moved[meter.Copy])
 	w.mu.Unlock()
 	fmt.Fprintf(os.Stderr, "crash point %s; %s: SIGKILL\n", what, moved)
 	_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)

@@ -16,12 +16,13 @@ func TestParse(t *testing.T) {
 		"during:restore@2MiB":  {When: "during", Transfer: "restore", Bytes: 2 << 20},
 		"pause:upload@512KiB":  {When: "pause", Transfer: "upload", Bytes: 512 << 10},
 		"during:download@100":  {When: "during", Transfer: "download", Bytes: 100},
+		"during:copy@1MiB":     {When: "during", Transfer: "copy", Bytes: 1 << 20},
 	} {
 		got, err := crashpoint.Parse(spec)
 		require.NoError(t, err, spec)
 		require.Equal(t, want, got, spec)
 	}
-	for _, spec := range []string{"now", "after:", "during:restore", "during:restore@0", "during:copy@1MiB", "during:restore@1GB", "later:X"} {
+	for _, spec := range []string{"now", "after:", "during:restore", "during:restore@0", "during:move@1MiB", "during:restore@1GB", "later:X"} {
 		_, err := crashpoint.Parse(spec)
 		require.ErrorContains(t, err, "want before:<Activity>", spec)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/gitrepo"
 	"github.com/algotrendy/rewind/activities/notify"
+	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/activities/probe"
 	"github.com/algotrendy/rewind/workflows"
 )
@@ -31,6 +32,7 @@ type Options struct {
 	// Listen serves /metrics and /healthz; empty serves nothing.
 	Listen   string
 	Metrics  http.Handler
+	Policy   *policy.Activities
 	Docker   *docker.Activities
 	Notify   *notify.Activities
 	Evidence *evidence.Activities
@@ -41,8 +43,9 @@ type Options struct {
 	Interceptors []interceptor.WorkerInterceptor
 }
 
-// Run polls the rollback task queue (workflows and host-free activities) and this host's
-// task queue (Docker-bound activities) until ctx ends, then drains in-flight work.
+// Run polls the rollback task queue (workflows, and the policy they resolve as a local
+// activity) and this host's task queue (every step that touches the host) until ctx
+// ends, then drains in-flight work.
 func Run(ctx context.Context, c client.Client, o Options) error {
 	opts := worker.Options{WorkerStopTimeout: o.DrainTimeout, Interceptors: o.Interceptors}
 	main := worker.New(c, o.TaskQueue, opts)
@@ -51,6 +54,7 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 	main.RegisterWorkflow(workflows.Verify)
 	main.RegisterWorkflow(workflows.Quick)
 	main.RegisterWorkflow(workflows.Git)
+	main.RegisterActivity(o.Policy)
 
 	hostOpts := opts
 	hostOpts.Interceptors = append([]interceptor.WorkerInterceptor{&failFast{}}, o.Interceptors...)

@@ -25,12 +25,13 @@ func run() error {
 	project := flag.String("project", "algotrendy_v26", "compose project name of the demo stack")
 	backups := flag.String("backups", ".rewind/backups", "folder of the backups (backup)")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), `Usage: democtl [--project NAME] build|up|down|backup|corrupt
+		fmt.Fprintf(flag.CommandLine.Output(), `Usage: democtl [--project NAME] build|up|seed|down|backup|corrupt
 
   build  compile the demo binaries and build their images (nothing is pulled)
   up     start the demo stack and wait until it is healthy
+  seed   write 500 made-up trades into the market database (it starts empty)
   down     remove the demo stack, its networks and its volume
-  backup   write questdb_backup_YYYYMMDD_HHMMSS.tar.gz + .sha256 of the market database
+  backup   write questdb_backup_YYYYMMDD_HHMMSS.tar.gz + .sha256 + .fingerprint of the market database
   corrupt  overwrite the market database with garbage and restart it (api turns Unhealthy)
 `)
 		flag.PrintDefaults()
@@ -72,6 +73,19 @@ func run() error {
 			return err
 		}
 		fmt.Printf("demo stack %s is up: api http://127.0.0.1:5002/health, market-db http://127.0.0.1:9000\n", *project)
+	case "seed":
+		db, err := demostack.DatabaseURL(ctx, engine, *project)
+		if err != nil {
+			return err
+		}
+		if err := demostack.Seed(ctx, db, 500); err != nil {
+			return err
+		}
+		fp, err := demostack.Fingerprint(ctx, db)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("market database of %s seeded: %s\n", *project, fp)
 	case "backup":
 		p, err := demostack.Backup(ctx, engine, *project, *backups, time.Now())
 		if err != nil {

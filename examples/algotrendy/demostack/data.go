@@ -6,12 +6,17 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	mrand "math/rand/v2"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/client"
 
+	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
-	"github.com/algotrendy/rewind/activities/evidence"
+	"github.com/algotrendy/rewind/activities/probe"
+	"github.com/algotrendy/rewind/activities/storage"
 )
 
 // Volume is the market database's volume of a demo project, as compose names it.
@@ -22,19 +27,79 @@ func BackupName(t time.Time) string {
 	return "questdb_backup_" + t.UTC().Format("20060102_150405") + ".tar.gz"
 }
 
+// FingerprintQuery fingerprints the market data: what a restore must bring back.
+const FingerprintQuery = "SELECT COUNT(*), SUM(price), SUM(volume) FROM market_data"
+
 // Backup writes a backup of the project's market database into dir in the runbook's
-// layout (<volume>/_data/...) with a `sha256sum` sidecar, and returns its path.
+// layout (<volume>/_data/...) with a `sha256sum` sidecar and, when the database answers,
+// a .fingerprint of its data, and returns its path.
 func Backup(ctx context.Context, engine *client.Client, project, dir string, at time.Time) (string, error) {
-	store, err := evidence.NewLocal(dir)
+	store, err := storage.NewFolder(dir)
 	if err != nil {
 		return "", err
 	}
 	a := &docker.Activities{Engine: engine, Evidence: store}
 	name := BackupName(at)
+	fingerprint := ""
+	if db, err := DatabaseURL(ctx, engine, project); err == nil {
+		fingerprint, _ = Fingerprint(ctx, db)
+	}
 	if _, err := a.SnapshotVolume(ctx, docker.SnapshotInput{Volume: Volume(project), Name: name}); err != nil {
 		return "", fmt.Errorf("back up %s: %w", Volume(project), err)
 	}
+	if fingerprint != "" {
+		if err := store.Put(ctx, backup.FingerprintName(name), strings.NewReader(fingerprint+"\n")); err != nil {
+			return "", fmt.Errorf("record the fingerprint of %s: %w", name, err)
+		}
+	}
 	return store.Location(name), nil
+}
+
+// DatabaseURL is where the project's market database answers on this host.
+func DatabaseURL(ctx context.Context, engine *client.Client, project string) (string, error) {
+	id, err := DatabaseContainer(ctx, engine, project)
+	if err != nil {
+		return "", err
+	}
+	info, err := engine.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		return "", fmt.Errorf("inspect the questdb container of %s: %w", project, err)
+	}
+	if ns := info.Container.NetworkSettings; ns != nil {
+		for port, bindings := range ns.Ports {
+			if port.Port() == "9000" && len(bindings) > 0 {
+				return "http://127.0.0.1:" + bindings[0].HostPort, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("the questdb container of %s publishes no port 9000", project)
+}
+
+// Seed writes rows of made-up trades into the market database, as the trading platform
+// would over a day: the demo's only source of data.
+func Seed(ctx context.Context, dbURL string, rows int) error {
+	start := time.Now().UTC().Truncate(time.Minute).Add(-time.Duration(rows) * time.Minute)
+	for done := 0; done < rows; {
+		var values []string
+		for ; done < rows && len(values) < 100; done++ {
+			price := 60000 + float64(mrand.IntN(1_000_000))/100
+			volume := float64(1+mrand.IntN(5000)) / 1000
+			values = append(values, fmt.Sprintf("('%s', 'binance', 'btcusdt', %.2f, %.3f)", start.Add(time.Duration(done)*time.Minute).Format(time.RFC3339), price, volume))
+		}
+		if err := probe.Exec(ctx, &http.Client{Timeout: 10 * time.Second}, dbURL, "INSERT INTO market_data VALUES "+strings.Join(values, ", ")); err != nil {
+			return fmt.Errorf("seed the market database: %w", err)
+		}
+	}
+	return nil
+}
+
+// Fingerprint is the market data's fingerprint, as the verification reads it.
+func Fingerprint(ctx context.Context, dbURL string) (string, error) {
+	row, err := probe.QueryRow(ctx, &http.Client{Timeout: 10 * time.Second}, dbURL, FingerprintQuery)
+	if err != nil {
+		return "", err
+	}
+	return probe.Row(row), nil
 }
 
 // DatabaseContainer finds the ID of the project's market database (service questdb); its

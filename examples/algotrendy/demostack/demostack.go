@@ -130,12 +130,18 @@ type Compose struct {
 	Command []string
 	Project string
 	File    string
-	Env     []string
+	// Overrides are more compose files, applied over File in order.
+	Overrides []string
+	Env       []string
 }
 
 // Run runs one compose command and returns its combined output on failure.
 func (c Compose) Run(ctx context.Context, args ...string) error {
-	full := append(append(append([]string{}, c.Command[1:]...), "-p", c.Project, "-f", c.File), args...)
+	full := append(append([]string{}, c.Command[1:]...), "-p", c.Project, "-f", c.File)
+	for _, o := range c.Overrides {
+		full = append(full, "-f", o)
+	}
+	full = append(full, args...)
 	cmd := exec.CommandContext(ctx, c.Command[0], full...)
 	cmd.Dir = filepath.Dir(c.File)
 	cmd.Env = append(os.Environ(), c.Env...)

@@ -1,5 +1,6 @@
 // Command market-db is the demo stack's market database: a SQLite file in the data volume,
-// served over QuestDB's HTTP API shape (GET /exec?query=..., GET / answers 200).
+// served over QuestDB's HTTP API shape (GET /exec?query=... runs SELECT and INSERT, GET /
+// answers 200). It never makes data up: a new database starts empty.
 package main
 
 import (
@@ -55,7 +56,7 @@ func run() error {
 		return err
 	}
 	defer db.Close()
-	if err := seed(db); err != nil {
+	if err := schema(db); err != nil {
 		// A broken file is reported by every query, not hidden: the server keeps answering.
 		log.Printf("market-db: database %s is unusable: %v", file, err)
 	} else {
@@ -75,32 +76,13 @@ func run() error {
 	return nil
 }
 
-func seed(db *sql.DB) error {
-	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS market_data (
-		ts TEXT NOT NULL, exchange TEXT NOT NULL, symbol TEXT NOT NULL, price REAL NOT NULL, volume REAL NOT NULL)`); err != nil {
-		return err
-	}
-	var n int
-	if err := db.QueryRow(`SELECT COUNT(*) FROM market_data`).Scan(&n); err != nil {
-		return err
-	}
-	if n > 0 {
-		return nil
-	}
-	tx, err := db.Begin()
-	if err != nil {
-		return err
-	}
-	start := time.Date(2025, 10, 19, 0, 0, 0, 0, time.UTC)
-	for i := 0; i < 500; i++ {
-		price := 67000 + float64(i%97)*3.5
-		if _, err := tx.Exec(`INSERT INTO market_data VALUES (?, 'binance', 'btcusdt', ?, ?)`,
-			start.Add(time.Duration(i)*time.Minute).Format(time.RFC3339), price, 1+float64(i%13)/10); err != nil {
-			tx.Rollback()
-			return err
-		}
-	}
-	return tx.Commit()
+// schema makes the market_data table when the database is new. It inserts nothing: the
+// demo's data comes from `democtl seed`, so a restore that brought back nothing shows as an
+// empty table, not as rows the service made up.
+func schema(db *sql.DB) error {
+	_, err := db.Exec(`CREATE TABLE IF NOT EXISTS market_data (
+		ts TEXT NOT NULL, exchange TEXT NOT NULL, symbol TEXT NOT NULL, price REAL NOT NULL, volume REAL NOT NULL)`)
+	return err
 }
 
 // exec answers like QuestDB: {"query","columns":[{"name","type"}],"dataset":[[...]],"count"}.
@@ -111,8 +93,19 @@ func exec(w http.ResponseWriter, r *http.Request, db *sql.DB) {
 		w.WriteHeader(code)
 		_ = json.NewEncoder(w).Encode(map[string]string{"query": q, "error": err.Error()})
 	}
-	if !strings.HasPrefix(strings.ToUpper(q), "SELECT") {
-		fail(http.StatusBadRequest, errors.New("only SELECT queries are served"))
+	verb := strings.ToUpper(strings.Fields(q + " x")[0])
+	if verb == "INSERT" {
+		res, err := db.ExecContext(r.Context(), q)
+		if err != nil {
+			fail(http.StatusBadRequest, err)
+			return
+		}
+		n, _ := res.RowsAffected()
+		_ = json.NewEncoder(w).Encode(map[string]any{"ddl": "OK", "count": n})
+		return
+	}
+	if verb != "SELECT" {
+		fail(http.StatusBadRequest, errors.New("only SELECT and INSERT queries are served"))
 		return
 	}
 	rows, err := db.QueryContext(r.Context(), q)

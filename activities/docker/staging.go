@@ -1,0 +1,210 @@
+package docker
+
+import (
+	"archive/tar"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+
+	"github.com/moby/moby/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/algotrendy/rewind/activities/meter"
+	"github.com/algotrendy/rewind/activities/progress"
+)
+
+// Labels of the volumes Rewind makes for itself.
+const (
+	// StagingLabel marks a staging volume with the rollback run (workflow ID/run ID) it
+	// belongs to.
+	StagingLabel = "io.rewind.staging"
+	// ProjectLabelRewind names the compose project a staging volume was made for.
+	ProjectLabelRewind = "io.rewind.project"
+)
+
+// StagingInput names a run's staging volumes.
+type StagingInput struct {
+	Project string
+	Run     string
+	Names   []string `json:",omitempty"`
+}
+
+// RemoveStaging removes staging volumes of the run. A volume that is not labelled as this
+// run's staging volume is refused: this step never removes the stack's data.
+func (a *Activities) RemoveStaging(ctx context.Context, in StagingInput) (RemoveResult, error) {
+	var res RemoveResult
+	for _, name := range in.Names {
+		v, err := a.Engine.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
+		if gone(err) {
+			continue
+		}
+		if err != nil {
+			return res, fmt.Errorf("inspect staging volume %s: %w", name, err)
+		}
+		if v.Volume.Labels[StagingLabel] != in.Run {
+			return res, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("refuse to remove volume %s: it is not a staging volume of %s", name, in.Run), ErrBadInput, nil)
+		}
+		if err := a.removeVolumeAndHolders(ctx, name); err != nil {
+			return res, err
+		}
+		res.Removed = append(res.Removed, name)
+	}
+	return res, nil
+}
+
+// RemoveStaleStaging removes the project's staging volumes that belong to other runs:
+// only one rollback of a stack runs at a time, so those runs are over.
+func (a *Activities) RemoveStaleStaging(ctx context.Context, in StagingInput) (RemoveResult, error) {
+	list, err := a.Engine.VolumeList(ctx, client.VolumeListOptions{Filters: make(client.Filters).Add("label", ProjectLabelRewind+"="+in.Project)})
+	if err != nil {
+		return RemoveResult{}, fmt.Errorf("list staging volumes of %s: %w", in.Project, err)
+	}
+	var res RemoveResult
+	for _, v := range list.Items {
+		run, ok := v.Labels[StagingLabel]
+		if !ok || run == in.Run {
+			continue
+		}
+		if err := a.removeVolumeAndHolders(ctx, v.Name); err != nil {
+			return res, err
+		}
+		res.Removed = append(res.Removed, v.Name)
+	}
+	return res, nil
+}
+
+// removeVolumeAndHolders removes the containers that hold a volume (helpers), then it.
+func (a *Activities) removeVolumeAndHolders(ctx context.Context, name string) error {
+	list, err := a.Engine.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("volume", name)})
+	if err != nil {
+		return fmt.Errorf("list containers using volume %s: %w", name, err)
+	}
+	for _, c := range list.Items {
+		if _, err := a.Engine.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true}); err != nil && !gone(err) {
+			return fmt.Errorf("remove container %s that holds volume %s: %w", c.ID[:12], name, err)
+		}
+	}
+	if _, err := a.Engine.VolumeRemove(ctx, name, client.VolumeRemoveOptions{}); err != nil && !gone(err) {
+		return fmt.Errorf("remove volume %s: %w", name, err)
+	}
+	return nil
+}
+
+// CopyInput copies a staging volume's content into a volume.
+type CopyInput struct {
+	From, To string
+	Run      string
+	// BatchBytes is how much is sent between checkpoints; 0: the worker's setting.
+	BatchBytes int64 `json:",omitempty"`
+}
+
+// CopyVolume streams one volume's files into another, engine to engine, uncompressed,
+// through the archive API, batch by batch with a checkpoint after each: a retry skips
+// the entries already copied. The source is a staging volume nothing writes to, so its
+// archive lists the same entries in the same order every time.
+func (a *Activities) CopyVolume(ctx context.Context, in CopyInput) (RestoreResult, error) {
+	if in.From == "" || in.To == "" {
+		return RestoreResult{}, temporal.NewNonRetryableApplicationError("copy needs a source and a target volume", ErrBadInput, nil)
+	}
+	journal := a.checkpointFile(ctx, "copy", in.From, in.To)
+	var cp RestoreProgress
+	loadCheckpoint(journal, &cp)
+	if cp.Done {
+		return RestoreResult{Entries: cp.Entries, Bytes: cp.Bytes, ResumedAt: cp.Entries}, nil
+	}
+	from, cleanFrom, err := a.volumeHelper(ctx, in.From, true, "no staging volume %s to copy from")
+	if err != nil {
+		return RestoreResult{}, err
+	}
+	defer cleanFrom()
+	to, cleanTo, err := a.volumeHelper(ctx, in.To, false, "no volume %s to copy into; create it first")
+	if err != nil {
+		return RestoreResult{}, err
+	}
+	defer cleanTo()
+	src, err := a.Engine.CopyFromContainer(ctx, from, client.CopyFromContainerOptions{SourcePath: "/data"})
+	if err != nil {
+		return RestoreResult{}, fmt.Errorf("read volume %s through the archive API: %w", in.From, err)
+	}
+	defer src.Content.Close()
+	tr := tar.NewReader(&progress.Reader{R: src.Content, Ctx: ctx, Beat: func(n int64) { progress.Beat(ctx, cp) }})
+	res := RestoreResult{ResumedAt: cp.Entries}
+	w := a.newBatchWriter(ctx, to, in.To, cmp.Or(in.BatchBytes, a.BatchBytes, defaultBatchBytes), meter.Copy, func(consumed int, bytes int64) error {
+		cp.Entries, cp.Bytes = consumed, cp.Bytes+bytes
+		progress.Beat(ctx, cp)
+		return saveCheckpoint(journal, cp)
+	})
+	if cp.Entries > 0 {
+		w.batches = 1 // the earlier attempt's
+	}
+	err = copyEntries(tr, cp.Entries, w)
+	if err == nil {
+		err = w.finish()
+	}
+	w.abort(err)
+	if err != nil {
+		return RestoreResult{}, err
+	}
+	cp.Done = true
+	if err := saveCheckpoint(journal, cp); err != nil {
+		return RestoreResult{}, err
+	}
+	res.Entries, res.Bytes = cp.Entries, cp.Bytes
+	return res, nil
+}
+
+// copyEntries hands the entries of the engine's archive of /data, after the first skip,
+// to w.
+func copyEntries(tr *tar.Reader, skip int, w *batchWriter) error {
+	for i := 0; ; i++ {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read the engine's archive of the staging volume: %w", err)
+		}
+		if i < skip {
+			if hdr.Typeflag == tar.TypeDir {
+				w.folders = append(w.folders, hdr)
+			}
+			continue
+		}
+		// The engine names entries data/...: they go back through the target helper's root
+		// as they are, the volume's root folder included.
+		if err := w.writeRaw(i, hdr, tr); err != nil {
+			return err
+		}
+	}
+}
+
+// writeRaw adds an entry that needs no checking (it comes from a volume Rewind filled).
+func (w *batchWriter) writeRaw(index int, hdr *tar.Header, content io.Reader) error {
+	if hdr.Typeflag == tar.TypeDir {
+		w.folders = append(w.folders, hdr)
+	}
+	if w.tw == nil {
+		w.open()
+	}
+	if err := w.tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("write header of %s: %w", hdr.Name, err)
+	}
+	n, err := io.Copy(w.tw, meter.For(w.ctx, w.kind).Reader(content))
+	if err != nil {
+		return fmt.Errorf("write %s: %w", hdr.Name, err)
+	}
+	w.consumed, w.bytes = index+1, w.bytes+n
+	w.names = append(w.names, path.Clean(hdr.Name))
+	if w.bytes >= w.limit || len(w.names) >= 4096 {
+		return w.flush()
+	}
+	return nil
+}
+
+func copyToOptions(content io.Reader) client.CopyToContainerOptions {
+	return client.CopyToContainerOptions{DestinationPath: "/", Content: content, CopyUIDGID: true}
+}

@@ -1,0 +1,54 @@
+// Package policy answers, from the worker's own configuration, what a stack is and who may
+// start and approve its rollbacks. A rollback records the answer once, at its start, so
+// replays never read a file and no caller can rewrite either.
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/identity"
+)
+
+// ErrUnknownStack is the error type of a rollback of a stack this worker does not know.
+const ErrUnknownStack = "UnknownStack"
+
+// Activities hold the worker's configuration.
+type Activities struct {
+	Config *config.Config
+	// Host is this worker's host, for stacks that name none.
+	Host string
+	// Signers are more keys, from the policy's allowed signers file.
+	Signers identity.AllowedSigners
+}
+
+// ResolveInput names the rollback to plan.
+type ResolveInput struct {
+	Stack    string
+	Severity string
+}
+
+// Plan returns the plan of a rollback, or a non-retryable error naming what is wrong.
+func (a *Activities) Plan(_ context.Context, in ResolveInput) (config.Plan, error) {
+	keys := map[string][]string{}
+	for _, person := range a.Config.Approvers {
+		for _, k := range a.Signers.KeysFor(person.Name, identity.Namespace, time.Now()) {
+			keys[person.Name] = append(keys[person.Name], strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))))
+		}
+	}
+	p, err := a.Config.Plan(in.Stack, in.Severity, a.Host, keys)
+	if errors.Is(err, config.ErrUnknownStack) {
+		return config.Plan{}, temporal.NewNonRetryableApplicationError(err.Error()+"; nothing was changed", ErrUnknownStack, nil)
+	}
+	if err != nil {
+		return config.Plan{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%v; nothing was changed", err), "BadInput", nil)
+	}
+	return p, nil
+}

@@ -1,0 +1,52 @@
+package cli
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/workflows"
+)
+
+// startFlags are what the operator decides when starting a rollback.
+type startFlags struct {
+	stack, severity, reason, requester, to, backup string
+	wait, reset, noPutBack, printStatement         bool
+	keyFile, statementFile, signatureFile          string
+}
+
+// newRequest turns the operator's decisions into a rollback request: only what they
+// decide, nothing of the stack's target or policy, which the worker owns.
+func newRequest(option string, f startFlags, requester string, now time.Time) (workflows.Request, error) {
+	if _, ok := workflows.WorkflowName(option); !ok {
+		return workflows.Request{}, badInputf("unknown option %q; use one of %s", option, strings.Join(workflows.Options(), ", "))
+	}
+	var missing []string
+	for name, v := range map[string]string{"--stack": f.stack, "--severity": f.severity, "--reason": f.reason} {
+		if strings.TrimSpace(v) == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return workflows.Request{}, badInputf("missing %s; see `rewind start --help`", strings.Join(missing, ", "))
+	}
+	severity := strings.ToUpper(f.severity)
+	if !slices.Contains(config.Severities, severity) {
+		return workflows.Request{}, badInputf("unknown severity %q; use P1 (critical), P2 (major) or P3 (minor)", f.severity)
+	}
+	if strings.TrimSpace(requester) == "" {
+		return workflows.Request{}, badInputf("who asks is unknown: pass --as NAME or set identity.name in rewind.yaml")
+	}
+	if f.backup != "" && option != workflows.OptionFull {
+		return workflows.Request{}, badInputf("--backup pins what a full rollback restores; a %s rollback restores no data", option)
+	}
+	if (f.to != "" || f.reset) && option != workflows.OptionQuick && option != workflows.OptionGit {
+		return workflows.Request{}, badInputf("--to and --reset move the git checkout of quick and git rollbacks; a %s rollback does not", option)
+	}
+	return workflows.Request{
+		Stack: f.stack, Option: option, Severity: severity, Reason: f.reason, Requester: requester,
+		RequestedAt: now.UTC(), Ref: f.to, Reset: f.reset, Backup: f.backup, NoPutBack: f.noPutBack,
+	}, nil
+}

@@ -1,0 +1,139 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/identity"
+)
+
+// signedFor is how long the statements the CLI signs stay good.
+const signedFor = 10 * time.Minute
+
+// proof is a signed statement, as text, ready for a request or a decision.
+type proof struct {
+	statement, signature string
+}
+
+// signSource says how the operator signs: a statement and signature made by hand
+// (`ssh-keygen -Y sign -n rewind`), a private key file, or ssh-agent.
+type signSource struct {
+	keyFile, statementFile, signatureFile string
+}
+
+// prove signs st for the operator, or reads what they signed by hand. With nothing to
+// sign with it returns no proof; required says the caller must have one.
+func (o *Options) prove(st identity.Statement, src signSource, required bool) (proof, error) {
+	if src.signatureFile != "" {
+		if src.statementFile == "" {
+			return proof{}, badInputf("--signature needs --statement: the text you signed (print it with --print-statement)")
+		}
+		stmt, err := os.ReadFile(src.statementFile)
+		if err != nil {
+			return proof{}, badInputf("read --statement: %v", err)
+		}
+		sig, err := os.ReadFile(src.signatureFile)
+		if err != nil {
+			return proof{}, badInputf("read --signature: %v", err)
+		}
+		return proof{statement: string(stmt), signature: string(sig)}, nil
+	}
+	signer, closer, err := o.signer(st.Person, src.keyFile)
+	if err != nil {
+		return proof{}, err
+	}
+	if signer == nil {
+		if required {
+			return proof{}, badInputf("this worker requires signatures: add %s's key to ssh-agent (ssh-add), pass --key FILE, or sign by hand with --print-statement and --signature", st.Person)
+		}
+		return proof{}, nil
+	}
+	defer closer.Close()
+	sig, err := identity.Sign(signer, st)
+	if err != nil {
+		return proof{}, badInputf("sign as %s: %v", st.Person, err)
+	}
+	return proof{statement: string(st.Text()), signature: sig}, nil
+}
+
+// signer finds the operator's key: --key, identity.key, or the agent at SSH_AUTH_SOCK
+// (the key of theirs the policy lists, or the agent's only key). None is no error.
+func (o *Options) signer(person, keyFile string) (ssh.Signer, io.Closer, error) {
+	cfg, err := o.Config()
+	if err != nil {
+		return nil, nil, err
+	}
+	if keyFile == "" {
+		keyFile = cfg.Identity.Key
+	}
+	if keyFile != "" {
+		s, err := identity.FileSigner(expandHome(keyFile))
+		if err != nil {
+			// Key files of earlier releases hold a bare base64 ed25519 key.
+			legacy, lerr := legacyKey(expandHome(keyFile))
+			if lerr != nil {
+				return nil, nil, badInputf("--key: %v", err)
+			}
+			if s, err = ssh.NewSignerFromKey(legacy); err != nil {
+				return nil, nil, badInputf("--key: %v", err)
+			}
+		}
+		return s, io.NopCloser(nil), nil
+	}
+	sock := os.Getenv("SSH_AUTH_SOCK")
+	if sock == "" {
+		return nil, nil, nil
+	}
+	for _, k := range personKeys(cfg, person) {
+		if s, c, err := identity.AgentSigner(sock, k); err == nil {
+			return s, c, nil
+		}
+	}
+	s, c, err := identity.AgentSigner(sock, nil)
+	if err != nil {
+		// An agent without a usable key is the same as no agent; a worker that requires
+		// signatures says so.
+		return nil, nil, nil
+	}
+	return s, c, nil
+}
+
+func personKeys(cfg *config.Config, person string) []ssh.PublicKey {
+	a, ok := cfg.Approver(person)
+	if !ok {
+		return nil
+	}
+	var out []ssh.PublicKey
+	for _, k := range a.Keys {
+		if pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k)); err == nil {
+			out = append(out, pub)
+		}
+	}
+	return out
+}
+
+func expandHome(p string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return home + "/" + rest
+		}
+	}
+	return p
+}
+
+// expiry is when a statement signed now stops counting.
+func expiry(now time.Time) time.Time { return now.Add(signedFor).UTC().Truncate(time.Second) }
+
+// describe names a proof for messages.
+func (p proof) describe() string {
+	if p.signature == "" {
+		return "unsigned"
+	}
+	return fmt.Sprintf("signed (%d-byte SSHSIG)", len(p.signature))
+}

@@ -1,0 +1,306 @@
+package workflows
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/algotrendy/rewind/activities/archive"
+	"github.com/algotrendy/rewind/activities/backup"
+	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/config"
+)
+
+// staging is one volume's backup, restored whole into a staging volume of this run before
+// anything of the stack changes, and what became of the damaged data it replaced.
+type staging struct {
+	Volume   docker.VolumeInfo
+	Staging  string
+	Backup   backup.Listed
+	Restored docker.RestoreResult
+	Skipped  []string
+	Proof    docker.SnapshotProof
+}
+
+// inspectVolumes records each volume as it is (driver, options, labels, so it can be made
+// again as compose made it) and fails, having changed nothing, when one does not exist.
+func (r *rollback) inspectVolumes(out *[]docker.VolumeInfo) error {
+	return r.step(stepInspect, func() (string, error) {
+		var d *docker.Activities
+		for _, v := range r.plan.Target.Volumes {
+			var info docker.VolumeInfo
+			if err := r.exec(quick, d.InspectVolume, docker.VolumeInput{Volume: v.Name}, &info); err != nil {
+				return "", err
+			}
+			if !info.Exists {
+				return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("volume %s does not exist; check stacks.%s.volumes", v.Name, r.req.Stack), ErrNoSuchVolume, nil)
+			}
+			*out = append(*out, info)
+		}
+		return strings.Join(r.plan.Target.VolumeNames(), ", "), nil
+	})
+}
+
+// prepareWhileApproving restores each volume's backup into a staging volume while the
+// approval gate waits, so the restore costs nothing after approval. An approval is for the
+// backups it names: when one fails to restore and an older one takes its place after the
+// decision, the gate asks again.
+func (r *rollback) prepareWhileApproving(staged *[]staging) error {
+	r.cleanups = append(r.cleanups, func(ctx workflow.Context) { r.discardStaging(ctx, *staged) })
+	prepCtx, cancel := workflow.WithCancel(r.ctx)
+	var prepErr error
+	prepared := false
+	r.gate.backups = make([]string, len(r.plan.Target.Volumes))
+	workflow.Go(prepCtx, func(ctx workflow.Context) {
+		prepErr = r.step(stepPrepare, func() (string, error) { return r.prepare(ctx, staged) })
+		prepared = true
+	})
+	// The gate opens once every volume's backup is named with its checksum: approvers
+	// approve restoring those. A backup without a sidecar is named once it has restored.
+	err := workflow.Await(r.ctx, func() bool { return prepared || r.gate.backupsKnown() })
+	if err == nil {
+		err = r.approval()
+	}
+	for err == nil {
+		if err = workflow.Await(r.ctx, func() bool { return prepared }); err != nil || prepErr != nil {
+			break
+		}
+		if r.plan.Policy.Rule.DecisionTime == 0 || r.gate.decidedFor == r.gate.backupDigest() {
+			return nil
+		}
+		r.record(DecisionRecord{Reason: "the approved backup could not be restored; asking again for " + strings.Join(r.gate.backups, ", ")})
+		err = r.approval()
+	}
+	cancel()
+	_ = workflow.Await(r.ctx, func() bool { return prepared })
+	return cmp.Or(err, prepErr)
+}
+
+// prepare restores, per volume, the newest backup that restores completely (or the
+// pinned one) into a fresh staging volume, skipping and explaining the bad ones.
+func (r *rollback) prepare(ctx workflow.Context, staged *[]staging) (string, error) {
+	var b *backup.Activities
+	var d *docker.Activities
+	t := r.plan.Target
+	var removed docker.RemoveResult
+	if err := r.execIn(ctx, quick, d.RemoveStaleStaging, docker.StagingInput{Project: t.Project, Run: r.runKey()}, &removed); err != nil {
+		return "", err
+	}
+	var details []string
+	for i, v := range t.Volumes {
+		var candidates []backup.Listed
+		if err := r.execIn(ctx, quick, b.ListBackups, backup.ListInput{Location: t.Backups.Location(), Pattern: v.Pattern, Checksums: true, Only: r.req.Backup}, &candidates); err != nil {
+			return "", err
+		}
+		s, err := r.stage(ctx, i, v, candidates)
+		if err != nil {
+			return "", err
+		}
+		*staged = append(*staged, s)
+		details = append(details, fmt.Sprintf("%s: %s (%d entries, %s)%s", v.Name, s.Backup.Name, s.Restored.Entries, size(s.Restored.Bytes), skippedNote(s.Skipped)))
+	}
+	return strings.Join(details, "; "), nil
+}
+
+// stage tries the candidates newest first until one restores whole into the staging volume.
+func (r *rollback) stage(ctx workflow.Context, i int, v config.Volume, candidates []backup.Listed) (staging, error) {
+	var b *backup.Activities
+	var d *docker.Activities
+	t := r.plan.Target
+	s := staging{Staging: r.stagingName(v.Name)}
+	for _, c := range candidates {
+		r.gate.backups[i] = ""
+		if c.SHA256 != "" {
+			r.gate.backups[i] = c.Name + " " + c.SHA256
+		}
+		var local backup.Downloaded
+		err := r.execIn(ctx, moving, b.DownloadBackup, backup.DownloadInput{Location: t.Backups.Location(), Name: c.Name, SHA256: c.SHA256}, &local)
+		if err == nil {
+			err = r.execIn(ctx, moving, d.PrepareVolume, docker.PrepareInput{
+				Staging: s.Staging, For: v.Name, Project: t.Project, Run: r.runKey(),
+				Backup: local.Path, Layout: archive.LayoutName(v.Layout), SHA256: c.SHA256, RequireChecksum: t.Backups.RequireChecksum,
+			}, &s.Restored)
+		}
+		if err == nil {
+			s.Backup = c
+			s.Backup.SHA256 = s.Restored.SHA256
+			r.gate.backups[i] = c.Name + " " + s.Restored.SHA256
+			return s, nil
+		}
+		if !badBackup(err) {
+			return s, err
+		}
+		s.Skipped = append(s.Skipped, message(err))
+		var gone docker.RemoveResult
+		if err := r.execIn(ctx, quick, d.RemoveStaging, docker.StagingInput{Project: t.Project, Run: r.runKey(), Names: []string{s.Staging}}, &gone); err != nil {
+			return s, err
+		}
+	}
+	reasons := append(s.Skipped, fmt.Sprintf("%d backups match %s in %s", len(candidates), v.Pattern, t.Backups.Location()))
+	if len(candidates) == 0 {
+		reasons = []string{fmt.Sprintf("no file matches %s in %s", v.Pattern, t.Backups.Location())}
+	}
+	return s, temporal.NewNonRetryableApplicationError("no backup of "+v.Name+" restores: "+strings.Join(reasons, "; "), backup.ErrNoGoodBackup, nil)
+}
+
+// badBackup reports whether err condemns the backup (try an older one) rather than the
+// host (fail the step).
+func badBackup(err error) bool {
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) {
+		return false
+	}
+	switch appErr.Type() {
+	case archive.ErrUnsafeEntry, archive.ErrCorruptBackup, archive.ErrTooLarge, docker.ErrChecksumMismatch, docker.ErrMissingChecksum:
+		return true
+	}
+	return false
+}
+
+// swapVolumes keeps each volume's damaged data in a forensic snapshot of this run (stored,
+// read back, hash checked) and only then replaces it with the staged data. From the moment
+// the snapshot is proven, a failure puts the volume back from it.
+func (r *rollback) swapVolumes(volumes []docker.VolumeInfo, staged []staging) error {
+	return r.step(stepSwap, func() (string, error) {
+		var d *docker.Activities
+		var details []string
+		for i := range staged {
+			s := &staged[i]
+			s.Volume = volumes[i]
+			v := s.Volume
+			if err := r.exec(moving, d.SnapshotVolume, docker.SnapshotInput{Volume: v.Name, Name: r.evidence("failed_deployment_" + v.Name + ".tar.gz"), CreatedAt: v.CreatedAt}, &s.Proof); err != nil {
+				return "", err
+			}
+			r.result.Evidence = append(r.result.Evidence, s.Proof.Path)
+			proof := s.Proof
+			r.changed("volume "+v.Name+" from its snapshot", func(ctx workflow.Context) error { return r.putVolumeBack(ctx, v, proof) })
+			var removed docker.RemoveVolumeResult
+			var created docker.VolumeInfo
+			var copied docker.RestoreResult
+			if err := do(
+				func() error {
+					return r.exec(quick, d.RemoveVolume, docker.RemoveVolumeInput{Volume: v.Name, Snapshot: s.Proof}, &removed)
+				},
+				func() error { return r.exec(quick, d.CreateVolume, v, &created) },
+				func() error {
+					return r.exec(moving, d.CopyVolume, docker.CopyInput{From: s.Staging, To: v.Name, Run: r.runKey()}, &copied)
+				},
+			); err != nil {
+				return "", err
+			}
+			details = append(details, fmt.Sprintf("%s: snapshot %s (sha256 %.12s), %s copied in", v.Name, s.Proof.Location, s.Proof.SHA256, size(copied.Bytes)))
+		}
+		return strings.Join(details, "; "), nil
+	})
+}
+
+// putVolumeBack empties a volume and restores its damaged data from this run's snapshot.
+func (r *rollback) putVolumeBack(ctx workflow.Context, v docker.VolumeInfo, proof docker.SnapshotProof) error {
+	var d *docker.Activities
+	var removed docker.RemoveVolumeResult
+	var created docker.VolumeInfo
+	var restored docker.RestoreResult
+	return do(
+		func() error {
+			return r.execIn(ctx, quick, d.RemoveVolume, docker.RemoveVolumeInput{Volume: v.Name, Snapshot: proof}, &removed)
+		},
+		func() error { return r.execIn(ctx, quick, d.CreateVolume, v, &created) },
+		func() error {
+			return r.execIn(ctx, moving, d.RestoreVolume, docker.RestoreInput{Volume: v.Name, Backup: cmp.Or(proof.Local, proof.Path), Layout: "runbook", SHA256: proof.SHA256}, &restored)
+		},
+	)
+}
+
+// removeStaging removes this run's staging volumes once their data is in place.
+func (r *rollback) removeStaging(staged []staging) error {
+	return r.step(stepCleanup, func() (string, error) {
+		var d *docker.Activities
+		var gone docker.RemoveResult
+		err := r.exec(quick, d.RemoveStaging, docker.StagingInput{Project: r.plan.Target.Project, Run: r.runKey(), Names: stagingNames(staged)}, &gone)
+		return strings.Join(gone.Removed, ", "), err
+	})
+}
+
+// discardStaging removes what a failed run staged; a worker that finds it later does too.
+func (r *rollback) discardStaging(ctx workflow.Context, staged []staging) {
+	var d *docker.Activities
+	var gone docker.RemoveResult
+	names := stagingNames(staged)
+	for _, v := range r.plan.Target.Volumes {
+		names = append(names, r.stagingName(v.Name))
+	}
+	_ = r.execIn(ctx, quick, d.RemoveStaging, docker.StagingInput{Project: r.plan.Target.Project, Run: r.runKey(), Names: names}, &gone)
+}
+
+func stagingNames(staged []staging) []string {
+	var out []string
+	for _, s := range staged {
+		out = append(out, s.Staging)
+	}
+	return out
+}
+
+// stagingName is the staging volume of one volume in this run.
+func (r *rollback) stagingName(volume string) string {
+	run := workflow.GetInfo(r.ctx).WorkflowExecution.RunID
+	return fmt.Sprintf("rewind-staging-%.8s-%s", strings.ReplaceAll(run, "-", ""), volume)
+}
+
+// runKey names this run on what it leaves on the host: workflow ID and run ID.
+func (r *rollback) runKey() string {
+	info := workflow.GetInfo(r.ctx).WorkflowExecution
+	return info.ID + "/" + info.RunID
+}
+
+// fingerprints are the data fingerprints recorded with the restored backups, by volume,
+// for the verification to compare with the restored database.
+func fingerprints(staged []staging) map[string]string {
+	out := map[string]string{}
+	for _, s := range staged {
+		if s.Backup.Fingerprint != "" {
+			out[s.Volume.Name] = s.Backup.Fingerprint
+		}
+	}
+	return out
+}
+
+func backupSection(staged []staging) string {
+	var b strings.Builder
+	b.WriteString("## Backups\n\n| volume | restored | sha256 | checksum sidecar | forensic snapshot of the damaged data |\n|---|---|---|---|---|\n")
+	for _, s := range staged {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s (sha256 %s) |\n", s.Volume.Name, s.Backup.Name, s.Backup.SHA256, cmp.Or(s.Backup.Sidecar, "missing"), s.Proof.Location, s.Proof.SHA256)
+	}
+	var skipped []string
+	for _, s := range staged {
+		for _, sk := range s.Skipped {
+			skipped = append(skipped, "- "+sk)
+		}
+	}
+	if len(skipped) > 0 {
+		b.WriteString("\n## Skipped backups\n\n" + strings.Join(skipped, "\n") + "\n")
+	}
+	return b.String()
+}
+
+func skippedNote(skipped []string) string {
+	if len(skipped) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; skipped %d newer", len(skipped))
+}
+
+func size(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

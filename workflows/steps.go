@@ -1,0 +1,242 @@
+package workflows
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/algotrendy/rewind/activities/backup"
+	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/evidence"
+	"github.com/algotrendy/rewind/activities/notify"
+)
+
+// Steps every option shares, in the runbook's words.
+const (
+	stepChecklist = "Capture ps, logs, stats and the newest backups"
+	stepApproval  = "Approval"
+	stepStop      = "Stop the stack"
+	stepUp        = "Start the stack"
+	stepHealthy   = "Wait until healthy"
+	stepVerify    = "Verify (health, data, logs, resources, endpoint)"
+	stepArchive   = "Archive the incident"
+)
+
+// checklist is the runbook's "Pre-Rollback Checklist": the state of the project, the
+// reason and who asked when, and the newest backups, all kept as evidence. Capturing is
+// best effort: a service that logs nowhere must not hold the rollback up.
+func (r *rollback) checklist() error {
+	return r.step(stepChecklist, func() (string, error) {
+		r.notify(notify.Event{Kind: notify.KindStarted})
+		var d *docker.Activities
+		var b *backup.Activities
+		var captured docker.CaptureResult
+		missing := ""
+		if err := r.exec(quick, d.CaptureState, docker.CaptureInput{Project: r.plan.Target.Project, Prefix: r.evidence("checklist")}, &captured); err != nil {
+			missing = "; state not captured: " + message(err)
+		}
+		r.result.Evidence = append(r.result.Evidence, captured.Files...)
+		var newest []backup.Listed
+		var lines []string
+		t := r.plan.Target
+		if len(t.Volumes) > 0 {
+			if err := r.exec(quick, b.ListBackups, backup.ListInput{Location: t.Backups.Location(), Pattern: t.Volumes[0].Pattern, Limit: 3}, &newest); err != nil {
+				lines = append(lines, "cannot list backups: "+message(err))
+			}
+		}
+		for _, o := range newest {
+			lines = append(lines, fmt.Sprintf("%s  %d bytes  %s", o.Name, o.Size, o.ModTime.UTC().Format(time.RFC3339)))
+		}
+		note := fmt.Sprintf("Issue: %s\nTime: %s\nRequested by: %s\nSeverity: %s\nOption: %s\n\nNewest backups in %s:\n%s\n",
+			r.req.Reason, r.req.RequestedAt.UTC().Format(time.RFC3339), r.req.Requester, r.req.Severity, r.req.Option,
+			t.Backups.Location(), strings.Join(lines, "\n"))
+		if err := r.note("checklist/rollback_reason.txt", note); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%d containers captured, %d newest backups listed%s", len(captured.Containers), len(newest), missing), nil
+	})
+}
+
+// note writes a text file into this run's evidence.
+func (r *rollback) note(name, text string) error {
+	var e *evidence.Activities
+	var where string
+	if err := r.exec(quick, e.Note, evidence.NoteInput{Name: r.evidence(name), Text: text}, &where); err != nil {
+		return err
+	}
+	r.result.Evidence = append(r.result.Evidence, where)
+	return nil
+}
+
+// stopStack stops every container of the project; from here on a failure starts it again.
+func (r *rollback) stopStack() error {
+	return r.step(stepStop, func() (string, error) {
+		var d *docker.Activities
+		var stopped docker.StopResult
+		if err := r.exec(stopping, d.StopProject, docker.StopInput{Project: r.plan.Target.Project, Grace: r.plan.Target.StopGracePeriod}, &stopped); err != nil {
+			return "", err
+		}
+		r.changed("the stack started again", func(ctx workflow.Context) error { return r.composeUp(ctx) })
+		return fmt.Sprintf("%d stopped, %d killed", len(stopped.Stopped), len(stopped.Killed)), nil
+	})
+}
+
+func (r *rollback) composeUp(ctx workflow.Context) error {
+	var d *docker.Activities
+	t := r.plan.Target
+	var up docker.ComposeUpResult
+	return r.execIn(ctx, quick, d.ComposeUp, docker.ComposeUpInput{Project: t.Project, Files: t.ComposeFiles, WorkingDir: t.WorkingDir, Command: r.plan.Compose}, &up)
+}
+
+// startStack is the runbook's `docker-compose up -d`.
+func (r *rollback) startStack() error {
+	return r.step(stepUp, func() (string, error) {
+		return "compose up -d", r.composeUp(r.ctx)
+	})
+}
+
+// waitHealthy waits until every service runs healthy and the health endpoint answers: the
+// runbook's `sleep 30`, but only as long as it takes.
+func (r *rollback) waitHealthy() error {
+	return r.step(stepHealthy, func() (string, error) {
+		var d *docker.Activities
+		t := r.plan.Target
+		var probes []string
+		if t.Checks.HealthURL != "" {
+			probes = append(probes, t.Checks.HealthURL)
+		}
+		var healthy docker.WaitHealthyResult
+		if err := r.exec(waiting, d.WaitHealthy, docker.WaitHealthyInput{Project: t.Project, Services: t.Services, Probes: probes, Timeout: t.Checks.HealthTimeout}, &healthy); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s after %s", healthy.Summary(), healthy.Waited), nil
+	})
+}
+
+// verify runs the post-rollback verification as a child workflow and fails the rollback
+// naming each check that failed.
+func (r *rollback) verify(fingerprints map[string]string) func() error {
+	return func() error {
+		return r.step(stepVerify, func() (string, error) {
+			ctx := workflow.WithChildOptions(r.ctx, workflow.ChildWorkflowOptions{
+				WorkflowID:    workflow.GetInfo(r.ctx).WorkflowExecution.ID + verifySuffix,
+				StaticSummary: "verification of " + r.req.Stack,
+			})
+			var report VerifyReport
+			in := VerifyRequest{Stack: r.req.Stack, Project: r.plan.Target.Project, HostQueue: r.plan.HostQueue, Checks: r.plan.Target.Checks, Fingerprints: fingerprints}
+			if err := workflow.ExecuteChildWorkflow(ctx, Verify, in).Get(ctx, &report); err != nil {
+				return "", err
+			}
+			r.sections = append(r.sections, verificationSection(report))
+			if !report.Passed {
+				return "", temporal.NewNonRetryableApplicationError("verification failed: "+strings.Join(report.Failed(), "; "), ErrVerificationFailed, nil, report)
+			}
+			return fmt.Sprintf("%d checks passed", len(report.Checks)), nil
+		})
+	}
+}
+
+// archive writes the decision log and the incident report into this run's evidence.
+func (r *rollback) archive(sections ...string) func() error {
+	return func() error {
+		return r.step(stepArchive, func() (string, error) {
+			decisions, _ := json.MarshalIndent(r.track.progress.Decisions, "", "  ")
+			if err := r.note("decisions.json", string(decisions)); err != nil {
+				return "", err
+			}
+			report := r.report(append(sections, r.sections...)...)
+			if err := r.note("incident_report.md", report); err != nil {
+				return "", err
+			}
+			r.result.Report = report
+			return "report and decisions in " + r.prefix, nil
+		})
+	}
+}
+
+// notify tells people; a notice that cannot be delivered is recorded and never fails the
+// rollback.
+func (r *rollback) notify(ev notify.Event) notify.Result { return r.notifyIn(r.ctx, ev) }
+
+func (r *rollback) notifyIn(ctx workflow.Context, ev notify.Event) notify.Result {
+	var n *notify.Activities
+	info := workflow.GetInfo(r.ctx).WorkflowExecution
+	ev.RunKey, ev.WorkflowID = info.ID+"/"+info.RunID, info.ID
+	ev.Stack, ev.Option, ev.Severity, ev.Requester, ev.Reason = r.req.Stack, r.req.Option, r.req.Severity, r.req.Requester, r.req.Reason
+	ev.ApproverRole = r.plan.Policy.Rule.Role
+	ev.SlackMessage = r.slack
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue: r.plan.HostQueue, Summary: "Notify " + string(ev.Kind) + " — " + r.req.Stack,
+		ScheduleToStartTimeout: noWorkerAfter, StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3},
+	})
+	var res notify.Result
+	if err := workflow.ExecuteActivity(ctx, n.Notify, ev).Get(ctx, &res); err != nil {
+		res.Failed = append(res.Failed, "notify: "+message(err))
+	}
+	if res.SlackMessage.TS != "" {
+		r.slack = res.SlackMessage
+	}
+	if len(res.Failed) > 0 {
+		r.record(DecisionRecord{Reason: fmt.Sprintf("%s notification not delivered to %s", ev.Kind, strings.Join(res.Failed, "; "))})
+	}
+	return res
+}
+
+// report is the Markdown incident report: timeline, decisions, what was done, and the
+// headings people fill in (runbook "Post-Incident Actions").
+func (r *rollback) report(sections ...string) string {
+	var b strings.Builder
+	p := r.track.progress
+	info := workflow.GetInfo(r.ctx).WorkflowExecution
+	fmt.Fprintf(&b, "# Incident: %s rollback of %s\n\n", r.req.Option, r.req.Stack)
+	fmt.Fprintf(&b, "- Workflow: %s (run %s)\n- Severity: %s\n- Requested by: %s at %s\n- Reason: %s\n- Evidence: %s\n\n",
+		info.ID, info.RunID, r.req.Severity, r.req.Requester, r.req.RequestedAt.UTC().Format(time.RFC3339), r.req.Reason, r.prefix)
+	b.WriteString("## Timeline\n\n| started | finished | step | state | detail |\n|---|---|---|---|---|\n")
+	for _, s := range p.Steps {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", clock(s.Started), clock(s.Finished), s.Name, s.State, strings.ReplaceAll(s.Detail, "|", "\\|"))
+	}
+	b.WriteString("\n## Decisions\n\n")
+	for _, d := range p.Decisions {
+		verdict := "refused"
+		if d.Accepted {
+			verdict = "accepted"
+		}
+		who := d.Approver
+		if who == "" {
+			who, verdict = "Rewind", "note"
+		}
+		fmt.Fprintf(&b, "- %s %s — %s: %s\n", clock(d.At), who, verdict, d.Reason)
+	}
+	for _, s := range sections {
+		if s != "" {
+			b.WriteString("\n" + s + "\n")
+		}
+	}
+	b.WriteString("\n## Impact\n\n_To be written._\n\n## Root cause analysis\n\n_To be written._\n\n## Lessons learned\n\n_To be written._\n")
+	return b.String()
+}
+
+func verificationSection(v VerifyReport) string {
+	var b strings.Builder
+	b.WriteString("## Verification\n\n| check | result | evidence |\n|---|---|---|\n")
+	for _, c := range v.Checks {
+		verdict := "pass"
+		if !c.Passed {
+			verdict = "FAIL"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", c.Name, verdict, strings.ReplaceAll(c.Evidence, "|", "\\|"))
+	}
+	return b.String()
+}
+
+func clock(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("15:04:05")
+}
