@@ -260,7 +260,8 @@ type stackOptions struct {
 	repo bool
 	// override is a compose file applied over the demo's (more volumes, a logging driver).
 	override string
-	// volumes are more entries of the stack's volumes, as YAML flow values.
+	// volumes are more entries of the stack's volumes, as YAML flow values; {project}
+	// stands for the compose project's name.
 	volumes []string
 	// webhook receives the worker's notifications as JSON.
 	webhook string
@@ -334,7 +335,7 @@ approvers:
   - {name: carol, role: on-call}
 `, temporalAddr, uniqueName("rewind-"), e.host, filepath.Join(e.dir, "state"), o.transferBatch, cmp.Or(o.heartbeat, 20*time.Second), evidence,
 		e.stack, e.project, strings.Join(quoteAll(append([]string{e.composeFile}, e.overrides...)), ", "), work, e.project,
-		strings.Join(append([]string{cmp.Or(o.volume, demostack.Volume(e.project))}, o.volumes...), ", "), o.grace, backups, api, db, demostack.FingerprintQuery, api)
+		strings.ReplaceAll(strings.Join(append([]string{cmp.Or(o.volume, demostack.Volume(e.project))}, o.volumes...), ", "), "{project}", e.project), o.grace, backups, api, db, demostack.FingerprintQuery, api)
 	for _, a := range o.approvers {
 		body += "  - " + a + "\n"
 	}
