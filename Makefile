@@ -9,7 +9,7 @@ all: build
 
 build:
 	$(GO) build -o $(BIN)/rewind ./starter
-	$(GO) build -o $(BIN)/worker ./worker
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/worker ./worker
 	$(GO) build -o $(BIN)/devserver ./devserver
 
 # The demo: embedded Temporal + Web UI, a worker, the AlgoTrendy demo stack, and a rollback.
@@ -38,9 +38,11 @@ chaos:
 unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
 
-# Restore and snapshot of 256 MiB and 1 GiB volumes beside the runbook's tar commands, and
-# verify and upload of a 1 GiB backup beside sha256sum.
+# A whole full rollback of the demo stack with 1 GiB of data beside the runbook's Option 2
+# script; restore and snapshot of 256 MiB and 1 GiB volumes beside the runbook's tar
+# commands; verify and upload of a 1 GiB backup beside sha256sum.
 bench:
+	$(GO) test -run '^$$' -bench FullRollback -benchtime 1x -timeout 30m ./integration
 	$(GO) test -run '^$$' -bench Transfers -benchtime 1x -timeout 30m ./activities/docker
 	$(GO) test -run '^$$' -bench VerifyAndUpload -benchtime 1x -timeout 30m ./activities/backup
 

@@ -68,6 +68,9 @@ type Worker struct {
 	// TransferBatch is how many bytes a restore sends, and a snapshot writes, between
 	// checkpoints: the most a crash makes it send again. 0: 256 MiB restores, 64 MiB snapshots.
 	TransferBatch int64 `mapstructure:"transfer_batch"`
+	// Swap is how a full rollback puts staged data in place: auto renames the volume's
+	// folder where the engine allows it (O(1)) and copies otherwise; copy always copies.
+	Swap string `mapstructure:"swap"`
 	// HeartbeatTimeout is how long a step on the host may go without a sign of life
 	// before Temporal retries it elsewhere: how soon a dead worker is noticed.
 	HeartbeatTimeout time.Duration `mapstructure:"heartbeat_timeout"`
@@ -310,6 +313,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("worker.state_dir", ".rewind/state")
 	v.SetDefault("worker.transfer_batch", 0)
 	v.SetDefault("worker.heartbeat_timeout", "20s")
+	v.SetDefault("worker.swap", "auto")
 	v.SetDefault("worker.crash_at", "")
 	_ = v.BindEnv("worker.crash_at", "REWIND_CRASH_AT")
 	v.SetDefault("compose.command", []string{})

@@ -40,6 +40,9 @@ func (c *Config) validate() []Problem {
 	if h := c.Worker.HeartbeatTimeout; h != 0 && h < time.Second {
 		add("worker.heartbeat_timeout", h.String(), "at least 1s (default 20s): the worker heartbeats every quarter of it")
 	}
+	if w := c.Worker.Swap; w != "auto" && w != "copy" {
+		add("worker.swap", quote(w), "auto (rename where the engine allows, else copy) or copy")
+	}
 	if c.Worker.DrainTimeout < 0 {
 		add("worker.drain_timeout", c.Worker.DrainTimeout.String(), "a duration of zero or more, like 30s")
 	}

@@ -19,7 +19,7 @@ if [ "${1:-}" = stop ]; then stop; exit 0; fi
 
 echo "==> building rewind, worker and devserver (the first build of the embedded Temporal server takes several minutes)"
 go build -o bin/rewind ./starter
-go build -o bin/worker ./worker
+CGO_ENABLED=0 go build -o bin/worker ./worker   # static: it is also the mover it runs in helper containers
 go build -o bin/devserver ./devserver
 
 if (exec 3<>/dev/tcp/127.0.0.1/7233) 2>/dev/null; then

@@ -179,7 +179,7 @@ func (e *env) sidecar(path string) {
 	require.NoError(e.t, os.WriteFile(backup.SidecarName(path), []byte(sum+"  "+filepath.Base(path)+"\n"), 0o644))
 }
 
-func tarGz(t *testing.T, hdrs ...tar.Header) []byte {
+func tarGz(t testing.TB, hdrs ...tar.Header) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)

@@ -75,7 +75,7 @@ var (
 )
 
 // movedBeforeCrash is what a crashed worker's transfers moved, from its last words.
-func (w *worker) movedBeforeCrash(t *testing.T) map[string]int64 {
+func (w *worker) movedBeforeCrash(t testing.TB) map[string]int64 {
 	t.Helper()
 	m := crashMoved.FindStringSubmatch(w.logs.String())
 	require.NotNil(t, m, "crash report in the worker's log:\n%s", w.logs)
@@ -87,7 +87,7 @@ func (w *worker) movedBeforeCrash(t *testing.T) map[string]int64 {
 }
 
 // moved is what a running worker's transfers moved so far, from its /metrics.
-func (w *worker) moved(t *testing.T) map[string]int64 {
+func (w *worker) moved(t testing.TB) map[string]int64 {
 	t.Helper()
 	resp, err := http.Get(w.metrics)
 	require.NoError(t, err)
@@ -157,10 +157,17 @@ var fullCrashPoints = []string{
 	"after:RemoveStaleStaging", "during:download@5MiB", "after:DownloadBackup",
 	"during:restore@5MiB", "after:PrepareVolume",
 	"before:StopProject", "after:StopProject",
-	"during:snapshot@3MiB", "during:upload@7MiB", "after:SnapshotVolume",
-	"before:RemoveVolume", "after:RemoveVolume", "after:CreateVolume",
+	"after:PlanSwap", "before:SwapVolume", "after:SwapVolume",
+	"after:ComposeUp", "after:WaitHealthy", "after:CheckData",
+	"during:snapshot@3MiB", "during:upload@7MiB", "after:SnapshotVolume", "before:RemoveVolume", "after:RemoveVolume",
+	"after:RemoveStaging",
+}
+
+// copyCrashPoints cover the steps of the full rollback that copies (where the engine cannot
+// rename volume folders): the snapshot comes before the volume is emptied.
+var copyCrashPoints = []string{
+	"during:snapshot@3MiB", "after:SnapshotVolume", "before:RemoveVolume", "after:RemoveVolume", "after:CreateVolume",
 	"during:copy@5MiB", "after:CopyVolume",
-	"after:ComposeUp", "after:WaitHealthy", "after:CheckData", "after:RemoveStaging",
 }
 
 // quickCrashPoints cover every step of the quick rollback.
@@ -185,7 +192,13 @@ func TestCrashMatrix(t *testing.T) {
 	for _, point := range fullCrashPoints {
 		t.Run("full/"+point, func(t *testing.T) {
 			t.Parallel()
-			crashFull(t, s, srv.GRPCAddr(), c, s3, point)
+			crashFull(t, s, srv.GRPCAddr(), c, s3, point, false)
+		})
+	}
+	for _, point := range copyCrashPoints {
+		t.Run("full-copy/"+point, func(t *testing.T) {
+			t.Parallel()
+			crashFull(t, s, srv.GRPCAddr(), c, s3, point, true)
 		})
 	}
 	for _, point := range quickCrashPoints {
@@ -210,8 +223,8 @@ const (
 	uploadPart    = 5 << 20
 )
 
-func crashFull(t *testing.T, s *suite, temporalAddr string, c sdkclient.Client, s3 *s3test.Server, point string) {
-	e := newEnv(t, s, temporalAddr, stackOptions{grace: 2 * time.Second, stack: uniqueName("demo-"), s3: s3, transferBatch: transferBatch})
+func crashFull(t testing.TB, s *suite, temporalAddr string, c sdkclient.Client, s3 *s3test.Server, point string, copyIn bool) {
+	e := newEnv(t, s, temporalAddr, stackOptions{grace: 2 * time.Second, stack: uniqueName("demo-"), s3: s3, transferBatch: transferBatch, swapCopy: copyIn})
 	e.up()
 	require.NoError(t, demostack.Pad(context.Background(), s.engine, e.project, padFiles, 1<<20))
 	local, err := demostack.Backup(context.Background(), s.engine, e.project, e.backups, time.Now())
@@ -247,7 +260,9 @@ func crashFull(t *testing.T, s *suite, temporalAddr string, c sdkclient.Client, 
 	runs.result(t, "SnapshotVolume", &proof)
 	runs.result(t, "DownloadBackup", &fetched)
 	runs.result(t, "PrepareVolume", &restored)
-	runs.result(t, "CopyVolume", &copied)
+	if copyIn {
+		runs.result(t, "CopyVolume", &copied)
+	}
 	// Every upload stores one evidence object: the snapshot, its sidecar, the captures,
 	// notes and the report.
 	stored, err := e.store("evidence").List(context.Background(), "")
@@ -282,7 +297,11 @@ func crashFull(t *testing.T, s *suite, temporalAddr string, c sdkclient.Client, 
 	}
 	require.Zero(t, lost, "files lost or changed")
 	require.Equal(t, proof.SHA256, e.objectSHA256("evidence", proof.Location), "the stored snapshot has the hash its proof names")
-	s.report.add(chaosRow{scenario: "full, worker killed " + point, outcome: "completed", runTwice: runTwice, resent: resent, lost: lost})
+	scenario := "full, worker killed " + point
+	if copyIn {
+		scenario = "full (copying), worker killed " + point
+	}
+	s.report.add(chaosRow{scenario: scenario, outcome: "completed", runTwice: runTwice, resent: resent, lost: lost})
 }
 
 // crashThenResume starts a P1 rollback (option and its flags) with a worker armed to die
@@ -305,7 +324,7 @@ func (e *env) crashThenResume(c sdkclient.Client, point string, option ...string
 	return doomed, fresh, runs, runs.stepsRunTwice() + verify.stepsRunTwice()
 }
 
-func crashQuick(t *testing.T, s *suite, temporalAddr string, c sdkclient.Client, point string) {
+func crashQuick(t testing.TB, s *suite, temporalAddr string, c sdkclient.Client, point string) {
 	e := newEnv(t, s, temporalAddr, stackOptions{grace: 2 * time.Second, stack: uniqueName("demo-"), repo: true})
 	tagImage(t, s.engine, demostack.APIImage+":"+e.project)
 	e.up()
@@ -320,7 +339,7 @@ func crashQuick(t *testing.T, s *suite, temporalAddr string, c sdkclient.Client,
 	s.report.add(chaosRow{scenario: "quick, worker killed " + point, outcome: "completed", runTwice: runTwice, lost: lost})
 }
 
-func crashGit(t *testing.T, s *suite, temporalAddr string, c sdkclient.Client, point string) {
+func crashGit(t testing.TB, s *suite, temporalAddr string, c sdkclient.Client, point string) {
 	e := newEnv(t, s, temporalAddr, stackOptions{grace: 2 * time.Second, stack: uniqueName("demo-"), repo: true})
 	tagImage(t, s.engine, demostack.APIImage+":"+e.project)
 	e.up()
@@ -347,7 +366,7 @@ func crashGit(t *testing.T, s *suite, temporalAddr string, c sdkclient.Client, p
 func TestCancelMidCopyPutsTheVolumeBack(t *testing.T) {
 	s := needDocker(t)
 	srv, c := startTemporal(t)
-	e := newEnv(t, s, srv.GRPCAddr(), stackOptions{grace: 2 * time.Second, s3: startS3(t), transferBatch: transferBatch})
+	e := newEnv(t, s, srv.GRPCAddr(), stackOptions{grace: 2 * time.Second, s3: startS3(t), transferBatch: transferBatch, swapCopy: true})
 	e.up()
 	require.NoError(t, demostack.Pad(context.Background(), s.engine, e.project, padFiles, 1<<20))
 	local, err := demostack.Backup(context.Background(), s.engine, e.project, e.backups, time.Now())
@@ -389,7 +408,7 @@ func TestCancelMidCopyPutsTheVolumeBack(t *testing.T) {
 }
 
 // requireNoStaging checks a run left no staging volume of the project behind.
-func requireNoStaging(t *testing.T, s *suite, project string) {
+func requireNoStaging(t testing.TB, s *suite, project string) {
 	t.Helper()
 	vols, err := s.engine.VolumeList(context.Background(), client.VolumeListOptions{Filters: make(client.Filters).Add("label", docker.ProjectLabelRewind+"="+project)})
 	require.NoError(t, err)

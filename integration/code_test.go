@@ -14,7 +14,7 @@ import (
 	"github.com/algotrendy/rewind/workflows"
 )
 
-func tagImage(t *testing.T, c *client.Client, target string) {
+func tagImage(t testing.TB, c *client.Client, target string) {
 	t.Helper()
 	_, err := c.ImageTag(context.Background(), client.ImageTagOptions{Source: demostack.APIImage + ":v2.6-prod", Target: target})
 	require.NoError(t, err)

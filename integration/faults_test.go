@@ -127,14 +127,14 @@ func (e *env) failure(c sdkclient.Client, id string) error {
 	return err
 }
 
-func requireType(t *testing.T, err error, want string) {
+func requireType(t testing.TB, err error, want string) {
 	t.Helper()
 	var app *temporal.ApplicationError
 	require.ErrorAs(t, err, &app)
 	require.Equal(t, want, app.Type())
 }
 
-func fileSHA256(t *testing.T, path string) string {
+func fileSHA256(t testing.TB, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)

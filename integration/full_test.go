@@ -105,7 +105,7 @@ func TestFullRollbackRestoresACorruptedDatabaseAfterApproval(t *testing.T) {
 	recordHistory(t, c, id, "full.json")
 }
 
-func gunzipAll(t *testing.T, path string) string {
+func gunzipAll(t testing.TB, path string) string {
 	t.Helper()
 	out, err := os.Open(path)
 	require.NoError(t, err)

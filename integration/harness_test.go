@@ -80,7 +80,11 @@ func newSuite(ctx context.Context) (*suite, error) {
 	}
 	s := &suite{bin: bin}
 	for name, pkg := range map[string]string{"worker": "../worker", "rewind": "../starter"} {
-		out, err := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, name), pkg).CombinedOutput()
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, name), pkg)
+		// Static, as operators are told to build it: the worker's binary is also the mover
+		// it runs in FROM-scratch helper containers.
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			return nil, fmt.Errorf("build %s: %w\n%s", pkg, err, out)
 		}
@@ -133,7 +137,7 @@ func TestMain(m *testing.M) {
 
 // needDocker skips on a laptop without a Docker Engine; CI sets REWIND_REQUIRE_DOCKER=1,
 // where TestMain has already failed instead.
-func needDocker(t *testing.T) *suite {
+func needDocker(t testing.TB) *suite {
 	t.Helper()
 	if shared.noDocker != nil {
 		t.Skipf("no Docker Engine: %v", shared.noDocker)
@@ -150,7 +154,7 @@ func uniqueName(prefix string) string {
 // freePort returns a port nothing listens on that no other test of this run was given:
 // the kernel hands a closed port out again, and two parallel tests publishing the same
 // port make compose fail with "port is already allocated".
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	for {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -164,7 +168,7 @@ func freePort(t *testing.T) int {
 }
 
 // startTemporal runs an in-memory Temporal server with its Web UI for one test.
-func startTemporal(t *testing.T) (*embedded.Server, sdkclient.Client) {
+func startTemporal(t testing.TB) (*embedded.Server, sdkclient.Client) {
 	t.Helper()
 	srv, err := embedded.Start(context.Background(), embedded.Options{LogLevel: "fatal"})
 	require.NoError(t, err)
@@ -173,7 +177,7 @@ func startTemporal(t *testing.T) (*embedded.Server, sdkclient.Client) {
 }
 
 // dial connects the test to Temporal until it ends.
-func dial(t *testing.T, addr string) sdkclient.Client {
+func dial(t testing.TB, addr string) sdkclient.Client {
 	t.Helper()
 	c, err := sdkclient.Dial(sdkclient.Options{HostPort: addr})
 	require.NoError(t, err)
@@ -183,7 +187,7 @@ func dial(t *testing.T, addr string) sdkclient.Client {
 
 // env is one test's Rewind installation: a config file, a demo project, a worker host.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	s        *suite
 	dir      string
 	config   string
@@ -194,8 +198,10 @@ type env struct {
 	backups  string
 	// composeFile is the demo's compose file copied beside a .env with this test's ports,
 	// so the test and the worker's compose up start the same stack.
-	composeFile     string
-	overrides       []string
+	composeFile string
+	overrides   []string
+	// bin holds the worker and rewind binaries the env runs.
+	bin             string
 	apiPort, dbPort int
 	repo            string
 	s3              *s3test.Server
@@ -267,11 +273,15 @@ type stackOptions struct {
 	webhook string
 	// heartbeat is worker.heartbeat_timeout (default 20s).
 	heartbeat time.Duration
+	// legacyConfig leaves out the keys earlier releases do not know, for their binaries.
+	legacyConfig bool
+	// swapCopy makes the worker copy staged data in instead of renaming (worker.swap: copy).
+	swapCopy bool
 }
 
-func newEnv(t *testing.T, s *suite, temporalAddr string, o stackOptions) *env {
+func newEnv(t testing.TB, s *suite, temporalAddr string, o stackOptions) *env {
 	t.Helper()
-	e := &env{t: t, s: s, dir: t.TempDir(), stack: cmp.Or(o.stack, "demo"), project: uniqueName("rwit"), host: uniqueName("host-"),
+	e := &env{t: t, s: s, bin: s.bin, dir: t.TempDir(), stack: cmp.Or(o.stack, "demo"), project: uniqueName("rwit"), host: uniqueName("host-"),
 		apiPort: freePort(t), dbPort: freePort(t), s3: o.s3}
 	e.evidence = filepath.Join(e.dir, "evidence")
 	e.backups = filepath.Join(e.dir, "backups")
@@ -308,7 +318,7 @@ func newEnv(t *testing.T, s *suite, temporalAddr string, o stackOptions) *env {
 		evidence = fmt.Sprintf("{dir: %q, s3: %s}", e.evidence, s3("evidence"))
 	}
 	body := fmt.Sprintf(`temporal: {address: %q, task_queue: %q}
-worker: {host: %q, drain_timeout: 5s, state_dir: %q, transfer_batch: %d, heartbeat_timeout: %s}
+worker: {host: %q, drain_timeout: 5s, state_dir: %q, transfer_batch: %d, heartbeat_timeout: %s, swap: %s}
 evidence: %s
 stacks:
   %s:
@@ -333,7 +343,7 @@ approvers:
   - {name: alice, role: on-call}
   - {name: bob, role: senior}
   - {name: carol, role: on-call}
-`, temporalAddr, uniqueName("rewind-"), e.host, filepath.Join(e.dir, "state"), o.transferBatch, cmp.Or(o.heartbeat, 20*time.Second), evidence,
+`, temporalAddr, uniqueName("rewind-"), e.host, filepath.Join(e.dir, "state"), o.transferBatch, cmp.Or(o.heartbeat, 20*time.Second), map[bool]string{true: "copy", false: "auto"}[o.swapCopy], evidence,
 		e.stack, e.project, strings.Join(quoteAll(append([]string{e.composeFile}, e.overrides...)), ", "), work, e.project,
 		strings.ReplaceAll(strings.Join(append([]string{cmp.Or(o.volume, demostack.Volume(e.project))}, o.volumes...), ", "), "{project}", e.project), o.grace, backups, api, db, demostack.FingerprintQuery, api)
 	for _, a := range o.approvers {
@@ -343,6 +353,10 @@ approvers:
 		body += "notify: {webhook: {url_env: REWIND_TEST_WEBHOOK}}\n"
 	}
 	body += o.config
+	if o.legacyConfig {
+		body = strings.ReplaceAll(body, ", heartbeat_timeout: "+cmp.Or(o.heartbeat, 20*time.Second).String()+", swap: auto", "")
+		body = strings.ReplaceAll(body, "      fingerprint_query: "+strconv.Quote(demostack.FingerprintQuery)+"\n", "")
+	}
 	require.NoError(t, os.WriteFile(e.config, []byte(body), 0o600))
 	return e
 }
@@ -436,7 +450,7 @@ func (b *syncBuffer) String() string {
 func (e *env) startWorker(environ ...string) *worker {
 	e.t.Helper()
 	port := freePort(e.t)
-	cmd := exec.Command(filepath.Join(e.s.bin, "worker"), "--config", e.config, "--listen", "127.0.0.1:"+strconv.Itoa(port))
+	cmd := exec.Command(filepath.Join(e.bin, "worker"), "--config", e.config, "--listen", "127.0.0.1:"+strconv.Itoa(port))
 	cmd.Env = append(os.Environ(), environ...)
 	w := &worker{cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1), metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", port)}
 	cmd.Stdout, cmd.Stderr = w.logs, w.logs
@@ -465,7 +479,7 @@ func (e *env) startWorker(environ ...string) *worker {
 }
 
 // kill ends the worker with SIGKILL: no clean-up, no drain, as a crashed host would.
-func (w *worker) kill(t *testing.T) {
+func (w *worker) kill(t testing.TB) {
 	t.Helper()
 	require.NoError(t, w.cmd.Process.Signal(syscall.SIGKILL))
 	err := <-w.done
@@ -475,7 +489,7 @@ func (w *worker) kill(t *testing.T) {
 }
 
 // crashed waits for the worker to die at its crash point.
-func (w *worker) crashed(t *testing.T) {
+func (w *worker) crashed(t testing.TB) {
 	t.Helper()
 	select {
 	case err := <-w.done:
@@ -491,7 +505,7 @@ func (w *worker) crashed(t *testing.T) {
 // rewind runs the CLI and returns its exit code and output.
 func (e *env) rewind(args ...string) (int, string, string) {
 	e.t.Helper()
-	cmd := exec.Command(filepath.Join(e.s.bin, "rewind"), append([]string{"--config", e.config}, args...)...)
+	cmd := exec.Command(filepath.Join(e.bin, "rewind"), append([]string{"--config", e.config}, args...)...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
@@ -515,13 +529,13 @@ type activityRuns struct {
 }
 
 // result decodes an activity's result.
-func (r activityRuns) result(t *testing.T, name string, v any) {
+func (r activityRuns) result(t testing.TB, name string, v any) {
 	t.Helper()
 	require.Contains(t, r.results, name, "%s completed", name)
 	require.NoError(t, json.Unmarshal(r.results[name], v))
 }
 
-func history(t *testing.T, c sdkclient.Client, id string) activityRuns {
+func history(t testing.TB, c sdkclient.Client, id string) activityRuns {
 	t.Helper()
 	runs := activityRuns{scheduled: map[string]int{}, completed: map[string]int{}, attempt: map[string]int{},
 		scheduledAt: map[string]int64{}, completedAt: map[string]int64{}, results: map[string][]byte{}}
@@ -561,7 +575,7 @@ func execGunzip(r io.Reader) io.Reader {
 
 // recordHistory saves a finished rollback's history for the replay tests in workflows/
 // when REWIND_RECORD_HISTORY names a folder (make record-histories).
-func recordHistory(t *testing.T, c sdkclient.Client, id, name string) {
+func recordHistory(t testing.TB, c sdkclient.Client, id, name string) {
 	t.Helper()
 	dir := os.Getenv("REWIND_RECORD_HISTORY")
 	if dir == "" {
@@ -582,7 +596,7 @@ func recordHistory(t *testing.T, c sdkclient.Client, id, name string) {
 // safeOrder checks invariant 1 in the history: the stack stopped only after the backup
 // restored whole into staging, and the volume was removed only after its snapshot was
 // stored and checked.
-func (r activityRuns) safeOrder(t *testing.T) {
+func (r activityRuns) safeOrder(t testing.TB) {
 	t.Helper()
 	require.Positive(t, r.completedAt["PrepareVolume"])
 	require.Greater(t, r.scheduledAt["StopProject"], r.completedAt["PrepareVolume"],
@@ -632,7 +646,7 @@ func (e *env) awaitApprovalGate(id string) {
 
 // fileTemporal starts Temporal on a SQLite file and a fixed port, so a test can stop it
 // and start it again where it was; start returns the running server.
-func fileTemporal(t *testing.T) (start func() *embedded.Server) {
+func fileTemporal(t testing.TB) (start func() *embedded.Server) {
 	t.Helper()
 	db := filepath.Join(t.TempDir(), "temporal.db")
 	port := freePort(t)

@@ -51,7 +51,9 @@ func TestPostgresDataCheckOnARestoredVolume(t *testing.T) {
 			volume := uniqueName("rwit_pg_")
 			_, err := s.engine.VolumeCreate(ctx, client.VolumeCreateOptions{Name: volume})
 			require.NoError(t, err)
-			t.Cleanup(func() { _, _ = s.engine.VolumeRemove(context.Background(), volume, client.VolumeRemoveOptions{Force: true}) })
+			t.Cleanup(func() {
+				_, _ = s.engine.VolumeRemove(context.Background(), volume, client.VolumeRemoveOptions{Force: true})
+			})
 			_, err = a.RestoreVolume(ctx, docker.RestoreInput{Volume: volume, Backup: tc.source.backup(t), Layout: "runbook"})
 			require.NoError(t, err)
 			info, err := s.engine.VolumeInspect(ctx, volume, client.VolumeInspectOptions{})

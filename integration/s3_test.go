@@ -22,7 +22,7 @@ import (
 
 // startS3 runs a real S3-protocol server with the buckets "backups" and "evidence"; the
 // worker reaches it with the credentials TestMain puts in the environment.
-func startS3(t *testing.T) *s3test.Server {
+func startS3(t testing.TB) *s3test.Server {
 	t.Helper()
 	return s3test.Start(t, "backups", "evidence")
 }
@@ -61,7 +61,7 @@ func (e *env) objectSHA256(bucket, name string) string {
 
 // archiveManifest reads a tar.gz in the runbook's layout (<volume>/_data/...) into a
 // map of file path to sha256.
-func archiveManifest(t *testing.T, r io.Reader) map[string]string {
+func archiveManifest(t testing.TB, r io.Reader) map[string]string {
 	t.Helper()
 	zr, err := pgzip.NewReader(r)
 	require.NoError(t, err)
@@ -69,7 +69,7 @@ func archiveManifest(t *testing.T, r io.Reader) map[string]string {
 }
 
 // tarManifest hashes the regular files of a tar stream, dropping strip leading path parts.
-func tarManifest(t *testing.T, r io.Reader, strip int) map[string]string {
+func tarManifest(t testing.TB, r io.Reader, strip int) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	tr := tar.NewReader(r)

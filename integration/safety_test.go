@@ -70,7 +70,7 @@ func TestFullPutsTheStackBackWhenTheEngineRefusesTheCopy(t *testing.T) {
 	srv, c := startTemporal(t)
 	hook := startWebhook(t)
 	direct := fmt.Sprintf("compose: {command: [env, DOCKER_HOST=%s, %s]}\n", s.engine.DaemonHost(), strings.Join(s.compose, ", "))
-	e := newEnv(t, s, srv.GRPCAddr(), stackOptions{grace: 2 * time.Second, config: direct, webhook: hook.url})
+	e := newEnv(t, s, srv.GRPCAddr(), stackOptions{grace: 2 * time.Second, config: direct, webhook: hook.url, swapCopy: true})
 	e.up()
 	e.goodBackup()
 	require.NoError(t, demostack.Corrupt(context.Background(), s.engine, e.project))
@@ -102,7 +102,7 @@ func TestARestoreOfOneSlowEntryCompletesInOneAttempt(t *testing.T) {
 	s := needDocker(t)
 	srv, c := startTemporal(t)
 	direct := fmt.Sprintf("compose: {command: [env, DOCKER_HOST=%s, %s]}\n", s.engine.DaemonHost(), strings.Join(s.compose, ", "))
-	e := newEnv(t, s, srv.GRPCAddr(), stackOptions{grace: 2 * time.Second, config: direct, heartbeat: 2 * time.Second})
+	e := newEnv(t, s, srv.GRPCAddr(), stackOptions{grace: 2 * time.Second, config: direct, heartbeat: 2 * time.Second, swapCopy: true})
 	e.up()
 	big := make([]byte, 24<<20)
 	_, err := rand.Read(big)
@@ -182,7 +182,7 @@ type webhook struct {
 	events []notify.Event
 }
 
-func startWebhook(t *testing.T) *webhook {
+func startWebhook(t testing.TB) *webhook {
 	t.Helper()
 	h := &webhook{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -199,7 +199,7 @@ func startWebhook(t *testing.T) *webhook {
 }
 
 // event returns the first event of kind, failing when none came.
-func (h *webhook) event(t *testing.T, kind notify.Kind) notify.Event {
+func (h *webhook) event(t testing.TB, kind notify.Kind) notify.Event {
 	t.Helper()
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -210,4 +210,39 @@ func (h *webhook) event(t *testing.T, kind notify.Kind) notify.Event {
 	}
 	t.Fatalf("no %s event among %d", kind, len(h.events))
 	return notify.Event{}
+}
+
+// TestFullRenamedBackWhenTheRestoredDataFailsVerification restores a newest backup that
+// restores but holds an empty database: verification fails after the volumes were swapped
+// by rename, and the damaged data is renamed back, file for file, the stack started again.
+func TestFullRenamedBackWhenTheRestoredDataFailsVerification(t *testing.T) {
+	s := needDocker(t)
+	srv, c := startTemporal(t)
+	e := newEnv(t, s, srv.GRPCAddr(), stackOptions{grace: 2 * time.Second})
+	e.up()
+	e.goodBackup()
+	vol := demostack.Volume(e.project)
+	// A backup that restores whole but holds a database without a row.
+	e.writeBackupAt(time.Now().Add(time.Minute), tarGz(t,
+		tar.Header{Name: vol + "/_data/", Typeflag: tar.TypeDir},
+		tar.Header{Name: vol + "/_data/db/", Typeflag: tar.TypeDir},
+		tar.Header{Name: vol + "/_data/db/market.sqlite", Typeflag: tar.TypeReg}))
+	require.NoError(t, demostack.Corrupt(context.Background(), s.engine, e.project))
+	e.awaitDamaged()
+	before := e.volumeManifest()
+	e.startWorker()
+
+	id := e.startFull()
+	err := e.failure(c, id)
+	msg := message(err)
+	require.Contains(t, msg, "data integrity (SELECT COUNT(*) FROM market_data → 0)")
+	require.Contains(t, msg, "put back: volume "+vol+" back in place, the stack started again")
+	require.Equal(t, before, e.volumeManifest(), "the damaged data is back, file for file")
+	e.requireRunning(2)
+	runs := history(t, c, id)
+	require.Equal(t, 1, runs.completed["SwapVolume"], "the data was swapped by rename")
+	require.Equal(t, 1, runs.completed["UnswapVolume"], "and renamed back")
+	require.Zero(t, runs.scheduled["CopyVolume"])
+	requireNoStaging(t, s, e.project)
+	s.report.add(chaosRow{scenario: "full, the restored data fails verification after a rename", outcome: "failed; the damaged data renamed back, stack up"})
 }

@@ -36,7 +36,7 @@ func TestFullRestoresEveryVolumeOfTheStack(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			o := stackOptions{grace: 2 * time.Second, stack: uniqueName("demo-"), override: cacheOverride,
-				volumes: []string{`{name: "{project}_cache_data", pattern: "cache_backup_*.tar.gz"}`}}
+				volumes: []string{`{name: "{project}_cache_data", pattern: "cache_backup_*.tar.gz"}`}, swapCopy: tc.refuse}
 			if tc.refuse {
 				o.config = fmt.Sprintf("compose: {command: [env, DOCKER_HOST=%s, %s]}\n", s.engine.DaemonHost(), strings.Join(s.compose, ", "))
 			}
@@ -141,7 +141,7 @@ func (e *env) writeNamedBackup(prefix string, at time.Time, body []byte) {
 }
 
 // backupManifest hashes the files of a backup in the runbook's layout.
-func backupManifest(t *testing.T, path string) map[string]string {
+func backupManifest(t testing.TB, path string) map[string]string {
 	t.Helper()
 	f, err := os.Open(path)
 	require.NoError(t, err)

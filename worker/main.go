@@ -19,6 +19,7 @@ import (
 
 	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/docker/mover"
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/activities/progress"
@@ -31,6 +32,10 @@ import (
 )
 
 func main() {
+	// The worker's binary is also the mover it runs in helper containers to swap volumes.
+	if len(os.Args) > 1 && os.Args[1] == "mover" {
+		os.Exit(mover.Main(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "rewind worker:", err)
 		if config.IsProblems(err) {
@@ -140,7 +145,8 @@ func run() error {
 		Listen:       cfg.Worker.Listen,
 		Metrics:      tel.Metrics,
 		Policy:       &policy.Activities{Config: cfg, Host: cfg.Worker.Host, Signers: signers},
-		Docker:       &docker.Activities{Engine: engine, Evidence: store, StateDir: cfg.Worker.StateDir, BatchBytes: cfg.Worker.TransferBatch},
+		Docker: &docker.Activities{Engine: engine, Evidence: store, StateDir: cfg.Worker.StateDir, BatchBytes: cfg.Worker.TransferBatch,
+			NoRename: cfg.Worker.Swap == "copy"},
 		Evidence:     &evidence.Activities{Store: store},
 		Notify:       notifier,
 		Backup:       &backup.Activities{Downloads: filepath.Join(cfg.Worker.StateDir, "downloads")},

@@ -12,10 +12,11 @@ import (
 
 // Steps of the full rollback with database restore (runbook Option 2).
 const (
-	stepInspect = "Check the volumes exist"
-	stepPrepare = "Restore the newest good backup into a staging volume (proves it restores)"
-	stepSwap    = "Keep the damaged data (snapshot: stored, re-read, hash checked), then put the staged data in place"
-	stepCleanup = "Remove the staging volumes"
+	stepInspect   = "Check the volumes exist"
+	stepPrepare   = "Restore the newest good backup into a staging volume (proves it restores)"
+	stepSwap      = "Keep the damaged data and put the staged data in place"
+	stepForensics = "Snapshot the damaged data (stored, re-read, hash checked), then free its volume"
+	stepCleanup   = "Remove the staging volumes"
 )
 
 // Full is the runbook's Option 2: restore the database from the newest good backup. The
@@ -27,7 +28,7 @@ func Full(ctx workflow.Context, req Request) (Result, error) {
 	if legacy(ctx) {
 		return fullV0(ctx, req)
 	}
-	r, err := begin(ctx, req, stepChecklist, stepInspect, stepPrepare, stepApproval, stepStop, stepSwap, stepUp, stepHealthy, stepVerify, stepCleanup, stepArchive)
+	r, err := begin(ctx, req, stepChecklist, stepInspect, stepPrepare, stepApproval, stepStop, stepSwap, stepUp, stepHealthy, stepVerify, stepForensics, stepCleanup, stepArchive)
 	if err != nil {
 		return Result{}, err
 	}
@@ -45,6 +46,7 @@ func Full(ctx workflow.Context, req Request) (Result, error) {
 		r.startStack,
 		r.waitHealthy,
 		func() error { return r.verify(fingerprints(staged))() },
+		func() error { return r.keepForensics(staged) },
 		func() error { return r.removeStaging(staged) },
 		func() error { return r.archive(backupSection(staged))() },
 	)

@@ -34,13 +34,13 @@ func TestFullProvesTheBackupRestoresBeforeTheStackStopsAndKeepsTheRunbooksOrder(
 	require.Less(t, r.index("inspect db_data"), r.index("remove stale staging"))
 	require.Less(t, r.index("prepare db_data_2.tar.gz"), r.index("stop"), "the stack stops only once the backup restored whole")
 	require.Equal(t, []string{
-		"notify decided", "stop",
-		"snapshot db_data", "remove volume db_data", "create volume db_data", "copy into db_data",
-		"compose up", "wait healthy", "verify", "remove staging", "note decisions.json", "note incident_report.md", "notify finished",
-	}, r.calls[r.index("notify decided"):])
+		"notify decided", "stop", "plan swap db_data", "swap db_data", "compose up", "wait healthy", "verify",
+		"snapshot rewind-forensic-defaultt-db_data", "remove volume rewind-forensic-defaultt-db_data",
+		"remove staging", "note decisions.json", "note incident_report.md", "notify finished",
+	}, r.calls[r.index("notify decided"):], "after approval: a rename, not a copy; the forensic snapshot once the stack is verified")
 	require.Equal(t, "completed", res.Outcome)
 	require.Equal(t, "restored db_data_2.tar.gz", res.Notice)
-	require.Contains(t, res.Report, "| db_data | db_data_2.tar.gz | "+sha('2'))
+	require.Contains(t, res.Report, "| db_data | db_data_2.tar.gz | "+sha('2')+" | x.sha256 | rename | incidents/")
 	require.Contains(t, res.Report, "| data integrity | pass |")
 	require.Contains(t, res.Report, "approved by bob (senior)")
 	require.Contains(t, res.Report, "## Root cause analysis")
@@ -81,7 +81,7 @@ func TestFullWithNoBackupThatRestoresChangesNothing(t *testing.T) {
 }
 
 func TestFullPutsTheStackBackWhenAStepFailsAfterTheVolumeWasRemoved(t *testing.T) {
-	r := newRig(t, rigOptions{})
+	r := newRig(t, rigOptions{copy: true})
 	r.fail["copy into db_data"] = temporal.NewNonRetryableApplicationError("the engine refused the copy", "EngineRefused", nil)
 
 	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
@@ -107,12 +107,27 @@ func TestFullFailedVerificationPutsTheDamagedDataBackNamingTheCheck(t *testing.T
 	err := r.GetWorkflowError()
 	require.Equal(t, ErrVerificationFailed, errorType(t, err))
 	require.Contains(t, err.Error(), "data integrity (SELECT COUNT(*) FROM market_data → 0)")
-	require.Contains(t, err.Error(), "put back: volume db_data from its snapshot, the stack started again")
-	require.True(t, r.ran("restore db_data from failed_deployment_db_data.tar.gz"))
+	require.Contains(t, err.Error(), "put back: volume db_data back in place, the stack started again")
+	require.Equal(t, []string{"unswap db_data", "compose up", "notify failed", "remove staging"}, r.calls[r.index("verify")+1:],
+		"the damaged data is renamed back, the stack starts as it was, and no forensic volume is freed")
+}
+
+func TestTheForensicVolumeStaysWhenItsSnapshotCannotBeStored(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	r.fail["snapshot rewind-forensic-defaultt-db_data"] = temporal.NewNonRetryableApplicationError("evidence store refused", "BackupStoreConfig", nil)
+
+	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+
+	require.NoError(t, r.GetWorkflowError(), "the stack is restored and verified: nothing is put back")
+	var res Result
+	require.NoError(t, r.GetWorkflowResult(&res))
+	require.Contains(t, res.Notice, "the damaged data is kept in volume rewind-forensic-defaultt-db_data: its snapshot could not be stored")
+	require.False(t, r.ran("remove volume rewind-forensic-defaultt-db_data"), "the forensic volume is freed only after its snapshot is stored")
+	require.False(t, r.ran("unswap db_data"))
 }
 
 func TestFullWithNoPutBackLeavesTheStackAsTheFailureLeftIt(t *testing.T) {
-	r := newRig(t, rigOptions{})
+	r := newRig(t, rigOptions{copy: true})
 	r.fail["copy into db_data"] = errors.New("disk full")
 	req := request(OptionFull, "P1", "alice")
 	req.NoPutBack = true
@@ -124,17 +139,27 @@ func TestFullWithNoPutBackLeavesTheStackAsTheFailureLeftIt(t *testing.T) {
 	require.NotContains(t, r.calls[r.index("copy into db_data"):], "compose up", "nothing starts the stack after the failure")
 }
 
+func TestNoPutBackAfterARename(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	r.fail["wait healthy"] = temporal.NewNonRetryableApplicationError("api (unhealthy)", "NotHealthy", nil)
+	req := request(OptionFull, "P1", "alice")
+	req.NoPutBack = true
+	r.ExecuteWorkflow(Full, req)
+	require.ErrorContains(t, r.GetWorkflowError(), "left as it is (--no-put-back): to put back: the stack started again, volume db_data back in place")
+	require.False(t, r.ran("unswap db_data"))
+}
+
 func TestFullRestoresEveryVolumeAndAFailureInTheSecondPutsBothBack(t *testing.T) {
 	r := newRig(t, rigOptions{volumes: []string{"db_data", "cache_data"}})
-	r.fail["copy into cache_data"] = errors.New("disk full")
+	r.fail["swap cache_data"] = temporal.NewNonRetryableApplicationError("mover refused", ErrBadInput, nil)
 
 	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
 
 	err := r.GetWorkflowError()
-	require.ErrorContains(t, err, "put back: volume cache_data from its snapshot, volume db_data from its snapshot, the stack started again")
+	require.ErrorContains(t, err, "put back: volume cache_data back in place, volume db_data back in place, the stack started again")
 	require.Less(t, r.index("prepare cache_data_2.tar.gz"), r.index("stop"), "both volumes are proven before anything stops")
-	require.True(t, r.ran("restore db_data from failed_deployment_db_data.tar.gz"))
-	require.True(t, r.ran("restore cache_data from failed_deployment_cache_data.tar.gz"))
+	require.Equal(t, []string{"unswap cache_data", "unswap db_data", "compose up"}, r.calls[r.index("swap cache_data")+1:r.index("compose up")+1],
+		"the half-done swap of the second is undone too: its undo was in place before it began")
 }
 
 func TestFullOfTwoVolumesFallsBackPerVolume(t *testing.T) {
@@ -151,7 +176,7 @@ func TestFullOfTwoVolumesFallsBackPerVolume(t *testing.T) {
 
 func TestCancelledAfterTheSwapPutsTheOldDataBack(t *testing.T) {
 	var d *docker.Activities
-	r := newRig(t, rigOptions{first: func(r *rig) {
+	r := newRig(t, rigOptions{copy: true, first: func(r *rig) {
 		r.OnActivity(d.WaitHealthy, mock.Anything, mock.Anything).After(time.Hour).Return(docker.WaitHealthyResult{}, nil).Once()
 	}})
 	r.RegisterDelayedCallback(r.CancelWorkflow, 10*time.Minute)

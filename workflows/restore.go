@@ -23,6 +23,10 @@ type staging struct {
 	Backup   backup.Listed
 	Restored docker.RestoreResult
 	Skipped  []string
+	// Swap is how the staged data got in place; after a rename, Forensic holds the
+	// damaged data until its snapshot is stored.
+	Swap     docker.SwapResult
+	Forensic string
 	Proof    docker.SnapshotProof
 }
 
@@ -161,41 +165,115 @@ func badBackup(err error) bool {
 	return false
 }
 
-// swapVolumes keeps each volume's damaged data in a forensic snapshot of this run (stored,
-// read back, hash checked) and only then replaces it with the staged data. From the moment
-// the snapshot is proven, a failure puts the volume back from it.
+// swapVolumes puts each volume's staged data in place. Where the engine allows it, the
+// folders are renamed: the damaged data moves whole into a forensic volume of this run and
+// the staged data into the volume, in time that does not grow with the data; the forensic
+// snapshot then waits until the stack is healthy. Otherwise the damaged data is kept in a
+// forensic snapshot of this run (stored, read back, hash checked) before the volume is
+// emptied and the staged data copied in. From the moment the damaged data is kept, a
+// failure puts it back.
 func (r *rollback) swapVolumes(volumes []docker.VolumeInfo, staged []staging) error {
 	return r.step(stepSwap, func() (string, error) {
-		var d *docker.Activities
 		var details []string
 		for i := range staged {
 			s := &staged[i]
 			s.Volume = volumes[i]
-			v := s.Volume
-			if err := r.exec(moving, d.SnapshotVolume, docker.SnapshotInput{Volume: v.Name, Name: r.evidence("failed_deployment_" + v.Name + ".tar.gz"), CreatedAt: v.CreatedAt}, &s.Proof); err != nil {
+			detail, err := r.swap(s)
+			if err != nil {
 				return "", err
 			}
-			r.result.Evidence = append(r.result.Evidence, s.Proof.Path)
-			proof := s.Proof
-			r.changed("volume "+v.Name+" from its snapshot", func(ctx workflow.Context) error { return r.putVolumeBack(ctx, v, proof) })
-			var removed docker.RemoveVolumeResult
-			var created docker.VolumeInfo
-			var copied docker.RestoreResult
-			if err := do(
-				func() error {
-					return r.exec(quick, d.RemoveVolume, docker.RemoveVolumeInput{Volume: v.Name, Snapshot: s.Proof}, &removed)
-				},
-				func() error { return r.exec(quick, d.CreateVolume, v, &created) },
-				func() error {
-					return r.exec(moving, d.CopyVolume, docker.CopyInput{From: s.Staging, To: v.Name, Run: r.runKey()}, &copied)
-				},
-			); err != nil {
-				return "", err
-			}
-			details = append(details, fmt.Sprintf("%s: snapshot %s (sha256 %.12s), %s copied in", v.Name, s.Proof.Location, s.Proof.SHA256, size(copied.Bytes)))
+			details = append(details, detail)
 		}
 		return strings.Join(details, "; "), nil
 	})
+}
+
+func (r *rollback) swap(s *staging) (string, error) {
+	var d *docker.Activities
+	v := s.Volume
+	in := docker.SwapInput{Volume: v.Name, Staging: s.Staging, Forensic: r.volumeName("forensic", v.Name), Project: r.plan.Target.Project, Run: r.runKey()}
+	if err := r.exec(quick, d.PlanSwap, in, &s.Swap); err != nil {
+		return "", err
+	}
+	if s.Swap.Method == docker.SwapRename {
+		in.Inodes = s.Swap.Inodes
+		s.Forensic = in.Forensic
+		r.changed("volume "+v.Name+" back in place", func(ctx workflow.Context) error {
+			var undone docker.SwapResult
+			return r.execIn(ctx, quick, d.UnswapVolume, in, &undone)
+		})
+		var swapped docker.SwapResult
+		if err := r.exec(quick, d.SwapVolume, in, &swapped); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s: renamed in; the damaged data kept whole in volume %s", v.Name, s.Forensic), nil
+	}
+	if err := r.exec(moving, d.SnapshotVolume, docker.SnapshotInput{Volume: v.Name, Name: r.evidence("failed_deployment_" + v.Name + ".tar.gz"), CreatedAt: v.CreatedAt}, &s.Proof); err != nil {
+		return "", err
+	}
+	r.result.Evidence = append(r.result.Evidence, s.Proof.Path)
+	proof := s.Proof
+	r.changed("volume "+v.Name+" from its snapshot", func(ctx workflow.Context) error { return r.putVolumeBack(ctx, v, proof) })
+	var removed docker.RemoveVolumeResult
+	var created docker.VolumeInfo
+	var copied docker.RestoreResult
+	if err := do(
+		func() error {
+			return r.exec(quick, d.RemoveVolume, docker.RemoveVolumeInput{Volume: v.Name, Snapshot: s.Proof}, &removed)
+		},
+		func() error { return r.exec(quick, d.CreateVolume, v, &created) },
+		func() error {
+			return r.exec(moving, d.CopyVolume, docker.CopyInput{From: s.Staging, To: v.Name, Run: r.runKey()}, &copied)
+		},
+	); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s: snapshot %s (sha256 %.12s), %s copied in (no rename: %s)", v.Name, s.Proof.Location, s.Proof.SHA256, size(copied.Bytes), s.Swap.Why), nil
+}
+
+// keepForensics stores the snapshot of the damaged data that renames moved aside, reads it
+// back, and only then frees its volume. It runs once the stack is verified, so the
+// rollback no longer puts anything back; a snapshot that cannot be stored leaves the
+// forensic volume in place and says so.
+func (r *rollback) keepForensics(staged []staging) error {
+	r.undo = nil
+	var renamed []*staging
+	for i := range staged {
+		if staged[i].Forensic != "" {
+			renamed = append(renamed, &staged[i])
+		}
+	}
+	if len(renamed) == 0 {
+		r.skip(stepForensics, "kept before the swap")
+		return nil
+	}
+	err := r.step(stepForensics, func() (string, error) {
+		var d *docker.Activities
+		var details []string
+		for _, s := range renamed {
+			in := docker.SnapshotInput{Volume: s.Forensic, Name: r.evidence("failed_deployment_" + s.Volume.Name + ".tar.gz")}
+			if err := r.exec(moving, d.SnapshotVolume, in, &s.Proof); err != nil {
+				return "", err
+			}
+			r.result.Evidence = append(r.result.Evidence, s.Proof.Path)
+			var removed docker.RemoveVolumeResult
+			if err := r.exec(quick, d.RemoveVolume, docker.RemoveVolumeInput{Volume: s.Forensic, Snapshot: s.Proof}, &removed); err != nil {
+				return "", err
+			}
+			details = append(details, fmt.Sprintf("%s: %s (sha256 %.12s), volume %s freed", s.Volume.Name, s.Proof.Location, s.Proof.SHA256, s.Forensic))
+		}
+		return strings.Join(details, "; "), nil
+	})
+	if err != nil {
+		var kept []string
+		for _, s := range renamed {
+			if s.Proof.SHA256 == "" {
+				kept = append(kept, s.Forensic)
+			}
+		}
+		r.notices = append(r.notices, fmt.Sprintf("the damaged data is kept in volume %s: its snapshot could not be stored (%s)", strings.Join(kept, ", "), message(err)))
+	}
+	return nil
 }
 
 // putVolumeBack empties a volume and restores its damaged data from this run's snapshot.
@@ -231,7 +309,7 @@ func (r *rollback) discardStaging(ctx workflow.Context, staged []staging) {
 	var gone docker.RemoveResult
 	names := stagingNames(staged)
 	for _, v := range r.plan.Target.Volumes {
-		names = append(names, r.stagingName(v.Name))
+		names = append(names, r.stagingName(v.Name), r.volumeName("forensic", v.Name))
 	}
 	_ = r.execIn(ctx, quick, d.RemoveStaging, docker.StagingInput{Project: r.plan.Target.Project, Run: r.runKey(), Names: names}, &gone)
 }
@@ -245,9 +323,12 @@ func stagingNames(staged []staging) []string {
 }
 
 // stagingName is the staging volume of one volume in this run.
-func (r *rollback) stagingName(volume string) string {
+func (r *rollback) stagingName(volume string) string { return r.volumeName("staging", volume) }
+
+// volumeName names a volume this run makes for one of the stack's: rewind-<kind>-<run>-<volume>.
+func (r *rollback) volumeName(kind, volume string) string {
 	run := workflow.GetInfo(r.ctx).WorkflowExecution.RunID
-	return fmt.Sprintf("rewind-staging-%.8s-%s", strings.ReplaceAll(run, "-", ""), volume)
+	return fmt.Sprintf("rewind-%s-%.8s-%s", kind, strings.ReplaceAll(run, "-", ""), volume)
 }
 
 // runKey names this run on what it leaves on the host: workflow ID and run ID.
@@ -270,9 +351,13 @@ func fingerprints(staged []staging) map[string]string {
 
 func backupSection(staged []staging) string {
 	var b strings.Builder
-	b.WriteString("## Backups\n\n| volume | restored | sha256 | checksum sidecar | forensic snapshot of the damaged data |\n|---|---|---|---|---|\n")
+	b.WriteString("## Backups\n\n| volume | restored | sha256 | checksum sidecar | put in place by | forensic snapshot of the damaged data |\n|---|---|---|---|---|---|\n")
 	for _, s := range staged {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s (sha256 %s) |\n", s.Volume.Name, s.Backup.Name, s.Backup.SHA256, cmp.Or(s.Backup.Sidecar, "missing"), s.Proof.Location, s.Proof.SHA256)
+		kept := fmt.Sprintf("%s (sha256 %s)", s.Proof.Location, s.Proof.SHA256)
+		if s.Proof.SHA256 == "" && s.Forensic != "" {
+			kept = "not stored; the damaged data is in volume " + s.Forensic
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", s.Volume.Name, s.Backup.Name, s.Backup.SHA256, cmp.Or(s.Backup.Sidecar, "missing"), s.Swap.Method, kept)
 	}
 	var skipped []string
 	for _, s := range staged {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/docker/mover"
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/gitrepo"
 	"github.com/algotrendy/rewind/activities/notify"
@@ -77,6 +78,8 @@ type rigOptions struct {
 	// first registers answers that take precedence over the rig's (mock expectations are
 	// matched in the order they were registered).
 	first func(r *rig)
+	// copy makes swaps copy, as on an engine that cannot rename volume folders.
+	copy bool
 }
 
 func newRig(t *testing.T, o rigOptions) *rig {
@@ -227,6 +230,18 @@ func (r *rig) mockHost(o rigOptions) {
 		r.created = append(r.created, v)
 		r.mu.Unlock()
 		return v, r.step("create volume " + v.Name)
+	})
+	on(d.PlanSwap, func(_ context.Context, in docker.SwapInput) (docker.SwapResult, error) {
+		if o.copy {
+			return docker.SwapResult{Method: docker.SwapCopy, Why: "volume " + in.Volume + " uses the nfs driver"}, r.step("plan swap " + in.Volume)
+		}
+		return docker.SwapResult{Method: docker.SwapRename, Inodes: mover.Inodes{Live: 1, Staging: 2}}, r.step("plan swap " + in.Volume)
+	})
+	on(d.SwapVolume, func(_ context.Context, in docker.SwapInput) (docker.SwapResult, error) {
+		return docker.SwapResult{Method: docker.SwapRename, Inodes: in.Inodes}, r.step("swap " + in.Volume)
+	})
+	on(d.UnswapVolume, func(_ context.Context, in docker.SwapInput) (docker.SwapResult, error) {
+		return docker.SwapResult{Method: docker.SwapRename, Inodes: in.Inodes}, r.step("unswap " + in.Volume)
 	})
 	on(d.CopyVolume, func(_ context.Context, in docker.CopyInput) (docker.RestoreResult, error) {
 		return docker.RestoreResult{Entries: 3, Bytes: 100}, r.step("copy into " + in.To)

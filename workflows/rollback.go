@@ -34,7 +34,9 @@ type rollback struct {
 	cleanups []func(ctx workflow.Context)
 	// sections are more of the incident report (backups, versions, verification).
 	sections []string
-	result   Result
+	// notices are what people must know of a rollback that completed.
+	notices []string
+	result  Result
 	// slack is the message notifications of this run update in place.
 	slack notify.SlackMessage
 }
@@ -185,6 +187,7 @@ func (r *rollback) end(err error, notice string) (Result, error) {
 		}
 	}()
 	if err == nil {
+		notice = strings.Join(append([]string{notice}, r.notices...), "; ")
 		r.track.end("completed", notice)
 		r.result.Outcome, r.result.Notice, r.result.Steps = "completed", notice, r.track.progress.Steps
 		r.notify(notify.Event{Kind: notify.KindFinished, Outcome: notice})

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
@@ -38,6 +39,8 @@ type Activities struct {
 	// BatchBytes is how much a restore sends, and a snapshot writes, between checkpoints:
 	// the most a crash makes it send again. 0: 256 MiB for restores, 64 MiB for snapshots.
 	BatchBytes int64
+	// NoRename makes swaps copy instead of renaming volume folders (worker.swap: copy).
+	NoRename bool
 	// onBatch, set by tests, sees the entries each restore batch wrote.
 	onBatch func(entries []string)
 }
@@ -112,4 +115,25 @@ func names(cs []Container) []string {
 		out[i] = c.Name
 	}
 	return out
+}
+
+// retry runs one call to the engine again when the connection failed before an answer
+// came: a dropped connection or a restarting dockerd heals in moments, and redoing a whole
+// step for it costs more. Calls that change something must be safe to send twice.
+func retry(ctx context.Context, call func() error) error {
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := call()
+		if err == nil || !client.IsErrConnectionFailed(err) || attempt == 5 {
+			return err
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		backoff *= 2
+	}
 }

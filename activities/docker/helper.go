@@ -66,14 +66,17 @@ func (a *Activities) helper(ctx context.Context, volume string, readOnly bool) (
 	}
 	a.removeOldHelpers(ctx)
 	name := "rewind-helper-" + attemptKey(ctx) + "-" + volume
-	if _, err := a.Engine.ContainerRemove(ctx, name, client.ContainerRemoveOptions{Force: true}); err != nil && !gone(err) {
+	if err := retry(ctx, func() error {
+		_, err := a.Engine.ContainerRemove(ctx, name, client.ContainerRemoveOptions{Force: true})
+		return err
+	}); err != nil && !gone(err) {
 		return "", nil, fmt.Errorf("remove helper %s left by this attempt: %w", name, err)
 	}
 	bind := volume + ":/data"
 	if readOnly {
 		bind += ":ro"
 	}
-	res, err := a.Engine.ContainerCreate(ctx, client.ContainerCreateOptions{
+	id, err := a.createOnce(ctx, client.ContainerCreateOptions{
 		Name: name,
 		Config: &container.Config{
 			Image:  HelperImage,
@@ -88,15 +91,15 @@ func (a *Activities) helper(ctx context.Context, volume string, readOnly bool) (
 		// The activity's context may be done; removal must still happen.
 		rm, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		_, _ = a.Engine.ContainerRemove(rm, res.ID, client.ContainerRemoveOptions{Force: true})
+		_, _ = a.Engine.ContainerRemove(rm, id, client.ContainerRemoveOptions{Force: true})
 	}
-	return res.ID, cleanup, nil
+	return id, cleanup, nil
 }
 
 // volumeHelper checks the volume exists (a missing one fails with missing, formatted with
 // its name, and is not retried) and returns a helper container attached to it.
 func (a *Activities) volumeHelper(ctx context.Context, volume string, readOnly bool, missing string) (string, func(), error) {
-	if _, err := a.Engine.VolumeInspect(ctx, volume, client.VolumeInspectOptions{}); err != nil {
+	if err := retry(ctx, func() error { _, err := a.Engine.VolumeInspect(ctx, volume, client.VolumeInspectOptions{}); return err }); err != nil {
 		if gone(err) {
 			return "", nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf(missing, volume), ErrNoSuchVolume, err)
 		}

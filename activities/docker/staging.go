@@ -32,8 +32,9 @@ type StagingInput struct {
 	Names   []string `json:",omitempty"`
 }
 
-// RemoveStaging removes staging volumes of the run. A volume that is not labelled as this
-// run's staging volume is refused: this step never removes the stack's data.
+// RemoveStaging removes staging volumes of the run, and its forensic volumes once a put-back
+// emptied them. Any other volume is refused, and so is a forensic volume that holds data:
+// this step never removes the stack's data or the damaged data kept for forensics.
 func (a *Activities) RemoveStaging(ctx context.Context, in StagingInput) (RemoveResult, error) {
 	var res RemoveResult
 	for _, name := range in.Names {
@@ -44,7 +45,18 @@ func (a *Activities) RemoveStaging(ctx context.Context, in StagingInput) (Remove
 		if err != nil {
 			return res, fmt.Errorf("inspect staging volume %s: %w", name, err)
 		}
-		if v.Volume.Labels[StagingLabel] != in.Run {
+		labels := v.Volume.Labels
+		switch {
+		case labels[StagingLabel] == in.Run:
+		case labels[ForensicLabel] == in.Run:
+			empty, err := a.isEmpty(ctx, name)
+			if err != nil {
+				return res, err
+			}
+			if !empty {
+				continue // the damaged data waits for its snapshot
+			}
+		default:
 			return res, temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("refuse to remove volume %s: it is not a staging volume of %s", name, in.Run), ErrBadInput, nil)
 		}
@@ -75,6 +87,31 @@ func (a *Activities) RemoveStaleStaging(ctx context.Context, in StagingInput) (R
 		res.Removed = append(res.Removed, v.Name)
 	}
 	return res, nil
+}
+
+// isEmpty reports whether a volume holds nothing but its root folder.
+func (a *Activities) isEmpty(ctx context.Context, volume string) (bool, error) {
+	id, cleanup, err := a.helper(ctx, volume, true)
+	if err != nil {
+		return false, err
+	}
+	defer cleanup()
+	src, err := a.Engine.CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: "/data"})
+	if err != nil {
+		return false, fmt.Errorf("read volume %s through the archive API: %w", volume, err)
+	}
+	defer src.Content.Close()
+	tr := tar.NewReader(src.Content)
+	for n := 0; ; n++ {
+		if _, err := tr.Next(); errors.Is(err, io.EOF) {
+			return n <= 1, nil
+		} else if err != nil {
+			return false, fmt.Errorf("read volume %s: %w", volume, err)
+		}
+		if n >= 1 {
+			return false, nil
+		}
+	}
 }
 
 // removeVolumeAndHolders removes the containers that hold a volume (helpers), then it.

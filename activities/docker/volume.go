@@ -35,7 +35,11 @@ type VolumeInfo struct {
 // InspectVolume records a volume's driver, options and labels (the runbook's
 // `docker volume inspect > volume_state_before_rollback.txt`).
 func (a *Activities) InspectVolume(ctx context.Context, in VolumeInput) (VolumeInfo, error) {
-	res, err := a.Engine.VolumeInspect(ctx, in.Volume, client.VolumeInspectOptions{})
+	var res client.VolumeInspectResult
+	err := retry(ctx, func() (err error) {
+		res, err = a.Engine.VolumeInspect(ctx, in.Volume, client.VolumeInspectOptions{})
+		return err
+	})
 	if gone(err) {
 		return VolumeInfo{Name: in.Volume}, nil
 	}
@@ -130,7 +134,11 @@ func (a *Activities) CreateVolume(ctx context.Context, in VolumeInfo) (VolumeInf
 		}
 		return cur, nil
 	}
-	res, err := a.Engine.VolumeCreate(ctx, client.VolumeCreateOptions{Name: in.Name, Driver: in.Driver, DriverOpts: in.DriverOpts, Labels: in.Labels})
+	var res client.VolumeCreateResult
+	err = retry(ctx, func() (err error) {
+		res, err = a.Engine.VolumeCreate(ctx, client.VolumeCreateOptions{Name: in.Name, Driver: in.Driver, DriverOpts: in.DriverOpts, Labels: in.Labels})
+		return err
+	})
 	if err != nil {
 		return VolumeInfo{}, fmt.Errorf("create volume %s: %w", in.Name, err)
 	}

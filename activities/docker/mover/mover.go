@@ -1,0 +1,159 @@
+// Package mover swaps the content of Docker volumes by renaming their _data folders, from
+// inside a helper container that mounts the engine's volumes folder: the damaged content
+// moves aside whole into a forensic volume and the staged content into the live volume, in
+// time that does not grow with the data. Every step is idempotent: the folders' inode
+// numbers, taken before the first rename, say which renames are done.
+package mover
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// Inodes identify the live and the staged content, whatever folder they are in now.
+type Inodes struct {
+	Live, Staging uint64
+}
+
+// Volumes are the three volumes of one swap, by name, under Root (the engine's volumes
+// folder as the helper mounts it).
+type Volumes struct {
+	Root                    string
+	Live, Staging, Forensic string
+}
+
+func (v Volumes) data(name string) string { return filepath.Join(v.Root, name, "_data") }
+
+// Read returns the inodes of the live and the staged content before a swap.
+func Read(v Volumes) (Inodes, error) {
+	live, err := inode(v.data(v.Live))
+	if err != nil {
+		return Inodes{}, err
+	}
+	staging, err := inode(v.data(v.Staging))
+	if err != nil {
+		return Inodes{}, err
+	}
+	return Inodes{Live: live, Staging: staging}, nil
+}
+
+// Swap moves the live content into the forensic volume and the staged content into the
+// live volume; the staging volume is left with an empty folder.
+func Swap(v Volumes, in Inodes) error {
+	if err := move(v.data(v.Live), v.data(v.Forensic), in.Live); err != nil {
+		return fmt.Errorf("move the damaged content of %s aside: %w", v.Live, err)
+	}
+	if err := move(v.data(v.Staging), v.data(v.Live), in.Staging); err != nil {
+		return fmt.Errorf("move the staged content into %s: %w", v.Live, err)
+	}
+	return ensureDir(v.data(v.Staging))
+}
+
+// Unswap puts the live volume's content back from the forensic volume, and the staged
+// content back into staging: the swap undone.
+func Unswap(v Volumes, in Inodes) error {
+	if err := move(v.data(v.Live), v.data(v.Staging), in.Staging); err != nil {
+		return fmt.Errorf("move the staged content out of %s: %w", v.Live, err)
+	}
+	if err := move(v.data(v.Forensic), v.data(v.Live), in.Live); err != nil {
+		return fmt.Errorf("move the damaged content back into %s: %w", v.Live, err)
+	}
+	return ensureDir(v.data(v.Forensic))
+}
+
+// move renames from to to when the content with inode id is still at from; content
+// already at to is a move done before. An empty folder at to is replaced.
+func move(from, to string, id uint64) error {
+	if at, err := inode(to); err == nil && at == id {
+		return nil
+	}
+	at, err := inode(from)
+	if err != nil {
+		return err
+	}
+	if at != id {
+		return fmt.Errorf("%s holds other content (inode %d) than recorded (%d); nothing was moved", from, at, id)
+	}
+	if err := os.Remove(to); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("make room at %s (it must be an empty folder): %w", to, err)
+	}
+	if err := os.Rename(from, to); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(to))
+}
+
+func ensureDir(p string) error {
+	if err := os.Mkdir(p, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return nil
+}
+
+// syncDir makes a rename durable.
+func syncDir(p string) error {
+	d, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func inode(p string) (uint64, error) {
+	st, err := os.Lstat(p)
+	if err != nil {
+		return 0, err
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok || !st.IsDir() {
+		return 0, fmt.Errorf("%s is not a folder", p)
+	}
+	return sys.Ino, nil
+}
+
+// Main runs the mover as a command: `inodes`, `swap` or `unswap` with the volumes and,
+// for the last two, the inodes `inodes` printed. It prints JSON and returns the exit code.
+func Main(args []string, out, errOut io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(errOut, "usage: mover inodes|swap|unswap --root DIR --live V --staging V --forensic V [--live-inode N --staging-inode N]")
+		return 2
+	}
+	fl := flag.NewFlagSet("mover "+args[0], flag.ContinueOnError)
+	fl.SetOutput(errOut)
+	var v Volumes
+	var in Inodes
+	fl.StringVar(&v.Root, "root", "/volumes", "the engine's volumes folder")
+	fl.StringVar(&v.Live, "live", "", "the stack's volume")
+	fl.StringVar(&v.Staging, "staging", "", "the staging volume")
+	fl.StringVar(&v.Forensic, "forensic", "", "the forensic volume")
+	fl.Uint64Var(&in.Live, "live-inode", 0, "inode of the live content")
+	fl.Uint64Var(&in.Staging, "staging-inode", 0, "inode of the staged content")
+	if err := fl.Parse(args[1:]); err != nil {
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "inodes":
+		in, err = Read(v)
+	case "swap":
+		err = Swap(v, in)
+	case "unswap":
+		err = Unswap(v, in)
+	default:
+		err = fmt.Errorf("unknown command %q", args[0])
+	}
+	if err != nil {
+		fmt.Fprintln(errOut, "mover:", err)
+		return 1
+	}
+	_ = json.NewEncoder(out).Encode(in)
+	return 0
+}
