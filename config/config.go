@@ -123,6 +123,14 @@ type Volume struct {
 type Build struct {
 	Dockerfile string `mapstructure:"dockerfile"`
 	Image      string `mapstructure:"image"`
+	// MaxContext refuses a build context larger than this ("512MiB", the default).
+	MaxContext string `mapstructure:"max_context"`
+}
+
+// MaxContextBytes is MaxContext in bytes (0: the default).
+func (b Build) MaxContextBytes() int64 {
+	n, _ := parseSize(b.MaxContext)
+	return n
 }
 
 // Backups says where a stack's database backups live.

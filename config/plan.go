@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -25,6 +26,9 @@ type Plan struct {
 	Policy  Policy
 	// HeartbeatTimeout is how soon a step whose worker died is retried.
 	HeartbeatTimeout time.Duration `json:",omitempty"`
+	// Protected are folders of this host a code rollback must not move or stash away:
+	// the stack's backups and Rewind's evidence and state.
+	Protected []string `json:",omitempty"`
 }
 
 // Policy is who may start and approve a rollback of one severity: the runbook's
@@ -87,6 +91,11 @@ func (c *Config) Plan(stack, severity, host string, signers map[string][]string)
 			Severity: strings.ToUpper(severity), Rule: rule, Escalation: c.Severity.Escalation,
 			RequireSignatures: c.Policy.RequireSignatures,
 		},
+	}
+	for _, dir := range []string{s.Backups.Dir, c.Evidence.Dir, c.Worker.StateDir} {
+		if abs, err := filepath.Abs(dir); dir != "" && err == nil {
+			p.Protected = append(p.Protected, abs)
+		}
 	}
 	for _, a := range c.Approvers {
 		keys := append(slices.Clone(a.Keys), signers[a.Name]...)

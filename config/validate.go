@@ -102,6 +102,9 @@ func (c *Config) validate() []Problem {
 				add(key+".checks.database_url", "a URL with a password", "no password in the URL (it would be recorded in every rollback's history): set PGPASSWORD or ~/.pgpass for the worker")
 			}
 		}
+		if _, err := parseSize(s.Build.MaxContext); err != nil {
+			add(key+".build.max_context", quote(s.Build.MaxContext), "a size like 512MiB or 2GiB")
+		}
 		if _, err := parseSize(s.Checks.MaxMemory); err != nil {
 			add(key+".checks.max_memory", quote(s.Checks.MaxMemory), "a size like 512MiB or 2GiB")
 		}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -343,7 +342,7 @@ func crashGit(t testing.TB, s *suite, temporalAddr string, c sdkclient.Client, p
 	e := newEnv(t, s, temporalAddr, stackOptions{grace: 2 * time.Second, stack: uniqueName("demo-"), repo: true})
 	tagImage(t, s.engine, demostack.APIImage+":"+e.project)
 	e.up()
-	require.NoError(t, os.WriteFile(filepath.Join(e.repo, "hotfix.txt"), []byte("tuned by hand"), 0o644))
+	e.hotFix()
 	data := e.volumeManifest()
 
 	_, _, _, runTwice := e.crashThenResume(c, point, "git", "--to", "v2.5")
@@ -352,7 +351,7 @@ func crashGit(t testing.TB, s *suite, temporalAddr string, c sdkclient.Client, p
 	stashes := strings.Split(strings.TrimSpace(e.git("stash", "list")), "\n")
 	require.Len(t, stashes, 1, "the hot-fix is stashed once, not twice: %v", stashes)
 	lost := differences(data, e.volumeManifest())
-	if !strings.Contains(e.git("stash", "show", "--include-untracked", "--name-only", "stash@{0}"), "hotfix.txt") {
+	if !strings.Contains(e.git("stash", "show", "--name-only", "stash@{0}"), "conf/app.conf") {
 		lost++
 	}
 	require.Zero(t, lost, "the data volume and the operator's hot-fix are kept")

@@ -38,7 +38,9 @@ type engineProxy struct {
 	uploadBytesPerSecond int64
 
 	requests, dropped, lost, delayed, denied atomic.Int64
-	mu                                       sync.Mutex
+	// buildBytes counts the build contexts sent to the engine, armed or not.
+	buildBytes atomic.Int64
+	mu         sync.Mutex
 	// mounts are the volumes each container created through the proxy mounts.
 	mounts  map[string][]string
 	refused bool
@@ -65,6 +67,9 @@ func startEngineProxy(t *testing.T, upstream string, p *engineProxy) *engineProx
 	require.NoError(t, err)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		noteMounts(r)
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/build") {
+			r.Body = &countedBody{ReadCloser: r.Body, n: &p.buildBytes}
+		}
 		if !p.armed.Load() {
 			rp.ServeHTTP(w, r)
 			return
@@ -188,6 +193,18 @@ func (s *slowBody) Read(b []byte) (int, error) {
 	if ahead := time.Duration(float64(s.n)/float64(s.rate)*float64(time.Second)) - time.Since(s.start); ahead > 0 {
 		time.Sleep(ahead) // the injected fault: a slow engine
 	}
+	return n, err
+}
+
+// countedBody adds what is read through it to n.
+type countedBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c *countedBody) Read(b []byte) (int, error) {
+	n, err := c.ReadCloser.Read(b)
+	c.n.Add(int64(n))
 	return n, err
 }
 

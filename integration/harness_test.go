@@ -207,12 +207,20 @@ type env struct {
 	s3              *s3test.Server
 }
 
-// makeRepo commits the compose file twice: v2.5 runs algotrendy-api:v2.5, v2.6 (HEAD) runs
-// v2.6-prod. A Dockerfile and the api binary let the git rollback rebuild v2.5.
+// makeRepo lays out the checkout as the runbook's server has it and commits it twice: v2.5
+// runs algotrendy-api:v2.5, v2.6 (HEAD) runs v2.6-prod. The Dockerfile rebuilds the api
+// image with the checkout's conf/ folder, which holds a symlink; .dockerignore keeps
+// backups/, where the stack's backups live untracked, out of the build context.
 func (e *env) makeRepo(compose string) {
 	e.t.Helper()
-	require.NoError(e.t, demostack.Compile(context.Background(), "api", filepath.Join(e.repo, "api")))
-	require.NoError(e.t, os.WriteFile(filepath.Join(e.repo, "Dockerfile"), []byte("FROM scratch\nCOPY api /api\nENTRYPOINT [\"/api\"]\n"), 0o644))
+	write := func(name, body string) {
+		require.NoError(e.t, os.MkdirAll(filepath.Dir(filepath.Join(e.repo, name)), 0o755))
+		require.NoError(e.t, os.WriteFile(filepath.Join(e.repo, name), []byte(body), 0o644))
+	}
+	write("Dockerfile", "FROM "+demostack.APIImage+":v2.6-prod\nCOPY conf /conf/\n")
+	write(".dockerignore", "# the backups stay on the host\nbackups/\n.git\n")
+	write("conf/app.conf", "workers=4\n")
+	require.NoError(e.t, os.Symlink("app.conf", filepath.Join(e.repo, "conf/current.conf")))
 	v25 := strings.ReplaceAll(compose, "${API_TAG:-v2.6-prod}", "v2.5")
 	require.NoError(e.t, os.WriteFile(e.composeFile, []byte(v25), 0o644))
 	e.git("init", "-q")
@@ -222,6 +230,12 @@ func (e *env) makeRepo(compose string) {
 	require.NoError(e.t, os.WriteFile(e.composeFile, []byte(strings.ReplaceAll(compose, "${API_TAG:-v2.6-prod}", "v2.6-prod")), 0o644))
 	e.git("commit", "-q", "-am", "AlgoTrendy v2.6")
 	e.git("tag", "v2.6")
+}
+
+// hotFix edits a tracked file of the checkout, as an on-call engineer does on the server.
+func (e *env) hotFix() {
+	e.t.Helper()
+	require.NoError(e.t, os.WriteFile(filepath.Join(e.repo, "conf/app.conf"), []byte("workers=16 # tuned by hand during the incident\n"), 0o644))
 }
 
 func (e *env) git(args ...string) string {
@@ -262,7 +276,7 @@ type stackOptions struct {
 	// backupBucket replaces the S3 backups bucket (to name one that does not exist).
 	backupBucket string
 	// repo puts the compose file in a git checkout with tags v2.5 and v2.6 (HEAD), for the
-	// quick and git rollbacks.
+	// quick and git rollbacks, with the backups in its backups/ folder.
 	repo bool
 	// override is a compose file applied over the demo's (more volumes, a logging driver).
 	override string
@@ -288,8 +302,10 @@ func newEnv(t testing.TB, s *suite, temporalAddr string, o stackOptions) *env {
 	e.config = filepath.Join(e.dir, "rewind.yaml")
 	work := e.dir
 	if o.repo {
+		// The runbook's layout: the stack's backups inside its checkout, untracked.
 		work = filepath.Join(e.dir, "app")
 		e.repo = work
+		e.backups = filepath.Join(work, "backups")
 	}
 	e.composeFile = filepath.Join(work, "docker-compose.prod.yml")
 	if s.composeYm != "" {

@@ -3,6 +3,7 @@ package workflows
 import (
 	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
@@ -19,9 +20,11 @@ const (
 	stepCheckout = "Check out the previous version"
 )
 
-// version is where a code rollback goes, pinned to a commit before anything moves.
+// version is where a code rollback goes, pinned to a commit before anything moves, and
+// what the move must leave alone.
 type version struct {
 	gitrepo.Resolved
+	Move  gitrepo.Move
 	Stash gitrepo.Stash
 }
 
@@ -34,17 +37,31 @@ func (r *rollback) codeRollbackAllowed() error {
 }
 
 // resolveVersion pins --to (default: the tag before the deployed one) to a commit, so a
-// retried checkout goes to the same place, and checks the move would not touch the
-// stack's data or backups.
+// retried checkout goes to the same place, and checks, before anything changes, that the
+// move would not touch the folders the stack bind-mounts, its backups or Rewind's files,
+// nor overwrite files git does not track.
 func (r *rollback) resolveVersion(v *version) error {
 	return r.step(stepResolve, func() (string, error) {
 		var g *gitrepo.Activities
+		var d *docker.Activities
 		t := r.plan.Target
 		in := gitrepo.ResolveInput{Dir: t.WorkingDir, Ref: cmp.Or(r.req.Ref, "previous-tag")}
 		if err := r.exec(quick, g.Resolve, in, &v.Resolved); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%s (%.12s), running %.12s", v.Ref, v.Commit, v.Head), nil
+		var mounts docker.Mounts
+		if err := r.exec(quick, d.ProjectMounts, docker.ProjectInput{Project: t.Project}, &mounts); err != nil {
+			return "", err
+		}
+		protected := append(slices.Clone(r.plan.Protected), mounts.HostPaths...)
+		if err := r.exec(quick, g.CheckMove, gitrepo.CheckMoveInput{Dir: t.WorkingDir, Commit: v.Commit, Protected: protected}, &v.Move); err != nil {
+			return "", err
+		}
+		detail := fmt.Sprintf("%s (%.12s), running %.12s; %d files change", v.Ref, v.Commit, v.Head, v.Move.Changed)
+		if len(v.Move.Protected) > 0 {
+			detail += "; left alone: " + strings.Join(v.Move.Protected, ", ")
+		}
+		return detail, nil
 	})
 }
 
@@ -55,7 +72,7 @@ func (r *rollback) keepLocalChanges(v *version) error {
 		var g *gitrepo.Activities
 		dir := r.plan.Target.WorkingDir
 		info := workflow.GetInfo(r.ctx).WorkflowExecution
-		in := gitrepo.StashInput{Dir: dir, Label: "rewind: " + info.ID + " " + info.RunID}
+		in := gitrepo.StashInput{Dir: dir, Label: "rewind: " + info.ID + " " + info.RunID, Exclude: v.Move.Protected}
 		if err := r.exec(building, g.StashChanges, in, &v.Stash); err != nil {
 			return "", err
 		}

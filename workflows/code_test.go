@@ -23,13 +23,16 @@ func TestQuickFollowsOptionOneKeepsLocalChangesAndRemovesTheOldImageLast(t *test
 	r.ExecuteWorkflow(Quick, codeRequest(OptionQuick))
 	require.NoError(t, r.GetWorkflowError())
 	require.Equal(t, []string{
-		"notify started", "capture", "list newest", "note rollback_reason.txt", "resolve", "stop", "stash", "remove containers", "checkout 2525",
+		"notify started", "capture", "list newest", "note rollback_reason.txt", "resolve", "mounts", "check move", "stop", "stash", "remove containers", "checkout 2525",
 		"compose up", "wait healthy", "verify", "remove image", "note decisions.json", "note incident_report.md", "notify finished",
 	}, r.calls)
 	var res Result
 	require.NoError(t, r.GetWorkflowResult(&res))
 	require.Equal(t, "now running v2.5", res.Notice)
 	require.Contains(t, res.Report, "Checked out v2.5 (25252525252525252525); the stack ran 26262626262626262626 before.")
+	require.Contains(t, r.protected, "/srv/algotrendy/data", "the stack's bind mounts are protected")
+	require.Contains(t, r.protected, "/backups", "so are its backups")
+	require.Equal(t, []string{"data"}, r.excluded, "the stash leaves the protected folders alone")
 	require.Contains(t, res.Report, "## Local changes\n\nStashed as abcdefabcdefabcdef (\"rewind: rewind-prod default-test-run-id\"): docker-compose.prod.yml.\nGet them back in the stack's checkout with `git stash apply abcdefabcdefabcdef`.")
 }
 
@@ -38,7 +41,7 @@ func TestGitStashesChecksOutAndRebuilds(t *testing.T) {
 	r.ExecuteWorkflow(Git, codeRequest(OptionGit))
 	require.NoError(t, r.GetWorkflowError())
 	require.Equal(t, []string{
-		"notify started", "capture", "list newest", "note rollback_reason.txt", "resolve", "stop", "stash", "checkout 2525", "build algotrendy-api:v2.5",
+		"notify started", "capture", "list newest", "note rollback_reason.txt", "resolve", "mounts", "check move", "stop", "stash", "checkout 2525", "build algotrendy-api:v2.5",
 		"compose up", "wait healthy", "verify", "note decisions.json", "note incident_report.md", "notify finished",
 	}, r.calls)
 	for _, s := range r.progress().Steps {
@@ -74,4 +77,13 @@ func TestQuickToAnUnknownVersionChangesNothing(t *testing.T) {
 	r.ExecuteWorkflow(Quick, codeRequest(OptionQuick))
 	require.ErrorContains(t, r.GetWorkflowError(), `has no version "v9"; nothing was changed`)
 	require.False(t, r.ran("stop"))
+}
+
+func TestAMoveThatWouldTouchTheStacksDataChangesNothing(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	r.fail["check move"] = temporal.NewNonRetryableApplicationError("checking out 252525252525 would remove data/seed.csv (in data/, which the stack or Rewind keeps data in); nothing was changed", "BlockedCheckout", nil)
+	r.ExecuteWorkflow(Git, codeRequest(OptionGit))
+	require.ErrorContains(t, r.GetWorkflowError(), "would remove data/seed.csv")
+	require.False(t, r.ran("stop"), "refused before the stack stopped")
+	require.False(t, r.ran("stash"))
 }

@@ -56,9 +56,10 @@ func (r *rollback) build(v *version) error {
 		b := r.plan.Target.Build
 		tag := b.Image + ":" + strings.NewReplacer("/", "-", "~", "-", "^", "-").Replace(v.Ref)
 		var built docker.BuildResult
-		if err := r.exec(building, d.BuildImage, docker.BuildInput{Context: r.plan.Target.WorkingDir, Dockerfile: b.Dockerfile, Tag: tag}, &built); err != nil {
+		in := docker.BuildInput{Context: r.plan.Target.WorkingDir, Dockerfile: b.Dockerfile, Tag: tag, MaxContext: b.MaxContextBytes()}
+		if err := r.exec(building, d.BuildImage, in, &built); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%s %.19s", built.Tag, built.ImageID), nil
+		return fmt.Sprintf("%s %.19s from a context of %d files, %s", built.Tag, built.ImageID, built.ContextFiles, size(built.ContextBytes)), nil
 	})
 }

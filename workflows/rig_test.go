@@ -66,6 +66,8 @@ type rig struct {
 	people  map[string]person
 	events  []notify.Event
 	created []docker.VolumeInfo
+	// protected and excluded are what the code rollback asked git to leave alone.
+	protected, excluded []string
 }
 
 type rigOptions struct {
@@ -270,7 +272,19 @@ func (r *rig) mockHost(o rigOptions) {
 	on(g.Resolve, func(context.Context, gitrepo.ResolveInput) (gitrepo.Resolved, error) {
 		return gitrepo.Resolved{Ref: "v2.5", Commit: "25252525252525252525", Head: "26262626262626262626"}, r.step("resolve")
 	})
+	on(d.ProjectMounts, func(context.Context, docker.ProjectInput) (docker.Mounts, error) {
+		return docker.Mounts{HostPaths: []string{"/srv/algotrendy/data"}}, r.step("mounts")
+	})
+	on(g.CheckMove, func(_ context.Context, in gitrepo.CheckMoveInput) (gitrepo.Move, error) {
+		r.mu.Lock()
+		r.protected = in.Protected
+		r.mu.Unlock()
+		return gitrepo.Move{Changed: 2, Protected: []string{"data"}}, r.step("check move")
+	})
 	on(g.StashChanges, func(_ context.Context, in gitrepo.StashInput) (gitrepo.Stash, error) {
+		r.mu.Lock()
+		r.excluded = in.Exclude
+		r.mu.Unlock()
 		return gitrepo.Stash{Stashed: true, Commit: "abcdefabcdefabcdef", Label: in.Label, Files: []string{"docker-compose.prod.yml"}}, r.step("stash")
 	})
 	on(g.ApplyStash, func(context.Context, gitrepo.ApplyInput) (gitrepo.Stash, error) {

@@ -1,7 +1,7 @@
 package docker
 
 import (
-	"archive/tar"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,13 +10,23 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
+	"github.com/moby/go-archive"
 	"github.com/moby/moby/client"
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/activities/progress"
 )
+
+// ErrContextTooLarge is the error type of a build context over the configured limit.
+const ErrContextTooLarge = "BuildContextTooLarge"
+
+// defaultMaxContext is the largest build context sent unless the stack says otherwise.
+const defaultMaxContext = 512 << 20
 
 // BuildInput is the runbook's `docker build -f backend/Dockerfile -t algotrendy-api:v2.5 .`.
 type BuildInput struct {
@@ -24,32 +34,50 @@ type BuildInput struct {
 	Context    string
 	Dockerfile string
 	Tag        string
+	// MaxContext refuses a context larger than this many bytes; 0: 512 MiB.
+	MaxContext int64 `json:",omitempty"`
 }
 
-// BuildResult names the image built.
+// BuildResult names the image built and what its context held.
 type BuildResult struct {
-	Tag     string
-	ImageID string
+	Tag          string
+	ImageID      string
+	ContextFiles int   `json:",omitempty"`
+	ContextBytes int64 `json:",omitempty"`
 }
 
-// BuildImage builds through the Engine API, streaming the context as a tar; the engine's
-// layer cache makes a retry cheap.
+// BuildImage builds through the Engine API with the context `docker build` would send:
+// .dockerignore honoured (the Dockerfile and .dockerignore always sent), symlinks kept as
+// symlinks. A context over the limit is refused before anything is sent, naming its
+// biggest folders; the engine's layer cache makes a retry cheap.
 func (a *Activities) BuildImage(ctx context.Context, in BuildInput) (BuildResult, error) {
 	if in.Context == "" || in.Tag == "" {
 		return BuildResult{}, temporal.NewNonRetryableApplicationError("build needs a context folder and a tag", ErrBadInput, nil)
 	}
-	dockerfile := in.Dockerfile
-	if dockerfile == "" {
-		dockerfile = "Dockerfile"
-	}
+	dockerfile := filepath.ToSlash(filepath.Clean(cmp.Or(in.Dockerfile, "Dockerfile")))
 	if _, err := os.Stat(filepath.Join(in.Context, dockerfile)); err != nil {
 		return BuildResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no %s in %s: %v", dockerfile, in.Context, err), ErrBadInput, err)
 	}
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(tarFolder(in.Context, pw)) }()
-	res, err := a.Engine.ImageBuild(ctx, pr, client.ImageBuildOptions{Tags: []string{in.Tag}, Dockerfile: filepath.ToSlash(dockerfile), Remove: true, ForceRemove: true})
+	excludes, err := buildExcludes(in.Context, dockerfile)
 	if err != nil {
-		pr.CloseWithError(err)
+		return BuildResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, err)
+	}
+	files, size, biggest, err := contextSize(in.Context, excludes)
+	if err != nil {
+		return BuildResult{}, fmt.Errorf("measure the build context %s: %w", in.Context, err)
+	}
+	if limit := cmp.Or(in.MaxContext, defaultMaxContext); size > limit {
+		return BuildResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"the build context %s holds %s, over the limit of %s; its biggest folders: %s. Add them to .dockerignore, or raise stacks.<stack>.build.max_context",
+			in.Context, mib(size), mib(limit), strings.Join(biggest, ", ")), ErrContextTooLarge, nil)
+	}
+	tarball, err := archive.TarWithOptions(in.Context, &archive.TarOptions{ExcludePatterns: excludes})
+	if err != nil {
+		return BuildResult{}, fmt.Errorf("pack the build context %s: %w", in.Context, err)
+	}
+	defer tarball.Close()
+	res, err := a.Engine.ImageBuild(ctx, tarball, client.ImageBuildOptions{Tags: []string{in.Tag}, Dockerfile: dockerfile, Remove: true, ForceRemove: true})
+	if err != nil {
 		return BuildResult{}, fmt.Errorf("build %s from %s: %w", in.Tag, in.Context, err)
 	}
 	defer res.Body.Close()
@@ -60,13 +88,42 @@ func (a *Activities) BuildImage(ctx context.Context, in BuildInput) (BuildResult
 	if err != nil {
 		return BuildResult{}, fmt.Errorf("inspect built image %s: %w", in.Tag, err)
 	}
-	return BuildResult{Tag: in.Tag, ImageID: info.ID}, nil
+	return BuildResult{Tag: in.Tag, ImageID: info.ID, ContextFiles: files, ContextBytes: size}, nil
 }
 
-// tarFolder writes dir as a build context, leaving out .git.
-func tarFolder(dir string, w io.Writer) error {
-	tw := tar.NewWriter(w)
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+// buildExcludes reads the ignore file as `docker build` does: the Dockerfile's own
+// (backend/Dockerfile.dockerignore) before the context's .dockerignore, and the
+// Dockerfile and .dockerignore sent whatever it says.
+func buildExcludes(dir, dockerfile string) ([]string, error) {
+	for _, name := range []string{dockerfile + ".dockerignore", ".dockerignore"} {
+		f, err := os.Open(filepath.Join(dir, name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", name, err)
+		}
+		defer f.Close()
+		excludes, err := ignorefile.ReadAll(f)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", filepath.Join(dir, name), err)
+		}
+		return append(excludes, "!"+dockerfile, "!.dockerignore"), nil
+	}
+	return nil, nil
+}
+
+// contextSize walks what the context holds after excludes: entries other than folders,
+// bytes, and its five biggest top-level folders, for a refusal that says what to exclude.
+func contextSize(dir string, excludes []string) (int, int64, []string, error) {
+	pm, err := patternmatcher.New(excludes)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	var files int
+	var total int64
+	byFolder := map[string]int64{}
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -74,36 +131,43 @@ func tarFolder(dir string, w io.Writer) error {
 		if rel == "." {
 			return nil
 		}
-		if d.IsDir() && d.Name() == ".git" {
-			return filepath.SkipDir
-		}
-		info, err := d.Info()
+		rel = filepath.ToSlash(rel)
+		skip, err := pm.MatchesOrParentMatches(rel)
 		if err != nil {
 			return err
 		}
-		hdr, err := tar.FileInfoHeader(info, "")
-		if err != nil {
-			return err
+		if skip {
+			if d.IsDir() && !pm.Exclusions() {
+				return filepath.SkipDir
+			}
+			return nil
 		}
-		hdr.Name = filepath.ToSlash(rel)
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
+		if !d.IsDir() {
+			files++
 		}
-		if info.Mode().IsRegular() {
-			f, err := os.Open(p)
+		if d.Type().IsRegular() {
+			info, err := d.Info()
 			if err != nil {
 				return err
 			}
-			_, err = io.Copy(tw, f)
-			f.Close()
-			return err
+			total += info.Size()
+			top, _, _ := strings.Cut(rel, "/")
+			if top != rel {
+				byFolder[top+"/"] += info.Size()
+			}
 		}
 		return nil
 	})
-	if err != nil {
-		return err
+	folders := make([]string, 0, len(byFolder))
+	for f := range byFolder {
+		folders = append(folders, f)
 	}
-	return tw.Close()
+	slices.SortFunc(folders, func(x, y string) int { return int(byFolder[y] - byFolder[x]) })
+	var biggest []string
+	for _, f := range folders[:min(5, len(folders))] {
+		biggest = append(biggest, fmt.Sprintf("%s (%s)", f, mib(byFolder[f])))
+	}
+	return files, total, biggest, err
 }
 
 // ReadBuildOutput drains the engine's build stream and returns the build's own error.
@@ -125,4 +189,43 @@ func ReadBuildOutput(r io.Reader, progress func()) error {
 			progress()
 		}
 	}
+}
+
+// ProjectInput names a compose project.
+type ProjectInput struct {
+	Project string
+}
+
+// Mounts are the host folders the project's containers bind-mount.
+type Mounts struct {
+	HostPaths []string
+}
+
+// ProjectMounts lists the host folders the project's containers bind-mount: what a code
+// rollback must never move or stash away.
+func (a *Activities) ProjectMounts(ctx context.Context, in ProjectInput) (Mounts, error) {
+	cs, err := a.projectContainers(ctx, in.Project, true)
+	if err != nil {
+		return Mounts{}, err
+	}
+	var out Mounts
+	for _, c := range cs {
+		var info client.ContainerInspectResult
+		if err := retry(ctx, func() (err error) {
+			info, err = a.Engine.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
+			return err
+		}); err != nil {
+			if gone(err) {
+				continue
+			}
+			return Mounts{}, fmt.Errorf("inspect %s: %w", c.Name, err)
+		}
+		for _, m := range info.Container.Mounts {
+			if m.Type == "bind" && !slices.Contains(out.HostPaths, m.Source) {
+				out.HostPaths = append(out.HostPaths, m.Source)
+			}
+		}
+	}
+	slices.Sort(out.HostPaths)
+	return out, nil
 }

@@ -8,11 +8,6 @@ import (
 	"github.com/moby/moby/client"
 )
 
-// ProjectInput names a compose project.
-type ProjectInput struct {
-	Project string
-}
-
 // RemoveResult lists what a removal took away.
 type RemoveResult struct {
 	Removed []string

@@ -6,14 +6,22 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
 )
 
-// ErrBadRef is the error type of a tag or commit the repository does not have.
-const ErrBadRef = "BadRef"
+// Error types of a version Rewind will not move to: neither heals by retrying.
+const (
+	// ErrBadRef: the repository has no such tag or commit.
+	ErrBadRef = "BadRef"
+	// ErrBlockedCheckout: the move would change what must not change (the stack's data,
+	// its backups, Rewind's own files) or overwrite files git does not track.
+	ErrBlockedCheckout = "BlockedCheckout"
+)
 
 // Activities run git in the stack's working directory on the Docker host.
 type Activities struct{}
@@ -65,10 +73,85 @@ func (a *Activities) Resolve(ctx context.Context, in ResolveInput) (Resolved, er
 	return Resolved{Ref: ref, Commit: commit, Head: head}, nil
 }
 
-// StashInput names the checkout and the label the stash gets.
+// CheckMoveInput names a checkout, the commit it would move to, and the folders the move
+// must leave alone (absolute paths: the stack's bind mounts, its backups, Rewind's state).
+type CheckMoveInput struct {
+	Dir       string
+	Commit    string
+	Protected []string
+}
+
+// Move is what a checkout would change.
+type Move struct {
+	Changed int
+	// Protected are the protected folders inside the checkout, relative to it: stashes
+	// leave them alone.
+	Protected []string `json:",omitempty"`
+}
+
+// CheckMove refuses, before anything changes, a checkout that would change or remove a
+// file in a protected folder, or overwrite a file git does not track; it names them.
+func (a *Activities) CheckMove(ctx context.Context, in CheckMoveInput) (Move, error) {
+	root, err := git(ctx, in.Dir, "rev-parse", "--show-toplevel")
+	if err != nil {
+		return Move{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s is not a git checkout: %v", in.Dir, err), ErrBadRef, err)
+	}
+	var m Move
+	for _, p := range in.Protected {
+		if rel, ok := inside(root, p); ok {
+			m.Protected = append(m.Protected, rel)
+		}
+	}
+	diff, err := git(ctx, in.Dir, "diff", "--name-status", "--no-renames", "-z", "HEAD", in.Commit)
+	if err != nil {
+		return Move{}, err
+	}
+	fields := strings.Split(strings.TrimRight(diff, "\x00"), "\x00")
+	var blocked []string
+	for i := 0; i+1 < len(fields); i += 2 {
+		status, file := fields[i], fields[i+1]
+		m.Changed++
+		for _, p := range m.Protected {
+			if file == p || strings.HasPrefix(file, p+"/") {
+				blocked = append(blocked, fmt.Sprintf("%s %s (in %s/, which the stack or Rewind keeps data in)", verbOf(status), file, p))
+			}
+		}
+		if status == "A" {
+			if _, err := os.Lstat(filepath.Join(root, file)); err == nil {
+				if _, err := git(ctx, in.Dir, "ls-files", "--error-unmatch", "--", file); err != nil {
+					blocked = append(blocked, fmt.Sprintf("overwrite %s, which git does not track", file))
+				}
+			}
+		}
+	}
+	if len(blocked) > 0 {
+		return m, temporal.NewNonRetryableApplicationError(fmt.Sprintf("checking out %.12s would %s; nothing was changed: move those files or pick another version", in.Commit, strings.Join(blocked, ", ")), ErrBlockedCheckout, nil)
+	}
+	return m, nil
+}
+
+func verbOf(status string) string {
+	if status == "D" {
+		return "remove"
+	}
+	return "change"
+}
+
+// inside returns p relative to root when it lies inside it.
+func inside(root, p string) (string, bool) {
+	rel, err := filepath.Rel(root, p)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") || filepath.IsAbs(rel) {
+		return "", false
+	}
+	return filepath.ToSlash(rel), true
+}
+
+// StashInput names the checkout, the label the stash gets, and the folders (relative to
+// the checkout) it must not take anything from.
 type StashInput struct {
-	Dir   string
-	Label string
+	Dir     string
+	Label   string
+	Exclude []string `json:",omitempty"`
 }
 
 // Stash is what was put aside, kept for the people who made those changes.
@@ -79,8 +162,9 @@ type Stash struct {
 	Files   []string
 }
 
-// StashChanges stashes local changes, untracked files included (the runbook's `git stash`).
-// A retry finds its own stash by label instead of stashing again.
+// StashChanges stashes local edits of tracked files (the runbook's `git stash`), leaving
+// untracked files where they are (backups, data, notes people keep beside the stack) and
+// the excluded folders alone. A retry finds its own stash by label instead of stashing again.
 func (a *Activities) StashChanges(ctx context.Context, in StashInput) (Stash, error) {
 	list, err := git(ctx, in.Dir, "stash", "list", "--format=%H %s")
 	if err != nil {
@@ -91,20 +175,19 @@ func (a *Activities) StashChanges(ctx context.Context, in StashInput) (Stash, er
 			return Stash{Stashed: true, Commit: hash, Label: in.Label}, nil
 		}
 	}
-	status, err := git(ctx, in.Dir, "status", "--porcelain", "--untracked-files=all")
+	spec := []string{"--", "."}
+	for _, x := range in.Exclude {
+		spec = append(spec, ":(exclude)"+x)
+	}
+	changed, err := git(ctx, in.Dir, append([]string{"diff", "HEAD", "--name-only"}, spec...)...)
 	if err != nil {
 		return Stash{}, err
 	}
-	if status == "" {
+	if changed == "" {
 		return Stash{Label: in.Label}, nil
 	}
-	var files []string
-	for _, l := range strings.Split(status, "\n") {
-		if len(l) > 3 {
-			files = append(files, l[3:])
-		}
-	}
-	stash := []string{"stash", "push", "--include-untracked", "-m", in.Label}
+	files := strings.Split(changed, "\n")
+	stash := append([]string{"stash", "push", "-m", in.Label}, spec...)
 	if email, _ := git(ctx, in.Dir, "config", "user.email"); email == "" {
 		// A stash is a commit: on a host where git has no identity, Rewind signs it.
 		stash = append([]string{"-c", "user.name=Rewind", "-c", "user.email=rewind@localhost"}, stash...)
@@ -120,7 +203,9 @@ func (a *Activities) StashChanges(ctx context.Context, in StashInput) (Stash, er
 }
 
 // CheckoutInput moves the checkout to a pinned commit; Reset moves the branch too
-// (`git reset --hard`), otherwise HEAD is detached at the commit (`git checkout -f`).
+// (`git reset --keep`), otherwise HEAD is detached at the commit (`git checkout --detach`).
+// Neither discards a local change: edits are stashed before, and git refuses to move
+// over the ones left (in protected folders) rather than lose them.
 type CheckoutInput struct {
 	Dir    string
 	Commit string
@@ -134,9 +219,9 @@ func (a *Activities) Checkout(ctx context.Context, in CheckoutInput) (Resolved, 
 		return Resolved{}, err
 	}
 	if head != in.Commit {
-		args := []string{"checkout", "-f", "--detach", in.Commit}
+		args := []string{"checkout", "--detach", in.Commit}
 		if in.Reset {
-			args = []string{"reset", "--hard", in.Commit}
+			args = []string{"reset", "--keep", in.Commit}
 		}
 		if _, err := git(ctx, in.Dir, args...); err != nil {
 			return Resolved{}, err
