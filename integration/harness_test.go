@@ -187,15 +187,17 @@ func dial(t testing.TB, addr string) sdkclient.Client {
 
 // env is one test's Rewind installation: a config file, a demo project, a worker host.
 type env struct {
-	t        testing.TB
-	s        *suite
-	dir      string
-	config   string
-	stack    string
-	project  string
-	host     string
-	evidence string
-	backups  string
+	t       testing.TB
+	s       *suite
+	dir     string
+	config  string
+	stack   string
+	project string
+	host    string
+	// taskQueue is the workflows' task queue (temporal.task_queue).
+	taskQueue string
+	evidence  string
+	backups   string
 	// composeFile is the demo's compose file copied beside a .env with this test's ports,
 	// so the test and the worker's compose up start the same stack.
 	composeFile string
@@ -291,11 +293,21 @@ type stackOptions struct {
 	legacyConfig bool
 	// swapCopy makes the worker copy staged data in instead of renaming (worker.swap: copy).
 	swapCopy bool
+	// keys are the SSH public keys (authorized_keys lines) of alice, bob and carol.
+	keys map[string]string
+}
+
+// keysOf is the keys entry of an approver in rewind.yaml, or nothing.
+func keysOf(key string) string {
+	if key == "" {
+		return ""
+	}
+	return fmt.Sprintf(", keys: [%q]", strings.TrimSpace(key))
 }
 
 func newEnv(t testing.TB, s *suite, temporalAddr string, o stackOptions) *env {
 	t.Helper()
-	e := &env{t: t, s: s, bin: s.bin, dir: t.TempDir(), stack: cmp.Or(o.stack, "demo"), project: uniqueName("rwit"), host: uniqueName("host-"),
+	e := &env{t: t, s: s, bin: s.bin, dir: t.TempDir(), stack: cmp.Or(o.stack, "demo"), project: uniqueName("rwit"), host: uniqueName("host-"), taskQueue: uniqueName("rewind-"),
 		apiPort: freePort(t), dbPort: freePort(t), s3: o.s3}
 	e.evidence = filepath.Join(e.dir, "evidence")
 	e.backups = filepath.Join(e.dir, "backups")
@@ -356,12 +368,13 @@ stacks:
       logs_must_lack: ["(?i)panic"]
       health_timeout: 2m
 approvers:
-  - {name: alice, role: on-call}
-  - {name: bob, role: senior}
-  - {name: carol, role: on-call}
-`, temporalAddr, uniqueName("rewind-"), e.host, filepath.Join(e.dir, "state"), o.transferBatch, cmp.Or(o.heartbeat, 20*time.Second), map[bool]string{true: "copy", false: "auto"}[o.swapCopy], evidence,
+  - {name: alice, role: on-call%s}
+  - {name: bob, role: senior%s}
+  - {name: carol, role: on-call%s}
+`, temporalAddr, e.taskQueue, e.host, filepath.Join(e.dir, "state"), o.transferBatch, cmp.Or(o.heartbeat, 20*time.Second), map[bool]string{true: "copy", false: "auto"}[o.swapCopy], evidence,
 		e.stack, e.project, strings.Join(quoteAll(append([]string{e.composeFile}, e.overrides...)), ", "), work, e.project,
-		strings.ReplaceAll(strings.Join(append([]string{cmp.Or(o.volume, demostack.Volume(e.project))}, o.volumes...), ", "), "{project}", e.project), o.grace, backups, api, db, demostack.FingerprintQuery, api)
+		strings.ReplaceAll(strings.Join(append([]string{cmp.Or(o.volume, demostack.Volume(e.project))}, o.volumes...), ", "), "{project}", e.project), o.grace, backups, api, db, demostack.FingerprintQuery, api,
+		keysOf(o.keys["alice"]), keysOf(o.keys["bob"]), keysOf(o.keys["carol"]))
 	for _, a := range o.approvers {
 		body += "  - " + a + "\n"
 	}
@@ -521,7 +534,15 @@ func (w *worker) crashed(t testing.TB) {
 // rewind runs the CLI and returns its exit code and output.
 func (e *env) rewind(args ...string) (int, string, string) {
 	e.t.Helper()
+	return e.rewindWith(nil, args...)
+}
+
+// rewindWith runs the CLI with more environment. No ssh-agent is used unless environ
+// names one.
+func (e *env) rewindWith(environ []string, args ...string) (int, string, string) {
+	e.t.Helper()
 	cmd := exec.Command(filepath.Join(e.bin, "rewind"), append([]string{"--config", e.config}, args...)...)
+	cmd.Env = append(append(os.Environ(), "SSH_AUTH_SOCK="), environ...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()

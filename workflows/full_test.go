@@ -349,3 +349,23 @@ func TestUnsignedStartIsRefusedWhenSignaturesAreRequired(t *testing.T) {
 	r.ExecuteWorkflow(Full, req)
 	require.ErrorContains(t, r.GetWorkflowError(), "bob's signature is refused: signing key is not allowed", "a start signed with someone else's key")
 }
+
+func TestARequestCarryingATargetOrPolicyIsRefusedBeforeAnything(t *testing.T) {
+	for name, forge := range map[string]func(*Request){
+		"compose command": func(r *Request) { r.Target.ComposeCommand = []string{"sh", "-c", "touch /tmp/owned"} },
+		"volume":          func(r *Request) { r.Target.Volumes = []string{"payments_db"} },
+		"policy":          func(r *Request) { r.Policy.Rule.Role = "engineering-manager" },
+		"host queue":      func(r *Request) { r.HostQueue = "rewind@other-host" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := newRig(t, rigOptions{})
+			req := request(OptionFull, "P1", "alice")
+			forge(&req)
+			r.ExecuteWorkflow(Full, req)
+			err := r.GetWorkflowError()
+			require.Equal(t, ErrBadInput, errorType(t, err))
+			require.Contains(t, err.Error(), "which only releases before 2026-11 sent")
+			require.Empty(t, r.calls, "refused before any step on the host")
+		})
+	}
+}

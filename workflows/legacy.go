@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -34,6 +35,19 @@ type legacyRequest struct {
 	Target    legacyTarget `json:",omitzero"`
 	HostQueue string       `json:",omitempty"`
 	Policy    legacyPolicy `json:",omitzero"`
+}
+
+// carried names the fields of earlier requests this one holds. A new run refuses them:
+// who approves and what runs on the host are the worker's to say.
+func (l legacyRequest) carried() []string {
+	var names []string
+	v := reflect.ValueOf(l)
+	for i := range v.NumField() {
+		if !v.Field(i).IsZero() {
+			names = append(names, v.Type().Field(i).Name)
+		}
+	}
+	return names
 }
 
 type legacyTarget struct {

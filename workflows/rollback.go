@@ -64,6 +64,12 @@ func begin(ctx workflow.Context, req Request, steps ...string) (*rollback, error
 	if r.gate, err = newGate(r); err != nil {
 		return nil, err
 	}
+	if carried := req.carried(); len(carried) > 0 {
+		err := temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"the request carries %s, which only releases before 2026-11 sent: the worker takes a stack's target and approval policy from its own configuration, never from a request. Start the rollback with `rewind start`", strings.Join(carried, " and ")), ErrBadInput, nil)
+		t.end("failed", message(err))
+		return nil, err
+	}
 	if err := r.resolve(); err != nil {
 		t.end("failed", message(err))
 		return nil, err

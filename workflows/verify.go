@@ -53,7 +53,13 @@ func (v VerifyReport) Failed() []string {
 
 // Verify is the runbook's "Post-Rollback Verification" as a child workflow: each configured
 // check runs as an activity on the Docker host and reports pass or fail with its evidence.
+// It runs only as a rollback's child: its checks and host come from the worker's own
+// configuration through the parent, never from someone who starts it directly.
 func Verify(ctx workflow.Context, in VerifyRequest) (VerifyReport, error) {
+	if workflow.GetInfo(ctx).ParentWorkflowExecution == nil {
+		return VerifyReport{}, temporal.NewNonRetryableApplicationError(
+			"verification runs only as a step of a Rewind rollback, which takes its checks from the worker's configuration; start one with `rewind start`", ErrBadInput, nil)
+	}
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           in.HostQueue,
 		StartToCloseTimeout: 2 * time.Minute,

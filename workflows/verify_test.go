@@ -7,17 +7,44 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/probe"
 	"github.com/algotrendy/rewind/config"
 )
 
+// asChild runs Verify as a rollback does: as its child.
+func asChild(ctx workflow.Context, in VerifyRequest) (VerifyReport, error) {
+	var report VerifyReport
+	err := workflow.ExecuteChildWorkflow(ctx, Verify, in).Get(ctx, &report)
+	return report, err
+}
+
+func TestVerifyStartedOnItsOwnRunsNoCheck(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(Verify)
+	env.RegisterActivity(&docker.Activities{})
+	env.RegisterActivity(&probe.Activities{})
+	var ran []string
+	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		ran = append(ran, info.ActivityType.Name)
+	})
+	env.ExecuteWorkflow(Verify, VerifyRequest{Stack: "prod", Project: "p", HostQueue: "rewind@any-host",
+		Checks: config.Checks{DatabaseURL: "http://db:9000", DataQuery: "DROP TABLE market_data"}})
+	require.ErrorContains(t, env.GetWorkflowError(), "verification runs only as a step of a Rewind rollback")
+	require.Empty(t, ran, "a forged start runs no check")
+}
+
 func TestVerifyRunsEveryConfiguredCheckAndReportsEachOne(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflow(Verify)
+	env.RegisterWorkflow(asChild)
 	env.RegisterActivity(&docker.Activities{})
 	env.RegisterActivity(&probe.Activities{})
 	var d *docker.Activities
@@ -30,7 +57,7 @@ func TestVerifyRunsEveryConfiguredCheckAndReportsEachOne(t *testing.T) {
 	env.OnActivity(d.CheckLogs, mock.Anything, docker.LogsCheck{Project: "p", MustHave: []string{"Connected to Binance"}, MustLack: []string{"(?i)critical"}}).
 		Return(docker.LogsResult{Passed: true, Evidence: `found "Connected to Binance"`}, nil)
 
-	env.ExecuteWorkflow(Verify, VerifyRequest{Stack: "prod", Project: "p", HostQueue: "q", Checks: config.Checks{
+	env.ExecuteWorkflow(asChild, VerifyRequest{Stack: "prod", Project: "p", HostQueue: "q", Checks: config.Checks{
 		HealthURL: "http://h/health", DatabaseURL: "http://db:9000", DataQuery: "SELECT COUNT(*) FROM market_data",
 		FunctionalURL: "http://h/api/market-data/binance/btcusdt", LogsMustHave: []string{"Connected to Binance"},
 		LogsMustLack: []string{"(?i)critical"}, HealthTimeout: time.Minute,
@@ -52,6 +79,7 @@ func TestVerifyComparesTheDataWithTheBackupsFingerprintAndBoundsResources(t *tes
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflow(Verify)
+	env.RegisterWorkflow(asChild)
 	env.RegisterActivity(&docker.Activities{})
 	env.RegisterActivity(&probe.Activities{})
 	var d *docker.Activities
@@ -65,7 +93,7 @@ func TestVerifyComparesTheDataWithTheBackupsFingerprintAndBoundsResources(t *tes
 	env.OnActivity(d.CheckResources, mock.Anything, docker.ResourcesCheck{Project: "p", MaxMemory: 256 << 20}).
 		Return(docker.ResourcesResult{Passed: false, Evidence: "p-api-1 uses 300.0 MiB of memory, over the limit of 256.0 MiB"}, nil)
 
-	env.ExecuteWorkflow(Verify, VerifyRequest{Stack: "prod", Project: "p", HostQueue: "q", Checks: config.Checks{
+	env.ExecuteWorkflow(asChild, VerifyRequest{Stack: "prod", Project: "p", HostQueue: "q", Checks: config.Checks{
 		DatabaseURL: "http://db:9000", DataQuery: "SELECT COUNT(*) FROM market_data", FingerprintQuery: "SELECT COUNT(*), SUM(price) FROM market_data",
 		MaxMemory: "256MiB",
 	}, Fingerprints: map[string]string{"db_data": "500 | 33000.5"}})

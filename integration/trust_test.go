@@ -1,0 +1,213 @@
+package integration
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/serviceerror"
+	sdkclient "go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/algotrendy/rewind/workflows"
+)
+
+// sshKey makes an ed25519 key pair with Debian's ssh-keygen and returns the private key's
+// path and the public key's authorized_keys line.
+func sshKey(t testing.TB, name string) (string, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", path).CombinedOutput()
+	require.NoError(t, err, "ssh-keygen (install openssh-client): %s", out)
+	pub, err := os.ReadFile(path + ".pub")
+	require.NoError(t, err)
+	return path, strings.TrimSpace(string(pub))
+}
+
+// sshSign signs a file by hand as the issue's operators do: ssh-keygen -Y sign -n rewind.
+func sshSign(t testing.TB, key, file string) string {
+	t.Helper()
+	out, err := exec.Command("ssh-keygen", "-Y", "sign", "-n", "rewind", "-f", key, file).CombinedOutput()
+	require.NoError(t, err, "ssh-keygen -Y sign: %s", out)
+	return file + ".sig"
+}
+
+// sshAgent starts an ssh-agent holding key and returns its socket; it ends with the test.
+func sshAgent(t testing.TB, key string) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	out, err := exec.Command("ssh-agent", "-s", "-a", sock).Output()
+	require.NoError(t, err, "ssh-agent (install openssh-client)")
+	pid := regexp.MustCompile(`SSH_AGENT_PID=(\d+)`).FindStringSubmatch(string(out))
+	require.NotNil(t, pid, "ssh-agent said: %s", out)
+	t.Cleanup(func() { _ = exec.Command("kill", pid[1]).Run() })
+	add := exec.Command("ssh-add", key)
+	add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
+	msg, err := add.CombinedOutput()
+	require.NoError(t, err, "ssh-add: %s", msg)
+	return sock
+}
+
+// historyText is a run's whole history as JSON with its payloads decoded, for what must
+// never appear in it.
+func historyText(t testing.TB, c sdkclient.Client, id, runID string) string {
+	t.Helper()
+	var events []*historypb.HistoryEvent
+	it := c.GetWorkflowHistory(context.Background(), id, runID, false, 0)
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(t, err)
+		events = append(events, ev)
+	}
+	b, err := protojson.Marshal(&historypb.History{Events: events})
+	require.NoError(t, err)
+	// Payloads (inputs, results, details) are base64 in JSON: search them decoded too.
+	text := string(b)
+	for _, m := range payloadData.FindAllStringSubmatch(text, -1) {
+		decoded, err := base64.StdEncoding.DecodeString(m[1])
+		require.NoError(t, err)
+		text += "\n" + string(decoded)
+	}
+	return text
+}
+
+var payloadData = regexp.MustCompile(`"data":\s*"([A-Za-z0-9+/=]*)"`)
+
+func runIDOf(t testing.TB, c sdkclient.Client, id string) string {
+	t.Helper()
+	d, err := c.DescribeWorkflowExecution(context.Background(), id, "")
+	require.NoError(t, err)
+	return d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+}
+
+// TestForgedStartsThroughTheSDKRunNothing starts Rewind's workflows straight through the
+// SDK, as someone with access to the namespace but not to the worker's configuration
+// would: a request carrying its own target and policy, and a verification of their own.
+func TestForgedStartsThroughTheSDKRunNothing(t *testing.T) {
+	s := needDocker(t)
+	srv, c := startTemporal(t)
+	e := newEnv(t, s, srv.GRPCAddr(), stackOptions{})
+	e.startWorker()
+	marker := filepath.Join(t.TempDir(), "owned")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	forged := map[string]any{
+		"Stack": e.stack, "Option": "full", "Severity": "P3", "Reason": "routine", "Requester": "mallory",
+		"Target": map[string]any{"Project": e.project, "Volumes": []string{"payments_db"}, "ComposeCommand": []string{"sh", "-c", "touch " + marker}},
+		"Policy": map[string]any{"Rule": map[string]any{"Role": "on-call"}, "Approvers": []map[string]any{{"Name": "mallory", "Role": "engineering-manager"}}},
+	}
+	run, err := c.ExecuteWorkflow(ctx, sdkclient.StartWorkflowOptions{ID: workflows.WorkflowID(e.stack), TaskQueue: e.taskQueue}, "Full", forged)
+	require.NoError(t, err)
+	err = run.Get(ctx, nil)
+	requireType(t, err, workflows.ErrBadInput)
+	require.ErrorContains(t, err, "the request carries Target and Policy, which only releases before 2026-11 sent")
+	require.Zero(t, len(history(t, c, run.GetID()).scheduled), "no activity was scheduled")
+	require.NoFileExists(t, marker, "the forged compose command never ran")
+
+	verify, err := c.ExecuteWorkflow(ctx, sdkclient.StartWorkflowOptions{ID: "forged-verify", TaskQueue: e.taskQueue}, "Verify",
+		workflows.VerifyRequest{Stack: e.stack, Project: e.project, HostQueue: "rewind@" + e.host})
+	require.NoError(t, err)
+	err = verify.Get(ctx, nil)
+	requireType(t, err, workflows.ErrBadInput)
+	require.ErrorContains(t, err, "verification runs only as a step of a Rewind rollback")
+	require.Zero(t, len(history(t, c, verify.GetID()).scheduled), "no check ran")
+}
+
+// TestSignedStartsAndDecisionsWithOpenSSH runs a P2 full rollback twice under
+// require_signatures with keys made, held and used by Debian's OpenSSH: refused starts
+// leave no workflow, refused decisions say why, the first run is rejected through
+// ssh-agent and the second approved with a signature made by hand; the unreachable
+// webhook's secret path appears in no history and no log.
+func TestSignedStartsAndDecisionsWithOpenSSH(t *testing.T) {
+	s := needDocker(t)
+	srv, c := startTemporal(t)
+	alice, alicePub := sshKey(t, "alice")
+	bob, bobPub := sshKey(t, "bob")
+	_, carolPub := sshKey(t, "carol")
+	e := newEnv(t, s, srv.GRPCAddr(), stackOptions{grace: 2 * time.Second, webhook: "on",
+		config: "policy: {require_signatures: true}\n", keys: map[string]string{"alice": alicePub, "bob": bobPub, "carol": carolPub}})
+	e.up()
+	e.goodBackup()
+	w := e.startWorker("REWIND_TEST_WEBHOOK=http://127.0.0.1:1/services/T000/SECRET")
+	id := workflows.WorkflowID(e.stack)
+	start := []string{"start", "full", "--stack", e.stack, "--severity", "P2", "--reason", "corrupt market data"}
+
+	code, _, errOut := e.rewind(append(start, "--as", "mallory")...)
+	require.Equal(t, 2, code, errOut)
+	require.Contains(t, errOut, "mallory is not in the policy")
+	code, _, errOut = e.rewind(append(start, "--as", "alice")...)
+	require.Equal(t, 2, code, errOut)
+	require.Contains(t, errOut, "this worker requires signatures")
+	_, err := c.DescribeWorkflowExecution(context.Background(), id, "")
+	var notFound *serviceerror.NotFound
+	require.True(t, errors.As(err, &notFound), "a refused start leaves no workflow: %v", err)
+
+	// Run 1: rejected by bob through ssh-agent.
+	code, out, errOut := e.rewind(append(start, "--as", "alice", "--key", alice)...)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	e.awaitApprovalGate(id)
+	run1 := runIDOf(t, c, id)
+	code, _, errOut = e.rewind("approve", id, "--as", "bob", "--reason", "ok")
+	require.Equal(t, 2, code, errOut)
+	require.Contains(t, errOut, "this worker requires signatures")
+
+	statement := func(name string) string {
+		code, out, errOut := e.rewind("approve", id, "--as", "bob", "--print-statement")
+		require.Equal(t, 0, code, errOut)
+		path := filepath.Join(t.TempDir(), name)
+		require.NoError(t, os.WriteFile(path, []byte(out), 0o600))
+		return path
+	}
+	decide := func(st, sig string) (int, string) {
+		code, out, errOut := e.rewind("approve", id, "--as", "bob", "--reason", "backup checked", "--statement", st, "--signature", sig)
+		return code, out + errOut
+	}
+	byAlice := statement("by-alice")
+	code, msg := decide(byAlice, sshSign(t, alice, byAlice))
+	require.Equal(t, 2, code, msg)
+	require.Contains(t, msg, "signing key is not allowed")
+	expired := statement("expired")
+	body, err := os.ReadFile(expired)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(expired, regexp.MustCompile(`(?m)^expires: .*$`).ReplaceAll(body, []byte("expires: 2026-01-01T00:00:00Z")), 0o600))
+	code, msg = decide(expired, sshSign(t, bob, expired))
+	require.Equal(t, 2, code, msg)
+	require.Contains(t, msg, "statement expired at 2026-01-01T00:00:00Z")
+	forRun1 := statement("for-run-1")
+	forRun1Sig := sshSign(t, bob, forRun1)
+
+	agent := sshAgent(t, bob)
+	code, out, errOut = e.rewindWith([]string{"SSH_AUTH_SOCK=" + agent}, "reject", id, "--as", "bob", "--reason", "wait for the vendor")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	require.Contains(t, out, "accepted")
+	requireType(t, e.failure(c, id), workflows.ErrRejected)
+
+	// Run 2: a decision signed for run 1 is refused; one signed by hand for run 2 counts.
+	code, out, errOut = e.rewind(append(start, "--as", "alice", "--key", alice)...)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	e.awaitApprovalGate(id)
+	run2 := runIDOf(t, c, id)
+	require.NotEqual(t, run1, run2)
+	code, msg = decide(forRun1, forRun1Sig)
+	require.Equal(t, 2, code, msg)
+	require.Contains(t, msg, "signed for run \""+run1+"\", this is run \""+run2+"\"")
+	forRun2 := statement("for-run-2")
+	code, msg = decide(forRun2, sshSign(t, bob, forRun2))
+	require.Equal(t, 0, code, msg)
+	e.awaitCompleted(c, id)
+
+	histories := historyText(t, c, id, run1) + historyText(t, c, id, run2) + historyText(t, c, id+"-verify", "")
+	require.Contains(t, histories, "http://127.0.0.1:1", "the webhook was tried and its failure recorded")
+	require.NotContains(t, histories, "SECRET", "the webhook's secret path is in no history")
+	require.NotContains(t, w.logs.String(), "SECRET", "nor in the worker's log")
+}
