@@ -74,6 +74,9 @@ type Worker struct {
 	// HeartbeatTimeout is how long a step on the host may go without a sign of life
 	// before Temporal retries it elsewhere: how soon a dead worker is noticed.
 	HeartbeatTimeout time.Duration `mapstructure:"heartbeat_timeout"`
+	// ScheduleToStart is how long a step waits for a worker on the stack's host to take
+	// it before the rollback fails with "no worker is polling": no silent waiting.
+	ScheduleToStart time.Duration `mapstructure:"schedule_to_start"`
 	// CrashAt makes the worker kill itself at a named point (REWIND_CRASH_AT): the crash
 	// tests' hook, never set in production.
 	CrashAt string `mapstructure:"crash_at"`
@@ -321,6 +324,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("worker.state_dir", ".rewind/state")
 	v.SetDefault("worker.transfer_batch", 0)
 	v.SetDefault("worker.heartbeat_timeout", "20s")
+	v.SetDefault("worker.schedule_to_start", "10m")
 	v.SetDefault("worker.swap", "auto")
 	v.SetDefault("worker.crash_at", "")
 	_ = v.BindEnv("worker.crash_at", "REWIND_CRASH_AT")

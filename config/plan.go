@@ -26,6 +26,8 @@ type Plan struct {
 	Policy  Policy
 	// HeartbeatTimeout is how soon a step whose worker died is retried.
 	HeartbeatTimeout time.Duration `json:",omitempty"`
+	// ScheduleToStart is how long a step waits for a worker on the host to take it.
+	ScheduleToStart time.Duration `json:",omitempty"`
 	// Protected are folders of this host a code rollback must not move or stash away:
 	// the stack's backups and Rewind's evidence and state.
 	Protected []string `json:",omitempty"`
@@ -87,6 +89,7 @@ func (c *Config) Plan(stack, severity, host string, signers map[string][]string)
 		HostQueue:        c.Temporal.TaskQueue + "@" + host,
 		Compose:          c.Compose.Command,
 		HeartbeatTimeout: c.Worker.HeartbeatTimeout,
+		ScheduleToStart:  c.Worker.ScheduleToStart,
 		Policy: Policy{
 			Severity: strings.ToUpper(severity), Rule: rule, Escalation: c.Severity.Escalation,
 			RequireSignatures: c.Policy.RequireSignatures,

@@ -40,6 +40,9 @@ func (c *Config) validate() []Problem {
 	if h := c.Worker.HeartbeatTimeout; h != 0 && h < time.Second {
 		add("worker.heartbeat_timeout", h.String(), "at least 1s (default 20s): the worker heartbeats every quarter of it")
 	}
+	if s := c.Worker.ScheduleToStart; s != 0 && s < time.Second {
+		add("worker.schedule_to_start", s.String(), "at least 1s (default 10m): how long a step waits for a worker on its host")
+	}
 	if w := c.Worker.Swap; w != "auto" && w != "copy" {
 		add("worker.swap", quote(w), "auto (rename where the engine allows, else copy) or copy")
 	}
@@ -59,9 +62,20 @@ func (c *Config) validate() []Problem {
 		add("evidence.dir", `""`, "a folder for incident evidence, like .rewind/evidence")
 	}
 
+	// A fleet's stacks each name their host: otherwise the stack would run wherever the
+	// worker that picked up the rollback happens to be.
+	var named []string
+	for _, name := range c.StackNames() {
+		if h := c.Stacks[name].Host; h != "" && !slices.Contains(named, h) {
+			named = append(named, h)
+		}
+	}
 	for _, name := range c.StackNames() {
 		s := c.Stacks[name]
 		key := "stacks." + name
+		if s.Host == "" && len(named) > 0 {
+			add(key+".host", `""`, "the Docker host the stack runs on: other stacks name theirs ("+strings.Join(named, ", ")+"), so this one must too")
+		}
 		if !stackName.MatchString(name) {
 			add(key, quote(name), "a stack name of lowercase letters, digits, '-' and '_' (it becomes the workflow ID rewind-<stack>)")
 		}

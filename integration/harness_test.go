@@ -295,6 +295,10 @@ type stackOptions struct {
 	swapCopy bool
 	// keys are the SSH public keys (authorized_keys lines) of alice, bob and carol.
 	keys map[string]string
+	// stackHost is the stack's host (default: none, the worker's own); scheduleToStart is
+	// worker.schedule_to_start.
+	stackHost       string
+	scheduleToStart time.Duration
 }
 
 // keysOf is the keys entry of an approver in rewind.yaml, or nothing.
@@ -380,6 +384,13 @@ approvers:
 	}
 	if o.webhook != "" {
 		body += "notify: {webhook: {url_env: REWIND_TEST_WEBHOOK}}\n"
+	}
+	if o.stackHost != "" {
+		body = strings.Replace(body, "    project: "+e.project+"\n", "    project: "+e.project+"\n    host: "+o.stackHost+"\n", 1)
+	}
+	if o.scheduleToStart != 0 {
+		workerLine, _, _ := strings.Cut(body[strings.Index(body, "worker: {"):], "\n")
+		body = strings.Replace(body, workerLine, strings.TrimSuffix(workerLine, "}")+", schedule_to_start: "+o.scheduleToStart.String()+"}", 1)
 	}
 	body += o.config
 	if o.legacyConfig {

@@ -143,7 +143,7 @@ func (r *rollback) execIn(ctx workflow.Context, p pace, activity, input, result 
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:              r.plan.HostQueue,
 		Summary:                r.track.current() + " — " + r.req.Stack,
-		ScheduleToStartTimeout: noWorkerAfter,
+		ScheduleToStartTimeout: cmp.Or(r.plan.ScheduleToStart, noWorkerAfter),
 		StartToCloseTimeout:    p.limit(r.plan.Target),
 		HeartbeatTimeout:       cmp.Or(r.plan.HeartbeatTimeout, 20*time.Second),
 		RetryPolicy: &temporal.RetryPolicy{
@@ -162,7 +162,8 @@ func (r *rollback) execIn(ctx workflow.Context, p pace, activity, input, result 
 	return err
 }
 
-// noWorkerAfter is how long a step waits for a worker on the stack's host to take it.
+// noWorkerAfter is how long a step waits for a worker on the stack's host to take it,
+// unless worker.schedule_to_start says otherwise.
 const noWorkerAfter = 10 * time.Minute
 
 // changed records how to put back a change the rollback just made.

@@ -159,7 +159,8 @@ func (r *rollback) archive(sections ...string) func() error {
 }
 
 // notify tells people; a notice that cannot be delivered is recorded and never fails the
-// rollback.
+// rollback. Any worker sends it (it runs on the rollback's own task queue), so people hear
+// of a rollback whose host has no worker.
 func (r *rollback) notify(ev notify.Event) notify.Result { return r.notifyIn(r.ctx, ev) }
 
 func (r *rollback) notifyIn(ctx workflow.Context, ev notify.Event) notify.Result {
@@ -170,7 +171,7 @@ func (r *rollback) notifyIn(ctx workflow.Context, ev notify.Event) notify.Result
 	ev.ApproverRole = r.plan.Policy.Rule.Role
 	ev.SlackMessage = r.slack
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue: r.plan.HostQueue, Summary: "Notify " + string(ev.Kind) + " — " + r.req.Stack,
+		TaskQueue: workflow.GetInfo(r.ctx).TaskQueueName, Summary: "Notify " + string(ev.Kind) + " — " + r.req.Stack,
 		ScheduleToStartTimeout: noWorkerAfter, StartToCloseTimeout: 2 * time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3},
 	})

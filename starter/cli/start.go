@@ -92,6 +92,9 @@ func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
 	if err != nil {
 		return err
 	}
+	if err := o.workersPolling(cmd, c, cfg, req.Stack); err != nil {
+		return err
+	}
 	name, _ := workflows.WorkflowName(option)
 	run, err := c.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{
 		ID:                       id,
@@ -137,6 +140,29 @@ func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
 		return o.printJSON(result)
 	}
 	printResult(o, result)
+	return nil
+}
+
+// workersPolling refuses a start no worker would run: nobody polls the rollback task
+// queue or, when this rewind.yaml names the stack's host, that host's queue.
+func (o *Options) workersPolling(cmd *cobra.Command, c client.Client, cfg *config.Config, stack string) error {
+	type queue struct {
+		name, serves string
+		kind         enumspb.TaskQueueType
+	}
+	queues := []queue{{cfg.Temporal.TaskQueue, "rollback workflows", enumspb.TASK_QUEUE_TYPE_WORKFLOW}}
+	if s, err := cfg.Stack(stack); err == nil && s.Host != "" {
+		queues = append(queues, queue{workflows.HostTaskQueue(cfg.Temporal.TaskQueue, s.Host), "the Docker steps of stack " + stack + " on " + s.Host, enumspb.TASK_QUEUE_TYPE_ACTIVITY})
+	}
+	for _, q := range queues {
+		resp, err := c.DescribeTaskQueue(cmd.Context(), q.name, q.kind)
+		if err != nil {
+			return fmt.Errorf("ask Temporal which workers poll %s: %w", q.name, err)
+		}
+		if len(resp.GetPollers()) == 0 {
+			return badInputf("no worker is polling %s (%s): start the Rewind worker there (systemctl start rewind-worker) and try again; nothing was started", q.name, q.serves)
+		}
+	}
 	return nil
 }
 

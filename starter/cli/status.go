@@ -36,6 +36,10 @@ type RunningStep struct {
 	Attempt     int32
 	Progress    string `json:",omitempty"`
 	LastFailure string `json:",omitempty"`
+	// Done and Total are the bytes of a transfer that reports them (a restore), for a
+	// progress bar.
+	Done  int64 `json:",omitempty"`
+	Total int64 `json:",omitempty"`
 }
 
 // NewCmdStatus builds `rewind status ID`.
@@ -82,12 +86,13 @@ func (o *Options) status(cmd *cobra.Command, id string) (StatusView, error) {
 		v.Closed = info.GetCloseTime().AsTime()
 	}
 	for _, a := range d.GetPendingActivities() {
-		v.Running = append(v.Running, RunningStep{
+		r := RunningStep{
 			Activity:    a.GetActivityType().GetName(),
 			Attempt:     a.GetAttempt(),
-			Progress:    heartbeatProgress(a.GetHeartbeatDetails()),
 			LastFailure: a.GetLastFailure().GetMessage(),
-		})
+		}
+		r.Progress, r.Done, r.Total = heartbeatProgress(a.GetHeartbeatDetails())
+		v.Running = append(v.Running, r)
 	}
 	resp, err := c.QueryWorkflow(cmd.Context(), id, v.RunID, workflows.ProgressQuery)
 	if err == nil {
@@ -101,36 +106,57 @@ func (o *Options) status(cmd *cobra.Command, id string) (StatusView, error) {
 }
 
 func printStatus(o *Options, v StatusView) {
-	fmt.Fprintf(o.Out, "%s  %s\n", v.WorkflowID, strings.ToUpper(v.Status))
+	for _, l := range statusLines(v, nil, time.Now()) {
+		fmt.Fprintln(o.Out, l)
+	}
+}
+
+// statusLines is the checklist as lines: a header, one line per step with how long it
+// took, the steps in flight (with a bar, and rate and time left when rates has them),
+// decisions, the notice and the Web UI link.
+func statusLines(v StatusView, rates map[string]rate, now time.Time) []string {
+	lines := []string{fmt.Sprintf("%s  %s", v.WorkflowID, strings.ToUpper(v.Status))}
 	if v.Progress.Summary != "" {
-		fmt.Fprintln(o.Out, v.Progress.Summary)
+		lines = append(lines, v.Progress.Summary)
 	}
 	for i, s := range v.Progress.Steps {
 		prefix := "├──"
 		if i == len(v.Progress.Steps)-1 {
 			prefix = "└──"
 		}
-		fmt.Fprintf(o.Out, "%s %s %s", prefix, icon(s.State), s.Name)
+		l := fmt.Sprintf("%s %s %s", prefix, icon(s.State), s.Name)
 		if s.State != workflows.StateDone && s.State != workflows.StatePending {
-			fmt.Fprintf(o.Out, " (%s)", s.State)
+			l += " (" + s.State + ")"
+		}
+		if took := stepTime(s, now); took != "" {
+			l += " [" + took + "]"
 		}
 		if s.Detail != "" {
-			fmt.Fprintf(o.Out, ": %s", s.Detail)
+			l += ": " + s.Detail
 		}
-		fmt.Fprintln(o.Out)
+		lines = append(lines, l)
 	}
 	for _, r := range v.Running {
-		fmt.Fprintf(o.Out, "    ↻ %s", r.Activity)
+		l := "    ↻ " + r.Activity
 		if r.Attempt > 1 {
-			fmt.Fprintf(o.Out, " (attempt %d)", r.Attempt)
+			l += fmt.Sprintf(" (attempt %d)", r.Attempt)
+		}
+		if r.Total > 0 {
+			l += " " + bar(r.Done, r.Total)
 		}
 		if r.Progress != "" {
-			fmt.Fprintf(o.Out, ": %s", r.Progress)
+			l += ": " + r.Progress
+		}
+		if rt, ok := rates[r.Activity]; ok && rt.perSecond > 0 {
+			l += fmt.Sprintf(", %s/s", mib(int64(rt.perSecond)))
+			if r.Total > r.Done {
+				l += ", " + human(time.Duration(float64(r.Total-r.Done)/rt.perSecond*float64(time.Second))) + " left"
+			}
 		}
 		if r.LastFailure != "" && r.Attempt > 1 {
-			fmt.Fprintf(o.Out, "; last attempt failed: %s", r.LastFailure)
+			l += "; last attempt failed: " + r.LastFailure
 		}
-		fmt.Fprintln(o.Out)
+		lines = append(lines, l)
 	}
 	for _, d := range v.Progress.Decisions {
 		verdict := "refused"
@@ -140,32 +166,68 @@ func printStatus(o *Options, v StatusView) {
 		case d.Approver == "":
 			verdict = "note"
 		}
-		fmt.Fprintf(o.Out, "decision %s: %s — %s\n", d.At.Local().Format(time.TimeOnly), verdict, d.Reason)
+		lines = append(lines, fmt.Sprintf("decision %s: %s — %s", d.At.Local().Format(time.TimeOnly), verdict, d.Reason))
 	}
 	if v.Progress.Notice != "" {
-		fmt.Fprintf(o.Out, "NOTICE: %s\n", v.Progress.Notice)
+		lines = append(lines, "NOTICE: "+v.Progress.Notice)
 	}
-	fmt.Fprintf(o.Out, "Web UI: %s\n", v.UI)
+	return append(lines, "Web UI: "+v.UI)
+}
+
+// stepTime is how long a finished step took, or a running one has run so far (when now
+// is given).
+func stepTime(s workflows.Step, now time.Time) string {
+	switch {
+	case s.Started.IsZero():
+		return ""
+	case !s.Finished.IsZero():
+		return human(s.Finished.Sub(s.Started))
+	case !now.IsZero() && (s.State == workflows.StateRunning || s.State == workflows.StateWaiting):
+		return human(now.Sub(s.Started))
+	}
+	return ""
+}
+
+// human writes a duration as people say it: 850ms, 12s, 4m05s, 1h02m.
+func human(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Round(time.Second).Seconds()))
+	case d < time.Hour:
+		d = d.Round(time.Second)
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	d = d.Round(time.Minute)
+	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+}
+
+// bar is a 20-cell progress bar with its percentage.
+func bar(done, total int64) string {
+	const width = 20
+	filled := int(min(done, total) * width / total)
+	return fmt.Sprintf("[%s%s] %3d%%", strings.Repeat("█", filled), strings.Repeat("░", width-filled), min(done, total)*100/total)
 }
 
 // heartbeatProgress reads a step's last heartbeat: a restore's checkpoint becomes
-// "3.0 MiB of 12.1 MiB (25%)", a transfer's text is shown as it is.
-func heartbeatProgress(p *commonpb.Payloads) string {
+// "3.0 MiB of 12.1 MiB of the backup read (25%)" with its bytes, a transfer's text is
+// shown as it is.
+func heartbeatProgress(p *commonpb.Payloads) (text string, done, total int64) {
 	if len(p.GetPayloads()) == 0 {
-		return ""
+		return "", 0, 0
 	}
-	var text string
 	if converter.GetDefaultDataConverter().FromPayload(p.GetPayloads()[0], &text) == nil {
-		return text
+		return text, 0, 0
 	}
 	var restore docker.RestoreProgress
 	if converter.GetDefaultDataConverter().FromPayload(p.GetPayloads()[0], &restore) == nil && restore.BackupSize > 0 {
-		return fmt.Sprintf("%s of %s of the backup read (%d%%)", mib(restore.BackupRead), mib(restore.BackupSize), restore.BackupRead*100/restore.BackupSize)
+		return fmt.Sprintf("%s of %s of the backup read", mib(restore.BackupRead), mib(restore.BackupSize)), restore.BackupRead, restore.BackupSize
 	}
 	if restore.Entries > 0 {
-		return fmt.Sprintf("%d entries, %s copied", restore.Entries, mib(restore.Bytes))
+		return fmt.Sprintf("%d entries, %s copied", restore.Entries, mib(restore.Bytes)), 0, 0
 	}
-	return ""
+	return "", 0, 0
 }
 
 // severityOf reads a rollback's severity from its search attributes.

@@ -55,6 +55,8 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 	main.RegisterWorkflow(workflows.Quick)
 	main.RegisterWorkflow(workflows.Git)
 	main.RegisterActivity(o.Policy)
+	// Notifications go out from any worker, so a host without one is still reported.
+	main.RegisterActivity(o.Notify)
 
 	hostOpts := opts
 	hostOpts.Interceptors = append([]interceptor.WorkerInterceptor{&failFast{}}, o.Interceptors...)
