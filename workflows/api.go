@@ -29,6 +29,22 @@ const (
 // Options lists the runbook's options in its order.
 func Options() []string { return []string{OptionQuick, OptionFull, OptionGit, OptionEmergency} }
 
+// Steps is the checklist of an option, in the order its workflow runs it: what `rewind
+// plan` shows before anything starts.
+func Steps(option string) []string {
+	switch option {
+	case OptionQuick:
+		return []string{stepChecklist, stepResolve, stepApproval, stepStop, stepKeep, stepRemoveCtrs, stepCheckout, stepUp, stepHealthy, stepVerify, stepRemoveImg, stepArchive}
+	case OptionFull:
+		return []string{stepChecklist, stepInspect, stepPrepare, stepApproval, stepStop, stepSwap, stepUp, stepHealthy, stepVerify, stepForensics, stepCleanup, stepArchive}
+	case OptionGit:
+		return []string{stepChecklist, stepResolve, stepApproval, stepStop, stepKeep, stepCheckout, stepBuild, stepUp, stepHealthy, stepVerify, stepArchive}
+	case OptionEmergency:
+		return []string{stepStopNow, stepCapture, stepRemoveCtrs, stepPrune, stepRecord, stepNotify}
+	}
+	return nil
+}
+
 // WorkflowName maps an option to its workflow type.
 func WorkflowName(option string) (string, bool) {
 	switch option {

@@ -31,7 +31,7 @@ func Emergency(ctx workflow.Context, req Request) (Result, error) {
 	if legacy(ctx) {
 		return emergencyV0(ctx, req)
 	}
-	r, err := begin(ctx, req, stepStopNow, stepCapture, stepRemoveCtrs, stepPrune, stepRecord, stepNotify)
+	r, err := begin(ctx, req, Steps(OptionEmergency)...)
 	if err != nil {
 		return Result{}, err
 	}

@@ -28,7 +28,7 @@ func Full(ctx workflow.Context, req Request) (Result, error) {
 	if legacy(ctx) {
 		return fullV0(ctx, req)
 	}
-	r, err := begin(ctx, req, stepChecklist, stepInspect, stepPrepare, stepApproval, stepStop, stepSwap, stepUp, stepHealthy, stepVerify, stepForensics, stepCleanup, stepArchive)
+	r, err := begin(ctx, req, Steps(OptionFull)...)
 	if err != nil {
 		return Result{}, err
 	}

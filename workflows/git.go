@@ -19,7 +19,7 @@ func Git(ctx workflow.Context, req Request) (Result, error) {
 	if legacy(ctx) {
 		return codeV0(ctx, req, true)
 	}
-	r, err := begin(ctx, req, stepChecklist, stepResolve, stepApproval, stepStop, stepKeep, stepCheckout, stepBuild, stepUp, stepHealthy, stepVerify, stepArchive)
+	r, err := begin(ctx, req, Steps(OptionGit)...)
 	if err != nil {
 		return Result{}, err
 	}

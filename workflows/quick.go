@@ -22,7 +22,7 @@ func Quick(ctx workflow.Context, req Request) (Result, error) {
 	if legacy(ctx) {
 		return codeV0(ctx, req, false)
 	}
-	r, err := begin(ctx, req, stepChecklist, stepResolve, stepApproval, stepStop, stepKeep, stepRemoveCtrs, stepCheckout, stepUp, stepHealthy, stepVerify, stepRemoveImg, stepArchive)
+	r, err := begin(ctx, req, Steps(OptionQuick)...)
 	if err != nil {
 		return Result{}, err
 	}

@@ -127,6 +127,7 @@ func (r *rollback) stage(ctx workflow.Context, i int, v config.Volume, candidate
 			err = r.execIn(ctx, moving, d.PrepareVolume, docker.PrepareInput{
 				Staging: s.Staging, For: v.Name, Project: t.Project, Run: r.runKey(),
 				Backup: local.Path, Layout: archive.LayoutName(v.Layout), SHA256: c.SHA256, RequireChecksum: t.Backups.RequireChecksum,
+				Stack: r.req.Stack, Name: c.Name,
 			}, &s.Restored)
 		}
 		if err == nil {

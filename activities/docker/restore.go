@@ -10,12 +10,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/activities/archive"
+	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/meter"
 	"github.com/algotrendy/rewind/activities/progress"
 )
@@ -313,6 +315,10 @@ type PrepareInput struct {
 	Layout          archive.LayoutName
 	SHA256          string
 	RequireChecksum bool
+	// Stack and Name say whose backup this is, by its name in the store: the restore's
+	// verdict is recorded for `rewind backups` and `rewind plan`.
+	Stack string `json:",omitempty"`
+	Name  string `json:",omitempty"`
 }
 
 // PrepareVolume creates the staging volume (labelled as the run's, so a later run can
@@ -325,5 +331,29 @@ func (a *Activities) PrepareVolume(ctx context.Context, in PrepareInput) (Restor
 	if _, err := a.CreateVolume(ctx, VolumeInfo{Name: in.Staging, Labels: labels}); err != nil {
 		return RestoreResult{}, err
 	}
-	return a.RestoreVolume(ctx, RestoreInput{Volume: in.Staging, Backup: in.Backup, Layout: in.Layout, SHA256: in.SHA256, RequireChecksum: in.RequireChecksum})
+	began := time.Now()
+	res, err := a.RestoreVolume(ctx, RestoreInput{Volume: in.Staging, Backup: in.Backup, Layout: in.Layout, SHA256: in.SHA256, RequireChecksum: in.RequireChecksum})
+	a.recordVerdict(ctx, in, res, err, time.Since(began))
+	return res, err
+}
+
+// recordVerdict keeps what a staging restore proved about its backup; a failure that
+// may heal on retry says nothing about the backup and is not recorded.
+func (a *Activities) recordVerdict(ctx context.Context, in PrepareInput, res RestoreResult, err error, took time.Duration) {
+	var appErr *temporal.ApplicationError
+	if in.Stack == "" || a.StateDir == "" || (err != nil && !(errors.As(err, &appErr) && appErr.NonRetryable())) {
+		return
+	}
+	v := backup.Verdict{Name: cmp.Or(in.Name, filepath.Base(in.Backup)), SHA256: cmp.Or(res.SHA256, in.SHA256), At: time.Now().UTC(), OK: err == nil, By: in.Run, Restored: true}
+	if err != nil {
+		v.Detail = err.Error()
+	} else if res.ResumedAt == 0 {
+		v.Detail = fmt.Sprintf("restored whole into a staging volume: %d entries, %s", res.Entries, mib(res.Bytes))
+		v.Bytes, v.Seconds = res.Bytes, took.Seconds()
+	} else {
+		v.Detail = fmt.Sprintf("restored whole into a staging volume (resumed at entry %d): %d entries, %s", res.ResumedAt, res.Entries, mib(res.Bytes))
+	}
+	if err := (backup.Verdicts{Dir: backup.VerdictsDir(a.StateDir)}).Record(in.Stack, v); err != nil {
+		activity.GetLogger(ctx).Warn("verdict not recorded", "backup", v.Name, "error", err)
+	}
 }

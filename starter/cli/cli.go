@@ -95,6 +95,8 @@ Exit codes: 0 success, 1 the rollback failed, 2 bad input (nothing was changed).
 	o.root = root
 	root.AddCommand(
 		NewCmdStart(o),
+		NewCmdPlan(o),
+		NewCmdBackups(o),
 		NewCmdDecide(o, true),
 		NewCmdDecide(o, false),
 		NewCmdStatus(o),

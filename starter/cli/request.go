@@ -12,7 +12,7 @@ import (
 // startFlags are what the operator decides when starting a rollback.
 type startFlags struct {
 	stack, severity, reason, requester, to, backup string
-	wait, reset, noPutBack, printStatement         bool
+	wait, reset, noPutBack, printStatement, dryRun bool
 	keyFile, statementFile, signatureFile          string
 }
 

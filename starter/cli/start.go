@@ -60,11 +60,15 @@ worker with policy.require_signatures refuses unsigned ones.`,
 	fl.StringVar(&f.statementFile, "statement", "", "a statement you signed by hand (see --print-statement)")
 	fl.StringVar(&f.signatureFile, "signature", "", "its signature, from `ssh-keygen -Y sign -n rewind -f KEY STATEMENT`")
 	fl.BoolVar(&f.printStatement, "print-statement", false, "print the statement to sign for this start and exit (sign it by hand, then pass --statement and --signature)")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "show the plan (rewind plan) instead: nothing changes, no workflow starts")
 	fl.BoolVar(&o.JSON, "json", false, "print the result as JSON")
 	return cmd
 }
 
 func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
+	if f.dryRun {
+		return o.plan(cmd, option, f)
+	}
 	cfg, err := o.Config()
 	if err != nil {
 		return err

@@ -1,0 +1,153 @@
+package cli
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/algotrendy/rewind/activities/gitrepo"
+	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/workflows"
+)
+
+// NewCmdPlan builds `rewind plan OPTION`: what a rollback would do, changing nothing.
+func NewCmdPlan(o *Options) *cobra.Command {
+	var f startFlags
+	cmd := &cobra.Command{
+		Use:   "plan quick|full|git|emergency --stack STACK --severity P1|P2|P3",
+		Short: "Show what a rollback would do, changing nothing and starting no workflow",
+		Long: `Show a rollback before it starts: its steps in order, who must approve and by when,
+and what it would restore or check out. For a full rollback every candidate backup is
+read whole now, newest first, as the rollback will check it: the plan names the one it
+would restore, why newer ones would be skipped, and how long the restore and the downtime
+should take on this host.
+
+Nothing is changed and no workflow starts. It reads the stack's store and checkout, so it
+runs on the stack's Docker host with the worker's rewind.yaml. Exit 1 when the rollback
+would fail (no backup restores, no such version).`,
+		Example:   "  rewind plan full --stack prod --severity P2\n  rewind start full --stack prod --severity P2 --reason x --dry-run\n  rewind plan quick --stack prod --severity P1 --to v2.5",
+		Args:      cobra.ExactArgs(1),
+		ValidArgs: workflows.Options(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.plan(cmd, args[0], f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.stack, "stack", "", "stack to plan for (required)")
+	fl.StringVar(&f.severity, "severity", "", "P1, P2 or P3 (required)")
+	fl.StringVar(&f.to, "to", "", "quick and git: the version to go back to (default: the tag before the deployed one)")
+	fl.StringVar(&f.backup, "backup", "", "full: the backup to restore instead of the newest good one")
+	return cmd
+}
+
+func (o *Options) plan(cmd *cobra.Command, option string, f startFlags) error {
+	if _, ok := workflows.WorkflowName(option); !ok {
+		return badInputf("unknown option %q; use one of %s", option, strings.Join(workflows.Options(), ", "))
+	}
+	cfg, s, err := o.localStack(f.stack)
+	if err != nil {
+		return err
+	}
+	rule, err := cfg.Rule(f.severity)
+	if err != nil {
+		return badInput{err}
+	}
+	w := o.Out
+	fmt.Fprintf(w, "Plan: %s rollback of %s at %s (nothing changes, no workflow starts)\n\nSteps, in order:\n", option, f.stack, strings.ToUpper(f.severity))
+	for i, step := range workflows.Steps(option) {
+		fmt.Fprintf(w, "  %2d. %s\n", i+1, step)
+	}
+	fmt.Fprintf(w, "\nApproval: %s\n", approvalPlan(cfg, rule, option))
+	switch option {
+	case workflows.OptionFull:
+		return o.planRestore(cmd, cfg, f, s)
+	case workflows.OptionQuick, workflows.OptionGit:
+		resolved, err := (&gitrepo.Activities{}).Resolve(cmd.Context(), gitrepo.ResolveInput{Dir: s.WorkingDir, Ref: cmp.Or(f.to, "previous-tag")})
+		if err != nil {
+			return fmt.Errorf("the rollback would fail: %w", err)
+		}
+		fmt.Fprintf(w, "Version: %s (%.12s), from %.12s now checked out in %s; local edits would be stashed under the run's name.\n", resolved.Ref, resolved.Commit, resolved.Head, s.WorkingDir)
+	case workflows.OptionEmergency:
+		fmt.Fprintf(w, "Stops every container of compose project %s (SIGKILL after %s), removes them and its networks; the stack stays offline.\n", s.Project, s.StopGracePeriod)
+	}
+	return nil
+}
+
+// approvalPlan says who must approve and by when, as the worker's gate will ask.
+func approvalPlan(cfg *config.Config, rule config.Rule, option string) string {
+	rank := func(role string) int { return slices.Index(cfg.Severity.Escalation, role) }
+	var who []string
+	for _, a := range cfg.Approvers {
+		if rank(a.Role) >= rank(rule.Role) {
+			who = append(who, a.Name)
+		}
+	}
+	if rule.DecisionTime == 0 || option == workflows.OptionEmergency {
+		return fmt.Sprintf("none; the requester must be %s or above (%s)", rule.Role, strings.Join(who, ", "))
+	}
+	next := "no one higher"
+	if i := rank(rule.Role); i >= 0 && i+1 < len(cfg.Severity.Escalation) {
+		next = cfg.Severity.Escalation[i+1]
+	}
+	return fmt.Sprintf("a %s or above (%s), not the requester, within %s; then it escalates to %s, and ends having changed nothing at %s",
+		rule.Role, strings.Join(who, ", "), human(rule.DecisionTime), next, human(rule.HardDeadline))
+}
+
+// planRestore reads the candidate backups of every volume, newest first, until one would
+// restore, and estimates the time from this host's last staging restore.
+func (o *Options) planRestore(cmd *cobra.Command, cfg *config.Config, f startFlags, s config.Stack) error {
+	w := o.Out
+	views, err := listBackups(cmd, cfg, f.stack, s)
+	if err != nil {
+		return err
+	}
+	rate := newestVerdictRate(views)
+	var failed []string
+	var restoreBytes int64
+	var readFor time.Duration
+	fmt.Fprintln(w, "\nBackups:")
+	for _, v := range s.Volumes {
+		chosen := false
+		for _, b := range views {
+			if b.Volume != v.Name || (f.backup != "" && b.Name != f.backup) {
+				continue
+			}
+			began := time.Now()
+			verdict := readWhole(cmd, s, b, "rewind plan", io.Discard)
+			if !verdict.OK {
+				fmt.Fprintf(w, "  %s: would skip %s: %s\n", v.Name, b.Name, verdict.Detail)
+				continue
+			}
+			readFor += time.Since(began)
+			restoreBytes += b.Size
+			fmt.Fprintf(w, "  %s: would restore %s (%s, %s old; %s)\n", v.Name, b.Name, size(b.Size), human(time.Since(b.Modified)), verdict.Detail)
+			chosen = true
+			break
+		}
+		if !chosen {
+			what := "no backup matching " + v.Pattern
+			if f.backup != "" {
+				what = "backup " + f.backup
+			}
+			fmt.Fprintf(w, "  %s: %s would restore\n", v.Name, what)
+			failed = append(failed, v.Name)
+		}
+	}
+	fmt.Fprintln(w, "\nTime:")
+	if rate > 0 {
+		fmt.Fprintf(w, "  staging restore: about %s (this host's last staging restore ran at %s/s), while approvers decide\n", human(time.Duration(float64(restoreBytes)/rate*float64(time.Second))), mib(int64(rate)))
+	} else {
+		fmt.Fprintf(w, "  staging restore: at least the %s it took to read the backups now (no staging restore on this host yet to measure), while approvers decide\n", human(readFor))
+	}
+	fmt.Fprintf(w, "  downtime: from the stop (at most %s) through the swap (seconds when the volume can be renamed, a copy otherwise) until healthy (at most %s)\n", s.StopGracePeriod, human(s.Checks.HealthTimeout))
+	if len(failed) > 0 {
+		return errors.New("the rollback would fail: no backup of " + strings.Join(failed, ", ") + " restores; `rewind backups " + f.stack + "` lists them")
+	}
+	return nil
+}
