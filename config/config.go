@@ -77,6 +77,10 @@ type Worker struct {
 	// ScheduleToStart is how long a step waits for a worker on the stack's host to take
 	// it before the rollback fails with "no worker is polling": no silent waiting.
 	ScheduleToStart time.Duration `mapstructure:"schedule_to_start"`
+	// GuardName is who the guard is in the policy (an approver of role on-call or above)
+	// when it starts a rollback; GuardKey its private SSH key, when signatures are required.
+	GuardName string `mapstructure:"guard_name"`
+	GuardKey  string `mapstructure:"guard_key"`
 	// CrashAt makes the worker kill itself at a named point (REWIND_CRASH_AT): the crash
 	// tests' hook, never set in production.
 	CrashAt string `mapstructure:"crash_at"`
@@ -110,6 +114,8 @@ type Stack struct {
 	Image string `mapstructure:"image"`
 	// Build is how a git rollback rebuilds the image of the version it checks out.
 	Build Build `mapstructure:"build"`
+	// Guard is how a fresh deploy is watched.
+	Guard Guard `mapstructure:"guard"`
 }
 
 // Volume is one named volume of a stack and how its backups are named.
@@ -325,6 +331,8 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("worker.transfer_batch", 0)
 	v.SetDefault("worker.heartbeat_timeout", "20s")
 	v.SetDefault("worker.schedule_to_start", "10m")
+	v.SetDefault("worker.guard_name", "rewind-guard")
+	v.SetDefault("worker.guard_key", "")
 	v.SetDefault("worker.swap", "auto")
 	v.SetDefault("worker.crash_at", "")
 	_ = v.BindEnv("worker.crash_at", "REWIND_CRASH_AT")
@@ -434,6 +442,7 @@ func (c *Config) fillStackDefaults() {
 		if s.Backups.Pattern == "" {
 			s.Backups.Pattern = "questdb_backup_*.tar.gz"
 		}
+		s.Guard.fillDefaults()
 		for i := range s.Volumes {
 			if s.Volumes[i].Pattern == "" && i == 0 {
 				s.Volumes[i].Pattern = s.Backups.Pattern

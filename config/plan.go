@@ -28,6 +28,8 @@ type Plan struct {
 	HeartbeatTimeout time.Duration `json:",omitempty"`
 	// ScheduleToStart is how long a step waits for a worker on the host to take it.
 	ScheduleToStart time.Duration `json:",omitempty"`
+	// GuardName is who a guard acts as when it starts a rollback.
+	GuardName string `json:",omitempty"`
 	// Protected are folders of this host a code rollback must not move or stash away:
 	// the stack's backups and Rewind's evidence and state.
 	Protected []string `json:",omitempty"`
@@ -90,6 +92,7 @@ func (c *Config) Plan(stack, severity, host string, signers map[string][]string)
 		Compose:          c.Compose.Command,
 		HeartbeatTimeout: c.Worker.HeartbeatTimeout,
 		ScheduleToStart:  c.Worker.ScheduleToStart,
+		GuardName:        c.Worker.GuardName,
 		Policy: Policy{
 			Severity: strings.ToUpper(severity), Rule: rule, Escalation: c.Severity.Escalation,
 			RequireSignatures: c.Policy.RequireSignatures,

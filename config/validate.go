@@ -116,6 +116,9 @@ func (c *Config) validate() []Problem {
 				add(key+".checks.database_url", "a URL with a password", "no password in the URL (it would be recorded in every rollback's history): set PGPASSWORD or ~/.pgpass for the worker")
 			}
 		}
+		guard := s.Guard
+		guard.fillDefaults()
+		guard.problems(key+".guard", add)
 		if _, err := parseSize(s.Build.MaxContext); err != nil {
 			add(key+".build.max_context", quote(s.Build.MaxContext), "a size like 512MiB or 2GiB")
 		}

@@ -164,12 +164,17 @@ func TestSecondRollbackOfARunningStackIsRefused(t *testing.T) {
 	s := needDocker(t)
 	srv, _ := startTemporal(t)
 	e := newEnv(t, s, srv.GRPCAddr(), stackOptions{grace: time.Second})
-	// No worker runs, so the first rollback stays open.
-	code, _, errOut := e.rewind("start", "emergency", "--stack", e.stack, "--severity", "P1", "--reason", "first", "--as", "alice")
+	require.NoError(t, os.MkdirAll(e.backups, 0o755))
+	e.up()
+	e.goodBackup()
+	e.startWorker()
+	// A P2 waits for its approver, so the first rollback stays open.
+	code, _, errOut := e.rewind("start", "full", "--stack", e.stack, "--severity", "P2", "--reason", "first", "--as", "alice")
 	require.Equal(t, 0, code, errOut)
+	e.awaitApprovalGate(workflows.WorkflowID(e.stack))
 
 	code, _, errOut = e.rewind("start", "emergency", "--stack", e.stack, "--severity", "P1", "--reason", "second", "--as", "alice")
 	require.Equal(t, 2, code)
 	require.Contains(t, errOut, "stack demo already has a rollback running: rewind-demo")
-	require.Contains(t, errOut, "a Emergency started")
+	require.Contains(t, errOut, "the full rollback started ")
 }

@@ -299,6 +299,8 @@ type stackOptions struct {
 	// worker.schedule_to_start.
 	stackHost       string
 	scheduleToStart time.Duration
+	// stackYAML is more keys of the stack, as YAML lines indented four spaces.
+	stackYAML string
 }
 
 // keysOf is the keys entry of an approver in rewind.yaml, or nothing.
@@ -384,6 +386,9 @@ approvers:
 	}
 	if o.webhook != "" {
 		body += "notify: {webhook: {url_env: REWIND_TEST_WEBHOOK}}\n"
+	}
+	if o.stackYAML != "" {
+		body = strings.Replace(body, "    project: "+e.project+"\n", "    project: "+e.project+"\n"+o.stackYAML, 1)
 	}
 	if o.stackHost != "" {
 		body = strings.Replace(body, "    project: "+e.project+"\n", "    project: "+e.project+"\n    host: "+o.stackHost+"\n", 1)

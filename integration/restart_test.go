@@ -70,7 +70,7 @@ func TestRollbackSurvivesATemporalRestartMidRestore(t *testing.T) {
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		code, out, _ := e.rewind("status", id)
 		assert.Equal(c, 0, code)
-		assert.Regexp(c, `↻ PrepareVolume: [0-9.]+ MiB of [0-9.]+ MiB of the backup read \(\d+%\)`, out)
+		assert.Regexp(c, `↻ PrepareVolume \[[█░]+\] +\d+%: [0-9.]+ MiB of [0-9.]+ MiB of the backup read`, out)
 	}, time.Minute, 200*time.Millisecond, "rewind status shows how far the restore got")
 	srv.Stop()
 	srv = start()

@@ -109,6 +109,8 @@ const (
 	ErrVerificationFailed = "VerificationFailed"
 	ErrNoSuchVolume       = "NoSuchVolume"
 	ErrNoWorker           = "NoWorker"
+	// ErrGuardCouldNotAct: a guard found trouble but could not start the rollback.
+	ErrGuardCouldNotAct = "GuardCouldNotAct"
 )
 
 // Request starts a rollback. It names only what the operator decides: the stack's target

@@ -52,3 +52,20 @@ func (a *Activities) Plan(_ context.Context, in ResolveInput) (config.Plan, erro
 	}
 	return p, nil
 }
+
+// SignAsGuard signs a statement as the guard (worker.guard_name) with worker.guard_key,
+// so a rollback a guard starts passes a policy that requires signatures.
+func (a *Activities) SignAsGuard(_ context.Context, st identity.Statement) (string, error) {
+	w := a.Config.Worker
+	if st.Person != w.GuardName {
+		return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("the guard signs only as %s, not %s", w.GuardName, st.Person), "BadInput", nil)
+	}
+	if w.GuardKey == "" {
+		return "", temporal.NewNonRetryableApplicationError("policy.require_signatures is on but worker.guard_key names no key: give the guard an SSH key and list its public key under its approver entry", "BadInput", nil)
+	}
+	signer, err := identity.FileSigner(w.GuardKey)
+	if err != nil {
+		return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("worker.guard_key %s: %v", w.GuardKey, err), "BadInput", nil)
+	}
+	return identity.Sign(signer, st)
+}

@@ -97,6 +97,8 @@ Exit codes: 0 success, 1 the rollback failed, 2 bad input (nothing was changed).
 		NewCmdStart(o),
 		NewCmdPlan(o),
 		NewCmdBackups(o),
+		NewCmdGuard(o, false),
+		NewCmdGuard(o, true),
 		NewCmdDecide(o, true),
 		NewCmdDecide(o, false),
 		NewCmdStatus(o),

@@ -124,6 +124,7 @@ func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
 		}
 		return fmt.Errorf("start %s rollback of %s: %w", option, req.Stack, err)
 	}
+	o.stopGuard(cmd, c, req.Stack, requester)
 	if !o.JSON {
 		fmt.Fprintf(o.Out, "started %s rollback of %s (%s): workflow %s run %s\nWeb UI: %s\n", option, req.Stack, p.describe(), id, run.GetRunID(), o.uiLink(id, run.GetRunID()))
 	}
@@ -158,17 +159,36 @@ func (o *Options) workersPolling(cmd *cobra.Command, c client.Client, cfg *confi
 	if s, err := cfg.Stack(stack); err == nil && s.Host != "" {
 		queues = append(queues, queue{workflows.HostTaskQueue(cfg.Temporal.TaskQueue, s.Host), "the Docker steps of stack " + stack + " on " + s.Host, enumspb.TASK_QUEUE_TYPE_ACTIVITY})
 	}
+	// A worker that is restarting, or one that re-polls after Temporal restarted, shows
+	// up within seconds: wait that long before refusing.
+	deadline := time.Now().Add(workerGrace)
 	for _, q := range queues {
-		resp, err := c.DescribeTaskQueue(cmd.Context(), q.name, q.kind)
-		if err != nil {
-			return fmt.Errorf("ask Temporal which workers poll %s: %w", q.name, err)
-		}
-		if len(resp.GetPollers()) == 0 {
-			return badInputf("no worker is polling %s (%s): start the Rewind worker there (systemctl start rewind-worker) and try again; nothing was started", q.name, q.serves)
+		for waited := false; ; waited = true {
+			resp, err := c.DescribeTaskQueue(cmd.Context(), q.name, q.kind)
+			if err != nil {
+				return fmt.Errorf("ask Temporal which workers poll %s: %w", q.name, err)
+			}
+			if len(resp.GetPollers()) > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				return badInputf("no worker is polling %s (%s): start the Rewind worker there (systemctl start rewind-worker) and try again; nothing was started", q.name, q.serves)
+			}
+			if !waited {
+				fmt.Fprintf(cmd.ErrOrStderr(), "waiting up to %s for a worker to poll %s (%s)…\n", workerGrace, q.name, q.serves)
+			}
+			select {
+			case <-cmd.Context().Done():
+				return cmd.Context().Err()
+			case <-time.After(250 * time.Millisecond):
+			}
 		}
 	}
 	return nil
 }
+
+// workerGrace is how long a start waits for a worker to appear on its task queues.
+const workerGrace = 5 * time.Second
 
 // localChecks refuse, before anything starts, what the worker would refuse anyway, when
 // this machine's rewind.yaml knows the stacks and people: the worker still decides.
@@ -211,7 +231,7 @@ func (o *Options) describeRunning(cmd *cobra.Command, id string) string {
 		return ""
 	}
 	info := d.GetWorkflowExecutionInfo()
-	return fmt.Sprintf(", a %s started %s", info.GetType().GetName(), info.GetStartTime().AsTime().Local().Format(time.RFC3339))
+	return fmt.Sprintf(", the %s rollback started %s", strings.ToLower(info.GetType().GetName()), info.GetStartTime().AsTime().Local().Format(time.RFC3339))
 }
 
 func printResult(o *Options, r workflows.Result) {

@@ -211,8 +211,8 @@ func bar(done, total int64) string {
 }
 
 // heartbeatProgress reads a step's last heartbeat: a restore's checkpoint becomes
-// "3.0 MiB of 12.1 MiB of the backup read (25%)" with its bytes, a transfer's text is
-// shown as it is.
+// "3.0 MiB of 12.1 MiB of the backup read" with its bytes for the bar, a transfer's
+// text is shown as it is.
 func heartbeatProgress(p *commonpb.Payloads) (text string, done, total int64) {
 	if len(p.GetPayloads()) == 0 {
 		return "", 0, 0

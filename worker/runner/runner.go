@@ -54,6 +54,7 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 	main.RegisterWorkflow(workflows.Verify)
 	main.RegisterWorkflow(workflows.Quick)
 	main.RegisterWorkflow(workflows.Git)
+	main.RegisterWorkflow(workflows.Guard)
 	main.RegisterActivity(o.Policy)
 	// Notifications go out from any worker, so a host without one is still reported.
 	main.RegisterActivity(o.Notify)

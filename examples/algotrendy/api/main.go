@@ -12,6 +12,9 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -75,7 +78,9 @@ func run() error {
 	}
 	log.Printf("Connected to Binance (exchange connectivity ok)")
 
+	bad := &misbehaviour{}
 	mux := http.NewServeMux()
+	mux.HandleFunc("POST /admin/misbehave", bad.handle)
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := db.query(r.Context(), "SELECT COUNT(*) FROM market_data"); err != nil {
 			log.Printf("ERROR health check failed: %v", err)
@@ -85,6 +90,9 @@ func run() error {
 		fmt.Fprint(w, "Healthy")
 	})
 	mux.HandleFunc("GET /api/market-data/{exchange}/{symbol}", func(w http.ResponseWriter, r *http.Request) {
+		if bad.serve(w) {
+			return
+		}
 		rows, err := db.query(r.Context(), fmt.Sprintf(
 			"SELECT ts, price, volume FROM market_data WHERE exchange = '%s' AND symbol = '%s' ORDER BY ts DESC LIMIT 20",
 			sqlQuote(r.PathValue("exchange")), sqlQuote(r.PathValue("symbol"))))
@@ -107,6 +115,99 @@ func run() error {
 		return err
 	}
 	return nil
+}
+
+// misbehaviour makes the demo API fail the ways the runbook's "When to Execute Rollback"
+// lists, on request, so a guard can be shown and tested on the real stack:
+// POST /admin/misbehave?mode=500s|slow|leak|spike|disconnect|ok.
+type misbehaviour struct {
+	mu     sync.Mutex
+	mode   string
+	leaked [][]byte
+	stop   chan struct{}
+}
+
+func (m *misbehaviour) handle(w http.ResponseWriter, r *http.Request) {
+	mode := r.URL.Query().Get("mode")
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch mode {
+	case "ok":
+		m.reset()
+	case "500s", "slow":
+		m.mode = mode
+	case "leak":
+		// 2 MiB every 250 ms, held: memory that only grows.
+		if m.stop == nil {
+			m.stop = make(chan struct{})
+			go m.leak(m.stop)
+		}
+	case "spike":
+		// 128 MiB for two seconds, then handed back to the system.
+		go func(spike []byte) {
+			time.Sleep(2 * time.Second)
+			runtime.KeepAlive(spike) // held until here, then garbage
+			debug.FreeOSMemory()
+		}(touch(make([]byte, 128<<20)))
+	case "disconnect":
+		log.Printf("ERROR Lost connection to Binance (exchange connectivity lost)")
+	default:
+		http.Error(w, "mode must be one of 500s, slow, leak, spike, disconnect, ok", http.StatusBadRequest)
+		return
+	}
+	log.Printf("misbehaving: %s", mode)
+	fmt.Fprintf(w, "mode %s\n", mode)
+}
+
+// reset goes back to behaving and gives the leaked memory back.
+func (m *misbehaviour) reset() {
+	m.mode = ""
+	if m.stop != nil {
+		close(m.stop)
+		m.stop = nil
+	}
+	m.leaked = nil
+	debug.FreeOSMemory()
+}
+
+func (m *misbehaviour) leak(stop chan struct{}) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			m.mu.Lock()
+			if len(m.leaked) < 256 { // at most 512 MiB
+				m.leaked = append(m.leaked, touch(make([]byte, 2<<20)))
+			}
+			m.mu.Unlock()
+		}
+	}
+}
+
+// serve answers a request the misbehaving way and reports whether it did.
+func (m *misbehaviour) serve(w http.ResponseWriter) bool {
+	m.mu.Lock()
+	mode := m.mode
+	m.mu.Unlock()
+	switch mode {
+	case "500s":
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return true
+	case "slow":
+		time.Sleep(250 * time.Millisecond)
+	}
+	return false
+}
+
+// touch writes every page, so the memory is really in use.
+func touch(b []byte) []byte {
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	return b
 }
 
 func sqlQuote(s string) string {

@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/algotrendy/rewind/workflows"
+)
+
+type guardFlags struct {
+	stack, version, requester string
+	window, interval          time.Duration
+}
+
+// NewCmdGuard builds `rewind guard` (deployed false) and `rewind deployed` (true): watch a
+// fresh deploy and act on the runbook's criteria.
+func NewCmdGuard(o *Options, deployed bool) *cobra.Command {
+	var f guardFlags
+	use, short := "guard --stack STACK [--window 30m]", "Watch a stack and roll it back when the runbook's criteria say so"
+	if deployed {
+		use, short = "deployed --stack STACK --version VERSION", "Tell Rewind a deploy happened: guard it for the stack's window"
+	}
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Long: `Start the guard of a stack as the workflow rewind-<stack>-guard (a newer deploy's guard
+replaces a running one). Every interval it samples the containers (state, restarts,
+memory), the API (health, 5xx ratio, latency against the first samples) and the data,
+and judges the worker's criteria, shaped like the runbook's "When to Execute Rollback":
+a critical finding starts the stack's guard.option rollback at P1 as the guard, a major
+one proposes it at P2 for an approver, a minor one is recorded. The guard ends quietly
+when the window passes, and stops when someone starts a rollback by hand.
+
+Call "rewind deployed" from deploy scripts right after the new version is up.`,
+		Example: "  rewind deployed --stack prod --version v2.6\n  rewind guard --stack prod --window 1h\n  rewind watch rewind-prod-guard",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if deployed && strings.TrimSpace(f.version) == "" {
+				return badInputf("deployed needs --version: the version now running, for the record")
+			}
+			return o.guard(cmd, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.stack, "stack", "", "stack to guard (required)")
+	fl.StringVar(&f.version, "version", "", "the version just deployed, for the record")
+	fl.StringVar(&f.requester, "as", "", "who starts the guard (default: identity.name, then $USER)")
+	fl.DurationVar(&f.window, "window", 0, "how long to watch (default: the stack's guard.window, 30m)")
+	fl.DurationVar(&f.interval, "interval", 0, "how often to sample (default: the stack's guard.interval, 15s)")
+	return cmd
+}
+
+func (o *Options) guard(cmd *cobra.Command, f guardFlags) error {
+	cfg, err := o.Config()
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(f.stack) == "" {
+		return badInputf("missing --stack; see `rewind guard --help`")
+	}
+	if f.window < 0 || f.interval < 0 {
+		return badInputf("--window and --interval must be positive durations, like 30m and 15s")
+	}
+	requester := firstNonEmpty(f.requester, cfg.Identity.Name, os.Getenv("USER"))
+	if len(cfg.Approvers) > 0 {
+		if _, ok := cfg.Approver(requester); !ok {
+			return badInputf("%s is not in the policy of rewind.yaml and may not start a guard; pass --as NAME", requester)
+		}
+	}
+	if len(cfg.Stacks) > 0 {
+		if _, err := cfg.Stack(f.stack); err != nil {
+			return badInput{err}
+		}
+	}
+	c, err := o.Client()
+	if err != nil {
+		return err
+	}
+	if err := o.workersPolling(cmd, c, cfg, f.stack); err != nil {
+		return err
+	}
+	id := workflows.GuardWorkflowID(f.stack)
+	req := workflows.GuardRequest{Stack: f.stack, Requester: requester, Version: f.version, RequestedAt: time.Now(), Window: f.window, Interval: f.interval}
+	run, err := c.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{
+		ID:        id,
+		TaskQueue: cfg.Temporal.TaskQueue,
+		// A newer deploy's guard replaces the one watching the deploy before it.
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		StaticSummary:            fmt.Sprintf("guard of %s %s, by %s", f.stack, f.version, requester),
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.StackKey.ValueSet(f.stack),
+			workflows.OptionKey.ValueSet("guard"),
+			workflows.PhaseKey.ValueSet("starting"),
+		),
+	}, workflows.Guard, req)
+	if err != nil {
+		return fmt.Errorf("start the guard of %s: %w", f.stack, err)
+	}
+	fmt.Fprintf(o.Out, "guarding %s: workflow %s run %s\nfollow it: rewind watch %s\nWeb UI: %s\n", f.stack, id, run.GetRunID(), id, o.uiLink(id, run.GetRunID()))
+	return nil
+}
+
+// stopGuard tells the stack's guard that a rollback was started by hand; a stack without
+// a running guard is the usual case.
+func (o *Options) stopGuard(cmd *cobra.Command, c client.Client, stack, who string) {
+	err := c.SignalWorkflow(cmd.Context(), workflows.GuardWorkflowID(stack), "", workflows.RollbackStartedSignal, who)
+	var nf *serviceerror.NotFound
+	if err != nil && !errors.As(err, &nf) {
+		fmt.Fprintf(o.Err, "note: could not tell the guard of %s to stop: %v\n", stack, err)
+	}
+}

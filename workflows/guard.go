@@ -1,0 +1,501 @@
+package workflows
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/evidence"
+	"github.com/algotrendy/rewind/activities/notify"
+	"github.com/algotrendy/rewind/activities/policy"
+	"github.com/algotrendy/rewind/activities/probe"
+	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/identity"
+)
+
+// RollbackStartedSignal tells a stack's guard that someone started a rollback by hand:
+// the guard stops, the people are on it.
+const RollbackStartedSignal = "rollback-started"
+
+// GuardWorkflowID is the workflow that guards a stack's latest deploy.
+func GuardWorkflowID(stack string) string { return WorkflowID(stack) + "-guard" }
+
+// GuardRequest starts watching a deploy. Like a rollback request, it names only what the
+// operator decides; what to sample and the limits come from the worker's configuration.
+type GuardRequest struct {
+	Stack     string
+	Requester string
+	// Version is what was deployed, for the record.
+	Version     string `json:",omitempty"`
+	RequestedAt time.Time
+	// Window and Interval override the stack's guard settings.
+	Window   time.Duration `json:",omitempty"`
+	Interval time.Duration `json:",omitempty"`
+	// State is what the guard learnt before it continued as new; nil on a fresh start.
+	State *GuardState `json:",omitempty"`
+}
+
+// GuardState is what the guard carries from sample to sample.
+type GuardState struct {
+	Until   time.Time
+	Samples int
+	// Baseline holds the first samples' latencies; Memory the recent memory readings.
+	Baseline []time.Duration `json:",omitempty"`
+	Memory   []MemoryPoint   `json:",omitempty"`
+	// HealthFailures counts failed health checks in a row; DownSince when a container
+	// was first seen down (zero while all are up); Restarts0 the restarts at the start.
+	HealthFailures int
+	DownSince      time.Time `json:",omitzero"`
+	Restarts0      int
+	Started        bool
+	LastLook       time.Time `json:",omitzero"`
+	// Recorded are the minor findings noted so far, once per criterion.
+	Recorded []string `json:",omitempty"`
+}
+
+// MemoryPoint is one reading of the containers' memory.
+type MemoryPoint struct {
+	At    time.Time
+	Bytes int64
+}
+
+// GuardResult is how a guard ended.
+type GuardResult struct {
+	Outcome string
+	// Rollback is the rollback it started, if any.
+	Rollback string   `json:",omitempty"`
+	Findings []string `json:",omitempty"`
+}
+
+// GuardSample is one look at the stack.
+type GuardSample struct {
+	At         time.Time
+	Containers docker.ContainerSample
+	API        probe.APISample
+}
+
+// finding is a criterion that fired, with the value that made it.
+type finding struct {
+	config.Criterion
+	Value float64
+}
+
+func (f finding) String() string {
+	return fmt.Sprintf("%s %s over the limit of %s (%s)", f.Measure, formatMeasure(f.Measure, f.Value), formatMeasure(f.Measure, f.Above), f.Class)
+}
+
+// memoryPoints is how many readings the leak test looks at; leakClimb the least growth
+// over them that can be a leak rather than a heap breathing.
+const (
+	memoryPoints = 6
+	leakClimb    = 32 << 20
+)
+
+// samplesPerRun bounds a guard run's history: it continues as new after this many.
+const samplesPerRun = 200
+
+// Guard watches a stack after a deploy, as the runbook's "When to Execute Rollback" says:
+// every interval it samples the containers and the API, judges each criterion, and on a
+// critical finding starts the configured rollback at P1 on its own behalf, on a major one
+// proposes it at P2 for approval, and records minor ones. It ends quietly when the window
+// passes, or when someone starts a rollback of the stack by hand.
+func Guard(ctx workflow.Context, req GuardRequest) (GuardResult, error) {
+	g := &guard{ctx: ctx, req: req}
+	t, err := newTracker(ctx, fmt.Sprintf("guard of %s %s, started by %s", req.Stack, req.Version, req.Requester))
+	if err != nil {
+		return GuardResult{}, err
+	}
+	g.track = t
+	if err := g.resolve(); err != nil {
+		t.end("failed", message(err))
+		return GuardResult{}, err
+	}
+	for _, c := range g.criteria {
+		t.step(label(c)).State = StateRunning
+	}
+	st := req.State
+	if st == nil {
+		st = &GuardState{Until: workflow.Now(ctx).Add(g.window)}
+	}
+	g.state = st
+	byHand := workflow.GetSignalChannel(ctx, RollbackStartedSignal)
+	for run := 0; ; run++ {
+		if !workflow.Now(ctx).Before(st.Until) {
+			return g.quiet(), nil
+		}
+		if run == samplesPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			next := req
+			next.State = st
+			return GuardResult{}, workflow.NewContinueAsNewError(ctx, Guard, next)
+		}
+		began := workflow.Now(ctx)
+		sample, err := g.sample()
+		if err != nil {
+			g.notice(fmt.Sprintf("sample %d failed: %s", st.Samples+1, message(err)))
+			if appErr, ok := errors.AsType[*temporal.ApplicationError](err); ok && appErr.Type() == ErrNoWorker {
+				t.end("failed", message(err))
+				return GuardResult{}, err
+			}
+		} else if fired := g.judge(sample); len(fired) > 0 {
+			worst := fired[0]
+			switch worst.Class {
+			case config.ClassCritical:
+				return g.act("P1", worst, fired, sample)
+			case config.ClassMajor:
+				return g.act("P2", worst, fired, sample)
+			}
+			for _, f := range fired {
+				if !slices.Contains(st.Recorded, f.Measure) {
+					st.Recorded = append(st.Recorded, f.Measure)
+					g.notice(fmt.Sprintf("minor at %s: %s", sample.At.Format(time.TimeOnly), f))
+				}
+			}
+		}
+		// Looks keep their cadence: the next is due an interval after this one began, at
+		// once when this one took longer (a worker that died mid-look).
+		var who string
+		stopped := false
+		wait := workflow.NewSelector(ctx).
+			AddReceive(byHand, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, &who); stopped = true })
+		if left := g.interval - workflow.Now(ctx).Sub(began); left > 0 {
+			wait.AddFuture(workflow.NewTimer(ctx, left), func(workflow.Future) {})
+			wait.Select(ctx)
+		} else {
+			for wait.HasPending() {
+				wait.Select(ctx)
+			}
+		}
+		if stopped {
+			outcome := "stopped: " + cmp.Or(who, "someone") + " started a rollback of " + req.Stack + " by hand"
+			t.end(outcome, "")
+			return GuardResult{Outcome: outcome}, nil
+		}
+	}
+}
+
+type guard struct {
+	ctx      workflow.Context
+	req      GuardRequest
+	track    *tracker
+	plan     config.Plan
+	criteria []config.Criterion
+	window   time.Duration
+	interval time.Duration
+	state    *GuardState
+}
+
+// resolve reads the stack's guard settings and policy from the worker's configuration and
+// checks the guard may act: it is a person of the policy who may start a P1 rollback.
+func (g *guard) resolve() error {
+	var p *policy.Activities
+	ctx := workflow.WithLocalActivityOptions(g.ctx, workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: 30 * time.Second,
+		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 3},
+	})
+	if err := workflow.ExecuteLocalActivity(ctx, p.Plan, policy.ResolveInput{Stack: g.req.Stack, Severity: "P1"}).Get(ctx, &g.plan); err != nil {
+		return err
+	}
+	cfg := g.plan.Target.Guard
+	g.criteria = slices.Clone(cfg.Criteria)
+	rank := map[string]int{config.ClassCritical: 0, config.ClassMajor: 1, config.ClassMinor: 2}
+	slices.SortStableFunc(g.criteria, func(a, b config.Criterion) int { return rank[a.Class] - rank[b.Class] })
+	g.window = cmp.Or(g.req.Window, cfg.Window)
+	g.interval = cmp.Or(g.req.Interval, cfg.Interval)
+	switch {
+	case g.interval < time.Second || g.interval > time.Hour:
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("a guard samples every 1s to 1h, not every %s", g.interval), ErrBadInput, nil)
+	case g.window < g.interval || g.window > 7*24*time.Hour:
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("a guard watches from one interval (%s) to 7 days, not %s", g.interval, g.window), ErrBadInput, nil)
+	}
+	me, ok := g.plan.Policy.Person(g.plan.GuardName)
+	if !ok || g.plan.Policy.Rank(me.Role) < g.plan.Policy.Rank(g.plan.Policy.Rule.Role) {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"the guard acts as %q, who must be in the worker's approvers with the role %s or above to start a P1 rollback: add {name: %s, role: %s} (with its key when signatures are required)",
+			g.plan.GuardName, g.plan.Policy.Rule.Role, g.plan.GuardName, g.plan.Policy.Rule.Role), ErrNotAuthorized, nil)
+	}
+	return nil
+}
+
+// sample looks at the containers and the API, on the stack's host.
+func (g *guard) sample() (GuardSample, error) {
+	t := g.plan.Target
+	ctx := workflow.WithActivityOptions(g.ctx, workflow.ActivityOptions{
+		TaskQueue:              g.plan.HostQueue,
+		ScheduleToStartTimeout: cmp.Or(g.plan.ScheduleToStart, noWorkerAfter),
+		StartToCloseTimeout:    max(g.interval, 30*time.Second),
+		// A worker that dies mid-sample is noticed within the heartbeat timeout, so the
+		// next look is not a whole start-to-close late; a look is not retried, the next
+		// one is due anyway.
+		HeartbeatTimeout: cmp.Or(g.plan.HeartbeatTimeout, 20*time.Second),
+		RetryPolicy:      &temporal.RetryPolicy{MaximumAttempts: 1},
+	})
+	var d *docker.Activities
+	var p *probe.Activities
+	s := GuardSample{At: workflow.Now(g.ctx)}
+	containers := workflow.ExecuteActivity(ctx, d.SampleContainers, docker.SampleInput{Project: t.Project, Since: g.state.LastLook, Patterns: t.Guard.LostPatterns})
+	api := workflow.ExecuteActivity(ctx, p.SampleAPI, probe.APISampleInput{
+		HealthURL: t.Checks.HealthURL, FunctionalURL: t.Checks.FunctionalURL, Probes: t.Guard.Probes,
+		DatabaseURL: t.Checks.DatabaseURL, DataQuery: t.Checks.DataQuery,
+	})
+	err := containers.Get(ctx, &s.Containers)
+	if apiErr := api.Get(ctx, &s.API); err == nil {
+		err = apiErr
+	}
+	if err != nil {
+		if timeout, ok := errors.AsType[*temporal.TimeoutError](err); ok && timeout.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START {
+			return s, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no worker is polling %s: start the Rewind worker on the stack's Docker host", g.plan.HostQueue), ErrNoWorker, err)
+		}
+		return s, err
+	}
+	g.state.LastLook = s.At
+	g.state.Samples++
+	return s, nil
+}
+
+// judge measures a sample against every criterion and returns those that fired, most
+// severe first, and shows each measure against its limit.
+func (g *guard) judge(s GuardSample) []finding {
+	st := g.state
+	values := measure(st, s, g.plan.Target.Guard, g.plan.Target.Checks.DataQuery != "")
+	var fired []finding
+	for _, c := range g.criteria {
+		v, known := values[c.Measure]
+		step := g.track.step(label(c))
+		switch {
+		case !known:
+			step.Detail = "not measured yet"
+		case v > c.Above:
+			fired = append(fired, finding{Criterion: c, Value: v})
+			step.State, step.Detail = StateFailed, fmt.Sprintf("%s at %s", formatMeasure(c.Measure, v), s.At.Format(time.TimeOnly))
+		default:
+			step.Detail = "now " + formatMeasure(c.Measure, v)
+		}
+	}
+	g.track.progress.Summary = fmt.Sprintf("guard of %s %s: sample %d, every %s until %s", g.req.Stack, g.req.Version, st.Samples, g.interval, st.Until.Format(time.TimeOnly))
+	g.track.progress.Phase = "watching"
+	g.track.publish()
+	return fired
+}
+
+// measure updates the guard's state with a sample and returns each measure's value; a
+// measure not known yet (no baseline, too few readings) is absent.
+func measure(st *GuardState, s GuardSample, guard config.Guard, dataQuery bool) map[string]float64 {
+	v := map[string]float64{}
+	if !st.Started {
+		st.Started, st.Restarts0 = true, s.Containers.Restarts
+	}
+	if len(s.Containers.Down) > 0 {
+		if st.DownSince.IsZero() {
+			st.DownSince = s.At
+		}
+		v["down_for"] = s.At.Sub(st.DownSince).Seconds()
+	} else {
+		st.DownSince = time.Time{}
+		v["down_for"] = 0
+	}
+	v["restarts"] = float64(s.Containers.Restarts - st.Restarts0)
+	v["lost_connection"] = float64(len(s.Containers.LogHits))
+	if s.API.Requests > 0 {
+		v["error_ratio"] = s.API.ErrorRatio()
+	}
+	if s.API.HealthOK {
+		st.HealthFailures = 0
+	} else {
+		st.HealthFailures++
+	}
+	v["health_failures"] = float64(st.HealthFailures)
+	if dataQuery {
+		v["data_missing"] = 0
+		if !s.API.DataOK {
+			v["data_missing"] = 1
+		}
+	}
+	if s.API.Latency > 0 {
+		if len(st.Baseline) < guard.Baseline {
+			st.Baseline = append(st.Baseline, s.API.Latency)
+		} else {
+			v["latency_ratio"] = float64(s.API.Latency) / float64(max(median(st.Baseline), guard.LatencyFloor, 1))
+		}
+	}
+	st.Memory = append(st.Memory, MemoryPoint{At: s.At, Bytes: s.Containers.Memory})
+	if len(st.Memory) > memoryPoints {
+		st.Memory = st.Memory[len(st.Memory)-memoryPoints:]
+	}
+	if len(st.Memory) == memoryPoints {
+		v["memory_growth"] = leakRate(st.Memory)
+	}
+	return v
+}
+
+// leakRate is how many MiB a minute memory keeps growing over the readings: a leak climbs
+// at nearly every reading, by more than a garbage collector's swing, in steps none of
+// which is most of the climb, and ends near its top; a spike falls back and a step up is
+// one step, so both read as no growth.
+func leakRate(points []MemoryPoint) float64 {
+	rises, top, step := 0, int64(0), int64(0)
+	for i, p := range points {
+		top = max(top, p.Bytes)
+		if i > 0 && p.Bytes > points[i-1].Bytes {
+			rises++
+			step = max(step, p.Bytes-points[i-1].Bytes)
+		}
+	}
+	first, last := points[0].Bytes, points[len(points)-1].Bytes
+	climb := last - first
+	if rises < len(points)-2 || float64(last) < 0.9*float64(top) || climb < leakClimb || step > climb/2 {
+		return 0
+	}
+	// Least-squares slope of bytes over seconds.
+	var sx, sy, sxx, sxy float64
+	t0 := points[0].At
+	for _, p := range points {
+		x, y := p.At.Sub(t0).Seconds(), float64(p.Bytes)
+		sx, sy, sxx, sxy = sx+x, sy+y, sxx+x*x, sxy+x*y
+	}
+	n := float64(len(points))
+	den := n*sxx - sx*sx
+	if den == 0 {
+		return 0
+	}
+	return max(0, (n*sxy-sx*sy)/den*60/(1<<20))
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func label(c config.Criterion) string {
+	return fmt.Sprintf("%s: %s above %s", c.Class, c.Measure, formatMeasure(c.Measure, c.Above))
+}
+
+func formatMeasure(m string, v float64) string {
+	switch m {
+	case "down_for":
+		return fmt.Sprintf("%.0fs", v)
+	case "error_ratio":
+		return fmt.Sprintf("%.0f%%", v*100)
+	case "memory_growth":
+		return fmt.Sprintf("%.1f MiB/min", v)
+	case "latency_ratio":
+		return fmt.Sprintf("%.2f×", v)
+	}
+	return fmt.Sprintf("%g", v)
+}
+
+// act starts the stack's configured rollback on the guard's behalf: P1 runs at once, P2
+// waits for an approver, who is paged by the rollback itself. The samples that led here
+// go into the evidence; the rollback's reason names the criterion and when it fired.
+func (g *guard) act(severity string, worst finding, fired []finding, s GuardSample) (GuardResult, error) {
+	t := g.plan.Target
+	option := t.Guard.Option
+	info := workflow.GetInfo(g.ctx).WorkflowExecution
+	prefix := evidence.Prefix(workflow.Now(g.ctx).UTC().Format("20060102"), info.ID, info.RunID)
+	body, _ := json.MarshalIndent(map[string]any{"fired": fired, "sample": s, "state": g.state}, "", "  ")
+	var e *evidence.Activities
+	var stored string
+	noteCtx := workflow.WithActivityOptions(g.ctx, workflow.ActivityOptions{
+		TaskQueue: g.plan.HostQueue, StartToCloseTimeout: time.Minute,
+		ScheduleToStartTimeout: cmp.Or(g.plan.ScheduleToStart, noWorkerAfter),
+		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 3},
+	})
+	samples := "not stored"
+	if err := workflow.ExecuteActivity(noteCtx, e.Note, evidence.NoteInput{Name: prefix + "/guard-samples.json", Text: string(body)}).Get(noteCtx, &stored); err != nil {
+		samples += ": " + message(err)
+	} else {
+		samples = stored
+	}
+	var reasons []string
+	for _, f := range fired {
+		reasons = append(reasons, f.String())
+	}
+	reason := fmt.Sprintf("guard of %s %s: %s at %s; also: %s; samples: %s", g.req.Stack, g.req.Version, worst, s.At.UTC().Format(time.RFC3339), strings.Join(reasons[1:], ", "), samples)
+	if len(reasons) == 1 {
+		reason = fmt.Sprintf("guard of %s %s: %s at %s; samples: %s", g.req.Stack, g.req.Version, worst, s.At.UTC().Format(time.RFC3339), samples)
+	}
+	req := Request{Stack: g.req.Stack, Option: option, Severity: severity, Reason: reason, Requester: g.plan.GuardName, RequestedAt: workflow.Now(g.ctx)}
+	if g.plan.Policy.RequireSignatures {
+		st := identity.Statement{WorkflowID: WorkflowID(g.req.Stack), Person: g.plan.GuardName, Action: "start " + option, Severity: severity, Expires: workflow.Now(g.ctx).Add(10 * time.Minute).UTC().Truncate(time.Second)}
+		var p *policy.Activities
+		lctx := workflow.WithLocalActivityOptions(g.ctx, workflow.LocalActivityOptions{ScheduleToCloseTimeout: 30 * time.Second, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 2}})
+		var sig string
+		if err := workflow.ExecuteLocalActivity(lctx, p.SignAsGuard, st).Get(lctx, &sig); err != nil {
+			return g.failed(fmt.Sprintf("could not sign the %s rollback it must start: %s", severity, message(err)), fired)
+		}
+		req.Statement, req.Signature = string(st.Text()), sig
+	}
+	name, _ := WorkflowName(option)
+	cctx := workflow.WithChildOptions(g.ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:            WorkflowID(g.req.Stack),
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		StaticSummary:         fmt.Sprintf("%s rollback of %s, %s, by %s", option, g.req.Stack, severity, g.plan.GuardName),
+		StaticDetails:         "**Reason:** " + reason,
+		TypedSearchAttributes: temporal.NewSearchAttributes(StackKey.ValueSet(g.req.Stack), OptionKey.ValueSet(option), SeverityKey.ValueSet(severity), PhaseKey.ValueSet("starting")),
+	})
+	child := workflow.ExecuteChildWorkflow(cctx, name, req)
+	var started workflow.Execution
+	if err := child.GetChildWorkflowExecution().Get(g.ctx, &started); err != nil {
+		return g.failed("could not start the rollback: "+message(err), fired)
+	}
+	outcome := fmt.Sprintf("started a %s %s rollback (%s run %s): %s", severity, option, started.ID, started.RunID, worst)
+	if severity == "P2" {
+		outcome = fmt.Sprintf("proposed a P2 %s rollback (%s run %s), waiting for an approver: %s", option, started.ID, started.RunID, worst)
+	}
+	g.track.end(outcome, "")
+	return GuardResult{Outcome: outcome, Rollback: started.ID + "/" + started.RunID, Findings: reasons}, nil
+}
+
+// failed ends a guard that found trouble but could not act on it, and tells people.
+func (g *guard) failed(why string, fired []finding) (GuardResult, error) {
+	var reasons []string
+	for _, f := range fired {
+		reasons = append(reasons, f.String())
+	}
+	msg := fmt.Sprintf("guard of %s found %s but %s: roll back by hand", g.req.Stack, strings.Join(reasons, ", "), why)
+	g.notify(notify.Event{Kind: notify.KindFailed, Outcome: "guard could not act", Detail: msg})
+	g.track.end("failed", msg)
+	return GuardResult{}, temporal.NewNonRetryableApplicationError(msg, ErrGuardCouldNotAct, nil)
+}
+
+// quiet ends a guard whose window passed with nothing to act on.
+func (g *guard) quiet() GuardResult {
+	for i := range g.track.progress.Steps {
+		if s := &g.track.progress.Steps[i]; s.State == StateRunning {
+			s.State = StateDone
+		}
+	}
+	outcome := fmt.Sprintf("quiet: %d samples over %s found nothing to act on", g.state.Samples, g.window)
+	if len(g.state.Recorded) > 0 {
+		outcome += " (minor: " + strings.Join(g.state.Recorded, ", ") + ")"
+	}
+	g.track.end(outcome, "")
+	return GuardResult{Outcome: outcome, Findings: g.state.Recorded}
+}
+
+// notice records something people should see in the guard's progress.
+func (g *guard) notice(what string) {
+	g.track.progress.Decisions = append(g.track.progress.Decisions, DecisionRecord{At: workflow.Now(g.ctx), Reason: what})
+	g.track.publish()
+}
+
+func (g *guard) notify(ev notify.Event) {
+	var n *notify.Activities
+	info := workflow.GetInfo(g.ctx).WorkflowExecution
+	ev.RunKey, ev.WorkflowID, ev.Stack, ev.Option, ev.Requester = info.ID+"/"+info.RunID, info.ID, g.req.Stack, "guard", g.req.Requester
+	ctx := workflow.WithActivityOptions(g.ctx, workflow.ActivityOptions{
+		TaskQueue: workflow.GetInfo(g.ctx).TaskQueueName, StartToCloseTimeout: 2 * time.Minute,
+		ScheduleToStartTimeout: noWorkerAfter, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3},
+	})
+	_ = workflow.ExecuteActivity(ctx, n.Notify, ev).Get(ctx, nil)
+}
