@@ -1,14 +1,18 @@
-// Command devserver runs an embedded Temporal server with SQLite persistence and the Web UI,
-// so Rewind runs on a machine where nothing else is installed.
+// Command devserver runs an embedded Temporal server and the Web UI: with SQLite, so
+// Rewind runs on a machine where nothing else is installed, or with --postgres, as a
+// production cluster without Docker images (frontend, history, matching and worker
+// services in one process, the schema set up by Temporal's own SQL tooling).
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/algotrendy/rewind/devserver/embedded"
 )
@@ -29,12 +33,15 @@ func run() error {
 	flag.IntVar(&opts.UIPort, "ui-port", 8233, "port of the Web UI (-1: no UI)")
 	flag.StringVar(&opts.Namespace, "namespace", "default", "namespace to create")
 	flag.StringVar(&opts.LogLevel, "log-level", "warn", "server log level: debug, info, warn or error")
+	flag.StringVar(&opts.Postgres, "postgres", os.Getenv("REWIND_TEMPORAL_POSTGRES"),
+		"keep the data in PostgreSQL: postgres://USER:PASSWORD@HOST:5432/temporal (databases temporal and temporal_visibility are created and migrated); default $REWIND_TEMPORAL_POSTGRES, so the password stays out of ps")
+	flag.DurationVar(&opts.Retention, "retention", 30*24*time.Hour, "how long closed rollbacks stay in a PostgreSQL-backed namespace")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: devserver [flags]\n\nRuns Temporal and its Web UI for Rewind on this machine.\n\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if *memory {
+	if *memory || opts.Postgres != "" {
 		opts.DBFile = ""
 	}
 
@@ -45,7 +52,10 @@ func run() error {
 		return err
 	}
 	store := opts.DBFile
-	if store == "" {
+	switch {
+	case opts.Postgres != "":
+		store = "postgres " + redacted(opts.Postgres)
+	case store == "":
 		store = "memory"
 	}
 	fmt.Printf("Temporal gRPC %s  Web UI http://%s  namespace %s  data %s\n", server.GRPCAddr(), server.UIAddr(), opts.Namespace, store)
@@ -53,4 +63,11 @@ func run() error {
 	fmt.Println("devserver: stopping")
 	server.Stop()
 	return nil
+}
+
+func redacted(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	return "(unparsable URL)"
 }

@@ -1,5 +1,6 @@
-// Package embedded runs a real Temporal server (SQLite persistence) and its Web UI inside
-// one process, so a fresh machine, the demo and the integration tests need nothing else.
+// Package embedded runs a real Temporal server and its Web UI inside one process: on
+// SQLite, so a fresh machine, the demo and the integration tests need nothing else, or on
+// PostgreSQL, as a production cluster keeps its data.
 package embedded
 
 import (
@@ -39,6 +40,12 @@ var SearchAttributes = map[string]enumspb.IndexedValueType{
 type Options struct {
 	// DBFile is the SQLite file; empty keeps everything in memory (tests).
 	DBFile string
+	// Postgres, a postgres:// URL, keeps the data in PostgreSQL instead: the databases
+	// are created and their schemas set up or updated at start.
+	Postgres string
+	// Retention is how long a closed rollback stays in a PostgreSQL-backed namespace
+	// (default 30 days, so `rewind list` and `report` find last month's incidents).
+	Retention time.Duration
 	// IP is the address gRPC and the UI bind to.
 	IP string
 	// GRPCPort of the frontend; 0 picks a free port.
@@ -71,6 +78,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if opts.LogLevel == "" {
 		opts.LogLevel = "warn"
 	}
+	if opts.Retention == 0 {
+		opts.Retention = 30 * 24 * time.Hour
+	}
 	var err error
 	if opts.GRPCPort == 0 {
 		if opts.GRPCPort, err = freePort(opts.IP); err != nil {
@@ -82,11 +92,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	conf, hosts, err := serverConfig(opts)
+	logger := log.NewZapLogger(log.BuildZapLogger(log.Config{Level: opts.LogLevel, Format: "console"}))
+	conf, hosts, err := serverConfig(opts, logger)
 	if err != nil {
 		return nil, err
 	}
-	logger := log.NewZapLogger(log.BuildZapLogger(log.Config{Level: opts.LogLevel, Format: "console"}))
 	server, err := temporal.NewServer(
 		temporal.WithConfig(conf),
 		temporal.ForServices(temporal.DefaultServices),
@@ -119,6 +129,12 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err := s.waitReady(ctx); err != nil {
 		s.Stop()
 		return nil, err
+	}
+	if opts.Postgres != "" {
+		if err := registerNamespace(ctx, s.grpcAddr, opts.Namespace, opts.Retention); err != nil {
+			s.Stop()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -163,19 +179,34 @@ func (s *Server) waitReady(ctx context.Context) error {
 	return nil
 }
 
-func serverConfig(opts Options) (*config.Config, map[primitives.ServiceName]static.Hosts, error) {
-	sqlConf, err := sqliteConfig(opts)
-	if err != nil {
-		return nil, nil, err
-	}
+func serverConfig(opts Options, logger log.Logger) (*config.Config, map[primitives.ServiceName]static.Hosts, error) {
 	hosts := map[primitives.ServiceName]static.Hosts{}
 	var conf config.Config
 	conf.Global.Membership.MaxJoinDuration = 30 * time.Second
 	conf.Global.Membership.BroadcastAddress = "127.0.0.1"
-	conf.Persistence.DefaultStore = "sqlite"
-	conf.Persistence.VisibilityStore = "sqlite"
-	conf.Persistence.NumHistoryShards = 1
-	conf.Persistence.DataStores = map[string]config.DataStore{"sqlite": {SQL: sqlConf}}
+	if opts.Postgres != "" {
+		main, visibility, err := postgresStores(opts.Postgres)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := setupPostgres(main, visibility, logger); err != nil {
+			return nil, nil, err
+		}
+		conf.Persistence.DefaultStore = "postgres"
+		conf.Persistence.VisibilityStore = "postgres-visibility"
+		// Fixed when the cluster is created: four shards serve a team's rollbacks.
+		conf.Persistence.NumHistoryShards = 4
+		conf.Persistence.DataStores = map[string]config.DataStore{"postgres": {SQL: main}, "postgres-visibility": {SQL: visibility}}
+	} else {
+		sqlConf, err := sqliteConfig(opts)
+		if err != nil {
+			return nil, nil, err
+		}
+		conf.Persistence.DefaultStore = "sqlite"
+		conf.Persistence.VisibilityStore = "sqlite"
+		conf.Persistence.NumHistoryShards = 1
+		conf.Persistence.DataStores = map[string]config.DataStore{"sqlite": {SQL: sqlConf}}
+	}
 	conf.ClusterMetadata = &cluster.Config{
 		FailoverVersionIncrement: 10,
 		MasterClusterName:        "active",
@@ -193,6 +224,7 @@ func serverConfig(opts Options) (*config.Config, map[primitives.ServiceName]stat
 	conf.Services = map[string]config.Service{}
 	for _, name := range []primitives.ServiceName{primitives.FrontendService, primitives.HistoryService, primitives.MatchingService, primitives.WorkerService} {
 		var svc config.Service
+		var err error
 		if name == primitives.FrontendService {
 			svc.RPC.GRPCPort = opts.GRPCPort
 			svc.RPC.BindOnIP = opts.IP
