@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 TIMEOUT ?= 40m
 
-.PHONY: all build demo demo-stop test unit chaos bench record-histories devserver images clean
+.PHONY: all build demo demo-guard demo-stop test unit chaos bench record-histories devserver images clean
 
 all: build
 
@@ -15,6 +15,10 @@ build:
 # The demo: embedded Temporal + Web UI, a worker, the AlgoTrendy demo stack, and a rollback.
 demo:
 	./examples/demo.sh
+
+# The guard: v2.6 deployed from a git checkout turns to 500s; Rewind rolls it back to v2.5.
+demo-guard:
+	./examples/demo.sh guard
 
 demo-stop:
 	./examples/demo.sh stop

@@ -26,6 +26,7 @@ type Config struct {
 	Compose   Compose          `mapstructure:"compose"`
 	Evidence  Evidence         `mapstructure:"evidence"`
 	Stacks    map[string]Stack `mapstructure:"stacks"`
+	Groups    map[string]Group `mapstructure:"groups"`
 	Approvers []Approver       `mapstructure:"approvers"`
 	Policy    PolicyOptions    `mapstructure:"policy"`
 	Severity  SeverityPolicy   `mapstructure:"severity"`
@@ -81,6 +82,9 @@ type Worker struct {
 	// when it starts a rollback; GuardKey its private SSH key, when signatures are required.
 	GuardName string `mapstructure:"guard_name"`
 	GuardKey  string `mapstructure:"guard_key"`
+	// MaxConcurrentSteps bounds how many steps (restores, snapshots, compose runs) this
+	// host runs at once, across every rollback; 0 leaves the Temporal SDK's default (1000).
+	MaxConcurrentSteps int `mapstructure:"max_concurrent_steps"`
 	// CrashAt makes the worker kill itself at a named point (REWIND_CRASH_AT): the crash
 	// tests' hook, never set in production.
 	CrashAt string `mapstructure:"crash_at"`

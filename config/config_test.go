@@ -110,6 +110,9 @@ func TestBadInputTable(t *testing.T) {
 		{"two backup locations", "stacks:\n  prod:\n    compose_files: [a.yml]\n    backups: {dir: /b, s3: {bucket: x}}\n", "stacks.prod.backups: got both dir and s3.bucket"},
 		{"duplicate approver", "approvers:\n  - {name: bob, role: senior}\n  - {name: bob, role: senior}\n", `approvers[1].name: got "bob", want a name used once`},
 		{"not yaml", "temporal: [unclosed\n", "(file)"},
+		{"group of an unknown stack", "stacks:\n  eu: {compose_files: [a.yml]}\ngroups:\n  desks: {stacks: [eu, us]}\n", `groups.desks.stacks[1]: got "us", want a stack listed under stacks: eu`},
+		{"group failure policy", "stacks:\n  eu: {compose_files: [a.yml]}\ngroups:\n  desks: {stacks: [eu], on_failure: retry}\n", `groups.desks.on_failure: got "retry", want stop (start no more stacks after a failure) or continue`},
+		{"stack named like a group", "stacks:\n  group-eu: {compose_files: [a.yml]}\n", `not starting with group-`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(writeConfig(t, tc.body), nil)

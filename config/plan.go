@@ -67,8 +67,12 @@ func (p Policy) Person(name string) (Person, bool) {
 	return Person{}, false
 }
 
-// ErrUnknownStack is returned (wrapped) for a stack the configuration does not list.
-var ErrUnknownStack = errors.New("unknown stack")
+// ErrUnknownStack and ErrUnknownGroup are returned (wrapped) for a stack or group the
+// configuration does not list.
+var (
+	ErrUnknownStack = errors.New("unknown stack")
+	ErrUnknownGroup = errors.New("unknown group")
+)
 
 // Plan resolves a rollback of stack at severity: its target, its host's task queue (the
 // stack's host, else host, the worker's own) and its policy. signers are more keys from an
@@ -78,7 +82,7 @@ func (c *Config) Plan(stack, severity, host string, signers map[string][]string)
 	if !ok {
 		return Plan{}, fmt.Errorf("%w %q; this worker's configuration lists: %s", ErrUnknownStack, stack, strings.Join(c.StackNames(), ", "))
 	}
-	rule, err := c.Rule(severity)
+	policy, err := c.policy(severity, signers)
 	if err != nil {
 		return Plan{}, err
 	}
@@ -93,26 +97,36 @@ func (c *Config) Plan(stack, severity, host string, signers map[string][]string)
 		HeartbeatTimeout: c.Worker.HeartbeatTimeout,
 		ScheduleToStart:  c.Worker.ScheduleToStart,
 		GuardName:        c.Worker.GuardName,
-		Policy: Policy{
-			Severity: strings.ToUpper(severity), Rule: rule, Escalation: c.Severity.Escalation,
-			RequireSignatures: c.Policy.RequireSignatures,
-		},
+		Policy:           policy,
 	}
 	for _, dir := range []string{s.Backups.Dir, c.Evidence.Dir, c.Worker.StateDir} {
 		if abs, err := filepath.Abs(dir); dir != "" && err == nil {
 			p.Protected = append(p.Protected, abs)
 		}
 	}
+	return p, nil
+}
+
+// policy is who may start and approve a rollback at severity.
+func (c *Config) policy(severity string, signers map[string][]string) (Policy, error) {
+	rule, err := c.Rule(severity)
+	if err != nil {
+		return Policy{}, err
+	}
+	p := Policy{
+		Severity: strings.ToUpper(severity), Rule: rule, Escalation: c.Severity.Escalation,
+		RequireSignatures: c.Policy.RequireSignatures,
+	}
 	for _, a := range c.Approvers {
 		keys := append(slices.Clone(a.Keys), signers[a.Name]...)
 		if a.PublicKey != "" {
 			k, err := legacyKey(a.PublicKey)
 			if err != nil {
-				return Plan{}, fmt.Errorf("approver %s: public_key: %w", a.Name, err)
+				return Policy{}, fmt.Errorf("approver %s: public_key: %w", a.Name, err)
 			}
 			keys = append(keys, k)
 		}
-		p.Policy.People = append(p.Policy.People, Person{Name: a.Name, Role: a.Role, Keys: keys})
+		p.People = append(p.People, Person{Name: a.Name, Role: a.Role, Keys: keys})
 	}
 	return p, nil
 }

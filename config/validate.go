@@ -46,6 +46,9 @@ func (c *Config) validate() []Problem {
 	if w := c.Worker.Swap; w != "auto" && w != "copy" {
 		add("worker.swap", quote(w), "auto (rename where the engine allows, else copy) or copy")
 	}
+	if c.Worker.MaxConcurrentSteps < 0 {
+		add("worker.max_concurrent_steps", strconv.Itoa(c.Worker.MaxConcurrentSteps), "0 (the SDK's default) or how many steps this host runs at once")
+	}
 	if c.Worker.DrainTimeout < 0 {
 		add("worker.drain_timeout", c.Worker.DrainTimeout.String(), "a duration of zero or more, like 30s")
 	}
@@ -76,8 +79,8 @@ func (c *Config) validate() []Problem {
 		if s.Host == "" && len(named) > 0 {
 			add(key+".host", `""`, "the Docker host the stack runs on: other stacks name theirs ("+strings.Join(named, ", ")+"), so this one must too")
 		}
-		if !stackName.MatchString(name) {
-			add(key, quote(name), "a stack name of lowercase letters, digits, '-' and '_' (it becomes the workflow ID rewind-<stack>)")
+		if !stackName.MatchString(name) || strings.HasPrefix(name, "group-") {
+			add(key, quote(name), "a stack name of lowercase letters, digits, '-' and '_', not starting with group- (it becomes the workflow ID rewind-<stack>)")
 		}
 		if len(s.ComposeFiles) == 0 {
 			add(key+".compose_files", "nothing", "at least one compose file, like docker-compose.prod.yml")
@@ -129,6 +132,8 @@ func (c *Config) validate() []Problem {
 			add(key+".checks.max_cpu_percent", strconv.FormatFloat(p, 'f', -1, 64), "a percentage of one core, like 90 (0: not checked)")
 		}
 	}
+
+	c.groupProblems(add)
 
 	seen := map[string]bool{}
 	for i, a := range c.Approvers {

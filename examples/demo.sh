@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The Rewind demo: embedded Temporal with its Web UI, a worker, the AlgoTrendy demo stack
 # with a backup and a corrupted database, and a P2 full rollback through the rewind CLI:
-# alice (on-call) asks, bob (senior engineer) approves. `examples/demo.sh stop` ends it.
+# alice (on-call) asks, bob (senior engineer) approves. `examples/demo.sh guard` shows the
+# guard instead: v2.6 is deployed from a git checkout, starts answering 500s, and the guard
+# rolls it back to v2.5 on its own. `examples/demo.sh stop` ends either.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 state=.rewind
 mkdir -p "$state" bin
+mode=${1:-full}
 
 stop() {
   for p in worker devserver; do
@@ -15,7 +18,11 @@ stop() {
     rm -f "$state/$p.pid"
   done
 }
-if [ "${1:-}" = stop ]; then stop; exit 0; fi
+case "$mode" in
+  stop) stop; exit 0 ;;
+  full|guard) ;;
+  *) echo "usage: examples/demo.sh [full|guard|stop]" >&2; exit 2 ;;
+esac
 
 echo "==> building rewind, worker and devserver (the first build of the embedded Temporal server takes several minutes)"
 go build -o bin/rewind ./starter
@@ -31,6 +38,26 @@ else
   for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/7233) 2>/dev/null && break; sleep 0.1; done
 fi
 
+compose_file="$PWD/examples/algotrendy/docker-compose.prod.yml"
+working_dir="$PWD/examples/algotrendy"
+guard_yaml=""
+guard_approver=""
+if [ "$mode" = guard ]; then
+  # The runbook's server keeps the stack in a git checkout with a tag per release.
+  checkout="$state/checkout"
+  rm -rf "$checkout" && mkdir -p "$checkout"
+  g() { git -C "$checkout" -c user.name="AlgoTrendy Deploy" -c user.email=deploy@algotrendy.local "$@"; }
+  g init -q
+  sed 's/${API_TAG:-v2.6-prod}/v2.5/' "$compose_file" >"$checkout/docker-compose.prod.yml"
+  g add . && g commit -qm "AlgoTrendy v2.5" && g tag v2.5
+  sed 's/${API_TAG:-v2.6-prod}/v2.6-prod/' "$compose_file" >"$checkout/docker-compose.prod.yml"
+  g commit -qam "AlgoTrendy v2.6" && g tag v2.6
+  compose_file="$PWD/$checkout/docker-compose.prod.yml"
+  working_dir="$PWD/$checkout"
+  guard_yaml="    guard: {interval: 3s, window: 10m, option: quick}"
+  guard_approver="  - {name: rewind-guard, role: on-call}   # the guard acts as itself"
+fi
+
 cat >"$state/demo.yaml" <<YAML
 temporal: {address: 127.0.0.1:7233, ui_url: "http://127.0.0.1:8233"}
 worker: {host: demo-host, listen: "127.0.0.1:9464"}
@@ -38,8 +65,8 @@ evidence: {dir: "$PWD/$state/evidence"}
 stacks:
   prod:
     project: algotrendy_v26
-    compose_files: ["$PWD/examples/algotrendy/docker-compose.prod.yml"]
-    working_dir: "$PWD/examples/algotrendy"
+    compose_files: ["$compose_file"]
+    working_dir: "$working_dir"
     services: [api, questdb]
     volumes: [algotrendy_v26_questdb_data]
     stop_grace_period: 10s
@@ -54,9 +81,11 @@ stacks:
       logs_must_have: ["Connected to Binance"]
       logs_must_lack: ["(?i)panic"]
       health_timeout: 2m
+$guard_yaml
 approvers:
   - {name: alice, role: on-call}
   - {name: bob, role: senior}
+$guard_approver
 YAML
 
 echo "==> building the demo images (FROM scratch, nothing is pulled) and starting the AlgoTrendy stack"
@@ -66,16 +95,20 @@ bin/democtl --project algotrendy_v26 down >/dev/null 2>&1 || true   # a fresh st
 bin/democtl --project algotrendy_v26 up
 echo "==> a day of trading: the market database starts empty and gets its data from democtl seed"
 bin/democtl --project algotrendy_v26 seed
-echo "==> nightly backup, in the runbook's layout with a sha256sum sidecar and the data's fingerprint"
-bin/democtl --project algotrendy_v26 --backups "$state/backups" backup
-echo "==> the incident: the market database gets corrupted"
-bin/democtl --project algotrendy_v26 corrupt
-for _ in $(seq 1 50); do
-  health=$(curl -s http://127.0.0.1:5002/health || true)
-  case "$health" in Unhealthy*) break ;; esac
-  sleep 0.2
-done
-echo "    api /health says: $health"
+if [ "$mode" = full ]; then
+  echo "==> nightly backup, in the runbook's layout with a sha256sum sidecar and the data's fingerprint"
+  bin/democtl --project algotrendy_v26 --backups "$state/backups" backup
+  echo "==> the incident: the market database gets corrupted"
+  bin/democtl --project algotrendy_v26 corrupt
+  for _ in $(seq 1 50); do
+    health=$(curl -s http://127.0.0.1:5002/health || true)
+    case "$health" in Unhealthy*) break ;; esac
+    sleep 0.2
+  done
+  echo "    api /health says: $health"
+else
+  docker image tag algotrendy-api:v2.6-prod algotrendy-api:v2.5   # the release before, as the registry would have it
+fi
 
 if [ -f "$state/worker.pid" ] && kill -0 "$(cat "$state/worker.pid")" 2>/dev/null; then kill "$(cat "$state/worker.pid")"; sleep 1; fi
 echo "==> starting the worker (log in $state/worker.log)"
@@ -86,6 +119,26 @@ echo $! >"$state/worker.pid"
 for _ in $(seq 1 100); do curl -fs http://127.0.0.1:9464/healthz >/dev/null 2>&1 && break; sleep 0.1; done
 
 rewind() { bin/rewind --config "$state/demo.yaml" "$@"; }
+if [ "$mode" = guard ]; then
+  echo "==> the deploy script says v2.6 is out: the guard watches it (every 3 s, for 10 min)"
+  rewind deployed --stack prod --version v2.6 --as alice
+  echo "==> three quiet samples set the latency baseline"
+  sleep 10
+  rewind status rewind-prod-guard
+  echo "==> v2.6 starts answering 500s"
+  curl -fsS -X POST "http://127.0.0.1:5002/admin/misbehave?mode=500s"
+  for _ in $(seq 1 100); do rewind status rewind-prod >/dev/null 2>&1 && break; sleep 0.2; done
+  echo "==> the guard saw it and started a P1 quick rollback as itself"
+  rewind watch rewind-prod
+  echo
+  echo "    the api now runs: $(docker ps --filter label=com.docker.compose.service=api --filter label=com.docker.compose.project=algotrendy_v26 --format '{{.Image}}')"
+  echo
+  rewind report rewind-prod | head -30
+  echo
+  echo "Web UI: http://127.0.0.1:8233/namespaces/default/workflows/rewind-prod-guard"
+  echo "Temporal and the Web UI keep running; stop them with: make demo-stop"
+  exit 0
+fi
 echo "==> alice (on-call engineer) starts a P2 full rollback with database restore"
 rewind start full --stack prod --severity P2 --reason "demo: market_data corrupted after the v2.6 deploy" --as alice
 echo "==> bob (senior engineer) approves it, as the runbook's P2 rule asks"

@@ -147,10 +147,11 @@ func run() error {
 		Policy:       &policy.Activities{Config: cfg, Host: cfg.Worker.Host, Signers: signers},
 		Docker: &docker.Activities{Engine: engine, Evidence: store, StateDir: cfg.Worker.StateDir, BatchBytes: cfg.Worker.TransferBatch,
 			NoRename: cfg.Worker.Swap == "copy"},
-		Evidence:     &evidence.Activities{Store: store},
-		Notify:       notifier,
-		Backup:       &backup.Activities{Downloads: filepath.Join(cfg.Worker.StateDir, "downloads")},
-		Interceptors: interceptors,
+		Evidence:           &evidence.Activities{Store: store},
+		Notify:             notifier,
+		Backup:             &backup.Activities{Downloads: filepath.Join(cfg.Worker.StateDir, "downloads")},
+		Interceptors:       interceptors,
+		MaxConcurrentSteps: cfg.Worker.MaxConcurrentSteps,
 		Ready: func(addr string) {
 			logger.Info("worker ready", "healthz", "http://"+addr+"/healthz", "host_queue", cfg.Temporal.TaskQueue+"@"+cfg.Worker.Host)
 		},

@@ -139,6 +139,10 @@ type Request struct {
 	// Signature its SSHSIG, when the policy requires signatures.
 	Statement string `json:",omitempty"`
 	Signature string `json:",omitempty"`
+	// Group names the group a rollback of several stacks was asked for; GroupDecision is
+	// the group's approval, which its stacks' rollbacks share when they run as its children.
+	Group         string `json:",omitempty"`
+	GroupDecision string `json:",omitempty"`
 	legacyRequest
 }
 

@@ -165,7 +165,8 @@ func (r *rollback) admit() error {
 	}
 	want := identity.Statement{WorkflowID: workflow.GetInfo(r.ctx).WorkflowExecution.ID, Person: who.Name,
 		Action: "start " + r.req.Option, Severity: p.Severity}
-	if r.plan.Policy.RequireSignatures || r.req.Signature != "" {
+	// A stack of a group rollback was started by the group, whose start was proven.
+	if (r.plan.Policy.RequireSignatures || r.req.Signature != "") && !r.groupApproved() {
 		if err := r.prove(who, r.req.Statement, r.req.Signature, want); err != nil {
 			return refuse(err.Error())
 		}
@@ -179,6 +180,11 @@ func (r *rollback) admit() error {
 func (r *rollback) approval() error {
 	return r.step(stepApproval, func() (string, error) {
 		p := r.plan.Policy
+		if r.groupApproved() {
+			why := fmt.Sprintf("group %s: %s", r.req.Group, r.req.GroupDecision)
+			r.record(DecisionRecord{Approver: r.req.Requester, Approve: true, Accepted: true, Reason: why})
+			return why, nil
+		}
 		if p.Rule.DecisionTime == 0 {
 			who, _ := p.Person(r.req.Requester)
 			why := fmt.Sprintf("%s policy: %s (%s) proceeds at once", r.req.Severity, who.Name, who.Role)

@@ -37,13 +37,7 @@ type ResolveInput struct {
 
 // Plan returns the plan of a rollback, or a non-retryable error naming what is wrong.
 func (a *Activities) Plan(_ context.Context, in ResolveInput) (config.Plan, error) {
-	keys := map[string][]string{}
-	for _, person := range a.Config.Approvers {
-		for _, k := range a.Signers.KeysFor(person.Name, identity.Namespace, time.Now()) {
-			keys[person.Name] = append(keys[person.Name], strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))))
-		}
-	}
-	p, err := a.Config.Plan(in.Stack, in.Severity, a.Host, keys)
+	p, err := a.Config.Plan(in.Stack, in.Severity, a.Host, a.signerKeys())
 	if errors.Is(err, config.ErrUnknownStack) {
 		return config.Plan{}, temporal.NewNonRetryableApplicationError(err.Error()+"; nothing was changed", ErrUnknownStack, nil)
 	}
@@ -51,6 +45,36 @@ func (a *Activities) Plan(_ context.Context, in ResolveInput) (config.Plan, erro
 		return config.Plan{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%v; nothing was changed", err), "BadInput", nil)
 	}
 	return p, nil
+}
+
+// GroupInput names a group rollback to resolve.
+type GroupInput struct {
+	Group    string
+	Severity string
+}
+
+// GroupPlan returns the plan of a group rollback, or a non-retryable error naming what is
+// wrong.
+func (a *Activities) GroupPlan(_ context.Context, in GroupInput) (config.GroupPlan, error) {
+	p, err := a.Config.GroupPlan(in.Group, in.Severity, a.signerKeys())
+	if errors.Is(err, config.ErrUnknownGroup) {
+		return config.GroupPlan{}, temporal.NewNonRetryableApplicationError(err.Error()+"; nothing was changed", ErrUnknownStack, nil)
+	}
+	if err != nil {
+		return config.GroupPlan{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%v; nothing was changed", err), "BadInput", nil)
+	}
+	return p, nil
+}
+
+// signerKeys are the keys of the allowed signers file, by person, as authorized_keys lines.
+func (a *Activities) signerKeys() map[string][]string {
+	keys := map[string][]string{}
+	for _, person := range a.Config.Approvers {
+		for _, k := range a.Signers.KeysFor(person.Name, identity.Namespace, time.Now()) {
+			keys[person.Name] = append(keys[person.Name], strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))))
+		}
+	}
+	return keys
 }
 
 // SignAsGuard signs a statement as the guard (worker.guard_name) with worker.guard_key,

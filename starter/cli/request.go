@@ -11,7 +11,7 @@ import (
 
 // startFlags are what the operator decides when starting a rollback.
 type startFlags struct {
-	stack, severity, reason, requester, to, backup string
+	stack, group, severity, reason, requester, to, backup string
 	wait, reset, noPutBack, printStatement, dryRun bool
 	keyFile, statementFile, signatureFile          string
 }
@@ -22,8 +22,12 @@ func newRequest(option string, f startFlags, requester string, now time.Time) (w
 	if _, ok := workflows.WorkflowName(option); !ok {
 		return workflows.Request{}, badInputf("unknown option %q; use one of %s", option, strings.Join(workflows.Options(), ", "))
 	}
+	target := map[bool]string{false: "--stack", true: "--group"}[f.group != ""]
+	if f.stack != "" && f.group != "" {
+		return workflows.Request{}, badInputf("--stack and --group both given: roll back one stack, or the stacks of a group")
+	}
 	var missing []string
-	for name, v := range map[string]string{"--stack": f.stack, "--severity": f.severity, "--reason": f.reason} {
+	for name, v := range map[string]string{target: f.stack + f.group, "--severity": f.severity, "--reason": f.reason} {
 		if strings.TrimSpace(v) == "" {
 			missing = append(missing, name)
 		}
@@ -45,8 +49,11 @@ func newRequest(option string, f startFlags, requester string, now time.Time) (w
 	if (f.to != "" || f.reset) && option != workflows.OptionQuick && option != workflows.OptionGit {
 		return workflows.Request{}, badInputf("--to and --reset move the git checkout of quick and git rollbacks; a %s rollback does not", option)
 	}
+	if f.group != "" && f.backup != "" {
+		return workflows.Request{}, badInputf("--backup names one stack's backup; a group restores each stack's newest good backup")
+	}
 	return workflows.Request{
-		Stack: f.stack, Option: option, Severity: severity, Reason: f.reason, Requester: requester,
+		Stack: f.stack, Group: f.group, Option: option, Severity: severity, Reason: f.reason, Requester: requester,
 		RequestedAt: now.UTC(), Ref: f.to, Reset: f.reset, Backup: f.backup, NoPutBack: f.noPutBack,
 	}, nil
 }

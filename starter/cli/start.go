@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -47,7 +48,8 @@ worker with policy.require_signatures refuses unsigned ones.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.stack, "stack", "", "stack to roll back, as the worker's rewind.yaml names it under stacks: (required)")
+	fl.StringVar(&f.stack, "stack", "", "stack to roll back, as the worker's rewind.yaml names it under stacks: (required, or --group)")
+	fl.StringVar(&f.group, "group", "", "roll back every stack of this group (rewind.yaml groups:) on its own host, with one approval, as workflow rewind-group-<group>")
 	fl.StringVar(&f.severity, "severity", "", "P1 critical, P2 major or P3 minor (required)")
 	fl.StringVar(&f.reason, "reason", "", "what is wrong, for the incident record (required)")
 	fl.StringVar(&f.requester, "as", "", "who asks for the rollback (default: identity.name, then $USER)")
@@ -81,7 +83,10 @@ func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
 	if err := localChecks(cfg, req); err != nil {
 		return err
 	}
-	id := workflows.WorkflowID(req.Stack)
+	id, name, label := workflows.WorkflowID(req.Stack), "", req.Stack
+	if req.Group != "" {
+		id, label = workflows.GroupWorkflowID(req.Group), "group "+req.Group
+	}
 	st := identity.Statement{WorkflowID: id, Person: requester, Action: "start " + option, Severity: req.Severity, Expires: expiry(time.Now())}
 	if f.printStatement {
 		_, err := o.Out.Write(st.Text())
@@ -96,10 +101,15 @@ func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
 	if err != nil {
 		return err
 	}
-	if err := o.workersPolling(cmd, c, cfg, req.Stack); err != nil {
-		return err
+	for _, stack := range cfg.GroupStacks(req.Group, req.Stack) {
+		if err := o.workersPolling(cmd, c, cfg, stack); err != nil {
+			return err
+		}
 	}
-	name, _ := workflows.WorkflowName(option)
+	name, _ = workflows.WorkflowName(option)
+	if req.Group != "" {
+		name = workflows.FleetWorkflow
+	}
 	run, err := c.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{
 		ID:                       id,
 		TaskQueue:                cfg.Temporal.TaskQueue,
@@ -107,10 +117,10 @@ func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
 		// Without this the SDK hands back the running rollback as if it were ours.
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		StaticSummary:                            fmt.Sprintf("%s rollback of %s, %s, by %s", option, req.Stack, req.Severity, requester),
+		StaticSummary:                            fmt.Sprintf("%s rollback of %s, %s, by %s", option, label, req.Severity, requester),
 		StaticDetails:                            fmt.Sprintf("**Reason:** %s\n\n**Requested by:** %s at %s", req.Reason, requester, req.RequestedAt.Format(time.RFC3339)),
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.StackKey.ValueSet(req.Stack),
+			workflows.StackKey.ValueSet(cmp.Or(req.Stack, "group-"+req.Group)),
 			workflows.OptionKey.ValueSet(option),
 			workflows.SeverityKey.ValueSet(req.Severity),
 			workflows.PhaseKey.ValueSet("starting"),
@@ -119,14 +129,20 @@ func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
 	if err != nil {
 		var started *serviceerror.WorkflowExecutionAlreadyStarted
 		if errors.As(err, &started) {
-			return badInputf("stack %s already has a rollback running: %s (run %s)%s; follow it with `rewind status %s` or stop it with `rewind cancel %s`",
-				req.Stack, id, started.RunId, o.describeRunning(cmd, id), id, id)
+			what := "stack " + label
+			if req.Group != "" {
+				what = label
+			}
+			return badInputf("%s already has a rollback running: %s (run %s)%s; follow it with `rewind status %s` or stop it with `rewind cancel %s`",
+				what, id, started.RunId, o.describeRunning(cmd, id), id, id)
 		}
-		return fmt.Errorf("start %s rollback of %s: %w", option, req.Stack, err)
+		return fmt.Errorf("start %s rollback of %s: %w", option, label, err)
 	}
-	o.stopGuard(cmd, c, req.Stack, requester)
+	for _, stack := range cfg.GroupStacks(req.Group, req.Stack) {
+		o.stopGuard(cmd, c, stack, requester)
+	}
 	if !o.JSON {
-		fmt.Fprintf(o.Out, "started %s rollback of %s (%s): workflow %s run %s\nWeb UI: %s\n", option, req.Stack, p.describe(), id, run.GetRunID(), o.uiLink(id, run.GetRunID()))
+		fmt.Fprintf(o.Out, "started %s rollback of %s (%s): workflow %s run %s\nWeb UI: %s\n", option, label, p.describe(), id, run.GetRunID(), o.uiLink(id, run.GetRunID()))
 	}
 	if !f.wait {
 		if o.JSON {
@@ -193,7 +209,11 @@ const workerGrace = 5 * time.Second
 // localChecks refuse, before anything starts, what the worker would refuse anyway, when
 // this machine's rewind.yaml knows the stacks and people: the worker still decides.
 func localChecks(cfg *config.Config, req workflows.Request) error {
-	if len(cfg.Stacks) > 0 {
+	if req.Group != "" {
+		if _, ok := cfg.Groups[req.Group]; !ok && len(cfg.Stacks) > 0 {
+			return badInputf("unknown group %q; known groups: %s", req.Group, strings.Join(cfg.GroupNames(), ", "))
+		}
+	} else if len(cfg.Stacks) > 0 {
 		if _, err := cfg.Stack(req.Stack); err != nil {
 			return badInput{err}
 		}

@@ -41,6 +41,8 @@ type Options struct {
 	Ready func(addr string)
 	// Interceptors wrap every activity and workflow task (transfer metrics, crash points).
 	Interceptors []interceptor.WorkerInterceptor
+	// MaxConcurrentSteps bounds the steps this host runs at once (0: the SDK's default).
+	MaxConcurrentSteps int
 }
 
 // Run polls the rollback task queue (workflows, and the policy they resolve as a local
@@ -55,11 +57,13 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 	main.RegisterWorkflow(workflows.Quick)
 	main.RegisterWorkflow(workflows.Git)
 	main.RegisterWorkflow(workflows.Guard)
+	main.RegisterWorkflow(workflows.Fleet)
 	main.RegisterActivity(o.Policy)
 	// Notifications go out from any worker, so a host without one is still reported.
 	main.RegisterActivity(o.Notify)
 
 	hostOpts := opts
+	hostOpts.MaxConcurrentActivityExecutionSize = o.MaxConcurrentSteps
 	hostOpts.Interceptors = append([]interceptor.WorkerInterceptor{&failFast{}}, o.Interceptors...)
 	host := worker.New(c, workflows.HostTaskQueue(o.TaskQueue, o.Host), hostOpts)
 	host.RegisterActivity(o.Docker)
