@@ -12,8 +12,8 @@ import (
 // startFlags are what the operator decides when starting a rollback.
 type startFlags struct {
 	stack, group, severity, reason, requester, to, backup string
-	wait, reset, noPutBack, printStatement, dryRun bool
-	keyFile, statementFile, signatureFile          string
+	wait, reset, noPutBack, printStatement, dryRun        bool
+	keyFile, statementFile, signatureFile                 string
 }
 
 // newRequest turns the operator's decisions into a rollback request: only what they
