@@ -219,3 +219,85 @@ func approvedToHealthy(t testing.TB, c sdkclient.Client, id string) time.Duratio
 	require.False(t, healthy.IsZero(), "the stack became healthy")
 	return healthy.Sub(approved)
 }
+
+// BenchmarkManyFullRollbacks starts P1 full rollbacks of 20 small demo stacks at once on
+// one worker and times them against one of them alone, in the same run; it reports the
+// worker's peak resident memory. Run with make bench.
+func BenchmarkManyFullRollbacks(b *testing.B) {
+	s := needDocker(b)
+	srv, c := startTemporal(b)
+	const n = 20
+	envs := sharedWorker(b, s, srv.GRPCAddr(), n)
+	for _, e := range envs {
+		e.up()
+		e.goodBackup()
+	}
+	w := envs[0].startWorker()
+	rollback := func(e *env) {
+		e.damage()
+		code, out, errOut := envs[0].rewind("start", "full", "--stack", e.stack, "--severity", "P1", "--reason", "bench many", "--as", "alice")
+		require.Equal(b, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	}
+	for range b.N {
+		start := time.Now()
+		rollback(envs[0])
+		envs[0].awaitRestored(c, workflows.WorkflowID(envs[0].stack))
+		alone := time.Since(start)
+
+		for _, e := range envs {
+			e.damage()
+		}
+		start = time.Now()
+		for _, e := range envs {
+			code, out, errOut := envs[0].rewind("start", "full", "--stack", e.stack, "--severity", "P1", "--reason", "bench many", "--as", "alice")
+			require.Equal(b, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+		}
+		for _, e := range envs {
+			e.awaitRestored(c, workflows.WorkflowID(e.stack))
+		}
+		together := time.Since(start)
+		peak := peakRSS(b, w.cmd.Process.Pid)
+		b.ReportMetric(alone.Seconds(), "one-s")
+		b.ReportMetric(together.Seconds(), "twenty-s")
+		b.ReportMetric(together.Seconds()/alone.Seconds(), "twenty/one")
+		b.ReportMetric(float64(peak)/(1<<20), "worker-peak-MiB")
+		b.Logf("P1 full rollbacks of the demo stack on one worker:\n  one alone        %6.1fs\n  %d at once       %6.1fs = %.2fx one alone\n  worker peak RSS  %6.1f MiB",
+			alone.Seconds(), n, together.Seconds(), together.Seconds()/alone.Seconds(), float64(peak)/(1<<20))
+	}
+}
+
+// sharedWorker is n demo stacks in one rewind.yaml (envs[0]'s), all on the worker's host.
+func sharedWorker(t testing.TB, s *suite, temporalAddr string, n int) []*env {
+	t.Helper()
+	envs := make([]*env, n)
+	var blocks []string
+	for i := range envs {
+		envs[i] = newEnv(t, s, temporalAddr, stackOptions{grace: 2 * time.Second, stack: uniqueName("desk-")})
+		body, err := os.ReadFile(envs[i].config)
+		require.NoError(t, err)
+		_, rest, _ := strings.Cut(string(body), "stacks:\n")
+		block, _, _ := strings.Cut(rest, "approvers:\n")
+		blocks = append(blocks, block)
+	}
+	body, err := os.ReadFile(envs[0].config)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(envs[0].config, []byte(strings.Replace(string(body), blocks[0], strings.Join(blocks, ""), 1)), 0o600))
+	return envs
+}
+
+// peakRSS is a process's peak resident memory (VmHWM).
+func peakRSS(t testing.TB, pid int) int64 {
+	t.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kib int64
+			_, err := fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kib)
+			require.NoError(t, err)
+			return kib << 10
+		}
+	}
+	t.Fatalf("no VmHWM in /proc/%d/status", pid)
+	return 0
+}
