@@ -273,11 +273,7 @@ func sharedWorker(t testing.TB, s *suite, temporalAddr string, n int) []*env {
 	var blocks []string
 	for i := range envs {
 		envs[i] = newEnv(t, s, temporalAddr, stackOptions{grace: 2 * time.Second, stack: uniqueName("desk-")})
-		body, err := os.ReadFile(envs[i].config)
-		require.NoError(t, err)
-		_, rest, _ := strings.Cut(string(body), "stacks:\n")
-		block, _, _ := strings.Cut(rest, "approvers:\n")
-		blocks = append(blocks, block)
+		blocks = append(blocks, stackBlock(t, envs[i]))
 	}
 	body, err := os.ReadFile(envs[0].config)
 	require.NoError(t, err)

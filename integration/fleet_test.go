@@ -26,13 +26,7 @@ func fleet(t *testing.T, s *suite, temporalAddr string, n int, group string) []*
 		envs[i] = newEnv(t, s, temporalAddr, stackOptions{grace: 2 * time.Second, stack: uniqueName("desk-"), stackHost: host})
 		stacks = append(stacks, envs[i].stack)
 	}
-	section := func(e *env) string {
-		body, err := os.ReadFile(e.config)
-		require.NoError(t, err)
-		_, rest, _ := strings.Cut(string(body), "stacks:\n")
-		block, _, _ := strings.Cut(rest, "approvers:\n")
-		return block
-	}
+	section := func(e *env) string { return stackBlock(t, e) }
 	var blocks []string
 	for _, e := range envs {
 		blocks = append(blocks, section(e))
@@ -51,6 +45,16 @@ func fleet(t *testing.T, s *suite, temporalAddr string, n int, group string) []*
 		e.taskQueue = envs[0].taskQueue
 	}
 	return envs
+}
+
+// stackBlock is the stacks section of an env's rewind.yaml.
+func stackBlock(t testing.TB, e *env) string {
+	t.Helper()
+	body, err := os.ReadFile(e.config)
+	require.NoError(t, err)
+	_, rest, _ := strings.Cut(string(body), "stacks:\n")
+	block, _, _ := strings.Cut(rest, "approvers:\n")
+	return block
 }
 
 // hostOf reads the host a stack's block of rewind.yaml names.

@@ -94,19 +94,11 @@ func (a *Activities) CaptureState(ctx context.Context, in CaptureInput) (Capture
 }
 
 func (a *Activities) containerLogs(ctx context.Context, c Container, tail int, w *bytes.Buffer) error {
-	rc, err := a.Engine.ContainerLogs(ctx, c.ID, client.ContainerLogsOptions{
+	body, err := a.readLogs(ctx, c, client.ContainerLogsOptions{
 		ShowStdout: true, ShowStderr: true, Timestamps: true, Tail: strconv.Itoa(tail),
 	})
-	if gone(err) {
-		return nil
-	}
 	if err != nil {
-		return fmt.Errorf("read logs of %s: %w", c.Name, err)
-	}
-	defer rc.Close()
-	var body bytes.Buffer
-	if _, err := stdcopy.StdCopy(&body, &body, rc); err != nil {
-		return fmt.Errorf("read logs of %s: %w", c.Name, err)
+		return err
 	}
 	for _, line := range bytes.SplitAfter(body.Bytes(), []byte("\n")) {
 		if len(line) == 0 {
@@ -115,6 +107,24 @@ func (a *Activities) containerLogs(ctx context.Context, c Container, tail int, w
 		fmt.Fprintf(w, "%s | %s", c.Name, line)
 	}
 	return nil
+}
+
+// readLogs reads a container's log, stdout and stderr interleaved; a removed container
+// has none.
+func (a *Activities) readLogs(ctx context.Context, c Container, opts client.ContainerLogsOptions) (bytes.Buffer, error) {
+	var body bytes.Buffer
+	rc, err := a.Engine.ContainerLogs(ctx, c.ID, opts)
+	if gone(err) {
+		return body, nil
+	}
+	if err != nil {
+		return body, fmt.Errorf("read logs of %s: %w", c.Name, err)
+	}
+	defer rc.Close()
+	if _, err := stdcopy.StdCopy(&body, &body, rc); err != nil {
+		return body, fmt.Errorf("read logs of %s: %w", c.Name, err)
+	}
+	return body, nil
 }
 
 func (a *Activities) containerStats(ctx context.Context, c Container) (json.RawMessage, error) {

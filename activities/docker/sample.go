@@ -1,7 +1,6 @@
 package docker
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -115,17 +113,9 @@ func (a *Activities) logHits(ctx context.Context, c Container, since time.Time, 
 	if !since.IsZero() {
 		opts.Since = fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond())
 	}
-	rc, err := a.Engine.ContainerLogs(ctx, c.ID, opts)
-	if gone(err) {
-		return nil
-	}
+	body, err := a.readLogs(ctx, c, opts)
 	if err != nil {
-		return fmt.Errorf("read logs of %s: %w", c.Name, err)
-	}
-	defer rc.Close()
-	var body bytes.Buffer
-	if _, err := stdcopy.StdCopy(&body, &body, rc); err != nil {
-		return fmt.Errorf("read logs of %s: %w", c.Name, err)
+		return err
 	}
 	for _, line := range strings.Split(body.String(), "\n") {
 		for _, re := range patterns {
