@@ -210,11 +210,8 @@ func (a *Activities) ProjectMounts(ctx context.Context, in ProjectInput) (Mounts
 	}
 	var out Mounts
 	for _, c := range cs {
-		var info client.ContainerInspectResult
-		if err := retry(ctx, func() (err error) {
-			info, err = a.Engine.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
-			return err
-		}); err != nil {
+		info, err := a.inspect(ctx, c)
+		if err != nil {
 			if gone(err) {
 				continue
 			}

@@ -58,11 +58,8 @@ func (a *Activities) SampleContainers(ctx context.Context, in SampleInput) (Cont
 	for _, c := range cs {
 		progress.Beat(ctx, "looking at "+c.Name)
 		out.Total++
-		var info client.ContainerInspectResult
-		if err := retry(ctx, func() (err error) {
-			info, err = a.Engine.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
-			return err
-		}); err != nil {
+		info, err := a.inspect(ctx, c)
+		if err != nil {
 			if gone(err) {
 				out.Down = append(out.Down, c.Name+" (removed)")
 				continue
@@ -126,4 +123,14 @@ func (a *Activities) logHits(ctx context.Context, c Container, since time.Time, 
 		}
 	}
 	return nil
+}
+
+// inspect reads a container's state, retrying a dropped connection.
+func (a *Activities) inspect(ctx context.Context, c Container) (client.ContainerInspectResult, error) {
+	var info client.ContainerInspectResult
+	err := retry(ctx, func() (err error) {
+		info, err = a.Engine.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
+		return err
+	})
+	return info, err
 }
