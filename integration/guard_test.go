@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	sdkclient "go.temporal.io/sdk/client"
 
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
@@ -116,7 +117,7 @@ func TestGuardTellsALeakFromASpike(t *testing.T) {
 	e.misbehave("spike")
 	e.awaitSamples(c, id, 9)
 	_, err := c.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID(e.stack), "")
-	require.Error(t, err, "a spike started no rollback")
+	require.ErrorAs(t, err, new(*serviceerror.NotFound), "a spike started no rollback")
 
 	e.misbehave("leak")
 	res := guardResult(t, c, id)
@@ -160,7 +161,7 @@ func TestGuardOfAHealthyDeployEndsQuietlyThroughAWorkerCrash(t *testing.T) {
 	res := guardResult(t, c, id)
 	require.True(t, strings.HasPrefix(res.Outcome, "quiet: "), res.Outcome)
 	_, err := c.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID(e.stack), "")
-	require.Error(t, err, "no rollback was started")
+	require.ErrorAs(t, err, new(*serviceerror.NotFound), "no rollback was started")
 
 	widest := widestGap(t, c, id)
 	// One interval and the restart, which counts until Temporal has noticed the dead

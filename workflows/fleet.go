@@ -57,9 +57,13 @@ func Fleet(ctx workflow.Context, req Request) (Result, error) {
 	if err := r.approval(); err != nil {
 		return r.end(err, "")
 	}
+	// The accepted decision, not the log's last line: notes (an undelivered page) follow it.
 	decision := "approved for the group"
-	if n := len(t.progress.Decisions); n > 0 {
-		decision = t.progress.Decisions[n-1].Reason
+	for _, d := range slices.Backward(t.progress.Decisions) {
+		if d.Accepted && d.Approve {
+			decision = d.Reason
+			break
+		}
 	}
 	failed := r.rollBackEach(group, decision)
 	if len(failed) > 0 {

@@ -101,10 +101,8 @@ func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
 	if err != nil {
 		return err
 	}
-	for _, stack := range cfg.GroupStacks(req.Group, req.Stack) {
-		if err := o.workersPolling(cmd, c, cfg, stack); err != nil {
-			return err
-		}
+	if err := o.workersPolling(cmd, c, cfg, cfg.GroupStacks(req.Group, req.Stack)...); err != nil {
+		return err
 	}
 	name, _ = workflows.WorkflowName(option)
 	if req.Group != "" {
@@ -165,15 +163,23 @@ func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
 }
 
 // workersPolling refuses a start no worker would run: nobody polls the rollback task
-// queue or, when this rewind.yaml names the stack's host, that host's queue.
-func (o *Options) workersPolling(cmd *cobra.Command, c client.Client, cfg *config.Config, stack string) error {
+// queue or, when this rewind.yaml names a stack's host, that host's queue. Each queue is
+// asked once, however many stacks share it.
+func (o *Options) workersPolling(cmd *cobra.Command, c client.Client, cfg *config.Config, stacks ...string) error {
 	type queue struct {
 		name, serves string
 		kind         enumspb.TaskQueueType
 	}
 	queues := []queue{{cfg.Temporal.TaskQueue, "rollback workflows", enumspb.TASK_QUEUE_TYPE_WORKFLOW}}
-	if s, err := cfg.Stack(stack); err == nil && s.Host != "" {
-		queues = append(queues, queue{workflows.HostTaskQueue(cfg.Temporal.TaskQueue, s.Host), "the Docker steps of stack " + stack + " on " + s.Host, enumspb.TASK_QUEUE_TYPE_ACTIVITY})
+	for _, stack := range stacks {
+		s, err := cfg.Stack(stack)
+		if err != nil || s.Host == "" {
+			continue
+		}
+		name := workflows.HostTaskQueue(cfg.Temporal.TaskQueue, s.Host)
+		if !slices.ContainsFunc(queues, func(q queue) bool { return q.name == name }) {
+			queues = append(queues, queue{name, "the Docker steps of stack " + stack + " on " + s.Host, enumspb.TASK_QUEUE_TYPE_ACTIVITY})
+		}
 	}
 	// A worker that is restarting, or one that re-polls after Temporal restarted, shows
 	// up within seconds: wait that long before refusing.
