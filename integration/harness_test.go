@@ -249,7 +249,7 @@ func (e *env) git(args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// apiImage is the image the project's api container runs.
+// apiImage is the image the project's api container was created from.
 func (e *env) apiImage() string {
 	e.t.Helper()
 	res, err := e.s.engine.ContainerList(context.Background(), client.ContainerListOptions{
@@ -257,7 +257,11 @@ func (e *env) apiImage() string {
 	})
 	require.NoError(e.t, err)
 	require.Len(e.t, res.Items, 1)
-	return res.Items[0].Image
+	// The name it was created from: another test rebuilding the shared v2.5 tag moves the
+	// tag, and the list would show the old image's ID instead.
+	info, err := e.s.engine.ContainerInspect(context.Background(), res.Items[0].ID, client.ContainerInspectOptions{})
+	require.NoError(e.t, err)
+	return info.Container.Config.Image
 }
 
 type stackOptions struct {
