@@ -72,6 +72,10 @@ type Worker struct {
 	// Swap is how a full rollback puts staged data in place: auto renames the volume's
 	// folder where the engine allows it (O(1)) and copies otherwise; copy always copies.
 	Swap string `mapstructure:"swap"`
+	// Transfer is how restores write into volumes: auto runs Rewind's own mover in a
+	// helper container where the engine can mount this worker's state folder, and the
+	// engine's archive API otherwise; archive always uses the archive API.
+	Transfer string `mapstructure:"transfer"`
 	// HeartbeatTimeout is how long a step on the host may go without a sign of life
 	// before Temporal retries it elsewhere: how soon a dead worker is noticed.
 	HeartbeatTimeout time.Duration `mapstructure:"heartbeat_timeout"`
@@ -338,6 +342,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("worker.guard_name", "rewind-guard")
 	v.SetDefault("worker.guard_key", "")
 	v.SetDefault("worker.swap", "auto")
+	v.SetDefault("worker.transfer", "auto")
 	v.SetDefault("worker.crash_at", "")
 	_ = v.BindEnv("worker.crash_at", "REWIND_CRASH_AT")
 	v.SetDefault("compose.command", []string{})

@@ -46,6 +46,9 @@ func (c *Config) validate() []Problem {
 	if w := c.Worker.Swap; w != "auto" && w != "copy" {
 		add("worker.swap", quote(w), "auto (rename where the engine allows, else copy) or copy")
 	}
+	if w := c.Worker.Transfer; w != "auto" && w != "archive" {
+		add("worker.transfer", quote(w), "auto (Rewind's mover where the engine allows, else the archive API) or archive")
+	}
 	if c.Worker.MaxConcurrentSteps < 0 {
 		add("worker.max_concurrent_steps", strconv.Itoa(c.Worker.MaxConcurrentSteps), "0 (the SDK's default) or how many steps this host runs at once")
 	}

@@ -146,7 +146,7 @@ func run() error {
 		Metrics:      tel.Metrics,
 		Policy:       &policy.Activities{Config: cfg, Host: cfg.Worker.Host, Signers: signers},
 		Docker: &docker.Activities{Engine: engine, Evidence: store, StateDir: cfg.Worker.StateDir, BatchBytes: cfg.Worker.TransferBatch,
-			NoRename: cfg.Worker.Swap == "copy"},
+			NoRename: cfg.Worker.Swap == "copy", ArchiveOnly: cfg.Worker.Transfer == "archive"},
 		Evidence:           &evidence.Activities{Store: store},
 		Notify:             notifier,
 		Backup:             &backup.Activities{Downloads: filepath.Join(cfg.Worker.StateDir, "downloads")},

@@ -106,9 +106,20 @@ func (r *rollback) prepare(ctx workflow.Context, staged *[]staging) (string, err
 			return "", err
 		}
 		*staged = append(*staged, s)
-		details = append(details, fmt.Sprintf("%s: %s (%d entries, %s)%s", v.Name, s.Backup.Name, s.Restored.Entries, size(s.Restored.Bytes), skippedNote(s.Skipped)))
+		details = append(details, fmt.Sprintf("%s: %s (%d entries, %s%s)%s", v.Name, s.Backup.Name, s.Restored.Entries, size(s.Restored.Bytes), transferNote(s.Restored), skippedNote(s.Skipped)))
 	}
 	return strings.Join(details, "; "), nil
+}
+
+// transferNote says how a restore wrote, when it says.
+func transferNote(r docker.RestoreResult) string {
+	switch r.Transfer {
+	case docker.TransferNative:
+		return ", written by Rewind's mover"
+	case docker.TransferArchive:
+		return ", written through the engine's archive API: " + r.TransferWhy
+	}
+	return ""
 }
 
 // stage tries the candidates newest first until one restores whole into the staging volume.

@@ -41,6 +41,12 @@ type Activities struct {
 	BatchBytes int64
 	// NoRename makes swaps copy instead of renaming volume folders (worker.swap: copy).
 	NoRename bool
+	// ArchiveOnly makes restores write through the engine's archive API instead of
+	// Rewind's own mover (worker.transfer: archive).
+	ArchiveOnly bool
+	// Mover is a static binary that carries the mover (`<binary> mover ...`); empty: this
+	// worker's own.
+	Mover string
 	// onBatch, set by tests, sees the entries each restore batch wrote.
 	onBatch func(entries []string)
 }

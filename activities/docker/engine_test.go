@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -64,11 +65,39 @@ func uniqueName(prefix string) string {
 	return prefix + hex.EncodeToString(b)
 }
 
+// newActivities returns the host's activities with the native mover of a static worker
+// build (a test binary links dynamically and cannot run in a FROM-scratch image).
 func newActivities(t *testing.T, c *client.Client) (*docker.Activities, *storage.Folder) {
 	t.Helper()
 	store, err := storage.NewFolder(t.TempDir())
 	require.NoError(t, err)
-	return &docker.Activities{Engine: c, Evidence: store, StateDir: t.TempDir()}, store
+	return &docker.Activities{Engine: c, Evidence: store, StateDir: t.TempDir(), Mover: moverBinary(t)}, store
+}
+
+var (
+	moverOnce  sync.Once
+	moverPath  string
+	moverBuild error
+)
+
+// moverBinary builds the worker once per test process, static, for the mover image.
+func moverBinary(t *testing.T) string {
+	t.Helper()
+	moverOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "rewind-mover-")
+		if err != nil {
+			moverBuild = err
+			return
+		}
+		moverPath = filepath.Join(dir, "worker")
+		cmd := exec.Command("go", "build", "-o", moverPath, "github.com/algotrendy/rewind/worker")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			moverBuild = fmt.Errorf("build the worker for the mover: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, moverBuild)
+	return moverPath
 }
 
 // activityEnv runs activities as Temporal runs them: heartbeats, details, cancellation.

@@ -13,7 +13,6 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/temporal"
 )
 
 // HelperImage is the image of the containers Rewind uses to reach a volume's files through
@@ -99,11 +98,8 @@ func (a *Activities) helper(ctx context.Context, volume string, readOnly bool) (
 // volumeHelper checks the volume exists (a missing one fails with missing, formatted with
 // its name, and is not retried) and returns a helper container attached to it.
 func (a *Activities) volumeHelper(ctx context.Context, volume string, readOnly bool, missing string) (string, func(), error) {
-	if err := retry(ctx, func() error { _, err := a.Engine.VolumeInspect(ctx, volume, client.VolumeInspectOptions{}); return err }); err != nil {
-		if gone(err) {
-			return "", nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf(missing, volume), ErrNoSuchVolume, err)
-		}
-		return "", nil, fmt.Errorf("inspect volume %s: %w", volume, err)
+	if err := a.volumeExists(ctx, volume, missing); err != nil {
+		return "", nil, err
 	}
 	return a.helper(ctx, volume, readOnly)
 }

@@ -11,8 +11,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
@@ -67,6 +69,9 @@ type RestoreProgress struct {
 	// Done: every entry is in the volume and the checksum matched; SHA256 is the hash.
 	Done   bool
 	SHA256 string `json:",omitempty"`
+	// Boot is the host's boot the batches were written in: batches are synced only at the
+	// end, so a checkpoint of an earlier boot is not trusted.
+	Boot string `json:",omitempty"`
 }
 
 // RestoreResult says what went into the volume.
@@ -77,9 +82,16 @@ type RestoreResult struct {
 	SHA256 string `json:",omitempty"`
 	// ResumedAt is the entry a retry continued from (0 when it ran in one go).
 	ResumedAt int
-	// SparseFiles were stored with holes; the archive API writes them whole.
+	// SparseFiles were stored with holes; the native mover keeps them, the archive API
+	// writes them whole.
 	SparseFiles int    `json:",omitempty"`
 	Layout      string `json:",omitempty"`
+	// Transfer is how the entries were written: native or archive; TransferWhy says why
+	// not natively.
+	Transfer    string `json:",omitempty"`
+	TransferWhy string `json:",omitempty"`
+	// MoverPeakRSS is the native mover's peak resident memory, in bytes.
+	MoverPeakRSS int64 `json:",omitempty"`
 }
 
 // RestoreVolume streams a backup into an existing volume through the archive API: every
@@ -104,12 +116,9 @@ func (a *Activities) RestoreVolume(ctx context.Context, in RestoreInput) (Restor
 	if cp.Done {
 		return RestoreResult{Entries: cp.Entries, Bytes: cp.Bytes, SHA256: cp.SHA256, ResumedAt: cp.Entries}, nil
 	}
-	id, cleanup, err := a.volumeHelper(ctx, in.Volume, false, "no volume %s to restore into; create it first")
-	if err != nil {
+	if err := a.volumeExists(ctx, in.Volume, "no volume %s to restore into; create it first"); err != nil {
 		return RestoreResult{}, err
 	}
-	defer cleanup()
-
 	f, err := os.Open(in.Backup)
 	if err != nil {
 		return RestoreResult{}, fmt.Errorf("open backup %s: %w", in.Backup, err)
@@ -117,15 +126,16 @@ func (a *Activities) RestoreVolume(ctx context.Context, in RestoreInput) (Restor
 	defer f.Close()
 	hash := sha256.New()
 	read := &progress.Reader{R: io.TeeReader(f, hash), Ctx: ctx}
-	w := a.newBatchWriter(ctx, id, in.Volume, cmp.Or(in.BatchBytes, a.BatchBytes, defaultBatchBytes), meter.Restore, func(consumed int, bytes int64) error {
+	saved := func(consumed int, bytes int64) error {
 		cp.Entries, cp.Bytes, cp.BackupRead = consumed, cp.Bytes+bytes, read.N
 		progress.Beat(ctx, cp)
 		return saveCheckpoint(journal, cp)
-	})
-	if cp.Entries > 0 {
-		w.batches = 1 // the earlier attempt's
 	}
 	res := RestoreResult{ResumedAt: cp.Entries}
+	w, err := a.volumeWriter(ctx, in.Volume, cmp.Or(in.BatchBytes, a.BatchBytes, defaultBatchBytes), meter.Restore, cp.Entries > 0, saved, &res)
+	if err != nil {
+		return RestoreResult{}, err
+	}
 	sum, err := archive.Walk(ctx, read, archive.WalkOptions{
 		Layout: layout, Limits: archive.Limits{MaxBytes: in.MaxBytes}, Skip: cp.Entries, Skipped: w.remember,
 		Progress: func(int, int64) {
@@ -139,6 +149,9 @@ func (a *Activities) RestoreVolume(ctx context.Context, in RestoreInput) (Restor
 	w.abort(err)
 	if err != nil {
 		return RestoreResult{}, refusal(in.Backup, err)
+	}
+	if native, ok := w.(*streamWriter); ok {
+		res.MoverPeakRSS = native.peakRSS
 	}
 	if _, err := io.Copy(io.Discard, read); err != nil {
 		return RestoreResult{}, fmt.Errorf("read backup %s: %w", in.Backup, err)
@@ -157,11 +170,49 @@ func (a *Activities) RestoreVolume(ctx context.Context, in RestoreInput) (Restor
 	return res, nil
 }
 
+// volumeWriter starts the native mover on the volume, or an archive API writer where the
+// mover cannot run; res records which and why.
+func (a *Activities) volumeWriter(ctx context.Context, volume string, batch int64, kind string, resumed bool, saved func(int, int64) error, res *RestoreResult) (volumeWriter, error) {
+	native, why, err := a.startMover(ctx, volume, kind, batch, saved)
+	if err != nil {
+		return nil, err
+	}
+	if native != nil {
+		res.Transfer = TransferNative
+		return native, nil
+	}
+	res.Transfer, res.TransferWhy = TransferArchive, why
+	id, cleanup, err := a.helper(ctx, volume, false)
+	if err != nil {
+		return nil, err
+	}
+	w := a.newBatchWriter(ctx, id, volume, batch, kind, saved)
+	w.cleanup = cleanup
+	if resumed {
+		w.batches = 1 // the earlier attempt's
+	}
+	return w, nil
+}
+
+// volumeExists checks the volume exists; a missing one fails with missing, formatted with
+// its name, and is not retried.
+func (a *Activities) volumeExists(ctx context.Context, volume, missing string) error {
+	if err := retry(ctx, func() error { _, err := a.Engine.VolumeInspect(ctx, volume, client.VolumeInspectOptions{}); return err }); err != nil {
+		if gone(err) {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf(missing, volume), ErrNoSuchVolume, err)
+		}
+		return fmt.Errorf("inspect volume %s: %w", volume, err)
+	}
+	return nil
+}
+
 // resumePoint is where a restore of this backup goes on: the later of the heartbeat's and
 // the host's checkpoint, as long as the backup is the file it was.
 func resumePoint(ctx context.Context, journal string, st os.FileInfo) RestoreProgress {
-	fresh := RestoreProgress{BackupSize: st.Size(), BackupMod: st.ModTime()}
-	same := func(p RestoreProgress) bool { return p.BackupSize == st.Size() && p.BackupMod.Equal(st.ModTime()) }
+	fresh := RestoreProgress{BackupSize: st.Size(), BackupMod: st.ModTime(), Boot: bootID()}
+	same := func(p RestoreProgress) bool {
+		return p.BackupSize == st.Size() && p.BackupMod.Equal(st.ModTime()) && (p.Boot == fresh.Boot || p.Done)
+	}
 	var beat, local RestoreProgress
 	if activity.IsActivity(ctx) && activity.HasHeartbeatDetails(ctx) {
 		_ = activity.GetHeartbeatDetails(ctx, &beat)
@@ -174,6 +225,15 @@ func resumePoint(ctx context.Context, journal string, st os.FileInfo) RestorePro
 		}
 	}
 	return best
+}
+
+// bootID names this boot of the host ("" where the kernel does not say).
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // refusal turns a bad backup into a non-retryable error naming it; other errors retry.
@@ -195,6 +255,8 @@ type batchWriter struct {
 	// kind is the meter the bytes count toward.
 	kind  string
 	saved func(consumed int, bytes int64) error
+	// cleanup, when set, removes the helper once the writer is done.
+	cleanup func()
 
 	pw       *io.PipeWriter
 	tw       *tar.Writer
@@ -294,12 +356,15 @@ func (w *batchWriter) flush() error {
 
 // abort ends a batch in flight without letting the engine take a half-written one.
 func (w *batchWriter) abort(err error) {
-	if w.tw == nil {
-		return
+	if w.tw != nil {
+		w.pw.CloseWithError(cmp.Or(err, errors.New("restore stopped")))
+		<-w.done
+		w.tw = nil
 	}
-	w.pw.CloseWithError(cmp.Or(err, errors.New("restore stopped")))
-	<-w.done
-	w.tw = nil
+	if w.cleanup != nil {
+		w.cleanup()
+		w.cleanup = nil
+	}
 }
 
 // PrepareInput restores a backup into a staging volume of a rollback run, to prove it

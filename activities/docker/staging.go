@@ -149,7 +149,10 @@ func (a *Activities) CopyVolume(ctx context.Context, in CopyInput) (RestoreResul
 	}
 	journal := a.checkpointFile(ctx, "copy", in.From, in.To)
 	var cp RestoreProgress
-	loadCheckpoint(journal, &cp)
+	if loadCheckpoint(journal, &cp) && cp.Boot != bootID() && !cp.Done {
+		cp = RestoreProgress{} // written in an earlier boot: the page cache may have lost it
+	}
+	cp.Boot = bootID()
 	if cp.Done {
 		return RestoreResult{Entries: cp.Entries, Bytes: cp.Bytes, ResumedAt: cp.Entries}, nil
 	}

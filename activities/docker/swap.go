@@ -167,9 +167,13 @@ func volumesRoot(v VolumeInfo) string { return filepath.Dir(filepath.Dir(v.Mount
 // FROM scratch, built through the Engine API, named after the binary's hash so each build
 // of the worker brings its own. why says why it cannot be built (no error: the swap copies).
 func (a *Activities) moverImage(ctx context.Context) (string, string, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return "", "this worker cannot find its own binary: " + err.Error(), nil
+	exe := a.Mover
+	if exe == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return "", "this worker cannot find its own binary: " + err.Error(), nil
+		}
+		exe = self
 	}
 	f, err := os.Open(exe)
 	if err != nil {

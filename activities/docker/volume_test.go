@@ -124,8 +124,15 @@ func TestRestoreRefusesDamagedAndOversizedBackups(t *testing.T) {
 }
 
 func TestRestoreCancelledHalfWayResumesWithoutRewritingCountedEntries(t *testing.T) {
+	for _, transfer := range []string{docker.TransferNative, docker.TransferArchive} {
+		t.Run(transfer, func(t *testing.T) { restoreCancelledHalfWay(t, transfer) })
+	}
+}
+
+func restoreCancelledHalfWay(t *testing.T, transfer string) {
 	c := needEngine(t)
 	a, _ := newActivities(t, c)
+	a.ArchiveOnly = transfer == docker.TransferArchive
 	var files []file
 	for i := range 24 {
 		files = append(files, file{name: "v/_data/db/part-" + string(rune('a'+i)), body: randomBytes(1 << 20)})
@@ -190,6 +197,7 @@ func TestRestoreCancelledHalfWayResumesWithoutRewritingCountedEntries(t *testing
 	require.NoError(t, v.Get(&res))
 	require.Equal(t, checkpoint.Entries, res.ResumedAt)
 	require.Equal(t, len(files), res.Entries)
+	require.Equal(t, transfer, res.Transfer)
 	var resent int
 	for _, batch := range written {
 		for _, e := range batch {

@@ -120,11 +120,15 @@ func inode(p string) (uint64, error) {
 }
 
 // Main runs the mover as a command: `inodes`, `swap` or `unswap` with the volumes and,
-// for the last two, the inodes `inodes` printed. It prints JSON and returns the exit code.
+// for the last two, the inodes `inodes` printed; or `restore`, which extracts a checked
+// stream into a volume. It prints JSON and returns the exit code.
 func Main(args []string, out, errOut io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(errOut, "usage: mover inodes|swap|unswap --root DIR --live V --staging V --forensic V [--live-inode N --staging-inode N]")
+		fmt.Fprintln(errOut, "usage: mover inodes|swap|unswap --root DIR --live V --staging V --forensic V [--live-inode N --staging-inode N]\n       mover restore --stream FIFO --into DIR --batch BYTES")
 		return 2
+	}
+	if args[0] == "restore" {
+		return restoreMain(args[1:], out, errOut)
 	}
 	fl := flag.NewFlagSet("mover "+args[0], flag.ContinueOnError)
 	fl.SetOutput(errOut)
@@ -155,5 +159,30 @@ func Main(args []string, out, errOut io.Writer) int {
 		return 1
 	}
 	_ = json.NewEncoder(out).Encode(in)
+	return 0
+}
+
+// restoreMain extracts the stream the worker writes into a FIFO and prints an Ack per
+// synced batch, one JSON line each.
+func restoreMain(args []string, out, errOut io.Writer) int {
+	fl := flag.NewFlagSet("mover restore", flag.ContinueOnError)
+	fl.SetOutput(errOut)
+	stream := fl.String("stream", "", "the FIFO the worker writes the checked entries into")
+	into := fl.String("into", "/data", "the volume's folder")
+	batch := fl.Int64("batch", 256<<20, "file bytes between syncs and acks")
+	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+	f, err := os.Open(*stream)
+	if err != nil {
+		fmt.Fprintln(errOut, "mover:", err)
+		return 3
+	}
+	defer f.Close()
+	enc := json.NewEncoder(out)
+	if err := Extract(f, *into, *batch, func(a Ack) error { return enc.Encode(a) }); err != nil {
+		fmt.Fprintln(errOut, "mover:", err)
+		return 3
+	}
 	return 0
 }
