@@ -42,13 +42,20 @@ chaos:
 unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
 
-# A whole full rollback of the demo stack with 1 GiB of data beside the runbook's Option 2
-# script; restore and snapshot of 256 MiB and 1 GiB volumes beside the runbook's tar
-# commands; verify and upload of a 1 GiB backup beside sha256sum.
+# One table of what operators feel, each row measured beside the runbook's own commands on
+# the same data in the same run (.rewind/bench.md; raw runs in .rewind/bench-runs.tsv):
+# restores and snapshots beside tar, verification beside sha256sum -c and tar -tzf, whole
+# P1/P2 full rollbacks at 256 MiB, 1 GiB and 4 GiB beside the Option 2 script, Rewind's
+# overhead, a resume after SIGKILL, 20 rollbacks at once, peak memory. REWIND_BENCH_SIZES
+# (MiB, comma-separated) changes the sizes. Benchmarks, not tests: nothing fails when slow.
+BENCH_ENV = REWIND_BENCH_TABLE=$(CURDIR)/.rewind/bench.md REWIND_BENCH_RUNS=$(CURDIR)/.rewind/bench-runs.tsv
 bench:
-	$(GO) test -run '^$$' -bench FullRollback -benchtime 1x -timeout 30m ./integration
-	$(GO) test -run '^$$' -bench Transfers -benchtime 1x -timeout 30m ./activities/docker
-	$(GO) test -run '^$$' -bench VerifyAndUpload -benchtime 1x -timeout 30m ./activities/backup
+	@mkdir -p .rewind
+	@rm -f .rewind/bench.md .rewind/bench-runs.tsv
+	$(BENCH_ENV) $(GO) test -run '^$$' -bench Transfers -benchtime 1x -timeout 60m ./activities/docker
+	$(BENCH_ENV) $(GO) test -run '^$$' -bench VerifyAndUpload -benchtime 1x -timeout 30m ./activities/backup
+	$(BENCH_ENV) $(GO) test -run '^$$' -bench 'FullRollback|ResumeMidRestore|ManyFullRollbacks' -benchtime 1x -timeout 120m ./integration
+	@echo; echo "Rewind bench, $$(nproc) cores, $$(date -u +%Y-%m-%dT%H:%MZ)"; printf '%s' '| measure | Rewind | runbook'"'"'s commands | ratio | goal | met |'; echo; echo '|---|---|---|---|---|---|'; cat .rewind/bench.md
 
 # Record the histories the replay tests in workflows/ run against today's code.
 record-histories:

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,77 +19,184 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	sdkclient "go.temporal.io/sdk/client"
 
+	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/meter"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
+	"github.com/algotrendy/rewind/integration/benchtable"
 	"github.com/algotrendy/rewind/workflows"
 )
 
-// BenchmarkFullRollback restores the demo stack with 1 GiB of data (half-compressible, as
-// database columns are) three ways in one run, each from the same corrupted state: the
-// runbook's Option 2 commands as a script (its `sleep 30` included), Rewind's P1 full
-// rollback (start to completion), and Rewind's P2 full rollback (approval to healthy,
-// from the workflow history). Run with make bench.
+// BenchmarkFullRollback restores the demo stack at each size of REWIND_BENCH_SIZES (MiB,
+// default 256,1024,4096; data half-compressible, as database columns are) three ways in one
+// run, each from the same corrupted state: the runbook's Option 2 commands as a script
+// (its `sleep 30` included, since that is what people run), Rewind's P1 full rollback
+// (start to completion, at 1 GiB) with Rewind's own overhead read from its history, and
+// Rewind's P2 full rollback (approval to healthy, from the history). It adds the worker's
+// and the mover's peak memory at each size. Run with make bench.
 //
 // REWIND_BENCH_BIN names a folder with another build's worker and rewind (an earlier
-// release, to compare with), REWIND_BENCH_SIZE another size in MiB.
+// release, to compare with).
 func BenchmarkFullRollback(b *testing.B) {
 	s := needDocker(b)
 	srv, c := startTemporal(b)
-	size := int64(1 << 30)
-	if v := os.Getenv("REWIND_BENCH_SIZE"); v != "" {
-		var mib int64
-		_, err := fmt.Sscan(v, &mib)
-		require.NoError(b, err)
-		size = mib << 20
+	sizes := []int64{256 << 20, 1 << 30, 4 << 30}
+	if v := os.Getenv("REWIND_BENCH_SIZES"); v != "" {
+		sizes = nil
+		for _, f := range strings.Split(v, ",") {
+			var mib int64
+			_, err := fmt.Sscan(f, &mib)
+			require.NoError(b, err, "REWIND_BENCH_SIZES=%s: sizes in MiB, comma-separated", v)
+			sizes = append(sizes, mib<<20)
+		}
 	}
-	e := newEnv(b, s, srv.GRPCAddr(), stackOptions{grace: 5 * time.Second, legacyConfig: os.Getenv("REWIND_BENCH_BIN") != ""})
-	if dir := os.Getenv("REWIND_BENCH_BIN"); dir != "" {
-		e.bin = dir
+	legacy := os.Getenv("REWIND_BENCH_BIN") != ""
+	e := newEnv(b, s, srv.GRPCAddr(), stackOptions{grace: 5 * time.Second, legacyConfig: legacy})
+	if legacy {
+		e.bin = os.Getenv("REWIND_BENCH_BIN")
 	}
 	e.up()
-	e.padVolume(size)
-	start := time.Now()
-	backup := e.goodBackup()
-	backupTook := time.Since(start)
-	st, err := os.Stat(backup)
-	require.NoError(b, err)
-	want := e.fingerprint()
-	e.startWorker()
+	w := e.startWorker()
+	id := workflows.WorkflowID(e.stack)
 
 	for range b.N {
-		e.damage()
-		script := e.runbookOption2(backup)
-		require.Equal(b, want, e.fingerprint(), "the script restored the backup")
+		for _, size := range sizes {
+			mib := fmt.Sprintf("%d MiB", size>>20)
+			e.padVolume(size)
+			backup := e.goodBackup()
+			want := e.fingerprint()
 
-		e.damage()
-		start := time.Now()
-		code, out, errOut := e.rewind("start", "full", "--stack", e.stack, "--severity", "P1", "--reason", "bench P1", "--as", "alice", "--wait")
-		p1 := time.Since(start)
-		require.Equal(b, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
-		require.Equal(b, want, e.fingerprint())
+			e.damage()
+			script := e.runbookOption2(backup)
+			require.Equal(b, want, e.fingerprint(), "the script restored the backup")
 
-		e.damage()
-		code, out, errOut = e.rewind("start", "full", "--stack", e.stack, "--severity", "P2", "--reason", "bench P2", "--as", "alice")
-		require.Equal(b, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
-		id := workflows.WorkflowID(e.stack)
-		e.awaitApprovalGate(id)
-		if os.Getenv("REWIND_BENCH_BIN") == "" {
-			// Approvers take minutes; the staging restore runs meanwhile. Approve once it is
-			// done, as the approver of an incident would be.
-			e.awaitStepDone(c, id, "Restore the newest good backup into a staging volume")
+			if size == 1<<30 {
+				e.damage()
+				start := time.Now()
+				code, out, errOut := e.rewind("start", "full", "--stack", e.stack, "--severity", "P1", "--reason", "bench P1", "--as", "alice", "--wait")
+				p1 := time.Since(start)
+				require.Equal(b, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+				require.Equal(b, want, e.fingerprint())
+				wall, overhead := rewindOverhead(b, c, id)
+				benchtable.Raw(b, "P1 full "+mib, p1.Seconds(), script.Seconds(), wall.Seconds(), overhead.Seconds())
+				benchtable.Add(b, benchtable.Row{Measure: "P1 full rollback, " + mib + ", start to done vs Option 2 script", Rewind: benchtable.Seconds(p1), Runbook: benchtable.Seconds(script),
+					Ratio: p1.Seconds() / script.Seconds(), Goal: "≤ 0.15×", Met: p1.Seconds()/script.Seconds() <= 0.15})
+				benchtable.Add(b, benchtable.Row{Measure: "Rewind's own overhead in that P1 (wall time minus its steps', from the history)", Rewind: fmt.Sprintf("%.3f s of %.1f s", overhead.Seconds(), wall.Seconds()),
+					Goal: "≤ 0.2 s", Met: overhead <= 200*time.Millisecond})
+			}
+
+			e.damage()
+			code, out, errOut := e.rewind("start", "full", "--stack", e.stack, "--severity", "P2", "--reason", "bench P2", "--as", "alice")
+			require.Equal(b, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+			e.awaitApprovalGate(id)
+			if !legacy {
+				// Approvers take minutes; the staging restore runs meanwhile. Approve once it
+				// is done, as the approver of an incident would be.
+				e.awaitStepDone(c, id, "Restore the newest good backup into a staging volume")
+			}
+			code, out, errOut = e.rewind("approve", id, "--as", "bob")
+			require.Equal(b, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+			e.awaitCompleted(c, id)
+			p2 := approvedToHealthy(b, c, id)
+			require.Equal(b, want, e.fingerprint())
+			benchtable.Raw(b, "P2 approval to healthy "+mib, p2.Seconds(), script.Seconds())
+			benchtable.Add(b, benchtable.Row{Measure: "P2 full rollback, " + mib + ", approval to healthy vs Option 2 script", Rewind: benchtable.Seconds(p2), Runbook: benchtable.Seconds(script),
+				Ratio: p2.Seconds() / script.Seconds(), Goal: "≤ 10 s", Met: p2 <= 10*time.Second})
+
+			var restored docker.RestoreResult
+			history(b, c, id).result(b, "PrepareVolume", &restored)
+			worker := peakRSS(b, w.cmd.Process.Pid)
+			benchtable.Raw(b, "peak RSS "+mib, worker, restored.MoverPeakRSS, restored.Transfer)
+			benchtable.Add(b, benchtable.Row{Measure: "peak RSS of the worker after the rollbacks of " + mib, Rewind: benchtable.MiB(worker), Goal: "≤ 64 MiB", Met: worker <= 64<<20})
+			benchtable.Add(b, benchtable.Row{Measure: "peak RSS of the mover, staging restore of " + mib + " (" + restored.Transfer + ")", Rewind: benchtable.MiB(restored.MoverPeakRSS), Goal: "≤ 64 MiB", Met: restored.MoverPeakRSS <= 64<<20})
 		}
-		code, out, errOut = e.rewind("approve", id, "--as", "bob")
-		require.Equal(b, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
-		e.awaitCompleted(c, id)
-		p2 := approvedToHealthy(b, c, id)
-		require.Equal(b, want, e.fingerprint())
-
-		b.ReportMetric(script.Seconds(), "runbook-s")
-		b.ReportMetric(p1.Seconds(), "p1-s")
-		b.ReportMetric(p2.Seconds(), "p2-approved-to-healthy-s")
-		b.ReportMetric(p1.Seconds()/script.Seconds(), "p1/runbook")
-		b.Logf("%d MiB volume, %.0f MiB backup (made in %.1fs):\n  runbook Option 2 script   %6.1fs\n  Rewind P1 full (total)    %6.1fs = %.2fx the script\n  Rewind P2 approval→healthy %5.1fs = %.2fx the script",
-			size>>20, float64(st.Size())/(1<<20), backupTook.Seconds(), script.Seconds(), p1.Seconds(), p1.Seconds()/script.Seconds(), p2.Seconds(), p2.Seconds()/script.Seconds())
 	}
+}
+
+// BenchmarkResumeMidRestore kills the worker (SIGKILL) half-way through the staging restore
+// of a 1 GiB P1 full rollback, starts a fresh worker and measures how long after its start
+// bytes move again and how many bytes the two workers wrote twice. Run with make bench.
+func BenchmarkResumeMidRestore(b *testing.B) {
+	s := needDocker(b)
+	srv, c := startTemporal(b)
+	const size = 1 << 30
+	heartbeat := 20 * time.Second // the worker's default heartbeat_timeout
+	e := newEnv(b, s, srv.GRPCAddr(), stackOptions{grace: 5 * time.Second, heartbeat: heartbeat})
+	e.up()
+	e.padVolume(size)
+	e.goodBackup()
+	want := e.fingerprint()
+	id := workflows.WorkflowID(e.stack)
+	for range b.N {
+		e.damage()
+		doomed := e.startWorker(fmt.Sprintf("REWIND_CRASH_AT=during:restore@%d", size/2))
+		code, out, errOut := e.rewind("start", "full", "--stack", e.stack, "--severity", "P1", "--reason", "bench resume", "--as", "alice")
+		require.Equal(b, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+		doomed.crashed(b)
+		began := time.Now()
+		fresh := e.startWorker()
+		var resumed time.Duration
+		require.Eventually(b, func() bool {
+			if fresh.moved(b)[meter.Restore] == 0 {
+				return false
+			}
+			resumed = time.Since(began)
+			return true
+		}, 5*time.Minute, 20*time.Millisecond, "the restore goes on on the fresh worker")
+		e.awaitCompleted(c, id)
+		require.Equal(b, want, e.fingerprint())
+		var restored docker.RestoreResult
+		history(b, c, id).result(b, "PrepareVolume", &restored)
+		again := doomed.movedBeforeCrash(b)[meter.Restore] + fresh.moved(b)[meter.Restore] - restored.Bytes
+		fresh.kill(b)
+		benchtable.Raw(b, "resume 1 GiB", resumed.Seconds(), again, heartbeat.Seconds())
+		benchtable.Add(b, benchtable.Row{Measure: fmt.Sprintf("worker SIGKILLed mid-restore: fresh worker's start to bytes moving again (heartbeat timeout %s)", heartbeat),
+			Rewind: benchtable.Seconds(resumed), Goal: "≤ 5 s + heartbeat timeout", Met: resumed <= 5*time.Second+heartbeat})
+		benchtable.Add(b, benchtable.Row{Measure: "bytes written twice by that resume (batch 256 MiB)", Rewind: benchtable.MiB(again), Goal: "≤ one batch", Met: again <= 256<<20})
+	}
+}
+
+// rewindOverhead reads a rollback's wall time from its history and how much of it no step
+// (activity or child workflow) was running: the time Rewind and Temporal themselves took.
+func rewindOverhead(t testing.TB, c sdkclient.Client, id string) (wall, overhead time.Duration) {
+	t.Helper()
+	var first, last time.Time
+	type span struct{ from, to time.Time }
+	var spans []span
+	started := map[int64]time.Time{}
+	it := c.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(t, err)
+		at := ev.GetEventTime().AsTime()
+		if first.IsZero() {
+			first = at
+		}
+		last = at
+		switch ev.GetEventType() {
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+			started[ev.GetActivityTaskStartedEventAttributes().GetScheduledEventId()] = at
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+			spans = append(spans, span{started[ev.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()], at})
+		case enumspb.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
+			started[-ev.GetChildWorkflowExecutionStartedEventAttributes().GetInitiatedEventId()] = at
+		case enumspb.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED:
+			spans = append(spans, span{started[-ev.GetChildWorkflowExecutionCompletedEventAttributes().GetInitiatedEventId()], at})
+		}
+	}
+	slices.SortFunc(spans, func(a, b span) int { return a.from.Compare(b.from) })
+	var busy time.Duration
+	var end time.Time
+	for _, s := range spans {
+		if s.from.After(end) {
+			busy += s.to.Sub(s.from)
+			end = s.to
+		} else if s.to.After(end) {
+			busy += s.to.Sub(end)
+			end = s.to
+		}
+	}
+	wall = last.Sub(first)
+	return wall, wall - busy
 }
 
 // awaitStepDone waits until the rollback's checklist shows the step starting with name done.
@@ -261,6 +369,9 @@ func BenchmarkManyFullRollbacks(b *testing.B) {
 		b.ReportMetric(together.Seconds(), "twenty-s")
 		b.ReportMetric(together.Seconds()/alone.Seconds(), "twenty/one")
 		b.ReportMetric(float64(peak)/(1<<20), "worker-peak-MiB")
+		benchtable.Raw(b, "many P1 full", n, alone.Seconds(), together.Seconds(), peak)
+		benchtable.Add(b, benchtable.Row{Measure: fmt.Sprintf("%d small P1 full rollbacks at once on one worker vs one alone", n), Rewind: benchtable.Seconds(together), Runbook: benchtable.Seconds(alone) + " (one alone)",
+			Ratio: together.Seconds() / alone.Seconds(), Goal: "≤ 3×", Met: together.Seconds()/alone.Seconds() <= 3})
 		b.Logf("P1 full rollbacks of the demo stack on one worker:\n  one alone        %6.1fs\n  %d at once       %6.1fs = %.2fx one alone\n  worker peak RSS  %6.1f MiB",
 			alone.Seconds(), n, together.Seconds(), together.Seconds()/alone.Seconds(), float64(peak)/(1<<20))
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/storage"
+	"github.com/algotrendy/rewind/integration/benchtable"
 )
 
 // TestMain runs one verify or upload in a child process, so its peak RSS is measured alone.
@@ -37,7 +39,10 @@ func benchChild(step string) error {
 	file := os.Getenv("REWIND_BENCH_FILE")
 	switch step {
 	case "verify":
-		_, err := a.VerifyBackup(ctx, backup.VerifyInput{Location: storage.Location{Dir: filepath.Dir(file)}, Name: filepath.Base(file), Layout: "runbook"})
+		v, err := a.VerifyBackup(ctx, backup.VerifyInput{Location: storage.Location{Dir: filepath.Dir(file)}, Name: filepath.Base(file), Layout: "runbook", RequireChecksum: true})
+		if err == nil && v.Sidecar != "match" {
+			err = fmt.Errorf("the sidecar was not compared: %s", v.Sidecar)
+		}
 		return err
 	case "upload":
 		s, err := storage.NewS3(ctx, storage.Location{Bucket: "backups", Prefix: "bench/", Endpoint: os.Getenv("REWIND_BENCH_S3"), UsePathStyle: true})
@@ -93,10 +98,23 @@ func BenchmarkVerifyAndUpload(b *testing.B) {
 		cmd.Env = append(os.Environ(), "REWIND_BENCH_CHILD="+step, "REWIND_BENCH_FILE="+file, "REWIND_BENCH_S3="+s.URL)
 		return cmd
 	}
+	sumCmd := exec.Command("sha256sum", filepath.Base(file))
+	sumCmd.Dir = dir
+	sum, err := sumCmd.Output()
+	require.NoError(b, err)
+	sidecar := strings.TrimSuffix(file, ".tar.gz") + ".sha256"
+	require.NoError(b, os.WriteFile(sidecar, sum, 0o644))
 	for range b.N {
+		// The runbook's checks: the checksum sidecar, then a listing of the archive.
+		runbook := exec.Command("bash", "-c", fmt.Sprintf("cd %s && sha256sum -c %s && tar -tzf %s > /dev/null", dir, filepath.Base(sidecar), filepath.Base(file)))
+		checks, _ := timed(b, runbook)
+		benchtable.Raw(b, "verify 1 GiB", 0, checks.Seconds())
 		sha, _ := timed(b, exec.Command("sha256sum", file))
 		verify, verifyRSS := timed(b, child("verify"))
 		upload, uploadRSS := timed(b, child("upload"))
+		benchtable.Raw(b, "verify 1 GiB", verify.Seconds(), checks.Seconds())
+		benchtable.Add(b, benchtable.Row{Measure: fmt.Sprintf("verify a %.0f MiB backup (hash, sidecar, every entry checked) vs `sha256sum -c` + `tar -tzf`", mib),
+			Rewind: benchtable.Seconds(verify), Runbook: benchtable.Seconds(checks), Ratio: verify.Seconds() / checks.Seconds(), Goal: "≤ 0.6×", Met: verify.Seconds()/checks.Seconds() <= 0.6})
 		b.ReportMetric(verify.Seconds()/sha.Seconds(), "verify/sha256sum")
 		b.ReportMetric(verifyRSS, "verify-peak-MiB")
 		b.ReportMetric(uploadRSS, "upload-peak-MiB")

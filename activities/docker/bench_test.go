@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/storage"
+	"github.com/algotrendy/rewind/integration/benchtable"
 )
 
 // TestMain lets the benchmark run one restore or snapshot in a child process of its own,
@@ -43,17 +45,21 @@ func benchChild(step string) error {
 	if err != nil {
 		return err
 	}
-	a := &docker.Activities{Engine: c, Evidence: store}
+	a := &docker.Activities{Engine: c, Evidence: store, Mover: os.Getenv("REWIND_BENCH_MOVER"), StateDir: os.Getenv("REWIND_BENCH_STATE")}
 	switch step {
-	case "restore", "restore-verified":
-		in := docker.RestoreInput{Volume: os.Getenv("REWIND_BENCH_VOLUME"), Backup: os.Getenv("REWIND_BENCH_BACKUP"), Layout: "runbook"}
+	case "restore-native", "restore-archive":
+		a.ArchiveOnly = step == "restore-archive"
+		in := docker.RestoreInput{Volume: os.Getenv("REWIND_BENCH_VOLUME"), Backup: os.Getenv("REWIND_BENCH_BACKUP"), Layout: "runbook", SHA256: os.Getenv("REWIND_BENCH_SHA256")}
 		if v := os.Getenv("REWIND_BENCH_BATCH"); v != "" {
 			in.BatchBytes, _ = strconv.ParseInt(v, 10, 64)
 		}
-		if step == "restore-verified" {
-			in.SHA256 = os.Getenv("REWIND_BENCH_SHA256")
+		var res docker.RestoreResult
+		if res, err = a.RestoreVolume(ctx, in); err == nil && res.Transfer != strings.TrimPrefix(step, "restore-") {
+			err = fmt.Errorf("restored %s, not %s: %s", res.Transfer, step, res.TransferWhy)
 		}
-		_, err = a.RestoreVolume(ctx, in)
+		if err == nil {
+			fmt.Printf("mover-peak-rss=%d\n", res.MoverPeakRSS)
+		}
 	case "snapshot":
 		_, err = a.SnapshotVolume(ctx, docker.SnapshotInput{Volume: os.Getenv("REWIND_BENCH_VOLUME"), Name: "snapshot.tar.gz"})
 	default:
@@ -62,14 +68,13 @@ func benchChild(step string) error {
 	return err
 }
 
-// run times a command and returns its wall time and peak RSS in MiB.
-func run(b *testing.B, cmd *exec.Cmd) (time.Duration, float64) {
+// run times a command and returns its wall time, peak RSS in bytes and output.
+func run(b *testing.B, cmd *exec.Cmd) (time.Duration, int64, string) {
 	b.Helper()
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	require.NoError(b, err, "%s", out)
-	rss := float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
-	return time.Since(start), rss
+	return time.Since(start), cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10, string(out)
 }
 
 // writeVolumeData writes size bytes of half-compressible files (like database columns)
@@ -89,8 +94,10 @@ func writeVolumeData(b *testing.B, dir, volume string, size int64) {
 	}
 }
 
-// BenchmarkTransfers restores and snapshots volumes of 256 MiB and 1 GiB through the Engine
-// API and prints time and peak RSS beside the runbook's own tar commands on the same data.
+// BenchmarkTransfers restores and snapshots volumes of 256 MiB and 1 GiB and prints time
+// and peak RSS beside the runbook's own tar commands on the same data, in the same run:
+// the restore through Rewind's mover and through the engine's archive API against
+// `tar -xzf` into the mountpoint, the snapshot against `tar -czf`.
 // Run with: make bench (go test -run '^$' -bench Transfers -benchtime 1x ./activities/docker).
 func BenchmarkTransfers(b *testing.B) {
 	c, err := docker.NewEngine(context.Background())
@@ -98,58 +105,88 @@ func BenchmarkTransfers(b *testing.B) {
 		b.Skipf("no Docker Engine: %v", err)
 	}
 	defer c.Close()
+	mover := moverBinaryFor(b)
 	for _, size := range []int64{256 << 20, 1 << 30} {
 		b.Run(fmt.Sprintf("%dMiB", size>>20), func(b *testing.B) {
 			for range b.N {
-				benchOnce(b, c, size)
+				benchOnce(b, c, mover, size)
 			}
 		})
 	}
 }
 
-func benchOnce(b *testing.B, c *client.Client, size int64) {
+func benchOnce(b *testing.B, c *client.Client, mover string, size int64) {
 	ctx := context.Background()
 	work := b.TempDir()
 	volume := uniqueName("rwbench_")
 	writeVolumeData(b, filepath.Join(work, "src"), volume, size)
 
 	backup := filepath.Join(work, "questdb_backup_20261126_000000.tar.gz")
-	tarC, _ := run(b, exec.Command("tar", "-czf", backup, "-C", filepath.Join(work, "src"), volume))
-	dest := filepath.Join(work, "tar-restore", volume)
-	require.NoError(b, os.MkdirAll(dest, 0o755))
-	tarX, _ := run(b, exec.Command("tar", "-xzf", backup, "-C", dest, "--strip-components=1"))
+	tarC, _, _ := run(b, exec.Command("tar", "-czf", backup, "-C", filepath.Join(work, "src"), volume))
 	sumCmd := exec.Command("sha256sum", backup)
 	sha, err := sumCmd.Output()
 	require.NoError(b, err)
 
-	volumes := []string{volume + "_checked", volume + "_verified"}
+	volumes := []string{volume + "_tar", volume + "_native", volume + "_archive"}
 	for _, v := range volumes {
 		_, err := c.VolumeCreate(ctx, client.VolumeCreateOptions{Name: v})
 		require.NoError(b, err)
 	}
 	defer func() {
 		for _, v := range volumes {
-			_, _ = c.ContainerRemove(ctx, "rewind-helper-"+v, client.ContainerRemoveOptions{Force: true})
-			_, _ = c.VolumeRemove(ctx, v, client.VolumeRemoveOptions{Force: true})
+			removeVolume(c, v)
 		}
 	}()
+	// The runbook's restore: tar into the mountpoint, as root on the host.
+	tarVol, err := c.VolumeInspect(ctx, volumes[0], client.VolumeInspectOptions{})
+	require.NoError(b, err)
 	child := func(step, v string) *exec.Cmd {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "REWIND_BENCH_CHILD="+step, "REWIND_BENCH_VOLUME="+v,
+		cmd.Env = append(os.Environ(), "REWIND_BENCH_CHILD="+step, "REWIND_BENCH_VOLUME="+v, "REWIND_BENCH_MOVER="+mover,
+			"REWIND_BENCH_STATE="+filepath.Join(work, "state"),
 			"REWIND_BENCH_BACKUP="+backup, "REWIND_BENCH_SHA256="+string(sha[:64]), "REWIND_BENCH_STORE="+filepath.Join(work, "store"))
 		return cmd
 	}
-	checked, checkedRSS := run(b, child("restore", volumes[0]))
-	verified, verifiedRSS := run(b, child("restore-verified", volumes[1]))
-	snapshot, snapshotRSS := run(b, child("snapshot", volumes[1]))
+	// Alternating, so neither side always gets the warmer page cache.
+	tarX, _, _ := run(b, exec.Command("tar", "-xzf", backup, "-C", filepath.Dir(tarVol.Volume.Mountpoint), "--strip-components=1"))
+	native, nativeRSS, out := run(b, child("restore-native", volumes[1]))
+	var moverRSS int64
+	_, err = fmt.Sscanf(out[strings.Index(out, "mover-peak-rss="):], "mover-peak-rss=%d", &moverRSS)
+	require.NoError(b, err, "%s", out)
+	archived, archiveRSS, _ := run(b, child("restore-archive", volumes[2]))
+	snapshot, snapshotRSS, _ := run(b, child("snapshot", volumes[1]))
 
-	b.ReportMetric(verifiedRSS, "restore-peak-MiB")
-	b.ReportMetric(snapshotRSS, "snapshot-peak-MiB")
-	b.ReportMetric(verified.Seconds()/tarX.Seconds(), "restore/tar-xzf")
-	b.ReportMetric(checked.Seconds()/tarX.Seconds(), "checked-restore/tar-xzf")
+	mib := fmt.Sprintf("%d MiB", size>>20)
+	goal := size == 1<<30
+	row := func(measure string, rewind, runbook time.Duration, goalText string, limit float64) {
+		r := rewind.Seconds() / runbook.Seconds()
+		benchtable.Raw(b, measure, rewind.Seconds(), runbook.Seconds(), r)
+		if !goal {
+			goalText = ""
+		}
+		benchtable.Add(b, benchtable.Row{Measure: measure, Rewind: benchtable.Seconds(rewind), Runbook: benchtable.Seconds(runbook), Ratio: r, Goal: goalText, Met: r <= limit})
+	}
+	row("restore "+mib+", Rewind's mover (checksum compared) vs `tar -xzf`", native, tarX, "≤ 0.8×", 0.8)
+	row("restore "+mib+", archive API fallback (checksum compared) vs `tar -xzf`", archived, tarX, "", 0)
+	row("forensic snapshot "+mib+" (gzip, store, re-read) vs `tar -czf`", snapshot, tarC, "≤ 0.3×", 0.3)
+	for _, m := range []struct {
+		what string
+		rss  int64
+	}{{"worker", nativeRSS}, {"mover (helper container)", moverRSS}, {"worker, archive API", archiveRSS}, {"worker, snapshot", snapshotRSS}} {
+		benchtable.Raw(b, "peak RSS "+m.what+" "+mib, m.rss)
+		benchtable.Add(b, benchtable.Row{Measure: "peak RSS of the " + m.what + ", restore of " + mib, Rewind: benchtable.MiB(m.rss), Goal: "≤ 64 MiB", Met: m.rss <= 64<<20})
+	}
+	b.ReportMetric(native.Seconds()/tarX.Seconds(), "native/tar-xzf")
+	b.ReportMetric(archived.Seconds()/tarX.Seconds(), "archive/tar-xzf")
 	b.ReportMetric(snapshot.Seconds()/tarC.Seconds(), "snapshot/tar-czf")
-	b.Logf("%4d MiB  tar -xzf %6.2fs | restore hashing and comparing its checksum %6.2fs = %.2fx, peak RSS %3.0f MiB | restore without a checksum to compare %6.2fs = %.2fx, peak RSS %3.0f MiB",
-		size>>20, tarX.Seconds(), verified.Seconds(), verified.Seconds()/tarX.Seconds(), verifiedRSS, checked.Seconds(), checked.Seconds()/tarX.Seconds(), checkedRSS)
-	b.Logf("%4d MiB  tar -czf %6.2fs | snapshot (stream, pgzip, store, re-read) %6.2fs = %.2fx, peak RSS %3.0f MiB",
-		size>>20, tarC.Seconds(), snapshot.Seconds(), snapshot.Seconds()/tarC.Seconds(), snapshotRSS)
+}
+
+// moverBinaryFor builds the worker, static, for the mover image.
+func moverBinaryFor(b *testing.B) string {
+	path := filepath.Join(b.TempDir(), "worker")
+	cmd := exec.Command("go", "build", "-o", path, "github.com/algotrendy/rewind/worker")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	require.NoError(b, err, "%s", out)
+	return path
 }
