@@ -297,6 +297,9 @@ type stackOptions struct {
 	legacyConfig bool
 	// swapCopy makes the worker copy staged data in instead of renaming (worker.swap: copy).
 	swapCopy bool
+	// archiveTransfer makes restores go through the engine's archive API
+	// (worker.transfer: archive) instead of Rewind's mover.
+	archiveTransfer bool
 	// keys are the SSH public keys (authorized_keys lines) of alice, bob and carol.
 	keys map[string]string
 	// stackHost is the stack's host (default: none, the worker's own); scheduleToStart is
@@ -356,7 +359,7 @@ func newEnv(t testing.TB, s *suite, temporalAddr string, o stackOptions) *env {
 		evidence = fmt.Sprintf("{dir: %q, s3: %s}", e.evidence, s3("evidence"))
 	}
 	body := fmt.Sprintf(`temporal: {address: %q, task_queue: %q}
-worker: {host: %q, drain_timeout: 5s, state_dir: %q, transfer_batch: %d, heartbeat_timeout: %s, swap: %s}
+worker: {host: %q, drain_timeout: 5s, state_dir: %q, transfer_batch: %d, heartbeat_timeout: %s, swap: %s%s}
 evidence: %s
 stacks:
   %s:
@@ -381,7 +384,7 @@ approvers:
   - {name: alice, role: on-call%s}
   - {name: bob, role: senior%s}
   - {name: carol, role: on-call%s}
-`, temporalAddr, e.taskQueue, e.host, filepath.Join(e.dir, "state"), o.transferBatch, cmp.Or(o.heartbeat, 20*time.Second), map[bool]string{true: "copy", false: "auto"}[o.swapCopy], evidence,
+`, temporalAddr, e.taskQueue, e.host, filepath.Join(e.dir, "state"), o.transferBatch, cmp.Or(o.heartbeat, 20*time.Second), map[bool]string{true: "copy", false: "auto"}[o.swapCopy], map[bool]string{true: ", transfer: archive"}[o.archiveTransfer], evidence,
 		e.stack, e.project, strings.Join(quoteAll(append([]string{e.composeFile}, e.overrides...)), ", "), work, e.project,
 		strings.ReplaceAll(strings.Join(append([]string{cmp.Or(o.volume, demostack.Volume(e.project))}, o.volumes...), ", "), "{project}", e.project), o.grace, backups, api, db, demostack.FingerprintQuery, api,
 		keysOf(o.keys["alice"]), keysOf(o.keys["bob"]), keysOf(o.keys["carol"]))

@@ -45,14 +45,15 @@ func (m *tmux) screen() string {
 	return string(out)
 }
 
-// TestWatchOnATerminal follows a full rollback whose staging restore is slowed down with
+// TestWatchOnATerminal follows a full rollback whose staging restore is slowed down (it goes
+// through the engine's archive API, behind a proxy that reads 2 MiB/s) with
 // `rewind watch` twice: on a tmux terminal, where the checklist is redrawn in place and a
 // progress bar moves, and piped, where each line comes once and no escape code appears.
 func TestWatchOnATerminal(t *testing.T) {
 	s := needDocker(t)
 	srv, _ := startTemporal(t)
 	direct := fmt.Sprintf("compose: {command: [env, DOCKER_HOST=%s, %s]}\n", s.engine.DaemonHost(), strings.Join(s.compose, ", "))
-	e := newEnv(t, s, srv.GRPCAddr(), stackOptions{grace: 2 * time.Second, config: direct, heartbeat: 2 * time.Second, transferBatch: 1 << 20})
+	e := newEnv(t, s, srv.GRPCAddr(), stackOptions{grace: 2 * time.Second, config: direct, heartbeat: 2 * time.Second, transferBatch: 1 << 20, archiveTransfer: true})
 	e.up()
 	// 32 files of 768 KiB: the restore moves in many batches, each reported.
 	var buf bytes.Buffer

@@ -59,23 +59,15 @@ type Summary struct {
 // so a caller that must write nothing of a bad backup walks it once without visit first.
 // An error from visit is returned as it is.
 func Walk(ctx context.Context, gz io.Reader, o WalkOptions, visit func(e Entry, content io.Reader) error) (Summary, error) {
-	if err := o.Layout.Validate(); err != nil {
+	w, err := newWalker(ctx, gz, o, visit)
+	if err != nil {
 		return Summary{}, err
 	}
-	src := &sourceReader{r: gz}
-	w := &walker{ctx: ctx, opts: o, visit: visit, src: src}
-	raw, err := Gunzip(ctx, src)
+	raw, err := Gunzip(ctx, w.src)
 	if err != nil {
 		return Summary{}, w.damaged("", fmt.Errorf("open gzip: %w", err))
 	}
 	defer raw.Close()
-	w.opts.ProgressBytes = cmpOr(o.ProgressBytes, defaultProgressBytes)
-	w.opts.ProgressEntries = cmpOr(o.ProgressEntries, defaultProgressEntries)
-	if !o.Layout.IsAuto() {
-		if w.checker, err = NewChecker(o.Layout, o.Limits); err != nil {
-			return Summary{}, err
-		}
-	}
 	if err := w.run(tar.NewReader(raw)); err != nil {
 		return w.summary(), err
 	}
@@ -89,6 +81,40 @@ func Walk(ctx context.Context, gz io.Reader, o WalkOptions, visit func(e Entry, 
 	}
 	w.report()
 	return w.summary(), nil
+}
+
+// WalkTar is Walk on a tar stream someone else decompressed (Rewind's mover reads what
+// the worker's gzip tool writes): the same rules, the same entries, the same errors. It
+// reads the stream to its end.
+func WalkTar(ctx context.Context, stream io.Reader, o WalkOptions, visit func(e Entry, content io.Reader) error) (Summary, error) {
+	w, err := newWalker(ctx, stream, o, visit)
+	if err != nil {
+		return Summary{}, err
+	}
+	if err := w.run(tar.NewReader(w.src)); err != nil {
+		return w.summary(), err
+	}
+	if _, err := io.Copy(io.Discard, w.src); err != nil {
+		return w.summary(), w.damaged("", err)
+	}
+	w.report()
+	return w.summary(), nil
+}
+
+func newWalker(ctx context.Context, r io.Reader, o WalkOptions, visit func(e Entry, content io.Reader) error) (*walker, error) {
+	if err := o.Layout.Validate(); err != nil {
+		return nil, err
+	}
+	w := &walker{ctx: ctx, opts: o, visit: visit, src: &sourceReader{r: r}}
+	w.opts.ProgressBytes = cmpOr(o.ProgressBytes, defaultProgressBytes)
+	w.opts.ProgressEntries = cmpOr(o.ProgressEntries, defaultProgressEntries)
+	if !o.Layout.IsAuto() {
+		var err error
+		if w.checker, err = NewChecker(o.Layout, o.Limits); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
 }
 
 func cmpOr[T int | int64](v, def T) T {

@@ -47,8 +47,8 @@ type Activities struct {
 	// Mover is a static binary that carries the mover (`<binary> mover ...`); empty: this
 	// worker's own.
 	Mover string
-	// onBatch, set by tests, sees the entries each restore batch wrote.
-	onBatch func(entries []string)
+	// onBatch, set by tests, sees the backup entries [from, to) each restore batch wrote.
+	onBatch func(from, to int)
 }
 
 // NewEngine connects to the engine named by DOCKER_HOST (or the local socket) and checks

@@ -1,4 +1,4 @@
 package docker
 
 // SetOnBatch lets tests see what each restore batch wrote into the volume.
-func SetOnBatch(a *Activities, f func(entries []string)) { a.onBatch = f }
+func SetOnBatch(a *Activities, f func(from, to int)) { a.onBatch = f }

@@ -1,8 +1,7 @@
 package docker
 
 import (
-	"archive/tar"
-	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,33 +35,21 @@ const (
 	TransferArchive = "archive"
 )
 
-// volumeWriter takes a restore's checked entries into a volume, checkpointing as it goes.
-type volumeWriter interface {
-	// write adds one entry that lands in the volume.
-	write(e archive.Entry, content io.Reader) error
-	// remember sees an entry a resumed restore skips (written by an earlier attempt).
-	remember(e archive.Entry)
-	// finish writes what is left and returns once it is all in the volume.
-	finish() error
-	// abort stops without finishing.
-	abort(err error)
-}
-
-// streamWriter hands entries to the mover through a FIFO: no copy through the engine, no
-// request per batch. The mover acks each batch on stdout once it is written, and only
-// then is the batch checkpointed; the writer sends no further than one batch past the
-// last ack, so a crash makes it send at most one batch again.
-type streamWriter struct {
+// moverRun is Rewind's mover restoring a backup into a volume, in a helper container, fed
+// through a FIFO on this host: the worker reads, hashes and decompresses the backup (with
+// the host's gzip tool), the mover checks every entry with the same rules and writes the
+// volume's files itself, acking each batch on stdout. Only acked batches are
+// checkpointed.
+type moverRun struct {
 	a       *Activities
 	ctx     context.Context
 	volume  string
-	kind    string
 	saved   func(consumed int, bytes int64) error
+	beat    func()
 	cleanup func()
 
+	fifo      *os.File
 	closeFIFO func()
-	buf       *bufio.Writer
-	tw        *tar.Writer
 	acks      chan mover.Ack
 	exited    chan struct{}
 	exitCode  int64
@@ -71,23 +58,22 @@ type streamWriter struct {
 	consumed  int
 	done      bool
 	peakRSS   int64
-	// batch is the mover's batch; unackedBytes and unackedEntries count what was sent
-	// since its last ack, as it counts them.
-	batch          int64
-	unackedBytes   int64
-	unackedEntries int
-	names          []indexedName
-	skipped        []*tar.Header
+	sum       archive.Summary
+	refused   *mover.Ack
 }
 
-type indexedName struct {
-	index int
-	name  string
+// moverRestore is what the mover is told: where the files sit in the backup, the limits,
+// where to go on and how often to ack.
+type moverRestore struct {
+	Layout   string
+	MaxBytes int64
+	Skip     int
+	Batch    int64
 }
 
 // startMover starts the mover on volume and returns a writer feeding it. why says why the
 // mover cannot run here (the restore then uses the archive API); nothing was changed.
-func (a *Activities) startMover(ctx context.Context, volume, kind string, batch int64, saved func(int, int64) error) (*streamWriter, string, error) {
+func (a *Activities) startMover(ctx context.Context, volume string, o moverRestore, saved func(int, int64) error, beat func()) (*moverRun, string, error) {
 	if a.ArchiveOnly {
 		return nil, "the native mover is turned off on this worker (worker.transfer: archive)", nil
 	}
@@ -126,8 +112,9 @@ func (a *Activities) startMover(ctx context.Context, volume, kind string, batch 
 	id, err := a.createOnce(ctx, client.ContainerCreateOptions{
 		Name: name,
 		Config: &container.Config{
-			Image:  image,
-			Cmd:    []string{"restore", "--stream", "/stream/stream", "--into", "/data", "--batch", strconv.FormatInt(batch, 10)},
+			Image: image,
+			Cmd: []string{"restore", "--stream", "/stream/stream", "--into", "/data", "--layout", o.Layout,
+				"--batch", strconv.FormatInt(o.Batch, 10), "--max-bytes", strconv.FormatInt(o.MaxBytes, 10), "--skip", strconv.Itoa(o.Skip)},
 			Labels: map[string]string{HelperLabel: "true", VolumeLabel: volume},
 		},
 		HostConfig: &container.HostConfig{NetworkMode: "none", Mounts: []mount.Mount{
@@ -143,7 +130,7 @@ func (a *Activities) startMover(ctx context.Context, volume, kind string, batch 
 		removeDir()
 		return nil, "", fmt.Errorf("create the mover for volume %s: %w", volume, err)
 	}
-	w := &streamWriter{a: a, ctx: ctx, volume: volume, kind: kind, saved: saved, batch: batch, acks: make(chan mover.Ack, 64), exited: make(chan struct{})}
+	w := &moverRun{a: a, ctx: ctx, volume: volume, saved: saved, beat: beat, consumed: o.Skip, acks: make(chan mover.Ack, 64), exited: make(chan struct{})}
 	var removed sync.Once
 	w.cleanup = func() {
 		removed.Do(func() {
@@ -199,9 +186,8 @@ func (a *Activities) startMover(ctx context.Context, volume, kind string, batch 
 	}
 	_, _ = unix.FcntlInt(fifo.Fd(), unix.F_SETPIPE_SZ, 1<<20)
 	var once sync.Once
+	w.fifo = fifo
 	w.closeFIFO = func() { once.Do(func() { fifo.Close() }) }
-	w.buf = bufio.NewWriterSize(fifo, 1<<20)
-	w.tw = tar.NewWriter(w.buf)
 	return w, "", nil
 }
 
@@ -232,81 +218,95 @@ func openWriter(fifo string, exited <-chan struct{}) (*os.File, error) {
 	}
 }
 
-func (w *streamWriter) write(e archive.Entry, content io.Reader) error {
-	if err := w.writeSkipped(); err != nil {
-		return err
+// restore decompresses the backup into the FIFO until its end, checkpointing the
+// mover's acks as they come, and returns what the mover's walk found.
+func (w *moverRun) restore(backup io.Reader) (archive.Summary, error) {
+	defer w.cleanup()
+	src := &readFailure{r: backup}
+	raw, err := archive.Gunzip(w.ctx, src)
+	if err != nil {
+		w.closeFIFO()
+		_ = w.drain(true)
+		<-w.exited
+		return archive.Summary{}, &archive.CorruptError{Err: fmt.Errorf("open gzip: %w", err)}
 	}
-	hdr := tagged(archive.Normalize(e.Header, e), e)
-	if err := w.tw.WriteHeader(hdr); err != nil {
-		return w.failed(fmt.Errorf("send %s to the mover: %w", e.Path, err))
-	}
-	if hdr.Size > 0 {
-		if _, err := io.Copy(w.tw, meter.For(w.ctx, w.kind).Reader(content)); err != nil {
-			return w.failed(fmt.Errorf("send %s to the mover: %w", e.Path, err))
+	buf := make([]byte, 1<<20)
+	var gzErr, stopErr error
+	for {
+		n, rerr := raw.Read(buf)
+		if n > 0 {
+			if _, err := w.fifo.Write(buf[:n]); err != nil {
+				stopErr = fmt.Errorf("send the backup to the mover: %w", err)
+				break
+			}
+		}
+		if err := w.drain(false); err != nil {
+			stopErr = err
+			break
+		}
+		w.beat()
+		if errors.Is(rerr, io.EOF) {
+			break
+		}
+		if rerr != nil {
+			gzErr = rerr
+			break
 		}
 	}
-	w.names = append(w.names, indexedName{e.Index, e.Path})
-	return w.sent(hdr)
+	w.closeFIFO()
+	raw.Close()
+	if err := w.drain(true); err != nil && stopErr == nil {
+		stopErr = err
+	}
+	<-w.exited
+	switch {
+	case w.ctx.Err() != nil:
+		return archive.Summary{}, fmt.Errorf("read backup: %w", w.ctx.Err())
+	case src.failure() != nil:
+		return archive.Summary{}, fmt.Errorf("read backup: %w", src.failure()) // worth a retry
+	case w.refused != nil:
+		return archive.Summary{}, &moverRefusal{kind: w.refused.Refused, msg: w.refused.Error}
+	case gzErr != nil:
+		return archive.Summary{}, &archive.CorruptError{Entries: w.consumed, Err: gzErr}
+	case stopErr != nil:
+		return archive.Summary{}, w.failed(stopErr)
+	case w.exitErr != nil || w.exitCode != 0 || !w.done:
+		return archive.Summary{}, w.failed(errors.New("the mover stopped before the end"))
+	}
+	return w.sum, nil
 }
 
-// sent counts an entry toward the mover's batch; once the batch is full, it waits for
-// the mover's ack of it.
-func (w *streamWriter) sent(hdr *tar.Header) error {
-	w.unackedEntries++
-	if hdr.Typeflag == tar.TypeReg {
-		w.unackedBytes += hdr.Size
-	}
-	if w.unackedBytes < w.batch && w.unackedEntries < 4096 {
-		return w.drain(false)
-	}
-	if err := w.buf.Flush(); err != nil {
-		return w.failed(fmt.Errorf("send a batch to the mover: %w", err))
-	}
-	w.unackedBytes, w.unackedEntries = 0, 0
-	if ack, ok := <-w.acks; ok {
-		if err := w.take(ack); err != nil {
-			return err
-		}
-	}
-	return w.drain(false)
+// moverRefusal is a backup the mover's walk refused, by the rule it broke.
+type moverRefusal struct{ kind, msg string }
+
+func (e *moverRefusal) Error() string { return e.msg }
+
+// readFailure remembers why reading the backup itself failed (a retry may heal it); the
+// gzip tool reads it on a goroutine of its own, hence the lock.
+type readFailure struct {
+	r   io.Reader
+	mu  sync.Mutex
+	err error
 }
 
-// remember keeps a skipped folder: the mover sets its metadata again at the end.
-func (w *streamWriter) remember(e archive.Entry) {
-	if e.Header.Typeflag == tar.TypeDir {
-		w.skipped = append(w.skipped, tagged(archive.Normalize(e.Header, e), e))
+func (s *readFailure) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		s.mu.Lock()
+		s.err = cmp.Or(s.err, err)
+		s.mu.Unlock()
 	}
+	return n, err
 }
 
-func (w *streamWriter) writeSkipped() error {
-	for _, hdr := range w.skipped {
-		if err := w.tw.WriteHeader(hdr); err != nil {
-			return w.failed(fmt.Errorf("send %s to the mover: %w", hdr.Name, err))
-		}
-		if err := w.sent(hdr); err != nil {
-			return err
-		}
-	}
-	w.skipped = nil
-	return nil
-}
-
-// tagged adds the entry's index, and its sparseness, for the mover.
-func tagged(hdr *tar.Header, e archive.Entry) *tar.Header {
-	rec := make(map[string]string, len(hdr.PAXRecords)+2)
-	for k, v := range hdr.PAXRecords {
-		rec[k] = v
-	}
-	rec[mover.IndexRecord] = strconv.Itoa(e.Index)
-	if e.Sparse {
-		rec[mover.SparseRecord] = "1"
-	}
-	hdr.PAXRecords = rec
-	return hdr
+func (s *readFailure) failure() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
 }
 
 // drain checkpoints the batches the mover acked; block waits for all of them.
-func (w *streamWriter) drain(block bool) error {
+func (w *moverRun) drain(block bool) error {
 	for {
 		var ack mover.Ack
 		var ok bool
@@ -329,49 +329,35 @@ func (w *streamWriter) drain(block bool) error {
 }
 
 // take checkpoints one ack.
-func (w *streamWriter) take(ack mover.Ack) error {
+func (w *moverRun) take(ack mover.Ack) error {
+	if ack.Refused != "" {
+		w.refused = &ack
+		return nil
+	}
 	if err := w.ctx.Err(); err != nil {
 		return err // a cancelled restore stops at once; the retry writes the rest again
 	}
+	from := w.consumed
 	w.consumed = max(w.consumed, ack.Index+1)
 	w.done = w.done || ack.Done
 	w.peakRSS = max(w.peakRSS, ack.PeakRSS)
+	if ack.Summary != nil {
+		w.sum = *ack.Summary
+	}
+	if err := w.saved(w.consumed, ack.Bytes); err != nil {
+		return err
+	}
 	if w.a.onBatch != nil {
-		var names []string
-		for len(w.names) > 0 && w.names[0].index <= ack.Index {
-			names = append(names, w.names[0].name)
-			w.names = w.names[1:]
-		}
-		w.a.onBatch(names)
+		w.a.onBatch(from, w.consumed)
 	}
-	return w.saved(w.consumed, ack.Bytes)
-}
-
-func (w *streamWriter) finish() error {
-	defer w.cleanup()
-	if err := w.writeSkipped(); err != nil {
-		return err
-	}
-	err := w.tw.Close()
-	if err == nil {
-		err = w.buf.Flush()
-	}
-	w.closeFIFO()
-	if err != nil {
-		return w.failed(fmt.Errorf("send the last entries to the mover: %w", err))
-	}
-	if err := w.drain(true); err != nil {
-		return err
-	}
-	<-w.exited
-	if w.exitErr != nil || w.exitCode != 0 || !w.done {
-		return w.failed(errors.New("the mover stopped before the end"))
-	}
+	// Counted once checkpointed: the bytes a crash after this point makes the next attempt
+	// write again are the next batch's, not these.
+	meter.For(w.ctx, meter.Restore).Add(ack.Bytes)
 	return nil
 }
 
 // failed explains a failure by what the mover said.
-func (w *streamWriter) failed(err error) error {
+func (w *moverRun) failed(err error) error {
 	if w.closeFIFO != nil {
 		w.closeFIFO()
 	}
@@ -385,11 +371,6 @@ func (w *streamWriter) failed(err error) error {
 		return fmt.Errorf("%w; the mover of volume %s exited %d: %s", err, w.volume, w.exitCode, strings.Join(strings.Fields(msg), " "))
 	}
 	return fmt.Errorf("%w; the mover of volume %s exited %d", err, w.volume, w.exitCode)
-}
-
-func (w *streamWriter) abort(error) {
-	w.closeFIFO()
-	w.cleanup()
 }
 
 // limitedText keeps the first 4 KiB written to it, safe for one writer and later readers.

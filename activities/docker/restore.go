@@ -69,8 +69,8 @@ type RestoreProgress struct {
 	// Done: every entry is in the volume and the checksum matched; SHA256 is the hash.
 	Done   bool
 	SHA256 string `json:",omitempty"`
-	// Boot is the host's boot the batches were written in: batches are synced only at the
-	// end, so a checkpoint of an earlier boot is not trusted.
+	// Boot is the host's boot the batches were written in: they are not synced (the swap
+	// syncs the staged data), so a checkpoint of an earlier boot is not trusted.
 	Boot string `json:",omitempty"`
 }
 
@@ -132,26 +132,26 @@ func (a *Activities) RestoreVolume(ctx context.Context, in RestoreInput) (Restor
 		return saveCheckpoint(journal, cp)
 	}
 	res := RestoreResult{ResumedAt: cp.Entries}
-	w, err := a.volumeWriter(ctx, in.Volume, cmp.Or(in.BatchBytes, a.BatchBytes, defaultBatchBytes), meter.Restore, cp.Entries > 0, saved, &res)
+	batch := cmp.Or(in.BatchBytes, a.BatchBytes, defaultBatchBytes)
+	beat := func() {
+		cp.BackupRead = read.N
+		progress.Beat(ctx, cp)
+	}
+	m, why, err := a.startMover(ctx, in.Volume, moverRestore{Layout: cmp.Or(string(in.Layout), "auto"), MaxBytes: in.MaxBytes, Skip: cp.Entries, Batch: batch}, saved, beat)
 	if err != nil {
 		return RestoreResult{}, err
 	}
-	sum, err := archive.Walk(ctx, read, archive.WalkOptions{
-		Layout: layout, Limits: archive.Limits{MaxBytes: in.MaxBytes}, Skip: cp.Entries, Skipped: w.remember,
-		Progress: func(int, int64) {
-			cp.BackupRead = read.N
-			progress.Beat(ctx, cp)
-		},
-	}, w.write)
-	if err == nil {
-		err = w.finish()
+	var sum archive.Summary
+	if m != nil {
+		res.Transfer = TransferNative
+		sum, err = m.restore(read)
+		res.MoverPeakRSS = m.peakRSS
+	} else {
+		res.Transfer, res.TransferWhy = TransferArchive, why
+		sum, err = a.restoreThroughArchive(ctx, in.Volume, read, archive.WalkOptions{Layout: layout, Limits: archive.Limits{MaxBytes: in.MaxBytes}, Skip: cp.Entries}, batch, saved, beat)
 	}
-	w.abort(err)
 	if err != nil {
 		return RestoreResult{}, refusal(in.Backup, err)
-	}
-	if native, ok := w.(*streamWriter); ok {
-		res.MoverPeakRSS = native.peakRSS
 	}
 	if _, err := io.Copy(io.Discard, read); err != nil {
 		return RestoreResult{}, fmt.Errorf("read backup %s: %w", in.Backup, err)
@@ -170,28 +170,28 @@ func (a *Activities) RestoreVolume(ctx context.Context, in RestoreInput) (Restor
 	return res, nil
 }
 
-// volumeWriter starts the native mover on the volume, or an archive API writer where the
-// mover cannot run; res records which and why.
-func (a *Activities) volumeWriter(ctx context.Context, volume string, batch int64, kind string, resumed bool, saved func(int, int64) error, res *RestoreResult) (volumeWriter, error) {
-	native, why, err := a.startMover(ctx, volume, kind, batch, saved)
-	if err != nil {
-		return nil, err
-	}
-	if native != nil {
-		res.Transfer = TransferNative
-		return native, nil
-	}
-	res.Transfer, res.TransferWhy = TransferArchive, why
+// restoreThroughArchive checks the backup's entries on this host and sends them into the
+// volume through the engine's archive API, batch by batch: the way where the mover
+// cannot run.
+func (a *Activities) restoreThroughArchive(ctx context.Context, volume string, backup io.Reader, o archive.WalkOptions, batch int64, saved func(int, int64) error, beat func()) (archive.Summary, error) {
 	id, cleanup, err := a.helper(ctx, volume, false)
 	if err != nil {
-		return nil, err
+		return archive.Summary{}, err
 	}
-	w := a.newBatchWriter(ctx, id, volume, batch, kind, saved)
-	w.cleanup = cleanup
-	if resumed {
+	defer cleanup()
+	w := a.newBatchWriter(ctx, id, volume, batch, meter.Restore, saved)
+	w.from = o.Skip
+	if o.Skip > 0 {
 		w.batches = 1 // the earlier attempt's
 	}
-	return w, nil
+	o.Skipped = w.remember
+	o.Progress = func(int, int64) { beat() }
+	sum, err := archive.Walk(ctx, backup, o, w.write)
+	if err == nil {
+		err = w.finish()
+	}
+	w.abort(err)
+	return sum, err
 }
 
 // volumeExists checks the volume exists; a missing one fails with missing, formatted with
@@ -211,7 +211,7 @@ func (a *Activities) volumeExists(ctx context.Context, volume, missing string) e
 func resumePoint(ctx context.Context, journal string, st os.FileInfo) RestoreProgress {
 	fresh := RestoreProgress{BackupSize: st.Size(), BackupMod: st.ModTime(), Boot: bootID()}
 	same := func(p RestoreProgress) bool {
-		return p.BackupSize == st.Size() && p.BackupMod.Equal(st.ModTime()) && (p.Boot == fresh.Boot || p.Done)
+		return p.BackupSize == st.Size() && p.BackupMod.Equal(st.ModTime()) && p.Boot == fresh.Boot
 	}
 	var beat, local RestoreProgress
 	if activity.IsActivity(ctx) && activity.HasHeartbeatDetails(ctx) {
@@ -238,6 +238,10 @@ func bootID() string {
 
 // refusal turns a bad backup into a non-retryable error naming it; other errors retry.
 func refusal(backup string, err error) error {
+	var refused *moverRefusal
+	if errors.As(err, &refused) {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup %s: %s", backup, refused.msg), refused.kind, nil)
+	}
 	if kind := archive.ErrorType(err); kind != "" {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup %s: %v", backup, err), kind, nil)
 	}
@@ -255,8 +259,8 @@ type batchWriter struct {
 	// kind is the meter the bytes count toward.
 	kind  string
 	saved func(consumed int, bytes int64) error
-	// cleanup, when set, removes the helper once the writer is done.
-	cleanup func()
+	// from is the first backup entry of the batch being written.
+	from int
 
 	pw       *io.PipeWriter
 	tw       *tar.Writer
@@ -347,8 +351,9 @@ func (w *batchWriter) flush() error {
 	}
 	w.batches++
 	if w.a.onBatch != nil {
-		w.a.onBatch(w.names)
+		w.a.onBatch(w.from, w.consumed)
 	}
+	w.from = w.consumed
 	bytes := w.bytes
 	w.bytes, w.names = 0, nil
 	return w.saved(w.consumed, bytes)
@@ -360,10 +365,6 @@ func (w *batchWriter) abort(err error) {
 		w.pw.CloseWithError(cmp.Or(err, errors.New("restore stopped")))
 		<-w.done
 		w.tw = nil
-	}
-	if w.cleanup != nil {
-		w.cleanup()
-		w.cleanup = nil
 	}
 }
 

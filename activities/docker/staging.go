@@ -149,7 +149,7 @@ func (a *Activities) CopyVolume(ctx context.Context, in CopyInput) (RestoreResul
 	}
 	journal := a.checkpointFile(ctx, "copy", in.From, in.To)
 	var cp RestoreProgress
-	if loadCheckpoint(journal, &cp) && cp.Boot != bootID() && !cp.Done {
+	if loadCheckpoint(journal, &cp) && cp.Boot != bootID() {
 		cp = RestoreProgress{} // written in an earlier boot: the page cache may have lost it
 	}
 	cp.Boot = bootID()

@@ -157,9 +157,14 @@ func restoreCancelledHalfWay(t *testing.T, transfer string) {
 			mu.Unlock()
 		}
 	})
-	docker.SetOnBatch(a, func(entries []string) {
+	// The backup holds the files and nothing else: entry i is files[i].
+	docker.SetOnBatch(a, func(from, to int) {
 		mu.Lock()
 		defer mu.Unlock()
+		var entries []string
+		for _, f := range files[from:to] {
+			entries = append(entries, strings.TrimPrefix(f.name, "v/_data/"))
+		}
 		written = append(written, entries)
 		if len(written) == 3 {
 			cancel()

@@ -2,6 +2,7 @@ package mover
 
 import (
 	"archive/tar"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,71 +10,81 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
-)
 
-// PAX records the worker adds to each entry it streams to the mover.
-const (
-	// IndexRecord is the entry's index in the backup: what an Ack reports as durable.
-	IndexRecord = "REWIND.index"
-	// SparseRecord marks a file the backup stored with holes: its all-zero blocks are
-	// left as holes.
-	SparseRecord = "REWIND.sparse"
+	"github.com/algotrendy/rewind/activities/archive"
 )
 
 // Ack says the entries up to backup index Index are in the volume, and how many file
-// bytes they added since the last ack. Done comes once, after the last entry and the
-// folders' own metadata, with the volume synced. Acks between are not synced: they
-// survive a crash of the worker or the mover, not of the host (a checkpoint of another
-// boot is not trusted).
+// bytes they added since the last ack. Acks are not synced: they survive a crash of the
+// worker or the mover, not of the host (a checkpoint of another boot is not trusted, and
+// the swap syncs the staged data before it goes live). The last ack, Done, comes after the
+// folders' own metadata and carries what the walk found.
 type Ack struct {
 	Index int   `json:"index"`
 	Bytes int64 `json:"bytes"`
 	Done  bool  `json:"done,omitempty"`
-	// PeakRSS is the mover's peak resident memory in bytes, with Done.
-	PeakRSS int64 `json:"peak_rss,omitempty"`
+	// Summary and PeakRSS (the mover's peak resident memory, in bytes) come with Done.
+	Summary *archive.Summary `json:"summary,omitempty"`
+	PeakRSS int64            `json:"peak_rss,omitempty"`
+	// Refused names the archive rule a backup broke (archive.ErrorType) and Error says
+	// how; nothing more is written. Stopped is a mover that failed otherwise.
+	Refused string `json:"refused,omitempty"`
+	Error   string `json:"error,omitempty"`
 }
 
-// Extract writes the entries of a tar stream into root: entries the worker has already
-// checked (archive.Walk) and normalized (archive.Normalize, the root named "./"), each
-// carrying its backup index. Files are written with large writes, sparse ones with their
-// holes; owner, mode, xattrs and times are set as the entry holds them, a folder's once
-// everything inside it is written. After every batch bytes of file data (or 4096 entries)
-// ack is called; at the end the volume is synced first.
-func Extract(stream io.Reader, root string, batch int64, ack func(Ack) error) error {
-	x := &extractor{root: root, buf: make([]byte, 1<<20), ack: ack, last: -1}
-	tr := tar.NewReader(stream)
+// RestoreOptions say how a backup's entries map into the volume and where to go on.
+type RestoreOptions struct {
+	Layout archive.Layout
+	archive.Limits
+	// Skip is the entries an earlier attempt wrote (the last Ack's Index + 1).
+	Skip int
+	// Batch is the file bytes between acks.
+	Batch int64
+}
+
+// Restore reads a backup's tar stream (decompressed by the worker), checks every entry
+// with the rules of package archive and writes those that land in the volume into root:
+// files with large writes, sparse ones with their holes; owner, mode, xattrs and times
+// as the entry holds them, a folder's once everything inside it is written. After every
+// Batch bytes of file data (or 4096 entries) ack is called.
+func Restore(ctx context.Context, stream io.Reader, root string, o RestoreOptions, ack func(Ack) error) error {
+	x := &extractor{root: root, buf: make([]byte, 1<<20), ack: ack, last: o.Skip - 1}
 	var pending int
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
+	skipped := func(e archive.Entry) {
+		if e.Header.Typeflag == tar.TypeDir {
+			x.dirs = append(x.dirs, archive.Normalize(e.Header, e))
 		}
-		if err != nil {
-			return fmt.Errorf("read the stream: %w", err)
-		}
-		if err := x.entry(hdr, tr); err != nil {
-			return err
-		}
-		if pending++; x.bytes >= batch || pending >= 4096 {
-			if err := x.sync(false); err != nil {
+	}
+	sum, err := archive.WalkTar(ctx, stream, archive.WalkOptions{Layout: o.Layout, Limits: o.Limits, Skip: o.Skip, Skipped: skipped},
+		func(e archive.Entry, content io.Reader) error {
+			if err := x.entry(archive.Normalize(e.Header, e), content, e.Sparse); err != nil {
 				return err
 			}
-			pending = 0
-		}
+			x.last = e.Index
+			if pending++; x.bytes >= o.Batch || pending >= 4096 {
+				pending = 0
+				return x.sync(nil)
+			}
+			return nil
+		})
+	if err != nil {
+		return err
 	}
 	// Deepest first, so setting a folder's times is not undone by its children's.
 	slices.SortFunc(x.dirs, func(a, b *tar.Header) int { return strings.Count(b.Name, "/") - strings.Count(a.Name, "/") })
 	for _, d := range x.dirs {
+		if err := os.MkdirAll(x.path(d.Name), 0o700); err != nil {
+			return err
+		}
 		if err := x.meta(x.path(d.Name), d); err != nil {
 			return err
 		}
 	}
-	return x.sync(true)
+	return x.sync(&sum)
 }
 
 type extractor struct {
@@ -87,19 +98,11 @@ type extractor struct {
 
 func (x *extractor) path(name string) string { return filepath.Join(x.root, filepath.FromSlash(name)) }
 
-func (x *extractor) sync(done bool) error {
-	if done {
-		fd, err := unix.Open(x.root, unix.O_RDONLY|unix.O_DIRECTORY, 0)
-		if err != nil {
-			return fmt.Errorf("open %s: %w", x.root, err)
-		}
-		err = unix.Syncfs(fd)
-		unix.Close(fd)
-		if err != nil {
-			return fmt.Errorf("sync the volume: %w", err)
-		}
-	}
-	a := Ack{Index: x.last, Bytes: x.bytes, Done: done}
+// sync acks what was written since the last ack; with the walk's summary, it says it is
+// done. Nothing is synced here: the swap syncs the volume before it goes live.
+func (x *extractor) sync(sum *archive.Summary) error {
+	done := sum != nil
+	a := Ack{Index: x.last, Bytes: x.bytes, Done: done, Summary: sum}
 	var ru unix.Rusage
 	if done && unix.Getrusage(unix.RUSAGE_SELF, &ru) == nil {
 		a.PeakRSS = ru.Maxrss << 10
@@ -109,17 +112,11 @@ func (x *extractor) sync(done bool) error {
 	return err
 }
 
-func (x *extractor) entry(hdr *tar.Header, content io.Reader) error {
+// entry writes one checked entry, its header normalized (archive.Normalize).
+func (x *extractor) entry(hdr *tar.Header, content io.Reader, sparse bool) error {
 	name := strings.TrimSuffix(hdr.Name, "/")
 	if filepath.IsAbs(name) || slices.Contains(strings.Split(name, "/"), "..") {
-		return fmt.Errorf("entry %q leaves the volume", hdr.Name)
-	}
-	if s, ok := hdr.PAXRecords[IndexRecord]; ok {
-		i, err := strconv.Atoi(s)
-		if err != nil {
-			return fmt.Errorf("entry %s: bad index %q", hdr.Name, s)
-		}
-		x.last = max(x.last, i)
+		return fmt.Errorf("entry %q leaves the volume", hdr.Name) // the walk's rules refuse it first
 	}
 	target := x.path(name)
 	if hdr.Typeflag == tar.TypeDir {
@@ -138,7 +135,7 @@ func (x *extractor) entry(hdr *tar.Header, content io.Reader) error {
 	var err error
 	switch hdr.Typeflag {
 	case tar.TypeReg:
-		err = x.file(target, hdr, content)
+		err = x.file(target, hdr, content, sparse)
 	case tar.TypeSymlink:
 		err = os.Symlink(hdr.Linkname, target)
 	case tar.TypeLink:
@@ -175,12 +172,11 @@ func removeNonDir(p string) error {
 }
 
 // file writes a regular file; a sparse one keeps its all-zero blocks as holes.
-func (x *extractor) file(target string, hdr *tar.Header, content io.Reader) error {
+func (x *extractor) file(target string, hdr *tar.Header, content io.Reader, sparse bool) error {
 	f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
-	sparse := hdr.PAXRecords[SparseRecord] == "1"
 	var off int64
 	for {
 		n, rerr := io.ReadFull(content, x.buf)

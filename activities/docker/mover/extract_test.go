@@ -3,26 +3,22 @@ package mover
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
-	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/algotrendy/rewind/activities/archive"
 )
 
-// stream writes entries as the worker sends them: normalized, each with its backup index.
+// stream is a backup's tar stream as the worker's gzip tool hands it to the mover.
 func stream(t *testing.T, entries []*tar.Header, bodies map[string][]byte) *bytes.Buffer {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	for i, h := range entries {
-		if h.PAXRecords == nil {
-			h.PAXRecords = map[string]string{}
-		}
-		h.PAXRecords[IndexRecord] = strconv.Itoa(i * 2) // indexes of the backup, not of the stream
-		h.Format = tar.FormatPAX
+	for _, h := range entries {
 		require.NoError(t, tw.WriteHeader(h))
 		_, err := tw.Write(bodies[h.Name])
 		require.NoError(t, err)
@@ -31,35 +27,42 @@ func stream(t *testing.T, entries []*tar.Header, bodies map[string][]byte) *byte
 	return &buf
 }
 
-func TestExtractWritesHolesFolderTimesLastAndAcksSyncedBatches(t *testing.T) {
+func restore(t *testing.T, root string, entries []*tar.Header, bodies map[string][]byte, batch int64) ([]Ack, error) {
+	var acks []Ack
+	err := Restore(context.Background(), stream(t, entries, bodies), root, RestoreOptions{Layout: archive.FlatLayout(), Batch: batch},
+		func(a Ack) error { acks = append(acks, a); return nil })
+	return acks, err
+}
+
+func TestRestoreWritesFolderTimesLastAndAcksBatches(t *testing.T) {
 	root := t.TempDir()
 	mtime := time.Date(2026, 11, 26, 1, 2, 3, 0, time.UTC)
-	sparse := make([]byte, 8<<20)
-	copy(sparse[4<<20:], "data in the middle")
-	bodies := map[string][]byte{"db/a": bytes.Repeat([]byte("a"), 3<<20), "db/sparse": sparse, "db/b": []byte("b")}
+	bodies := map[string][]byte{"db/a": bytes.Repeat([]byte("a"), 3<<20), "db/c": bytes.Repeat([]byte("c"), 8<<20), "db/b": []byte("b")}
 	entries := []*tar.Header{
 		{Name: "./", Typeflag: tar.TypeDir, Mode: 0o750, ModTime: mtime},
 		{Name: "db/", Typeflag: tar.TypeDir, Mode: 0o500, ModTime: mtime}, // read-only: written into before its mode is set
 		{Name: "db/a", Typeflag: tar.TypeReg, Mode: 0o600, Size: 3 << 20, ModTime: mtime},
-		{Name: "db/sparse", Typeflag: tar.TypeReg, Mode: 0o644, Size: 8 << 20, ModTime: mtime, PAXRecords: map[string]string{SparseRecord: "1"}},
+		{Name: "db/c", Typeflag: tar.TypeReg, Mode: 0o644, Size: 8 << 20, ModTime: mtime},
 		{Name: "db/b", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1, ModTime: mtime},
 		{Name: "db/link", Typeflag: tar.TypeSymlink, Linkname: "a", ModTime: mtime},
 		{Name: "db/hard", Typeflag: tar.TypeLink, Linkname: "db/b"},
 	}
-	var acks []Ack
-	require.NoError(t, Extract(stream(t, entries, bodies), root, 2<<20, func(a Ack) error { acks = append(acks, a); return nil }))
+	acks, err := restore(t, root, entries, bodies, 2<<20)
+	require.NoError(t, err)
 
-	require.Equal(t, []Ack{{Index: 4, Bytes: 3 << 20}, {Index: 6, Bytes: 8 << 20}, {Index: 12, Bytes: 1, Done: true}}, stripRSS(acks),
-		"an ack after each batch of 2 MiB, naming the last backup index in it, and one at the end")
-	require.Positive(t, acks[len(acks)-1].PeakRSS)
+	last := acks[len(acks)-1]
+	require.True(t, last.Done)
+	require.Positive(t, last.PeakRSS)
+	require.Equal(t, 7, last.Summary.Entries)
+	last.PeakRSS, last.Summary = 0, nil
+	acks[len(acks)-1] = last
+	require.Equal(t, []Ack{{Index: 2, Bytes: 3 << 20}, {Index: 3, Bytes: 8 << 20}, {Index: 6, Bytes: 1, Done: true}}, acks,
+		"an ack after each batch of 2 MiB, naming the last backup entry in it, and one at the end")
 	for name, body := range bodies {
 		got, err := os.ReadFile(filepath.Join(root, name))
 		require.NoError(t, err)
 		require.Equal(t, body, got, name)
 	}
-	var st syscall.Stat_t
-	require.NoError(t, syscall.Stat(filepath.Join(root, "db/sparse"), &st))
-	require.Less(t, st.Blocks*512, int64(1<<20), "the sparse file keeps its holes")
 	db, err := os.Stat(filepath.Join(root, "db"))
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o500), db.Mode().Perm())
@@ -77,16 +80,7 @@ func TestExtractWritesHolesFolderTimesLastAndAcksSyncedBatches(t *testing.T) {
 	require.True(t, os.SameFile(hard, b), "a hard link is one inode")
 }
 
-func stripRSS(acks []Ack) []Ack {
-	out := make([]Ack, len(acks))
-	for i, a := range acks {
-		a.PeakRSS = 0
-		out[i] = a
-	}
-	return out
-}
-
-func TestExtractAgainOverwritesWhatAnEarlierAttemptWrote(t *testing.T) {
+func TestRestoreAgainOverwritesWhatAnEarlierAttemptWrote(t *testing.T) {
 	root := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(root, "half"), []byte("half of it"), 0o644))
 	require.NoError(t, os.Symlink("elsewhere", filepath.Join(root, "link")))
@@ -94,17 +88,18 @@ func TestExtractAgainOverwritesWhatAnEarlierAttemptWrote(t *testing.T) {
 		{Name: "half", Typeflag: tar.TypeReg, Mode: 0o644, Size: 5},
 		{Name: "link", Typeflag: tar.TypeSymlink, Linkname: "half"},
 	}
-	require.NoError(t, Extract(stream(t, entries, map[string][]byte{"half": []byte("whole")}), root, 1<<20, func(Ack) error { return nil }))
+	_, err := restore(t, root, entries, map[string][]byte{"half": []byte("whole")}, 1<<20)
+	require.NoError(t, err)
 	got, err := os.ReadFile(filepath.Join(root, "link"))
 	require.NoError(t, err)
 	require.Equal(t, "whole", string(got))
 }
 
-func TestExtractRefusesEntriesLeavingTheVolume(t *testing.T) {
+func TestRestoreRefusesEntriesLeavingTheVolume(t *testing.T) {
 	root := t.TempDir()
 	for _, name := range []string{"../escape", "/abs", "db/../../x"} {
-		err := Extract(stream(t, []*tar.Header{{Name: name, Typeflag: tar.TypeReg, Size: 1}}, map[string][]byte{name: []byte("x")}), root, 1<<20, func(Ack) error { return nil })
-		require.ErrorContains(t, err, "leaves the volume", name)
+		_, err := restore(t, root, []*tar.Header{{Name: name, Typeflag: tar.TypeReg, Size: 1}}, map[string][]byte{name: []byte("x")}, 1<<20)
+		require.Equal(t, archive.ErrUnsafeEntry, archive.ErrorType(err), "%s: %v", name, err)
 	}
 	entries, err := os.ReadDir(root)
 	require.NoError(t, err)

@@ -6,6 +6,7 @@
 package mover
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -15,6 +16,10 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/algotrendy/rewind/activities/archive"
 )
 
 // Inodes identify the live and the staged content, whatever folder they are in now.
@@ -47,6 +52,10 @@ func Read(v Volumes) (Inodes, error) {
 // Swap moves the live content into the forensic volume and the staged content into the
 // live volume; the staging volume is left with an empty folder.
 func Swap(v Volumes, in Inodes) error {
+	// The staged data was written without syncs; it goes live durable.
+	if err := syncFS(v.data(v.Staging)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("sync the staged content of %s: %w", v.Live, err)
+	}
 	if err := move(v.data(v.Live), v.data(v.Forensic), in.Live); err != nil {
 		return fmt.Errorf("move the damaged content of %s aside: %w", v.Live, err)
 	}
@@ -97,6 +106,16 @@ func ensureDir(p string) error {
 	return nil
 }
 
+// syncFS writes the dirty data of the filesystem holding p to disk.
+func syncFS(p string) error {
+	d, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return unix.Syncfs(int(d.Fd()))
+}
+
 // syncDir makes a rename durable.
 func syncDir(p string) error {
 	d, err := os.Open(p)
@@ -124,7 +143,7 @@ func inode(p string) (uint64, error) {
 // stream into a volume. It prints JSON and returns the exit code.
 func Main(args []string, out, errOut io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(errOut, "usage: mover inodes|swap|unswap --root DIR --live V --staging V --forensic V [--live-inode N --staging-inode N]\n       mover restore --stream FIFO --into DIR --batch BYTES")
+		fmt.Fprintln(errOut, "usage: mover inodes|swap|unswap --root DIR --live V --staging V --forensic V [--live-inode N --staging-inode N]\n       mover restore --stream FIFO --into DIR --layout L --batch BYTES [--max-bytes N --skip N]")
 		return 2
 	}
 	if args[0] == "restore" {
@@ -162,15 +181,24 @@ func Main(args []string, out, errOut io.Writer) int {
 	return 0
 }
 
-// restoreMain extracts the stream the worker writes into a FIFO and prints an Ack per
-// synced batch, one JSON line each.
+// restoreMain restores the tar stream the worker writes into a FIFO and prints an Ack per
+// batch, one JSON line each; a refused backup ends with an Ack naming the rule (exit 1).
 func restoreMain(args []string, out, errOut io.Writer) int {
 	fl := flag.NewFlagSet("mover restore", flag.ContinueOnError)
 	fl.SetOutput(errOut)
-	stream := fl.String("stream", "", "the FIFO the worker writes the checked entries into")
+	stream := fl.String("stream", "", "the FIFO the worker writes the decompressed backup into")
 	into := fl.String("into", "/data", "the volume's folder")
-	batch := fl.Int64("batch", 256<<20, "file bytes between syncs and acks")
+	layout := fl.String("layout", "auto", "where the volume's files sit in the backup")
+	var o RestoreOptions
+	fl.Int64Var(&o.Batch, "batch", 256<<20, "file bytes between acks")
+	fl.Int64Var(&o.MaxBytes, "max-bytes", 0, "refuse a backup that unpacks to more (0: the default)")
+	fl.IntVar(&o.Skip, "skip", 0, "entries an earlier attempt wrote")
 	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+	var err error
+	if o.Layout, err = archive.ParseLayout(*layout); err != nil {
+		fmt.Fprintln(errOut, "mover:", err)
 		return 2
 	}
 	f, err := os.Open(*stream)
@@ -180,7 +208,12 @@ func restoreMain(args []string, out, errOut io.Writer) int {
 	}
 	defer f.Close()
 	enc := json.NewEncoder(out)
-	if err := Extract(f, *into, *batch, func(a Ack) error { return enc.Encode(a) }); err != nil {
+	err = Restore(context.Background(), f, *into, o, func(a Ack) error { return enc.Encode(a) })
+	if kind := archive.ErrorType(err); kind != "" {
+		_ = enc.Encode(Ack{Refused: kind, Error: err.Error()})
+		return 1
+	}
+	if err != nil {
 		fmt.Fprintln(errOut, "mover:", err)
 		return 3
 	}
