@@ -3,6 +3,7 @@ package integration
 import (
 	"archive/tar"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -14,12 +15,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 	sdkclient "go.temporal.io/sdk/client"
 
 	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/docker/mover"
 	"github.com/algotrendy/rewind/activities/meter"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 	"github.com/algotrendy/rewind/integration/benchtable"
@@ -134,25 +138,68 @@ func BenchmarkResumeMidRestore(b *testing.B) {
 		doomed.crashed(b)
 		began := time.Now()
 		fresh := e.startWorker()
+		firstMover := e.moverWrote()
+		// Bytes move again once the fresh worker's mover runs: it reads the FIFO the worker
+		// decompresses into (acks, and so the worker's meter, come only per batch).
 		var resumed time.Duration
 		require.Eventually(b, func() bool {
-			if fresh.moved(b)[meter.Restore] == 0 {
-				return false
+			list, err := e.s.engine.ContainerList(context.Background(), client.ContainerListOptions{Filters: make(client.Filters).Add("label", docker.HelperLabel+"=true")})
+			require.NoError(b, err)
+			for _, c := range list.Items {
+				if strings.Contains(c.Labels[docker.VolumeLabel], e.project) && strings.HasPrefix(c.Names[0], "/rewind-mover-") {
+					resumed = time.Since(began)
+					return true
+				}
 			}
-			resumed = time.Since(began)
-			return true
+			return false
 		}, 5*time.Minute, 20*time.Millisecond, "the restore goes on on the fresh worker")
 		e.awaitCompleted(c, id)
 		require.Equal(b, want, e.fingerprint())
 		var restored docker.RestoreResult
 		history(b, c, id).result(b, "PrepareVolume", &restored)
-		again := doomed.movedBeforeCrash(b)[meter.Restore] + fresh.moved(b)[meter.Restore] - restored.Bytes
+		// The first mover went on until the dead worker's FIFO ran dry; the second wrote what
+		// the checkpoint did not count.
+		again := firstMover + fresh.moved(b)[meter.Restore] - restored.Bytes
 		fresh.kill(b)
 		benchtable.Raw(b, "resume 1 GiB", resumed.Seconds(), again, heartbeat.Seconds())
 		benchtable.Add(b, benchtable.Row{Measure: fmt.Sprintf("worker SIGKILLed mid-restore: fresh worker's start to bytes moving again (heartbeat timeout %s)", heartbeat),
 			Rewind: benchtable.Seconds(resumed), Goal: "≤ 5 s + heartbeat timeout", Met: resumed <= 5*time.Second+heartbeat})
-		benchtable.Add(b, benchtable.Row{Measure: "bytes written twice by that resume (batch 256 MiB)", Rewind: benchtable.MiB(again), Goal: "≤ one batch", Met: again <= 256<<20})
+		benchtable.Add(b, benchtable.Row{Measure: "bytes written twice by that resume (batch 256 MiB; the first mover's own count)", Rewind: benchtable.MiB(again), Goal: "≤ one batch", Met: again <= 256<<20})
 	}
+}
+
+// moverWrote is what the stack's exited movers wrote, from the acks in their logs (the last
+// one, of a mover whose worker died, says what it wrote since its last ack).
+func (e *env) moverWrote() int64 {
+	e.t.Helper()
+	ctx := context.Background()
+	list, err := e.s.engine.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", docker.HelperLabel+"=true")})
+	require.NoError(e.t, err)
+	var wrote int64
+	for _, c := range list.Items {
+		if !strings.Contains(c.Labels[docker.VolumeLabel], e.project) || !strings.HasPrefix(c.Names[0], "/rewind-mover-") {
+			continue
+		}
+		wait := e.s.engine.ContainerWait(ctx, c.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+		select {
+		case <-wait.Result:
+		case err := <-wait.Error:
+			require.NoError(e.t, err)
+		}
+		logs, err := e.s.engine.ContainerLogs(ctx, c.ID, client.ContainerLogsOptions{ShowStdout: true})
+		require.NoError(e.t, err)
+		var out strings.Builder
+		_, err = stdcopy.StdCopy(&out, io.Discard, logs)
+		logs.Close()
+		require.NoError(e.t, err)
+		for line := range strings.Lines(out.String()) {
+			var ack mover.Ack
+			if json.Unmarshal([]byte(line), &ack) == nil {
+				wrote += ack.Bytes
+			}
+		}
+	}
+	return wrote
 }
 
 // rewindOverhead reads a rollback's wall time from its history and how much of it no step

@@ -105,7 +105,7 @@ func newWalker(ctx context.Context, r io.Reader, o WalkOptions, visit func(e Ent
 	if err := o.Layout.Validate(); err != nil {
 		return nil, err
 	}
-	w := &walker{ctx: ctx, opts: o, visit: visit, src: &sourceReader{r: r}}
+	w := &walker{ctx: ctx, opts: o, visit: visit, src: &Source{R: r}}
 	w.opts.ProgressBytes = cmpOr(o.ProgressBytes, defaultProgressBytes)
 	w.opts.ProgressEntries = cmpOr(o.ProgressEntries, defaultProgressEntries)
 	if !o.Layout.IsAuto() {
@@ -127,7 +127,7 @@ func cmpOr[T int | int64](v, def T) T {
 // walker is one walk's state.
 type walker struct {
 	ctx     context.Context
-	src     *sourceReader
+	src     *Source
 	opts    WalkOptions
 	visit   func(Entry, io.Reader) error
 	checker *Checker // nil while an auto layout is being detected
@@ -287,7 +287,7 @@ func (w *walker) damaged(entry string, err error) error {
 	if ctxErr := w.ctx.Err(); ctxErr != nil {
 		return fmt.Errorf("read backup: %w", ctxErr)
 	}
-	if srcErr := w.src.failure(); srcErr != nil {
+	if srcErr := w.src.Failure(); srcErr != nil {
 		return fmt.Errorf("read backup: %w", srcErr)
 	}
 	var corrupt *CorruptError
@@ -321,16 +321,17 @@ func (r *entryReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// sourceReader remembers why reading the backup itself failed. The gzip tool (through
-// os/exec) and pgzip read it on goroutines of their own, hence the lock.
-type sourceReader struct {
-	r   io.Reader
+// Source reads a backup and remembers why reading it failed, if it did: such a failure
+// is worth a retry, unlike damage in the backup. The gzip tool (through os/exec) and pgzip
+// read it on goroutines of their own, hence the lock.
+type Source struct {
+	R   io.Reader
 	mu  sync.Mutex
 	err error
 }
 
-func (s *sourceReader) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
+func (s *Source) Read(p []byte) (int, error) {
+	n, err := s.R.Read(p)
 	if err != nil && !errors.Is(err, io.EOF) {
 		s.mu.Lock()
 		if s.err == nil {
@@ -341,7 +342,8 @@ func (s *sourceReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (s *sourceReader) failure() error {
+// Failure is the first error reading the backup returned, other than its end.
+func (s *Source) Failure() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.err

@@ -1,7 +1,6 @@
 package docker
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -222,7 +221,7 @@ func openWriter(fifo string, exited <-chan struct{}) (*os.File, error) {
 // mover's acks as they come, and returns what the mover's walk found.
 func (w *moverRun) restore(backup io.Reader) (archive.Summary, error) {
 	defer w.cleanup()
-	src := &readFailure{r: backup}
+	src := &archive.Source{R: backup}
 	raw, err := archive.Gunzip(w.ctx, src)
 	if err != nil {
 		w.closeFIFO()
@@ -262,8 +261,8 @@ func (w *moverRun) restore(backup io.Reader) (archive.Summary, error) {
 	switch {
 	case w.ctx.Err() != nil:
 		return archive.Summary{}, fmt.Errorf("read backup: %w", w.ctx.Err())
-	case src.failure() != nil:
-		return archive.Summary{}, fmt.Errorf("read backup: %w", src.failure()) // worth a retry
+	case src.Failure() != nil:
+		return archive.Summary{}, fmt.Errorf("read backup: %w", src.Failure()) // worth a retry
 	case w.refused != nil:
 		return archive.Summary{}, &moverRefusal{kind: w.refused.Refused, msg: w.refused.Error}
 	case gzErr != nil:
@@ -280,30 +279,6 @@ func (w *moverRun) restore(backup io.Reader) (archive.Summary, error) {
 type moverRefusal struct{ kind, msg string }
 
 func (e *moverRefusal) Error() string { return e.msg }
-
-// readFailure remembers why reading the backup itself failed (a retry may heal it); the
-// gzip tool reads it on a goroutine of its own, hence the lock.
-type readFailure struct {
-	r   io.Reader
-	mu  sync.Mutex
-	err error
-}
-
-func (s *readFailure) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
-	if err != nil && !errors.Is(err, io.EOF) {
-		s.mu.Lock()
-		s.err = cmp.Or(s.err, err)
-		s.mu.Unlock()
-	}
-	return n, err
-}
-
-func (s *readFailure) failure() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
-}
 
 // drain checkpoints the batches the mover acked; block waits for all of them.
 func (w *moverRun) drain(block bool) error {
@@ -332,7 +307,9 @@ func (w *moverRun) drain(block bool) error {
 func (w *moverRun) take(ack mover.Ack) error {
 	if ack.Refused != "" {
 		w.refused = &ack
-		return nil
+	}
+	if ack.Error != "" {
+		return nil // the mover stopped; what it wrote since its last ack is not counted
 	}
 	if err := w.ctx.Err(); err != nil {
 		return err // a cancelled restore stops at once; the retry writes the rest again

@@ -30,8 +30,9 @@ type Ack struct {
 	// Summary and PeakRSS (the mover's peak resident memory, in bytes) come with Done.
 	Summary *archive.Summary `json:"summary,omitempty"`
 	PeakRSS int64            `json:"peak_rss,omitempty"`
-	// Refused names the archive rule a backup broke (archive.ErrorType) and Error says
-	// how; nothing more is written. Stopped is a mover that failed otherwise.
+	// Error ends a restore that stopped (Bytes were written since the last ack, not
+	// acked); Refused names the archive rule the backup broke (archive.ErrorType), when
+	// that is why.
 	Refused string `json:"refused,omitempty"`
 	Error   string `json:"error,omitempty"`
 }
@@ -72,6 +73,8 @@ func Restore(ctx context.Context, stream io.Reader, root string, o RestoreOption
 			return nil
 		})
 	if err != nil {
+		// Said once, with what was written since the last ack: written again by a retry.
+		_ = ack(Ack{Index: x.last, Bytes: x.bytes, Refused: archive.ErrorType(err), Error: err.Error()})
 		return err
 	}
 	// Deepest first, so setting a folder's times is not undone by its children's.

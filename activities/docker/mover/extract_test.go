@@ -98,8 +98,9 @@ func TestRestoreAgainOverwritesWhatAnEarlierAttemptWrote(t *testing.T) {
 func TestRestoreRefusesEntriesLeavingTheVolume(t *testing.T) {
 	root := t.TempDir()
 	for _, name := range []string{"../escape", "/abs", "db/../../x"} {
-		_, err := restore(t, root, []*tar.Header{{Name: name, Typeflag: tar.TypeReg, Size: 1}}, map[string][]byte{name: []byte("x")}, 1<<20)
+		acks, err := restore(t, root, []*tar.Header{{Name: name, Typeflag: tar.TypeReg, Size: 1}}, map[string][]byte{name: []byte("x")}, 1<<20)
 		require.Equal(t, archive.ErrUnsafeEntry, archive.ErrorType(err), "%s: %v", name, err)
+		require.Equal(t, archive.ErrUnsafeEntry, acks[len(acks)-1].Refused, "the worker is told which rule")
 	}
 	entries, err := os.ReadDir(root)
 	require.NoError(t, err)

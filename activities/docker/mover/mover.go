@@ -209,8 +209,7 @@ func restoreMain(args []string, out, errOut io.Writer) int {
 	defer f.Close()
 	enc := json.NewEncoder(out)
 	err = Restore(context.Background(), f, *into, o, func(a Ack) error { return enc.Encode(a) })
-	if kind := archive.ErrorType(err); kind != "" {
-		_ = enc.Encode(Ack{Refused: kind, Error: err.Error()})
+	if archive.ErrorType(err) != "" {
 		return 1
 	}
 	if err != nil {
