@@ -105,7 +105,7 @@ func BenchmarkTransfers(b *testing.B) {
 		b.Skipf("no Docker Engine: %v", err)
 	}
 	defer c.Close()
-	mover := moverBinaryFor(b)
+	mover := moverBinary(b)
 	for _, size := range []int64{256 << 20, 1 << 30} {
 		b.Run(fmt.Sprintf("%dMiB", size>>20), func(b *testing.B) {
 			for range b.N {
@@ -179,14 +179,4 @@ func benchOnce(b *testing.B, c *client.Client, mover string, size int64) {
 	b.ReportMetric(native.Seconds()/tarX.Seconds(), "native/tar-xzf")
 	b.ReportMetric(archived.Seconds()/tarX.Seconds(), "archive/tar-xzf")
 	b.ReportMetric(snapshot.Seconds()/tarC.Seconds(), "snapshot/tar-czf")
-}
-
-// moverBinaryFor builds the worker, static, for the mover image.
-func moverBinaryFor(b *testing.B) string {
-	path := filepath.Join(b.TempDir(), "worker")
-	cmd := exec.Command("go", "build", "-o", path, "github.com/algotrendy/rewind/worker")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := cmd.CombinedOutput()
-	require.NoError(b, err, "%s", out)
-	return path
 }

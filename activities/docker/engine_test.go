@@ -81,7 +81,7 @@ var (
 )
 
 // moverBinary builds the worker once per test process, static, for the mover image.
-func moverBinary(t *testing.T) string {
+func moverBinary(t testing.TB) string {
 	t.Helper()
 	moverOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "rewind-mover-")
