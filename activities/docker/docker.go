@@ -47,6 +47,9 @@ type Activities struct {
 	// Mover is a static binary that carries the mover (`<binary> mover ...`); empty: this
 	// worker's own.
 	Mover string
+	// builtMover is the mover image built for this worker's binary, once found: the binary
+	// is hashed once per process, not per step.
+	builtMover moverImageCache
 	// onBatch, set by tests, sees the backup entries [from, to) each restore batch wrote.
 	onBatch func(from, to int)
 }

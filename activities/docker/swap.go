@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -167,6 +168,28 @@ func volumesRoot(v VolumeInfo) string { return filepath.Dir(filepath.Dir(v.Mount
 // FROM scratch, built through the Engine API, named after the binary's hash so each build
 // of the worker brings its own. why says why it cannot be built (no error: the swap copies).
 func (a *Activities) moverImage(ctx context.Context) (string, string, error) {
+	a.builtMover.mu.Lock()
+	defer a.builtMover.mu.Unlock()
+	if name := a.builtMover.name; name != "" {
+		if _, err := a.Engine.ImageInspect(ctx, name); err == nil {
+			return name, "", nil
+		}
+	}
+	name, why, err := a.buildMoverImage(ctx)
+	if err == nil && why == "" {
+		a.builtMover.name = name
+	}
+	return name, why, err
+}
+
+// moverImageCache remembers the mover image of this process's binary.
+type moverImageCache struct {
+	mu   sync.Mutex
+	name string
+}
+
+// buildMoverImage hashes the binary and imports its image unless the engine has it.
+func (a *Activities) buildMoverImage(ctx context.Context) (string, string, error) {
 	exe := a.Mover
 	if exe == "" {
 		self, err := os.Executable()
