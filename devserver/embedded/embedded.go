@@ -82,18 +82,19 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		opts.Retention = 30 * 24 * time.Hour
 	}
 	var err error
+	ports := newPortPicker()
 	if opts.GRPCPort == 0 {
-		if opts.GRPCPort, err = freePort(opts.IP); err != nil {
+		if opts.GRPCPort, err = ports.pick(opts.IP); err != nil {
 			return nil, err
 		}
 	}
 	if opts.UIPort == 0 {
-		if opts.UIPort, err = freePort(opts.IP); err != nil {
+		if opts.UIPort, err = ports.pick(opts.IP); err != nil {
 			return nil, err
 		}
 	}
 	logger := log.NewZapLogger(log.BuildZapLogger(log.Config{Level: opts.LogLevel, Format: "console"}))
-	conf, hosts, err := serverConfig(opts, logger)
+	conf, hosts, err := serverConfig(opts, ports, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +180,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 	return nil
 }
 
-func serverConfig(opts Options, logger log.Logger) (*config.Config, map[primitives.ServiceName]static.Hosts, error) {
+func serverConfig(opts Options, ports *portPicker, logger log.Logger) (*config.Config, map[primitives.ServiceName]static.Hosts, error) {
 	hosts := map[primitives.ServiceName]static.Hosts{}
 	var conf config.Config
 	conf.Global.Membership.MaxJoinDuration = 30 * time.Second
@@ -230,7 +231,7 @@ func serverConfig(opts Options, logger log.Logger) (*config.Config, map[primitiv
 			svc.RPC.BindOnIP = opts.IP
 			hosts[name] = static.SingleLocalHost(net.JoinHostPort(opts.IP, strconv.Itoa(opts.GRPCPort)))
 		} else {
-			if svc.RPC.GRPCPort, err = freePort("127.0.0.1"); err != nil {
+			if svc.RPC.GRPCPort, err = ports.pick("127.0.0.1"); err != nil {
 				return nil, nil, err
 			}
 			svc.RPC.BindOnLocalHost = true
@@ -272,13 +273,4 @@ func sqliteConfig(opts Options) (*config.SQL, error) {
 		return nil, fmt.Errorf("create namespace %s: %w", opts.Namespace, err)
 	}
 	return conf, nil
-}
-
-func freePort(ip string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		return 0, fmt.Errorf("find a free port on %s: %w", ip, err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
