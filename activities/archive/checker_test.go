@@ -3,11 +3,14 @@ package archive_test
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"errors"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -265,32 +268,57 @@ func gzipOf(t *testing.T, b []byte) []byte {
 	return buf.Bytes()
 }
 
-// TestWalkFindsDamageWithGoGunzip: without pigz or gzip on PATH, Go's gzip reader finds
-// the same damage.
-func TestWalkFindsDamageWithGoGunzip(t *testing.T) {
+// TestWalkFindsDamageWithEveryGunzip: igzip, pigz, gzip and Go's gzip reader (no tool on
+// PATH) find the same damage.
+func TestWalkFindsDamageWithEveryGunzip(t *testing.T) {
 	corpus := archivetest.NewCorpus(t)
 	good := readFile(t, corpus.Backup(t, archivetest.Variants()[0], archivetest.RunbookBackup))
 	flipped := bytes.Clone(good)
 	flipped[len(flipped)/2] ^= 0xff
-	t.Setenv("PATH", "")
-	for _, tc := range []struct {
-		name    string
-		backup  []byte
-		errType string
-	}{
-		{"whole", good, ""},
-		{"cut in the middle", good[:len(good)/2], archive.ErrCorruptBackup},
-		{"a byte flipped in the middle", flipped, archive.ErrCorruptBackup},
-		{"not gzip", []byte("this is not a backup"), archive.ErrCorruptBackup},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := walkBytes(t, tc.backup, archive.WalkOptions{}, nil)
-			require.Equal(t, tc.errType, archive.ErrorType(err), "%v", err)
-			if tc.errType == "" {
-				require.NoError(t, err)
+	for _, tool := range gzipTools {
+		t.Run(cmp.Or(tool, "go"), func(t *testing.T) {
+			onlyTool(t, tool)
+			for _, tc := range []struct {
+				name    string
+				backup  []byte
+				errType string
+			}{
+				{"whole", good, ""},
+				{"cut in the middle", good[:len(good)/2], archive.ErrCorruptBackup},
+				{"a byte flipped in the middle", flipped, archive.ErrCorruptBackup},
+				{"not gzip", []byte("this is not a backup"), archive.ErrCorruptBackup},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					_, err := walkBytes(t, tc.backup, archive.WalkOptions{}, nil)
+					require.Equal(t, tc.errType, archive.ErrorType(err), "%v", err)
+					if tc.errType == "" {
+						require.NoError(t, err)
+					}
+				})
 			}
 		})
 	}
+}
+
+// gzipTools are the host tools Rewind (de)compresses with; "" is Go's own code.
+var gzipTools = []string{"igzip", "pigz", "gzip", ""}
+
+// onlyTool leaves only tool on PATH (nothing for ""). CI installs every tool; a laptop
+// without one skips its case.
+func onlyTool(t *testing.T, tool string) {
+	t.Helper()
+	dir := t.TempDir()
+	if tool != "" {
+		path, err := exec.LookPath(tool)
+		if err != nil {
+			if os.Getenv("REWIND_REQUIRE_DOCKER") != "" {
+				t.Fatalf("%s is not installed: .ci/run installs it (apt-get install isal pigz gzip)", tool)
+			}
+			t.Skipf("%s is not installed", tool)
+		}
+		require.NoError(t, os.Symlink(path, filepath.Join(dir, tool)))
+	}
+	t.Setenv("PATH", dir)
 }
 
 // TestWalkCancelledIsNotDamage: a cancelled walk kills gzip, whose broken pipe must not

@@ -16,10 +16,10 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/klauspost/pgzip"
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/algotrendy/rewind/activities/archive"
 	"github.com/algotrendy/rewind/activities/meter"
 	"github.com/algotrendy/rewind/activities/progress"
 	"github.com/algotrendy/rewind/activities/storage"
@@ -193,14 +193,16 @@ func (a *Activities) stageSnapshot(ctx context.Context, in SnapshotInput, file, 
 	}
 	out := io.MultiWriter(meter.For(ctx, meter.Snapshot).Writer(f), hash)
 	segment := cmp.Or(a.BatchBytes, defaultSegmentBytes)
-	// One compressor for every member: a new one per segment costs ~100 MiB of garbage a GiB.
-	gz, err := pgzip.NewWriterLevel(out, pgzip.DefaultCompression)
-	if err != nil {
-		return cp, err
-	}
+	gz := archive.NewGzipper()
 	for {
-		gz.Reset(out)
-		n, done, err := writeSegment(tr, gz, in.Volume, segment)
+		member, err := gz.Member(ctx, out)
+		if err != nil {
+			return cp, fmt.Errorf("compress snapshot of volume %s: %w", in.Volume, err)
+		}
+		n, done, err := writeSegment(tr, member, in.Volume, segment)
+		if cerr := member.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("compress snapshot of volume %s: %w", in.Volume, cerr)
+		}
 		if err != nil {
 			return cp, err
 		}
@@ -278,10 +280,10 @@ func (a *Activities) readBack(ctx context.Context, in SnapshotInput) (SnapshotPr
 }
 
 // writeSegment copies entries of the engine's archive of /data (data/...) into one gzip
-// member (gz, reset to the staged file) in the runbook's layout (<volume>/_data/...), until limit bytes of file data or the
-// end of the archive, which the last member closes.
-func writeSegment(tr *tar.Reader, gz *pgzip.Writer, volume string, limit int64) (entries int, done bool, err error) {
-	tw := tar.NewWriter(gz)
+// member in the runbook's layout (<volume>/_data/...), until limit bytes of file data or
+// the end of the archive, which the last member closes.
+func writeSegment(tr *tar.Reader, member io.Writer, volume string, limit int64) (entries int, done bool, err error) {
+	tw := tar.NewWriter(member)
 	for size := int64(0); size < limit; {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -318,7 +320,7 @@ func writeSegment(tr *tar.Reader, gz *pgzip.Writer, volume string, limit int64) 
 	if err != nil {
 		return 0, false, err
 	}
-	return entries, done, gz.Close()
+	return entries, done, nil
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

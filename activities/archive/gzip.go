@@ -1,0 +1,77 @@
+package archive
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os/exec"
+
+	"github.com/klauspost/pgzip"
+)
+
+// Gzipper writes gzip members, one per checkpointed segment of a snapshot. ISA-L's
+// `igzip -1` compresses database columns several times faster than `gzip -6` and smaller;
+// where the host has no igzip, pgzip compresses in the worker on every core.
+type Gzipper struct {
+	tool string
+	gz   *pgzip.Writer // one for every member: a new one per member costs ~100 MiB of garbage a GiB
+}
+
+// NewGzipper finds the host's igzip, or prepares the in-process compressor.
+func NewGzipper() *Gzipper {
+	if path, err := exec.LookPath("igzip"); err == nil {
+		return &Gzipper{tool: path}
+	}
+	return &Gzipper{}
+}
+
+// Tool names the compressor, for the step's detail.
+func (g *Gzipper) Tool() string {
+	if g.tool != "" {
+		return "igzip"
+	}
+	return "pgzip"
+}
+
+// Member starts one gzip member written to dst; Close ends it and reports the compressor's
+// failure.
+func (g *Gzipper) Member(ctx context.Context, dst io.Writer) (io.WriteCloser, error) {
+	if g.tool == "" {
+		if g.gz == nil {
+			gz, err := pgzip.NewWriterLevel(dst, pgzip.DefaultCompression)
+			if err != nil {
+				return nil, err
+			}
+			g.gz = gz
+		}
+		g.gz.Reset(dst)
+		return g.gz, nil
+	}
+	cmd := exec.CommandContext(ctx, g.tool, "-1", "-c")
+	cmd.Stdout = dst
+	var stderr limitedBuffer
+	cmd.Stderr = &stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", g.tool, err)
+	}
+	return &toolWriter{WriteCloser: in, cmd: cmd, stderr: &stderr}, nil
+}
+
+type toolWriter struct {
+	io.WriteCloser
+	cmd    *exec.Cmd
+	stderr *limitedBuffer
+}
+
+// Close ends the member: the tool has written all of it to dst when Close returns nil.
+func (t *toolWriter) Close() error {
+	cerr := t.WriteCloser.Close()
+	if err := t.cmd.Wait(); err != nil {
+		return fmt.Errorf("igzip -1 -c: %s (%w)", oneLine(t.stderr.String()), err)
+	}
+	return cerr
+}
