@@ -43,6 +43,7 @@ type moverRun struct {
 	a       *Activities
 	ctx     context.Context
 	volume  string
+	kind    string
 	saved   func(consumed int, bytes int64) error
 	beat    func()
 	cleanup func()
@@ -61,18 +62,23 @@ type moverRun struct {
 	refused   *mover.Ack
 }
 
-// moverRestore is what the mover is told: where the files sit in the backup, the limits,
-// where to go on and how often to ack.
-type moverRestore struct {
-	Layout   string
-	MaxBytes int64
-	Skip     int
-	Batch    int64
+// MoverLabel marks a mover that writes into a volume (VolumeLabel), by its command.
+const MoverLabel = "io.rewind.mover"
+
+// moverTask is one run of the mover: a restore, fed through a FIFO, or a copy from one
+// volume into another. Args are the command's own flags.
+type moverTask struct {
+	Command string // restore or copy
+	Volume  string // written, mounted at /data
+	From    string // copy: read, mounted read-only at /from
+	Args    []string
+	Skip    int    // entries an earlier attempt wrote
+	Kind    string // what the bytes count as (meter)
 }
 
-// startMover starts the mover on volume and returns a writer feeding it. why says why the
-// mover cannot run here (the restore then uses the archive API); nothing was changed.
-func (a *Activities) startMover(ctx context.Context, volume string, o moverRestore, saved func(int, int64) error, beat func()) (*moverRun, string, error) {
+// startMover starts the mover. A restore returns with a writer feeding it. why says why
+// the mover cannot run here (the caller then uses the archive API); nothing was changed.
+func (a *Activities) startMover(ctx context.Context, t moverTask, saved func(int, int64) error, beat func()) (*moverRun, string, error) {
 	if a.ArchiveOnly {
 		return nil, "the native mover is turned off on this worker (worker.transfer: archive)", nil
 	}
@@ -80,46 +86,46 @@ func (a *Activities) startMover(ctx context.Context, volume string, o moverResto
 	if err != nil || why != "" {
 		return nil, why, err
 	}
-	parent := a.StateDir
-	if parent != "" {
-		if parent, err = filepath.Abs(parent); err != nil {
+	volume := t.Volume
+	cmd := append([]string{t.Command, "--into", "/data", "--skip", strconv.Itoa(t.Skip)}, t.Args...)
+	mounts := []mount.Mount{{Type: mount.TypeVolume, Source: volume, Target: "/data"}}
+	if t.From != "" {
+		cmd = append(cmd, "--from", "/from")
+		mounts = append(mounts, mount.Mount{Type: mount.TypeVolume, Source: t.From, Target: "/from", ReadOnly: true})
+	}
+	dir, fifoPath := "", ""
+	if t.Command == "restore" {
+		if dir, err = a.moverFolder(); err != nil {
 			return nil, "", err
 		}
-		if err := os.MkdirAll(parent, 0o750); err != nil {
-			return nil, "", fmt.Errorf("create state folder: %w", err)
+		fifoPath = filepath.Join(dir, "stream")
+		if err := unix.Mkfifo(fifoPath, 0o600); err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, "", fmt.Errorf("make the mover's FIFO: %w", err)
+		}
+		cmd = append(cmd, "--stream", "/stream/stream")
+		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: dir, Target: "/stream"})
+	}
+	removeDir := func() {
+		if dir != "" {
+			_ = os.RemoveAll(dir)
 		}
 	}
-	dir, err := os.MkdirTemp(parent, "mover-")
-	if err != nil {
-		return nil, "", fmt.Errorf("make the mover's folder: %w", err)
-	}
-	removeDir := func() { _ = os.RemoveAll(dir) }
-	fifoPath := filepath.Join(dir, "stream")
-	if err := unix.Mkfifo(fifoPath, 0o600); err != nil {
+	// A mover still writing into this volume is an earlier attempt's (one rollback of a
+	// stack runs at a time): a copy's would go on after its worker died, beside this one.
+	if err := a.removeMovers(ctx, volume); err != nil {
 		removeDir()
-		return nil, "", fmt.Errorf("make the mover's FIFO: %w", err)
+		return nil, "", err
 	}
-	// A container of this name is left by this attempt's earlier call: it reads another FIFO.
-	name := "rewind-mover-" + attemptKey(ctx) + "-restore"
-	if err := retry(ctx, func() error {
-		_, err := a.Engine.ContainerRemove(ctx, name, client.ContainerRemoveOptions{Force: true})
-		return err
-	}); err != nil && !gone(err) {
-		removeDir()
-		return nil, "", fmt.Errorf("remove mover %s left by this attempt: %w", name, err)
-	}
+	name := "rewind-mover-" + attemptKey(ctx) + "-" + t.Command
 	id, err := a.createOnce(ctx, client.ContainerCreateOptions{
 		Name: name,
 		Config: &container.Config{
-			Image: image,
-			Cmd: []string{"restore", "--stream", "/stream/stream", "--into", "/data", "--layout", o.Layout,
-				"--batch", strconv.FormatInt(o.Batch, 10), "--max-bytes", strconv.FormatInt(o.MaxBytes, 10), "--skip", strconv.Itoa(o.Skip)},
-			Labels: map[string]string{HelperLabel: "true", VolumeLabel: volume},
+			Image:  image,
+			Cmd:    cmd,
+			Labels: map[string]string{HelperLabel: "true", VolumeLabel: volume, MoverLabel: t.Command},
 		},
-		HostConfig: &container.HostConfig{NetworkMode: "none", Mounts: []mount.Mount{
-			{Type: mount.TypeBind, Source: dir, Target: "/stream"},
-			{Type: mount.TypeVolume, Source: volume, Target: "/data"},
-		}},
+		HostConfig: &container.HostConfig{NetworkMode: "none", Mounts: mounts},
 	})
 	if cerrdefs.IsInvalidArgument(err) {
 		removeDir()
@@ -129,7 +135,7 @@ func (a *Activities) startMover(ctx context.Context, volume string, o moverResto
 		removeDir()
 		return nil, "", fmt.Errorf("create the mover for volume %s: %w", volume, err)
 	}
-	w := &moverRun{a: a, ctx: ctx, volume: volume, saved: saved, beat: beat, consumed: o.Skip, acks: make(chan mover.Ack, 64), exited: make(chan struct{})}
+	w := &moverRun{a: a, ctx: ctx, volume: volume, kind: t.Kind, saved: saved, beat: beat, consumed: t.Skip, acks: make(chan mover.Ack, 64), exited: make(chan struct{})}
 	var removed sync.Once
 	w.cleanup = func() {
 		removed.Do(func() {
@@ -177,6 +183,9 @@ func (a *Activities) startMover(ctx context.Context, volume string, o moverResto
 			w.acks <- ack
 		}
 	}()
+	if fifoPath == "" {
+		return w, "", nil
+	}
 	fifo, err := openWriter(fifoPath, w.exited)
 	if err != nil {
 		err = w.failed(err)
@@ -188,6 +197,65 @@ func (a *Activities) startMover(ctx context.Context, volume string, o moverResto
 	w.fifo = fifo
 	w.closeFIFO = func() { once.Do(func() { fifo.Close() }) }
 	return w, "", nil
+}
+
+// removeMovers removes the movers that write into volume.
+func (a *Activities) removeMovers(ctx context.Context, volume string) error {
+	var list client.ContainerListResult
+	err := retry(ctx, func() error {
+		var err error
+		list, err = a.Engine.ContainerList(ctx, client.ContainerListOptions{All: true,
+			Filters: make(client.Filters).Add("label", MoverLabel).Add("label", VolumeLabel+"="+volume)})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("list movers of volume %s: %w", volume, err)
+	}
+	for _, c := range list.Items {
+		if err := retry(ctx, func() error {
+			_, err := a.Engine.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true})
+			return err
+		}); err != nil && !gone(err) {
+			return fmt.Errorf("remove mover %s of an earlier attempt on volume %s: %w", c.ID[:12], volume, err)
+		}
+	}
+	return nil
+}
+
+// moverFolder makes the folder the restore's FIFO lives in, under the state folder: the
+// engine must see it at the same path.
+func (a *Activities) moverFolder() (string, error) {
+	parent := a.StateDir
+	if parent != "" {
+		var err error
+		if parent, err = filepath.Abs(parent); err != nil {
+			return "", err
+		}
+		if err := os.MkdirAll(parent, 0o750); err != nil {
+			return "", fmt.Errorf("create state folder: %w", err)
+		}
+	}
+	dir, err := os.MkdirTemp(parent, "mover-")
+	if err != nil {
+		return "", fmt.Errorf("make the mover's folder: %w", err)
+	}
+	return dir, nil
+}
+
+// copy waits for the mover's copy to end, checkpointing its acks as they come.
+func (w *moverRun) copy() (archive.Summary, error) {
+	defer w.cleanup()
+	err := w.drain(true)
+	<-w.exited
+	switch {
+	case w.ctx.Err() != nil:
+		return archive.Summary{}, w.ctx.Err()
+	case err != nil:
+		return archive.Summary{}, w.failed(err)
+	case w.refused != nil || w.exitErr != nil || w.exitCode != 0 || !w.done:
+		return archive.Summary{}, w.failed(errors.New("the mover stopped before the end of the copy"))
+	}
+	return w.sum, nil
 }
 
 // openWriter opens the FIFO for writing once the mover has opened it for reading (bytes
@@ -329,7 +397,7 @@ func (w *moverRun) take(ack mover.Ack) error {
 	}
 	// Counted once checkpointed: the bytes a crash after this point makes the next attempt
 	// write again are the next batch's, not these.
-	meter.For(w.ctx, meter.Restore).Add(ack.Bytes)
+	meter.For(w.ctx, w.kind).Add(ack.Bytes)
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -72,6 +73,9 @@ type RestoreProgress struct {
 	// Boot is the host's boot the batches were written in: they are not synced (the swap
 	// syncs the staged data), so a checkpoint of an earlier boot is not trusted.
 	Boot string `json:",omitempty"`
+	// Transfer is the way a copy's entries were counted: the mover's walk and the engine's
+	// archive number them apart, so a checkpoint of the other way is not trusted.
+	Transfer string `json:",omitempty"`
 }
 
 // RestoreResult says what went into the volume.
@@ -137,7 +141,9 @@ func (a *Activities) RestoreVolume(ctx context.Context, in RestoreInput) (Restor
 		cp.BackupRead = read.N
 		progress.Beat(ctx, cp)
 	}
-	m, why, err := a.startMover(ctx, in.Volume, moverRestore{Layout: cmp.Or(string(in.Layout), "auto"), MaxBytes: in.MaxBytes, Skip: cp.Entries, Batch: batch}, saved, beat)
+	m, why, err := a.startMover(ctx, moverTask{Command: "restore", Volume: in.Volume, Skip: cp.Entries, Kind: meter.Restore, Args: []string{
+		"--layout", cmp.Or(string(in.Layout), "auto"), "--batch", strconv.FormatInt(batch, 10), "--max-bytes", strconv.FormatInt(in.MaxBytes, 10),
+	}}, saved, beat)
 	if err != nil {
 		return RestoreResult{}, err
 	}

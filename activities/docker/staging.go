@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"strconv"
 
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/temporal"
@@ -139,10 +140,11 @@ type CopyInput struct {
 	BatchBytes int64 `json:",omitempty"`
 }
 
-// CopyVolume streams one volume's files into another, engine to engine, uncompressed,
-// through the archive API, batch by batch with a checkpoint after each: a retry skips
-// the entries already copied. The source is a staging volume nothing writes to, so its
-// archive lists the same entries in the same order every time.
+// CopyVolume copies one volume's files into another, batch by batch with a checkpoint
+// after each: a retry skips the entries already copied. Rewind's mover copies natively
+// with both volumes mounted; where it cannot run, the entries go engine to engine,
+// uncompressed, through the archive API. The source is a staging volume nothing writes
+// to, so it lists the same entries in the same order every time.
 func (a *Activities) CopyVolume(ctx context.Context, in CopyInput) (RestoreResult, error) {
 	if in.From == "" || in.To == "" {
 		return RestoreResult{}, temporal.NewNonRetryableApplicationError("copy needs a source and a target volume", ErrBadInput, nil)
@@ -154,8 +156,67 @@ func (a *Activities) CopyVolume(ctx context.Context, in CopyInput) (RestoreResul
 	}
 	cp.Boot = bootID()
 	if cp.Done {
-		return RestoreResult{Entries: cp.Entries, Bytes: cp.Bytes, ResumedAt: cp.Entries}, nil
+		return RestoreResult{Entries: cp.Entries, Bytes: cp.Bytes, ResumedAt: cp.Entries, Transfer: cp.Transfer}, nil
 	}
+	if err := a.volumeExists(ctx, in.From, "no staging volume %s to copy from"); err != nil {
+		return RestoreResult{}, err
+	}
+	if err := a.volumeExists(ctx, in.To, "no volume %s to copy into; create it first"); err != nil {
+		return RestoreResult{}, err
+	}
+	batch := cmp.Or(in.BatchBytes, a.BatchBytes, defaultBatchBytes)
+	saved := func(consumed int, bytes int64) error {
+		cp.Entries, cp.Bytes = consumed, cp.Bytes+bytes
+		progress.Beat(ctx, cp)
+		return saveCheckpoint(journal, cp)
+	}
+	beat := func() { progress.Beat(ctx, cp) }
+	skip := 0
+	if cp.Transfer == TransferNative {
+		skip = cp.Entries
+	}
+	m, why, err := a.startMover(ctx, moverTask{Command: "copy", Volume: in.To, From: in.From, Kind: meter.Copy, Skip: skip,
+		Args: []string{"--batch", strconv.FormatInt(batch, 10)}}, saved, beat)
+	if err != nil {
+		return RestoreResult{}, err
+	}
+	if m == nil {
+		res, err := a.copyThroughArchive(ctx, in, batch, &cp, saved)
+		res.TransferWhy = why
+		return res, err
+	}
+	resumeOf(&cp, TransferNative) // before the first ack is taken, in m.copy
+	res := RestoreResult{ResumedAt: skip, Transfer: TransferNative}
+	if _, err := m.copy(); err != nil {
+		return RestoreResult{}, fmt.Errorf("copy volume %s into %s: %w", in.From, in.To, err)
+	}
+	res.MoverPeakRSS = m.peakRSS
+	return a.copied(journal, cp, res)
+}
+
+// resumeOf is where a copy the way transfer goes on: a checkpoint of the other way counts
+// other entries, so the copy starts over (writing over what is there).
+func resumeOf(cp *RestoreProgress, transfer string) int {
+	if cp.Transfer != transfer {
+		cp.Entries, cp.Bytes, cp.Transfer = 0, 0, transfer
+	}
+	return cp.Entries
+}
+
+// copied records a finished copy.
+func (a *Activities) copied(journal string, cp RestoreProgress, res RestoreResult) (RestoreResult, error) {
+	cp.Done = true
+	if err := saveCheckpoint(journal, cp); err != nil {
+		return RestoreResult{}, err
+	}
+	res.Entries, res.Bytes = cp.Entries, cp.Bytes
+	return res, nil
+}
+
+// copyThroughArchive sends the source's entries through the engine's archive API: the
+// way where the mover cannot run.
+func (a *Activities) copyThroughArchive(ctx context.Context, in CopyInput, batch int64, cp *RestoreProgress, saved func(int, int64) error) (RestoreResult, error) {
+	skip := resumeOf(cp, TransferArchive)
 	from, cleanFrom, err := a.volumeHelper(ctx, in.From, true, "no staging volume %s to copy from")
 	if err != nil {
 		return RestoreResult{}, err
@@ -171,17 +232,14 @@ func (a *Activities) CopyVolume(ctx context.Context, in CopyInput) (RestoreResul
 		return RestoreResult{}, fmt.Errorf("read volume %s through the archive API: %w", in.From, err)
 	}
 	defer src.Content.Close()
-	tr := tar.NewReader(&progress.Reader{R: src.Content, Ctx: ctx, Beat: func(n int64) { progress.Beat(ctx, cp) }})
-	res := RestoreResult{ResumedAt: cp.Entries}
-	w := a.newBatchWriter(ctx, to, in.To, cmp.Or(in.BatchBytes, a.BatchBytes, defaultBatchBytes), meter.Copy, func(consumed int, bytes int64) error {
-		cp.Entries, cp.Bytes = consumed, cp.Bytes+bytes
-		progress.Beat(ctx, cp)
-		return saveCheckpoint(journal, cp)
-	})
-	if cp.Entries > 0 {
+	tr := tar.NewReader(&progress.Reader{R: src.Content, Ctx: ctx, Beat: func(n int64) { progress.Beat(ctx, *cp) }})
+	res := RestoreResult{ResumedAt: skip, Transfer: TransferArchive}
+	w := a.newBatchWriter(ctx, to, in.To, batch, meter.Copy, saved)
+	w.from = skip
+	if skip > 0 {
 		w.batches = 1 // the earlier attempt's
 	}
-	err = copyEntries(tr, cp.Entries, w)
+	err = copyEntries(tr, skip, w)
 	if err == nil {
 		err = w.finish()
 	}
@@ -189,12 +247,7 @@ func (a *Activities) CopyVolume(ctx context.Context, in CopyInput) (RestoreResul
 	if err != nil {
 		return RestoreResult{}, err
 	}
-	cp.Done = true
-	if err := saveCheckpoint(journal, cp); err != nil {
-		return RestoreResult{}, err
-	}
-	res.Entries, res.Bytes = cp.Entries, cp.Bytes
-	return res, nil
+	return a.copied(a.checkpointFile(ctx, "copy", in.From, in.To), *cp, res)
 }
 
 // copyEntries hands the entries of the engine's archive of /data, after the first skip,

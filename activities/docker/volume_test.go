@@ -314,3 +314,56 @@ func TestSnapshotInterruptedHalfWayGoesOnFromItsLastSegment(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, describe(files), contents(t, c, dst), "the snapshot of several gzip members restores to the volume it was taken of")
 }
+
+// TestCopyCancelledHalfWayResumesAfterItsCheckpoint: a copy stopped after three batches
+// goes on from its checkpoint, natively and through the archive API; no batch of the
+// retry writes an entry the checkpoint counted, and the target equals the source.
+func TestCopyCancelledHalfWayResumesAfterItsCheckpoint(t *testing.T) {
+	for _, transfer := range []string{docker.TransferNative, docker.TransferArchive} {
+		t.Run(transfer, func(t *testing.T) {
+			c := needEngine(t)
+			a, _ := newActivities(t, c)
+			a.ArchiveOnly = transfer == docker.TransferArchive
+			var files []file
+			for i := range 24 {
+				files = append(files, file{name: "v/_data/db/part-" + string(rune('a'+i)), body: randomBytes(1 << 20)})
+			}
+			staging, live := newVolume(t, c, nil), newVolume(t, c, nil)
+			_, err := activityEnv(a).ExecuteActivity(a.RestoreVolume, docker.RestoreInput{Volume: staging, Backup: backupFile(t, files), Layout: "runbook"})
+			require.NoError(t, err)
+			in := docker.CopyInput{From: staging, To: live, Run: "rewind-t/run", BatchBytes: 4 << 20}
+
+			var mu sync.Mutex
+			var batches [][2]int
+			ctx, cancel := context.WithCancel(context.Background())
+			docker.SetOnBatch(a, func(from, to int) {
+				mu.Lock()
+				defer mu.Unlock()
+				batches = append(batches, [2]int{from, to})
+				if len(batches) == 3 {
+					cancel()
+				}
+			})
+			first := activityEnv(a)
+			first.SetWorkerOptions(worker.Options{BackgroundActivityContext: ctx})
+			_, err = first.ExecuteActivity(a.CopyVolume, in)
+			require.Error(t, err, "the first attempt was cancelled half-way")
+			mu.Lock()
+			checkpoint := batches[2][1]
+			batches = nil
+			mu.Unlock()
+
+			v, err := activityEnv(a).ExecuteActivity(a.CopyVolume, in)
+			require.NoError(t, err)
+			var res docker.RestoreResult
+			require.NoError(t, v.Get(&res))
+			require.Equal(t, transfer, res.Transfer, res.TransferWhy)
+			require.Equal(t, checkpoint, res.ResumedAt, "the retry goes on after the last acked batch")
+			require.Greater(t, res.Entries, checkpoint)
+			for _, b := range batches {
+				require.GreaterOrEqual(t, b[0], checkpoint, "a batch of the retry wrote entries the checkpoint counted: %v", b)
+			}
+			require.Equal(t, contents(t, c, staging), contents(t, c, live), "the target equals the source, file for file")
+		})
+	}
+}

@@ -53,8 +53,7 @@ type RestoreOptions struct {
 // as the entry holds them, a folder's once everything inside it is written. After every
 // Batch bytes of file data (or 4096 entries) ack is called.
 func Restore(ctx context.Context, stream io.Reader, root string, o RestoreOptions, ack func(Ack) error) error {
-	x := &extractor{root: root, buf: make([]byte, 1<<20), ack: ack, last: o.Skip - 1}
-	var pending int
+	x := newExtractor(root, o, ack)
 	skipped := func(e archive.Entry) {
 		if e.Header.Typeflag == tar.TypeDir {
 			x.dirs = append(x.dirs, archive.Normalize(e.Header, e))
@@ -62,41 +61,62 @@ func Restore(ctx context.Context, stream io.Reader, root string, o RestoreOption
 	}
 	sum, err := archive.WalkTar(ctx, stream, archive.WalkOptions{Layout: o.Layout, Limits: o.Limits, Skip: o.Skip, Skipped: skipped},
 		func(e archive.Entry, content io.Reader) error {
-			if err := x.entry(archive.Normalize(e.Header, e), content, e.Sparse); err != nil {
-				return err
-			}
-			x.last = e.Index
-			if pending++; x.bytes >= o.Batch || pending >= 4096 {
-				pending = 0
-				return x.sync(nil)
-			}
-			return nil
+			return x.put(e.Index, archive.Normalize(e.Header, e), content, e.Sparse)
 		})
 	if err != nil {
-		// Said once, with what was written since the last ack: written again by a retry.
-		_ = ack(Ack{Index: x.last, Bytes: x.bytes, Refused: archive.ErrorType(err), Error: err.Error()})
+		return x.stopped(err)
+	}
+	return x.finish(&sum)
+}
+
+func newExtractor(root string, o RestoreOptions, ack func(Ack) error) *extractor {
+	return &extractor{root: root, buf: make([]byte, 1<<20), ack: ack, last: o.Skip - 1, batch: o.Batch}
+}
+
+// put writes the entry at index and acks once a batch is full.
+func (x *extractor) put(index int, hdr *tar.Header, content io.Reader, sparse bool) error {
+	if err := x.entry(hdr, content, sparse); err != nil {
 		return err
 	}
+	x.last = index
+	if x.pending++; x.bytes >= x.batch || x.pending >= 4096 {
+		x.pending = 0
+		return x.sync(nil)
+	}
+	return nil
+}
+
+// stopped says once why the mover stopped, with what was written since the last ack
+// (a retry writes it again).
+func (x *extractor) stopped(err error) error {
+	_ = x.ack(Ack{Index: x.last, Bytes: x.bytes, Refused: archive.ErrorType(err), Error: err.Error()})
+	return err
+}
+
+// finish sets the folders' metadata and acks the end.
+func (x *extractor) finish(sum *archive.Summary) error {
 	// Deepest first, so setting a folder's times is not undone by its children's.
 	slices.SortFunc(x.dirs, func(a, b *tar.Header) int { return strings.Count(b.Name, "/") - strings.Count(a.Name, "/") })
 	for _, d := range x.dirs {
 		if err := os.MkdirAll(x.path(d.Name), 0o700); err != nil {
-			return err
+			return x.stopped(err)
 		}
 		if err := x.meta(x.path(d.Name), d); err != nil {
-			return err
+			return x.stopped(err)
 		}
 	}
-	return x.sync(&sum)
+	return x.sync(sum)
 }
 
 type extractor struct {
-	root  string
-	buf   []byte
-	ack   func(Ack) error
-	dirs  []*tar.Header
-	last  int
-	bytes int64
+	root    string
+	buf     []byte
+	ack     func(Ack) error
+	batch   int64
+	dirs    []*tar.Header
+	last    int
+	bytes   int64
+	pending int
 }
 
 func (x *extractor) path(name string) string { return filepath.Join(x.root, filepath.FromSlash(name)) }

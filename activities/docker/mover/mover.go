@@ -143,11 +143,11 @@ func inode(p string) (uint64, error) {
 // stream into a volume. It prints JSON and returns the exit code.
 func Main(args []string, out, errOut io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(errOut, "usage: mover inodes|swap|unswap --root DIR --live V --staging V --forensic V [--live-inode N --staging-inode N]\n       mover restore --stream FIFO --into DIR --layout L --batch BYTES [--max-bytes N --skip N]")
+		fmt.Fprintln(errOut, "usage: mover inodes|swap|unswap --root DIR --live V --staging V --forensic V [--live-inode N --staging-inode N]\n       mover restore --stream FIFO --into DIR --layout L --batch BYTES [--max-bytes N --skip N]\n       mover copy --from DIR --into DIR --batch BYTES [--skip N]")
 		return 2
 	}
-	if args[0] == "restore" {
-		return restoreMain(args[1:], out, errOut)
+	if args[0] == "restore" || args[0] == "copy" {
+		return writeMain(args[0], args[1:], out, errOut)
 	}
 	fl := flag.NewFlagSet("mover "+args[0], flag.ContinueOnError)
 	fl.SetOutput(errOut)
@@ -181,34 +181,35 @@ func Main(args []string, out, errOut io.Writer) int {
 	return 0
 }
 
-// restoreMain restores the tar stream the worker writes into a FIFO and prints an Ack per
-// batch, one JSON line each; a refused backup ends with an Ack naming the rule (exit 1).
-func restoreMain(args []string, out, errOut io.Writer) int {
-	fl := flag.NewFlagSet("mover restore", flag.ContinueOnError)
+// writeMain restores the tar stream the worker writes into a FIFO, or copies a folder,
+// into a volume and prints an Ack per batch, one JSON line each; a refused backup ends
+// with an Ack naming the rule (exit 1).
+func writeMain(command string, args []string, out, errOut io.Writer) int {
+	fl := flag.NewFlagSet("mover "+command, flag.ContinueOnError)
 	fl.SetOutput(errOut)
-	stream := fl.String("stream", "", "the FIFO the worker writes the decompressed backup into")
+	stream := fl.String("stream", "", "restore: the FIFO the worker writes the decompressed backup into")
+	from := fl.String("from", "", "copy: the folder to copy")
 	into := fl.String("into", "/data", "the volume's folder")
-	layout := fl.String("layout", "auto", "where the volume's files sit in the backup")
+	layout := fl.String("layout", "auto", "restore: where the volume's files sit in the backup")
 	var o RestoreOptions
 	fl.Int64Var(&o.Batch, "batch", 256<<20, "file bytes between acks")
-	fl.Int64Var(&o.MaxBytes, "max-bytes", 0, "refuse a backup that unpacks to more (0: the default)")
+	fl.Int64Var(&o.MaxBytes, "max-bytes", 0, "restore: refuse a backup that unpacks to more (0: the default)")
 	fl.IntVar(&o.Skip, "skip", 0, "entries an earlier attempt wrote")
 	if err := fl.Parse(args); err != nil {
 		return 2
 	}
-	var err error
-	if o.Layout, err = archive.ParseLayout(*layout); err != nil {
-		fmt.Fprintln(errOut, "mover:", err)
-		return 2
-	}
-	f, err := os.Open(*stream)
-	if err != nil {
-		fmt.Fprintln(errOut, "mover:", err)
-		return 3
-	}
-	defer f.Close()
 	enc := json.NewEncoder(out)
-	err = Restore(context.Background(), f, *into, o, func(a Ack) error { return enc.Encode(a) })
+	ack := func(a Ack) error { return enc.Encode(a) }
+	var err error
+	if command == "copy" {
+		err = Copy(context.Background(), *from, *into, o, ack)
+	} else {
+		if o.Layout, err = archive.ParseLayout(*layout); err != nil {
+			fmt.Fprintln(errOut, "mover:", err)
+			return 2
+		}
+		err = restoreFIFO(*stream, *into, o, ack)
+	}
 	if archive.ErrorType(err) != "" {
 		return 1
 	}
@@ -217,4 +218,13 @@ func restoreMain(args []string, out, errOut io.Writer) int {
 		return 3
 	}
 	return 0
+}
+
+func restoreFIFO(stream, into string, o RestoreOptions, ack func(Ack) error) error {
+	f, err := os.Open(stream)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return Restore(context.Background(), f, into, o, ack)
 }
