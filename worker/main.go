@@ -137,16 +137,27 @@ func run() error {
 	if !cfg.Policy.RequireSignatures {
 		logger.Warn("policy.require_signatures is off: starts and decisions of people without SSH keys are taken on their word")
 	}
+	dockerSteps := &docker.Activities{Engine: engine, Evidence: store, StateDir: cfg.Worker.StateDir, BatchBytes: cfg.Worker.TransferBatch,
+		NoRename: cfg.Worker.Swap == "copy", ArchiveOnly: cfg.Worker.Transfer == "archive"}
+	// The first rollback should not wait for the mover's image.
+	go func() {
+		why, err := dockerSteps.PrepareMover(ctx)
+		switch {
+		case err != nil:
+			logger.Warn("build the mover image; the first restore tries again", "error", err)
+		case why != "":
+			logger.Info("restores and copies go through the engine's archive API", "why", why)
+		}
+	}()
 	logger.Info("worker starting", "temporal", cfg.Temporal.Address, "task_queue", cfg.Temporal.TaskQueue, "host", cfg.Worker.Host, "evidence", store.Describe())
 	return runner.Run(ctx, c, runner.Options{
-		TaskQueue:    cfg.Temporal.TaskQueue,
-		Host:         cfg.Worker.Host,
-		DrainTimeout: cfg.Worker.DrainTimeout,
-		Listen:       cfg.Worker.Listen,
-		Metrics:      tel.Metrics,
-		Policy:       &policy.Activities{Config: cfg, Host: cfg.Worker.Host, Signers: signers},
-		Docker: &docker.Activities{Engine: engine, Evidence: store, StateDir: cfg.Worker.StateDir, BatchBytes: cfg.Worker.TransferBatch,
-			NoRename: cfg.Worker.Swap == "copy", ArchiveOnly: cfg.Worker.Transfer == "archive"},
+		TaskQueue:          cfg.Temporal.TaskQueue,
+		Host:               cfg.Worker.Host,
+		DrainTimeout:       cfg.Worker.DrainTimeout,
+		Listen:             cfg.Worker.Listen,
+		Metrics:            tel.Metrics,
+		Policy:             &policy.Activities{Config: cfg, Host: cfg.Worker.Host, Signers: signers},
+		Docker:             dockerSteps,
 		Evidence:           &evidence.Activities{Store: store},
 		Notify:             notifier,
 		Backup:             &backup.Activities{Downloads: filepath.Join(cfg.Worker.StateDir, "downloads")},

@@ -242,16 +242,34 @@ func (a *Activities) moverFolder() (string, error) {
 	return dir, nil
 }
 
-// copy waits for the mover's copy to end, checkpointing its acks as they come.
+// copy waits for the mover's copy to end, checkpointing its acks as they come; between
+// acks (a batch can take a while on a slow disk) it beats while the mover runs.
 func (w *moverRun) copy() (archive.Summary, error) {
 	defer w.cleanup()
-	err := w.drain(true)
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	var err error
+	for acks := w.acks; acks != nil && err == nil; {
+		select {
+		case ack, ok := <-acks:
+			if !ok {
+				acks = nil
+				break
+			}
+			err = w.take(ack)
+		case <-tick.C:
+			w.beat()
+		case <-w.ctx.Done():
+			err = w.ctx.Err() // the mover is removed on the way out
+		}
+	}
+	if err != nil {
+		return archive.Summary{}, w.failed(err)
+	}
 	<-w.exited
 	switch {
 	case w.ctx.Err() != nil:
 		return archive.Summary{}, w.ctx.Err()
-	case err != nil:
-		return archive.Summary{}, w.failed(err)
 	case w.refused != nil || w.exitErr != nil || w.exitCode != 0 || !w.done:
 		return archive.Summary{}, w.failed(errors.New("the mover stopped before the end of the copy"))
 	}

@@ -182,6 +182,16 @@ func (a *Activities) moverImage(ctx context.Context) (string, string, error) {
 	return name, why, err
 }
 
+// PrepareMover builds the mover image ahead of the first rollback, as the worker starts.
+// why says why restores and swaps will take the archive API instead.
+func (a *Activities) PrepareMover(ctx context.Context) (string, error) {
+	if a.ArchiveOnly {
+		return "worker.transfer: archive", nil
+	}
+	_, why, err := a.moverImage(ctx)
+	return why, err
+}
+
 // moverImageCache remembers the mover image of this process's binary.
 type moverImageCache struct {
 	mu   sync.Mutex

@@ -133,10 +133,7 @@ func restoreCancelledHalfWay(t *testing.T, transfer string) {
 	c := needEngine(t)
 	a, _ := newActivities(t, c)
 	a.ArchiveOnly = transfer == docker.TransferArchive
-	var files []file
-	for i := range 24 {
-		files = append(files, file{name: "v/_data/db/part-" + string(rune('a'+i)), body: randomBytes(1 << 20)})
-	}
+	files := oneMiBParts(24)
 	backup := backupFile(t, files)
 	vol := newVolume(t, c, nil)
 	in := docker.RestoreInput{Volume: vol, Backup: backup, Layout: "runbook", BatchBytes: 4 << 20}
@@ -324,10 +321,7 @@ func TestCopyCancelledHalfWayResumesAfterItsCheckpoint(t *testing.T) {
 			c := needEngine(t)
 			a, _ := newActivities(t, c)
 			a.ArchiveOnly = transfer == docker.TransferArchive
-			var files []file
-			for i := range 24 {
-				files = append(files, file{name: "v/_data/db/part-" + string(rune('a'+i)), body: randomBytes(1 << 20)})
-			}
+			files := oneMiBParts(24)
 			staging, live := newVolume(t, c, nil), newVolume(t, c, nil)
 			_, err := activityEnv(a).ExecuteActivity(a.RestoreVolume, docker.RestoreInput{Volume: staging, Backup: backupFile(t, files), Layout: "runbook"})
 			require.NoError(t, err)
@@ -366,4 +360,14 @@ func TestCopyCancelledHalfWayResumesAfterItsCheckpoint(t *testing.T) {
 			require.Equal(t, contents(t, c, staging), contents(t, c, live), "the target equals the source, file for file")
 		})
 	}
+}
+
+// oneMiBParts are n files of 1 MiB of random bytes in the runbook's layout, one backup
+// entry each.
+func oneMiBParts(n int) []file {
+	var files []file
+	for i := range n {
+		files = append(files, file{name: "v/_data/db/part-" + string(rune('a'+i)), body: randomBytes(1 << 20)})
+	}
+	return files
 }
