@@ -34,7 +34,7 @@ import (
 func main() {
 	// The worker's binary is also the mover it runs in helper containers to swap volumes.
 	if len(os.Args) > 1 && os.Args[1] == "mover" {
-		os.Exit(mover.Main(os.Args[2:], os.Stdout, os.Stderr))
+		os.Exit(mover.Main(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "rewind worker:", err)

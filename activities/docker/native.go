@@ -44,6 +44,8 @@ type moverRun struct {
 	ctx     context.Context
 	volume  string
 	kind    string
+	id      string
+	detach  func() // ends this worker's attach, as its death would
 	saved   func(consumed int, bytes int64) error
 	beat    func()
 	cleanup func()
@@ -89,8 +91,12 @@ func (a *Activities) startMover(ctx context.Context, t moverTask, saved func(int
 	volume := t.Volume
 	cmd := append([]string{t.Command, "--into", "/data", "--skip", strconv.Itoa(t.Skip)}, t.Args...)
 	mounts := []mount.Mount{{Type: mount.TypeVolume, Source: volume, Target: "/data"}}
+	lifeline := t.From != ""
 	if t.From != "" {
-		cmd = append(cmd, "--from", "/from")
+		// A copy reads nothing from this worker: it stops when the worker's attached stdin
+		// closes, as a restore stops when its FIFO does, so a killed worker's mover does
+		// not write on beside the next attempt's.
+		cmd = append(cmd, "--from", "/from", "--stdin-lifeline")
 		mounts = append(mounts, mount.Mount{Type: mount.TypeVolume, Source: t.From, Target: "/from", ReadOnly: true})
 	}
 	dir, fifoPath := "", ""
@@ -124,6 +130,8 @@ func (a *Activities) startMover(ctx context.Context, t moverTask, saved func(int
 			Image:  image,
 			Cmd:    cmd,
 			Labels: map[string]string{HelperLabel: "true", VolumeLabel: volume, MoverLabel: t.Command},
+			// StdinOnce: the engine closes the mover's stdin when this worker's attach ends.
+			OpenStdin: lifeline, StdinOnce: lifeline, AttachStdin: lifeline,
 		},
 		HostConfig: &container.HostConfig{NetworkMode: "none", Mounts: mounts},
 	})
@@ -145,11 +153,12 @@ func (a *Activities) startMover(ctx context.Context, t moverTask, saved func(int
 			removeDir()
 		})
 	}
-	attach, err := a.Engine.ContainerAttach(ctx, id, client.ContainerAttachOptions{Stream: true, Stdout: true, Stderr: true})
+	attach, err := a.Engine.ContainerAttach(ctx, id, client.ContainerAttachOptions{Stream: true, Stdin: lifeline, Stdout: true, Stderr: true})
 	if err != nil {
 		w.cleanup()
 		return nil, "", fmt.Errorf("attach to the mover of volume %s: %w", volume, err)
 	}
+	w.id, w.detach = id, attach.Close
 	wait := a.Engine.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
 	if err := retry(ctx, func() error { _, err := a.Engine.ContainerStart(ctx, id, client.ContainerStartOptions{}); return err }); err != nil {
 		attach.Close()

@@ -2,11 +2,16 @@ package docker_test
 
 import (
 	"context"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/activity"
@@ -370,4 +375,38 @@ func oneMiBParts(n int) []file {
 		files = append(files, file{name: "v/_data/db/part-" + string(rune('a'+i)), body: randomBytes(1 << 20)})
 	}
 	return files
+}
+
+// TestACopysMoverStopsWhenItsWorkerIsGone: a worker killed mid-copy ends its attach; the
+// mover sees its stdin close and stops, instead of writing on beside the next attempt's
+// mover. The source is a 64 GiB sparse file, which no mover copies before that.
+func TestACopysMoverStopsWhenItsWorkerIsGone(t *testing.T) {
+	c := needEngine(t)
+	a, _ := newActivities(t, c)
+	from, to := newVolume(t, c, nil), newVolume(t, c, nil)
+	v, err := c.VolumeInspect(context.Background(), from, client.VolumeInspectOptions{})
+	require.NoError(t, err)
+	f, err := os.Create(filepath.Join(v.Volume.Mountpoint, "huge.sparse"))
+	require.NoError(t, err)
+	require.NoError(t, f.Truncate(64<<30))
+	require.NoError(t, f.Close())
+
+	id, err := docker.StartCopyAndLeave(context.Background(), a, from, to)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a guard against a hang, not a timing
+	defer cancel()
+	wait := c.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+	select {
+	case res := <-wait.Result:
+		require.Equal(t, int64(3), res.StatusCode, "the mover stopped, it did not finish the copy")
+	case err := <-wait.Error:
+		require.NoError(t, err, "the mover kept running after its worker was gone")
+	}
+	logs, err := c.ContainerLogs(context.Background(), id, client.ContainerLogsOptions{ShowStderr: true})
+	require.NoError(t, err)
+	var stderr strings.Builder
+	_, err = stdcopy.StdCopy(io.Discard, &stderr, logs)
+	logs.Close()
+	require.NoError(t, err)
+	require.Contains(t, stderr.String(), "the worker that started this mover is gone")
 }

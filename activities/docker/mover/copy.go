@@ -21,7 +21,7 @@ import (
 // ack's Index names the same entry in every attempt. Holes of a sparse file stay holes;
 // hard links stay links; user.* extended attributes are copied.
 func Copy(ctx context.Context, from, root string, o RestoreOptions, ack func(Ack) error) error {
-	x := newExtractor(root, o, ack)
+	x := newExtractor(ctx, root, o, ack)
 	firstLink := map[uint64]string{} // inode → the name its other links point to
 	var sum archive.Summary
 	err := filepath.WalkDir(from, func(p string, _ fs.DirEntry, err error) error {

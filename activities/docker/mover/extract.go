@@ -53,7 +53,7 @@ type RestoreOptions struct {
 // as the entry holds them, a folder's once everything inside it is written. After every
 // Batch bytes of file data (or 4096 entries) ack is called.
 func Restore(ctx context.Context, stream io.Reader, root string, o RestoreOptions, ack func(Ack) error) error {
-	x := newExtractor(root, o, ack)
+	x := newExtractor(ctx, root, o, ack)
 	skipped := func(e archive.Entry) {
 		if e.Header.Typeflag == tar.TypeDir {
 			x.dirs = append(x.dirs, archive.Normalize(e.Header, e))
@@ -69,8 +69,8 @@ func Restore(ctx context.Context, stream io.Reader, root string, o RestoreOption
 	return x.finish(&sum)
 }
 
-func newExtractor(root string, o RestoreOptions, ack func(Ack) error) *extractor {
-	return &extractor{root: root, buf: make([]byte, 1<<20), ack: ack, last: o.Skip - 1, batch: o.Batch}
+func newExtractor(ctx context.Context, root string, o RestoreOptions, ack func(Ack) error) *extractor {
+	return &extractor{ctx: ctx, root: root, buf: make([]byte, 1<<20), ack: ack, last: o.Skip - 1, batch: o.Batch}
 }
 
 // put writes the entry at index and acks once a batch is full.
@@ -109,6 +109,7 @@ func (x *extractor) finish(sum *archive.Summary) error {
 }
 
 type extractor struct {
+	ctx     context.Context
 	root    string
 	buf     []byte
 	ack     func(Ack) error
@@ -202,6 +203,10 @@ func (x *extractor) file(target string, hdr *tar.Header, content io.Reader, spar
 	}
 	var off int64
 	for {
+		if err := x.ctx.Err(); err != nil {
+			f.Close()
+			return err
+		}
 		n, rerr := io.ReadFull(content, x.buf)
 		if n > 0 {
 			if err := writeAt(f, x.buf[:n], off, sparse); err != nil {

@@ -139,15 +139,16 @@ func inode(p string) (uint64, error) {
 }
 
 // Main runs the mover as a command: `inodes`, `swap` or `unswap` with the volumes and,
-// for the last two, the inodes `inodes` printed; or `restore`, which extracts a checked
-// stream into a volume. It prints JSON and returns the exit code.
-func Main(args []string, out, errOut io.Writer) int {
+// for the last two, the inodes `inodes` printed; `restore`, which extracts a checked
+// stream into a volume; or `copy`, which copies a folder into one. It prints JSON and
+// returns the exit code.
+func Main(args []string, stdin io.Reader, out, errOut io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(errOut, "usage: mover inodes|swap|unswap --root DIR --live V --staging V --forensic V [--live-inode N --staging-inode N]\n       mover restore --stream FIFO --into DIR --layout L --batch BYTES [--max-bytes N --skip N]\n       mover copy --from DIR --into DIR --batch BYTES [--skip N]")
+		fmt.Fprintln(errOut, "usage: mover inodes|swap|unswap --root DIR --live V --staging V --forensic V [--live-inode N --staging-inode N]\n       mover restore --stream FIFO --into DIR --layout L --batch BYTES [--max-bytes N --skip N]\n       mover copy --from DIR --into DIR --batch BYTES [--skip N --stdin-lifeline]")
 		return 2
 	}
 	if args[0] == "restore" || args[0] == "copy" {
-		return writeMain(args[0], args[1:], out, errOut)
+		return writeMain(args[0], args[1:], stdin, out, errOut)
 	}
 	fl := flag.NewFlagSet("mover "+args[0], flag.ContinueOnError)
 	fl.SetOutput(errOut)
@@ -184,7 +185,7 @@ func Main(args []string, out, errOut io.Writer) int {
 // writeMain restores the tar stream the worker writes into a FIFO, or copies a folder,
 // into a volume and prints an Ack per batch, one JSON line each; a refused backup ends
 // with an Ack naming the rule (exit 1).
-func writeMain(command string, args []string, out, errOut io.Writer) int {
+func writeMain(command string, args []string, stdin io.Reader, out, errOut io.Writer) int {
 	fl := flag.NewFlagSet("mover "+command, flag.ContinueOnError)
 	fl.SetOutput(errOut)
 	stream := fl.String("stream", "", "restore: the FIFO the worker writes the decompressed backup into")
@@ -195,36 +196,50 @@ func writeMain(command string, args []string, out, errOut io.Writer) int {
 	fl.Int64Var(&o.Batch, "batch", 256<<20, "file bytes between acks")
 	fl.Int64Var(&o.MaxBytes, "max-bytes", 0, "restore: refuse a backup that unpacks to more (0: the default)")
 	fl.IntVar(&o.Skip, "skip", 0, "entries an earlier attempt wrote")
+	lifeline := fl.Bool("stdin-lifeline", false, "stop when stdin closes: the worker that started this mover is gone")
 	if err := fl.Parse(args); err != nil {
 		return 2
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	if *lifeline {
+		// The next attempt goes on from the last ack; what this one would write after it
+		// would be written again.
+		go func() {
+			_, _ = io.Copy(io.Discard, stdin)
+			cancel(errors.New("the worker that started this mover is gone (stdin closed)"))
+		}()
 	}
 	enc := json.NewEncoder(out)
 	ack := func(a Ack) error { return enc.Encode(a) }
 	var err error
 	if command == "copy" {
-		err = Copy(context.Background(), *from, *into, o, ack)
+		err = Copy(ctx, *from, *into, o, ack)
 	} else {
 		if o.Layout, err = archive.ParseLayout(*layout); err != nil {
 			fmt.Fprintln(errOut, "mover:", err)
 			return 2
 		}
-		err = restoreFIFO(*stream, *into, o, ack)
+		err = restoreFIFO(ctx, *stream, *into, o, ack)
 	}
 	if archive.ErrorType(err) != "" {
 		return 1
 	}
 	if err != nil {
+		if cause := context.Cause(ctx); cause != nil {
+			err = cause
+		}
 		fmt.Fprintln(errOut, "mover:", err)
 		return 3
 	}
 	return 0
 }
 
-func restoreFIFO(stream, into string, o RestoreOptions, ack func(Ack) error) error {
+func restoreFIFO(ctx context.Context, stream, into string, o RestoreOptions, ack func(Ack) error) error {
 	f, err := os.Open(stream)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	return Restore(context.Background(), f, into, o, ack)
+	return Restore(ctx, f, into, o, ack)
 }
