@@ -123,7 +123,8 @@ func (a *Activities) startMover(ctx context.Context, t moverTask, saved func(int
 		removeDir()
 		return nil, "", err
 	}
-	name := "rewind-mover-" + attemptKey(ctx) + "-" + t.Command
+	// Named by attempt and volume: createOnce takes a container of this name for its own.
+	name := "rewind-mover-" + attemptKey(ctx) + "-" + t.Command + "-" + volume
 	id, err := a.createOnce(ctx, client.ContainerCreateOptions{
 		Name: name,
 		Config: &container.Config{

@@ -298,7 +298,7 @@ func staticBinary(r io.ReaderAt) string {
 func (a *Activities) runMover(ctx context.Context, image, root, command string, v mover.Volumes, in mover.Inodes) ([]byte, error) {
 	args := []string{command, "--root", "/volumes", "--live", v.Live, "--staging", v.Staging, "--forensic", v.Forensic,
 		"--live-inode", fmt.Sprint(in.Live), "--staging-inode", fmt.Sprint(in.Staging)}
-	name := "rewind-mover-" + attemptKey(ctx) + "-" + command
+	name := "rewind-mover-" + attemptKey(ctx) + "-" + command + "-" + v.Live
 	id, err := a.createOnce(ctx, client.ContainerCreateOptions{
 		Name:       name,
 		Config:     &container.Config{Image: image, Cmd: args, Labels: map[string]string{HelperLabel: "true", VolumeLabel: v.Live}},
