@@ -31,8 +31,9 @@ type engineProxy struct {
 	dropEvery, loseEvery, delayEvery int64
 	delay                            time.Duration
 	deny                             func(*http.Request) bool
-	// refuseWritesInto refuses the first archive upload into a container that mounts this
-	// volume: "the engine refuses the move" at one chosen step.
+	// refuseWritesInto refuses the first write into this volume, an archive upload into a
+	// container that mounts it or the create of a container that mounts it for writing
+	// (Rewind's mover): "the engine refuses the move" at one chosen step.
 	refuseWritesInto string
 	// uploadBytesPerSecond slows archive uploads down to this rate; 0: full speed.
 	uploadBytesPerSecond int64
@@ -150,24 +151,59 @@ func noteMounts(r *http.Request) {
 	if err != nil {
 		return
 	}
-	var create struct{ HostConfig struct{ Binds []string } }
+	var create struct {
+		HostConfig struct {
+			Binds  []string
+			Mounts []struct {
+				Type, Source string
+				ReadOnly     bool
+			}
+		}
+	}
 	if json.Unmarshal(body, &create) != nil {
 		return
 	}
-	var volumes []string
+	var volumes, writable []string
 	for _, b := range create.HostConfig.Binds {
-		volumes = append(volumes, strings.SplitN(b, ":", 2)[0])
+		parts := strings.Split(b, ":")
+		volumes = append(volumes, parts[0])
+		if len(parts) < 3 || !slices.Contains(strings.Split(parts[2], ","), "ro") {
+			writable = append(writable, parts[0])
+		}
+	}
+	for _, m := range create.HostConfig.Mounts {
+		if m.Type == "volume" {
+			volumes = append(volumes, m.Source)
+			if !m.ReadOnly {
+				writable = append(writable, m.Source)
+			}
+		}
 	}
 	r.Header.Set(mountsHeader, strings.Join(volumes, ","))
+	r.Header.Set(writableMountsHeader, strings.Join(writable, ","))
 }
+
+// writableMountsHeader carries the volumes a create request mounts for writing.
+const writableMountsHeader = "X-Rewind-Test-Writable-Mounts"
 
 // refusesWrite reports whether r is the archive upload into the chosen volume to refuse.
 func (p *engineProxy) refusesWrite(r *http.Request) bool {
-	if p.refuseWritesInto == "" || r.Method != http.MethodPut || !strings.HasSuffix(r.URL.Path, "/archive") {
+	if p.refuseWritesInto == "" {
 		return false
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// Rewind's mover writes through a mount: its create is the write to refuse.
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/containers/create") {
+		if p.refused || !slices.Contains(strings.Split(r.Header.Get(writableMountsHeader), ","), p.refuseWritesInto) {
+			return false
+		}
+		p.refused = true
+		return true
+	}
+	if r.Method != http.MethodPut || !strings.HasSuffix(r.URL.Path, "/archive") {
+		return false
+	}
 	id := strings.TrimSuffix(r.URL.Path[strings.LastIndex(r.URL.Path, "/containers/")+len("/containers/"):], "/archive")
 	if p.refused || !slices.Contains(p.mounts[id], p.refuseWritesInto) {
 		return false
