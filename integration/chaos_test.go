@@ -156,7 +156,7 @@ var fullCrashPoints = []string{
 	"after:RemoveStaleStaging", "during:download@5MiB", "after:DownloadBackup",
 	"during:restore@5MiB", "after:PrepareVolume",
 	"before:StopProject", "after:StopProject",
-	"after:PlanSwap", "before:SwapVolume", "after:SwapVolume",
+	"after:PlanSwap", "before:SwapVolume", "inside:SwapVolume", "after:SwapVolume",
 	"after:ComposeUp", "after:WaitHealthy", "after:CheckData",
 	"during:snapshot@3MiB", "during:upload@7MiB", "after:SnapshotVolume", "before:RemoveVolume", "after:RemoveVolume",
 	"after:RemoveStaging",

@@ -138,7 +138,7 @@ func run() error {
 		logger.Warn("policy.require_signatures is off: starts and decisions of people without SSH keys are taken on their word")
 	}
 	dockerSteps := &docker.Activities{Engine: engine, Evidence: store, StateDir: cfg.Worker.StateDir, BatchBytes: cfg.Worker.TransferBatch,
-		NoRename: cfg.Worker.Swap == "copy", ArchiveOnly: cfg.Worker.Transfer == "archive"}
+		NoRename: cfg.Worker.Swap == "copy", ArchiveOnly: cfg.Worker.Transfer == "archive", StopSwapBetweenMoves: crash.StopsSwapBetweenMoves()}
 	// The first rollback should not wait for the mover's image.
 	go func() {
 		why, err := dockerSteps.PrepareMover(ctx)

@@ -47,6 +47,9 @@ type Activities struct {
 	// Mover is a static binary that carries the mover (`<binary> mover ...`); empty: this
 	// worker's own.
 	Mover string
+	// StopSwapBetweenMoves makes the swap's mover stop after its first rename, as a crash
+	// of the host there would (the crash point inside:SwapVolume).
+	StopSwapBetweenMoves bool
 	// builtMover is the mover image built for this worker's binary, once found: the binary
 	// is hashed once per process, not per step.
 	builtMover moverImageCache

@@ -298,6 +298,9 @@ func staticBinary(r io.ReaderAt) string {
 func (a *Activities) runMover(ctx context.Context, image, root, command string, v mover.Volumes, in mover.Inodes) ([]byte, error) {
 	args := []string{command, "--root", "/volumes", "--live", v.Live, "--staging", v.Staging, "--forensic", v.Forensic,
 		"--live-inode", fmt.Sprint(in.Live), "--staging-inode", fmt.Sprint(in.Staging)}
+	if command == "swap" && a.StopSwapBetweenMoves {
+		args = append(args, "--stop-between-moves")
+	}
 	name := "rewind-mover-" + attemptKey(ctx) + "-" + command + "-" + v.Live
 	id, err := a.createOnce(ctx, client.ContainerCreateOptions{
 		Name:       name,

@@ -3,6 +3,8 @@
 //
 //	before:<Activity>   before the activity runs
 //	after:<Activity>    after it finished, before Temporal hears of it
+//	inside:SwapVolume   the swap's mover stops between its two renames, as a crash of the
+//	                    host would stop it, and the worker dies as the step returns
 //	during:<kind>@<n>   once a transfer (snapshot, upload, download, restore, copy) moved n bytes
 //	pause:<kind>@<n>    there, wait for SIGUSR1 instead of dying (to restart Temporal meanwhile)
 //
@@ -25,9 +27,14 @@ import (
 	"github.com/algotrendy/rewind/activities/meter"
 )
 
+// StopsSwapBetweenMoves says the swap's mover must stop after its first rename.
+func (p *Point) StopsSwapBetweenMoves() bool {
+	return p != nil && p.When == "inside" && p.Activity == "SwapVolume"
+}
+
 // Point is where to crash.
 type Point struct {
-	When string // before, after, during or pause
+	When string // before, after, inside, during or pause
 	// Activity names the activity of before and after; Transfer and Bytes the transfer of
 	// during and pause.
 	Activity string
@@ -42,7 +49,7 @@ func (p *Point) String() string {
 	return p.When + ":" + p.Activity
 }
 
-const usage = "want before:<Activity>, after:<Activity>, during:<transfer>@<bytes> or pause:<transfer>@<bytes>, transfer one of snapshot, upload, download, restore, copy"
+const usage = "want before:<Activity>, after:<Activity>, inside:SwapVolume, during:<transfer>@<bytes> or pause:<transfer>@<bytes>, transfer one of snapshot, upload, download, restore, copy"
 
 // Parse reads a point like "after:SnapshotVolume" or "during:restore@2MiB"; empty means none.
 func Parse(spec string) (*Point, error) {
@@ -57,6 +64,10 @@ func Parse(spec string) (*Point, error) {
 	switch when {
 	case "before", "after":
 		return &Point{When: when, Activity: what}, nil
+	case "inside":
+		if what == "SwapVolume" {
+			return &Point{When: when, Activity: what}, nil
+		}
 	case "during", "pause":
 		kind, size, ok := strings.Cut(what, "@")
 		n, err := parseBytes(size)
@@ -145,6 +156,9 @@ func (a *activityInterceptor) ExecuteActivity(ctx context.Context, in *intercept
 		a.w.die(p.String() + " reached")
 	}
 	res, err := a.Next.ExecuteActivity(ctx, in)
+	if p.Activity == name && p.When == "inside" {
+		a.w.die(fmt.Sprintf("%s reached (the step returned %v)", p, err))
+	}
 	if p.Activity == name && p.When == "after" && err == nil {
 		a.w.die(p.String() + " reached")
 	}

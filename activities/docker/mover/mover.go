@@ -52,6 +52,18 @@ func Read(v Volumes) (Inodes, error) {
 // Swap moves the live content into the forensic volume and the staged content into the
 // live volume; the staging volume is left with an empty folder.
 func Swap(v Volumes, in Inodes) error {
+	if err := moveAside(v, in); err != nil {
+		return err
+	}
+	if err := move(v.data(v.Staging), v.data(v.Live), in.Staging); err != nil {
+		return fmt.Errorf("move the staged content into %s: %w", v.Live, err)
+	}
+	return ensureDir(v.data(v.Staging))
+}
+
+// moveAside is the swap's first half: the staged data made durable, the damaged content
+// moved into the forensic volume.
+func moveAside(v Volumes, in Inodes) error {
 	// The staged data was written without syncs; it goes live durable.
 	if err := syncFS(v.data(v.Staging)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("sync the staged content of %s: %w", v.Live, err)
@@ -59,10 +71,7 @@ func Swap(v Volumes, in Inodes) error {
 	if err := move(v.data(v.Live), v.data(v.Forensic), in.Live); err != nil {
 		return fmt.Errorf("move the damaged content of %s aside: %w", v.Live, err)
 	}
-	if err := move(v.data(v.Staging), v.data(v.Live), in.Staging); err != nil {
-		return fmt.Errorf("move the staged content into %s: %w", v.Live, err)
-	}
-	return ensureDir(v.data(v.Staging))
+	return nil
 }
 
 // Unswap puts the live volume's content back from the forensic volume, and the staged
@@ -160,6 +169,7 @@ func Main(args []string, stdin io.Reader, out, errOut io.Writer) int {
 	fl.StringVar(&v.Forensic, "forensic", "", "the forensic volume")
 	fl.Uint64Var(&in.Live, "live-inode", 0, "inode of the live content")
 	fl.Uint64Var(&in.Staging, "staging-inode", 0, "inode of the staged content")
+	stopBetween := fl.Bool("stop-between-moves", false, "swap: stop after the first rename, as a crash there would (crash tests)")
 	if err := fl.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -168,6 +178,13 @@ func Main(args []string, stdin io.Reader, out, errOut io.Writer) int {
 	case "inodes":
 		in, err = Read(v)
 	case "swap":
+		if *stopBetween {
+			if err = moveAside(v, in); err == nil {
+				fmt.Fprintln(errOut, "mover: stopped between the two renames, as told (a crash test)")
+				return 3
+			}
+			break
+		}
 		err = Swap(v, in)
 	case "unswap":
 		err = Unswap(v, in)

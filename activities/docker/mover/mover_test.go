@@ -1,6 +1,8 @@
 package mover
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -74,4 +76,24 @@ func TestSwapRefusesContentItDidNotRecord(t *testing.T) {
 	require.ErrorContains(t, err, "holds other content")
 	require.Equal(t, "damaged", content(t, v, v.Live), "nothing was moved")
 	require.Equal(t, "restored", content(t, v, v.Staging))
+}
+
+// TestASwapStoppedBetweenItsMovesGoesOnWhenRunAgain: the crash point inside:SwapVolume
+// stops the mover after its first rename; the next run finds that rename done and ends
+// the swap.
+func TestASwapStoppedBetweenItsMovesGoesOnWhenRunAgain(t *testing.T) {
+	v := volumes(t)
+	in, err := Read(v)
+	require.NoError(t, err)
+	args := []string{"swap", "--root", v.Root, "--live", v.Live, "--staging", v.Staging, "--forensic", v.Forensic,
+		"--live-inode", fmt.Sprint(in.Live), "--staging-inode", fmt.Sprint(in.Staging)}
+	var out, errOut bytes.Buffer
+	require.Equal(t, 3, Main(append(args, "--stop-between-moves"), nil, &out, &errOut), errOut.String())
+	require.Contains(t, errOut.String(), "stopped between the two renames")
+	require.NoDirExists(t, v.data(v.Live), "the live volume has no folder between the two renames")
+	require.Equal(t, "damaged", content(t, v, v.Forensic))
+
+	require.Equal(t, 0, Main(args, nil, &out, &errOut), errOut.String())
+	require.Equal(t, "restored", content(t, v, v.Live))
+	require.Equal(t, "damaged", content(t, v, v.Forensic))
 }
