@@ -64,35 +64,45 @@ func TestFullFallsBackPastBackupsThatDoNotRestore(t *testing.T) {
 // TestFullPutsTheStackBackWhenTheEngineRefusesTheCopy has the engine refuse to write the
 // staged data into the volume after the volume was removed: the volume comes back from this
 // run's snapshot, file for file, the stack runs again, the rollback fails saying so, and
-// people hear of it.
+// people hear of it. Through Rewind's mover (the engine refuses its container) and through
+// the archive API (the engine refuses the upload).
 func TestFullPutsTheStackBackWhenTheEngineRefusesTheCopy(t *testing.T) {
 	s := needDocker(t)
 	srv, c := startTemporal(t)
-	hook := startWebhook(t)
-	direct := fmt.Sprintf("compose: {command: [env, DOCKER_HOST=%s, %s]}\n", s.engine.DaemonHost(), strings.Join(s.compose, ", "))
-	e := newEnv(t, s, srv.GRPCAddr(), stackOptions{grace: 2 * time.Second, config: direct, webhook: hook.url, swapCopy: true})
-	e.up()
-	e.goodBackup()
-	require.NoError(t, demostack.Corrupt(context.Background(), s.engine, e.project))
-	e.awaitDamaged()
-	before := e.volumeManifest()
-	proxy := startEngineProxy(t, s.engine.DaemonHost(), &engineProxy{refuseWritesInto: demostack.Volume(e.project)})
-	proxy.armed.Store(true)
-	e.startWorker("DOCKER_HOST="+proxy.host(), "REWIND_TEST_WEBHOOK="+hook.url)
+	for _, archiveTransfer := range []bool{false, true} {
+		name := map[bool]string{false: "mover", true: "archive API"}[archiveTransfer]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			hook := startWebhook(t)
+			direct := fmt.Sprintf("compose: {command: [env, DOCKER_HOST=%s, %s]}\n", s.engine.DaemonHost(), strings.Join(s.compose, ", "))
+			e := newEnv(t, s, srv.GRPCAddr(), stackOptions{grace: 2 * time.Second, stack: uniqueName("demo-"), config: direct, webhook: hook.url, swapCopy: true, archiveTransfer: archiveTransfer})
+			e.up()
+			e.goodBackup()
+			require.NoError(t, demostack.Corrupt(context.Background(), s.engine, e.project))
+			e.awaitDamaged()
+			before := e.volumeManifest()
+			proxy := startEngineProxy(t, s.engine.DaemonHost(), &engineProxy{refuseWritesInto: demostack.Volume(e.project)})
+			proxy.armed.Store(true)
+			e.startWorker("DOCKER_HOST="+proxy.host(), "REWIND_TEST_WEBHOOK="+hook.url)
 
-	id := e.startFull()
-	err := e.failure(c, id)
-	msg := message(err)
-	require.Contains(t, msg, "writes into volume "+demostack.Volume(e.project)+" are not allowed")
-	require.Contains(t, msg, "put back: volume "+demostack.Volume(e.project)+" from its snapshot, the stack started again; evidence: incidents/")
-	require.Equal(t, before, e.volumeManifest(), "the volume holds what it held before the rollback")
-	e.requireRunning(2)
-	failed := hook.event(t, notify.KindFailed)
-	require.Contains(t, failed.Detail, "put back: volume "+demostack.Volume(e.project)+" from its snapshot")
-	runs := history(t, c, id)
-	require.Positive(t, runs.completedAt["RemoveVolume"], "the failure came after the volume was removed")
-	requireNoStaging(t, s, e.project)
-	s.report.add(chaosRow{scenario: "full, the engine refuses the copy after the volume was removed", outcome: "failed; volume put back from the snapshot, stack up, people notified"})
+			id := e.startFull()
+			err := e.failure(c, id)
+			msg := message(err)
+			require.Contains(t, msg, "writes into volume "+demostack.Volume(e.project)+" are not allowed")
+			require.Contains(t, msg, "put back: volume "+demostack.Volume(e.project)+" from its snapshot, the stack started again; evidence: incidents/")
+			require.Equal(t, before, e.volumeManifest(), "the volume holds what it held before the rollback")
+			e.requireRunning(2)
+			failed := hook.event(t, notify.KindFailed)
+			require.Contains(t, failed.Detail, "put back: volume "+demostack.Volume(e.project)+" from its snapshot")
+			runs := history(t, c, id)
+			require.Positive(t, runs.completedAt["RemoveVolume"], "the failure came after the volume was removed")
+			var restored docker.RestoreResult
+			runs.result(t, "PrepareVolume", &restored)
+			require.Equal(t, map[bool]string{false: docker.TransferNative, true: docker.TransferArchive}[archiveTransfer], restored.Transfer)
+			requireNoStaging(t, s, e.project)
+			s.report.add(chaosRow{scenario: "full, the engine refuses the copy (" + name + ") after the volume was removed", outcome: "failed; volume put back from the snapshot, stack up, people notified"})
+		})
+	}
 }
 
 // TestARestoreOfOneSlowEntryCompletesInOneAttempt restores a backup of one large file
