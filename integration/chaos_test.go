@@ -158,7 +158,7 @@ var fullCrashPoints = []string{
 	"before:StopProject", "after:StopProject",
 	"after:PlanSwap", "before:SwapVolume", "inside:SwapVolume", "after:SwapVolume",
 	"after:ComposeUp", "after:WaitHealthy", "after:CheckData",
-	"during:snapshot@3MiB", "during:upload@7MiB", "after:SnapshotVolume", "before:RemoveVolume", "after:RemoveVolume",
+	"before:SnapshotVolume", "during:snapshot@3MiB", "during:upload@7MiB", "after:SnapshotVolume", "before:RemoveVolume", "after:RemoveVolume",
 	"after:RemoveStaging",
 }
 

@@ -19,7 +19,8 @@ import (
 // volume must equal the tree: type, mode, owner, size, content, link target, hard-link
 // grouping and mtime of every entry, the volume's root included. Each backup is restored
 // and copied by the native mover, which must also keep the sparse file's holes and the
-// extended attributes, and through the engine's archive API, which writes files whole.
+// extended attributes, and through the engine's archive API, which writes files whole; the
+// mover's staging volume is then renamed into a third volume, as the rename swap does.
 func TestBackupsOfEveryTarFormatRestoreFileForFile(t *testing.T) {
 	c := needEngine(t)
 	corpus := archivetest.NewCorpus(t)
@@ -66,6 +67,21 @@ func TestBackupsOfEveryTarFormatRestoreFileForFile(t *testing.T) {
 				// The mover's copy keeps what the staging volume holds, holes and xattrs
 				// included; through the archive API a sparse file comes back dense.
 				require.Empty(t, archivetest.Diff(want, got, skip...), "the stack's volume equals the tree")
+				if transfer == docker.TransferNative {
+					// The rename swap puts the staged folder itself in place: all of it kept.
+					renamed, forensic := newVolume(t, c, nil), uniqueName("rwtest_forensic_")
+					t.Cleanup(func() { removeVolume(c, forensic) })
+					swap := docker.SwapInput{Volume: renamed, Staging: staging, Forensic: forensic, Project: "rwtest", Run: "rewind-t/run"}
+					val, err = env.ExecuteActivity(a.PlanSwap, swap)
+					require.NoError(t, err)
+					var plan docker.SwapResult
+					require.NoError(t, val.Get(&plan))
+					require.Equal(t, docker.SwapRename, plan.Method, plan.Why)
+					swap.Inodes = plan.Inodes
+					_, err = env.ExecuteActivity(a.SwapVolume, swap)
+					require.NoError(t, err)
+					require.Empty(t, archivetest.Diff(want, mountpointManifest(t, c, renamed), skip...), "the volume the staged folder was renamed into equals the tree")
+				}
 				t.Logf("%s %s: sparse %s takes %d bytes staged, %d copied, %d in the source", transfer,
 					v.Name, archivetest.SparseFile, staged[archivetest.SparseFile].Allocated, got[archivetest.SparseFile].Allocated, want[archivetest.SparseFile].Allocated)
 			})
