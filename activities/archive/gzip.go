@@ -25,7 +25,7 @@ func NewGzipper() *Gzipper {
 	return &Gzipper{}
 }
 
-// Tool names the compressor, for the step's detail.
+// Tool names the compressor this host uses: igzip or pgzip.
 func (g *Gzipper) Tool() string {
 	if g.tool != "" {
 		return "igzip"

@@ -211,25 +211,7 @@ func (a *Activities) startMover(ctx context.Context, t moverTask, saved func(int
 
 // removeMovers removes the movers that write into volume.
 func (a *Activities) removeMovers(ctx context.Context, volume string) error {
-	var list client.ContainerListResult
-	err := retry(ctx, func() error {
-		var err error
-		list, err = a.Engine.ContainerList(ctx, client.ContainerListOptions{All: true,
-			Filters: make(client.Filters).Add("label", MoverLabel).Add("label", VolumeLabel+"="+volume)})
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("list movers of volume %s: %w", volume, err)
-	}
-	for _, c := range list.Items {
-		if err := retry(ctx, func() error {
-			_, err := a.Engine.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true})
-			return err
-		}); err != nil && !gone(err) {
-			return fmt.Errorf("remove mover %s of an earlier attempt on volume %s: %w", c.ID[:12], volume, err)
-		}
-	}
-	return nil
+	return a.removeContainers(ctx, make(client.Filters).Add("label", MoverLabel).Add("label", VolumeLabel+"="+volume), "movers of volume "+volume)
 }
 
 // moverFolder makes the folder the restore's FIFO lives in, under the state folder: the
@@ -254,7 +236,7 @@ func (a *Activities) moverFolder() (string, error) {
 
 // copy waits for the mover's copy to end, checkpointing its acks as they come; between
 // acks (a batch can take a while on a slow disk) it beats while the mover runs.
-func (w *moverRun) copy() (archive.Summary, error) {
+func (w *moverRun) copy() error {
 	defer w.cleanup()
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
@@ -274,16 +256,16 @@ func (w *moverRun) copy() (archive.Summary, error) {
 		}
 	}
 	if err != nil {
-		return archive.Summary{}, w.failed(err)
+		return w.failed(err)
 	}
 	<-w.exited
 	switch {
 	case w.ctx.Err() != nil:
-		return archive.Summary{}, w.ctx.Err()
+		return w.ctx.Err()
 	case w.refused != nil || w.exitErr != nil || w.exitCode != 0 || !w.done:
-		return archive.Summary{}, w.failed(errors.New("the mover stopped before the end of the copy"))
+		return w.failed(errors.New("the mover stopped before the end of the copy"))
 	}
-	return w.sum, nil
+	return nil
 }
 
 // openWriter opens the FIFO for writing once the mover has opened it for reading (bytes

@@ -117,17 +117,34 @@ func (a *Activities) isEmpty(ctx context.Context, volume string) (bool, error) {
 
 // removeVolumeAndHolders removes the containers that hold a volume (helpers), then it.
 func (a *Activities) removeVolumeAndHolders(ctx context.Context, name string) error {
-	list, err := a.Engine.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("volume", name)})
-	if err != nil {
-		return fmt.Errorf("list containers using volume %s: %w", name, err)
-	}
-	for _, c := range list.Items {
-		if _, err := a.Engine.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true}); err != nil && !gone(err) {
-			return fmt.Errorf("remove container %s that holds volume %s: %w", c.ID[:12], name, err)
-		}
+	if err := a.removeContainers(ctx, make(client.Filters).Add("volume", name), "containers using volume "+name); err != nil {
+		return err
 	}
 	if _, err := a.Engine.VolumeRemove(ctx, name, client.VolumeRemoveOptions{}); err != nil && !gone(err) {
 		return fmt.Errorf("remove volume %s: %w", name, err)
+	}
+	return nil
+}
+
+// removeContainers removes every container the filters match, running or not; what names
+// them in errors.
+func (a *Activities) removeContainers(ctx context.Context, filters client.Filters, what string) error {
+	var list client.ContainerListResult
+	err := retry(ctx, func() error {
+		var err error
+		list, err = a.Engine.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filters})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("list %s: %w", what, err)
+	}
+	for _, c := range list.Items {
+		if err := retry(ctx, func() error {
+			_, err := a.Engine.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true})
+			return err
+		}); err != nil && !gone(err) {
+			return fmt.Errorf("remove container %s of the %s: %w", c.ID[:12], what, err)
+		}
 	}
 	return nil
 }
@@ -181,13 +198,13 @@ func (a *Activities) CopyVolume(ctx context.Context, in CopyInput) (RestoreResul
 		return RestoreResult{}, err
 	}
 	if m == nil {
-		res, err := a.copyThroughArchive(ctx, in, batch, &cp, saved)
+		res, err := a.copyThroughArchive(ctx, in, journal, batch, &cp, saved)
 		res.TransferWhy = why
 		return res, err
 	}
 	resumeOf(&cp, TransferNative) // before the first ack is taken, in m.copy
 	res := RestoreResult{ResumedAt: skip, Transfer: TransferNative}
-	if _, err := m.copy(); err != nil {
+	if err := m.copy(); err != nil {
 		return RestoreResult{}, fmt.Errorf("copy volume %s into %s: %w", in.From, in.To, err)
 	}
 	res.MoverPeakRSS = m.peakRSS
@@ -215,7 +232,7 @@ func (a *Activities) copied(journal string, cp RestoreProgress, res RestoreResul
 
 // copyThroughArchive sends the source's entries through the engine's archive API: the
 // way where the mover cannot run.
-func (a *Activities) copyThroughArchive(ctx context.Context, in CopyInput, batch int64, cp *RestoreProgress, saved func(int, int64) error) (RestoreResult, error) {
+func (a *Activities) copyThroughArchive(ctx context.Context, in CopyInput, journal string, batch int64, cp *RestoreProgress, saved func(int, int64) error) (RestoreResult, error) {
 	skip := resumeOf(cp, TransferArchive)
 	from, cleanFrom, err := a.volumeHelper(ctx, in.From, true, "no staging volume %s to copy from")
 	if err != nil {
@@ -247,7 +264,7 @@ func (a *Activities) copyThroughArchive(ctx context.Context, in CopyInput, batch
 	if err != nil {
 		return RestoreResult{}, err
 	}
-	return a.copied(a.checkpointFile(ctx, "copy", in.From, in.To), *cp, res)
+	return a.copied(journal, *cp, res)
 }
 
 // copyEntries hands the entries of the engine's archive of /data, after the first skip,
