@@ -23,8 +23,12 @@ import (
 )
 
 // RollbackStartedSignal tells a stack's guard that someone started a rollback by hand:
-// the guard stops, the people are on it.
+// the guard stops, the people are on it, once the server shows that rollback running.
 const RollbackStartedSignal = "rollback-started"
+
+// guardOwnsItsState versions the checks of who started a guard and of the state it was
+// handed; guards started before them replay as they ran.
+const guardOwnsItsState = "guard-owns-its-state"
 
 // GuardWorkflowID is the workflow that guards a stack's latest deploy.
 func GuardWorkflowID(stack string) string { return WorkflowID(stack) + "-guard" }
@@ -40,8 +44,14 @@ type GuardRequest struct {
 	// Window and Interval override the stack's guard settings.
 	Window   time.Duration `json:",omitempty"`
 	Interval time.Duration `json:",omitempty"`
-	// State is what the guard learnt before it continued as new; nil on a fresh start.
+	// State is what the guard learnt before it continued as new; nil on a fresh start,
+	// which refuses one.
 	State *GuardState `json:",omitempty"`
+	// Statement is the requester's signed identity.Statement ("start <guard option>", P1,
+	// for the guard's workflow ID) and Signature its SSHSIG, when the policy or their
+	// keys ask for one: a guard may start that rollback.
+	Statement string `json:",omitempty"`
+	Signature string `json:",omitempty"`
 }
 
 // GuardState is what the guard carries from sample to sample.
@@ -57,7 +67,10 @@ type GuardState struct {
 	DownSince      time.Time `json:",omitzero"`
 	Restarts0      int
 	Started        bool
-	LastLook       time.Time `json:",omitzero"`
+	// LastLook is when the logs were last read; Began when the guard's first run began,
+	// so its first look reads only what happened since.
+	LastLook time.Time `json:",omitzero"`
+	Began    time.Time `json:",omitzero"`
 	// Recorded are the minor findings noted so far, once per criterion.
 	Recorded []string `json:",omitempty"`
 }
@@ -115,9 +128,23 @@ func Guard(ctx workflow.Context, req GuardRequest) (GuardResult, error) {
 		return GuardResult{}, err
 	}
 	g.track = t
+	g.checked = workflow.GetVersion(ctx, guardOwnsItsState, workflow.DefaultVersion, 1) >= 1
+	if g.checked && req.State != nil && workflow.GetInfo(ctx).ContinuedExecutionRunID == "" {
+		err := temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"a guard's state is its own: this start of the guard of %s carries one (%d samples), which only the guard's own continue-as-new may; start it without State (`rewind guard` or `rewind deployed`); nothing was sampled or started",
+			req.Stack, req.State.Samples), ErrBadInput, nil)
+		t.end("failed", message(err))
+		return GuardResult{}, err
+	}
 	if err := g.resolve(); err != nil {
 		t.end("failed", message(err))
 		return GuardResult{}, err
+	}
+	if g.checked {
+		if err := g.admit(); err != nil {
+			t.end("failed", message(err))
+			return GuardResult{}, err
+		}
 	}
 	for _, c := range g.criteria {
 		t.step(label(c)).State = StateRunning
@@ -125,6 +152,9 @@ func Guard(ctx workflow.Context, req GuardRequest) (GuardResult, error) {
 	st := req.State
 	if st == nil {
 		st = &GuardState{Until: workflow.Now(ctx).Add(g.window)}
+		if g.checked {
+			st.Began = workflow.GetInfo(ctx).WorkflowStartTime
+		}
 	}
 	g.state = st
 	byHand := workflow.GetSignalChannel(ctx, RollbackStartedSignal)
@@ -163,21 +193,34 @@ func Guard(ctx workflow.Context, req GuardRequest) (GuardResult, error) {
 		// Looks keep their cadence: the next is due an interval after this one began, at
 		// once when this one took longer (a worker that died mid-look).
 		var who string
-		stopped := false
+		stopped, due := false, false
 		wait := workflow.NewSelector(ctx).
 			AddReceive(byHand, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, &who); stopped = true })
 		if left := g.interval - workflow.Now(ctx).Sub(began); left > 0 {
-			wait.AddFuture(workflow.NewTimer(ctx, left), func(workflow.Future) {})
+			wait.AddFuture(workflow.NewTimer(ctx, left), func(workflow.Future) { due = true })
 			wait.Select(ctx)
 		} else {
+			due = true
 			for wait.HasPending() {
 				wait.Select(ctx)
 			}
 		}
-		if stopped {
+		if stopped && !g.checked {
 			outcome := "stopped: " + cmp.Or(who, "someone") + " started a rollback of " + req.Stack + " by hand"
 			t.end(outcome, "")
 			return GuardResult{Outcome: outcome}, nil
+		}
+		// A stop signal counts only with a rollback behind it; one without keeps the
+		// cadence, so a stream of them cannot make the guard look more often, or less.
+		for stopped {
+			stopped = false
+			if outcome, ok := g.byHand(who); ok {
+				t.end(outcome, "")
+				return GuardResult{Outcome: outcome}, nil
+			}
+			if !due {
+				wait.Select(ctx)
+			}
 		}
 	}
 }
@@ -191,6 +234,8 @@ type guard struct {
 	window   time.Duration
 	interval time.Duration
 	state    *GuardState
+	// checked says this run checks its starter, its state and stop signals.
+	checked bool
 }
 
 // resolve reads the stack's guard settings and policy from the worker's configuration and
@@ -225,6 +270,112 @@ func (g *guard) resolve() error {
 	return nil
 }
 
+// admit checks who started the guard, as a rollback checks its requester (the same rule,
+// through the same code): a person of the worker's policy who may start the P1 rollback
+// the guard may start, with a signed statement for the guard's workflow ID when the policy
+// or their keys ask for one. A run that continued another must have continued a guard:
+// only the guard's own continue-as-new carries its state.
+func (g *guard) admit() error {
+	info := workflow.GetInfo(g.ctx)
+	if prev := info.ContinuedExecutionRunID; prev != "" {
+		ran, err := g.execution(policy.ExecutionInput{WorkflowID: info.WorkflowExecution.ID, RunID: prev, Types: []string{guardWorkflowName}, TaskQueue: info.TaskQueueName})
+		if err != nil {
+			return fmt.Errorf("look up the run this guard continued: %w", err)
+		}
+		if !ran.Ours {
+			g.notice(fmt.Sprintf("refused: this run continued %s, a %s on %s, not a guard on %s", prev, cmp.Or(ran.Type, "run the server does not know"), cmp.Or(ran.Queue, "no queue"), info.TaskQueueName))
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"a guard's state is its own: this run continued run %s, which was not a guard on %s; start the guard with `rewind guard`; nothing was sampled or started", prev, info.TaskQueueName), ErrBadInput, nil)
+		}
+	}
+	r := &rollback{ctx: g.ctx, plan: g.plan, track: g.track, req: Request{
+		Stack: g.req.Stack, Option: g.plan.Target.Guard.Option, Severity: g.plan.Policy.Severity,
+		Requester: g.req.Requester, RequestedAt: g.req.RequestedAt, Statement: g.req.Statement, Signature: g.req.Signature,
+	}}
+	err := r.admit()
+	if appErr, ok := errors.AsType[*temporal.ApplicationError](err); ok {
+		// The refusal keeps its type, so callers and tests tell it from a failure.
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the guard may start a P1 %s rollback of %s, so its starter needs that authority: %s",
+			r.req.Option, g.req.Stack, appErr.Message()), appErr.Type(), nil)
+	}
+	return err
+}
+
+// guardWorkflowName is the guard's workflow type, as the worker registers it.
+const guardWorkflowName = "Guard"
+
+// execution asks the server, through the worker's client, about a workflow execution.
+func (g *guard) execution(in policy.ExecutionInput) (policy.Execution, error) {
+	var p *policy.Activities
+	ctx := workflow.WithActivityOptions(g.ctx, workflow.ActivityOptions{
+		TaskQueue: workflow.GetInfo(g.ctx).TaskQueueName, StartToCloseTimeout: 30 * time.Second,
+		ScheduleToStartTimeout: noWorkerAfter, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3},
+	})
+	var out policy.Execution
+	err := workflow.ExecuteActivity(ctx, p.Execution, in).Get(ctx, &out)
+	return out, err
+}
+
+// admissionWait is how long a stop signal waits for the rollback behind it to be admitted
+// (past its start); admissionPoll how often it looks.
+const (
+	admissionWait = 30 * time.Second
+	admissionPoll = 2 * time.Second
+)
+
+// byHand says whether a rollback-started signal stops the guard: only when the server
+// shows a Rewind rollback of the stack running on this queue that got past its admission,
+// so stopping a guard takes the authority starting a rollback takes. A signal with nothing
+// behind it is recorded and the guard goes on.
+func (g *guard) byHand(who string) (string, bool) {
+	id := WorkflowID(g.req.Stack)
+	var rollbacks []string
+	for _, o := range []string{OptionQuick, OptionFull, OptionGit, OptionEmergency} {
+		name, _ := WorkflowName(o)
+		rollbacks = append(rollbacks, name)
+	}
+	in := policy.ExecutionInput{WorkflowID: id, Types: rollbacks, TaskQueue: workflow.GetInfo(g.ctx).TaskQueueName, ProgressQuery: ProgressQuery}
+	deadline := workflow.Now(g.ctx).Add(admissionWait)
+	for {
+		ran, err := g.execution(in)
+		var why string
+		switch {
+		case err != nil:
+			why = "could not look it up: " + message(err)
+		case !ran.Found:
+			why = "no rollback " + id + " exists"
+		case !ran.Running:
+			why = fmt.Sprintf("%s is %s, not running", id, strings.ToLower(strings.TrimPrefix(ran.Status, "WORKFLOW_EXECUTION_STATUS_")))
+		case !ran.Ours:
+			why = fmt.Sprintf("%s is a %s on %s, not a Rewind rollback", id, ran.Type, ran.Queue)
+		case ran.Phase != "" && ran.Phase != "starting":
+			return fmt.Sprintf("stopped: a rollback of %s is running (%s run %s: %s), started by hand; the signal came from %q", g.req.Stack, id, ran.RunID, ran.Summary, who), true
+		default:
+			why = fmt.Sprintf("%s run %s was not admitted by the policy within %s", id, ran.RunID, admissionWait)
+		}
+		// A rollback still being admitted gets a little time; nothing else does.
+		if err == nil && ran.Running && ran.Ours && workflow.Now(g.ctx).Before(deadline) {
+			if workflow.Sleep(g.ctx, admissionPoll) == nil {
+				continue
+			}
+		}
+		g.notice(fmt.Sprintf("ignored a %s signal from %q: %s; the guard goes on", RollbackStartedSignal, who, why))
+		return "", false
+	}
+}
+
+// since is where a look at the logs starts: after the last look, or when the guard began,
+// never before, when the logs were the previous deploy's.
+func (g *guard) since() time.Time {
+	switch {
+	case !g.checked || !g.state.LastLook.IsZero():
+		return g.state.LastLook
+	case !g.state.Began.IsZero():
+		return g.state.Began
+	}
+	return workflow.GetInfo(g.ctx).WorkflowStartTime
+}
+
 // sample looks at the containers and the API, on the stack's host.
 func (g *guard) sample() (GuardSample, error) {
 	t := g.plan.Target
@@ -241,7 +392,7 @@ func (g *guard) sample() (GuardSample, error) {
 	var d *docker.Activities
 	var p *probe.Activities
 	s := GuardSample{At: workflow.Now(g.ctx)}
-	containers := workflow.ExecuteActivity(ctx, d.SampleContainers, docker.SampleInput{Project: t.Project, Since: g.state.LastLook, Patterns: t.Guard.LostPatterns})
+	containers := workflow.ExecuteActivity(ctx, d.SampleContainers, docker.SampleInput{Project: t.Project, Since: g.since(), Patterns: t.Guard.LostPatterns})
 	api := workflow.ExecuteActivity(ctx, p.SampleAPI, probe.APISampleInput{
 		HealthURL: t.Checks.HealthURL, FunctionalURL: t.Checks.FunctionalURL, Probes: t.Guard.Probes,
 		DatabaseURL: t.Checks.DatabaseURL, DataQuery: t.Checks.DataQuery,

@@ -2,8 +2,11 @@ package workflows
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +14,7 @@ import (
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
@@ -50,6 +54,11 @@ type guardRig struct {
 	samples, looks int
 	started        []Request
 	script         func(n int) (docker.ContainerSample, probe.APISample)
+	// since are the Since of each look at the containers; running is what the server says
+	// of an execution the guard looks up (default: there is none).
+	since   []time.Time
+	running func(in policy.ExecutionInput) policy.Execution
+	lookups []policy.ExecutionInput
 }
 
 func newGuardRig(t *testing.T, guardEntry string, script func(n int) (docker.ContainerSample, probe.APISample)) *guardRig {
@@ -89,12 +98,23 @@ approvers:
 	var p *probe.Activities
 	var e *evidence.Activities
 	var n *notify.Activities
-	r.OnActivity(d.SampleContainers, mock.Anything, mock.Anything).Return(func(context.Context, docker.SampleInput) (docker.ContainerSample, error) {
+	r.OnActivity(d.SampleContainers, mock.Anything, mock.Anything).Return(func(_ context.Context, in docker.SampleInput) (docker.ContainerSample, error) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		r.samples++
+		r.since = append(r.since, in.Since)
 		c, _ := r.script(r.samples)
 		return c, nil
+	})
+	var pol *policy.Activities
+	r.OnActivity(pol.Execution, mock.Anything, mock.Anything).Return(func(_ context.Context, in policy.ExecutionInput) (policy.Execution, error) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.lookups = append(r.lookups, in)
+		if r.running == nil {
+			return policy.Execution{}, nil
+		}
+		return r.running(in), nil
 	})
 	r.OnActivity(p.SampleAPI, mock.Anything, mock.Anything).Return(func(context.Context, probe.APISampleInput) (probe.APISample, error) {
 		r.mu.Lock()
@@ -196,16 +216,178 @@ func TestGuardRecognisesALeakButNotASpike(t *testing.T) {
 	require.Equal(t, memoryPoints, leak.samples, "recognised as soon as there are enough readings")
 }
 
+// quickRunning is what the server says of a quick rollback of prod past its admission.
+func quickRunning(in policy.ExecutionInput) policy.Execution {
+	return policy.Execution{Found: true, RunID: "run-1", Type: "Quick", Queue: in.TaskQueue, Status: "WORKFLOW_EXECUTION_STATUS_RUNNING", Running: true, Ours: true,
+		Summary: "quick rollback of prod, P1, by alice: 500s", Phase: stepChecklist}
+}
+
 func TestGuardStopsWhenSomeoneRollsBackByHand(t *testing.T) {
 	r := newGuardRig(t, guardEntry, healthy)
+	r.running = quickRunning
 	r.RegisterDelayedCallback(func() { r.SignalWorkflow(RollbackStartedSignal, "alice") }, 40*time.Second)
 	r.ExecuteWorkflow(Guard, guardRequest())
 	require.NoError(t, r.GetWorkflowError())
 	var res GuardResult
 	require.NoError(t, r.GetWorkflowResult(&res))
-	require.Equal(t, "stopped: alice started a rollback of prod by hand", res.Outcome)
+	require.Equal(t, `stopped: a rollback of prod is running (rewind-prod run run-1: quick rollback of prod, P1, by alice: 500s), started by hand; the signal came from "alice"`, res.Outcome)
 	require.Empty(t, r.started)
 	require.Equal(t, 3, r.samples)
+	require.NotEmpty(t, r.lookups)
+	require.Equal(t, WorkflowID("prod"), r.lookups[0].WorkflowID, "the server was asked about the stack's rollback")
+	require.Equal(t, ProgressQuery, r.lookups[0].ProgressQuery, "and the rollback about its own progress")
+}
+
+// TestGuardGoesOnWhenAStopSignalHasNoRollbackBehindIt: a rollback-started signal is a claim;
+// with no rollback of the stack running, or one that is not Rewind's, or one its policy
+// never admitted, the guard records it and keeps watching to the end of its window.
+func TestGuardGoesOnWhenAStopSignalHasNoRollbackBehindIt(t *testing.T) {
+	for name, tc := range map[string]struct {
+		running func(policy.ExecutionInput) policy.Execution
+		why     string
+		samples int
+	}{
+		"none": {nil, "no rollback rewind-prod exists", 8},
+		"ended": {func(in policy.ExecutionInput) policy.Execution {
+			e := quickRunning(in)
+			e.Running, e.Status = false, "WORKFLOW_EXECUTION_STATUS_FAILED"
+			return e
+		}, "rewind-prod is failed, not running", 8},
+		"someone else": {func(in policy.ExecutionInput) policy.Execution {
+			e := quickRunning(in)
+			e.Ours, e.Queue = false, "mallory"
+			return e
+		}, "rewind-prod is a Quick on mallory, not a Rewind rollback", 8},
+		// A rollback still being admitted gets 30 s, in which the guard does not look.
+		"not admitted": {func(in policy.ExecutionInput) policy.Execution {
+			e := quickRunning(in)
+			e.Phase = "starting"
+			return e
+		}, "rewind-prod run run-1 was not admitted by the policy within 30s", 7},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := newGuardRig(t, guardEntry, healthy)
+			r.running = tc.running
+			r.RegisterDelayedCallback(func() { r.SignalWorkflow(RollbackStartedSignal, "mallory") }, 40*time.Second)
+			r.ExecuteWorkflow(Guard, guardRequest())
+			require.NoError(t, r.GetWorkflowError())
+			var res GuardResult
+			require.NoError(t, r.GetWorkflowResult(&res))
+			require.Equal(t, fmt.Sprintf("quiet: %d samples over 2m0s found nothing to act on", tc.samples), res.Outcome, "the signal did not stop the guard")
+			require.Equal(t, tc.samples, r.samples)
+			require.Contains(t, guardNotices(t, r), `ignored a rollback-started signal from "mallory": `+tc.why+"; the guard goes on")
+		})
+	}
+}
+
+// guardNotices are the guard's recorded notices and decisions, one a line.
+func guardNotices(t *testing.T, r *guardRig) string {
+	t.Helper()
+	v, err := r.QueryWorkflow(ProgressQuery)
+	require.NoError(t, err)
+	var p Progress
+	require.NoError(t, v.Get(&p))
+	var lines []string
+	for _, d := range p.Decisions {
+		lines = append(lines, d.Reason)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// forgedLeak is a memory series no sample of this guard took: it climbs 12 MiB every 15 s
+// up to the healthy stack's 100 MiB, so one more healthy reading reads as a leak.
+func forgedLeak() *GuardState {
+	st := &GuardState{Until: time.Now().Add(time.Hour), Samples: 5, Started: true, DownSince: time.Now().Add(-time.Hour)}
+	for i := range 5 {
+		st.Memory = append(st.Memory, MemoryPoint{At: time.Now().Add(time.Duration(i-5) * 15 * time.Second), Bytes: int64(40+12*i) << 20})
+	}
+	return st
+}
+
+func TestGuardRefusesAFreshStartCarryingState(t *testing.T) {
+	r := newGuardRig(t, guardEntry, healthy)
+	req := guardRequest()
+	req.State = forgedLeak()
+	r.ExecuteWorkflow(Guard, req)
+	err := r.GetWorkflowError()
+	require.ErrorContains(t, err, "a guard's state is its own: this start of the guard of prod carries one (5 samples)")
+	requireAppError(t, err, ErrBadInput)
+	require.Zero(t, r.samples, "nothing was sampled")
+	require.Empty(t, r.started, "no rollback started")
+}
+
+func TestGuardTakesItsOwnStateWhenItContinuedAsNew(t *testing.T) {
+	r := newGuardRig(t, guardEntry, func(n int) (docker.ContainerSample, probe.APISample) {
+		c, a := healthy(n)
+		c.Memory += int64(n) * 12 << 20 // the leak its earlier run saw goes on
+		return c, a
+	})
+	r.SetContinuedExecutionRunID("run-before")
+	r.running = func(in policy.ExecutionInput) policy.Execution {
+		return policy.Execution{Found: true, RunID: in.RunID, Type: "Guard", Queue: in.TaskQueue, Status: "WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW", Ours: true}
+	}
+	req := guardRequest()
+	req.State = forgedLeak()
+	req.State.DownSince = time.Time{}
+	r.ExecuteWorkflow(Guard, req)
+	require.NoError(t, r.GetWorkflowError())
+	require.NotEmpty(t, r.lookups, "the run it continued was looked up")
+	require.Equal(t, "run-before", r.lookups[0].RunID)
+	require.Equal(t, []string{"Guard"}, r.lookups[0].Types)
+	require.Len(t, r.started, 1, "its own state counts")
+	require.Equal(t, 1, r.samples, "the readings it carried and one more make a leak")
+}
+
+func TestGuardRefusesStateFromARunThatWasNotAGuard(t *testing.T) {
+	r := newGuardRig(t, guardEntry, healthy)
+	r.SetContinuedExecutionRunID("mallorys-run")
+	r.running = func(in policy.ExecutionInput) policy.Execution {
+		return policy.Execution{Found: true, RunID: in.RunID, Type: "Guard", Queue: "mallory", Status: "WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW"}
+	}
+	req := guardRequest()
+	req.State = forgedLeak()
+	r.ExecuteWorkflow(Guard, req)
+	err := r.GetWorkflowError()
+	require.ErrorContains(t, err, "this run continued run mallorys-run, which was not a guard on")
+	requireAppError(t, err, ErrBadInput)
+	require.Zero(t, r.samples)
+	require.Empty(t, r.started)
+}
+
+func TestGuardRefusesAStarterWithoutAuthority(t *testing.T) {
+	for name, tc := range map[string]struct {
+		entry, requester, want string
+	}{
+		"not in the policy": {guardEntry, "mallory", "mallory is not in this worker's policy and may not start rollbacks"},
+		"below the P1 role": {guardEntry + "  - {name: intern, role: on-call}\nseverity:\n  levels:\n    P1: {role: senior, decision_time: 0s, hard_deadline: 0s}\n  escalation: [on-call, senior, tech-lead, engineering-manager]\n" +
+			"", "intern", "intern may not start a P1 rollback: it needs senior or above"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := newGuardRig(t, strings.Replace(tc.entry, "role: on-call}\n", "role: senior}\n", 1), healthy)
+			req := guardRequest()
+			req.Requester = tc.requester
+			r.ExecuteWorkflow(Guard, req)
+			err := r.GetWorkflowError()
+			require.ErrorContains(t, err, tc.want)
+			require.ErrorContains(t, err, "the guard may start a P1 quick rollback of prod, so its starter needs that authority")
+			requireAppError(t, err, ErrNotAuthorized)
+			require.Zero(t, r.samples, "no sample was taken")
+			require.Empty(t, r.started)
+			require.Contains(t, guardNotices(t, r), tc.want, "the refusal is on record")
+		})
+	}
+}
+
+func TestGuardsFirstLookReadsOnlyWhatHappenedSinceItBegan(t *testing.T) {
+	r := newGuardRig(t, guardEntry, healthy)
+	began := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	r.SetStartTime(began)
+	r.ExecuteWorkflow(Guard, guardRequest())
+	require.NoError(t, r.GetWorkflowError())
+	require.Equal(t, began, r.since[0].UTC(), "the first look reads the logs from the guard's start, not the last 500 lines")
+	for i := 1; i < len(r.since); i++ {
+		require.Equal(t, began.Add(time.Duration(i-1)*15*time.Second), r.since[i].UTC(), "each look reads from the one before")
+	}
 }
 
 func TestGuardNotInThePolicyRefusesToStart(t *testing.T) {
@@ -213,4 +395,13 @@ func TestGuardNotInThePolicyRefusesToStart(t *testing.T) {
 	r.ExecuteWorkflow(Guard, guardRequest())
 	require.ErrorContains(t, r.GetWorkflowError(), `the guard acts as "rewind-guard", who must be in the worker's approvers with the role on-call or above`)
 	require.Zero(t, r.samples)
+}
+
+// requireAppError asserts the workflow failed with a non-retryable error of type kind.
+func requireAppError(t *testing.T, err error, kind string) {
+	t.Helper()
+	appErr, ok := errors.AsType[*temporal.ApplicationError](err)
+	require.True(t, ok, "an application error: %v", err)
+	require.Equal(t, kind, appErr.Type())
+	require.True(t, appErr.NonRetryable())
 }
