@@ -256,3 +256,28 @@ func decodeProblems(err error) []Problem {
 var quotedKey = regexp.MustCompile(`'([^']+)'`)
 
 func quote(s string) string { return strconv.Quote(s) }
+
+// WordWarning says, in one line, what a worker with policy.require_signatures off takes on
+// word, or "" when it requires signatures. People with keys must sign whatever the setting;
+// the others can be impersonated by anyone who can write to the namespace.
+func (c *Config) WordWarning() string {
+	if c.Policy.RequireSignatures {
+		return ""
+	}
+	var unkeyed []string
+	for _, a := range c.Approvers {
+		if len(a.Keys) == 0 && a.PublicKey == "" {
+			unkeyed = append(unkeyed, a.Name)
+		}
+	}
+	msg := "policy.require_signatures is off: decisions are taken on word: anyone with write access to the namespace can start and approve as any person without keys"
+	switch {
+	case len(unkeyed) == 0:
+		return msg + " (every approver has keys and must sign); turn it on to refuse unsigned starts and decisions outright"
+	case c.Policy.AllowedSigners != "":
+		msg += " (" + strings.Join(unkeyed, ", ") + ", unless " + c.Policy.AllowedSigners + " lists them)"
+	default:
+		msg += " (" + strings.Join(unkeyed, ", ") + ")"
+	}
+	return msg + "; people with keys must still sign. Turn policy.require_signatures on, with keys for everyone"
+}

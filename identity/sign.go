@@ -2,6 +2,8 @@ package identity
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +28,16 @@ func Sign(signer ssh.Signer, st Statement) (string, error) {
 		return "", fmt.Errorf("sign statement with %s key %s: %w", signer.PublicKey().Type(), ssh.FingerprintSHA256(signer.PublicKey()), err)
 	}
 	return string(sshsig.Armor(sig)), nil
+}
+
+// NewNonce returns a start statement's nonce: 128 random bits in lowercase hex. The worker
+// admits a start once per nonce, so a signed start read from history cannot start again.
+func NewNonce() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("read random nonce: %w", err)
+	}
+	return hex.EncodeToString(b), nil
 }
 
 // AgentSigner connects to the ssh-agent listening on socket (the value of

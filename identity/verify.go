@@ -28,7 +28,7 @@ var (
 // from the decision being validated: the signature is real but was given for
 // something else.
 type MismatchError struct {
-	Field  string // the statement's key: workflow, run, person, action, severity or backup
+	Field  string // the statement's key: workflow, run, person, action, severity, backup, stack, group, ref, reset, pinned-backup, no-put-back or reason
 	Signed string // value in the signed statement
 	Want   string // value the decision carries
 }
@@ -53,6 +53,18 @@ func (e *MismatchError) Error() string {
 		return fmt.Sprintf("signed for severity %q, the rollback is %q", e.Signed, e.Want)
 	case keyBackup:
 		return fmt.Sprintf("signed for backup %s, the rollback restores %s", describeBackup(e.Signed), describeBackup(e.Want))
+	case keyStack:
+		return fmt.Sprintf("signed for stack %q, the request is for stack %q", e.Signed, e.Want)
+	case keyGroup:
+		return fmt.Sprintf("signed for group %q, the request is for group %q", e.Signed, e.Want)
+	case keyRef:
+		return fmt.Sprintf("signed for version %q, the request goes back to %q", e.Signed, e.Want)
+	case keyPinned:
+		return fmt.Sprintf("signed to restore backup %q, the request pins %q", e.Signed, e.Want)
+	case keyReset, keyNoPutBack:
+		return fmt.Sprintf("signed with %s: %s, the request has %s: %s", e.Field, e.Signed, e.Field, e.Want)
+	case keyReason:
+		return fmt.Sprintf("signed for another reason (%s) than the request's (%s)", e.Signed, e.Want)
 	}
 	return fmt.Sprintf("signed %s %q, want %q", e.Field, e.Signed, e.Want)
 }
@@ -80,26 +92,34 @@ func Verify(armored string, message []byte, keys []ssh.PublicKey, now time.Time)
 }
 
 // Check is Verify for a validator that knows the decision: it also requires
-// every field of the signed statement but Expires to equal want's, and says
-// which one differs with a *MismatchError. Expires is checked against now.
-func Check(armored string, message []byte, want Statement, keys []ssh.PublicKey, now time.Time) (ssh.PublicKey, error) {
+// every field of the signed statement but Expires and Nonce to equal want's,
+// and says which one differs with a *MismatchError. Expires is checked against
+// now; the nonce is the signer's to choose, and the caller's to claim once. It
+// returns the statement that was signed.
+func Check(armored string, message []byte, want Statement, keys []ssh.PublicKey, now time.Time) (ssh.PublicKey, Statement, error) {
 	key, st, err := verifyStatement(armored, message, keys)
 	if err != nil {
-		return nil, err
+		return nil, Statement{}, err
 	}
-	signed, wanted := st.lines(), want.lines()
-	for i := range signed {
-		if signed[i].key == keyExpires {
+	if st.IsStart() != want.IsStart() {
+		return nil, Statement{}, &MismatchError{Field: keyAction, Signed: st.Action, Want: want.Action}
+	}
+	wanted := map[string]string{}
+	for _, l := range want.lines() {
+		wanted[l.key] = l.value
+	}
+	for _, l := range st.lines() {
+		if l.key == keyExpires || l.key == keyNonce {
 			continue
 		}
-		if signed[i].value != wanted[i].value {
-			return nil, &MismatchError{Field: signed[i].key, Signed: signed[i].value, Want: wanted[i].value}
+		if l.value != wanted[l.key] {
+			return nil, Statement{}, &MismatchError{Field: l.key, Signed: l.value, Want: wanted[l.key]}
 		}
 	}
 	if err := checkExpiry(st, now); err != nil {
-		return nil, err
+		return nil, Statement{}, err
 	}
-	return key, nil
+	return key, st, nil
 }
 
 func checkExpiry(st Statement, now time.Time) error {
@@ -119,6 +139,9 @@ func verifyStatement(armored string, message []byte, keys []ssh.PublicKey) (ssh.
 		return nil, Statement{}, err
 	}
 	st, err := ParseStatement(message)
+	if errors.Is(err, ErrOlderStatement) {
+		return nil, Statement{}, err
+	}
 	if err != nil {
 		return nil, Statement{}, fmt.Errorf("%w: %w", ErrNotStatement, err)
 	}

@@ -2,7 +2,6 @@ package identity
 
 import (
 	"bytes"
-	"strings"
 	"testing"
 	"time"
 
@@ -140,14 +139,14 @@ func TestCheckSaysWhichFieldDiffers(t *testing.T) {
 			keyAction, `signed to "approve", the decision is "reject"`},
 		{"another severity", func(w *Statement) { w.Severity = "P1" },
 			keySeverity, `signed for severity "P2", the rollback is "P1"`},
-		{"a backup the statement does not name", func(w *Statement) { w.Backup = testBackup },
-			keyBackup, "signed for backup none, the rollback restores " + testBackup},
+		{"a backup the statement does not name", func(w *Statement) { w.Backup = "" },
+			keyBackup, "signed for backup " + testBackup + ", the rollback restores none"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			want := approveStatement()
 			tt.edit(&want)
-			_, err := Check(armored, message, want, keys, testNow())
+			_, _, err := Check(armored, message, want, keys, testNow())
 			var mismatch *MismatchError
 			require.ErrorAs(t, err, &mismatch)
 			require.Equal(t, tt.wantField, mismatch.Field)
@@ -160,32 +159,72 @@ func TestCheckSaysWhichFieldDiffers(t *testing.T) {
 		startSig := keygenSign(t, s.aliceKey, Namespace, start.Text())
 		want := start
 		want.RunID = "run-2"
-		_, err := Check(startSig, start.Text(), want, keys, testNow())
+		_, _, err := Check(startSig, start.Text(), want, keys, testNow())
 		require.EqualError(t, err, `signed to start a new run, this is run "run-2"`)
 
-		want = start
-		want.Backup = strings.Repeat("0", 64)
-		_, err = Check(startSig, start.Text(), want, keys, testNow())
-		require.EqualError(t, err, "signed for backup "+testBackup+", the rollback restores "+want.Backup)
+		_, _, err = Check(startSig, start.Text(), approveStatement(), keys, testNow())
+		require.EqualError(t, err, `signed to "start full", the decision is "approve"`)
+	})
+
+	t.Run("a start binds what it starts", func(t *testing.T) {
+		start := startStatement()
+		startSig := keygenSign(t, s.aliceKey, Namespace, start.Text())
+		for _, tt := range []struct {
+			name      string
+			edit      func(*Statement)
+			wantField string
+			wantText  string
+		}{
+			{"another stack", func(w *Statement) { w.Stack = "prod" }, keyStack, `signed for stack "algotrendy", the request is for stack "prod"`},
+			{"a group", func(w *Statement) { w.Stack, w.Group = "", "markets" }, keyStack, `signed for stack "algotrendy", the request is for stack ""`},
+			{"another version", func(w *Statement) { w.Ref = "v1.0" }, keyRef, `signed for version "", the request goes back to "v1.0"`},
+			{"reset", func(w *Statement) { w.Reset = true }, keyReset, "signed with reset: no, the request has reset: yes"},
+			{"another backup", func(w *Statement) { w.PinnedBackup = "old.tar.gz" }, keyPinned, `signed to restore backup "questdb_backup_20261125_020000.tar.gz", the request pins "old.tar.gz"`},
+			{"put back", func(w *Statement) { w.NoPutBack = false }, keyNoPutBack, "signed with no-put-back: yes, the request has no-put-back: no"},
+			{"another reason", func(w *Statement) { w.ReasonDigest = ReasonDigest("routine") }, keyReason, "signed for another reason"},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				want := startStatement()
+				tt.edit(&want)
+				_, _, err := Check(startSig, start.Text(), want, keys, testNow())
+				var mismatch *MismatchError
+				require.ErrorAs(t, err, &mismatch)
+				require.Equal(t, tt.wantField, mismatch.Field)
+				require.ErrorContains(t, err, tt.wantText)
+			})
+		}
+		// The nonce is the signer's: Check returns it for the caller to claim.
+		want := startStatement()
+		want.Nonce = ""
+		_, signed, err := Check(startSig, start.Text(), want, keys, testNow())
+		require.NoError(t, err)
+		require.Equal(t, testNonce, signed.Nonce)
+	})
+
+	t.Run("a start signed by an older rewind", func(t *testing.T) {
+		v1 := []byte("rewind signed statement v1\nworkflow: rewind-algotrendy\nrun:\nperson: alice\naction: start full\nseverity: P1\nbackup:\nexpires: 2026-07-01T12:15:00Z\n")
+		_, _, err := Check(keygenSign(t, s.aliceKey, Namespace, v1), v1, startStatement(), keys, testNow())
+		require.ErrorIs(t, err, ErrOlderStatement)
+		require.EqualError(t, err, `parse statement: "start full" as rewind signed statement v1: signed by an older rewind: sign again`)
 	})
 
 	t.Run("matching decision passes, whatever its Expires", func(t *testing.T) {
 		want := approveStatement()
 		want.Expires = time.Time{}
-		key, err := Check(armored, message, want, keys, testNow())
+		key, _, err := Check(armored, message, want, keys, testNow())
 		require.NoError(t, err)
 		require.Equal(t, s.alice.Marshal(), key.Marshal())
 	})
 
 	t.Run("matching decision, expired", func(t *testing.T) {
-		_, err := Check(armored, message, approveStatement(), keys, signed.Expires.Add(time.Hour))
+		_, _, err := Check(armored, message, approveStatement(), keys, signed.Expires.Add(time.Hour))
 		require.ErrorIs(t, err, ErrExpired)
 	})
 
 	t.Run("signature checked before fields", func(t *testing.T) {
 		want := approveStatement()
 		want.RunID = "run-2"
-		_, err := Check(armored, want.Text(), want, keys, testNow())
+		_, _, err := Check(armored, want.Text(), want, keys, testNow())
 		require.ErrorIs(t, err, ErrBadSignature)
 	})
 }

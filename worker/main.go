@@ -134,8 +134,8 @@ func run() error {
 		logger.Warn("crash point armed: this worker kills itself there", "at", crash)
 		interceptors = append(interceptors, crashpoint.Interceptor(crash))
 	}
-	if !cfg.Policy.RequireSignatures {
-		logger.Warn("policy.require_signatures is off: starts and decisions of people without SSH keys are taken on their word")
+	if warning := cfg.WordWarning(); warning != "" {
+		logger.Warn(warning)
 	}
 	dockerSteps := &docker.Activities{Engine: engine, Evidence: store, StateDir: cfg.Worker.StateDir, BatchBytes: cfg.Worker.TransferBatch,
 		NoRename: cfg.Worker.Swap == "copy", ArchiveOnly: cfg.Worker.Transfer == "archive", StopSwapBetweenMoves: crash.StopsSwapBetweenMoves()}

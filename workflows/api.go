@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/algotrendy/rewind/identity"
 )
 
 // DefaultTaskQueue is where rollback workflows run unless the config names another.
@@ -234,9 +236,23 @@ type Gate struct {
 // OfflineNotice is what an emergency stop leaves people with.
 const OfflineNotice = "offline — investigate before restart"
 
-// MaxSignedFor is the longest a signed statement may stay good: a start statement names
-// no run, so its expiry is what keeps it from being used again later.
+// MaxSignedFor is the longest a signed decision may stay good.
 const MaxSignedFor = time.Hour
+
+// MaxStartSignedFor is the longest a signed start may stay good: it names no run, and sits
+// in history for anyone to read, so besides its nonce its short life keeps it from use.
+const MaxStartSignedFor = 10 * time.Minute
+
+// StartStatement is what a requester signs to start req as workflowID (WorkflowID of its
+// stack, or GroupWorkflowID of its group): everything the request decides, the reason's
+// digest, and a nonce the worker admits once.
+func StartStatement(req Request, workflowID string, expires time.Time, nonce string) identity.Statement {
+	return identity.Statement{
+		WorkflowID: workflowID, Person: req.Requester, Action: "start " + req.Option, Severity: req.Severity,
+		Stack: req.Stack, Group: req.Group, Ref: req.Ref, Reset: req.Reset, PinnedBackup: req.Backup, NoPutBack: req.NoPutBack,
+		ReasonDigest: identity.ReasonDigest(req.Reason), Nonce: nonce, Expires: expires,
+	}
+}
 
 // BackupDigest is what a signed decision about a full rollback names as its backup: the
 // one backup's sha256 ("name sha256" entries, as Gate lists them), or a sha256 over the

@@ -1,15 +1,19 @@
 package workflows
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/algotrendy/rewind/activities/notify"
+	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/identity"
 )
@@ -93,7 +97,7 @@ func (g *gate) judge(ctx workflow.Context, d Decision) (string, error) {
 	}
 	info := workflow.GetInfo(ctx).WorkflowExecution
 	want := identity.Statement{WorkflowID: info.ID, RunID: info.RunID, Person: d.Approver, Action: action, Severity: p.Severity, Backup: g.backupDigest()}
-	if err := g.r.prove(who, d.Statement, d.Signature, want); err != nil {
+	if _, err := g.r.prove(who, d.Statement, d.Signature, want); err != nil {
 		return "", err
 	}
 	if d.Approve {
@@ -121,16 +125,24 @@ func (g *gate) forBackups() string {
 	return " to restore " + strings.Join(g.backups, ", ")
 }
 
-// prove checks a person's signed statement when the policy or their keys ask for one.
-func (r *rollback) prove(who config.Person, statement, signature string, want identity.Statement) error {
-	if !r.plan.Policy.RequireSignatures && len(who.Keys) == 0 {
-		return nil
+// mustSign says whether a person's starts and decisions need a signature: always when the
+// policy requires them, and whatever it says when the person has keys, or anyone could
+// act in their name unsigned.
+func mustSign(p config.Policy, who config.Person) bool {
+	return p.RequireSignatures || len(who.Keys) > 0
+}
+
+// prove checks a person's signed statement when the policy or their keys ask for one, and
+// returns what they signed.
+func (r *rollback) prove(who config.Person, statement, signature string, want identity.Statement) (identity.Statement, error) {
+	if !mustSign(r.plan.Policy, who) && signature == "" {
+		return identity.Statement{}, nil
 	}
 	if signature == "" {
 		if len(who.Keys) == 0 {
-			return fmt.Errorf("%s has no SSH key in the policy, and this worker requires signatures", who.Name)
+			return identity.Statement{}, fmt.Errorf("%s has no SSH key in the policy, and this worker requires signatures", who.Name)
 		}
-		return fmt.Errorf("%s must sign (ssh-agent or --key, or --signature from `ssh-keygen -Y sign -n rewind`)", who.Name)
+		return identity.Statement{}, fmt.Errorf("%s has keys: sign with ssh-agent or --key (or --signature from `ssh-keygen -Y sign -n rewind`)", who.Name)
 	}
 	var keys []ssh.PublicKey
 	for _, k := range who.Keys {
@@ -139,23 +151,39 @@ func (r *rollback) prove(who config.Person, statement, signature string, want id
 		}
 	}
 	now := workflow.Now(r.ctx)
-	if _, err := identity.Check(signature, []byte(statement), want, keys, now); err != nil {
-		return fmt.Errorf("%s's signature is refused: %w", who.Name, err)
+	_, st, err := identity.Check(signature, []byte(statement), want, keys, now)
+	if err != nil {
+		return identity.Statement{}, fmt.Errorf("%s's signature is refused: %w", who.Name, err)
 	}
-	if st, err := identity.ParseStatement([]byte(statement)); err != nil || st.Expires.After(now.Add(MaxSignedFor)) {
-		return fmt.Errorf("%s's statement is good for longer than %s; sign one that expires sooner", who.Name, MaxSignedFor)
+	// A start names no run: its short life, and its nonce, keep it from starting another.
+	limit := MaxSignedFor
+	if st.IsStart() {
+		limit = MaxStartSignedFor
 	}
-	return nil
+	if st.Expires.After(now.Add(limit)) {
+		return identity.Statement{}, fmt.Errorf("%s's statement is good for longer than %s; sign one that expires sooner", who.Name, limit)
+	}
+	return st, nil
 }
 
-// admit checks the requester against the policy before anything runs: they must be in it,
-// a P1 (which waits for nobody) needs the P1 role, and a signature when one is required.
+// versionClaimedStarts: from here a signed start binds the whole request (statement v2) and
+// its nonce is claimed once. Runs admitted before went on as they were admitted.
+const versionClaimedStarts = "signed-start-v2-nonce"
+
+// admit checks the run and its requester against the policy before anything runs: the
+// run's workflow ID is the one of its stack (or group), the requester is in the policy, a
+// P1 (which waits for nobody) needs the P1 role, and a signed start must say everything
+// the request asks and is admitted once.
 func (r *rollback) admit() error {
 	p := r.plan.Policy
 	who, ok := p.Person(r.req.Requester)
-	refuse := func(why string) error {
+	refuseAs := func(kind, why string) error {
 		r.record(DecisionRecord{Approver: r.req.Requester, Approve: true, Reason: why})
-		return temporal.NewNonRetryableApplicationError(why+"; nothing was changed", ErrNotAuthorized, nil)
+		return temporal.NewNonRetryableApplicationError(why+"; nothing was changed", kind, nil)
+	}
+	refuse := func(why string) error { return refuseAs(ErrNotAuthorized, why) }
+	if why := r.wrongID(); why != "" {
+		return refuseAs(ErrBadInput, why)
 	}
 	if !ok {
 		return refuse(fmt.Sprintf("%s is not in this worker's policy and may not start rollbacks", r.req.Requester))
@@ -163,15 +191,95 @@ func (r *rollback) admit() error {
 	if (p.Rule.DecisionTime == 0 || r.req.Option == OptionEmergency) && p.Rank(who.Role) < p.Rank(p.Rule.Role) {
 		return refuse(fmt.Sprintf("%s may not start a %s rollback: it needs %s or above", who.Name, r.req.Severity, p.Rule.Role))
 	}
-	want := identity.Statement{WorkflowID: workflow.GetInfo(r.ctx).WorkflowExecution.ID, Person: who.Name,
-		Action: "start " + r.req.Option, Severity: p.Severity}
 	// A stack of a group rollback was started by the group, whose start was proven.
-	if (r.plan.Policy.RequireSignatures || r.req.Signature != "") && !r.groupApproved() {
-		if err := r.prove(who, r.req.Statement, r.req.Signature, want); err != nil {
-			return refuse(err.Error())
-		}
+	if r.groupApproved() || (!mustSign(p, who) && r.req.Signature == "") {
+		return nil
+	}
+	if workflow.GetVersion(r.ctx, versionClaimedStarts, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		// Replaying a run an earlier release admitted: it was checked then, and goes on.
+		return nil
+	}
+	info := workflow.GetInfo(r.ctx).WorkflowExecution
+	want := StartStatement(r.askedFor(), info.ID, time.Time{}, "")
+	want.Severity = p.Severity
+	st, err := r.prove(who, r.req.Statement, r.req.Signature, want)
+	if err != nil {
+		return refuse(err.Error())
+	}
+	if err := r.claimNonce(st, info); err != nil {
+		return refuse(message(err))
 	}
 	return nil
+}
+
+// claimNonce records, in the store every worker shares, that this run used the signed
+// start: a retry of this run is admitted again, another run with the same statement is not.
+func (r *rollback) claimNonce(st identity.Statement, run workflow.Execution) error {
+	var a *policy.Activities
+	ctx := workflow.WithLocalActivityOptions(r.ctx, workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: time.Minute,
+		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 5},
+	})
+	claim := policy.NonceClaim{Nonce: st.Nonce, WorkflowID: run.ID, RunID: run.RunID, Person: st.Person}
+	if err := workflow.ExecuteLocalActivity(ctx, a.ClaimNonce, claim).Get(ctx, nil); err != nil {
+		var appErr *temporal.ApplicationError
+		if errors.As(err, &appErr) && appErr.Type() == policy.ErrNonceUsed {
+			return err
+		}
+		return fmt.Errorf("could not record that this signed start was used (%s): try again once the evidence store is reachable", message(err))
+	}
+	return nil
+}
+
+// mustSignAs is mustSign for a name of the policy.
+func mustSignAs(p config.Policy, name string) bool {
+	who, _ := p.Person(name)
+	return mustSign(p, who)
+}
+
+// derivedNonce is the nonce of a start a workflow signs itself (the guard's): unique to
+// its run and request, and the same on replay, so it adds no command to its history.
+func derivedNonce(ctx workflow.Context, req Request) string {
+	info := workflow.GetInfo(ctx).WorkflowExecution
+	sum := sha256.Sum256([]byte(info.ID + "\n" + info.RunID + "\n" + req.RequestedAt.UTC().Format(time.RFC3339Nano)))
+	return hex.EncodeToString(sum[:])
+}
+
+// askedFor is the request as its caller sent it: asked, or req for a rollback built by
+// another workflow's code (the guard admits its starter through a request of its own).
+func (r *rollback) askedFor() Request {
+	if r.asked.Requester == "" {
+		return r.req
+	}
+	return r.asked
+}
+
+// wrongID says why this run may not run under its workflow ID, or "". A stack's rollback
+// runs only as rewind-<stack>, so two never run at once and a signed start names its
+// stack; a group's as rewind-group-<group>; a stack of a group only as the group's child.
+func (r *rollback) wrongID() string {
+	info := workflow.GetInfo(r.ctx)
+	id := info.WorkflowExecution.ID
+	switch info.WorkflowType.Name {
+	case guardWorkflowName:
+		// A guard runs as its own ID and admits its starter through here.
+		return ""
+	case FleetWorkflow:
+		if want := GroupWorkflowID(r.asked.Group); id != want {
+			return fmt.Sprintf("a rollback of group %s runs only as workflow %s, not %s: start it with `rewind start --group %s`", r.asked.Group, want, id, r.asked.Group)
+		}
+		return ""
+	}
+	if want := WorkflowID(r.asked.Stack); id != want {
+		return fmt.Sprintf("a rollback of stack %s runs only as workflow %s, not %s, so that two never run at once: start it with `rewind start --stack %s`", r.asked.Stack, want, id, r.asked.Stack)
+	}
+	if r.asked.Group != "" || r.asked.GroupDecision != "" {
+		parent := info.ParentWorkflowExecution
+		if parent == nil || parent.ID != GroupWorkflowID(r.asked.Group) {
+			return fmt.Sprintf("this rollback names group %q but was not started by that group's rollback %s: start a group with `rewind start --group`", r.asked.Group, GroupWorkflowID(r.asked.Group))
+		}
+	}
+	return ""
 }
 
 // approval is the approval step: a P1 goes at once (its requester was admitted with the

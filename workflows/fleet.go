@@ -39,8 +39,9 @@ func Fleet(ctx workflow.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	info := workflow.GetInfo(ctx).WorkflowExecution
+	asked := req
 	req.Stack = "group " + req.Group
-	r := &rollback{ctx: ctx, req: req, track: t,
+	r := &rollback{ctx: ctx, req: req, asked: asked, track: t,
 		prefix: evidence.Prefix(workflow.Now(ctx).UTC().Format("20060102"), info.ID, info.RunID),
 		result: Result{Stack: req.Stack, Option: req.Option}}
 	if r.gate, err = newGate(r); err != nil {

@@ -250,7 +250,7 @@ func TestSignedDecisionsAreCheckedFieldByField(t *testing.T) {
 
 	require.NoError(t, r.GetWorkflowError())
 	require.Len(t, got, 7)
-	require.Equal(t, "refused: bob must sign (ssh-agent or --key, or --signature from `ssh-keygen -Y sign -n rewind`)", got[0])
+	require.Equal(t, "refused: bob has keys: sign with ssh-agent or --key (or --signature from `ssh-keygen -Y sign -n rewind`)", got[0])
 	require.Contains(t, got[1], `signed for run "another-run", this is run "default-test-run-id"`)
 	require.Contains(t, got[2], `signed for workflow "rewind-staging", this is workflow "rewind-prod"`)
 	require.Contains(t, got[3], "signed for backup "+sha('1')+", the rollback restores "+sha('2'))
@@ -336,7 +336,7 @@ func TestUnsignedStartIsRefusedWhenSignaturesAreRequired(t *testing.T) {
 	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
 	err := r.GetWorkflowError()
 	require.Equal(t, ErrNotAuthorized, errorType(t, err))
-	require.Contains(t, err.Error(), "alice must sign")
+	require.Contains(t, err.Error(), "alice has keys: sign with ssh-agent or --key")
 	require.Empty(t, r.calls)
 
 	r = newRig(t, rigOptions{signatures: true})

@@ -68,6 +68,8 @@ type rig struct {
 	created []docker.VolumeInfo
 	// protected and excluded are what the code rollback asked git to leave alone.
 	protected, excluded []string
+	// nonces is the store signed starts are claimed in, as the worker's evidence store.
+	nonces *storage.Folder
 }
 
 type rigOptions struct {
@@ -134,7 +136,10 @@ approvers:
 	for _, w := range []any{Full, Quick, Git, Emergency, Verify} {
 		r.RegisterWorkflow(w)
 	}
-	r.RegisterActivity(&policy.Activities{Config: cfg, Host: "docker-1"})
+	nonces, err := storage.NewFolder(filepath.Join(t.TempDir(), "evidence"))
+	require.NoError(t, err)
+	r.nonces = nonces
+	r.RegisterActivity(&policy.Activities{Config: cfg, Host: "docker-1", Nonces: nonces})
 	for _, a := range []any{&docker.Activities{}, &evidence.Activities{}, &notify.Activities{}, &backup.Activities{}, &probe.Activities{}, &gitrepo.Activities{}} {
 		r.RegisterActivity(a)
 	}
@@ -337,11 +342,20 @@ func (r *rig) signed(p person, approve bool, st identity.Statement) Decision {
 	return Decision{Approver: p.name, Approve: approve, Reason: "checked", Statement: string(st.Text()), Signature: sig}
 }
 
-// signedRequest is req signed by its requester.
+// signedRequest is req signed by its requester, as `rewind start` signs it.
 func (r *rig) signedRequest(req Request) Request {
 	r.t.Helper()
-	st := identity.Statement{WorkflowID: WorkflowID(req.Stack), Person: req.Requester, Action: "start " + req.Option, Severity: req.Severity,
-		Expires: time.Now().Add(30 * time.Minute).UTC().Truncate(time.Second)}
+	return r.signedAs(req, WorkflowID(req.Stack), func(*identity.Statement) {})
+}
+
+// signedAs is req signed by its requester for workflowID, with edit applied to the
+// statement before signing (a forger's request differs from what was signed).
+func (r *rig) signedAs(req Request, workflowID string, edit func(*identity.Statement)) Request {
+	r.t.Helper()
+	nonce, err := identity.NewNonce()
+	require.NoError(r.t, err)
+	st := StartStatement(req, workflowID, time.Now().Add(MaxStartSignedFor).UTC().Truncate(time.Second), nonce)
+	edit(&st)
 	sig, err := identity.Sign(r.people[req.Requester].signer(r.t), st)
 	require.NoError(r.t, err)
 	req.Statement, req.Signature = string(st.Text()), sig

@@ -21,8 +21,10 @@ import (
 // rollback is one run of a rollback workflow: its request, the plan the worker resolved
 // for it, its checklist, and the undo stack of what it changed.
 type rollback struct {
-	ctx   workflow.Context
-	req   Request
+	ctx workflow.Context
+	req Request
+	// asked is the request as its caller sent it, which a signed start must match.
+	asked Request
 	plan  config.Plan
 	track *tracker
 	gate  *gate
@@ -57,7 +59,7 @@ func begin(ctx workflow.Context, req Request, steps ...string) (*rollback, error
 		return nil, err
 	}
 	r := &rollback{
-		ctx: ctx, req: req, track: t,
+		ctx: ctx, req: req, asked: req, track: t,
 		prefix: evidence.Prefix(workflow.Now(ctx).UTC().Format("20060102"), info.ID, info.RunID),
 		result: Result{Stack: req.Stack, Option: req.Option},
 	}

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/algotrendy/rewind/activities/storage"
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/identity"
 )
@@ -27,6 +28,9 @@ type Activities struct {
 	Host string
 	// Signers are more keys, from the policy's allowed signers file.
 	Signers identity.AllowedSigners
+	// Nonces is where signed starts are claimed once (nil: the evidence store of Config).
+	// Every worker of the namespace must share it.
+	Nonces storage.Store
 }
 
 // ResolveInput names the rollback to plan.

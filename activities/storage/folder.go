@@ -147,6 +147,59 @@ func (s *Folder) Put(ctx context.Context, name string, r io.Reader) error {
 	return nil
 }
 
+// Create writes body to a temporary file and hard-links it to name: link(2) fails when
+// name exists, atomically, so two workers sharing the folder never both create it, and a
+// reader never sees a torn body. Filesystems without hard links use O_EXCL.
+func (s *Folder) Create(ctx context.Context, name string, body []byte) error {
+	dst, err := s.mkdirFor(name)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), ".put-*")
+	if err != nil {
+		return fmt.Errorf("create %s: %w", name, err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(body)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	err = os.Link(tmp.Name(), dst)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("create %s in %s: %w", name, s.Dir, ErrExists)
+	}
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("create %s in %s: %w", name, s.Dir, ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("create %s: %w", name, err)
+	}
+	_, err = f.Write(body)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return nil
+}
+
 // PutFile links file into place when both are on one filesystem; otherwise it copies it
 // part by part into name.part (the .part file's length is the checkpoint) and renames it
 // when whole.

@@ -144,6 +144,21 @@ func (s *S3) Put(ctx context.Context, name string, r io.Reader) error {
 	return s.PutFile(ctx, name, f.Name(), UploadCheckpoint{}, func(UploadCheckpoint) {})
 }
 
+// Create stores body with a conditional PUT (If-None-Match: *): S3 refuses it with 412
+// Precondition Failed when the key exists, whoever wrote it.
+func (s *S3) Create(ctx context.Context, name string, body []byte) error {
+	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &s.loc.Bucket, Key: s.key(name),
+		Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))), IfNoneMatch: aws.String("*")})
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode() == "PreconditionFailed" {
+		return fmt.Errorf("create %s%s: %w", s.Describe(), name, ErrExists)
+	}
+	if err != nil {
+		return s.explain("create", name, err)
+	}
+	return nil
+}
+
 // PutFile uploads file, continuing from cp.
 func (s *S3) PutFile(ctx context.Context, name, file string, cp UploadCheckpoint, saved func(UploadCheckpoint)) error {
 	f, err := os.Open(file)

@@ -72,10 +72,17 @@ type Store interface {
 	// after every part that is durably stored, so a retry after a crash sends at most
 	// one part again.
 	PutFile(ctx context.Context, name, file string, cp UploadCheckpoint, saved func(UploadCheckpoint)) error
+	// Create stores a small body under name only if no object of that name exists, in
+	// one atomic step no other writer can interleave with: the loser of a race gets
+	// ErrExists (wrapped), and a crash leaves the whole body or nothing.
+	Create(ctx context.Context, name string, body []byte) error
 }
 
 // ErrNotFound is returned (wrapped) for a missing object or store.
 var ErrNotFound = errors.New("not found")
+
+// ErrExists is returned (wrapped) by Create when the name is taken.
+var ErrExists = errors.New("already exists")
 
 // defaultPartSize is what an upload sends between checkpoints.
 const defaultPartSize = 16 << 20

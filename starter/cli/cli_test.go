@@ -2,9 +2,14 @@ package cli
 
 import (
 	"bytes"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/algotrendy/rewind/identity"
+	"github.com/algotrendy/rewind/workflows"
 )
 
 func runCLI(args ...string) (int, string, string) {
@@ -62,5 +67,53 @@ func TestHelpShowsExamples(t *testing.T) {
 func TestConfigCheckSummarizesAValidFile(t *testing.T) {
 	code, out, errOut := runCLI("config", "check")
 	require.Equal(t, ExitOK, code, errOut)
-	require.Equal(t, "ok: temporal 127.0.0.1:1 (namespace default, task queue rewind)\nstacks: prod\napprovers: 4\n", out)
+	require.Equal(t, "ok: temporal 127.0.0.1:1 (namespace default, task queue rewind)\nstacks: prod\napprovers: 4\nsignatures: required for every start and decision\n", out)
+}
+
+func TestConfigCheckSaysPlainlyWhatIsTakenOnWord(t *testing.T) {
+	code, out, errOut := runCLI("config", "check", "--config", "testdata/keyed.yaml")
+	require.Equal(t, ExitOK, code, errOut)
+	require.Equal(t, 1, strings.Count(out, "warning:"), "said once:\n%s", out)
+	require.Contains(t, out, "warning: policy.require_signatures is off: decisions are taken on word: anyone with write access to the namespace can start and approve as any person without keys (bob); people with keys must still sign")
+}
+
+// TestAStartStatementNamesEverythingTheRequestDecides prints the statement `rewind start`
+// signs and reads it back: every flag, the reason's digest, a fresh nonce, a short life.
+func TestAStartStatementNamesEverythingTheRequestDecides(t *testing.T) {
+	t.Setenv("SSH_AUTH_SOCK", "")
+	args := []string{"start", "full", "--stack", "prod", "--severity", "P2", "--reason", "market_data corrupted", "--as", "alice",
+		"--backup", "questdb_backup_20261125_020000.tar.gz", "--no-put-back", "--print-statement"}
+	before := time.Now()
+	code, out, errOut := runCLI(args...)
+	require.Equal(t, ExitOK, code, errOut)
+	st, err := identity.ParseStatement([]byte(out))
+	require.NoError(t, err)
+	require.Equal(t, identity.Statement{
+		WorkflowID: "rewind-prod", Person: "alice", Action: identity.ActionStartFull, Severity: "P2", Stack: "prod",
+		PinnedBackup: "questdb_backup_20261125_020000.tar.gz", NoPutBack: true, ReasonDigest: identity.ReasonDigest("market_data corrupted"),
+		Nonce: st.Nonce, Expires: st.Expires,
+	}, st)
+	require.Len(t, st.Nonce, 32)
+	require.False(t, st.Expires.After(before.Add(workflows.MaxStartSignedFor)), "good for at most %s", workflows.MaxStartSignedFor)
+	require.True(t, st.Expires.After(before), "%s", st.Expires)
+
+	_, again, _ := runCLI(args...)
+	st2, err := identity.ParseStatement([]byte(again))
+	require.NoError(t, err)
+	require.NotEqual(t, st.Nonce, st2.Nonce, "each start gets its own nonce")
+
+	code, out, errOut = runCLI("start", "quick", "--group", "markets", "--severity", "P1", "--reason", "API 500s", "--as", "alice",
+		"--to", "v2.5", "--reset", "--print-statement", "--config", "testdata/group.yaml")
+	require.Equal(t, ExitOK, code, errOut)
+	st, err = identity.ParseStatement([]byte(out))
+	require.NoError(t, err)
+	require.Equal(t, "rewind-group-markets", st.WorkflowID)
+	require.Equal(t, []any{"", "markets", "v2.5", true}, []any{st.Stack, st.Group, st.Ref, st.Reset})
+}
+
+func TestAPersonWithKeysMustSignEvenWhereTheWorkerDoesNotRequireIt(t *testing.T) {
+	t.Setenv("SSH_AUTH_SOCK", "")
+	code, _, errOut := runCLI("start", "full", "--stack", "prod", "--severity", "P2", "--reason", "r", "--as", "alice", "--config", "testdata/keyed.yaml")
+	require.Equal(t, ExitBadInput, code, errOut)
+	require.Contains(t, errOut, "alice has keys: sign with ssh-agent or --key: add alice's key to ssh-agent (ssh-add), pass --key FILE")
 }

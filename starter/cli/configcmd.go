@@ -25,6 +25,11 @@ func NewCmdConfig(o *Options) *cobra.Command {
 			fmt.Fprintf(o.Out, "ok: temporal %s (namespace %s, task queue %s)\n", cfg.Temporal.Address, cfg.Temporal.Namespace, cfg.Temporal.TaskQueue)
 			fmt.Fprintf(o.Out, "stacks: %s\n", strings.Join(cfg.StackNames(), ", "))
 			fmt.Fprintf(o.Out, "approvers: %d\n", len(cfg.Approvers))
+			if warning := cfg.WordWarning(); warning != "" {
+				fmt.Fprintf(o.Out, "warning: %s\n", warning)
+			} else {
+				fmt.Fprintln(o.Out, "signatures: required for every start and decision")
+			}
 			return nil
 		},
 	}

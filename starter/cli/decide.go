@@ -99,7 +99,7 @@ func (o *Options) decide(cmd *cobra.Command, id string, d workflows.Decision, f 
 		_, err := o.Out.Write(st.Text())
 		return err
 	}
-	pr, err := o.prove(st, f.signSource, cfg.Policy.RequireSignatures)
+	pr, err := o.prove(st, f.signSource, mustSign(cfg, d.Approver))
 	if err != nil {
 		return err
 	}

@@ -11,10 +11,16 @@ import (
 
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/identity"
+	"github.com/algotrendy/rewind/workflows"
 )
 
-// signedFor is how long the statements the CLI signs stay good.
-const signedFor = 10 * time.Minute
+// signedFor is how long the decisions the CLI signs stay good; startSignedFor how long its
+// starts do: below the worker's limit (workflows.MaxStartSignedFor), so a clock a little
+// ahead of the worker's still signs starts it takes.
+const (
+	signedFor      = 10 * time.Minute
+	startSignedFor = workflows.MaxStartSignedFor - 2*time.Minute
+)
 
 // proof is a signed statement, as text, ready for a request or a decision.
 type proof struct {
@@ -28,8 +34,8 @@ type signSource struct {
 }
 
 // prove signs st for the operator, or reads what they signed by hand. With nothing to
-// sign with it returns no proof; required says the caller must have one.
-func (o *Options) prove(st identity.Statement, src signSource, required bool) (proof, error) {
+// sign with it returns no proof, unless mustSign says why they must have one.
+func (o *Options) prove(st identity.Statement, src signSource, mustSign string) (proof, error) {
 	if src.signatureFile != "" {
 		if src.statementFile == "" {
 			return proof{}, badInputf("--signature needs --statement: the text you signed (print it with --print-statement)")
@@ -49,8 +55,8 @@ func (o *Options) prove(st identity.Statement, src signSource, required bool) (p
 		return proof{}, err
 	}
 	if signer == nil {
-		if required {
-			return proof{}, badInputf("this worker requires signatures: add %s's key to ssh-agent (ssh-add), pass --key FILE, or sign by hand with --print-statement and --signature", st.Person)
+		if mustSign != "" {
+			return proof{}, badInputf("%s: add %s's key to ssh-agent (ssh-add), pass --key FILE, or sign by hand with --print-statement and --signature", mustSign, st.Person)
 		}
 		return proof{}, nil
 	}
@@ -104,6 +110,18 @@ func (o *Options) signer(person, keyFile string) (ssh.Signer, io.Closer, error) 
 	return s, c, nil
 }
 
+// mustSign says why person must sign, as the worker would: its policy requires
+// signatures, or this rewind.yaml lists keys of theirs. "" when neither.
+func mustSign(cfg *config.Config, person string) string {
+	switch {
+	case cfg.Policy.RequireSignatures:
+		return "this worker requires signatures"
+	case len(personKeys(cfg, person)) > 0:
+		return person + " has keys: sign with ssh-agent or --key"
+	}
+	return ""
+}
+
 func personKeys(cfg *config.Config, person string) []ssh.PublicKey {
 	a, ok := cfg.Approver(person)
 	if !ok {
@@ -127,8 +145,13 @@ func expandHome(p string) string {
 	return p
 }
 
-// expiry is when a statement signed now stops counting.
+// expiry is when a decision signed now stops counting.
 func expiry(now time.Time) time.Time { return now.Add(signedFor).UTC().Truncate(time.Second) }
+
+// startExpiry is when a start signed now stops counting.
+func startExpiry(now time.Time) time.Time {
+	return now.Add(startSignedFor).UTC().Truncate(time.Second)
+}
 
 // describe names a proof for messages.
 func (p proof) describe() string {

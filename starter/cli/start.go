@@ -34,8 +34,11 @@ backups and approval policy from its own configuration. Only one rollback of a s
 at a time: a second start is refused and names the running one. P1 proceeds at once;
 P2 and P3 wait for an approver (rewind approve).
 
-When you have an SSH key (ssh-agent, --key or identity.key), the request is signed; a
-worker with policy.require_signatures refuses unsigned ones.`,
+When you have an SSH key (ssh-agent, --key or identity.key), the request is signed: the
+statement names the workflow, stack or group, option, severity, version, --reset, the
+pinned backup, --no-put-back, a digest of the reason, a fresh nonce and an expiry a few
+minutes away. The worker starts only what it names, and only once. Whoever has keys in
+the policy must sign; a worker with policy.require_signatures refuses every unsigned start.`,
 		Example: `  rewind start emergency --stack prod --severity P1 --reason "memory leak takes the host down"
   rewind start full --stack prod --severity P2 --reason "market_data corrupted" --wait
   rewind start full --stack prod --severity P2 --reason "restore last night's" --backup questdb_backup_20261125_020000.tar.gz
@@ -87,12 +90,18 @@ func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
 	if req.Group != "" {
 		id, label = workflows.GroupWorkflowID(req.Group), "group "+req.Group
 	}
-	st := identity.Statement{WorkflowID: id, Person: requester, Action: "start " + option, Severity: req.Severity, Expires: expiry(time.Now())}
+	// The statement names everything the request decides, and a nonce: the worker admits
+	// it once, though it stays in the run's history for anyone to read.
+	nonce, err := identity.NewNonce()
+	if err != nil {
+		return err
+	}
+	st := workflows.StartStatement(req, id, startExpiry(time.Now()), nonce)
 	if f.printStatement {
 		_, err := o.Out.Write(st.Text())
 		return err
 	}
-	p, err := o.prove(st, signSource{keyFile: f.keyFile, statementFile: f.statementFile, signatureFile: f.signatureFile}, cfg.Policy.RequireSignatures)
+	p, err := o.prove(st, signSource{keyFile: f.keyFile, statementFile: f.statementFile, signatureFile: f.signatureFile}, mustSign(cfg, requester))
 	if err != nil {
 		return err
 	}
