@@ -17,8 +17,10 @@ import (
 	uiconfig "github.com/temporalio/ui-server/v2/server/config"
 	uiserveroptions "github.com/temporalio/ui-server/v2/server/server_options"
 	enumspb "go.temporal.io/api/enums/v1"
+	standaloneactivity "go.temporal.io/server/chasm/lib/activity"
 	"go.temporal.io/server/common/cluster"
 	"go.temporal.io/server/common/config"
+	"go.temporal.io/server/common/dynamicconfig"
 	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/membership/static"
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
@@ -56,6 +58,10 @@ type Options struct {
 	Namespace string
 	// LogLevel of the server's own log (debug, info, warn, error).
 	LogLevel string
+	// StandaloneActivities lets clients start activities with no workflow, as the server
+	// allows by default. Rewind turns them off: each would be a step no rollback asked
+	// for. Tests turn them on to prove the worker refuses them too.
+	StandaloneActivities bool
 }
 
 // Server is a running Temporal server with its Web UI.
@@ -105,6 +111,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		// One process holds every service: static hosts instead of ringpop membership,
 		// which can fail to bootstrap when servers start and stop quickly in one process.
 		temporal.WithStaticHosts(hosts),
+		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{
+			standaloneactivity.Enabled.Key(): opts.StandaloneActivities,
+		}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("build temporal server: %w", err)

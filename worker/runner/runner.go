@@ -21,6 +21,7 @@ import (
 	"github.com/algotrendy/rewind/activities/notify"
 	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/activities/probe"
+	"github.com/algotrendy/rewind/worker/admission"
 	"github.com/algotrendy/rewind/workflows"
 )
 
@@ -49,7 +50,10 @@ type Options struct {
 // activity) and this host's task queue (every step that touches the host) until ctx
 // ends, then drains in-flight work.
 func Run(ctx context.Context, c client.Client, o Options) error {
-	opts := worker.Options{WorkerStopTimeout: o.DrainTimeout, Interceptors: o.Interceptors}
+	// Admission comes first: a step no Rewind rollback asked for runs no other code either.
+	gate := &admission.Gate{Temporal: c, Config: o.Policy.Config, Workflows: idSchemes()}
+	interceptors := append([]interceptor.WorkerInterceptor{gate}, o.Interceptors...)
+	opts := worker.Options{WorkerStopTimeout: o.DrainTimeout, Interceptors: interceptors}
 	main := worker.New(c, o.TaskQueue, opts)
 	main.RegisterWorkflow(workflows.Emergency)
 	main.RegisterWorkflow(workflows.Full)
@@ -64,7 +68,7 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 
 	hostOpts := opts
 	hostOpts.MaxConcurrentActivityExecutionSize = o.MaxConcurrentSteps
-	hostOpts.Interceptors = append([]interceptor.WorkerInterceptor{&failFast{}}, o.Interceptors...)
+	hostOpts.Interceptors = append([]interceptor.WorkerInterceptor{gate, &failFast{}}, o.Interceptors...)
 	host := worker.New(c, workflows.HostTaskQueue(o.TaskQueue, o.Host), hostOpts)
 	host.RegisterActivity(o.Docker)
 	host.RegisterActivity(o.Evidence)
@@ -115,5 +119,20 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 		return nil
 	case err := <-errc:
 		return err
+	}
+}
+
+// idSchemes says, for each workflow type Run registers, how its workflow ID names the
+// stack (or group) its steps may touch.
+func idSchemes() map[string]admission.IDScheme {
+	rollback := admission.IDScheme{Prefix: workflows.WorkflowID("")}
+	return map[string]admission.IDScheme{
+		"Emergency": rollback,
+		"Full":      rollback,
+		"Quick":     rollback,
+		"Git":       rollback,
+		"Verify":    {Prefix: workflows.WorkflowID(""), Suffix: "-verify"},
+		"Guard":     {Prefix: workflows.WorkflowID(""), Suffix: "-guard"},
+		"Fleet":     {Prefix: workflows.GroupWorkflowID(""), Group: true},
 	}
 }
