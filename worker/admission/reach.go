@@ -13,6 +13,7 @@ import (
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/gitrepo"
 	"github.com/algotrendy/rewind/activities/notify"
+	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/activities/probe"
 	"github.com/algotrendy/rewind/activities/storage"
 	"github.com/algotrendy/rewind/config"
@@ -117,6 +118,9 @@ func (r Reach) check(arg any) error {
 		return r.evidence(in.Name)
 	case identity.Statement:
 		return same("statement's workflow", in.WorkflowID, "rewind-"+r.Stack)
+	case policy.ExecutionInput:
+		// The guard asks the server whether its stack's rollback runs; it only reads.
+		return same("workflow", in.WorkflowID, "rewind-"+r.Stack)
 	case notify.Event, notify.Message:
 		// Notifications go only where the worker's configuration sends them.
 		return nil

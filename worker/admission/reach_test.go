@@ -8,6 +8,7 @@ import (
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/gitrepo"
+	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/activities/probe"
 	"github.com/algotrendy/rewind/activities/storage"
 	"github.com/algotrendy/rewind/config"
@@ -85,6 +86,8 @@ func TestReachAdmitsOnlyWhatTheConfigurationNames(t *testing.T) {
 		{"wait on the stack's health", docker.WaitHealthyInput{Project: t0.Project, Services: t0.Services, Probes: []string{t0.Checks.HealthURL}}, ""},
 		{"sign a statement for the guard's stack", identity.Statement{WorkflowID: "rewind-prod", Person: "rewind-guard"}, ""},
 		{"sign a statement for another stack", identity.Statement{WorkflowID: "rewind-billing", Person: "rewind-guard"}, "statement's workflow"},
+		{"the guard asks after its stack's rollback", policy.ExecutionInput{WorkflowID: "rewind-prod"}, ""},
+		{"asking after another stack's rollback", policy.ExecutionInput{WorkflowID: "rewind-billing"}, "workflow"},
 		{"an input nobody declared", struct{ Cmd string }{"rm -rf /"}, "does not know"},
 	}
 	for _, tt := range tests {
