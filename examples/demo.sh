@@ -11,12 +11,13 @@ mkdir -p "$state" bin
 mode=${1:-full}
 
 stop() {
-  for p in worker devserver; do
+  for p in worker devserver ssh-agent; do
     if [ -f "$state/$p.pid" ] && kill -0 "$(cat "$state/$p.pid")" 2>/dev/null; then
       kill "$(cat "$state/$p.pid")" && echo "stopped $p"
     fi
     rm -f "$state/$p.pid"
   done
+  rm -f "$state/agent.sock"
 }
 case "$mode" in
   stop) stop; exit 0 ;;
@@ -38,6 +39,23 @@ else
   for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/7233) 2>/dev/null && break; sleep 0.1; done
 fi
 
+# Signatures are required, as in production: everyone in the policy gets an SSH key made
+# now, held by an ssh-agent of the demo's own, through which the rewind CLI signs.
+echo "==> making SSH keys for alice, bob and the guard, and an ssh-agent holding alice's and bob's"
+keys="$state/keys"
+rm -rf "$keys" && mkdir -p "$keys"
+for who in alice bob rewind-guard; do
+  ssh-keygen -q -t ed25519 -N "" -C "$who@rewind-demo" -f "$keys/$who"
+done
+if [ -f "$state/ssh-agent.pid" ] && kill -0 "$(cat "$state/ssh-agent.pid")" 2>/dev/null; then kill "$(cat "$state/ssh-agent.pid")"; fi
+rm -f "$state/agent.sock"
+agent_out=$(ssh-agent -s -a "$PWD/$state/agent.sock")
+agent_pid=$(printf '%s\n' "$agent_out" | sed -n 's/^SSH_AGENT_PID=\([0-9]*\);.*/\1/p')
+echo "$agent_pid" >"$state/ssh-agent.pid"
+export SSH_AUTH_SOCK="$PWD/$state/agent.sock"
+ssh-add -q "$keys/alice" "$keys/bob"
+pub() { cat "$keys/$1.pub"; }
+
 compose_file="$PWD/examples/algotrendy/docker-compose.prod.yml"
 working_dir="$PWD/examples/algotrendy"
 guard_yaml=""
@@ -55,13 +73,14 @@ if [ "$mode" = guard ]; then
   compose_file="$PWD/$checkout/docker-compose.prod.yml"
   working_dir="$PWD/$checkout"
   guard_yaml="    guard: {interval: 3s, window: 10m, option: quick}"
-  guard_approver="  - {name: rewind-guard, role: on-call}   # the guard acts as itself"
+  guard_approver="  - {name: rewind-guard, role: on-call, keys: [\"$(pub rewind-guard)\"]}   # the guard acts, and signs, as itself"
 fi
 
 cat >"$state/demo.yaml" <<YAML
 temporal: {address: 127.0.0.1:7233, ui_url: "http://127.0.0.1:8233"}
-worker: {host: demo-host, listen: "127.0.0.1:9464"}
+worker: {host: demo-host, listen: "127.0.0.1:9464", guard_key: "$PWD/$keys/rewind-guard"}
 evidence: {dir: "$PWD/$state/evidence"}
+policy: {require_signatures: true}
 stacks:
   prod:
     project: algotrendy_v26
@@ -83,8 +102,8 @@ stacks:
       health_timeout: 2m
 $guard_yaml
 approvers:
-  - {name: alice, role: on-call}
-  - {name: bob, role: senior}
+  - {name: alice, role: on-call, keys: ["$(pub alice)"]}
+  - {name: bob, role: senior, keys: ["$(pub bob)"]}
 $guard_approver
 YAML
 
@@ -112,8 +131,9 @@ fi
 
 if [ -f "$state/worker.pid" ] && kill -0 "$(cat "$state/worker.pid")" 2>/dev/null; then kill "$(cat "$state/worker.pid")"; sleep 1; fi
 echo "==> starting the worker (log in $state/worker.log)"
-echo "    NOTE: the demo leaves policy.require_signatures off, so alice and bob are taken at their word;"
-echo "    production (rewind.example.yaml) turns it on: every start and decision is signed with an SSH key."
+bin/rewind --config "$state/demo.yaml" config check | sed 's/^/    /'
+echo "    signatures are required (policy.require_signatures: true): every start and decision is signed"
+echo "    with the person's SSH key, here through the demo's ssh-agent ($SSH_AUTH_SOCK)."
 bin/worker --config "$state/demo.yaml" >"$state/worker.log" 2>&1 &
 echo $! >"$state/worker.pid"
 for _ in $(seq 1 100); do curl -fs http://127.0.0.1:9464/healthz >/dev/null 2>&1 && break; sleep 0.1; done
@@ -139,9 +159,9 @@ if [ "$mode" = guard ]; then
   echo "Temporal and the Web UI keep running; stop them with: make demo-stop"
   exit 0
 fi
-echo "==> alice (on-call engineer) starts a P2 full rollback with database restore"
+echo "==> alice (on-call engineer) starts a P2 full rollback with database restore, signed with her key"
 rewind start full --stack prod --severity P2 --reason "demo: market_data corrupted after the v2.6 deploy" --as alice
-echo "==> bob (senior engineer) approves it, as the runbook's P2 rule asks"
+echo "==> bob (senior engineer) approves it, as the runbook's P2 rule asks, signed with his key"
 rewind approve rewind-prod --as bob --reason "backup checked, go"
 echo "==> watching the rollback"
 rewind watch rewind-prod
