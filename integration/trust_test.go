@@ -12,12 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/serviceerror"
 	sdkclient "go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/algotrendy/rewind/identity"
 	"github.com/algotrendy/rewind/workflows"
 )
 
@@ -210,4 +213,90 @@ func TestSignedStartsAndDecisionsWithOpenSSH(t *testing.T) {
 	require.Contains(t, histories, "http://127.0.0.1:1", "the webhook was tried and its failure recorded")
 	require.NotContains(t, histories, "SECRET", "the webhook's secret path is in no history")
 	require.NotContains(t, w.logs.String(), "SECRET", "nor in the worker's log")
+}
+
+// TestASignedStartReadFromHistoryStartsNothingElse plays someone who can write to the
+// namespace and read every history, starting Rewind's workflow through the SDK as no CLI
+// would. require_signatures is off, as in the default configuration, but alice has keys.
+// A statement alice signed is accepted once, for exactly what it names: under another
+// workflow ID, for another stack, with a backup or a flag she did not sign, a second
+// time, or unsigned in her name, nothing is scheduled on the host.
+func TestASignedStartReadFromHistoryStartsNothingElse(t *testing.T) {
+	s := needDocker(t)
+	srv, c := startTemporal(t)
+	alice, alicePub := sshKey(t, "alice")
+	e := newEnv(t, s, srv.GRPCAddr(), stackOptions{keys: map[string]string{"alice": alicePub}})
+	w := e.startWorker()
+	require.Equal(t, 1, strings.Count(w.logs.String(), "anyone with write access to the namespace can start and approve as any person without keys"),
+		"the worker says once what it takes on word:\n%s", w.logs)
+	signer, err := identity.FileSigner(alice)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	id := workflows.WorkflowID(e.stack)
+
+	request := func() workflows.Request {
+		return workflows.Request{Stack: e.stack, Option: workflows.OptionFull, Severity: "P2", Reason: "market_data corrupted", Requester: "alice", RequestedAt: time.Now()}
+	}
+	sign := func(req workflows.Request, workflowID string) workflows.Request {
+		nonce, err := identity.NewNonce()
+		require.NoError(t, err)
+		st := workflows.StartStatement(req, workflowID, time.Now().Add(5*time.Minute).UTC().Truncate(time.Second), nonce)
+		sig, err := identity.Sign(signer, st)
+		require.NoError(t, err)
+		req.Statement, req.Signature = string(st.Text()), sig
+		return req
+	}
+	start := func(workflowID string, req workflows.Request) (string, error) {
+		run, err := c.ExecuteWorkflow(ctx, sdkclient.StartWorkflowOptions{ID: workflowID, TaskQueue: e.taskQueue}, "Full", req)
+		require.NoError(t, err)
+		return run.GetRunID(), run.Get(ctx, nil)
+	}
+	refused := func(workflowID string, req workflows.Request, kind, why string) {
+		t.Helper()
+		_, err := start(workflowID, req)
+		requireType(t, err, kind)
+		require.ErrorContains(t, err, why)
+		require.ErrorContains(t, err, "nothing was changed")
+		require.Zero(t, len(history(t, c, workflowID).scheduled), "refused before any step was scheduled: %v", history(t, c, workflowID).scheduled)
+	}
+
+	// Alice's start of the stack, as `rewind start` signs it, is admitted and reaches the host.
+	signed := sign(request(), id)
+	run, err := c.ExecuteWorkflow(ctx, sdkclient.StartWorkflowOptions{ID: id, TaskQueue: e.taskQueue}, "Full", signed)
+	require.NoError(t, err)
+	require.EventuallyWithT(t, func(col *assert.CollectT) {
+		assert.NotZero(col, len(history(t, c, id).scheduled), "the signed start was admitted and scheduled its first step")
+	}, time.Minute, 100*time.Millisecond)
+	require.NoError(t, c.CancelWorkflow(ctx, id, run.GetRunID()))
+	err = run.Get(ctx, nil)
+	require.Error(t, err)
+	var appErr *temporal.ApplicationError
+	require.False(t, errors.As(err, &appErr) && appErr.Type() == workflows.ErrNotAuthorized, "the first run was admitted: %v", err)
+
+	// The same statement, read from that run's history, a second time.
+	refused(id, signed, workflows.ErrNotAuthorized, "this signed start was already used by "+id+" run "+run.GetRunID())
+
+	// Signed for staging, sent for this stack with a backup and no put-back she never asked for.
+	staging := request()
+	staging.Stack = "staging"
+	forged := sign(staging, workflows.WorkflowID("staging"))
+	forged.Stack, forged.Backup, forged.NoPutBack = e.stack, "mallory.tar.gz", true
+	refused(workflows.WorkflowID("staging"), forged, workflows.ErrBadInput, "a rollback of stack "+e.stack+" runs only as workflow "+id+", not rewind-staging")
+	refused(id, forged, workflows.ErrNotAuthorized, `alice's signature is refused: signed for workflow "rewind-staging", this is workflow "`+id+`"`)
+
+	// Signed for this stack, with a backup or a flag added after.
+	withBackup := sign(request(), id)
+	withBackup.Backup = "mallory.tar.gz"
+	refused(id, withBackup, workflows.ErrNotAuthorized, `signed to restore backup "", the request pins "mallory.tar.gz"`)
+	noPutBack := sign(request(), id)
+	noPutBack.NoPutBack = true
+	refused(id, noPutBack, workflows.ErrNotAuthorized, "signed with no-put-back: no, the request has no-put-back: yes")
+
+	// Unsigned, in the name of a person with keys.
+	refused(id, request(), workflows.ErrNotAuthorized, "alice has keys: sign with ssh-agent or --key")
+
+	nonces, err := os.ReadDir(filepath.Join(e.evidence, "nonces"))
+	require.NoError(t, err)
+	require.Len(t, nonces, 1, "only the admitted run claimed a nonce")
 }
