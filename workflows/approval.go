@@ -166,6 +166,10 @@ func (r *rollback) prove(who config.Person, statement, signature string, want id
 	return st, nil
 }
 
+// versionGroupParentChecked: from here a stack of a group asks the server whether its
+// parent is Rewind's group rollback on Rewind's queue, not a workflow of that ID of anyone's.
+const versionGroupParentChecked = "group-parent-checked"
+
 // versionClaimedStarts: from here a signed start binds the whole request (statement v2) and
 // its nonce is claimed once. Runs admitted before went on as they were admitted.
 const versionClaimedStarts = "signed-start-v2-nonce"
@@ -191,8 +195,18 @@ func (r *rollback) admit() error {
 	if (p.Rule.DecisionTime == 0 || r.req.Option == OptionEmergency) && p.Rank(who.Role) < p.Rank(p.Rule.Role) {
 		return refuse(fmt.Sprintf("%s may not start a %s rollback: it needs %s or above", who.Name, r.req.Severity, p.Rule.Role))
 	}
-	// A stack of a group rollback was started by the group, whose start was proven.
-	if r.groupApproved() || (!mustSign(p, who) && r.req.Signature == "") {
+	// A stack of a group rollback was started by the group, whose start was proven: the
+	// server, not the request, says the parent is Rewind's group rollback on this queue.
+	if r.groupApproved() {
+		if workflow.GetVersion(r.ctx, versionGroupParentChecked, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			return nil
+		}
+		if why := r.parentNotGroup(); why != "" {
+			return refuse(why)
+		}
+		return nil
+	}
+	if !mustSign(p, who) && r.req.Signature == "" {
 		return nil
 	}
 	if workflow.GetVersion(r.ctx, versionClaimedStarts, workflow.DefaultVersion, 1) == workflow.DefaultVersion {

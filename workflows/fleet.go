@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -155,6 +156,31 @@ func fleetStep(stack, host string) string {
 		return "Roll back " + stack
 	}
 	return fmt.Sprintf("Roll back %s on %s", stack, host)
+}
+
+// parentNotGroup says why this rollback's parent is not Rewind's group rollback, or "": a
+// workflow of anyone's can take the group's workflow ID and start a child on Rewind's queue
+// with a group decision of its own making, so the server is asked what the parent runs
+// and where.
+func (r *rollback) parentNotGroup() string {
+	info := workflow.GetInfo(r.ctx)
+	parent := info.ParentWorkflowExecution
+	var p *policy.Activities
+	ctx := workflow.WithActivityOptions(r.ctx, workflow.ActivityOptions{
+		TaskQueue: info.TaskQueueName, StartToCloseTimeout: 30 * time.Second,
+		ScheduleToStartTimeout: noWorkerAfter, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3},
+	})
+	var ran policy.Execution
+	if err := workflow.ExecuteActivity(ctx, p.Execution, policy.ExecutionInput{
+		WorkflowID: parent.ID, RunID: parent.RunID, Types: []string{FleetWorkflow}, TaskQueue: info.TaskQueueName,
+	}).Get(ctx, &ran); err != nil {
+		return fmt.Sprintf("could not ask the server about the group rollback %s that started this one: %s", parent.ID, message(err))
+	}
+	if !ran.Ours {
+		return fmt.Sprintf("this rollback's parent %s run %s is a %s on %s, not Rewind's group rollback on %s: its group decision counts for nothing; start a group with `rewind start --group`",
+			parent.ID, parent.RunID, cmp.Or(ran.Type, "workflow the server does not know"), cmp.Or(ran.Queue, "no queue"), info.TaskQueueName)
+	}
+	return ""
 }
 
 // groupApproved says whether this rollback runs as a stack of a group rollback whose

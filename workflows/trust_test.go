@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/hiddeco/sshsig"
+	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/identity"
@@ -170,4 +172,57 @@ func TestARollbackRunsOnlyAsItsStacksWorkflow(t *testing.T) {
 	require.Equal(t, ErrBadInput, errorType(t, err))
 	require.ErrorContains(t, err, `this rollback names group "markets" but was not started by that group's rollback rewind-group-markets`)
 	require.Empty(t, r.calls, "a forged group approval skips no gate")
+}
+
+// forgedGroup is a workflow of anyone's that took a group's workflow ID and starts a
+// stack's rollback as its child, with a group decision of its own making.
+func forgedGroup(ctx workflow.Context, req Request) (Result, error) {
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: WorkflowID(req.Stack)})
+	var res Result
+	err := workflow.ExecuteChildWorkflow(cctx, Full, req).Get(cctx, &res)
+	return res, err
+}
+
+// TestAStackOfAGroupTrustsOnlyRewindsGroupRollback: the parent's workflow ID is the
+// group's, but the server says it is not Rewind's group rollback on this queue, so its
+// "approved for the group" skips no gate and nothing runs on the host.
+func TestAStackOfAGroupTrustsOnlyRewindsGroupRollback(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		parent policy.Execution
+		want   string
+	}{
+		{"a workflow of anyone's", policy.Execution{Found: true, Type: "ForgedFleet", Queue: "mallory", Running: true},
+			"this rollback's parent rewind-group-markets run default-test-run-id is a ForgedFleet on mallory, not Rewind's group rollback on default-test-taskqueue: its group decision counts for nothing"},
+		{"Rewind's group rollback", policy.Execution{Found: true, Type: FleetWorkflow, Queue: "default-test-taskqueue", Running: true, Ours: true}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var asked []policy.ExecutionInput
+			r := newRig(t, rigOptions{first: func(r *rig) {
+				r.RegisterWorkflowWithOptions(forgedGroup, workflow.RegisterOptions{Name: "ForgedFleet"})
+				var p *policy.Activities
+				r.OnActivity(p.Execution, mock.Anything, mock.Anything).Return(func(_ context.Context, in policy.ExecutionInput) (policy.Execution, error) {
+					asked = append(asked, in)
+					return tc.parent, nil
+				})
+			}})
+			r.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: GroupWorkflowID("markets")})
+			req := request(OptionFull, "P2", "alice")
+			req.Group, req.GroupDecision = "markets", "approved by bob (senior)"
+
+			r.ExecuteWorkflow("ForgedFleet", req)
+
+			require.Len(t, asked, 1)
+			require.Equal(t, policy.ExecutionInput{WorkflowID: GroupWorkflowID("markets"), RunID: testRunID, Types: []string{FleetWorkflow}, TaskQueue: "default-test-taskqueue"}, asked[0])
+			err := r.GetWorkflowError()
+			if tc.want == "" {
+				require.NoError(t, err)
+				require.True(t, r.ran("compose up"), "the group's approval counts")
+				return
+			}
+			require.Equal(t, ErrNotAuthorized, errorType(t, err))
+			require.ErrorContains(t, err, tc.want)
+			require.Empty(t, r.calls, "no gate skipped, nothing ran on the host")
+		})
+	}
 }
