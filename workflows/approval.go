@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -220,7 +221,7 @@ func (r *rollback) admit() error {
 	if err != nil {
 		return refuse(err.Error())
 	}
-	if err := r.claimNonce(st, info); err != nil {
+	if err := r.claimNonce(st); err != nil {
 		return refuse(message(err))
 	}
 	return nil
@@ -228,7 +229,11 @@ func (r *rollback) admit() error {
 
 // claimNonce records, in the store every worker shares, that this run used the signed
 // start: a retry of this run is admitted again, another run with the same statement is not.
-func (r *rollback) claimNonce(st identity.Statement, run workflow.Execution) error {
+// The run is named by the first run of its chain, so a run that continued as new (a guard)
+// is still the one its start admitted.
+func (r *rollback) claimNonce(st identity.Statement) error {
+	info := workflow.GetInfo(r.ctx)
+	run := workflow.Execution{ID: info.WorkflowExecution.ID, RunID: cmp.Or(info.FirstRunID, info.WorkflowExecution.RunID)}
 	var a *policy.Activities
 	ctx := workflow.WithLocalActivityOptions(r.ctx, workflow.LocalActivityOptions{
 		ScheduleToCloseTimeout: time.Minute,
