@@ -17,6 +17,10 @@ import (
 // verifySuffix ends the workflow ID of a rollback's verification child.
 const verifySuffix = "-verify"
 
+// versionDatabaseProtocol: "database answers" asks the database in its own protocol
+// (probe.CheckDatabase) instead of an HTTP GET of its URL.
+const versionDatabaseProtocol = "database-answers-in-its-protocol"
+
 // VerifyRequest is what the verification child workflow checks.
 type VerifyRequest struct {
 	Stack     string
@@ -79,28 +83,32 @@ func Verify(ctx workflow.Context, in VerifyRequest) (VerifyReport, error) {
 		docker.WaitHealthyInput{Project: in.Project, Timeout: 30 * time.Second}).Get(ctx, &healthy)
 	add(CheckResult{Name: "containers up", Passed: err == nil, Evidence: evidenceOf(healthy.Summary(), err)})
 
-	type httpCheck struct {
-		name string
-		in   probe.HTTPCheck
+	checkHTTP := func(name string, hc probe.HTTPCheck) {
+		var r probe.Result
+		err := workflow.ExecuteActivity(withSummary(ctx, name+" — "+in.Stack), p.CheckHTTP, hc).Get(ctx, &r)
+		add(CheckResult{Name: name, Passed: err == nil && r.Passed, Evidence: evidenceOf(r.Evidence, err)})
 	}
-	var checks []httpCheck
 	if c.HealthURL != "" {
 		expect := c.HealthExpect
 		if expect == "" {
 			expect = "Healthy"
 		}
-		checks = append(checks, httpCheck{"api health", probe.HTTPCheck{Name: "api health", URL: c.HealthURL, Expect: expect}})
+		checkHTTP("api health", probe.HTTPCheck{Name: "api health", URL: c.HealthURL, Expect: expect})
 	}
 	if c.DatabaseURL != "" {
-		checks = append(checks, httpCheck{"database answers", probe.HTTPCheck{Name: "database answers", URL: c.DatabaseURL}})
+		// In the database's own protocol: PostgreSQL's wire for postgres://, an HTTP API
+		// (QuestDB's) otherwise. Runs that began before asked the HTTP check.
+		if workflow.GetVersion(ctx, versionDatabaseProtocol, workflow.DefaultVersion, 1) >= 1 {
+			var r probe.Result
+			err := workflow.ExecuteActivity(withSummary(ctx, "database answers — "+in.Stack), p.CheckDatabase,
+				probe.DatabaseCheck{Name: "database answers", URL: c.DatabaseURL}).Get(ctx, &r)
+			add(CheckResult{Name: "database answers", Passed: err == nil && r.Passed, Evidence: evidenceOf(r.Evidence, err)})
+		} else {
+			checkHTTP("database answers", probe.HTTPCheck{Name: "database answers", URL: c.DatabaseURL})
+		}
 	}
 	if c.FunctionalURL != "" {
-		checks = append(checks, httpCheck{"market data endpoint", probe.HTTPCheck{Name: "market data endpoint", URL: c.FunctionalURL, JSONArray: true}})
-	}
-	for _, hc := range checks {
-		var r probe.Result
-		err := workflow.ExecuteActivity(withSummary(ctx, hc.name+" — "+in.Stack), p.CheckHTTP, hc.in).Get(ctx, &r)
-		add(CheckResult{Name: hc.name, Passed: err == nil && r.Passed, Evidence: evidenceOf(r.Evidence, err)})
+		checkHTTP("market data endpoint", probe.HTTPCheck{Name: "market data endpoint", URL: c.FunctionalURL, JSONArray: true})
 	}
 	if c.DatabaseURL != "" && c.DataQuery != "" {
 		var r probe.Result

@@ -53,6 +53,7 @@ func TestVerifyRunsEveryConfiguredCheckAndReportsEachOne(t *testing.T) {
 	env.OnActivity(p.CheckHTTP, mock.Anything, mock.Anything).Return(func(_ context.Context, c probe.HTTPCheck) (probe.Result, error) {
 		return probe.Result{Name: c.Name, Passed: true, Evidence: "GET " + c.URL + " → 200"}, nil
 	})
+	env.OnActivity(p.CheckDatabase, mock.Anything, probe.DatabaseCheck{Name: "database answers", URL: "http://db:9000"}).Return(probe.Result{Passed: true, Evidence: "GET http://db:9000 → 200"}, nil)
 	env.OnActivity(p.CheckData, mock.Anything, mock.Anything).Return(probe.Result{Passed: false, Evidence: "SELECT COUNT(*) FROM market_data → 0"}, nil)
 	env.OnActivity(d.CheckLogs, mock.Anything, docker.LogsCheck{Project: "p", MustHave: []string{"Connected to Binance"}, MustLack: []string{"(?i)critical"}}).
 		Return(docker.LogsResult{Passed: true, Evidence: `found "Connected to Binance"`}, nil)
@@ -86,6 +87,7 @@ func TestVerifyComparesTheDataWithTheBackupsFingerprintAndBoundsResources(t *tes
 	var p *probe.Activities
 	env.OnActivity(d.WaitHealthy, mock.Anything, mock.Anything).Return(docker.WaitHealthyResult{Services: map[string]string{"api": "healthy"}}, nil)
 	env.OnActivity(p.CheckHTTP, mock.Anything, mock.Anything).Return(probe.Result{Passed: true}, nil)
+	env.OnActivity(p.CheckDatabase, mock.Anything, mock.Anything).Return(probe.Result{Passed: true}, nil)
 	env.OnActivity(p.CheckData, mock.Anything, mock.MatchedBy(func(c probe.DataCheck) bool { return c.Want == "" })).
 		Return(probe.Result{Passed: true, Evidence: "COUNT → 500"}, nil)
 	env.OnActivity(p.CheckData, mock.Anything, probe.DataCheck{Name: "data is the backup's (db_data)", URL: "http://db:9000", Query: "SELECT COUNT(*), SUM(price) FROM market_data", Want: "500 | 33000.5"}).
@@ -106,4 +108,36 @@ func TestVerifyComparesTheDataWithTheBackupsFingerprintAndBoundsResources(t *tes
 		"data is the backup's (db_data) (→ 500 | 12.5, the backup recorded 500 | 33000.5)",
 		"resource usage (p-api-1 uses 300.0 MiB of memory, over the limit of 256.0 MiB)",
 	}, report.Failed())
+}
+
+// TestDatabaseAnswersOverTheWireForPostgreSQL: "database answers" asks a postgres:// URL
+// over PostgreSQL's wire protocol; an HTTP GET of it fails every PostgreSQL stack.
+func TestDatabaseAnswersOverTheWireForPostgreSQL(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(Verify)
+	env.RegisterWorkflow(asChild)
+	env.RegisterActivity(&docker.Activities{})
+	env.RegisterActivity(&probe.Activities{})
+	var d *docker.Activities
+	var p *probe.Activities
+	const db = "postgres://postgres@127.0.0.1:55432/postgres"
+	env.OnActivity(d.WaitHealthy, mock.Anything, mock.Anything).Return(docker.WaitHealthyResult{Services: map[string]string{"postgres": "healthy"}}, nil)
+	env.OnActivity(p.CheckHTTP, mock.Anything, mock.Anything).Return(func(_ context.Context, c probe.HTTPCheck) (probe.Result, error) {
+		return probe.Result{Name: c.Name, Evidence: "GET " + c.URL + `: unsupported protocol scheme "postgres"`}, nil
+	})
+	env.OnActivity(p.CheckDatabase, mock.Anything, probe.DatabaseCheck{Name: "database answers", URL: db}).
+		Return(probe.Result{Passed: true, Evidence: "PostgreSQL 15.13 at " + db + " answers"}, nil)
+	env.OnActivity(p.CheckData, mock.Anything, mock.Anything).Return(probe.Result{Passed: true, Evidence: "SELECT COUNT(*) FROM trades → 100000"}, nil)
+
+	env.ExecuteWorkflow(asChild, VerifyRequest{Stack: "pg", Project: "p", HostQueue: "q", Checks: config.Checks{
+		DatabaseURL: db, DataQuery: "SELECT COUNT(*) FROM trades",
+	}})
+
+	require.NoError(t, env.GetWorkflowError())
+	var report VerifyReport
+	require.NoError(t, env.GetWorkflowResult(&report))
+	require.Empty(t, report.Failed())
+	require.True(t, report.Passed)
+	require.Equal(t, CheckResult{Name: "database answers", Passed: true, Evidence: "PostgreSQL 15.13 at " + db + " answers"}, report.Checks[1])
 }

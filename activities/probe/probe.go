@@ -60,8 +60,13 @@ func (a *Activities) get(ctx context.Context, u string) (int, []byte, error) {
 	return resp.StatusCode, body, err
 }
 
-// CheckHTTP is `curl URL` with the runbook's expectation.
+// CheckHTTP is `curl URL` with the runbook's expectation. A PostgreSQL URL is checked
+// over the wire instead: rollbacks that began before "database answers" became its own
+// check send their database URL here.
 func (a *Activities) CheckHTTP(ctx context.Context, c HTTPCheck) (Result, error) {
+	if isPostgres(c.URL) {
+		return a.CheckDatabase(ctx, DatabaseCheck{Name: c.Name, URL: c.URL})
+	}
 	res := Result{Name: c.Name}
 	code, body, err := a.get(ctx, c.URL)
 	if err != nil {
@@ -83,6 +88,57 @@ func (a *Activities) CheckHTTP(ctx context.Context, c HTTPCheck) (Result, error)
 		res.Passed = strings.Contains(string(body), c.Expect)
 	}
 	return res, nil
+}
+
+// DatabaseCheck wants the stack's database to answer: a PostgreSQL URL (postgres://) over
+// the wire protocol, QuestDB's HTTP API (http://host:9000) with 200 to a GET.
+type DatabaseCheck struct {
+	Name string
+	URL  string
+}
+
+// CheckDatabase is the runbook's "database answers" in the database's own protocol: a
+// PostgreSQL server must accept a connection and answer a ping; an HTTP API must answer 200.
+func (a *Activities) CheckDatabase(ctx context.Context, c DatabaseCheck) (Result, error) {
+	res := Result{Name: c.Name}
+	if !isPostgres(c.URL) {
+		code, _, err := a.get(ctx, c.URL)
+		if err != nil {
+			res.Evidence = fmt.Sprintf("GET %s: %v", c.URL, err)
+			return res, nil
+		}
+		res.Passed = code == http.StatusOK
+		res.Evidence = fmt.Sprintf("GET %s → %d", c.URL, code)
+		return res, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, c.URL)
+	if err != nil {
+		res.Evidence = fmt.Sprintf("connect to PostgreSQL at %s: %v", redact(c.URL), err)
+		return res, nil
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if err := conn.Ping(ctx); err != nil {
+		res.Evidence = fmt.Sprintf("ping PostgreSQL at %s: %v", redact(c.URL), err)
+		return res, nil
+	}
+	res.Passed = true
+	res.Evidence = fmt.Sprintf("PostgreSQL %s at %s answers", conn.PgConn().ParameterStatus("server_version"), redact(c.URL))
+	return res, nil
+}
+
+func isPostgres(u string) bool {
+	return strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")
+}
+
+// redact is a database URL as evidence shows it: without a password, should one be set.
+func redact(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "the configured database"
+	}
+	return p.Redacted()
 }
 
 // DataCheck runs the stack's data query and wants its first value above zero, or, with
@@ -140,7 +196,7 @@ func Exec(ctx context.Context, hc *http.Client, dbURL, statement string) error {
 }
 
 func run(ctx context.Context, hc *http.Client, dbURL, query string) ([][]any, error) {
-	if strings.HasPrefix(dbURL, "postgres://") || strings.HasPrefix(dbURL, "postgresql://") {
+	if isPostgres(dbURL) {
 		return queryPostgres(ctx, dbURL, query)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(dbURL, "/")+"/exec?query="+url.QueryEscape(query), nil)

@@ -57,3 +57,36 @@ func TestChecksPassAndFailOnWhatTheRunbookExpects(t *testing.T) {
 	r, _ := a.CheckData(ctx, DataCheck{URL: srv.URL, Query: "SELECT COUNT(*) FROM market_data"})
 	require.Equal(t, "SELECT COUNT(*) FROM market_data → 500", r.Evidence)
 }
+
+// TestDatabaseAnswersInItsOwnProtocol: an HTTP database answers a GET; a PostgreSQL URL is
+// dialled over the wire, never fetched over HTTP (which fails every PostgreSQL stack with
+// "unsupported protocol scheme").
+func TestDatabaseAnswersInItsOwnProtocol(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/down" {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	a := &Activities{}
+	ctx := context.Background()
+	up, err := a.CheckDatabase(ctx, DatabaseCheck{Name: "database answers", URL: srv.URL})
+	require.NoError(t, err)
+	require.True(t, up.Passed, up.Evidence)
+	down, err := a.CheckDatabase(ctx, DatabaseCheck{Name: "database answers", URL: srv.URL + "/down"})
+	require.NoError(t, err)
+	require.False(t, down.Passed, down.Evidence)
+
+	closed := "postgres://postgres:secret@127.0.0.1:1/postgres?sslmode=disable"
+	for _, check := range []func() (Result, error){
+		func() (Result, error) { return a.CheckDatabase(ctx, DatabaseCheck{Name: "database answers", URL: closed}) },
+		func() (Result, error) { return a.CheckHTTP(ctx, HTTPCheck{Name: "database answers", URL: closed}) },
+	} {
+		r, err := check()
+		require.NoError(t, err)
+		require.False(t, r.Passed)
+		require.Contains(t, r.Evidence, "connect to PostgreSQL at postgres://postgres:xxxxx@127.0.0.1:1/postgres")
+		require.NotContains(t, r.Evidence, "secret")
+		require.NotContains(t, r.Evidence, "unsupported protocol scheme")
+	}
+}

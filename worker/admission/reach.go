@@ -110,6 +110,8 @@ func (r Reach) check(arg any) error {
 		return r.store(in.Location)
 	case probe.HTTPCheck:
 		return r.urls(in.URL)
+	case probe.DatabaseCheck:
+		return same("database", in.URL, t.Checks.DatabaseURL)
 	case probe.DataCheck:
 		return all(same("database", in.URL, t.Checks.DatabaseURL), r.query(in.Query))
 	case probe.APISampleInput:
