@@ -123,6 +123,9 @@ func (a *Activities) RestoreVolume(ctx context.Context, in RestoreInput) (Restor
 	if err := a.volumeExists(ctx, in.Volume, "no volume %s to restore into; create it first"); err != nil {
 		return RestoreResult{}, err
 	}
+	if err := a.refuseRunning(ctx, "restore into volume "+in.Volume, in.Volume); err != nil {
+		return RestoreResult{}, err
+	}
 	f, err := os.Open(in.Backup)
 	if err != nil {
 		return RestoreResult{}, fmt.Errorf("open backup %s: %w", in.Backup, err)
@@ -157,7 +160,7 @@ func (a *Activities) RestoreVolume(ctx context.Context, in RestoreInput) (Restor
 		sum, err = a.restoreThroughArchive(ctx, in.Volume, read, archive.WalkOptions{Layout: layout, Limits: archive.Limits{MaxBytes: in.MaxBytes}, Skip: cp.Entries}, batch, saved, beat)
 	}
 	if err != nil {
-		return RestoreResult{}, refusal(in.Backup, err)
+		return RestoreResult{}, noSpace(refusal(in.Backup, err), "restore "+in.Backup+" into volume "+in.Volume)
 	}
 	if _, err := io.Copy(io.Discard, read); err != nil {
 		return RestoreResult{}, fmt.Errorf("read backup %s: %w", in.Backup, err)

@@ -103,7 +103,7 @@ func (a *Activities) SnapshotVolume(ctx context.Context, in SnapshotInput) (Snap
 	if !cp.Done {
 		var err error
 		if cp, err = a.stageSnapshot(ctx, in, file, stage, cp); err != nil {
-			return SnapshotProof{}, err
+			return SnapshotProof{}, noSpace(err, "snapshot of volume "+in.Volume+" on this host")
 		}
 	}
 	saved := func(u storage.UploadCheckpoint) {
@@ -111,7 +111,7 @@ func (a *Activities) SnapshotVolume(ctx context.Context, in SnapshotInput) (Snap
 		_ = saveCheckpoint(stage, cp) // the store's own list of parts is the truth on resume
 	}
 	if err := a.Evidence.PutFile(ctx, in.Name, file, cp.Upload, saved); err != nil {
-		return SnapshotProof{}, fmt.Errorf("store snapshot of volume %s: %w", in.Volume, err)
+		return SnapshotProof{}, noSpace(fmt.Errorf("store snapshot of volume %s: %w", in.Volume, err), "store snapshot "+in.Name)
 	}
 	sidecar := fmt.Sprintf("%s  %s\n", cp.SHA256, path.Base(in.Name))
 	if err := a.Evidence.Put(ctx, sidecarName(in.Name), strings.NewReader(sidecar)); err != nil {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"path"
 	"strconv"
+	"strings"
 
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/temporal"
@@ -115,8 +116,19 @@ func (a *Activities) isEmpty(ctx context.Context, volume string) (bool, error) {
 	}
 }
 
-// removeVolumeAndHolders removes the containers that hold a volume (helpers), then it.
+// removeVolumeAndHolders removes the containers that hold a volume (Rewind's helpers), then
+// it. A volume another container uses is refused, naming it: Rewind's own volumes go only
+// when nothing else uses them.
 func (a *Activities) removeVolumeAndHolders(ctx context.Context, name string) error {
+	users, err := a.volumeUsers(ctx, name, true)
+	if err != nil {
+		return err
+	}
+	if len(users) > 0 {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"refuse to remove volume %s: container %s uses it; Rewind's staging and forensic volumes are removed only when nothing else uses them", name, strings.Join(users, ", ")),
+			ErrVolumeInUse, nil)
+	}
 	if err := a.removeContainers(ctx, make(client.Filters).Add("volume", name), "containers using volume "+name); err != nil {
 		return err
 	}
@@ -181,6 +193,9 @@ func (a *Activities) CopyVolume(ctx context.Context, in CopyInput) (RestoreResul
 	if err := a.volumeExists(ctx, in.To, "no volume %s to copy into; create it first"); err != nil {
 		return RestoreResult{}, err
 	}
+	if err := a.refuseRunning(ctx, "copy into volume "+in.To, in.To); err != nil {
+		return RestoreResult{}, err
+	}
 	batch := cmp.Or(in.BatchBytes, a.BatchBytes, defaultBatchBytes)
 	saved := func(consumed int, bytes int64) error {
 		cp.Entries, cp.Bytes = consumed, cp.Bytes+bytes
@@ -200,12 +215,12 @@ func (a *Activities) CopyVolume(ctx context.Context, in CopyInput) (RestoreResul
 	if m == nil {
 		res, err := a.copyThroughArchive(ctx, in, journal, batch, &cp, saved)
 		res.TransferWhy = why
-		return res, err
+		return res, noSpace(err, "copy volume "+in.From+" into "+in.To)
 	}
 	resumeOf(&cp, TransferNative) // before the first ack is taken, in m.copy
 	res := RestoreResult{ResumedAt: skip, Transfer: TransferNative}
 	if err := m.copy(); err != nil {
-		return RestoreResult{}, fmt.Errorf("copy volume %s into %s: %w", in.From, in.To, err)
+		return RestoreResult{}, noSpace(fmt.Errorf("copy volume %s into %s: %w", in.From, in.To, err), "copy volume "+in.From+" into "+in.To)
 	}
 	res.MoverPeakRSS = m.peakRSS
 	return a.copied(journal, cp, res)

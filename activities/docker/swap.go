@@ -133,6 +133,11 @@ func (a *Activities) mover(ctx context.Context, command string, in SwapInput) (S
 	if !live.Exists {
 		return SwapResult{}, temporal.NewNonRetryableApplicationError("no volume "+in.Volume+" to put back", ErrNoSuchVolume, nil)
 	}
+	// A server runs on the folder it opened, wherever it is renamed to: a rename under it
+	// leaves it writing into the staging or forensic volume, which is then removed.
+	if err := a.refuseRunning(ctx, command+" volume "+in.Volume+" by rename", in.Volume, in.Staging, in.Forensic); err != nil {
+		return SwapResult{}, err
+	}
 	image, why, err := a.moverImage(ctx)
 	if err != nil {
 		return SwapResult{}, err

@@ -76,10 +76,14 @@ type RemoveVolumeResult struct {
 	Removed           bool
 }
 
-// RemoveVolume removes the containers that hold the volume (the runbook's "volume is in
-// use"), then the volume, after checking its snapshot is stored with the recorded hash.
+// RemoveVolume removes the stopped containers that hold the volume (the runbook's "volume
+// is in use"), then the volume, after checking its snapshot is stored with the recorded
+// hash. A container running on it is never removed: the step refuses, naming it.
 func (a *Activities) RemoveVolume(ctx context.Context, in RemoveVolumeInput) (RemoveVolumeResult, error) {
 	if err := a.checkProof(ctx, in); err != nil {
+		return RemoveVolumeResult{}, err
+	}
+	if err := a.refuseRunning(ctx, "remove volume "+in.Volume, in.Volume); err != nil {
 		return RemoveVolumeResult{}, err
 	}
 	list, err := a.Engine.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("volume", in.Volume)})
