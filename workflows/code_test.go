@@ -56,8 +56,8 @@ func TestGitFailedBuildPutsTheCheckoutTheLocalChangesAndTheStackBack(t *testing.
 	r.fail["build algotrendy-api:v2.5"] = temporal.NewNonRetryableApplicationError("no Dockerfile", ErrBadInput, nil)
 	r.ExecuteWorkflow(Git, codeRequest(OptionGit))
 	err := r.GetWorkflowError()
-	require.ErrorContains(t, err, "put back: checkout back at 262626262626, local changes applied again, the stack started again")
-	require.Equal(t, []string{"checkout 2626", "apply stash", "compose up", "notify failed"}, r.calls[r.index("build algotrendy-api:v2.5")+1:])
+	require.ErrorContains(t, err, "put back and healthy: checkout back at 262626262626, local changes applied again, the stack started again")
+	require.Equal(t, []string{"checkout 2626", "apply stash", "compose up", "wait healthy", "notify failed"}, r.calls[r.index("build algotrendy-api:v2.5")+1:])
 }
 
 func TestGitCancelledDuringTheBuildGoesBackToTheDeployedVersion(t *testing.T) {
@@ -68,7 +68,7 @@ func TestGitCancelledDuringTheBuildGoesBackToTheDeployedVersion(t *testing.T) {
 	r.RegisterDelayedCallback(r.CancelWorkflow, 10*time.Minute)
 	r.ExecuteWorkflow(Git, codeRequest(OptionGit))
 	require.True(t, temporal.IsCanceledError(r.GetWorkflowError()))
-	require.Equal(t, []string{"checkout 2626", "apply stash", "compose up", "notify failed"}, r.calls[r.index("checkout 2525")+1:])
+	require.Equal(t, []string{"checkout 2626", "apply stash", "compose up", "wait healthy", "notify failed"}, r.calls[r.index("checkout 2525")+1:])
 }
 
 func TestQuickToAnUnknownVersionChangesNothing(t *testing.T) {

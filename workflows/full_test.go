@@ -1,13 +1,16 @@
 package workflows
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/algotrendy/rewind/activities/archive"
 	"github.com/algotrendy/rewind/activities/backup"
@@ -88,12 +91,12 @@ func TestFullPutsTheStackBackWhenAStepFailsAfterTheVolumeWasRemoved(t *testing.T
 
 	err := r.GetWorkflowError()
 	require.Equal(t, "EngineRefused", errorType(t, err))
-	require.Contains(t, err.Error(), "the engine refused the copy; put back: volume db_data from its snapshot, the stack started again; evidence: incidents/")
+	require.Contains(t, err.Error(), "the engine refused the copy; put back and healthy: volume db_data from its snapshot, the stack started again; evidence: incidents/")
 	tail := r.calls[r.index("copy into db_data")+1:]
 	require.Equal(t, []string{
-		"remove volume db_data", "create volume db_data", "restore db_data from failed_deployment_db_data.tar.gz", "compose up",
+		"remove volume db_data", "create volume db_data", "restore db_data from failed_deployment_db_data.tar.gz", "compose up", "wait healthy",
 		"notify failed", "remove staging",
-	}, tail, "the damaged data comes back from this run's snapshot, then the stack starts as it was")
+	}, tail, "the damaged data comes back from this run's snapshot, then the stack starts as it was and is waited on")
 	require.Equal(t, r.created[0], r.created[1], "the put-back volume gets the recorded driver and labels, so compose adopts it")
 	require.Equal(t, "failed", r.progress().Phase)
 }
@@ -107,9 +110,127 @@ func TestFullFailedVerificationPutsTheDamagedDataBackNamingTheCheck(t *testing.T
 	err := r.GetWorkflowError()
 	require.Equal(t, ErrVerificationFailed, errorType(t, err))
 	require.Contains(t, err.Error(), "data integrity (SELECT COUNT(*) FROM market_data → 0)")
-	require.Contains(t, err.Error(), "put back: volume db_data back in place, the stack started again")
-	require.Equal(t, []string{"unswap db_data", "compose up", "notify failed", "remove staging"}, r.calls[r.index("verify")+1:],
-		"the damaged data is renamed back, the stack starts as it was, and no forensic volume is freed")
+	require.Contains(t, err.Error(), "put back and healthy: what it started stopped, volume db_data back in place, the stack started again")
+	require.Equal(t, []string{"stop", "unswap db_data", "compose up", "wait healthy", "notify failed", "remove staging"}, r.calls[r.index("verify")+1:],
+		"the restored stack stops before the damaged data is renamed back under it; the stack starts as it was, is waited on, and no forensic volume is freed")
+}
+
+// TestAPutBackAfterTheStartStopsTheStackFirst: a failure anywhere past the start (compose
+// up itself, the health wait, the verification) stops what the start started before any
+// volume is renamed back, then starts the stack as it was and waits on it.
+func TestAPutBackAfterTheStartStopsTheStackFirst(t *testing.T) {
+	for _, tc := range []struct {
+		failing string
+		err     error
+	}{
+		{"compose up", temporal.NewNonRetryableApplicationError("port is already allocated", "ComposeFailed", nil)},
+		{"wait healthy", temporal.NewNonRetryableApplicationError("project algotrendy_v26 not healthy after 5m0s", docker.ErrNotHealthy, nil)},
+		{"verify", temporal.NewNonRetryableApplicationError("the child died", "ChildFailed", nil)},
+	} {
+		for _, copyIn := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s copy=%t", tc.failing, copyIn), func(t *testing.T) {
+				var d *docker.Activities
+				failed := false
+				r := newRig(t, rigOptions{copy: copyIn, first: func(r *rig) {
+					// The step fails once: the put-back's own compose up and wait succeed.
+					fail := func(name string) error {
+						r.mu.Lock()
+						defer r.mu.Unlock()
+						r.calls = append(r.calls, name)
+						if name == tc.failing && !failed {
+							failed = true
+							return tc.err
+						}
+						return nil
+					}
+					switch tc.failing {
+					case "compose up":
+						r.OnActivity(d.ComposeUp, mock.Anything, mock.Anything).Return(func(context.Context, docker.ComposeUpInput) (docker.ComposeUpResult, error) {
+							return docker.ComposeUpResult{}, fail("compose up")
+						})
+					case "wait healthy":
+						r.OnActivity(d.WaitHealthy, mock.Anything, mock.Anything).Return(func(context.Context, docker.WaitHealthyInput) (docker.WaitHealthyResult, error) {
+							return docker.WaitHealthyResult{}, fail("wait healthy")
+						})
+					}
+				}})
+				if tc.failing == "verify" {
+					r.fail["verify"] = tc.err
+				}
+
+				r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+
+				err := r.GetWorkflowError()
+				require.Error(t, err)
+				tail := r.calls[r.index(tc.failing)+1:]
+				putBack := []string{"stop", "unswap db_data", "compose up", "wait healthy", "notify failed", "remove staging"}
+				undone := "volume db_data back in place"
+				if copyIn {
+					putBack = []string{"stop", "remove volume db_data", "create volume db_data", "restore db_data from failed_deployment_db_data.tar.gz", "compose up", "wait healthy", "notify failed", "remove staging"}
+					undone = "volume db_data from its snapshot"
+				}
+				require.Equal(t, putBack, tail, "the stack stops before its data goes back, then starts as it was and is waited on")
+				require.Contains(t, err.Error(), "put back and healthy: what it started stopped, "+undone+", the stack started again")
+			})
+		}
+	}
+}
+
+// TestAPutBackSaysWhenTheStackIsNotHealthyAfterIt: the record says what is true.
+func TestAPutBackSaysWhenTheStackIsNotHealthyAfterIt(t *testing.T) {
+	var d *docker.Activities
+	r := newRig(t, rigOptions{first: func(r *rig) {
+		r.OnActivity(d.WaitHealthy, mock.Anything, mock.Anything).Return(func(context.Context, docker.WaitHealthyInput) (docker.WaitHealthyResult, error) {
+			return docker.WaitHealthyResult{}, temporal.NewNonRetryableApplicationError("project algotrendy_v26 not healthy after 5m0s: still waiting for api (unhealthy)", docker.ErrNotHealthy, nil)
+		})
+	}})
+
+	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+
+	err := r.GetWorkflowError()
+	require.Equal(t, docker.ErrNotHealthy, errorType(t, err))
+	require.Contains(t, err.Error(), "put back: what it started stopped, volume db_data back in place, the stack started again; not healthy: project algotrendy_v26 not healthy after 5m0s: still waiting for api (unhealthy); evidence: ")
+	require.NotContains(t, err.Error(), "put back and healthy")
+}
+
+// TestAPutBackThatCannotStopTheStackLeavesTheDataWhereTheServerRuns: the rename back is
+// refused while a container runs on the volume; the record says so, and says whether the
+// stack is healthy.
+func TestAPutBackThatCannotStopTheStackLeavesTheDataWhereTheServerRuns(t *testing.T) {
+	var d *docker.Activities
+	stops := 0
+	r := newRig(t, rigOptions{first: func(r *rig) {
+		r.OnActivity(d.StopProject, mock.Anything, mock.Anything).Return(func(context.Context, docker.StopInput) (docker.StopResult, error) {
+			stops++
+			if stops > 1 {
+				return docker.StopResult{}, temporal.NewNonRetryableApplicationError("the engine timed out", "EngineTimeout", nil)
+			}
+			return docker.StopResult{Stopped: []string{"db"}}, r.step("stop")
+		})
+		r.OnActivity(d.UnswapVolume, mock.Anything, mock.Anything).Return(func(context.Context, docker.SwapInput) (docker.SwapResult, error) {
+			return docker.SwapResult{}, temporal.NewNonRetryableApplicationError("refuse to unswap volume db_data by rename: volume db_data is mounted by running container algotrendy_v26_db_1; stop it first", docker.ErrVolumeInUse, nil)
+		})
+	}})
+	r.report = VerifyReport{Checks: []CheckResult{{Name: "data integrity", Passed: false, Evidence: "0"}}}
+
+	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+
+	err := r.GetWorkflowError()
+	require.Contains(t, err.Error(), "could not put back: what it started stopped (the engine timed out), volume db_data back in place (refuse to unswap volume db_data by rename: volume db_data is mounted by running container algotrendy_v26_db_1; stop it first); put back: the stack started again; the stack is healthy")
+	require.Equal(t, "failed", r.progress().Phase)
+}
+
+// TestARunThatBeganBeforeTheStopUndoPutsBackAsItDid: runs recorded before the start
+// recorded its undo replay the put-back they issued.
+func TestARunThatBeganBeforeTheStopUndoPutsBackAsItDid(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	r.OnGetVersion(versionRunningState, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	r.report = VerifyReport{Checks: []CheckResult{{Name: "data integrity", Passed: false, Evidence: "0"}}}
+
+	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+
+	require.ErrorContains(t, r.GetWorkflowError(), "put back: volume db_data back in place, the stack started again; evidence")
+	require.Equal(t, []string{"unswap db_data", "compose up", "notify failed", "remove staging"}, r.calls[r.index("verify")+1:])
 }
 
 func TestTheForensicVolumeStaysWhenItsSnapshotCannotBeStored(t *testing.T) {
@@ -156,7 +277,7 @@ func TestFullRestoresEveryVolumeAndAFailureInTheSecondPutsBothBack(t *testing.T)
 	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
 
 	err := r.GetWorkflowError()
-	require.ErrorContains(t, err, "put back: volume cache_data back in place, volume db_data back in place, the stack started again")
+	require.ErrorContains(t, err, "put back and healthy: volume cache_data back in place, volume db_data back in place, the stack started again")
 	require.Less(t, r.index("prepare cache_data_2.tar.gz"), r.index("stop"), "both volumes are proven before anything stops")
 	require.Equal(t, []string{"unswap cache_data", "unswap db_data", "compose up"}, r.calls[r.index("swap cache_data")+1:r.index("compose up")+1],
 		"the half-done swap of the second is undone too: its undo was in place before it began")
@@ -184,8 +305,8 @@ func TestCancelledAfterTheSwapPutsTheOldDataBack(t *testing.T) {
 	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
 
 	require.True(t, temporal.IsCanceledError(r.GetWorkflowError()))
-	require.Equal(t, []string{"remove volume db_data", "create volume db_data", "restore db_data from failed_deployment_db_data.tar.gz", "compose up", "notify failed", "remove staging"},
-		r.calls[r.index("compose up")+1:], "the damaged data comes back from its snapshot and the stack starts as it was")
+	require.Equal(t, []string{"stop", "remove volume db_data", "create volume db_data", "restore db_data from failed_deployment_db_data.tar.gz", "compose up", "wait healthy", "notify failed", "remove staging"},
+		r.calls[r.index("compose up")+1:], "what the start started stops, the damaged data comes back from its snapshot, and the stack starts as it was")
 }
 
 func TestCancelledWhileWaitingForApprovalRemovesTheStagingVolumeAndNothingElse(t *testing.T) {

@@ -32,6 +32,9 @@ type rollback struct {
 	prefix string
 	// undo holds, in the order the changes were made, how to put each back.
 	undo []undo
+	// startedAgain is set once a put-back started the stack it had stopped: the put-back
+	// then waits on it and says whether it is healthy.
+	startedAgain bool
 	// cleanups remove what a failed run made for itself (staging volumes).
 	cleanups []func(ctx workflow.Context)
 	// sections are more of the incident report (backups, versions, verification).
@@ -225,7 +228,8 @@ func (r *rollback) end(err error, notice string) (Result, error) {
 	return Result{}, temporal.NewNonRetryableApplicationError(msg, kind, err)
 }
 
-// putBack undoes the changes newest first and says what it did.
+// putBack undoes the changes newest first — what the rollback started is stopped before
+// any volume goes back — then waits on the stack it started again, and says what is true.
 func (r *rollback) putBack(ctx workflow.Context) string {
 	const step = "Put the stack back as it was"
 	r.track.start(step)
@@ -237,16 +241,28 @@ func (r *rollback) putBack(ctx workflow.Context) string {
 		}
 		done = append(done, u.what)
 	}
-	if len(failed) > 0 {
-		detail := "could not put back: " + strings.Join(failed, ", ")
+	waited := r.startedAgain && r.restoresRunningState(ctx)
+	var sick error
+	if waited {
+		_, sick = r.awaitHealthy(ctx)
+	}
+	detail, state := "put back: "+strings.Join(done, ", "), StateDone
+	switch {
+	case len(failed) > 0:
+		detail, state = "could not put back: "+strings.Join(failed, ", "), StateFailed
 		if len(done) > 0 {
 			detail += "; put back: " + strings.Join(done, ", ")
 		}
-		r.track.finish(step, StateFailed, detail)
-		return detail
+		if waited && sick == nil {
+			detail += "; the stack is healthy"
+		}
+	case waited && sick == nil:
+		detail = "put back and healthy: " + strings.Join(done, ", ")
 	}
-	detail := "put back: " + strings.Join(done, ", ")
-	r.track.finish(step, StateDone, detail)
+	if sick != nil {
+		detail += "; not healthy: " + message(sick)
+	}
+	r.track.finish(step, state, detail)
 	return detail
 }
 

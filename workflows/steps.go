@@ -80,9 +80,31 @@ func (r *rollback) stopStack() error {
 		if err := r.exec(stopping, d.StopProject, docker.StopInput{Project: r.plan.Target.Project, Grace: r.plan.Target.StopGracePeriod}, &stopped); err != nil {
 			return "", err
 		}
-		r.changed("the stack started again", func(ctx workflow.Context) error { return r.composeUp(ctx) })
+		r.changed("the stack started again", func(ctx workflow.Context) error {
+			if err := r.composeUp(ctx); err != nil {
+				return err
+			}
+			r.startedAgain = true
+			return nil
+		})
 		return fmt.Sprintf("%d stopped, %d killed", len(stopped.Stopped), len(stopped.Killed)), nil
 	})
+}
+
+// versionRunningState: starting the stack records how to stop it, so a put-back stops a
+// server before its volumes go back under it, and the put-back waits on the stack it
+// starts again. Runs that began before replay without either.
+const versionRunningState = "put-back-restores-running-state"
+
+func (r *rollback) restoresRunningState(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, versionRunningState, workflow.DefaultVersion, 1) >= 1
+}
+
+// stopStarted stops the project again: the undo of a start, before anything is put back.
+func (r *rollback) stopStarted(ctx workflow.Context) error {
+	var d *docker.Activities
+	var stopped docker.StopResult
+	return r.execIn(ctx, stopping, d.StopProject, docker.StopInput{Project: r.plan.Target.Project, Grace: r.plan.Target.StopGracePeriod}, &stopped)
 }
 
 func (r *rollback) composeUp(ctx workflow.Context) error {
@@ -92,9 +114,14 @@ func (r *rollback) composeUp(ctx workflow.Context) error {
 	return r.execIn(ctx, quick, d.ComposeUp, docker.ComposeUpInput{Project: t.Project, Files: t.ComposeFiles, WorkingDir: t.WorkingDir, Command: r.plan.Compose}, &up)
 }
 
-// startStack is the runbook's `docker-compose up -d`.
+// startStack is the runbook's `docker-compose up -d`. Its undo, recorded before compose
+// starts anything (compose may start some containers and fail on the next), stops the
+// project: a put-back never moves data under a running server.
 func (r *rollback) startStack() error {
 	return r.step(stepUp, func() (string, error) {
+		if r.restoresRunningState(r.ctx) {
+			r.changed("what it started stopped", r.stopStarted)
+		}
 		return "compose up -d", r.composeUp(r.ctx)
 	})
 }
@@ -103,18 +130,26 @@ func (r *rollback) startStack() error {
 // runbook's `sleep 30`, but only as long as it takes.
 func (r *rollback) waitHealthy() error {
 	return r.step(stepHealthy, func() (string, error) {
-		var d *docker.Activities
-		t := r.plan.Target
-		var probes []string
-		if t.Checks.HealthURL != "" {
-			probes = append(probes, t.Checks.HealthURL)
-		}
-		var healthy docker.WaitHealthyResult
-		if err := r.exec(waiting, d.WaitHealthy, docker.WaitHealthyInput{Project: t.Project, Services: t.Services, Probes: probes, Timeout: t.Checks.HealthTimeout}, &healthy); err != nil {
+		healthy, err := r.awaitHealthy(r.ctx)
+		if err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("%s after %s", healthy.Summary(), healthy.Waited), nil
 	})
+}
+
+// awaitHealthy waits until the stack runs healthy and its health endpoint answers; a
+// put-back waits on the stack it started again the same way.
+func (r *rollback) awaitHealthy(ctx workflow.Context) (docker.WaitHealthyResult, error) {
+	var d *docker.Activities
+	t := r.plan.Target
+	var probes []string
+	if t.Checks.HealthURL != "" {
+		probes = append(probes, t.Checks.HealthURL)
+	}
+	var healthy docker.WaitHealthyResult
+	err := r.execIn(ctx, waiting, d.WaitHealthy, docker.WaitHealthyInput{Project: t.Project, Services: t.Services, Probes: probes, Timeout: t.Checks.HealthTimeout}, &healthy)
+	return healthy, err
 }
 
 // verify runs the post-rollback verification as a child workflow and fails the rollback
