@@ -165,6 +165,11 @@ func Guard(ctx workflow.Context, req GuardRequest) (GuardResult, error) {
 		if run == samplesPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			next := req
 			next.State = st
+			if g.checked {
+				// The next run continues this one, whose starter was admitted; a signed
+				// start is used once.
+				next.Statement, next.Signature = "", ""
+			}
 			return GuardResult{}, workflow.NewContinueAsNewError(ctx, Guard, next)
 		}
 		began := workflow.Now(ctx)
@@ -287,11 +292,11 @@ func (g *guard) admit() error {
 			return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 				"a guard's state is its own: this run continued run %s, which was not a guard on %s; start the guard with `rewind guard`; nothing was sampled or started", prev, info.TaskQueueName), ErrBadInput, nil)
 		}
+		// That guard admitted its starter when it began.
+		return nil
 	}
-	r := &rollback{ctx: g.ctx, plan: g.plan, track: g.track, req: Request{
-		Stack: g.req.Stack, Option: g.plan.Target.Guard.Option, Severity: g.plan.Policy.Severity,
-		Requester: g.req.Requester, RequestedAt: g.req.RequestedAt, Statement: g.req.Statement, Signature: g.req.Signature,
-	}}
+	r := &rollback{ctx: g.ctx, plan: g.plan, track: g.track, req: guardAuthority(g.req.Stack, g.plan.Target.Guard.Option, g.req.Requester)}
+	r.req.Severity, r.req.RequestedAt, r.req.Statement, r.req.Signature = g.plan.Policy.Severity, g.req.RequestedAt, g.req.Statement, g.req.Signature
 	err := r.admit()
 	if appErr, ok := errors.AsType[*temporal.ApplicationError](err); ok {
 		// The refusal keeps its type, so callers and tests tell it from a failure.
@@ -299,6 +304,19 @@ func (g *guard) admit() error {
 			r.req.Option, g.req.Stack, appErr.Message()), appErr.Type(), nil)
 	}
 	return err
+}
+
+// guardAuthority is what starting a guard authorizes: the stack's guard option at P1, in
+// the starter's name. Its statement is for the guard's workflow ID, so it starts nothing
+// by itself.
+func guardAuthority(stack, option, requester string) Request {
+	return Request{Stack: stack, Option: option, Severity: "P1", Requester: requester}
+}
+
+// GuardStartStatement is what a guard's starter signs when the policy or their keys ask
+// for a signature (the CLI signs it; the guard checks it as a rollback checks its start).
+func GuardStartStatement(stack, option, requester string, expires time.Time, nonce string) identity.Statement {
+	return StartStatement(guardAuthority(stack, option, requester), GuardWorkflowID(stack), expires, nonce)
 }
 
 // guardWorkflowName is the guard's workflow type, as the worker registers it.
@@ -324,20 +342,21 @@ const (
 )
 
 // byHand says whether a rollback-started signal stops the guard: only when the server
-// shows a Rewind rollback of the stack running on this queue that got past its admission,
-// so stopping a guard takes the authority starting a rollback takes. A signal with nothing
-// behind it is recorded and the guard goes on.
+// shows a Rewind rollback of the stack (or of a group that holds it) running on this queue
+// that got past its admission, so stopping a guard takes the authority starting a rollback
+// takes. A signal with nothing behind it is recorded and the guard goes on.
 func (g *guard) byHand(who string) (string, bool) {
-	id := WorkflowID(g.req.Stack)
 	var rollbacks []string
 	for _, o := range []string{OptionQuick, OptionFull, OptionGit, OptionEmergency} {
 		name, _ := WorkflowName(o)
 		rollbacks = append(rollbacks, name)
 	}
-	in := policy.ExecutionInput{WorkflowID: id, Types: rollbacks, TaskQueue: workflow.GetInfo(g.ctx).TaskQueueName, ProgressQuery: ProgressQuery}
+	in := policy.ExecutionInput{WorkflowID: WorkflowID(g.req.Stack), Types: rollbacks, TaskQueue: workflow.GetInfo(g.ctx).TaskQueueName, ProgressQuery: ProgressQuery,
+		Stack: g.req.Stack, GroupIDPrefix: GroupWorkflowID(""), GroupType: FleetWorkflow}
 	deadline := workflow.Now(g.ctx).Add(admissionWait)
 	for {
 		ran, err := g.execution(in)
+		id := cmp.Or(ran.WorkflowID, in.WorkflowID)
 		var why string
 		switch {
 		case err != nil:
@@ -575,8 +594,8 @@ func (g *guard) act(severity string, worst finding, fired []finding, s GuardSamp
 		reason = fmt.Sprintf("guard of %s %s: %s at %s; samples: %s", g.req.Stack, g.req.Version, worst, s.At.UTC().Format(time.RFC3339), samples)
 	}
 	req := Request{Stack: g.req.Stack, Option: option, Severity: severity, Reason: reason, Requester: g.plan.GuardName, RequestedAt: workflow.Now(g.ctx)}
-	if g.plan.Policy.RequireSignatures {
-		st := identity.Statement{WorkflowID: WorkflowID(g.req.Stack), Person: g.plan.GuardName, Action: "start " + option, Severity: severity, Expires: workflow.Now(g.ctx).Add(10 * time.Minute).UTC().Truncate(time.Second)}
+	if mustSignAs(g.plan.Policy, g.plan.GuardName) {
+		st := StartStatement(req, WorkflowID(g.req.Stack), workflow.Now(g.ctx).Add(MaxStartSignedFor).UTC().Truncate(time.Second), derivedNonce(g.ctx, req))
 		var p *policy.Activities
 		lctx := workflow.WithLocalActivityOptions(g.ctx, workflow.LocalActivityOptions{ScheduleToCloseTimeout: 30 * time.Second, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 2}})
 		var sig string

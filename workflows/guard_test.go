@@ -17,13 +17,16 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/notify"
 	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/activities/probe"
+	"github.com/algotrendy/rewind/activities/storage"
 	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/identity"
 )
 
 func TestLeakRateSeesALeakNotASpikeNorAStep(t *testing.T) {
@@ -90,7 +93,9 @@ approvers:
 		r.mu.Unlock()
 		return Result{}, nil
 	}, workflow.RegisterOptions{Name: "Quick"}) // stand-in for the rollback the guard starts
-	r.RegisterActivity(&policy.Activities{Config: cfg, Host: "docker-1"})
+	nonces, err := storage.NewFolder(filepath.Join(t.TempDir(), "evidence"))
+	require.NoError(t, err)
+	r.RegisterActivity(&policy.Activities{Config: cfg, Host: "docker-1", Nonces: nonces})
 	for _, a := range []any{&docker.Activities{}, &probe.Activities{}, &evidence.Activities{}, &notify.Activities{}} {
 		r.RegisterActivity(a)
 	}
@@ -404,4 +409,48 @@ func requireAppError(t *testing.T, err error, kind string) {
 	require.True(t, ok, "an application error: %v", err)
 	require.Equal(t, kind, appErr.Type())
 	require.True(t, appErr.NonRetryable())
+}
+
+// TestGuardStartIsSignedWhenItsStarterHasKeys: starting a guard lets it start the stack's
+// P1 rollback, so a starter with keys signs for it, for the guard's workflow ID: unsigned,
+// or with a statement signed for the rollback itself, the guard is refused before it looks.
+func TestGuardStartIsSignedWhenItsStarterHasKeys(t *testing.T) {
+	dana := newPerson(t, "dana", "on-call")
+	pub := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(dana.signer(t).PublicKey())))
+	entry := guardEntry + fmt.Sprintf("  - {name: dana, role: on-call, keys: [%q]}\n", pub)
+	sign := func(st identity.Statement) GuardRequest {
+		sig, err := identity.Sign(dana.signer(t), st)
+		require.NoError(t, err)
+		req := guardRequest()
+		req.Requester, req.Statement, req.Signature = "dana", string(st.Text()), sig
+		return req
+	}
+	nonce := func() string {
+		n, err := identity.NewNonce()
+		require.NoError(t, err)
+		return n
+	}
+	expires := time.Now().Add(MaxStartSignedFor).UTC().Truncate(time.Second)
+	for name, tc := range map[string]struct {
+		req  GuardRequest
+		want string
+	}{
+		"unsigned":                               {func() GuardRequest { req := guardRequest(); req.Requester = "dana"; return req }(), "dana has keys: sign with ssh-agent or --key"},
+		"signed for the rollback, not the guard": {sign(StartStatement(guardAuthority("prod", OptionQuick, "dana"), WorkflowID("prod"), expires, nonce())), `signed for workflow "rewind-prod", this is workflow "rewind-prod-guard"`},
+		"signed for the guard":                   {sign(GuardStartStatement("prod", OptionQuick, "dana", expires, nonce())), ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := newGuardRig(t, entry, healthy)
+			r.ExecuteWorkflow(Guard, tc.req)
+			if tc.want == "" {
+				require.NoError(t, r.GetWorkflowError())
+				require.Equal(t, 8, r.samples, "the signed guard watched its window")
+				return
+			}
+			err := r.GetWorkflowError()
+			require.ErrorContains(t, err, tc.want)
+			requireAppError(t, err, ErrNotAuthorized)
+			require.Zero(t, r.samples)
+		})
+	}
 }

@@ -13,12 +13,13 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/algotrendy/rewind/identity"
 	"github.com/algotrendy/rewind/workflows"
 )
 
 type guardFlags struct {
-	stack, version, requester string
-	window, interval          time.Duration
+	stack, version, requester, keyFile string
+	window, interval                   time.Duration
 }
 
 // NewCmdGuard builds `rewind guard` (deployed false) and `rewind deployed` (true): watch a
@@ -38,7 +39,12 @@ memory), the API (health, 5xx ratio, latency against the first samples) and the 
 and judges the worker's criteria, shaped like the runbook's "When to Execute Rollback":
 a critical finding starts the stack's guard.option rollback at P1 as the guard, a major
 one proposes it at P2 for an approver, a minor one is recorded. The guard ends quietly
-when the window passes, and stops when someone starts a rollback by hand.
+when the window passes, and stops when someone starts a rollback of the stack by hand
+(the worker checks with Temporal that one runs).
+
+Whoever starts a guard lets it start that P1 rollback, so they need the authority to
+start it themselves: a person of the worker's policy with the P1 role, who signs (ssh-agent
+or --key) when the policy requires signatures or lists keys of theirs.
 
 Call "rewind deployed" from deploy scripts right after the new version is up.`,
 		Example: "  rewind deployed --stack prod --version v2.6\n  rewind guard --stack prod --window 1h\n  rewind watch rewind-prod-guard",
@@ -53,7 +59,8 @@ Call "rewind deployed" from deploy scripts right after the new version is up.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.stack, "stack", "", "stack to guard (required)")
 	fl.StringVar(&f.version, "version", "", "the version just deployed, for the record")
-	fl.StringVar(&f.requester, "as", "", "who starts the guard (default: identity.name, then $USER)")
+	fl.StringVar(&f.requester, "as", "", "who starts the guard (default: identity.name, then $USER); they need the authority to start the stack's guard rollback at P1")
+	fl.StringVar(&f.keyFile, "key", "", "private SSH key file to sign the start with (default: identity.key, then ssh-agent)")
 	fl.DurationVar(&f.window, "window", 0, "how long to watch (default: the stack's guard.window, 30m)")
 	fl.DurationVar(&f.interval, "interval", 0, "how often to sample (default: the stack's guard.interval, 15s)")
 	return cmd
@@ -90,6 +97,21 @@ func (o *Options) guard(cmd *cobra.Command, f guardFlags) error {
 	}
 	id := workflows.GuardWorkflowID(f.stack)
 	req := workflows.GuardRequest{Stack: f.stack, Requester: requester, Version: f.version, RequestedAt: time.Now(), Window: f.window, Interval: f.interval}
+	// Starting a guard lets it start the stack's guard rollback at P1, so the starter signs
+	// for that as for a start of their own, when the worker would ask them to.
+	option := "quick" // the guard's default, when this rewind.yaml lists no stacks
+	if stack, err := cfg.Stack(f.stack); err == nil {
+		option = stack.Guard.Option
+	}
+	nonce, err := identity.NewNonce()
+	if err != nil {
+		return err
+	}
+	p, err := o.prove(workflows.GuardStartStatement(f.stack, option, requester, startExpiry(time.Now()), nonce), signSource{keyFile: f.keyFile}, mustSign(cfg, requester))
+	if err != nil {
+		return err
+	}
+	req.Statement, req.Signature = p.statement, p.signature
 	run, err := c.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{
 		ID:        id,
 		TaskQueue: cfg.Temporal.TaskQueue,
