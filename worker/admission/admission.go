@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/workflows"
 )
 
 // ErrNotAdmitted is the error type of a step the worker refuses to run.
@@ -172,5 +173,10 @@ func (g *Gate) reach(stack, workflowID, runID string) Reach {
 		}
 	}
 	r.Folders = slices.Compact(r.Folders)
+	for name, group := range c.Groups {
+		if slices.Contains(group.Stacks, stack) {
+			r.Groups = append(r.Groups, workflows.GroupWorkflowID(name))
+		}
+	}
 	return r
 }

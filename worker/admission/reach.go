@@ -28,6 +28,8 @@ type Reach struct {
 	Compose    []string
 	WorkflowID string
 	RunID      string
+	// Groups are the workflow IDs of the group rollbacks the stack is part of.
+	Groups []string
 	// Folders are this host's folders a step may read a backup or snapshot from: the
 	// stack's backups, the worker's state folder and the evidence folder.
 	Folders []string
@@ -121,7 +123,11 @@ func (r Reach) check(arg any) error {
 	case identity.Statement:
 		return same("statement's workflow", in.WorkflowID, "rewind-"+r.Stack)
 	case policy.ExecutionInput:
-		// The guard asks the server whether its stack's rollback runs; it only reads.
+		// It only reads: the guard asks whether its stack's rollback runs, a stack of a
+		// group whether its parent is the group's rollback.
+		if slices.Contains(r.Groups, in.WorkflowID) {
+			return nil
+		}
 		return same("workflow", in.WorkflowID, "rewind-"+r.Stack)
 	case notify.Event, notify.Message:
 		// Notifications go only where the worker's configuration sends them.

@@ -32,6 +32,7 @@ func prodReach() Reach {
 		WorkflowID: "rewind-prod",
 		RunID:      "0b6f4c2e-1111-2222-3333-444455556666",
 		Folders:    []string{"/var/backups/algotrendy", "/var/lib/rewind", "/var/lib/rewind/evidence"},
+		Groups:     []string{"rewind-group-trading"},
 	}
 }
 
@@ -87,6 +88,8 @@ func TestReachAdmitsOnlyWhatTheConfigurationNames(t *testing.T) {
 		{"sign a statement for the guard's stack", identity.Statement{WorkflowID: "rewind-prod", Person: "rewind-guard"}, ""},
 		{"sign a statement for another stack", identity.Statement{WorkflowID: "rewind-billing", Person: "rewind-guard"}, "statement's workflow"},
 		{"the guard asks after its stack's rollback", policy.ExecutionInput{WorkflowID: "rewind-prod"}, ""},
+		{"a stack of a group asks after the group", policy.ExecutionInput{WorkflowID: "rewind-group-trading"}, ""},
+		{"asking after another group", policy.ExecutionInput{WorkflowID: "rewind-group-billing"}, "workflow"},
 		{"asking after another stack's rollback", policy.ExecutionInput{WorkflowID: "rewind-billing"}, "workflow"},
 		{"an input nobody declared", struct{ Cmd string }{"rm -rf /"}, "does not know"},
 	}
