@@ -2,8 +2,10 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	sdkclient "go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 	"github.com/algotrendy/rewind/workflows"
@@ -23,8 +26,15 @@ import (
 // whose guard samples every two seconds, and whose policy lists the guard.
 func guardEnv(t *testing.T, s *suite, temporalAddr, guard string) *env {
 	t.Helper()
-	e := newEnv(t, s, temporalAddr, stackOptions{grace: 2 * time.Second, repo: true, heartbeat: 2 * time.Second, stack: uniqueName("demo-"),
-		stackYAML: "    guard: {" + guard + "}\n", approvers: []string{"{name: rewind-guard, role: on-call}"}})
+	return guardEnvWith(t, s, temporalAddr, guard, stackOptions{})
+}
+
+// guardEnvWith is guardEnv with more of the env's options (keys, top-level YAML).
+func guardEnvWith(t *testing.T, s *suite, temporalAddr, guard string, o stackOptions) *env {
+	t.Helper()
+	o.grace, o.repo, o.heartbeat, o.stack = 2*time.Second, true, 2*time.Second, uniqueName("demo-")
+	o.stackYAML, o.approvers = "    guard: {"+guard+"}\n", []string{"{name: rewind-guard, role: on-call}"}
+	e := newEnv(t, s, temporalAddr, o)
 	_, err := s.engine.ImageTag(context.Background(), client.ImageTagOptions{Source: demostack.APIImage + ":v2.6-prod", Target: demostack.APIImage + ":v2.5"})
 	require.NoError(t, err)
 	e.up()
@@ -217,4 +227,173 @@ func widestGap(t testing.TB, c sdkclient.Client, id string) time.Duration {
 		}
 	}
 	return widest
+}
+
+// startGuardThroughTheSDK starts the stack's guard as anyone with access to the namespace
+// can, without the CLI, and returns how it ended.
+func (e *env) startGuardThroughTheSDK(c sdkclient.Client, req workflows.GuardRequest) error {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	run, err := c.ExecuteWorkflow(ctx, sdkclient.StartWorkflowOptions{
+		ID: workflows.GuardWorkflowID(e.stack), TaskQueue: e.taskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+	}, "Guard", req)
+	require.NoError(e.t, err)
+	var res workflows.GuardResult
+	if err := run.Get(ctx, &res); err != nil {
+		return err
+	}
+	return fmt.Errorf("the guard ran: %s", res.Outcome)
+}
+
+// forgedState is what a caller makes up for a guard: a memory series, restarts counted
+// from -10 (the first look sees ten, a major finding), a container down since an hour ago.
+func forgedState() *workflows.GuardState {
+	now := time.Now()
+	st := &workflows.GuardState{Until: now.Add(time.Hour), Samples: 5, Started: true, Restarts0: -10, DownSince: now.Add(-time.Hour)}
+	for i := range 5 {
+		st.Memory = append(st.Memory, workflows.MemoryPoint{At: now.Add(time.Duration(i-5) * 2 * time.Second), Bytes: int64(i) << 20})
+	}
+	return st
+}
+
+// requireRefused asserts a guard ended with a non-retryable error of type kind saying want.
+func requireRefused(t *testing.T, err error, kind, want string) {
+	t.Helper()
+	require.Error(t, err)
+	appErr, ok := errors.AsType[*temporal.ApplicationError](err)
+	require.True(t, ok, "an application error: %v", err)
+	require.Equal(t, kind, appErr.Type(), "%v", err)
+	require.Contains(t, appErr.Error(), want)
+}
+
+// TestGuardStartedThroughTheSDKWithForgedStateStartsNothing: issue 21's second door. On a
+// healthy stack, a guard started through the SDK (not the CLI) by mallory, who is in no
+// policy, with a made-up state, then without one, and by alice, who is, with a made-up
+// state: each is refused before it looks at the stack, and no rollback starts.
+func TestGuardStartedThroughTheSDKWithForgedStateStartsNothing(t *testing.T) {
+	s := needDocker(t)
+	srv, c := startTemporal(t)
+	e := guardEnv(t, s, srv.GRPCAddr(), "interval: 2s, window: 5m, option: quick")
+	e.startWorker()
+	id := workflows.GuardWorkflowID(e.stack)
+	noRollback := func(t *testing.T) {
+		t.Helper()
+		require.Zero(t, history(t, c, id).scheduled["SampleContainers"], "the guard never looked at the stack")
+		_, err := c.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID(e.stack), "")
+		require.ErrorAs(t, err, new(*serviceerror.NotFound), "no rollback was started")
+	}
+	req := func(who string, st *workflows.GuardState) workflows.GuardRequest {
+		return workflows.GuardRequest{Stack: e.stack, Requester: who, Version: "v2.6", RequestedAt: time.Now(), State: st}
+	}
+
+	t.Run("mallory with a forged state", func(t *testing.T) {
+		err := e.startGuardThroughTheSDK(c, req("mallory", forgedState()))
+		requireRefused(t, err, workflows.ErrBadInput, "a guard's state is its own")
+		noRollback(t)
+	})
+	t.Run("mallory without a state", func(t *testing.T) {
+		err := e.startGuardThroughTheSDK(c, req("mallory", nil))
+		requireRefused(t, err, workflows.ErrNotAuthorized, "mallory is not in this worker's policy")
+		noRollback(t)
+	})
+	t.Run("alice with a forged state", func(t *testing.T) {
+		err := e.startGuardThroughTheSDK(c, req("alice", forgedState()))
+		requireRefused(t, err, workflows.ErrBadInput, "a guard's state is its own")
+		noRollback(t)
+	})
+	require.Equal(t, demostack.APIImage+":v2.6-prod", e.apiImage(), "the stack was not touched")
+}
+
+// guardNotices are the notices a running guard shows in its progress.
+func guardNotices(t testing.TB, c sdkclient.Client, id string) string {
+	t.Helper()
+	v, err := c.QueryWorkflow(context.Background(), id, "", workflows.ProgressQuery)
+	require.NoError(t, err)
+	var p workflows.Progress
+	require.NoError(t, v.Get(&p))
+	var lines []string
+	for _, d := range p.Decisions {
+		lines = append(lines, d.Reason)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// TestGuardStopsOnlyForARollbackThatRuns: a rollback-started signal sent through the SDK
+// with no rollback behind it is recorded and the guard keeps looking; a rollback started
+// by hand with the CLI (which signals the guard) stops it, as the server shows it running.
+func TestGuardStopsOnlyForARollbackThatRuns(t *testing.T) {
+	s := needDocker(t)
+	srv, c := startTemporal(t)
+	e := guardEnv(t, s, srv.GRPCAddr(), "interval: 2s, window: 5m, option: quick")
+	e.startWorker()
+	id := e.deployed()
+	e.awaitSamples(c, id, 2)
+
+	signalled := time.Now()
+	require.NoError(t, c.SignalWorkflow(context.Background(), id, "", workflows.RollbackStartedSignal, "mallory"))
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.Contains(ct, guardNotices(t, c, id), `ignored a rollback-started signal from "mallory": no rollback rewind-`+e.stack+" exists; the guard goes on")
+	}, time.Minute, 200*time.Millisecond)
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.GreaterOrEqual(ct, samplesAfter(t, c, id, signalled), 2, "the guard kept looking")
+	}, time.Minute, 200*time.Millisecond)
+	d, err := c.DescribeWorkflowExecution(context.Background(), id, "")
+	require.NoError(t, err)
+	require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, d.GetWorkflowExecutionInfo().GetStatus())
+
+	code, out, errOut := e.rewind("start", "quick", "--stack", e.stack, "--severity", "P1", "--reason", "rolled back by hand", "--as", "alice")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	res := guardResult(t, c, id)
+	require.Contains(t, res.Outcome, "stopped: a rollback of "+e.stack+" is running (rewind-"+e.stack+" run ")
+	require.Contains(t, res.Outcome, "by alice: rolled back by hand")
+	e.awaitCompleted(c, workflows.WorkflowID(e.stack))
+}
+
+// TestGuardStopsForAGroupRollbackThatHoldsItsStack: a rollback of a group that holds the
+// stack, started with the CLI, stops the stack's guard once the group is admitted, before
+// any stack of it is touched (a P2 group waits for its approver).
+func TestGuardStopsForAGroupRollbackThatHoldsItsStack(t *testing.T) {
+	s := needDocker(t)
+	srv, c := startTemporal(t)
+	e := guardEnv(t, s, srv.GRPCAddr(), "interval: 2s, window: 5m, option: quick")
+	body, err := os.ReadFile(e.config)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(e.config, append(body, fmt.Sprintf("groups:\n  desks:\n    stacks: [%s]\n", e.stack)...), 0o600))
+	e.startWorker()
+	id := e.deployed()
+	e.awaitSamples(c, id, 2)
+
+	code, out, errOut := e.rewind("start", "quick", "--group", "desks", "--severity", "P2", "--reason", "every desk by hand", "--as", "alice")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	res := guardResult(t, c, id)
+	require.Contains(t, res.Outcome, "stopped: a rollback of "+e.stack+" is running ("+workflows.GroupWorkflowID("desks")+" run ")
+	_, err = c.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID(e.stack), "")
+	require.ErrorAs(t, err, new(*serviceerror.NotFound), "the group waits for its approver")
+}
+
+// TestAGuardStartIsSignedByAPersonWithKeys: starting a guard lets it start a P1 rollback,
+// so alice, who has keys, signs her start of a guard as she signs a rollback's (whatever
+// require_signatures says): unsigned it is refused, by the CLI and by the worker when sent
+// through the SDK; signed with her key it is taken and the guard watches.
+func TestAGuardStartIsSignedByAPersonWithKeys(t *testing.T) {
+	s := needDocker(t)
+	srv, c := startTemporal(t)
+	alice, alicePub := sshKey(t, "alice")
+	e := guardEnvWith(t, s, srv.GRPCAddr(), "interval: 2s, window: 5m, option: quick", stackOptions{keys: map[string]string{"alice": alicePub}})
+	e.startWorker()
+	id := workflows.GuardWorkflowID(e.stack)
+
+	code, out, errOut := e.rewind("deployed", "--stack", e.stack, "--version", "v2.6", "--as", "alice")
+	require.NotEqual(t, 0, code, "an unsigned start is refused by the CLI: %s", out)
+	require.Contains(t, errOut, "alice has keys")
+	err := e.startGuardThroughTheSDK(c, workflows.GuardRequest{Stack: e.stack, Requester: "alice", Version: "v2.6", RequestedAt: time.Now()})
+	requireRefused(t, err, workflows.ErrNotAuthorized, "alice has keys: sign with ssh-agent or --key")
+	require.Zero(t, history(t, c, id).scheduled["SampleContainers"], "the unsigned guard never looked at the stack")
+
+	code, out, errOut = e.rewind("deployed", "--stack", e.stack, "--version", "v2.6", "--as", "alice", "--key", alice)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	e.awaitSamples(c, id, 2)
 }
