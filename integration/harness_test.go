@@ -37,6 +37,7 @@ import (
 	"github.com/algotrendy/rewind/activities/storage/s3test"
 	"github.com/algotrendy/rewind/devserver/embedded"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
+	"github.com/algotrendy/rewind/examples/postgres/pgimage"
 	"github.com/algotrendy/rewind/workflows"
 )
 
@@ -50,6 +51,29 @@ type suite struct {
 	noDocker  error
 	compose   []string
 	composeYm string
+	// pgImage builds the PostgreSQL example's image once per run, for the tests that
+	// need it (built once per machine: the engine keeps it by its tag).
+	pgImage struct {
+		once sync.Once
+		err  error
+	}
+}
+
+// postgresImage makes sure the PostgreSQL example's image exists, building it from
+// Debian's packages (debootstrap) when the engine does not have it.
+func (s *suite) postgresImage(t testing.TB) {
+	t.Helper()
+	s.pgImage.once.Do(func() {
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+		defer cancel()
+		var built bool
+		built, s.pgImage.err = pgimage.Ensure(ctx, s.engine)
+		if built {
+			fmt.Fprintf(os.Stderr, "integration: built %s in %s\n", pgimage.Image, time.Since(start).Round(time.Second))
+		}
+	})
+	require.NoError(t, s.pgImage.err, "build the PostgreSQL example's image (%s)", pgimage.Image)
 }
 
 // claimPort reports whether port was not handed out before, and claims it.

@@ -26,7 +26,9 @@ func serve(t *testing.T, c *client.Client, volume string) (string, string) {
 		HostConfig: &container.HostConfig{Binds: []string{volume + ":/var/lib/questdb"}, NetworkMode: "none"},
 	})
 	require.NoError(t, err)
-	t.Cleanup(func() { _, _ = c.ContainerRemove(context.Background(), res.ID, client.ContainerRemoveOptions{Force: true}) })
+	t.Cleanup(func() {
+		_, _ = c.ContainerRemove(context.Background(), res.ID, client.ContainerRemoveOptions{Force: true})
+	})
 	_, err = c.ContainerStart(ctx, res.ID, client.ContainerStartOptions{})
 	require.NoError(t, err)
 	return res.ID, name
@@ -71,11 +73,20 @@ func TestNothingMovesUnderARunningContainer(t *testing.T) {
 
 	id, name := serve(t, c, live)
 	for what, step := range map[string]func() error{
-		"swap":    func() error { _, err := env.ExecuteActivity(a.SwapVolume, swap); return err },
-		"unswap":  func() error { _, err := env.ExecuteActivity(a.UnswapVolume, swap); return err },
-		"remove":  func() error { _, err := env.ExecuteActivity(a.RemoveVolume, docker.RemoveVolumeInput{Volume: live, Snapshot: proof}); return err },
-		"copy":    func() error { _, err := env.ExecuteActivity(a.CopyVolume, docker.CopyInput{From: staging, To: live, Run: run}); return err },
-		"restore": func() error { _, err := env.ExecuteActivity(a.RestoreVolume, docker.RestoreInput{Volume: live, Backup: proof.Path, Layout: "runbook"}); return err },
+		"swap":   func() error { _, err := env.ExecuteActivity(a.SwapVolume, swap); return err },
+		"unswap": func() error { _, err := env.ExecuteActivity(a.UnswapVolume, swap); return err },
+		"remove": func() error {
+			_, err := env.ExecuteActivity(a.RemoveVolume, docker.RemoveVolumeInput{Volume: live, Snapshot: proof})
+			return err
+		},
+		"copy": func() error {
+			_, err := env.ExecuteActivity(a.CopyVolume, docker.CopyInput{From: staging, To: live, Run: run})
+			return err
+		},
+		"restore": func() error {
+			_, err := env.ExecuteActivity(a.RestoreVolume, docker.RestoreInput{Volume: live, Backup: proof.Path, Layout: "runbook"})
+			return err
+		},
 	} {
 		t.Run(what, func(t *testing.T) { requireInUse(t, step(), name) })
 	}

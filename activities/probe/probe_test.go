@@ -79,7 +79,9 @@ func TestDatabaseAnswersInItsOwnProtocol(t *testing.T) {
 
 	closed := "postgres://postgres:secret@127.0.0.1:1/postgres?sslmode=disable"
 	for _, check := range []func() (Result, error){
-		func() (Result, error) { return a.CheckDatabase(ctx, DatabaseCheck{Name: "database answers", URL: closed}) },
+		func() (Result, error) {
+			return a.CheckDatabase(ctx, DatabaseCheck{Name: "database answers", URL: closed})
+		},
 		func() (Result, error) { return a.CheckHTTP(ctx, HTTPCheck{Name: "database answers", URL: closed}) },
 	} {
 		r, err := check()
