@@ -322,15 +322,16 @@ func GuardStartStatement(stack, option, requester string, expires time.Time, non
 // guardWorkflowName is the guard's workflow type, as the worker registers it.
 const guardWorkflowName = "Guard"
 
-// execution asks the server, through the worker's client, about a workflow execution.
+// execution asks the server, through the client of the worker running this code, about a
+// workflow execution: a local activity, recorded in history, which no caller can schedule.
 func (g *guard) execution(in policy.ExecutionInput) (policy.Execution, error) {
 	var p *policy.Activities
-	ctx := workflow.WithActivityOptions(g.ctx, workflow.ActivityOptions{
-		TaskQueue: workflow.GetInfo(g.ctx).TaskQueueName, StartToCloseTimeout: 30 * time.Second,
-		ScheduleToStartTimeout: noWorkerAfter, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3},
+	ctx := workflow.WithLocalActivityOptions(g.ctx, workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: time.Minute,
+		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 3},
 	})
 	var out policy.Execution
-	err := workflow.ExecuteActivity(ctx, p.Execution, in).Get(ctx, &out)
+	err := workflow.ExecuteLocalActivity(ctx, p.Execution, in).Get(ctx, &out)
 	return out, err
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
@@ -453,4 +454,46 @@ func TestGuardStartIsSignedWhenItsStarterHasKeys(t *testing.T) {
 			require.Zero(t, r.samples)
 		})
 	}
+}
+
+// TestGuardCarriesItsOwnStateThroughContinueAsNew: dana, who has keys, starts a guard
+// signed; when Temporal suggests it, the guard continues as new with what it learnt and
+// without her statement (used once); the next run, continued from a guard, is admitted
+// without one and goes on from the samples it carried.
+func TestGuardCarriesItsOwnStateThroughContinueAsNew(t *testing.T) {
+	dana := newPerson(t, "dana", "on-call")
+	pub := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(dana.signer(t).PublicKey())))
+	entry := guardEntry + fmt.Sprintf("  - {name: dana, role: on-call, keys: [%q]}\n", pub)
+	nonce, err := identity.NewNonce()
+	require.NoError(t, err)
+	st := GuardStartStatement("prod", OptionQuick, "dana", time.Now().Add(MaxStartSignedFor).UTC().Truncate(time.Second), nonce)
+	sig, err := identity.Sign(dana.signer(t), st)
+	require.NoError(t, err)
+	req := guardRequest()
+	req.Requester, req.Statement, req.Signature = "dana", string(st.Text()), sig
+
+	began := time.Now().UTC().Truncate(time.Second)
+	first := newGuardRig(t, entry, healthy)
+	first.SetStartTime(began)
+	first.RegisterDelayedCallback(func() { first.SetContinueAsNewSuggested(true) }, 20*time.Second)
+	first.ExecuteWorkflow(Guard, req)
+	can, ok := errors.AsType[*workflow.ContinueAsNewError](first.GetWorkflowError())
+	require.True(t, ok, "continued as new: %v", first.GetWorkflowError())
+	var next GuardRequest
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
+	require.NotNil(t, next.State)
+	require.Equal(t, 2, next.State.Samples, "what it learnt goes on")
+	require.Empty(t, next.Statement+next.Signature, "a signed start is used once")
+
+	second := newGuardRig(t, entry, healthy)
+	second.SetStartTime(began.Add(30 * time.Second)) // when the first run's third look was due
+	second.SetContinuedExecutionRunID("run-before")
+	second.running = func(in policy.ExecutionInput) policy.Execution {
+		return policy.Execution{Found: true, RunID: in.RunID, Type: "Guard", Queue: in.TaskQueue, Status: "WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW", Ours: true}
+	}
+	second.ExecuteWorkflow(Guard, next)
+	require.NoError(t, second.GetWorkflowError())
+	var res GuardResult
+	require.NoError(t, second.GetWorkflowResult(&res))
+	require.Equal(t, "quiet: 8 samples over 2m0s found nothing to act on", res.Outcome, "two samples carried, six more to the end of the window")
 }
