@@ -349,6 +349,7 @@ func TestGuardStopsOnlyForARollbackThatRuns(t *testing.T) {
 	res := guardResult(t, c, id)
 	require.Contains(t, res.Outcome, "stopped: a rollback of "+e.stack+" is running (rewind-"+e.stack+" run ")
 	require.Contains(t, res.Outcome, "by alice: rolled back by hand")
+	recordHistory(t, c, id, "guard/v1-signal-ignored-then-stopped-by-hand.json")
 	e.awaitCompleted(c, workflows.WorkflowID(e.stack))
 }
 

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 	"golang.org/x/crypto/ssh"
 
@@ -496,4 +497,28 @@ func TestGuardCarriesItsOwnStateThroughContinueAsNew(t *testing.T) {
 	var res GuardResult
 	require.NoError(t, second.GetWorkflowResult(&res))
 	require.Equal(t, "quiet: 8 samples over 2m0s found nothing to act on", res.Outcome, "two samples carried, six more to the end of the window")
+}
+
+// TestRecordedGuardHistoriesReplay replays guards recorded by the integration suite
+// (testdata/guard; v0 by the release before the guard checked its starter, its state and
+// stop signals) against today's code: those checks are behind workflow.GetVersion, so a
+// guard in flight when the worker is upgraded goes on as it began.
+func TestRecordedGuardHistoriesReplay(t *testing.T) {
+	files, err := filepath.Glob("testdata/guard/*.json")
+	require.NoError(t, err)
+	require.NotEmpty(t, files, "recorded guard histories in testdata/guard")
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			file, err := os.Open(f)
+			require.NoError(t, err)
+			defer file.Close()
+			history, err := client.HistoryFromJSON(file, client.HistoryJSONOptions{})
+			require.NoError(t, err)
+			r := worker.NewWorkflowReplayer()
+			r.RegisterWorkflow(Guard)
+			require.NoError(t, r.ReplayWorkflowHistoryWithOptions(nil, history, worker.ReplayWorkflowHistoryOptions{
+				OriginalExecution: workflow.Execution{ID: GuardWorkflowID("demo"), RunID: "recorded"},
+			}))
+		})
+	}
 }
