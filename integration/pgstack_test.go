@@ -303,6 +303,7 @@ func TestPostgresHealthWaitThatTimesOutLeavesTheServerRunningOnTheDataAsFound(t 
 	msg := message(err)
 	requireType(t, err, docker.ErrNotHealthy)
 	require.Contains(t, msg, "put back: what it started stopped, volume "+p.volume+" back in place, the stack started again; not healthy: project "+p.project+" not healthy after 5s: still waiting for "+nowhere)
+	require.Contains(t, msg, "(as found: not healthy: "+nowhere, "its health endpoint did not answer before the rollback either")
 	require.Greater(t, history(t, c, id).scheduledAt["UnswapVolume"], lastStop(t, c, id), "PostgreSQL stopped before its data was renamed back")
 	requireNoStaging(t, s, p.project)
 }

@@ -32,7 +32,7 @@ func TestFullProvesTheBackupRestoresBeforeTheStackStopsAndKeepsTheRunbooksOrder(
 	// The staging restore runs while the gate waits: those two go side by side.
 	require.ElementsMatch(t, []string{
 		"notify started", "capture", "list newest", "note rollback_reason.txt", "inspect db_data", "notify approval-needed",
-		"remove stale staging", "list db_data", "fetch db_data_2.tar.gz", "prepare db_data_2.tar.gz",
+		"remove stale staging", "list db_data", "fetch db_data_2.tar.gz", "prepare db_data_2.tar.gz", "room db_data",
 	}, r.calls[:r.index("notify decided")])
 	require.Less(t, r.index("inspect db_data"), r.index("remove stale staging"))
 	require.Less(t, r.index("prepare db_data_2.tar.gz"), r.index("stop"), "the stack stops only once the backup restored whole")
@@ -489,4 +489,45 @@ func TestARequestCarryingATargetOrPolicyIsRefusedBeforeAnything(t *testing.T) {
 			require.Empty(t, r.calls, "refused before any step on the host")
 		})
 	}
+}
+
+// TestAPutBackWaitsOnAStackFoundBrokenOnlyAGlance: a stack that was not healthy when the
+// rollback found it is started again and looked at briefly, not waited on for its whole
+// health timeout; the record says how it was found.
+func TestAPutBackWaitsOnAStackFoundBrokenOnlyAGlance(t *testing.T) {
+	var d *docker.Activities
+	var waits []time.Duration
+	r := newRig(t, rigOptions{first: func(r *rig) {
+		r.OnActivity(d.CaptureState, mock.Anything, mock.Anything).Return(func(_ context.Context, in docker.CaptureInput) (docker.CaptureResult, error) {
+			require.Equal(t, []string{"http://localhost:5002/health"}, in.Probes)
+			return docker.CaptureResult{Health: "not healthy: http://localhost:5002/health (503 Service Unavailable)"}, r.step("capture")
+		})
+		r.OnActivity(d.WaitHealthy, mock.Anything, mock.Anything).Return(func(_ context.Context, in docker.WaitHealthyInput) (docker.WaitHealthyResult, error) {
+			waits = append(waits, in.Timeout)
+			return docker.WaitHealthyResult{}, temporal.NewNonRetryableApplicationError("project algotrendy_v26 not healthy after "+in.Timeout.String(), docker.ErrNotHealthy, nil)
+		})
+	}})
+
+	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+
+	err := r.GetWorkflowError()
+	require.Equal(t, []time.Duration{5 * time.Minute, glance}, waits, "the rollback's own wait is the stack's health timeout; the put-back's a glance")
+	require.Contains(t, err.Error(), "put back: what it started stopped, volume db_data back in place, the stack started again; not healthy: project algotrendy_v26 not healthy after 15s (as found: not healthy: http://localhost:5002/health (503 Service Unavailable))")
+	require.Contains(t, r.progress().Steps[0].Detail, "found not healthy: http://localhost:5002/health (503 Service Unavailable)")
+}
+
+// TestStagedDataThatCannotFitStopsNothing: where the staged data cannot be renamed in and
+// does not fit the volume's filesystem, the rollback fails before the stop, having changed
+// nothing, and removes its staging volume.
+func TestStagedDataThatCannotFitStopsNothing(t *testing.T) {
+	r := newRig(t, rigOptions{copy: true})
+	r.fail["room db_data"] = temporal.NewNonRetryableApplicationError("the backup restores to 16.0 MiB, and volume db_data cannot take it by rename: its filesystem has 7.2 MiB free. Nothing was stopped", docker.ErrNoSpace, nil)
+
+	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+
+	err := r.GetWorkflowError()
+	require.Equal(t, docker.ErrNoSpace, errorType(t, err))
+	require.Contains(t, err.Error(), "its filesystem has 7.2 MiB free. Nothing was stopped; nothing was changed")
+	require.False(t, r.ran("stop"))
+	require.Less(t, r.index("room db_data"), r.index("remove staging"), "the staged copy does not outlive the run")
 }

@@ -146,7 +146,7 @@ func (r *rollback) stage(ctx workflow.Context, i int, v config.Volume, candidate
 			s.Backup = c
 			s.Backup.SHA256 = s.Restored.SHA256
 			r.gate.backups[i] = c.Name + " " + s.Restored.SHA256
-			return s, nil
+			return s, r.checkRoom(ctx, v, s)
 		}
 		if !badBackup(err) {
 			return s, err
@@ -162,6 +162,21 @@ func (r *rollback) stage(ctx workflow.Context, i int, v config.Volume, candidate
 		reasons = []string{fmt.Sprintf("no file matches %s in %s", v.Pattern, t.Backups.Location())}
 	}
 	return s, temporal.NewNonRetryableApplicationError("no backup of "+v.Name+" restores: "+strings.Join(reasons, "; "), backup.ErrNoGoodBackup, nil)
+}
+
+// versionRoomBeforeStop: staged data that cannot be renamed in is measured against the
+// volume's room before anything stops.
+const versionRoomBeforeStop = "room-before-stop"
+
+// checkRoom refuses, while nothing has stopped yet, staged data that cannot fit where it
+// goes (docker.ErrNoSpace): a copy into a full filesystem would fail only after the stop.
+func (r *rollback) checkRoom(ctx workflow.Context, v config.Volume, s staging) error {
+	if workflow.GetVersion(ctx, versionRoomBeforeStop, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return nil
+	}
+	var d *docker.Activities
+	var room docker.RoomResult
+	return r.execIn(ctx, quick, d.CheckRoom, docker.RoomInput{Volume: v.Name, Staging: s.Staging, Bytes: s.Restored.Bytes}, &room)
 }
 
 // badBackup reports whether err condemns the backup (try an older one) rather than the

@@ -217,6 +217,12 @@ func (r *rig) mockHost(o rigOptions) {
 	on(d.PrepareVolume, func(_ context.Context, in docker.PrepareInput) (docker.RestoreResult, error) {
 		return docker.RestoreResult{Entries: 3, Bytes: 100, SHA256: in.SHA256}, r.step("prepare " + filepath.Base(in.Backup))
 	})
+	on(d.CheckRoom, func(_ context.Context, in docker.RoomInput) (docker.RoomResult, error) {
+		if o.copy {
+			return docker.RoomResult{Method: docker.SwapCopy, Free: 1 << 30}, r.step("room " + in.Volume)
+		}
+		return docker.RoomResult{Method: docker.SwapRename}, r.step("room " + in.Volume)
+	})
 	on(d.RemoveStaging, func(_ context.Context, in docker.StagingInput) (docker.RemoveResult, error) {
 		return docker.RemoveResult{Removed: in.Names}, r.step("remove staging")
 	})

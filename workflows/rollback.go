@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/notify"
 	"github.com/algotrendy/rewind/activities/policy"
@@ -33,8 +34,10 @@ type rollback struct {
 	// undo holds, in the order the changes were made, how to put each back.
 	undo []undo
 	// startedAgain is set once a put-back started the stack it had stopped: the put-back
-	// then waits on it and says whether it is healthy.
+	// then waits on it and says whether it is healthy. found is how the checklist found
+	// it (docker.CaptureResult.Health).
 	startedAgain bool
+	found        string
 	// cleanups remove what a failed run made for itself (staging volumes).
 	cleanups []func(ctx workflow.Context)
 	// sections are more of the incident report (backups, versions, verification).
@@ -244,7 +247,12 @@ func (r *rollback) putBack(ctx workflow.Context) string {
 	waited := r.startedAgain && r.restoresRunningState(ctx)
 	var sick error
 	if waited {
-		_, sick = r.awaitHealthy(ctx)
+		// As found: a stack that was broken before is not waited on for its whole timeout.
+		within := r.plan.Target.Checks.HealthTimeout
+		if r.found != "" && r.found != docker.HealthHealthy && (within <= 0 || within > glance) {
+			within = glance
+		}
+		_, sick = r.awaitHealthy(ctx, within)
 	}
 	detail, state := "put back: "+strings.Join(done, ", "), StateDone
 	switch {
@@ -261,6 +269,9 @@ func (r *rollback) putBack(ctx workflow.Context) string {
 	}
 	if sick != nil {
 		detail += "; not healthy: " + message(sick)
+		if r.found != "" && r.found != docker.HealthHealthy {
+			detail += " (as found: " + r.found + ")"
+		}
 	}
 	r.track.finish(step, state, detail)
 	return detail

@@ -36,13 +36,15 @@ func (r *rollback) checklist() error {
 		var b *backup.Activities
 		var captured docker.CaptureResult
 		missing := ""
-		if err := r.exec(quick, d.CaptureState, docker.CaptureInput{Project: r.plan.Target.Project, Prefix: r.evidence("checklist")}, &captured); err != nil {
+		t := r.plan.Target
+		in := docker.CaptureInput{Project: t.Project, Prefix: r.evidence("checklist"), Services: t.Services, Probes: r.probes()}
+		if err := r.exec(quick, d.CaptureState, in, &captured); err != nil {
 			missing = "; state not captured: " + message(err)
 		}
+		r.found = captured.Health
 		r.result.Evidence = append(r.result.Evidence, captured.Files...)
 		var newest []backup.Listed
 		var lines []string
-		t := r.plan.Target
 		if len(t.Volumes) > 0 {
 			if err := r.exec(quick, b.ListBackups, backup.ListInput{Location: t.Backups.Location(), Pattern: t.Volumes[0].Pattern, Limit: 3}, &newest); err != nil {
 				lines = append(lines, "cannot list backups: "+message(err))
@@ -57,7 +59,11 @@ func (r *rollback) checklist() error {
 		if err := r.note("checklist/rollback_reason.txt", note); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%d containers captured, %d newest backups listed%s", len(captured.Containers), len(newest), missing), nil
+		found := ""
+		if captured.Health != "" {
+			found = ", found " + captured.Health
+		}
+		return fmt.Sprintf("%d containers captured%s, %d newest backups listed%s", len(captured.Containers), found, len(newest), missing), nil
 	})
 }
 
@@ -130,7 +136,7 @@ func (r *rollback) startStack() error {
 // runbook's `sleep 30`, but only as long as it takes.
 func (r *rollback) waitHealthy() error {
 	return r.step(stepHealthy, func() (string, error) {
-		healthy, err := r.awaitHealthy(r.ctx)
+		healthy, err := r.awaitHealthy(r.ctx, r.plan.Target.Checks.HealthTimeout)
 		if err != nil {
 			return "", err
 		}
@@ -138,19 +144,28 @@ func (r *rollback) waitHealthy() error {
 	})
 }
 
-// awaitHealthy waits until the stack runs healthy and its health endpoint answers; a
-// put-back waits on the stack it started again the same way.
-func (r *rollback) awaitHealthy(ctx workflow.Context) (docker.WaitHealthyResult, error) {
+// awaitHealthy waits, up to within, until the stack runs healthy and its health endpoint
+// answers; a put-back waits on the stack it started again the same way.
+func (r *rollback) awaitHealthy(ctx workflow.Context, within time.Duration) (docker.WaitHealthyResult, error) {
 	var d *docker.Activities
 	t := r.plan.Target
-	var probes []string
-	if t.Checks.HealthURL != "" {
-		probes = append(probes, t.Checks.HealthURL)
-	}
 	var healthy docker.WaitHealthyResult
-	err := r.execIn(ctx, waiting, d.WaitHealthy, docker.WaitHealthyInput{Project: t.Project, Services: t.Services, Probes: probes, Timeout: t.Checks.HealthTimeout}, &healthy)
+	err := r.execIn(ctx, waiting, d.WaitHealthy, docker.WaitHealthyInput{Project: t.Project, Services: t.Services, Probes: r.probes(), Timeout: within}, &healthy)
 	return healthy, err
 }
+
+// probes are the stack's health endpoints.
+func (r *rollback) probes() []string {
+	if u := r.plan.Target.Checks.HealthURL; u != "" {
+		return []string{u}
+	}
+	return nil
+}
+
+// glance is how long a put-back waits on a stack that was not healthy when found: long
+// enough for containers that were merely starting, not the health timeout of a stack that
+// was broken before the rollback began.
+const glance = 15 * time.Second
 
 // verify runs the post-rollback verification as a child workflow and fails the rollback
 // naming each check that failed.

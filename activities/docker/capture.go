@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"path"
 	"strconv"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
@@ -23,13 +26,23 @@ type CaptureInput struct {
 	Prefix string
 	// LogTail is how many log lines per container to keep (the runbook keeps all; 0 keeps 2000).
 	LogTail int
+	// Services and Probes are looked at once, as WaitHealthy would (empty: every service,
+	// no probe): whether the stack was healthy when found (Health).
+	Services []string `json:",omitempty"`
+	Probes   []string `json:",omitempty"`
 }
 
 // CaptureResult lists what was captured.
 type CaptureResult struct {
 	Containers []Container
 	Files      []string
+	// Health is how the stack was found: HealthHealthy, or "not healthy: " and what was
+	// not; empty when not looked at.
+	Health string `json:",omitempty"`
 }
+
+// HealthHealthy is CaptureResult.Health of a stack found healthy.
+const HealthHealthy = "healthy"
 
 // CaptureState writes the runbook's `docker-compose ps`, `logs` and `stats --no-stream`
 // of the project as evidence, before anything changes.
@@ -40,6 +53,14 @@ func (a *Activities) CaptureState(ctx context.Context, in CaptureInput) (Capture
 	}
 	var res CaptureResult
 	res.Containers = cs
+	switch _, waiting, err := a.health(ctx, WaitHealthyInput{Project: in.Project, Services: in.Services, Probes: in.Probes}, &http.Client{Timeout: 3 * time.Second}); {
+	case err != nil:
+		// Unknown: a put-back then waits as long as for a stack found healthy.
+	case len(waiting) == 0:
+		res.Health = HealthHealthy
+	default:
+		res.Health = "not healthy: " + strings.Join(waiting, "; ")
+	}
 	put := func(name string, body []byte) error {
 		full := path.Join(in.Prefix, name)
 		if err := a.Evidence.Put(ctx, full, bytes.NewReader(body)); err != nil {

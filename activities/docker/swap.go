@@ -306,14 +306,20 @@ func (a *Activities) runMover(ctx context.Context, image, root, command string, 
 	if command == "swap" && a.StopSwapBetweenMoves {
 		args = append(args, "--stop-between-moves")
 	}
-	name := "rewind-mover-" + attemptKey(ctx) + "-" + command + "-" + v.Live
+	return a.runHelperMover(ctx, image, command, v.Live, args, &container.HostConfig{Binds: []string{root + ":/volumes"}, NetworkMode: "none"})
+}
+
+// runHelperMover runs the mover with args in a helper container for volume, and returns
+// what it printed.
+func (a *Activities) runHelperMover(ctx context.Context, image, command, volume string, args []string, hc *container.HostConfig) ([]byte, error) {
+	name := "rewind-mover-" + attemptKey(ctx) + "-" + command + "-" + volume
 	id, err := a.createOnce(ctx, client.ContainerCreateOptions{
 		Name:       name,
-		Config:     &container.Config{Image: image, Cmd: args, Labels: map[string]string{HelperLabel: "true", VolumeLabel: v.Live}},
-		HostConfig: &container.HostConfig{Binds: []string{root + ":/volumes"}, NetworkMode: "none"},
+		Config:     &container.Config{Image: image, Cmd: args, Labels: map[string]string{HelperLabel: "true", VolumeLabel: volume}},
+		HostConfig: hc,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create the mover for volume %s: %w", v.Live, err)
+		return nil, fmt.Errorf("create the mover for volume %s: %w", volume, err)
 	}
 	defer func() {
 		rm, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -321,7 +327,7 @@ func (a *Activities) runMover(ctx context.Context, image, root, command string, 
 		_, _ = a.Engine.ContainerRemove(rm, id, client.ContainerRemoveOptions{Force: true})
 	}()
 	if err := retry(ctx, func() error { _, err := a.Engine.ContainerStart(ctx, id, client.ContainerStartOptions{}); return err }); err != nil {
-		return nil, fmt.Errorf("start the mover for volume %s: %w", v.Live, err)
+		return nil, fmt.Errorf("start the mover for volume %s: %w", volume, err)
 	}
 	var code int64
 	err = retry(ctx, func() error {
@@ -335,7 +341,7 @@ func (a *Activities) runMover(ctx context.Context, image, root, command string, 
 		}
 	})
 	if err != nil {
-		return nil, fmt.Errorf("wait for the mover of volume %s: %w", v.Live, err)
+		return nil, fmt.Errorf("wait for the mover of volume %s: %w", volume, err)
 	}
 	var out, errOut bytes.Buffer
 	err = retry(ctx, func() error {
@@ -356,9 +362,9 @@ func (a *Activities) runMover(ctx context.Context, image, root, command string, 
 		msg := strings.TrimSpace(errOut.String())
 		if code == 1 {
 			// The mover refused (content it did not record): no retry changes that.
-			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s of volume %s: %s", command, v.Live, msg), ErrBadInput, nil)
+			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s of volume %s: %s", command, volume, msg), ErrBadInput, nil)
 		}
-		return nil, fmt.Errorf("%s of volume %s: exit %d: %s", command, v.Live, code, msg)
+		return nil, fmt.Errorf("%s of volume %s: exit %d: %s", command, volume, code, msg)
 	}
 	return out.Bytes(), nil
 }

@@ -66,7 +66,7 @@ func (r Reach) check(arg any) error {
 	case docker.LogsCheck:
 		return r.project(in.Project)
 	case docker.CaptureInput:
-		return all(r.project(in.Project), r.evidence(in.Prefix))
+		return all(r.project(in.Project), r.evidence(in.Prefix), r.services(in.Services), r.urls(in.Probes...))
 	case docker.WaitHealthyInput:
 		return all(r.project(in.Project), r.services(in.Services), r.urls(in.Probes...))
 	case docker.StagingInput:
@@ -83,6 +83,8 @@ func (r Reach) check(arg any) error {
 		return all(r.volumes(true, in.Volume), r.evidence(in.Name))
 	case docker.SwapInput:
 		return all(r.project(in.Project), r.run(in.Run), r.volumes(true, in.Volume), r.volumes(false, in.Staging, in.Forensic))
+	case docker.RoomInput:
+		return all(r.volumes(true, in.Volume), r.volumes(false, in.Staging))
 	case docker.CopyInput:
 		return all(r.run(in.Run), r.volumes(true, in.From, in.To))
 	case docker.RestoreInput:

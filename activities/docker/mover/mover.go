@@ -159,6 +159,9 @@ func Main(args []string, stdin io.Reader, out, errOut io.Writer) int {
 	if args[0] == "restore" || args[0] == "copy" {
 		return writeMain(args[0], args[1:], stdin, out, errOut)
 	}
+	if args[0] == "room" {
+		return roomMain(args[1:], out, errOut)
+	}
 	fl := flag.NewFlagSet("mover "+args[0], flag.ContinueOnError)
 	fl.SetOutput(errOut)
 	var v Volumes
@@ -259,4 +262,53 @@ func restoreFIFO(ctx context.Context, stream, into string, o RestoreOptions, ack
 	}
 	defer f.Close()
 	return Restore(ctx, f, into, o, ack)
+}
+
+// Room is the space of the filesystem a volume lies on: what is free, and what the
+// volume's own files take.
+type Room struct {
+	Free, Used int64
+}
+
+// MeasureRoom measures the filesystem of dir and the blocks its files take.
+func MeasureRoom(dir string) (Room, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return Room{}, fmt.Errorf("measure the filesystem of %s: %w", dir, err)
+	}
+	r := Room{Free: int64(st.Bavail) * st.Bsize}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if sys, ok := info.Sys().(*syscall.Stat_t); ok && p != dir {
+			r.Used += sys.Blocks * 512
+		}
+		return nil
+	})
+	if err != nil {
+		return Room{}, fmt.Errorf("measure the files of %s: %w", dir, err)
+	}
+	return r, nil
+}
+
+// roomMain prints the Room of the volume at --into.
+func roomMain(args []string, out, errOut io.Writer) int {
+	fl := flag.NewFlagSet("mover room", flag.ContinueOnError)
+	fl.SetOutput(errOut)
+	into := fl.String("into", "/data", "the volume's folder")
+	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+	r, err := MeasureRoom(*into)
+	if err != nil {
+		fmt.Fprintln(errOut, "mover:", err)
+		return 4
+	}
+	_ = json.NewEncoder(out).Encode(r)
+	return 0
 }
