@@ -519,9 +519,14 @@ type Problem struct {
 	Key  string
 	Got  string
 	Want string
+	// Say, when set, is the whole message: what is wrong and what to do.
+	Say string `json:",omitempty"`
 }
 
 func (p Problem) String() string {
+	if p.Say != "" {
+		return p.Key + ": " + p.Say
+	}
 	return fmt.Sprintf("%s: got %s, want %s", p.Key, p.Got, p.Want)
 }
 

@@ -2,8 +2,10 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -11,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/algotrendy/rewind/identity"
 )
 
 var stackName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
@@ -108,9 +112,11 @@ func (c *Config) validate() []Problem {
 			add(key+".backups", "both dir and s3.bucket", "one backup location: a local dir or an S3 bucket")
 		}
 		for i, u := range []string{s.Checks.HealthURL, s.Checks.FunctionalURL} {
+			field := key + ".checks." + []string{"health_url", "functional_url"}[i]
 			if u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-				field := []string{"health_url", "functional_url"}[i]
-				add(key+".checks."+field, quote(u), "an http:// or https:// URL")
+				add(field, quote(u), "an http:// or https:// URL")
+			} else if secret := urlSecret(u); secret != "" {
+				ps = append(ps, Problem{Key: field, Say: secret + " in the URL: it would be recorded in every rollback's history and evidence; a header is not supported: use a URL without the secret"})
 			}
 		}
 		if u := s.Checks.DatabaseURL; u != "" {
@@ -118,8 +124,8 @@ func (c *Config) validate() []Problem {
 			switch {
 			case err != nil || !slices.Contains([]string{"http", "https", "postgres", "postgresql"}, parsed.Scheme):
 				add(key+".checks.database_url", quote(u), "QuestDB's HTTP API (http://host:9000) or PostgreSQL (postgres://user@host:5432/db)")
-			case parsed.User != nil && hasPassword(parsed.User) || parsed.Query().Has("password"):
-				add(key+".checks.database_url", "a URL with a password", "no password in the URL (it would be recorded in every rollback's history): set PGPASSWORD or ~/.pgpass for the worker")
+			case urlSecret(u) != "":
+				ps = append(ps, Problem{Key: key + ".checks.database_url", Say: urlSecret(u) + " in the URL: it would be recorded in every rollback's history and evidence; for PostgreSQL set PGPASSWORD or ~/.pgpass for the worker, for QuestDB a header is not supported: use a URL without the secret"})
 			}
 		}
 		guard := s.Guard
@@ -151,8 +157,11 @@ func (c *Config) validate() []Problem {
 			add(key+".role", quote(a.Role), "one of "+strings.Join(c.Severity.Escalation, ", "))
 		}
 		for j, k := range a.Keys {
+			kkey := fmt.Sprintf("%s.keys[%d]", key, j)
 			if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k)); err != nil {
-				add(fmt.Sprintf("%s.keys[%d]", key, j), quote(k), "an SSH public key as in authorized_keys, like \"ssh-ed25519 AAAA... alice@laptop\" ("+err.Error()+")")
+				add(kkey, quote(k), "an SSH public key as in authorized_keys, like \"ssh-ed25519 AAAA... alice@laptop\" ("+err.Error()+")")
+			} else if _, err := identity.ParseKeyLine(k); err != nil {
+				ps = append(ps, Problem{Key: kkey, Say: err.Error()})
 			}
 		}
 		if a.PublicKey != "" {
@@ -164,6 +173,8 @@ func (c *Config) validate() []Problem {
 			add(key+".keys", "none", "at least one SSH public key: policy.require_signatures is on, so "+a.Name+" could neither start nor approve")
 		}
 	}
+
+	ps = append(ps, c.sharedKeyProblems()...)
 
 	if len(c.Severity.Escalation) == 0 {
 		add("severity.escalation", "nothing", "roles from least to most authority, like "+strings.Join(Roles, ", "))
@@ -199,6 +210,28 @@ func (c *Config) validate() []Problem {
 func hasPassword(u *url.Userinfo) bool {
 	_, ok := u.Password()
 	return ok
+}
+
+// secretParams are query parameters that carry credentials, compared case-insensitively.
+var secretParams = []string{"token", "key", "api_key", "apikey", "access_token", "password", "secret", "sig", "signature"}
+
+// urlSecret names the credential a URL carries ("a password (userinfo)", "query parameter
+// token"), or "" when it carries none that Rewind can tell.
+func urlSecret(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || raw == "" {
+		return ""
+	}
+	if u.User != nil && hasPassword(u.User) {
+		return "a password (user:password@)"
+	}
+	names := slices.Sorted(maps.Keys(u.Query()))
+	for _, name := range names {
+		if slices.Contains(secretParams, strings.ToLower(name)) {
+			return "query parameter " + name
+		}
+	}
+	return ""
 }
 
 func validLayout(l string) bool {
@@ -280,4 +313,57 @@ func (c *Config) WordWarning() string {
 		msg += " (" + strings.Join(unkeyed, ", ") + ")"
 	}
 	return msg + "; people with keys must still sign. Turn policy.require_signatures on, with keys for everyone"
+}
+
+// KeyHolders lists every key of approvers[].keys and public_key with its person, and, for
+// each approver, the lines of signers (the allowed signers file) that let them sign.
+func (c *Config) KeyHolders(signers identity.AllowedSigners) []identity.KeyHolder {
+	var (
+		holders []identity.KeyHolder
+		names   []string
+	)
+	for i, a := range c.Approvers {
+		names = append(names, a.Name)
+		for j, k := range a.Keys {
+			if line, err := identity.ParseKeyLine(k); err == nil {
+				holders = append(holders, identity.KeyHolder{Key: line.Key, Name: a.Name, Where: fmt.Sprintf("approvers[%d].keys[%d]", i, j)})
+			}
+		}
+		if a.PublicKey != "" {
+			if k, err := legacyKey(a.PublicKey); err == nil {
+				if line, err := identity.ParseKeyLine(k); err == nil {
+					holders = append(holders, identity.KeyHolder{Key: line.Key, Name: a.Name, Where: fmt.Sprintf("approvers[%d].public_key", i)})
+				}
+			}
+		}
+	}
+	return append(holders, signers.Holders(names, identity.Namespace)...)
+}
+
+// SharedKeys is one problem for each key listed under two names, in approvers[].keys and
+// signers (the allowed signers file, nil when not read): one person could start as one
+// name and approve as the other.
+func (c *Config) SharedKeys(signers identity.AllowedSigners) []Problem {
+	var ps []Problem
+	for _, msg := range identity.SharedKeys(c.KeyHolders(signers)) {
+		ps = append(ps, Problem{Key: "approvers", Say: msg})
+	}
+	return ps
+}
+
+// sharedKeyProblems checks one key one person over approvers[].keys and, when this
+// machine has it, the allowed signers file (the worker checks it again at start and at
+// every use).
+func (c *Config) sharedKeyProblems() []Problem {
+	var signers identity.AllowedSigners
+	if path := c.Policy.AllowedSigners; path != "" {
+		if b, err := os.ReadFile(path); err == nil {
+			list, err := identity.ParseAllowedSigners(b)
+			if err != nil {
+				return []Problem{{Key: "policy.allowed_signers", Got: path, Want: "an OpenSSH allowed signers file: " + err.Error()}}
+			}
+			signers = list
+		}
+	}
+	return c.SharedKeys(signers)
 }
