@@ -36,7 +36,9 @@ func GuardWorkflowID(stack string) string { return WorkflowID(stack) + "-guard" 
 // GuardRequest starts watching a deploy. Like a rollback request, it names only what the
 // operator decides; what to sample and the limits come from the worker's configuration.
 type GuardRequest struct {
-	Stack     string
+	Stack string
+	// Requester started the guard, and so lets it start the stack's guard rollback at
+	// P1: they must be a person of the worker's policy who may start that rollback.
 	Requester string
 	// Version is what was deployed, for the record.
 	Version     string `json:",omitempty"`
