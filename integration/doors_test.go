@@ -14,6 +14,7 @@ import (
 
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/devserver/embedded"
+	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 	"github.com/algotrendy/rewind/identity"
 	"github.com/algotrendy/rewind/worker/admission"
 	"github.com/algotrendy/rewind/workflows"
@@ -92,4 +93,62 @@ func TestDevserverRefusesStandaloneActivities(t *testing.T) {
 		"StopProject", docker.StopInput{Project: "algotrendy"})
 	require.Error(t, err, "the embedded server turns standalone activities off")
 	require.Contains(t, err.Error(), "tandalone")
+}
+
+// A worker of the caller's own polling Rewind's own task queue runs its code under Rewind's
+// workflow type and ID: the server then says the right queue. What it cannot write is
+// what a rollback's callers sent: a start alice signed, an approval. So the stack's steps
+// stay refused until the run's admission holds as the worker reads it from those.
+func TestAWorkerOfAnyonesOnRewindsQueueChangesNothing(t *testing.T) {
+	s := needDocker(t)
+	srv, c := startTemporal(t)
+	_, alicePub := sshKey(t, "alice")
+	e := newEnv(t, s, srv.GRPCAddr(), stackOptions{keys: map[string]string{"alice": alicePub}})
+	e.up()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	// The caller's worker takes the workflow task first: no Rewind worker polls yet.
+	w := sdkworker.New(c, e.taskQueue, sdkworker.Options{})
+	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, _ workflows.Request) error {
+		ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{TaskQueue: workflows.HostTaskQueue(e.taskQueue, e.host),
+			StartToCloseTimeout: time.Minute, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1}})
+		return workflow.ExecuteActivity(ctx, "StopProject", docker.StopInput{Project: e.project}).Get(ctx, nil)
+	}, workflow.RegisterOptions{Name: "Full"})
+	require.NoError(t, w.Start())
+	defer w.Stop()
+	req := workflows.Request{Stack: e.stack, Option: workflows.OptionFull, Severity: "P1", Reason: "mallory as alice", Requester: "alice", RequestedAt: time.Now()}
+	run, err := c.ExecuteWorkflow(ctx, sdkclient.StartWorkflowOptions{ID: workflows.WorkflowID(e.stack), TaskQueue: e.taskQueue}, "Full", req)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return history(t, c, run.GetID()).scheduled["StopProject"] == 1 }, time.Minute, 50*time.Millisecond)
+
+	e.startWorker()
+	var failure string
+	require.Eventually(t, func() bool {
+		failure = activityFailure(t, c, run.GetID(), "StopProject")
+		return failure != ""
+	}, time.Minute, 100*time.Millisecond)
+	require.Contains(t, failure, "the admission of "+run.GetID())
+	require.Contains(t, failure, "alice must sign a start, and this one is not signed")
+	require.NoError(t, demostack.WaitHealthy(ctx, s.engine, e.project), "the stack still runs")
+}
+
+// activityFailure is the message of the last failed attempt of an activity type in a
+// workflow's history, or "".
+func activityFailure(t testing.TB, c sdkclient.Client, id, activityType string) string {
+	t.Helper()
+	typeOf := map[int64]string{}
+	msg := ""
+	it := c.GetWorkflowHistory(context.Background(), id, "", false, 0)
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(t, err)
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
+			typeOf[ev.GetEventId()] = a.GetActivityType().GetName()
+		}
+		if a := ev.GetActivityTaskFailedEventAttributes(); a != nil && typeOf[a.GetScheduledEventId()] == activityType {
+			msg = a.GetFailure().GetMessage()
+		}
+	}
+	return msg
 }

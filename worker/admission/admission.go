@@ -7,16 +7,21 @@ package admission
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/algotrendy/rewind/activities/policy"
+	"github.com/algotrendy/rewind/activities/storage"
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/workflows"
 )
@@ -24,16 +29,23 @@ import (
 // ErrNotAdmitted is the error type of a step the worker refuses to run.
 const ErrNotAdmitted = "NotAdmitted"
 
-// Describer asks the Temporal server about a workflow execution (client.Client is one).
-type Describer interface {
+// Server is what the gate asks the Temporal server about the run that scheduled a step
+// (client.Client is one).
+type Server interface {
 	DescribeWorkflowExecution(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error)
+	GetWorkflowHistory(ctx context.Context, workflowID, runID string, isLongPoll bool, filterType enumspb.HistoryEventFilterType) client.HistoryEventIterator
 }
 
 // Gate is the worker interceptor that admits steps.
 type Gate struct {
 	interceptor.WorkerInterceptorBase
-	Temporal Describer
+	Temporal Server
 	Config   *config.Config
+	// Policy answers who may start and approve, from the worker's configuration and its
+	// allowed signers as they are now, and claims signed starts' nonces.
+	Policy *policy.Activities
+	// Records keeps the admissions of runs (the evidence store every worker shares).
+	Records storage.Store
 	// Workflows are the workflow types this worker runs, by name, with how each names
 	// the stack in its workflow ID.
 	Workflows map[string]IDScheme
@@ -49,6 +61,9 @@ type IDScheme struct {
 	Prefix, Suffix string
 	// Group says the ID names a group of stacks, not one stack.
 	Group bool
+	// Changes says the workflow changes stacks (a rollback); a guard or a verification
+	// only looks.
+	Changes bool
 }
 
 // parse returns the name the ID carries, if it fits the scheme.
@@ -132,7 +147,18 @@ func (g *Gate) admit(ctx context.Context, info activity.Info, args []any) error 
 			return refuse("workflow %s asked for %v", run.ID, err)
 		}
 	}
-	return nil
+	if !destructive(info.ActivityType.Name) {
+		return nil
+	}
+	if !scheme.Changes {
+		return refuse("a %s workflow never changes a stack", typ)
+	}
+	err = g.onRecord(ctx, run.ID, run.RunID)
+	var no refusal
+	if errors.As(err, &no) {
+		return refuse("the admission of %s run %s is not on record: %v", run.ID, run.RunID, no)
+	}
+	return err
 }
 
 // queueOf is the task queue the execution's workflow tasks run on, as the server says.

@@ -51,7 +51,7 @@ type Options struct {
 // ends, then drains in-flight work.
 func Run(ctx context.Context, c client.Client, o Options) error {
 	// Admission comes first: a step no Rewind rollback asked for runs no other code either.
-	gate := &admission.Gate{Temporal: c, Config: o.Policy.Config, Workflows: idSchemes()}
+	gate := &admission.Gate{Temporal: c, Config: o.Policy.Config, Policy: o.Policy, Records: o.Evidence.Store, Workflows: idSchemes()}
 	interceptors := append([]interceptor.WorkerInterceptor{gate}, o.Interceptors...)
 	opts := worker.Options{WorkerStopTimeout: o.DrainTimeout, Interceptors: interceptors}
 	main := worker.New(c, o.TaskQueue, opts)
@@ -125,7 +125,7 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 // idSchemes says, for each workflow type Run registers, how its workflow ID names the
 // stack (or group) its steps may touch.
 func idSchemes() map[string]admission.IDScheme {
-	rollback := admission.IDScheme{Prefix: workflows.WorkflowID("")}
+	rollback := admission.IDScheme{Prefix: workflows.WorkflowID(""), Changes: true}
 	return map[string]admission.IDScheme{
 		"Emergency": rollback,
 		"Full":      rollback,
