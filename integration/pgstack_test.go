@@ -45,6 +45,9 @@ type pgOptions struct {
 	// (default 1m).
 	healthURL     string
 	healthTimeout time.Duration
+	// heartbeat is worker.heartbeat_timeout (default 20s): how soon a dead worker's step
+	// is given to another.
+	heartbeat time.Duration
 }
 
 func newPGStack(t testing.TB, s *suite, temporalAddr string, o pgOptions) *pgStack {
@@ -69,7 +72,7 @@ func newPGStack(t testing.TB, s *suite, temporalAddr string, o pgOptions) *pgSta
 		health = fmt.Sprintf("      health_url: %s\n", o.healthURL)
 	}
 	body := fmt.Sprintf(`temporal: {address: %q, task_queue: %q}
-worker: {host: %q, drain_timeout: 5s, state_dir: %q, heartbeat_timeout: 20s}
+worker: {host: %q, drain_timeout: 5s, state_dir: %q, heartbeat_timeout: %s}
 evidence: {dir: %q}
 stacks:
   pg:
@@ -87,7 +90,7 @@ stacks:
 approvers:
   - {name: alice, role: on-call}
   - {name: bob, role: senior}
-`, temporalAddr, e.taskQueue, e.host, filepath.Join(e.dir, "state"), e.evidence, e.project, e.composeFile, e.dir, p.volume, e.backups,
+`, temporalAddr, e.taskQueue, e.host, filepath.Join(e.dir, "state"), cmpDuration(o.heartbeat, 20*time.Second), e.evidence, e.project, e.composeFile, e.dir, p.volume, e.backups,
 		health, p.url, tradesCount, tradesFingerprint, cmpDuration(o.healthTimeout, time.Minute))
 	require.NoError(t, os.WriteFile(e.config, []byte(body), 0o600))
 	return p
@@ -322,4 +325,30 @@ func lastStop(t testing.TB, c sdkclient.Client, id string) int64 {
 	runs := history(t, c, id)
 	require.Equal(t, 2, runs.scheduled["StopProject"], "the rollback's stop and the put-back's")
 	return runs.scheduledAt["StopProject"]
+}
+
+// TestPostgresPutBackSurvivesAWorkerKilledInsideIt: the worker dies (SIGKILL) inside the
+// put-back, right after it renamed PostgreSQL's damaged data back and before Temporal heard
+// of it; a fresh worker does the rename again (done already: nothing moves), starts the
+// server on the data as found and waits on it, and the record is true.
+func TestPostgresPutBackSurvivesAWorkerKilledInsideIt(t *testing.T) {
+	t.Parallel()
+	s := needDocker(t)
+	srv, c := startTemporal(t)
+	p := newPGStack(t, s, srv.GRPCAddr(), pgOptions{heartbeat: 5 * time.Second})
+	p.up(100_000)
+	p.backup("99999 | 1") // the verification fails after the start
+	found := p.damage()
+	doomed := p.startWorker("REWIND_CRASH_AT=after:UnswapVolume")
+
+	id := p.startPG("P1")
+	doomed.crashed(t)
+	p.startWorker()
+	err := p.failure(c, id)
+	p.requireServing(found)
+	require.Contains(t, message(err), "put back and healthy: what it started stopped, volume "+p.volume+" back in place, the stack started again; evidence: ")
+	runs := history(t, c, id)
+	require.Equal(t, 2, runs.attempt["UnswapVolume"], "the rename back ran again on the fresh worker")
+	require.Greater(t, runs.scheduledAt["UnswapVolume"], lastStop(t, c, id), "PostgreSQL stopped before its data was renamed back")
+	requireNoStaging(t, s, p.project)
 }
