@@ -81,9 +81,8 @@ func (r *rollback) note(name, text string) error {
 // stopStack stops every container of the project; from here on a failure starts it again.
 func (r *rollback) stopStack() error {
 	return r.step(stepStop, func() (string, error) {
-		var d *docker.Activities
-		var stopped docker.StopResult
-		if err := r.exec(stopping, d.StopProject, docker.StopInput{Project: r.plan.Target.Project, Grace: r.plan.Target.StopGracePeriod}, &stopped); err != nil {
+		stopped, err := r.stopProject(r.ctx)
+		if err != nil {
 			return "", err
 		}
 		r.changed("the stack started again", func(ctx workflow.Context) error {
@@ -106,11 +105,18 @@ func (r *rollback) restoresRunningState(ctx workflow.Context) bool {
 	return workflow.GetVersion(ctx, versionRunningState, workflow.DefaultVersion, 1) >= 1
 }
 
-// stopStarted stops the project again: the undo of a start, before anything is put back.
-func (r *rollback) stopStarted(ctx workflow.Context) error {
+// stopProject stops every container of the project, killing what outlives the grace period.
+func (r *rollback) stopProject(ctx workflow.Context) (docker.StopResult, error) {
 	var d *docker.Activities
 	var stopped docker.StopResult
-	return r.execIn(ctx, stopping, d.StopProject, docker.StopInput{Project: r.plan.Target.Project, Grace: r.plan.Target.StopGracePeriod}, &stopped)
+	err := r.execIn(ctx, stopping, d.StopProject, docker.StopInput{Project: r.plan.Target.Project, Grace: r.plan.Target.StopGracePeriod}, &stopped)
+	return stopped, err
+}
+
+// stopStarted stops the project again: the undo of a start, before anything is put back.
+func (r *rollback) stopStarted(ctx workflow.Context) error {
+	_, err := r.stopProject(ctx)
+	return err
 }
 
 func (r *rollback) composeUp(ctx workflow.Context) error {
