@@ -555,3 +555,14 @@ func IsProblems(err error) bool {
 	var p *Problems
 	return errors.As(err, &p)
 }
+
+// Person is name as the policy says now, with their keys and signers' (more keys, by
+// person, from the allowed signers file); false when the policy does not name them.
+func (c *Config) Person(name string, signers map[string][]string) (Person, bool, error) {
+	p, err := c.policy(Severities[0], signers)
+	if err != nil {
+		return Person{}, false, err
+	}
+	who, ok := p.Person(name)
+	return who, ok, nil
+}

@@ -108,8 +108,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	signers, err := runner.AllowedSigners(cfg)
-	if err != nil {
+	// The file is read again at every start and decision; a bad one stops the worker now.
+	if _, err := runner.AllowedSigners(cfg); err != nil {
 		return err
 	}
 
@@ -156,7 +156,7 @@ func run() error {
 		DrainTimeout:       cfg.Worker.DrainTimeout,
 		Listen:             cfg.Worker.Listen,
 		Metrics:            tel.Metrics,
-		Policy:             &policy.Activities{Config: cfg, Host: cfg.Worker.Host, Signers: signers},
+		Policy:             &policy.Activities{Config: cfg, Host: cfg.Worker.Host},
 		Docker:             dockerSteps,
 		Evidence:           &evidence.Activities{Store: store},
 		Notify:             notifier,

@@ -58,13 +58,25 @@ func (g *gate) validate(ctx workflow.Context, d Decision) error {
 	if !g.open {
 		return fmt.Errorf("%s is not waiting for a decision (now: %s)", workflow.GetInfo(ctx).WorkflowExecution.ID, g.r.track.progress.Phase)
 	}
-	_, err := g.judge(ctx, d)
+	_, err := g.judge(ctx, d, nil)
 	return err
 }
 
-// accept records a decision the validator let through.
+// versionKeysAtUse: from here a decision the validator let through is judged again, in
+// the handler, by the person's keys read from the policy at that moment (a recorded local
+// activity): a key removed or past its window since the rollback started counts no more.
+const versionKeysAtUse = "keys-checked-at-use"
+
+// accept records a decision the validator let through, once the keys it was signed with
+// still hold.
 func (g *gate) accept(ctx workflow.Context, d Decision) (DecisionRecord, error) {
-	why, err := g.judge(ctx, d)
+	why, err := g.judge(ctx, d, nil)
+	if err == nil && g.open && workflow.GetVersion(ctx, versionKeysAtUse, workflow.DefaultVersion, 1) >= 1 {
+		if why, err = g.judgeAtUse(ctx, d); err != nil {
+			g.r.record(DecisionRecord{Reason: fmt.Sprintf("a decision as %s was refused when its keys were read again: %s", d.Approver, err)})
+			return DecisionRecord{}, err
+		}
+	}
 	if err != nil || !g.open {
 		// A decision that became stale between validation and now (another approver was
 		// first) is refused like any other.
@@ -76,10 +88,35 @@ func (g *gate) accept(ctx workflow.Context, d Decision) (DecisionRecord, error) 
 	return rec, nil
 }
 
-// judge says whether a decision counts and why, or why not.
-func (g *gate) judge(ctx workflow.Context, d Decision) (string, error) {
+// judgeAtUse judges a decision again by the approver's keys as the worker's policy says
+// now, read by a local activity whose result is recorded, so replay judges alike.
+func (g *gate) judgeAtUse(ctx workflow.Context, d Decision) (string, error) {
+	var a *policy.Activities
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: 30 * time.Second,
+		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 3},
+	})
+	var now policy.PersonKeys
+	if err := workflow.ExecuteLocalActivity(lctx, a.KeysNow, policy.KeysInput{Person: d.Approver}).Get(lctx, &now); err != nil {
+		return "", fmt.Errorf("could not read %s's keys from the worker's policy now (%s): try again", d.Approver, message(err))
+	}
+	if !now.Found {
+		return "", fmt.Errorf("%s is no longer in the worker's policy", d.Approver)
+	}
+	if !g.open {
+		return "", errors.New("the gate closed while the keys were read")
+	}
+	return g.judge(ctx, d, &now)
+}
+
+// judge says whether a decision counts and why, or why not: by the keys the plan recorded
+// at the start, or by keys read since (now).
+func (g *gate) judge(ctx workflow.Context, d Decision, now *policy.PersonKeys) (string, error) {
 	p := g.r.plan.Policy
 	who, ok := p.Person(d.Approver)
+	if ok && now != nil {
+		who.Keys = now.Keys
+	}
 	switch {
 	case !ok:
 		return "", fmt.Errorf("%s is not an approver of this rollback", d.Approver)
@@ -145,15 +182,16 @@ func (r *rollback) prove(who config.Person, statement, signature string, want id
 		}
 		return identity.Statement{}, fmt.Errorf("%s has keys: sign with ssh-agent or --key (or --signature from `ssh-keygen -Y sign -n rewind`)", who.Name)
 	}
-	var keys []ssh.PublicKey
-	for _, k := range who.Keys {
-		if pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k)); err == nil {
-			keys = append(keys, pub)
-		}
-	}
 	now := workflow.Now(r.ctx)
+	keys, expired := identity.KeysAt(who.Keys, now)
 	_, st, err := identity.Check(signature, []byte(statement), want, keys, now)
 	if err != nil {
+		for _, k := range expired {
+			if _, _, expErr := identity.Check(signature, []byte(statement), want, []ssh.PublicKey{k.Key}, now); expErr == nil {
+				return identity.Statement{}, fmt.Errorf("%s's signature is refused: signed with key %s, which expired at %s (its expiry-time or valid-before): sign with a key that is valid now",
+					who.Name, ssh.FingerprintSHA256(k.Key), k.ExpiryTime.UTC().Format(time.RFC3339))
+			}
+		}
 		return identity.Statement{}, fmt.Errorf("%s's signature is refused: %w", who.Name, err)
 	}
 	// A start names no run: its short life, and its nonce, keep it from starting another.

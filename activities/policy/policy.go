@@ -1,17 +1,16 @@
 // Package policy answers, from the worker's own configuration, what a stack is and who may
-// start and approve its rollbacks. A rollback records the answer once, at its start, so
-// replays never read a file and no caller can rewrite either.
+// start and approve its rollbacks. A rollback records each answer (the plan at its start,
+// a person's keys when a decision is judged), so replays never read a file and no caller
+// can rewrite either.
 package policy
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/algotrendy/rewind/activities/storage"
 	"github.com/algotrendy/rewind/config"
@@ -26,8 +25,6 @@ type Activities struct {
 	Config *config.Config
 	// Host is this worker's host, for stacks that name none.
 	Host string
-	// Signers are more keys, from the policy's allowed signers file.
-	Signers identity.AllowedSigners
 	// Nonces is where signed starts are claimed once (nil: the evidence store of Config).
 	// Every worker of the namespace must share it.
 	Nonces storage.Store
@@ -41,7 +38,11 @@ type ResolveInput struct {
 
 // Plan returns the plan of a rollback, or a non-retryable error naming what is wrong.
 func (a *Activities) Plan(_ context.Context, in ResolveInput) (config.Plan, error) {
-	p, err := a.Config.Plan(in.Stack, in.Severity, a.Host, a.signerKeys())
+	signers, err := a.signerKeys(time.Now())
+	if err != nil {
+		return config.Plan{}, err
+	}
+	p, err := a.Config.Plan(in.Stack, in.Severity, a.Host, signers)
 	if errors.Is(err, config.ErrUnknownStack) {
 		return config.Plan{}, temporal.NewNonRetryableApplicationError(err.Error()+"; nothing was changed", ErrUnknownStack, nil)
 	}
@@ -60,7 +61,11 @@ type GroupInput struct {
 // GroupPlan returns the plan of a group rollback, or a non-retryable error naming what is
 // wrong.
 func (a *Activities) GroupPlan(_ context.Context, in GroupInput) (config.GroupPlan, error) {
-	p, err := a.Config.GroupPlan(in.Group, in.Severity, a.signerKeys())
+	signers, err := a.signerKeys(time.Now())
+	if err != nil {
+		return config.GroupPlan{}, err
+	}
+	p, err := a.Config.GroupPlan(in.Group, in.Severity, signers)
 	if errors.Is(err, config.ErrUnknownGroup) {
 		return config.GroupPlan{}, temporal.NewNonRetryableApplicationError(err.Error()+"; nothing was changed", ErrUnknownStack, nil)
 	}
@@ -68,17 +73,6 @@ func (a *Activities) GroupPlan(_ context.Context, in GroupInput) (config.GroupPl
 		return config.GroupPlan{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%v; nothing was changed", err), "BadInput", nil)
 	}
 	return p, nil
-}
-
-// signerKeys are the keys of the allowed signers file, by person, as authorized_keys lines.
-func (a *Activities) signerKeys() map[string][]string {
-	keys := map[string][]string{}
-	for _, person := range a.Config.Approvers {
-		for _, k := range a.Signers.KeysFor(person.Name, identity.Namespace, time.Now()) {
-			keys[person.Name] = append(keys[person.Name], strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))))
-		}
-	}
-	return keys
 }
 
 // SignAsGuard signs a statement as the guard (worker.guard_name) with worker.guard_key,

@@ -2,10 +2,10 @@ package runner
 
 import (
 	"cmp"
-	"fmt"
 	"os"
 
 	"github.com/algotrendy/rewind/activities/notify"
+	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/identity"
 )
@@ -51,18 +51,8 @@ func Notifier(cfg *config.Config) (*notify.Activities, error) {
 	return a, nil
 }
 
-// AllowedSigners reads the policy's allowed signers file, if it names one.
+// AllowedSigners reads the policy's allowed signers file, if it names one, and refuses one
+// key under two names, so a worker does not start on a policy it would refuse at use.
 func AllowedSigners(cfg *config.Config) (identity.AllowedSigners, error) {
-	if cfg.Policy.AllowedSigners == "" {
-		return nil, nil
-	}
-	b, err := os.ReadFile(cfg.Policy.AllowedSigners)
-	if err != nil {
-		return nil, fmt.Errorf("read policy.allowed_signers: %w", err)
-	}
-	s, err := identity.ParseAllowedSigners(b)
-	if err != nil {
-		return nil, &config.Problems{List: []config.Problem{{Key: "policy.allowed_signers", Got: cfg.Policy.AllowedSigners, Want: "an OpenSSH allowed signers file: " + err.Error()}}}
-	}
-	return s, nil
+	return policy.ReadAllowedSigners(cfg)
 }
