@@ -46,8 +46,9 @@ func newGate(r *rollback) (*gate, error) {
 			if !ch.Receive(ctx, &d) {
 				return
 			}
-			r.record(DecisionRecord{Approver: d.Approver, Approve: d.Approve,
-				Reason: d.Approver + " sent a signal; this rollback takes decisions as updates only: rewind approve " + workflow.GetInfo(ctx).WorkflowExecution.ID})
+			// Anyone can send a signal in any name: the name is a claim, quoted in Rewind's
+			// own note, never an approver of the log.
+			r.record(DecisionRecord{Reason: claimedBy(d.Approver) + " sent a signal, which decides nothing: this rollback takes decisions as updates only: rewind approve " + workflow.GetInfo(ctx).WorkflowExecution.ID})
 		}
 	})
 	return g, nil

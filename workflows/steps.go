@@ -250,12 +250,13 @@ func (r *rollback) report(sections ...string) string {
 	var b strings.Builder
 	p := r.track.progress
 	info := workflow.GetInfo(r.ctx).WorkflowExecution
-	fmt.Fprintf(&b, "# Incident: %s rollback of %s\n\n", r.req.Option, r.req.Stack)
+	fmt.Fprintf(&b, "# Incident: %s rollback of %s\n\n", mdText(r.req.Option), mdText(r.req.Stack))
+	// Names, reasons and details may hold caller-written text: each is escaped (mdText).
 	fmt.Fprintf(&b, "- Workflow: %s (run %s)\n- Severity: %s\n- Requested by: %s at %s\n- Reason: %s\n- Evidence: %s\n\n",
-		info.ID, info.RunID, r.req.Severity, r.req.Requester, r.req.RequestedAt.UTC().Format(time.RFC3339), r.req.Reason, r.prefix)
+		info.ID, info.RunID, mdText(r.req.Severity), mdText(r.req.Requester), r.req.RequestedAt.UTC().Format(time.RFC3339), mdText(r.req.Reason), r.prefix)
 	b.WriteString("## Timeline\n\n| started | finished | step | state | detail |\n|---|---|---|---|---|\n")
 	for _, s := range p.Steps {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", clock(s.Started), clock(s.Finished), s.Name, s.State, strings.ReplaceAll(s.Detail, "|", "\\|"))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", clock(s.Started), clock(s.Finished), mdText(s.Name), s.State, mdText(s.Detail))
 	}
 	b.WriteString("\n## Decisions\n\n")
 	for _, d := range p.Decisions {
@@ -267,7 +268,7 @@ func (r *rollback) report(sections ...string) string {
 		if who == "" {
 			who, verdict = "Rewind", "note"
 		}
-		fmt.Fprintf(&b, "- %s %s — %s: %s\n", clock(d.At), who, verdict, d.Reason)
+		fmt.Fprintf(&b, "- %s %s — %s: %s\n", clock(d.At), mdText(who), verdict, mdText(d.Reason))
 	}
 	for _, s := range sections {
 		if s != "" {
