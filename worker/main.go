@@ -17,6 +17,7 @@ import (
 	temporalotel "go.temporal.io/sdk/contrib/opentelemetry"
 	"go.temporal.io/sdk/interceptor"
 
+	"github.com/algotrendy/rewind/activities/archive"
 	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/docker/mover"
@@ -149,6 +150,12 @@ func run() error {
 			logger.Info("restores and copies go through the engine's archive API", "why", why)
 		}
 	}()
+	// Transfers are bound by gzip: say once which tools this host gives them.
+	unzip, zip := archive.Decompressor(), archive.NewGzipper().Tool()
+	logger.Info("transfers", "restores_decompress_with", unzip, "snapshots_compress_with", zip)
+	if unzip != "igzip" {
+		logger.Warn("igzip (Debian's isal) is not installed: restores decompress about 2× slower and snapshots compress about 1.5× slower than with it; install it with `apt-get install isal`")
+	}
 	logger.Info("worker starting", "temporal", cfg.Temporal.Address, "task_queue", cfg.Temporal.TaskQueue, "host", cfg.Worker.Host, "evidence", store.Describe())
 	return runner.Run(ctx, c, runner.Options{
 		TaskQueue:          cfg.Temporal.TaskQueue,

@@ -17,7 +17,7 @@ import (
 // about 4× gzip on two cores), else `pigz` or `gzip`, the runbook's own; Go's reader is the
 // fallback. Each checks the CRC and length. Close reports a damaged stream.
 func Gunzip(ctx context.Context, src io.Reader) (io.ReadCloser, error) {
-	for _, tool := range []string{"igzip", "pigz", "gzip"} {
+	for _, tool := range gunzipTools() {
 		path, err := exec.LookPath(tool)
 		if err != nil {
 			continue
@@ -36,6 +36,20 @@ func Gunzip(ctx context.Context, src io.Reader) (io.ReadCloser, error) {
 		return &toolReader{ReadCloser: out, cmd: cmd, stderr: &stderr}, nil
 	}
 	return pgzip.NewReader(src)
+}
+
+// gunzipTools are the host's decompressors, fastest first.
+func gunzipTools() []string { return []string{"igzip", "pigz", "gzip"} }
+
+// Decompressor names what Gunzip uses on this host: the first of igzip, pigz and gzip
+// found, else Go (pgzip).
+func Decompressor() string {
+	for _, tool := range gunzipTools() {
+		if _, err := exec.LookPath(tool); err == nil {
+			return tool
+		}
+	}
+	return "pgzip"
 }
 
 type toolReader struct {
