@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -299,4 +300,66 @@ func TestASignedStartReadFromHistoryStartsNothingElse(t *testing.T) {
 	nonces, err := os.ReadDir(filepath.Join(e.evidence, "nonces"))
 	require.NoError(t, err)
 	require.Len(t, nonces, 1, "only the admitted run claimed a nonce")
+}
+
+// TestKeysAreCheckedWhenTheyAreUsed: bob's key is in the allowed signers file when alice
+// starts a P2 rollback; the file is edited while the rollback waits, and the real worker
+// judges each of bob's decisions (signed with ssh-keygen's key through the CLI) by the
+// file as it is then: past its valid-before, refused; removed, refused; back, accepted.
+// A file that gives alice's key to bob too is then refused by `rewind config check` and
+// by the worker at start, naming both.
+func TestKeysAreCheckedWhenTheyAreUsed(t *testing.T) {
+	s := needDocker(t)
+	srv, c := startTemporal(t)
+	alice, alicePub := sshKey(t, "alice")
+	bob, bobPub := sshKey(t, "bob")
+	signers := filepath.Join(t.TempDir(), "allowed_signers")
+	writeSigners := func(body string) { require.NoError(t, os.WriteFile(signers, []byte(body), 0o600)) }
+	writeSigners("bob " + bobPub + "\n")
+	e := newEnv(t, s, srv.GRPCAddr(), stackOptions{grace: 2 * time.Second,
+		config: "policy: {require_signatures: true, allowed_signers: " + strconv.Quote(signers) + "}\n", keys: map[string]string{"alice": alicePub}})
+	e.up()
+	e.goodBackup()
+	e.startWorker()
+	id := workflows.WorkflowID(e.stack)
+
+	code, out, errOut := e.rewind("start", "full", "--stack", e.stack, "--severity", "P2", "--reason", "corrupt market data", "--as", "alice", "--key", alice)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	e.awaitApprovalGate(id)
+	approve := func() (int, string) {
+		code, out, errOut := e.rewind("approve", id, "--as", "bob", "--reason", "backup checked", "--key", bob)
+		return code, out + errOut
+	}
+
+	writeSigners(`bob valid-before="20260101Z" ` + bobPub + "\n")
+	code, msg := approve()
+	require.Equal(t, 2, code, msg)
+	require.Contains(t, msg, "bob's signature is refused")
+	require.Contains(t, msg, "which is not among the 0 allowed")
+
+	writeSigners("# bob's key was removed\n")
+	code, msg = approve()
+	require.Equal(t, 2, code, msg)
+	require.Contains(t, msg, "which is not among the 0 allowed")
+	e.awaitApprovalGate(id)
+
+	writeSigners("bob " + bobPub + "\n")
+	code, msg = approve()
+	require.Equal(t, 0, code, msg)
+	require.Contains(t, msg, "accepted: approved by bob (senior)")
+	e.awaitCompleted(c, id)
+	var res workflows.Result
+	require.NoError(t, c.GetWorkflow(context.Background(), id, "").Get(context.Background(), &res))
+	require.Equal(t, 2, strings.Count(res.Report, "a decision as bob was refused when its keys were read again"), "each refusal is in the incident report:\n%s", res.Report)
+
+	writeSigners("bob " + alicePub + "\n")
+	code, _, errOut = e.rewind("config", "check")
+	require.Equal(t, 2, code, errOut)
+	require.Contains(t, errOut, "is listed under alice and bob (approvers[0].keys[0] as alice, allowed signers line 1 as bob): one key is one person")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	worker := exec.CommandContext(ctx, filepath.Join(e.bin, "worker"), "--config", e.config, "--listen", "127.0.0.1:0")
+	said, err := worker.CombinedOutput()
+	require.Error(t, err, "the worker does not start: %s", said)
+	require.Contains(t, string(said), "is listed under alice and bob")
 }
