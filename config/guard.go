@@ -15,7 +15,11 @@ type Guard struct {
 	Interval time.Duration `mapstructure:"interval"`
 	Window   time.Duration `mapstructure:"window"`
 	// Option is the rollback a critical finding starts at P1 and a major one proposes at P2.
-	Option string `mapstructure:"option"`
+	// A full rollback restores data from a backup, which is never automatic on the guard's
+	// word alone: a critical finding proposes it at P2 for an approver, unless
+	// RestoreWithoutApproval says, in so many words, that it may start it at P1.
+	Option                 string `mapstructure:"option"`
+	RestoreWithoutApproval bool   `mapstructure:"restore_without_approval"`
 	// Probes is how many requests each sample sends to the functional endpoint.
 	Probes int `mapstructure:"probes"`
 	// LostPatterns are log lines that mean the exchange connection is lost.
@@ -29,11 +33,64 @@ type Guard struct {
 	Criteria []Criterion `mapstructure:"criteria"`
 }
 
-// Criterion is one line of the runbook's table: a measure, its limit, and its class.
+// Criterion is one line of the runbook's table: a measure, its limit, its class, and how
+// long the measure must stay above the limit before the criterion counts.
 type Criterion struct {
 	Measure string  `mapstructure:"measure"`
 	Above   float64 `mapstructure:"above"`
 	Class   string  `mapstructure:"class"`
+	// For is how long the measure must stay above the limit in every sample, from the
+	// first sample over it to the latest; ForSamples how many samples in a row at least.
+	// When both are set both must hold. Unset (both zero), a criterion takes its measure's
+	// default window (DefaultFor); for_samples: 1 judges on a single sample.
+	For        time.Duration `mapstructure:"for"`
+	ForSamples int           `mapstructure:"for_samples"`
+}
+
+// Samples is how many samples in a row, taken every interval, the criterion needs above
+// its limit before it counts: at least ForSamples, and enough to span For.
+func (c Criterion) Samples(interval time.Duration) int {
+	n := max(c.ForSamples, 1)
+	if c.For > 0 && interval > 0 {
+		n = max(n, int((c.For+interval-1)/interval)+1)
+	}
+	return n
+}
+
+// Window says in words how long the criterion must hold: "30s", "5 samples", "30s and 5
+// samples", or "one sample".
+func (c Criterion) Window() string {
+	switch {
+	case c.For > 0 && c.ForSamples > 1:
+		return fmt.Sprintf("%s and %d samples", c.For, c.ForSamples)
+	case c.For > 0:
+		return c.For.String()
+	case c.ForSamples > 1:
+		return fmt.Sprintf("%d samples", c.ForSamples)
+	}
+	return "one sample"
+}
+
+// DefaultFor is how long a measure must hold above a limit of its class before it counts,
+// as the runbook means its table: conditions that last, not single looks. Measures that
+// are already sustained (down_for is a duration, memory_growth a climb over six readings,
+// health_failures a count in a row, restarts a count since the start) and events (a log
+// line of a lost connection) count on the sample that shows them.
+func DefaultFor(measure, class string) time.Duration {
+	switch measure {
+	case "error_ratio":
+		switch class {
+		case ClassCritical:
+			return 30 * time.Second
+		case ClassMajor:
+			return time.Minute
+		}
+	case "data_missing":
+		return 30 * time.Second
+	case "latency_ratio":
+		return time.Minute
+	}
+	return 0
 }
 
 // Classes of criteria, as the runbook ranks them: critical rolls back at once (P1), major
@@ -99,6 +156,32 @@ func (g *Guard) fillDefaults() {
 	if g.Criteria == nil {
 		g.Criteria = RunbookCriteria()
 	}
+	g.Criteria = slices.Clone(g.Criteria)
+	for i, c := range g.Criteria {
+		if c.For == 0 && c.ForSamples == 0 {
+			g.Criteria[i].For = DefaultFor(c.Measure, c.Class)
+		}
+	}
+}
+
+// Warnings says what a guard's configuration lets it do that people should know about:
+// restoring a backup over the stack's data on its own word.
+func (g Guard) Warnings(key string) []string {
+	if g.Option == "full" && g.RestoreWithoutApproval {
+		return []string{key + ".restore_without_approval is on: the guard restores the last backup over " +
+			"the stack's data at P1 on a critical finding, with no one approving, and everything written since " +
+			"that backup is lost; turn it off so a full rollback is proposed at P2 and waits for an approver"}
+	}
+	return nil
+}
+
+// GuardWarnings lists every stack's guard warnings, for `rewind config check`.
+func (c *Config) GuardWarnings() []string {
+	var ws []string
+	for _, name := range c.StackNames() {
+		ws = append(ws, c.Stacks[name].Guard.Warnings("stacks."+name+".guard")...)
+	}
+	return ws
 }
 
 func (g Guard) problems(key string, add func(key, got, want string)) {
@@ -110,6 +193,9 @@ func (g Guard) problems(key string, add func(key, got, want string)) {
 	}
 	if !slices.Contains([]string{"quick", "full", "git"}, g.Option) {
 		add(key+".option", quote(g.Option), "the rollback to start: quick, full or git")
+	}
+	if g.RestoreWithoutApproval && g.Option != "full" {
+		add(key+".restore_without_approval", "true", "false, or option: full: only a full rollback restores a backup (it says the guard may start one at P1 without an approver)")
 	}
 	if g.LatencyFloor < 0 {
 		add(key+".latency_floor", g.LatencyFloor.String(), "a duration of zero or more (default 50ms)")
@@ -127,6 +213,12 @@ func (g Guard) problems(key string, add func(key, got, want string)) {
 		}
 		if c.Above < 0 {
 			add(ck+".above", strconv.FormatFloat(c.Above, 'g', -1, 64), "a limit of zero or more")
+		}
+		if c.For < 0 || c.For > g.Window {
+			add(ck+".for", c.For.String(), fmt.Sprintf("how long the measure must stay above the limit before it counts: 0s to the guard's window (%s), like 30s", g.Window))
+		}
+		if c.ForSamples < 0 || (g.Interval > 0 && c.ForSamples > 1 && time.Duration(c.ForSamples-1)*g.Interval > g.Window) {
+			add(ck+".for_samples", strconv.Itoa(c.ForSamples), fmt.Sprintf("how many samples in a row must be above the limit: 1 or more, as many as the window holds (%s every %s), like 5", g.Window, g.Interval))
 		}
 	}
 }
