@@ -25,6 +25,7 @@ import (
 	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/activities/progress"
 	"github.com/algotrendy/rewind/activities/storage"
+	"github.com/algotrendy/rewind/buildinfo"
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/telemetry"
 	"github.com/algotrendy/rewind/temporalconn"
@@ -55,11 +56,16 @@ func run() error {
 	config.BindFlags(flags)
 	flags.String("host", "", "name of this Docker host; stacks with host: <name> run their Docker steps here (worker.host)")
 	flags.String("listen", "", "address for /metrics and /healthz (worker.listen)")
+	version := flags.Bool("version", false, "print the version and commit of this build and exit")
 	if err := flags.Parse(os.Args[1:]); err != nil {
 		if err == pflag.ErrHelp {
 			return nil
 		}
 		return &config.Problems{List: []config.Problem{{Key: "flags", Got: err.Error(), Want: "flags from `worker --help`"}}}
+	}
+	if *version {
+		fmt.Println(buildinfo.Version("rewind-worker"))
+		return nil
 	}
 	cfg, err := config.Load(*cfgPath, flags)
 	if err != nil {
