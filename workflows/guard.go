@@ -30,6 +30,12 @@ const RollbackStartedSignal = "rollback-started"
 // handed; guards started before them replay as they ran.
 const guardOwnsItsState = "guard-owns-its-state"
 
+// guardActsOnWhatLasts versions the guard that judges each criterion over its `for:`
+// window, proposes a full rollback at P2 unless the stack's config says otherwise, acts
+// once and then holds, and leaves each criterion's final state; guards started before it
+// replay as they ran.
+const guardActsOnWhatLasts = "guard-acts-on-what-lasts"
+
 // GuardWorkflowID is the workflow that guards a stack's latest deploy.
 func GuardWorkflowID(stack string) string { return WorkflowID(stack) + "-guard" }
 
@@ -75,7 +81,35 @@ type GuardState struct {
 	Began    time.Time `json:",omitzero"`
 	// Recorded are the minor findings noted so far, once per criterion.
 	Recorded []string `json:",omitempty"`
+	// Runs are each criterion's current run of samples above its limit.
+	Runs []CriterionRun `json:",omitempty"`
+	// Acted is the rollback this guard started ("workflow/run"): it acts once, and again
+	// only when a person starts a new guard. Counted are the criteria that counted.
+	Acted   string   `json:",omitempty"`
+	Outcome string   `json:",omitempty"`
+	Counted []string `json:",omitempty"`
 }
+
+// CriterionRun is a criterion's run of samples in a row above its limit: when it began,
+// how many, and their values (the last seriesPoints of them).
+type CriterionRun struct {
+	Criterion string
+	Since     time.Time `json:",omitzero"`
+	Count     int       `json:",omitempty"`
+	Series    []Point   `json:",omitempty"`
+	// Last is the measure's latest value, known or not.
+	Last  float64
+	Known bool `json:",omitempty"`
+}
+
+// Point is one value of a measure.
+type Point struct {
+	At    time.Time
+	Value float64
+}
+
+// seriesPoints bounds the values a run keeps for the report.
+const seriesPoints = 60
 
 // MemoryPoint is one reading of the containers' memory.
 type MemoryPoint struct {
@@ -98,14 +132,28 @@ type GuardSample struct {
 	API        probe.APISample
 }
 
-// finding is a criterion that fired, with the value that made it.
+// finding is a criterion that fired, with the value that made it and, when it held over a
+// window, the samples that did.
 type finding struct {
 	config.Criterion
 	Value float64
+	// Count is how many samples in a row it held; Series their latest values.
+	Count  int     `json:",omitempty"`
+	Series []Point `json:",omitempty"`
 }
 
 func (f finding) String() string {
-	return fmt.Sprintf("%s %s over the limit of %s (%s)", f.Measure, formatMeasure(f.Measure, f.Value), formatMeasure(f.Measure, f.Above), f.Class)
+	s := fmt.Sprintf("%s %s over the limit of %s (%s)", f.Measure, formatMeasure(f.Measure, f.Value), formatMeasure(f.Measure, f.Above), f.Class)
+	if len(f.Series) < 2 {
+		return s
+	}
+	first, last := f.Series[0].At, f.Series[len(f.Series)-1].At
+	values := make([]string, 0, len(f.Series))
+	for _, p := range f.Series {
+		values = append(values, formatMeasure(f.Measure, p.Value))
+	}
+	return fmt.Sprintf("%s for %s, %d samples in a row from %s to %s: %s", s, last.Sub(first), max(f.Count, len(f.Series)),
+		first.UTC().Format(time.TimeOnly), last.UTC().Format(time.TimeOnly), strings.Join(values, ", "))
 }
 
 // memoryPoints is how many readings the leak test looks at; leakClimb the least growth
@@ -131,6 +179,7 @@ func Guard(ctx workflow.Context, req GuardRequest) (GuardResult, error) {
 	}
 	g.track = t
 	g.checked = workflow.GetVersion(ctx, guardOwnsItsState, workflow.DefaultVersion, 1) >= 1
+	g.lasting = g.checked && workflow.GetVersion(ctx, guardActsOnWhatLasts, workflow.DefaultVersion, 1) >= 1
 	if g.checked && req.State != nil && workflow.GetInfo(ctx).ContinuedExecutionRunID == "" {
 		err := temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 			"a guard's state is its own: this start of the guard of %s carries one (%d samples), which only the guard's own continue-as-new may; start it without State (`rewind guard` or `rewind deployed`); nothing was sampled or started",
@@ -149,7 +198,7 @@ func Guard(ctx workflow.Context, req GuardRequest) (GuardResult, error) {
 		}
 	}
 	for _, c := range g.criteria {
-		t.step(label(c)).State = StateRunning
+		t.step(g.label(c)).State = StateRunning
 	}
 	st := req.State
 	if st == nil {
@@ -179,8 +228,15 @@ func Guard(ctx workflow.Context, req GuardRequest) (GuardResult, error) {
 		if err != nil {
 			g.notice(fmt.Sprintf("sample %d failed: %s", st.Samples+1, message(err)))
 			if appErr, ok := errors.AsType[*temporal.ApplicationError](err); ok && appErr.Type() == ErrNoWorker {
+				if g.lasting {
+					g.settle()
+				}
 				t.end("failed", message(err))
 				return GuardResult{}, err
+			}
+		} else if g.lasting {
+			if res, done, err := g.onFindings(g.judgeLasting(sample), sample); done {
+				return res, err
 			}
 		} else if fired := g.judge(sample); len(fired) > 0 {
 			worst := fired[0]
@@ -201,8 +257,15 @@ func Guard(ctx workflow.Context, req GuardRequest) (GuardResult, error) {
 		// once when this one took longer (a worker that died mid-look).
 		var who string
 		stopped, due := false, false
+		var ended error
+		closed := false
 		wait := workflow.NewSelector(ctx).
 			AddReceive(byHand, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, &who); stopped = true })
+		if g.rollback != nil {
+			// The rollback it started closing ends the guard: it acted once, and a person
+			// starts the next guard.
+			wait.AddFuture(g.rollback, func(f workflow.Future) { closed, ended = true, f.Get(ctx, nil) })
+		}
 		if left := g.interval - workflow.Now(ctx).Sub(began); left > 0 {
 			wait.AddFuture(workflow.NewTimer(ctx, left), func(workflow.Future) { due = true })
 			wait.Select(ctx)
@@ -211,6 +274,9 @@ func Guard(ctx workflow.Context, req GuardRequest) (GuardResult, error) {
 			for wait.HasPending() {
 				wait.Select(ctx)
 			}
+		}
+		if closed {
+			return g.rollbackClosed(ended), nil
 		}
 		if stopped && !g.checked {
 			outcome := "stopped: " + cmp.Or(who, "someone") + " started a rollback of " + req.Stack + " by hand"
@@ -222,8 +288,9 @@ func Guard(ctx workflow.Context, req GuardRequest) (GuardResult, error) {
 		for stopped {
 			stopped = false
 			if outcome, ok := g.byHand(who); ok {
+				g.settle()
 				t.end(outcome, "")
-				return GuardResult{Outcome: outcome}, nil
+				return GuardResult{Outcome: outcome, Rollback: st.Acted}, nil
 			}
 			if !due {
 				wait.Select(ctx)
@@ -241,8 +308,11 @@ type guard struct {
 	window   time.Duration
 	interval time.Duration
 	state    *GuardState
-	// checked says this run checks its starter, its state and stop signals.
-	checked bool
+	// checked says this run checks its starter, its state and stop signals; lasting that
+	// it judges criteria over their windows, acts once and leaves their final states.
+	checked, lasting bool
+	// rollback is the rollback this run started, until it closes.
+	rollback workflow.ChildWorkflowFuture
 }
 
 // resolve reads the stack's guard settings and policy from the worker's configuration and
@@ -574,7 +644,12 @@ func (g *guard) act(severity string, worst finding, fired []finding, s GuardSamp
 	option := t.Guard.Option
 	info := workflow.GetInfo(g.ctx).WorkflowExecution
 	prefix := evidence.Prefix(workflow.Now(g.ctx).UTC().Format("20060102"), info.ID, info.RunID)
-	body, _ := json.MarshalIndent(map[string]any{"fired": fired, "sample": s, "state": g.state}, "", "  ")
+	evidenceOf := map[string]any{"fired": fired, "sample": s, "state": g.state}
+	if g.lasting {
+		// The samples that led here, as a series per criterion with its limit and window.
+		evidenceOf["interval"] = g.interval.String()
+	}
+	body, _ := json.MarshalIndent(evidenceOf, "", "  ")
 	var e *evidence.Activities
 	var stored string
 	noteCtx := workflow.WithActivityOptions(g.ctx, workflow.ActivityOptions{
@@ -622,8 +697,15 @@ func (g *guard) act(severity string, worst finding, fired []finding, s GuardSamp
 		return g.failed("could not start the rollback: "+message(err), fired)
 	}
 	outcome := fmt.Sprintf("started a %s %s rollback (%s run %s): %s", severity, option, started.ID, started.RunID, worst)
-	if severity == "P2" {
+	switch {
+	case severity == "P2" && worst.Class == config.ClassCritical && g.lasting:
+		outcome = fmt.Sprintf("proposed a P2 %s rollback (%s run %s), waiting for an approver: restoring a backup over the stack's data is never automatic on the guard's word (guard.restore_without_approval is off): %s", option, started.ID, started.RunID, worst)
+	case severity == "P2":
 		outcome = fmt.Sprintf("proposed a P2 %s rollback (%s run %s), waiting for an approver: %s", option, started.ID, started.RunID, worst)
+	}
+	if g.lasting {
+		g.rollback = child
+		return GuardResult{Outcome: outcome, Rollback: started.ID + "/" + started.RunID, Findings: reasons}, nil
 	}
 	g.track.end(outcome, "")
 	return GuardResult{Outcome: outcome, Rollback: started.ID + "/" + started.RunID, Findings: reasons}, nil
@@ -637,12 +719,23 @@ func (g *guard) failed(why string, fired []finding) (GuardResult, error) {
 	}
 	msg := fmt.Sprintf("guard of %s found %s but %s: roll back by hand", g.req.Stack, strings.Join(reasons, ", "), why)
 	g.notify(notify.Event{Kind: notify.KindFailed, Outcome: "guard could not act", Detail: msg})
+	if g.lasting {
+		g.settle()
+	}
 	g.track.end("failed", msg)
 	return GuardResult{}, temporal.NewNonRetryableApplicationError(msg, ErrGuardCouldNotAct, nil)
 }
 
 // quiet ends a guard whose window passed with nothing to act on.
 func (g *guard) quiet() GuardResult {
+	if g.lasting {
+		g.settle()
+		if g.state.Acted != "" {
+			outcome := fmt.Sprintf("%s; held to the end of the window (%d samples): the guard acts once, a person starts the next", g.state.Outcome, g.state.Samples)
+			g.track.end(outcome, "")
+			return GuardResult{Outcome: outcome, Rollback: g.state.Acted, Findings: g.state.Counted}
+		}
+	}
 	for i := range g.track.progress.Steps {
 		if s := &g.track.progress.Steps[i]; s.State == StateRunning {
 			s.State = StateDone
@@ -671,4 +764,173 @@ func (g *guard) notify(ev notify.Event) {
 		ScheduleToStartTimeout: noWorkerAfter, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3},
 	})
 	_ = workflow.ExecuteActivity(ctx, n.Notify, ev).Get(ctx, nil)
+}
+
+// label is a criterion's line in the guard's checklist, with its window when it has one.
+func (g *guard) label(c config.Criterion) string {
+	if !g.lasting || c.Samples(g.interval) == 1 {
+		return label(c)
+	}
+	return label(c) + " for " + c.Window()
+}
+
+// run is a criterion's run of samples above its limit, in the guard's state.
+func (g *guard) run(key string) *CriterionRun {
+	for i := range g.state.Runs {
+		if g.state.Runs[i].Criterion == key {
+			return &g.state.Runs[i]
+		}
+	}
+	g.state.Runs = append(g.state.Runs, CriterionRun{Criterion: key})
+	return &g.state.Runs[len(g.state.Runs)-1]
+}
+
+// judgeLasting measures a sample against every criterion and returns those that have held
+// above their limit for their window, in samples in a row, most severe first; each
+// criterion's line says how far along its window it is ("2 of 5 samples over the limit").
+// A sample that does not know a measure leaves its run as it was.
+func (g *guard) judgeLasting(s GuardSample) []finding {
+	st := g.state
+	values := measure(st, s, g.plan.Target.Guard, g.plan.Target.Checks.DataQuery != "")
+	var fired []finding
+	for _, c := range g.criteria {
+		key := g.label(c)
+		run, step := g.run(key), g.track.step(key)
+		held := false
+		if v, known := values[c.Measure]; known {
+			if v > c.Above {
+				if run.Count == 0 {
+					run.Since, run.Series = s.At, nil
+				}
+				run.Count++
+				run.Series = append(run.Series, Point{At: s.At, Value: v})
+				if len(run.Series) > seriesPoints {
+					run.Series = run.Series[len(run.Series)-seriesPoints:]
+				}
+			} else {
+				run.Count, run.Since, run.Series = 0, time.Time{}, nil
+			}
+			run.Last, run.Known = v, true
+			if run.Count >= c.Samples(g.interval) && s.At.Sub(run.Since) >= c.For {
+				fired, held = append(fired, finding{Criterion: c, Value: v, Count: run.Count, Series: slices.Clone(run.Series)}), true
+			}
+		}
+		step.Detail = g.describe(c, *run)
+		if held || slices.Contains(st.Counted, key) {
+			step.State = StateFailed
+		}
+	}
+	g.track.progress.Summary = fmt.Sprintf("guard of %s %s: sample %d, every %s until %s", g.req.Stack, g.req.Version, st.Samples, g.interval, st.Until.Format(time.TimeOnly))
+	g.track.progress.Phase = "watching"
+	if st.Acted != "" {
+		g.track.progress.Summary += "; acted once (" + st.Acted + "), holding"
+		g.track.progress.Phase = "holding"
+	}
+	g.track.publish()
+	return fired
+}
+
+// describe says where a criterion stands: its value now and, when it must hold for a
+// window, how many of the samples it needs are over the limit.
+func (g *guard) describe(c config.Criterion, run CriterionRun) string {
+	if !run.Known {
+		return "not measured yet"
+	}
+	now := formatMeasure(c.Measure, run.Last)
+	need := c.Samples(g.interval)
+	switch {
+	case need == 1 && run.Count > 0:
+		return fmt.Sprintf("%s at %s, over the limit", now, run.Series[len(run.Series)-1].At.Format(time.TimeOnly))
+	case need == 1:
+		return "now " + now
+	case run.Count >= need:
+		return fmt.Sprintf("%d samples in a row over the limit since %s (needs %d over %s), now %s", run.Count, run.Since.Format(time.TimeOnly), need, c.Window(), now)
+	}
+	return fmt.Sprintf("%d of %d samples over the limit, now %s", run.Count, need, now)
+}
+
+// onFindings acts on the criteria that held for their windows: the first time, a critical
+// one starts the configured rollback at P1 (a full one, which restores a backup over the
+// data, is proposed at P2 unless the stack's config says it may start it), a major one
+// proposes it at P2, a minor one is recorded; after it acted, the guard holds: it records
+// what it sees and acts again only when a person starts a new guard. done says the guard
+// ends, with res and err.
+func (g *guard) onFindings(fired []finding, s GuardSample) (res GuardResult, done bool, err error) {
+	st := g.state
+	var fresh []finding
+	for _, f := range fired {
+		if key := g.label(f.Criterion); !slices.Contains(st.Counted, key) {
+			st.Counted = append(st.Counted, key)
+			fresh = append(fresh, f)
+		}
+	}
+	if len(fired) == 0 {
+		return GuardResult{}, false, nil
+	}
+	worst := fired[0]
+	severity := ""
+	switch worst.Class {
+	case config.ClassCritical:
+		severity = "P1"
+		if guard := g.plan.Target.Guard; guard.Option == OptionFull && !guard.RestoreWithoutApproval {
+			severity = "P2"
+		}
+	case config.ClassMajor:
+		severity = "P2"
+	}
+	if st.Acted != "" || severity == "" {
+		for _, f := range fresh {
+			switch {
+			case st.Acted != "":
+				g.notice(fmt.Sprintf("held at %s: %s; the guard acted once (%s) and acts again only when a person starts a new guard (rewind deployed or rewind guard)", s.At.Format(time.TimeOnly), f, st.Acted))
+			case !slices.Contains(st.Recorded, f.Measure):
+				st.Recorded = append(st.Recorded, f.Measure)
+				g.notice(fmt.Sprintf("minor at %s: %s", s.At.Format(time.TimeOnly), f))
+			}
+		}
+		return GuardResult{}, false, nil
+	}
+	res, err = g.act(severity, worst, fired, s)
+	if err != nil {
+		return res, true, err
+	}
+	st.Acted, st.Outcome = res.Rollback, res.Outcome
+	g.notice(res.Outcome)
+	return res, false, nil
+}
+
+// rollbackClosed ends a guard whose rollback closed, saying how.
+func (g *guard) rollbackClosed(err error) GuardResult {
+	g.settle()
+	how := "the rollback completed"
+	if err != nil {
+		how = "the rollback ended: " + message(err)
+	}
+	outcome := g.state.Outcome + "; " + how
+	g.track.end(outcome, "")
+	return GuardResult{Outcome: outcome, Rollback: g.state.Acted, Findings: g.state.Counted}
+}
+
+// settle leaves each criterion's final state when the guard ends: failed when it counted,
+// done when it never held for its window, with where it stood last.
+func (g *guard) settle() {
+	for _, c := range g.criteria {
+		key := g.label(c)
+		step := g.track.step(key)
+		run := g.run(key)
+		if slices.Contains(g.state.Counted, key) {
+			step.State = StateFailed
+			if run.Count > 0 {
+				step.Detail = "counted: " + g.describe(c, *run)
+			} else {
+				step.Detail = "counted, then back under the limit: now " + formatMeasure(c.Measure, run.Last)
+			}
+			continue
+		}
+		step.State = StateDone
+		step.Detail = "did not hold for its window: " + g.describe(c, *run)
+		if c.Samples(g.interval) == 1 || !run.Known {
+			step.Detail = "within the limit: " + g.describe(c, *run)
+		}
+	}
 }

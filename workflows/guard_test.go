@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -64,9 +65,19 @@ type guardRig struct {
 	since   []time.Time
 	running func(in policy.ExecutionInput) policy.Execution
 	lookups []policy.ExecutionInput
+	// rollbackTakes is how long the stand-in rollback runs (waits at its gate, say);
+	// evidence the texts the guard stored.
+	rollbackTakes time.Duration
+	evidence      []string
 }
 
 func newGuardRig(t *testing.T, guardEntry string, script func(n int) (docker.ContainerSample, probe.APISample)) *guardRig {
+	t.Helper()
+	return newGuardRigWith(t, "{interval: 15s, window: 2m, option: quick}", guardEntry, script)
+}
+
+// newGuardRigWith is newGuardRig with the stack's guard settings as a YAML flow map.
+func newGuardRigWith(t *testing.T, guardYAML, guardEntry string, script func(n int) (docker.ContainerSample, probe.APISample)) *guardRig {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "rewind.yaml")
 	require.NoError(t, os.WriteFile(file, []byte(`
@@ -79,7 +90,7 @@ stacks:
     volumes: [db_data]
     backups: {dir: /backups}
     checks: {health_url: "http://localhost:5002/health", functional_url: "http://localhost:5002/api/x", database_url: "http://localhost:9000", data_query: "SELECT COUNT(*) FROM market_data"}
-    guard: {interval: 15s, window: 2m, option: quick}
+    guard: `+guardYAML+`
 approvers:
   - {name: alice, role: on-call}
   - {name: bob, role: senior}
@@ -89,12 +100,18 @@ approvers:
 	var s testsuite.WorkflowTestSuite
 	r := &guardRig{TestWorkflowEnvironment: s.NewTestWorkflowEnvironment(), script: script}
 	r.RegisterWorkflow(Guard)
-	r.RegisterWorkflowWithOptions(func(ctx workflow.Context, req Request) (Result, error) {
-		r.mu.Lock()
-		r.started = append(r.started, req)
-		r.mu.Unlock()
-		return Result{}, nil
-	}, workflow.RegisterOptions{Name: "Quick"}) // stand-in for the rollback the guard starts
+	for _, name := range []string{"Quick", "Full"} {
+		r.RegisterWorkflowWithOptions(func(ctx workflow.Context, req Request) (Result, error) {
+			r.mu.Lock()
+			r.started = append(r.started, req)
+			takes := r.rollbackTakes
+			r.mu.Unlock()
+			if takes > 0 {
+				return Result{}, workflow.Sleep(ctx, takes)
+			}
+			return Result{}, nil
+		}, workflow.RegisterOptions{Name: name}) // stand-in for the rollback the guard starts
+	}
 	nonces, err := storage.NewFolder(filepath.Join(t.TempDir(), "evidence"))
 	require.NoError(t, err)
 	r.RegisterActivity(&policy.Activities{Config: cfg, Host: "docker-1", Nonces: nonces})
@@ -130,7 +147,12 @@ approvers:
 		_, a := r.script(r.looks)
 		return a, nil
 	})
-	r.OnActivity(e.Note, mock.Anything, mock.Anything).Return("evidence/guard-samples.json", nil)
+	r.OnActivity(e.Note, mock.Anything, mock.Anything).Return(func(_ context.Context, in evidence.NoteInput) (string, error) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.evidence = append(r.evidence, in.Text)
+		return "evidence/guard-samples.json", nil
+	})
 	r.OnActivity(n.Notify, mock.Anything, mock.Anything).Return(notify.Result{}, nil)
 	r.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: GuardWorkflowID("prod")})
 	return r
@@ -146,7 +168,12 @@ func guardRequest() GuardRequest {
 	return GuardRequest{Stack: "prod", Requester: "alice", Version: "v2.6", RequestedAt: time.Now()}
 }
 
-func TestGuardStartsAP1RollbackWhenTheAPIAnswers500s(t *testing.T) {
+// TestGuardStartsAP1RollbackWhenThe500sLastTheirWindow: the API answers 500s from the
+// third sample on; the critical criterion holds for 30 s (three samples 15 s apart), and
+// the guard starts a P1 quick rollback on the fifth, whose reason and evidence show the
+// samples that led to it as a series; while it waits, the criterion's line says how far
+// along its window it is.
+func TestGuardStartsAP1RollbackWhenThe500sLastTheirWindow(t *testing.T) {
 	r := newGuardRig(t, guardEntry, func(n int) (docker.ContainerSample, probe.APISample) {
 		c, a := healthy(n)
 		if n >= 3 {
@@ -154,19 +181,54 @@ func TestGuardStartsAP1RollbackWhenTheAPIAnswers500s(t *testing.T) {
 		}
 		return c, a
 	})
+	var midway string
+	r.RegisterDelayedCallback(func() { midway = criterionLine(t, r, "critical: error_ratio above 80% for 30s").Detail }, 50*time.Second)
 	r.ExecuteWorkflow(Guard, guardRequest())
 	require.NoError(t, r.GetWorkflowError())
 	var res GuardResult
 	require.NoError(t, r.GetWorkflowResult(&res))
-	require.Equal(t, 3, r.samples, "it acted on the first sample that saw the 500s")
+	require.Equal(t, "2 of 3 samples over the limit, now 100%", midway, "rewind watch shows how far along its window the criterion is")
+	require.Equal(t, 5, r.samples, "it acted once the 500s had lasted 30 s: the third sample that saw them")
 	require.Len(t, r.started, 1)
 	got := r.started[0]
 	require.Equal(t, "P1", got.Severity)
 	require.Equal(t, "rewind-guard", got.Requester)
 	require.Equal(t, OptionQuick, got.Option)
-	require.Contains(t, got.Reason, "error_ratio 100% over the limit of 80% (critical) at ")
+	require.Contains(t, got.Reason, "error_ratio 100% over the limit of 80% (critical) for 30s, 3 samples in a row from ")
+	require.Contains(t, got.Reason, ": 100%, 100%, 100% at ")
 	require.Contains(t, got.Reason, "samples: evidence/guard-samples.json")
 	require.Contains(t, res.Outcome, "started a P1 quick rollback (rewind-prod run ")
+	require.Len(t, r.evidence, 1)
+	var stored struct {
+		Fired []struct {
+			Measure string
+			Above   float64
+			For     time.Duration
+			Series  []Point
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.evidence[0]), &stored))
+	require.NotEmpty(t, stored.Fired)
+	require.Equal(t, "error_ratio", stored.Fired[0].Measure)
+	require.Equal(t, 0.8, stored.Fired[0].Above, "the limit beside the values")
+	require.Equal(t, 30*time.Second, stored.Fired[0].For)
+	require.Len(t, stored.Fired[0].Series, 3, "the series that led to the decision, not only the last sample")
+}
+
+// criterionLine is a criterion's line of the guard's checklist, as rewind watch shows it.
+func criterionLine(t *testing.T, r *guardRig, name string) Step {
+	t.Helper()
+	v, err := r.QueryWorkflow(ProgressQuery)
+	require.NoError(t, err)
+	var p Progress
+	require.NoError(t, v.Get(&p))
+	for _, s := range p.Steps {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("no line %q in %+v", name, p.Steps)
+	return Step{}
 }
 
 func TestGuardProposesAP2RollbackWhenLatencyDoublesAgainstTheBaseline(t *testing.T) {
@@ -180,12 +242,14 @@ func TestGuardProposesAP2RollbackWhenLatencyDoublesAgainstTheBaseline(t *testing
 		}
 		return c, a
 	})
-	r.ExecuteWorkflow(Guard, guardRequest())
+	req := guardRequest()
+	req.Window = 5 * time.Minute
+	r.ExecuteWorkflow(Guard, req)
 	require.NoError(t, r.GetWorkflowError())
 	require.Len(t, r.started, 1)
 	require.Equal(t, "P2", r.started[0].Severity, "a major finding proposes a rollback for approval")
-	require.Contains(t, r.started[0].Reason, "latency_ratio 2.50× over the limit of 1.50× (major)")
-	require.Equal(t, 5, r.samples)
+	require.Contains(t, r.started[0].Reason, "latency_ratio 2.50× over the limit of 1.50× (major) for 1m0s, 5 samples in a row")
+	require.Equal(t, 9, r.samples, "slow for a minute: five samples 15 s apart")
 }
 
 func TestGuardOfAHealthyDeployEndsQuietlyAtTheWindow(t *testing.T) {
@@ -521,4 +585,146 @@ func TestRecordedGuardHistoriesReplay(t *testing.T) {
 			}))
 		})
 	}
+}
+
+// TestGuardDoesNothingOnABlip: conditions that do not last start nothing: a 4 s burst of
+// 500s (one sample sees it), a single slow sample, a container restarting once (down, its
+// health check failing and the API not answering for one sample), a memory spike. The
+// guard ends quietly, and every criterion's line says where it stood.
+func TestGuardDoesNothingOnABlip(t *testing.T) {
+	for name, blip := range map[string]func(n int, c *docker.ContainerSample, a *probe.APISample){
+		"a 4 s burst of 500s": func(n int, _ *docker.ContainerSample, a *probe.APISample) {
+			if n == 4 {
+				a.Errors = 5
+			}
+		},
+		"a single slow sample": func(n int, _ *docker.ContainerSample, a *probe.APISample) {
+			if n == 5 {
+				a.Latency = 125 * time.Millisecond
+			}
+		},
+		"a container restarting once": func(n int, c *docker.ContainerSample, a *probe.APISample) {
+			if n >= 4 {
+				c.Restarts = 1
+			}
+			if n == 4 {
+				c.Down = []string{"api"}
+				a.HealthOK, a.DataOK, a.Errors = false, false, 5
+			}
+		},
+		"a memory spike": func(n int, c *docker.ContainerSample, _ *probe.APISample) {
+			if n == 3 {
+				c.Memory += 200 << 20
+			}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := newGuardRig(t, guardEntry, func(n int) (docker.ContainerSample, probe.APISample) {
+				c, a := healthy(n)
+				blip(n, &c, &a)
+				return c, a
+			})
+			r.ExecuteWorkflow(Guard, guardRequest())
+			require.NoError(t, r.GetWorkflowError())
+			var res GuardResult
+			require.NoError(t, r.GetWorkflowResult(&res))
+			require.Empty(t, r.started, "no rollback on a blip")
+			require.True(t, strings.HasPrefix(res.Outcome, "quiet: 8 samples over 2m0s found nothing to act on"), res.Outcome)
+			require.Equal(t, 8, r.samples, "it watched its whole window")
+			require.NotContains(t, guardNotices(t, r), "critical")
+			require.NotContains(t, guardNotices(t, r), "major")
+		})
+	}
+}
+
+// TestGuardProposesAFullRollbackAtP2: with guard.option full, a critical finding that
+// lasts proposes the restore at P2, where it waits for an approver; the guard never starts
+// a restore at P1 on its own word, unless the stack says so in so many words.
+func TestGuardProposesAFullRollbackAtP2(t *testing.T) {
+	fiveHundreds := func(n int) (docker.ContainerSample, probe.APISample) {
+		c, a := healthy(n)
+		if n >= 3 {
+			a.Errors = 5
+		}
+		return c, a
+	}
+	r := newGuardRigWith(t, "{interval: 15s, window: 2m, option: full}", guardEntry, fiveHundreds)
+	r.rollbackTakes = time.Hour // waits at its gate
+	r.ExecuteWorkflow(Guard, guardRequest())
+	require.NoError(t, r.GetWorkflowError())
+	var res GuardResult
+	require.NoError(t, r.GetWorkflowResult(&res))
+	require.Len(t, r.started, 1)
+	require.Equal(t, OptionFull, r.started[0].Option)
+	require.Equal(t, "P2", r.started[0].Severity, "a restore waits for an approver")
+	require.Contains(t, res.Outcome, "proposed a P2 full rollback (rewind-prod run ")
+	require.Contains(t, res.Outcome, "waiting for an approver: restoring a backup over the stack's data is never automatic on the guard's word (guard.restore_without_approval is off): error_ratio 100% over the limit of 80% (critical)")
+	require.Contains(t, res.Outcome, "held to the end of the window", "the proposal still waits; the guard acted once")
+
+	said := newGuardRigWith(t, "{interval: 15s, window: 2m, option: full, restore_without_approval: true}", guardEntry, fiveHundreds)
+	said.ExecuteWorkflow(Guard, guardRequest())
+	require.NoError(t, said.GetWorkflowError())
+	require.Len(t, said.started, 1)
+	require.Equal(t, "P1", said.started[0].Severity, "the stack's config said so in so many words")
+}
+
+// TestGuardActsOnceThenHolds: the 500s go on after the guard started its rollback; while
+// that rollback runs the guard keeps looking and records what counts next, but starts
+// nothing more: a person starts the next guard. It ends when its rollback closes, with
+// each criterion's final state: the ones that counted failed, the others done.
+func TestGuardActsOnceThenHolds(t *testing.T) {
+	r := newGuardRig(t, guardEntry, func(n int) (docker.ContainerSample, probe.APISample) {
+		c, a := healthy(n)
+		if n >= 3 {
+			a.Errors = 5
+		}
+		return c, a
+	})
+	r.rollbackTakes = 40 * time.Second
+	r.ExecuteWorkflow(Guard, guardRequest())
+	require.NoError(t, r.GetWorkflowError())
+	var res GuardResult
+	require.NoError(t, r.GetWorkflowResult(&res))
+	require.Len(t, r.started, 1, "one action, however long the trouble lasts")
+	require.Equal(t, 7, r.samples, "it kept looking while its rollback ran")
+	require.Contains(t, res.Outcome, "started a P1 quick rollback (rewind-prod run ")
+	require.True(t, strings.HasSuffix(res.Outcome, "; the rollback completed"), res.Outcome)
+	require.Contains(t, guardNotices(t, r), "error_ratio 100% over the limit of 20% (major) for 1m0s, 5 samples in a row")
+	require.Contains(t, guardNotices(t, r), "the guard acted once (rewind-prod/")
+	require.Contains(t, guardNotices(t, r), "acts again only when a person starts a new guard")
+
+	v, err := r.QueryWorkflow(ProgressQuery)
+	require.NoError(t, err)
+	var p Progress
+	require.NoError(t, v.Get(&p))
+	states := map[string]string{}
+	for _, s := range p.Steps {
+		require.NotEqual(t, StateRunning, s.State, "an ended guard leaves no criterion running: %s", s.Name)
+		states[s.Name] = s.State + ": " + s.Detail
+	}
+	require.Contains(t, states["critical: error_ratio above 80% for 30s"], "failed: counted: 5 samples in a row over the limit since ")
+	require.Contains(t, states["major: error_ratio above 20% for 1m0s"], "failed: counted: ")
+	require.Equal(t, "done: within the limit: now 0s", states["critical: down_for above 300s"])
+	require.Equal(t, "done: did not hold for its window: 0 of 5 samples over the limit, now 0.20×", states["major: latency_ratio above 1.50× for 1m0s"])
+}
+
+// TestGuardThatEndsQuietlyLeavesEachCriterionsFinalState: an ended guard's status shows
+// where each criterion stood, none of them "running".
+func TestGuardThatEndsQuietlyLeavesEachCriterionsFinalState(t *testing.T) {
+	r := newGuardRig(t, guardEntry, func(n int) (docker.ContainerSample, probe.APISample) {
+		c, a := healthy(n)
+		if n >= 7 {
+			a.Errors = 5 // two samples before the window ends
+		}
+		return c, a
+	})
+	r.ExecuteWorkflow(Guard, guardRequest())
+	require.NoError(t, r.GetWorkflowError())
+	require.Empty(t, r.started)
+	require.Equal(t, "done: did not hold for its window: 2 of 3 samples over the limit, now 100%", func() string {
+		s := criterionLine(t, r, "critical: error_ratio above 80% for 30s")
+		return s.State + ": " + s.Detail
+	}())
+	require.Equal(t, StateFailed, criterionLine(t, r, "minor: error_ratio above 0%").State, "the minor one counted, and was recorded")
+	require.Equal(t, StateDone, criterionLine(t, r, "critical: memory_growth above 10.0 MiB/min").State)
 }
