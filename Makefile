@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 TIMEOUT ?= 40m
 
-.PHONY: all build demo demo-guard demo-stop test unit chaos bench record-histories devserver images clean
+.PHONY: all build install deb demo demo-guard demo-stop test unit chaos bench record-histories devserver images clean
 
 all: build
 
@@ -11,6 +11,27 @@ build:
 	$(GO) build -o $(BIN)/rewind ./starter
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/worker ./worker
 	$(GO) build -o $(BIN)/devserver ./devserver
+
+# Install the two commands as operators type them: rewind (people) and rewind-worker
+# (Docker hosts). Static, so a host needs nothing else of Go.
+PREFIX  ?= /usr/local
+install:
+	@mkdir -p $(BIN)/install
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/install/rewind ./starter
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/install/rewind-worker ./worker
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BIN)/install/rewind $(BIN)/install/rewind-worker $(DESTDIR)$(PREFIX)/bin/
+
+# The Debian package (nfpm; packaging/ is a module of its own): both commands, the worker's
+# systemd unit, /etc/rewind/rewind.yaml as a conffile, a rewind system user in the docker
+# group; nothing starts until configured. DEB_VERSION must start with a digit.
+DEB_VERSION ?= 0.1.0~git$(shell git log -1 --format=%cd --date=format:%Y%m%d 2>/dev/null || date -u +%Y%m%d).$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+deb:
+	@mkdir -p $(BIN)/deb
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/deb/rewind ./starter
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/deb/rewind-worker ./worker
+	cd packaging && $(GO) run . --version '$(DEB_VERSION)' --bin $(abspath $(BIN))/deb --out $(abspath $(BIN))/rewind_$(DEB_VERSION)_amd64.deb
+	@echo "built $(BIN)/rewind_$(DEB_VERSION)_amd64.deb"
 
 # The demo: embedded Temporal + Web UI, a worker, the AlgoTrendy demo stack, and a rollback.
 demo:
