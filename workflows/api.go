@@ -145,6 +145,9 @@ type Request struct {
 	// the group's approval, which its stacks' rollbacks share when they run as its children.
 	Group         string `json:",omitempty"`
 	GroupDecision string `json:",omitempty"`
+	// GroupBackups are the backups the group's approval named for this stack ("name
+	// sha256" per volume): the stack restores those or stops before changing anything.
+	GroupBackups []string `json:",omitempty"`
 	legacyRequest
 }
 

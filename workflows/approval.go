@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -347,6 +348,9 @@ func (r *rollback) approval() error {
 	return r.step(stepApproval, func() (string, error) {
 		p := r.plan.Policy
 		if r.groupApproved() {
+			if differs := r.notWhatTheGroupApproved(); differs != "" {
+				return "", temporal.NewNonRetryableApplicationError(differs+"; nothing was changed", ErrNotAuthorized, nil)
+			}
 			why := fmt.Sprintf("group %s: %s", r.req.Group, r.req.GroupDecision)
 			r.record(DecisionRecord{Approver: r.req.Requester, Approve: true, Accepted: true, Reason: why})
 			return why, nil
@@ -359,6 +363,19 @@ func (r *rollback) approval() error {
 		}
 		return r.awaitDecision()
 	})
+}
+
+// notWhatTheGroupApproved says how the backups this stack is about to restore differ from
+// the ones its group's approval named for it, or "": a group's approval is for the backups
+// it names, as a single stack's is. Groups that named none (other options, earlier
+// releases) approve the stack's newest good backup.
+func (r *rollback) notWhatTheGroupApproved() string {
+	named := r.req.GroupBackups
+	if len(named) == 0 || slices.Equal(named, r.gate.backups) {
+		return ""
+	}
+	return fmt.Sprintf("group %s's approval named %s for %s, but this rollback would restore %s: start the group again to approve what it restores",
+		r.req.Group, strings.Join(named, ", "), r.req.Stack, strings.Join(r.gate.backups, ", "))
 }
 
 func (r *rollback) awaitDecision() (string, error) {

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/notify"
 	"github.com/algotrendy/rewind/activities/policy"
@@ -56,6 +58,11 @@ func Fleet(ctx workflow.Context, req Request) (Result, error) {
 	for _, s := range group.Stacks {
 		t.step(fleetStep(s, group.Hosts[s]))
 	}
+	named, err := r.nameGroupBackups(group)
+	if err != nil {
+		t.end("failed", message(err))
+		return Result{}, err
+	}
 	if err := r.approval(); err != nil {
 		return r.end(err, "")
 	}
@@ -67,7 +74,7 @@ func Fleet(ctx workflow.Context, req Request) (Result, error) {
 			break
 		}
 	}
-	failed := r.rollBackEach(group, decision)
+	failed := r.rollBackEach(group, decision, named)
 	if len(failed) > 0 {
 		// Each failed stack was put back by its own rollback, which says how.
 		msg := fmt.Sprintf("%d of %d stacks of group %s failed: %s", len(failed), len(group.Stacks), group.Group, strings.Join(failed, "; "))
@@ -98,7 +105,7 @@ func (r *rollback) resolveGroup(group *config.GroupPlan) error {
 }
 
 // rollBackEach runs the stacks' rollbacks as children and returns what failed.
-func (r *rollback) rollBackEach(group config.GroupPlan, decision string) (failed []string) {
+func (r *rollback) rollBackEach(group config.GroupPlan, decision string, named map[string][]string) (failed []string) {
 	ctx := r.ctx
 	name, _ := WorkflowName(r.req.Option)
 	pending := slices.Clone(group.Stacks)
@@ -113,6 +120,14 @@ func (r *rollback) rollBackEach(group config.GroupPlan, decision string) (failed
 			child := r.req
 			child.Stack, child.Statement, child.Signature, child.GroupDecision = stack, "", "", decision
 			child.Reason = fmt.Sprintf("%s (group %s)", r.req.Reason, group.Group)
+			// The stack restores what the group's approval named, and nothing else: its
+			// one backup pinned, and its gate refuses to go on with any other.
+			if backups := named[stack]; len(backups) > 0 {
+				child.GroupBackups = backups
+				if len(backups) == 1 {
+					child.Backup, _, _ = strings.Cut(backups[0], " ")
+				}
+			}
 			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 				WorkflowID:            WorkflowID(stack),
 				TaskQueue:             workflow.GetInfo(ctx).TaskQueueName,
@@ -189,4 +204,61 @@ func (r *rollback) parentNotGroup() string {
 func (r *rollback) groupApproved() bool {
 	parent := workflow.GetInfo(r.ctx).ParentWorkflowExecution
 	return r.req.Group != "" && r.req.GroupDecision != "" && parent != nil && parent.ID == GroupWorkflowID(r.req.Group)
+}
+
+// versionGroupNamesBackups: from here a group's full rollback names, before its gate
+// opens, the backup each stack will restore (newest with a sha256, per volume), so the
+// group's approval binds them as a single stack's does, and each stack restores only that.
+const versionGroupNamesBackups = "group-names-backups"
+
+// nameGroupBackups lists, on each stack's host, the newest backup with a sha256 of each
+// of its volumes and puts them in the gate ("stack:name sha256"), so approvers approve
+// restoring those; it returns them by stack ("name sha256" per volume). Only a full
+// rollback restores backups, and only a gate that waits for someone has them approved: a
+// P1 goes at once, each stack with its newest good backup, as a single stack's P1 does.
+func (r *rollback) nameGroupBackups(group config.GroupPlan) (map[string][]string, error) {
+	if r.req.Option != OptionFull || r.plan.Policy.Rule.DecisionTime == 0 || workflow.GetVersion(r.ctx, versionGroupNamesBackups, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return nil, nil
+	}
+	var p *policy.Activities
+	var b *backup.Activities
+	lctx := workflow.WithLocalActivityOptions(r.ctx, workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: 30 * time.Second,
+		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 3},
+	})
+	named := map[string][]string{}
+	r.gate.backups = nil
+	for _, stack := range group.Stacks {
+		var plan config.Plan
+		if err := workflow.ExecuteLocalActivity(lctx, p.Plan, policy.ResolveInput{Stack: stack, Severity: r.req.Severity}).Get(lctx, &plan); err != nil {
+			return nil, err
+		}
+		ctx := workflow.WithActivityOptions(r.ctx, workflow.ActivityOptions{
+			TaskQueue: plan.HostQueue, Summary: "Name the backup of " + stack + " — " + r.req.Stack,
+			ScheduleToStartTimeout: cmp.Or(plan.ScheduleToStart, noWorkerAfter), StartToCloseTimeout: 2 * time.Minute,
+			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{ErrBadInput}},
+		})
+		for _, v := range plan.Target.Volumes {
+			var candidates []backup.Listed
+			in := backup.ListInput{Location: plan.Target.Backups.Location(), Pattern: v.Pattern, Checksums: true, Only: r.req.Backup}
+			if err := workflow.ExecuteActivity(ctx, b.ListBackups, in).Get(ctx, &candidates); err != nil {
+				var timeout *temporal.TimeoutError
+				if errors.As(err, &timeout) && timeout.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START {
+					return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no worker is polling %s: start the Rewind worker on the Docker host of stack %s; nothing was changed", plan.HostQueue, stack), ErrNoWorker, err)
+				}
+				return nil, fmt.Errorf("list the backups of %s %s: %w", stack, v.Name, err)
+			}
+			i := slices.IndexFunc(candidates, func(c backup.Listed) bool { return c.SHA256 != "" })
+			if i < 0 {
+				return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("stack %s has no backup of %s with a sha256 (%d match %s in %s): a group's approval names what each stack restores; add .sha256 sidecars or roll %s back alone; nothing was changed",
+					stack, v.Name, len(candidates), v.Pattern, plan.Target.Backups.Location(), stack), backup.ErrNoGoodBackup, nil)
+			}
+			c := candidates[i]
+			named[stack] = append(named[stack], c.Name+" "+c.SHA256)
+			r.gate.backups = append(r.gate.backups, stack+":"+c.Name+" "+c.SHA256)
+		}
+	}
+	r.track.step(stepApproval).Detail = "for " + strings.Join(r.gate.backups, ", ")
+	r.track.publish()
+	return named, nil
 }

@@ -182,3 +182,18 @@ func TestAnExpiredKeyNoLongerDecides(t *testing.T) {
 		})
 	}
 }
+
+// TestAStartIsJudgedByTheKeysOfItsMoment: the worker's policy activity was made while
+// bob's key was in the allowed signers file; the key is removed before bob starts a
+// rollback signed with it, and the start is refused before any step on the host.
+func TestAStartIsJudgedByTheKeysOfItsMoment(t *testing.T) {
+	r := newKeysRig(t, func(string) []string { return nil }, func(bob string) string { return "bob " + bob + "\n" })
+	require.NoError(t, os.WriteFile(r.signers, []byte("# bob left the team\n"), 0o600))
+
+	r.ExecuteWorkflow(Full, r.signedRequest(request(OptionFull, "P1", "bob")))
+
+	err := r.GetWorkflowError()
+	require.Equal(t, ErrNotAuthorized, errorType(t, err))
+	require.ErrorContains(t, err, "bob's signature is refused: signing key is not allowed")
+	require.Empty(t, r.calls, "refused before any step on the host")
+}
