@@ -153,8 +153,9 @@ if [ "$mode" = guard ]; then
   echo
   echo "    the api now runs: $(docker ps --filter label=com.docker.compose.service=api --filter label=com.docker.compose.project=algotrendy_v26 --format '{{.Image}}')"
   echo
-  rewind report rewind-prod | head -30
+  rewind status rewind-prod
   echo
+  echo "The whole incident report: bin/rewind --config $state/demo.yaml report rewind-prod"
   echo "Web UI: http://127.0.0.1:8233/namespaces/default/workflows/rewind-prod-guard"
   echo "Temporal and the Web UI keep running; stop them with: make demo-stop"
   exit 0
@@ -168,8 +169,9 @@ rewind watch rewind-prod
 echo
 echo "    api /health now says: $(curl -s http://127.0.0.1:5002/health)"
 echo
-rewind report rewind-prod | head -40
+rewind status rewind-prod
 echo
+echo "The whole incident report: bin/rewind --config $state/demo.yaml report rewind-prod"
 echo "Incident report and evidence: $state/evidence/incidents/$(date -u +%Y%m%d)/rewind-prod/<run>/"
 echo "Web UI: http://127.0.0.1:8233/namespaces/default/workflows/rewind-prod"
 echo "Temporal and the Web UI keep running; stop them with: make demo-stop"

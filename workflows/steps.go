@@ -256,7 +256,11 @@ func (r *rollback) report(sections ...string) string {
 		info.ID, info.RunID, mdText(r.req.Severity), mdText(r.req.Requester), r.req.RequestedAt.UTC().Format(time.RFC3339), mdText(r.req.Reason), r.prefix)
 	b.WriteString("## Timeline\n\n| started | finished | step | state | detail |\n|---|---|---|---|---|\n")
 	for _, s := range p.Steps {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", clock(s.Started), clock(s.Finished), mdText(s.Name), s.State, mdText(s.Detail))
+		state := s.State
+		if s.Name == stepArchive && state == StateRunning {
+			state = "done with this report"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", clock(s.Started), clock(s.Finished), mdText(s.Name), state, mdText(s.Detail))
 	}
 	b.WriteString("\n## Decisions\n\n")
 	for _, d := range p.Decisions {
