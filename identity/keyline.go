@@ -16,12 +16,21 @@ type KeyLine struct {
 	// ExpiryTime is zero when the key does not expire; the key is refused after it, as
 	// sshd refuses a key whose expiry-time has passed.
 	ExpiryTime time.Time
+	// ValidAfter is zero when the key is good from the start: only a line the worker
+	// recorded from an allowed signers line's valid-after carries one.
+	ValidAfter time.Time
 }
 
 // ParseKeyLine reads an authorized_keys line. Options Rewind cannot honour (from=,
 // cert-authority, command=, …) are refused by name rather than dropped: a key that
 // sshd would restrict must not count everywhere here.
-func ParseKeyLine(line string) (KeyLine, error) {
+func ParseKeyLine(line string) (KeyLine, error) { return parseKeyLine(line, false) }
+
+// ParseRecordedKeyLine reads a key line as the worker records it in a rollback's plan:
+// an authorized_keys line that may also carry valid-after (from an allowed signers line).
+func ParseRecordedKeyLine(line string) (KeyLine, error) { return parseKeyLine(line, true) }
+
+func parseKeyLine(line string, recorded bool) (KeyLine, error) {
 	key, _, options, rest, err := ssh.ParseAuthorizedKey([]byte(line))
 	if err != nil {
 		return KeyLine{}, fmt.Errorf("parse key: %w", err)
@@ -39,46 +48,62 @@ func ParseKeyLine(line string) (KeyLine, error) {
 	for _, opt := range options {
 		name, value, hasValue := strings.Cut(opt, "=")
 		name = strings.ToLower(name)
-		if name != "expiry-time" || !hasValue {
+		var field *time.Time
+		switch {
+		case name == "expiry-time" && hasValue:
+			field = &k.ExpiryTime
+		case name == "valid-after" && hasValue && recorded:
+			field = &k.ValidAfter
+		default:
 			if hasValue {
 				name += "="
 			}
 			return KeyLine{}, fmt.Errorf("option %s is not supported by Rewind: remove it", name)
 		}
-		if !k.ExpiryTime.IsZero() {
-			return KeyLine{}, fmt.Errorf("option expiry-time= given twice")
+		if !field.IsZero() {
+			return KeyLine{}, fmt.Errorf("option %s= given twice", name)
 		}
 		unquoted, err := dequote(value)
 		if err != nil {
-			return KeyLine{}, fmt.Errorf("option expiry-time=: %w", err)
+			return KeyLine{}, fmt.Errorf("option %s=: %w", name, err)
 		}
-		if k.ExpiryTime, err = parseSignerTime(unquoted); err != nil {
-			return KeyLine{}, fmt.Errorf("option expiry-time=: %w", err)
+		if *field, err = parseSignerTime(unquoted); err != nil {
+			return KeyLine{}, fmt.Errorf("option %s=: %w", name, err)
 		}
 	}
 	return k, nil
 }
 
-// ValidAt reports whether the key may be used at the given time; like sshd, a key is
-// still good in the second its expiry-time names.
+// ValidAt reports whether the key may be used at the given time; like sshd and
+// ssh-keygen, a key is good in the seconds its expiry-time and valid-after name.
 func (k KeyLine) ValidAt(at time.Time) bool {
-	return k.ExpiryTime.IsZero() || !at.Truncate(time.Second).After(k.ExpiryTime)
+	at = at.Truncate(time.Second)
+	return (k.ExpiryTime.IsZero() || !at.After(k.ExpiryTime)) && (k.ValidAfter.IsZero() || !at.Before(k.ValidAfter))
 }
 
-// KeysAt parses a person's key lines and splits them into the keys valid at the given
-// time and the ones that expired; lines that do not parse count as neither.
-func KeysAt(lines []string, at time.Time) (valid []ssh.PublicKey, expired []KeyLine) {
+// Window says when the key may be used, for a refusal: "expired at …" or "valid only
+// from …".
+func (k KeyLine) Window(at time.Time) string {
+	if !k.ValidAfter.IsZero() && at.Before(k.ValidAfter) {
+		return "is valid only from " + k.ValidAfter.UTC().Format(time.RFC3339) + " (its valid-after)"
+	}
+	return "expired at " + k.ExpiryTime.UTC().Format(time.RFC3339) + " (its expiry-time or valid-before)"
+}
+
+// KeysAt parses a person's recorded key lines and splits them into the keys valid at the
+// given time and the ones outside their window; lines that do not parse count as neither.
+func KeysAt(lines []string, at time.Time) (valid []ssh.PublicKey, outside []KeyLine) {
 	for _, line := range lines {
-		k, err := ParseKeyLine(line)
+		k, err := ParseRecordedKeyLine(line)
 		switch {
 		case err != nil:
 		case k.ValidAt(at):
 			valid = append(valid, k.Key)
 		default:
-			expired = append(expired, k)
+			outside = append(outside, k)
 		}
 	}
-	return valid, expired
+	return valid, outside
 }
 
 // KeyHolder is a key and who holds it: a name and where the key was listed.

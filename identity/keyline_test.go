@@ -61,3 +61,17 @@ func TestSharedKeysNameBothHolders(t *testing.T) {
 	require.Len(t, SharedKeys(wild.Holders([]string{"alice", "bob"}, Namespace)), 1, "a pattern that names two people gives one key two names")
 	require.Empty(t, SharedKeys(wild.Holders([]string{"alice"}, Namespace)))
 }
+
+func TestARecordedKeyLineCarriesItsValidAfter(t *testing.T) {
+	line, _ := testKeyLine(t)
+	_, err := ParseKeyLine(`valid-after="20260101Z" ` + line)
+	require.ErrorContains(t, err, "option valid-after= is not supported by Rewind: remove it", "authorized_keys has no valid-after")
+	k, err := ParseRecordedKeyLine(`valid-after="20261203101500Z",expiry-time="20261203110000Z" ` + line)
+	require.NoError(t, err)
+	from := time.Date(2026, 12, 3, 10, 15, 0, 0, time.UTC)
+	require.False(t, k.ValidAt(from.Add(-time.Second)))
+	require.Equal(t, "is valid only from 2026-12-03T10:15:00Z (its valid-after)", k.Window(from.Add(-time.Second)))
+	require.True(t, k.ValidAt(from))
+	require.False(t, k.ValidAt(from.Add(time.Hour)))
+	require.Equal(t, "expired at 2026-12-03T11:00:00Z (its expiry-time or valid-before)", k.Window(from.Add(time.Hour)))
+}

@@ -185,13 +185,13 @@ func (r *rollback) prove(who config.Person, statement, signature string, want id
 		return identity.Statement{}, fmt.Errorf("%s has keys: sign with ssh-agent or --key (or --signature from `ssh-keygen -Y sign -n rewind`)", who.Name)
 	}
 	now := workflow.Now(r.ctx)
-	keys, expired := identity.KeysAt(who.Keys, now)
+	keys, outside := identity.KeysAt(who.Keys, now)
 	_, st, err := identity.Check(signature, []byte(statement), want, keys, now)
 	if err != nil {
-		for _, k := range expired {
-			if _, _, expErr := identity.Check(signature, []byte(statement), want, []ssh.PublicKey{k.Key}, now); expErr == nil {
-				return identity.Statement{}, fmt.Errorf("%s's signature is refused: signed with key %s, which expired at %s (its expiry-time or valid-before): sign with a key that is valid now",
-					who.Name, ssh.FingerprintSHA256(k.Key), k.ExpiryTime.UTC().Format(time.RFC3339))
+		for _, k := range outside {
+			if _, _, keyErr := identity.Check(signature, []byte(statement), want, []ssh.PublicKey{k.Key}, now); keyErr == nil {
+				return identity.Statement{}, fmt.Errorf("%s's signature is refused: signed with key %s, which %s: sign with a key that is valid now",
+					who.Name, ssh.FingerprintSHA256(k.Key), k.Window(now))
 			}
 		}
 		return identity.Statement{}, fmt.Errorf("%s's signature is refused: %w", who.Name, err)

@@ -197,3 +197,24 @@ func TestAStartIsJudgedByTheKeysOfItsMoment(t *testing.T) {
 	require.ErrorContains(t, err, "bob's signature is refused: signing key is not allowed")
 	require.Empty(t, r.calls, "refused before any step on the host")
 }
+
+// TestAKeyCountsFromItsValidAfter: bob's allowed signers line is valid only from a few
+// minutes after the rollback starts; his decision before then is refused naming when the
+// key becomes valid, and the same decision after then counts.
+func TestAKeyCountsFromItsValidAfter(t *testing.T) {
+	from := time.Now().Add(5 * time.Minute).UTC().Truncate(time.Second)
+	r := newKeysRig(t, func(string) []string { return nil }, func(bob string) string {
+		return fmt.Sprintf("bob valid-after=%q %s\n", from.Format("20060102150405Z"), bob)
+	})
+	var got []string
+	r.bobApproves(time.Minute, &got)
+	r.bobApproves(10*time.Minute, &got)
+
+	r.ExecuteWorkflow(Full, r.signedRequest(request(OptionFull, "P2", "alice")))
+
+	require.NoError(t, r.GetWorkflowError())
+	require.Len(t, got, 2)
+	require.Contains(t, got[0], "refused: bob's signature is refused: signed with key SHA256:")
+	require.Contains(t, got[0], "which is valid only from "+from.Format(time.RFC3339))
+	require.Contains(t, got[1], "accepted: approved by bob (senior)")
+}

@@ -40,9 +40,10 @@ func ReadAllowedSigners(cfg *config.Config) (identity.AllowedSigners, error) {
 	return list, nil
 }
 
-// signerKeys are the keys of the allowed signers file valid at the given time, by
-// person, as authorized_keys lines; a line's valid-before becomes the key's expiry-time,
-// so a decision judged later from these lines still honours it.
+// signerKeys are the keys of the allowed signers file not expired at the given time, by
+// person, as key lines; a line's window travels with its key (valid-before as its
+// expiry-time, valid-after as such), so a decision judged later from these lines honours
+// it at its own time.
 func (a *Activities) signerKeys(at time.Time) (map[string][]string, error) {
 	list, err := ReadAllowedSigners(a.Config)
 	if err != nil {
@@ -51,12 +52,24 @@ func (a *Activities) signerKeys(at time.Time) (map[string][]string, error) {
 	keys := map[string][]string{}
 	for _, person := range a.Config.Approvers {
 		for _, s := range list {
-			if !s.Allows(person.Name, identity.Namespace, at) {
+			// A key valid only later is still listed, with its valid-after.
+			later := at
+			if s.ValidAfter.After(at) {
+				later = s.ValidAfter
+			}
+			if !s.Allows(person.Name, identity.Namespace, later) {
 				continue
 			}
-			line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.Key)))
+			var options []string
+			if !s.ValidAfter.IsZero() {
+				options = append(options, fmt.Sprintf("valid-after=%q", s.ValidAfter.UTC().Format("20060102150405Z")))
+			}
 			if !s.ValidBefore.IsZero() {
-				line = fmt.Sprintf("expiry-time=%q %s", s.ValidBefore.UTC().Format("20060102150405Z"), line)
+				options = append(options, fmt.Sprintf("expiry-time=%q", s.ValidBefore.UTC().Format("20060102150405Z")))
+			}
+			line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.Key)))
+			if len(options) > 0 {
+				line = strings.Join(options, ",") + " " + line
 			}
 			keys[person.Name] = append(keys[person.Name], line)
 		}
