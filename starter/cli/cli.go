@@ -107,6 +107,7 @@ Exit codes: 0 success, 1 the rollback failed, 2 bad input (nothing was changed).
 		NewCmdList(o),
 		NewCmdCancel(o),
 		NewCmdConfig(o),
+		NewCmdInit(o),
 	)
 	return root
 }
