@@ -254,3 +254,46 @@ func golden(t *testing.T, path, got string) {
 	require.NoError(t, err, "REWIND_UPDATE_GOLDEN=1 go test ./starter/initconf writes it")
 	require.Equal(t, string(want), got)
 }
+
+// TestBackupsAreFoundByTheRunbooksNaming: a volume's backups are <stem>_backup_*.tar.gz by
+// its key or a service that mounts it; the folder's one unclaimed family is a marked
+// guess; more than one leaves a TODO naming them.
+func TestBackupsAreFoundByTheRunbooksNaming(t *testing.T) {
+	compose := "services:\n  db:\n    image: postgres:16\n    volumes: [\"pgdata:/var/lib/postgresql/data\"]\nvolumes:\n  pgdata:\n"
+	for _, tc := range []struct {
+		name    string
+		backups []string
+		want    Volume
+		others  []string
+	}{
+		{"by the service that mounts it", []string{"db_backup_20261125_020000.tar.gz", "db_backup_20261126_020000.tar.gz"},
+			Volume{Pattern: "db_backup_*.tar.gz", Found: 2}, nil},
+		{"the folder's only family, a guess", []string{"postgres-20261125.tar.gz"},
+			Volume{Pattern: "postgres-*.tar.gz", Found: 1, Guessed: true}, nil},
+		{"two families, neither its own", []string{"postgres-20261125.tar.gz", "redis_backup_20261125.tar.gz"},
+			Volume{Pattern: "pgdata_backup_*.tar.gz"}, []string{"postgres-*.tar.gz", "redis_backup_*.tar.gz"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			files := map[string]string{"pg/compose.yml": compose}
+			for _, b := range tc.backups {
+				files["pg/db-backups/"+b] = ""
+			}
+			dir := writeFiles(t, files)
+			s, err := Read(context.Background(), Options{ComposeFiles: []string{filepath.Join(dir, "pg/compose.yml")}})
+			require.NoError(t, err)
+			require.Equal(t, filepath.Join(dir, "pg/db-backups"), s.Backups.Dir)
+			require.Len(t, s.Volumes, 1)
+			got := s.Volumes[0]
+			require.Equal(t, tc.want, Volume{Pattern: got.Pattern, Found: got.Found, Guessed: got.Guessed})
+			require.Equal(t, tc.others, s.Backups.Others)
+			var b bytes.Buffer
+			require.NoError(t, s.WriteSection(&b))
+			if tc.others != nil {
+				require.Contains(t, b.String(), "# TODO: no backup in "+s.Backups.Dir+" matches pgdata_backup_*.tar.gz")
+			}
+			if tc.want.Guessed {
+				require.Contains(t, b.String(), "# TODO: confirm its backups: none is named like pgdata_backup_*.tar.gz; postgres-*.tar.gz (1 backup) is the folder's only other family")
+			}
+		})
+	}
+}

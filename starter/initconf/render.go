@@ -18,8 +18,8 @@ import (
 // an existing file.
 func (s Stack) WriteSection(w io.Writer) error {
 	var b yamlBuilder
-	b.comment(0, "The stack section `rewind init` wrote from the compose project, as `docker compose`")
-	b.comment(0, "resolves it. Paste it under stacks: in the worker's rewind.yaml, check each TODO, then run")
+	b.comment(0, "The stack `rewind init` wrote from the compose project, as `docker compose` resolves it.")
+	b.comment(0, "Put "+s.Name+": under stacks: in the worker's rewind.yaml, check each TODO, then run")
 	b.comment(0, "`rewind config check` and `rewind plan full --stack "+s.Name+" --severity P1`.")
 	s.writeStack(&b)
 	_, err := io.WriteString(w, b.String())
@@ -82,7 +82,7 @@ func (s Stack) writeStack(b *yamlBuilder) {
 	b.line(0, "stacks:", "")
 	b.line(2, s.Name+":", "")
 	b.line(4, "project: "+scalar(s.Project), "compose project (label com.docker.compose.project)")
-	b.line(4, "compose_files:", "")
+	b.line(4, "compose_files:", "in this order, as `docker compose -f` takes them")
 	for _, f := range s.ComposeFiles {
 		b.line(6, "- "+scalar(f), "")
 	}
@@ -143,13 +143,13 @@ func (s Stack) writeVolumes(b *yamlBuilder) {
 		}
 		switch {
 		case v.Guessed:
-			b.comment(6, fmt.Sprintf("TODO: confirm its backups: none is named like %s; the %d matching %s are the folder's only others", backupPatterns(v)[0], v.Found, v.Pattern))
+			b.comment(6, fmt.Sprintf("TODO: confirm its backups: none is named like %s; %s (%s) is the folder's only other family", backupPatterns(v)[0], v.Pattern, plural(v.Found, "backup")))
 		case v.Found == 0 && s.Backups.Found:
 			b.comment(6, "TODO: no backup in "+s.Backups.Dir+" matches "+v.Pattern+"; set the pattern of this volume's backups (`ls "+s.Backups.Dir+"`)")
 		}
 		b.line(6, "- name: "+scalar(v.Name), "")
 		if i > 0 {
-			b.line(8, "pattern: "+scalar(v.Pattern), "")
+			b.line(8, "pattern: "+scalar(v.Pattern), v.patternNote())
 		}
 	}
 	if len(s.Unused) > 0 {
@@ -195,6 +195,14 @@ func (v Volume) about(project string) []string {
 		lines = append(lines, what+": not a plain folder of the engine's, so a full rollback copies restored data into it")
 	}
 	return lines
+}
+
+// patternNote asks to confirm a pattern no backup was found to match.
+func (v Volume) patternNote() string {
+	if v.Found > 0 {
+		return ""
+	}
+	return "TODO: confirm: the runbook's naming of " + v.Key + "'s backups"
 }
 
 func plural(n int, noun string) string {
@@ -252,7 +260,7 @@ func (s Stack) writeBackups(b *yamlBuilder) {
 	}
 	b.line(6, "dir: "+scalar(bk.Dir), "")
 	if len(s.Volumes) > 0 {
-		b.line(6, "pattern: "+scalar(s.Volumes[0].Pattern), "the backups of "+s.Volumes[0].Name)
+		b.line(6, "pattern: "+scalar(s.Volumes[0].Pattern), cmp.Or(s.Volumes[0].patternNote(), "the backups of "+s.Volumes[0].Name))
 	}
 	switch {
 	case bk.Found && bk.Sidecars == 0:
