@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
+	"github.com/algotrendy/rewind/buildinfo"
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/temporalconn"
 )
@@ -86,7 +87,9 @@ of the worker, the host or Temporal. Options follow the runbook:
 Exit codes: 0 success, 1 the rollback failed, 2 bad input (nothing was changed).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildinfo.Version("rewind"),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().StringVar(&o.ConfigPath, "config", "", "path of rewind.yaml (default: $REWIND_CONFIG, then ./rewind.yaml)")
 	config.BindFlags(root.PersistentFlags())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
@@ -107,6 +110,8 @@ Exit codes: 0 success, 1 the rollback failed, 2 bad input (nothing was changed).
 		NewCmdList(o),
 		NewCmdCancel(o),
 		NewCmdConfig(o),
+		NewCmdDoctor(o),
+		NewCmdVersion(o),
 		NewCmdInit(o),
 	)
 	return root
