@@ -36,7 +36,9 @@ func newDoctorHost(t *testing.T, s *suite, temporalAddr string, o stackOptions) 
 	ctx := context.Background()
 	_, err := s.engine.VolumeCreate(ctx, client.VolumeCreateOptions{Name: demostack.Volume(e.project)})
 	require.NoError(t, err)
-	t.Cleanup(func() { _, _ = s.engine.VolumeRemove(ctx, demostack.Volume(e.project), client.VolumeRemoveOptions{Force: true}) })
+	t.Cleanup(func() {
+		_, _ = s.engine.VolumeRemove(ctx, demostack.Volume(e.project), client.VolumeRemoveOptions{Force: true})
+	})
 	e.writeBackupAt(time.Now().Add(-3*time.Hour), tarGz(t, tar.Header{Name: "questdb_data/_data/db/market_data.d", Typeflag: tar.TypeReg, Size: 4096}))
 	return &doctorHost{env: e, aliceKey: key}
 }

@@ -39,13 +39,20 @@ type Volume struct {
 // Open connects to the engine named by DOCKER_HOST or the local socket. Without either
 // this is not a Docker host (a laptop): Open returns nil and says why, and no error.
 func Open(ctx context.Context) (*Host, string, error) {
-	dockerHost := os.Getenv("DOCKER_HOST")
+	return open(ctx, os.Getenv("DOCKER_HOST"), DefaultSocket)
+}
+
+func open(ctx context.Context, dockerHost, socket string) (*Host, string, error) {
 	if dockerHost == "" {
-		if _, err := os.Stat(DefaultSocket); err != nil {
-			return nil, "no DOCKER_HOST and no " + DefaultSocket, nil
+		if _, err := os.Stat(socket); err != nil {
+			return nil, "no DOCKER_HOST and no " + socket, nil
 		}
 	}
-	c, err := client.New(client.FromEnv)
+	opts := []client.Opt{client.FromEnv}
+	if dockerHost != "" {
+		opts = append(opts, client.WithHost(dockerHost))
+	}
+	c, err := client.New(opts...)
 	if err != nil {
 		return nil, "", fmt.Errorf("create docker client: %w", err)
 	}
