@@ -16,6 +16,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	sdkclient "go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
@@ -91,13 +92,59 @@ func samplesAfter(t testing.TB, c sdkclient.Client, id string, at time.Time) int
 	return n
 }
 
-// TestGuardRollsBackAnAPIThatTurnsTo500s: after a deploy the API starts answering 500s;
-// within two samples the guard starts a P1 quick rollback as itself, which completes, and
-// the incident report names the criterion.
+// shortWindows are criteria shaped like the runbook's, with windows a test sampling every
+// 2 s can wait out: 500s for 6 s (four samples in a row), slow for 4 s (three).
+const shortWindows = "criteria: [" +
+	"{measure: error_ratio, above: 0.8, class: critical, for: 6s}, " +
+	"{measure: memory_growth, above: 10, class: critical}, " +
+	"{measure: latency_ratio, above: 1.5, class: major, for: 4s}, " +
+	"{measure: error_ratio, above: 0, class: minor}]"
+
+// awaitNotice waits until the guard's notices say want, and returns them.
+func awaitNotice(t *testing.T, c sdkclient.Client, id, want string) string {
+	t.Helper()
+	var notices string
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		notices = guardNotices(t, c, id)
+		assert.Contains(ct, notices, want)
+	}, time.Minute, 200*time.Millisecond)
+	return notices
+}
+
+// TestGuardLetsABurstOf500sPass: the API answers 500s for about one sample (a dependency
+// restarting) and behaves again; the guard records it as minor, its critical criterion
+// counts "1 of 4 samples over the limit" and goes back to 0, and many samples later no
+// rollback exists.
+func TestGuardLetsABurstOf500sPass(t *testing.T) {
+	s := needDocker(t)
+	srv, c := startTemporal(t)
+	e := guardEnv(t, s, srv.GRPCAddr(), "interval: 2s, window: 5m, option: quick, "+shortWindows)
+	e.startWorker()
+	id := e.deployed()
+	e.awaitSamples(c, id, 2)
+	e.misbehave("500s")
+	awaitNotice(t, c, id, "minor at ") // the guard saw the 500s
+	e.misbehave("ok")
+	seen := history(t, c, id).completed["SampleAPI"]
+	code, out, errOut := e.rewind("status", id)
+	require.Equal(t, 0, code, errOut)
+	require.Regexp(t, `critical: error_ratio above 80% for 6s \(running\): [0-9] of 4 samples over the limit`, out, "rewind status shows how far along its window the criterion is")
+
+	e.awaitSamples(c, id, seen+6) // more than the window's four samples after the burst
+	_, err := c.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID(e.stack), "")
+	require.ErrorAs(t, err, new(*serviceerror.NotFound), "a burst of 500s started no rollback")
+	require.NotContains(t, guardNotices(t, c, id), "critical")
+	require.Equal(t, demostack.APIImage+":v2.6-prod", e.apiImage(), "the good version still runs")
+}
+
+// TestGuardRollsBackAnAPIThatTurnsTo500s: after a deploy the API answers 500s for longer
+// than the criterion's window (6 s); then the guard starts a P1 quick rollback as itself,
+// not before, which completes; the guard, which held meanwhile, ends with it, and the
+// incident report shows the samples that led to it as a series.
 func TestGuardRollsBackAnAPIThatTurnsTo500s(t *testing.T) {
 	s := needDocker(t)
 	srv, c := startTemporal(t)
-	e := guardEnv(t, s, srv.GRPCAddr(), "interval: 2s, window: 5m, option: quick")
+	e := guardEnv(t, s, srv.GRPCAddr(), "interval: 2s, window: 5m, option: quick, "+shortWindows)
 	e.startWorker()
 	id := e.deployed()
 	e.awaitSamples(c, id, 2)
@@ -105,14 +152,54 @@ func TestGuardRollsBackAnAPIThatTurnsTo500s(t *testing.T) {
 
 	res := guardResult(t, c, id)
 	require.Contains(t, res.Outcome, "started a P1 quick rollback (rewind-"+e.stack+" run ")
-	require.LessOrEqual(t, samplesAfter(t, c, id, flipped), 2, "acted within two sampling intervals")
+	require.True(t, strings.HasSuffix(res.Outcome, "; the rollback completed"), res.Outcome)
+	d, err := c.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID(e.stack), "")
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, d.GetWorkflowExecutionInfo().GetStartTime().AsTime().Sub(flipped), 6*time.Second, "not before the 500s lasted their window")
+	require.GreaterOrEqual(t, samplesAfter(t, c, id, flipped), 4)
 	e.awaitCompleted(c, workflows.WorkflowID(e.stack))
 	require.Equal(t, demostack.APIImage+":v2.5", e.apiImage(), "rolled back to the version before")
 	code, report, errOut := e.rewind("report", workflows.WorkflowID(e.stack))
 	require.Equal(t, 0, code, errOut)
+	report = strings.ReplaceAll(report, `\_`, "_") // Markdown escapes
 	require.Contains(t, report, "- Requested by: rewind-guard at ")
-	require.Contains(t, report, "guard of "+e.stack+" v2.6: error_ratio 100% over the limit of 80% (critical) at ")
+	require.Contains(t, report, "guard of "+e.stack+" v2.6: error_ratio 100% over the limit of 80% (critical) for ")
+	require.Regexp(t, `samples in a row from [0-9:]+ to [0-9:]+: 100%, 100%, 100%, 100%`, report, "the series that led to the decision")
 	require.Contains(t, report, "guard-samples.json")
+
+	code, out, errOut := e.rewind("status", id)
+	require.Equal(t, 0, code, errOut)
+	require.NotContains(t, out, "(running)", "an ended guard shows each criterion's final state")
+	require.Contains(t, out, "critical: error_ratio above 80% for 6s (failed): counted")
+	recordHistory(t, c, id, "guard/v2-acted-once-held-until-its-rollback-completed.json")
+}
+
+// TestGuardProposesAFullRestoreAtP2: with guard.option full, 500s that last their window
+// propose the full rollback at P2: it restores nothing on the guard's word and waits at
+// the approval gate, the stack as it was.
+func TestGuardProposesAFullRestoreAtP2(t *testing.T) {
+	s := needDocker(t)
+	srv, c := startTemporal(t)
+	e := guardEnv(t, s, srv.GRPCAddr(), "interval: 2s, window: 5m, option: full, "+shortWindows)
+	_, err := demostack.Backup(context.Background(), s.engine, e.project, e.backups, time.Now())
+	require.NoError(t, err)
+	e.startWorker()
+	id := e.deployed()
+	e.awaitSamples(c, id, 2)
+	e.misbehave("500s")
+
+	notices := awaitNotice(t, c, id, "proposed a P2 full rollback (rewind-"+e.stack+" run ")
+	require.Contains(t, notices, "restoring a backup over the stack's data is never automatic on the guard's word")
+	rollback := workflows.WorkflowID(e.stack)
+	e.awaitApprovalGate(rollback)
+	d, err := c.DescribeWorkflowExecution(context.Background(), rollback, "")
+	require.NoError(t, err)
+	require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, d.GetWorkflowExecutionInfo().GetStatus())
+	var severity string
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayload(d.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()[workflows.SeverityKey.GetName()], &severity))
+	require.Equal(t, "P2", severity, "a restore waits for an approver")
+	require.Zero(t, history(t, c, rollback).scheduled["StopProject"], "nothing stopped before an approver decides")
+	require.Equal(t, demostack.APIImage+":v2.6-prod", e.apiImage(), "the stack runs as it was")
 }
 
 // TestGuardTellsALeakFromASpike: a spike of 128 MiB that is handed back is watched for
@@ -120,7 +207,7 @@ func TestGuardRollsBackAnAPIThatTurnsTo500s(t *testing.T) {
 func TestGuardTellsALeakFromASpike(t *testing.T) {
 	s := needDocker(t)
 	srv, c := startTemporal(t)
-	e := guardEnv(t, s, srv.GRPCAddr(), "interval: 2s, window: 5m, option: quick")
+	e := guardEnv(t, s, srv.GRPCAddr(), "interval: 2s, window: 5m, option: quick, "+shortWindows)
 	e.startWorker()
 	id := e.deployed()
 	e.awaitSamples(c, id, 2)
@@ -136,19 +223,19 @@ func TestGuardTellsALeakFromASpike(t *testing.T) {
 }
 
 // TestGuardProposesAP2RollbackWhenTheAPISlowsDown: latency above 1.5 times the deploy's
-// baseline is major: the guard proposes a P2 rollback, which waits for an approver.
+// baseline for its window is major: the guard proposes a P2 rollback, which waits for an
+// approver while the guard holds.
 func TestGuardProposesAP2RollbackWhenTheAPISlowsDown(t *testing.T) {
 	s := needDocker(t)
 	srv, c := startTemporal(t)
-	e := guardEnv(t, s, srv.GRPCAddr(), "interval: 2s, window: 5m, option: quick, baseline: 3")
+	e := guardEnv(t, s, srv.GRPCAddr(), "interval: 2s, window: 5m, option: quick, baseline: 3, "+shortWindows)
 	e.startWorker()
 	id := e.deployed()
 	e.awaitSamples(c, id, 3)
 	e.misbehave("slow")
 
-	res := guardResult(t, c, id)
-	require.Contains(t, res.Outcome, "proposed a P2 quick rollback")
-	require.Contains(t, res.Outcome, "latency_ratio")
+	notices := awaitNotice(t, c, id, "proposed a P2 quick rollback")
+	require.Contains(t, notices, "latency_ratio")
 	e.awaitApprovalGate(workflows.WorkflowID(e.stack))
 	require.Equal(t, demostack.APIImage+":v2.6-prod", e.apiImage(), "nothing changes before an approver decides")
 }

@@ -152,7 +152,7 @@ func (f finding) String() string {
 	for _, p := range f.Series {
 		values = append(values, formatMeasure(f.Measure, p.Value))
 	}
-	return fmt.Sprintf("%s for %s, %d samples in a row from %s to %s: %s", s, last.Sub(first), max(f.Count, len(f.Series)),
+	return fmt.Sprintf("%s for %s, %d samples in a row from %s to %s: %s", s, last.Sub(first).Round(time.Second), max(f.Count, len(f.Series)),
 		first.UTC().Format(time.TimeOnly), last.UTC().Format(time.TimeOnly), strings.Join(values, ", "))
 }
 
