@@ -72,7 +72,8 @@ if [ "$mode" = guard ]; then
   g commit -qam "AlgoTrendy v2.6" && g tag v2.6
   compose_file="$PWD/$checkout/docker-compose.prod.yml"
   working_dir="$PWD/$checkout"
-  guard_yaml="    guard: {interval: 3s, window: 10m, option: quick}"
+  # The demo waits seconds, not the runbook's 30 s: 500s count once they last 9 s (four samples).
+  guard_yaml="    guard: {interval: 3s, window: 10m, option: quick, criteria: [{measure: error_ratio, above: 0.8, class: critical, for: 9s}, {measure: memory_growth, above: 10, class: critical}, {measure: lost_connection, above: 0, class: critical}, {measure: latency_ratio, above: 1.5, class: major, for: 15s}, {measure: error_ratio, above: 0, class: minor}]}"
   guard_approver="  - {name: rewind-guard, role: on-call, keys: [\"$(pub rewind-guard)\"]}   # the guard acts, and signs, as itself"
 fi
 
