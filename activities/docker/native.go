@@ -160,13 +160,16 @@ func (a *Activities) startMover(ctx context.Context, t moverTask, saved func(int
 		return nil, "", fmt.Errorf("attach to the mover of volume %s: %w", volume, err)
 	}
 	w.id, w.detach = id, attach.Close
-	wait := a.Engine.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
 	if err := retry(ctx, func() error { _, err := a.Engine.ContainerStart(ctx, id, client.ContainerStartOptions{}); return err }); err != nil {
 		attach.Close()
 		w.cleanup()
 		return nil, "", fmt.Errorf("start the mover for volume %s: %w", volume, err)
 	}
+	// Waited on once started (not-running answers at once for one that already exited),
+	// and off this goroutine: the client sends a wait before it returns, and an answer
+	// that does not come must not keep the worker from feeding the mover.
 	go func() {
+		wait := a.Engine.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
 		select {
 		case res := <-wait.Result:
 			w.exitCode = res.StatusCode
