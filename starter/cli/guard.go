@@ -36,9 +36,14 @@ func NewCmdGuard(o *Options, deployed bool) *cobra.Command {
 		Long: `Start the guard of a stack as the workflow rewind-<stack>-guard (a newer deploy's guard
 replaces a running one). Every interval it samples the containers (state, restarts,
 memory), the API (health, 5xx ratio, latency against the first samples) and the data,
-and judges the worker's criteria, shaped like the runbook's "When to Execute Rollback":
-a critical finding starts the stack's guard.option rollback at P1 as the guard, a major
-one proposes it at P2 for an approver, a minor one is recorded. The guard ends quietly
+and judges the worker's criteria, shaped like the runbook's "When to Execute Rollback".
+A criterion counts only once it has held for its window (for: 30s, for_samples: 5) in
+samples in a row; "rewind watch" shows how far along it is ("2 of 3 samples over the
+limit"). A critical finding starts the stack's guard.option rollback at P1 as the guard
+(a full one, which restores a backup over the data, is proposed at P2 for an approver
+unless guard.restore_without_approval says otherwise), a major one proposes it at P2, a
+minor one is recorded. A guard acts once: afterwards it keeps looking and records, and
+ends when its rollback closes; start a new guard to have it act again. It ends quietly
 when the window passes, and stops when someone starts a rollback of the stack by hand
 (the worker checks with Temporal that one runs).
 
