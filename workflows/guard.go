@@ -430,6 +430,10 @@ func (g *guard) byHand(who string) (string, bool) {
 	for {
 		ran, err := g.execution(in)
 		id := cmp.Or(ran.WorkflowID, in.WorkflowID)
+		if err == nil && g.state.Acted != "" && g.state.Acted == id+"/"+ran.RunID {
+			g.notice(fmt.Sprintf("ignored a %s signal from %q: %s run %s is the rollback this guard started; the guard holds", RollbackStartedSignal, who, id, ran.RunID))
+			return "", false
+		}
 		var why string
 		switch {
 		case err != nil:

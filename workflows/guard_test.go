@@ -69,6 +69,8 @@ type guardRig struct {
 	// evidence the texts the guard stored.
 	rollbackTakes time.Duration
 	evidence      []string
+	// rollbackRuns are the run IDs of the stand-in rollbacks started.
+	rollbackRuns []string
 }
 
 func newGuardRig(t *testing.T, guardEntry string, script func(n int) (docker.ContainerSample, probe.APISample)) *guardRig {
@@ -104,6 +106,7 @@ approvers:
 		r.RegisterWorkflowWithOptions(func(ctx workflow.Context, req Request) (Result, error) {
 			r.mu.Lock()
 			r.started = append(r.started, req)
+			r.rollbackRuns = append(r.rollbackRuns, workflow.GetInfo(ctx).WorkflowExecution.RunID)
 			takes := r.rollbackTakes
 			r.mu.Unlock()
 			if takes > 0 {
@@ -727,4 +730,31 @@ func TestGuardThatEndsQuietlyLeavesEachCriterionsFinalState(t *testing.T) {
 	}())
 	require.Equal(t, StateFailed, criterionLine(t, r, "minor: error_ratio above 0%").State, "the minor one counted, and was recorded")
 	require.Equal(t, StateDone, criterionLine(t, r, "critical: memory_growth above 10.0 MiB/min").State)
+}
+
+// TestGuardHoldingIsNotStoppedByItsOwnRollback: a rollback-started signal while the guard
+// holds, with only the rollback it started itself running, is no rollback by hand: the
+// guard goes on holding and ends when its rollback closes.
+func TestGuardHoldingIsNotStoppedByItsOwnRollback(t *testing.T) {
+	r := newGuardRig(t, guardEntry, func(n int) (docker.ContainerSample, probe.APISample) {
+		c, a := healthy(n)
+		if n >= 3 {
+			a.Errors = 5
+		}
+		return c, a
+	})
+	r.rollbackTakes = 40 * time.Second
+	r.running = func(in policy.ExecutionInput) policy.Execution { // called under r.mu
+		e := quickRunning(in)
+		e.RunID = r.rollbackRuns[0]
+		return e
+	}
+	r.RegisterDelayedCallback(func() { r.SignalWorkflow(RollbackStartedSignal, "alice") }, 70*time.Second)
+	r.ExecuteWorkflow(Guard, guardRequest())
+	require.NoError(t, r.GetWorkflowError())
+	var res GuardResult
+	require.NoError(t, r.GetWorkflowResult(&res))
+	require.True(t, strings.HasSuffix(res.Outcome, "; the rollback completed"), res.Outcome)
+	require.Contains(t, guardNotices(t, r), "is the rollback this guard started; the guard holds")
+	require.Len(t, r.started, 1)
 }
