@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -166,4 +167,18 @@ func TestDoctor(t *testing.T) {
 		out = strings.ReplaceAll(out, signers, "<allowed signers>")
 		requireGolden(t, "key-not-yet-valid.txt", out)
 	})
+}
+
+// TestBinariesSayTheirVersion: both binaries print one line from their build information,
+// and exit 0 without a configuration or a Temporal to reach.
+func TestBinariesSayTheirVersion(t *testing.T) {
+	for name, want := range map[string]string{"rewind": "rewind ", "worker": "rewind-worker "} {
+		cmd := exec.Command(filepath.Join(shared.bin, name), "--version")
+		cmd.Dir = t.TempDir()
+		cmd.Env = append(os.Environ(), "REWIND_CONFIG=/nonexistent/rewind.yaml")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s --version: %s", name, out)
+		require.True(t, strings.HasPrefix(string(out), want), "%s --version: %q", name, out)
+		require.Equal(t, 1, strings.Count(string(out), "\n"), "one line: %q", out)
+	}
 }

@@ -85,7 +85,7 @@ checks are skipped, not failed. Exit 0 when nothing blocks a rollback (warnings 
 		Example: "  rewind doctor\n  rewind doctor --stack prod --as alice\n  rewind doctor --json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			up := o.doctor(cmd.Context(), f, cmd.ErrOrStderr())
+			up := o.doctor(cmd.Context(), f)
 			if o.JSON {
 				if err := o.printJSON(up); err != nil {
 					return err
@@ -110,7 +110,7 @@ checks are skipped, not failed. Exit 0 when nothing blocks a rollback (warnings 
 
 // doctor runs every check it can; a check that needs what an earlier one found missing
 // is skipped with the reason.
-func (o *Options) doctor(ctx context.Context, f doctorFlags, progress io.Writer) (up Checkup) {
+func (o *Options) doctor(ctx context.Context, f doctorFlags) (up Checkup) {
 	add := func(cs ...Check) { up.Checks = append(up.Checks, cs...) }
 	defer func() { up.OK = !slices.ContainsFunc(up.Checks, func(c Check) bool { return c.Status == CheckFail }) }()
 
@@ -129,7 +129,10 @@ func (o *Options) doctor(ctx context.Context, f doctorFlags, progress io.Writer)
 	}
 	add(configCheck(cfg, nil))
 
-	var clock *clockReading
+	var (
+		clock    *clockReading
+		clockErr error
+	)
 	c, err := o.Client()
 	if err != nil {
 		add(Check{Name: "temporal", Status: CheckFail, Detail: err.Error(), Fix: "start Temporal or set temporal.address (and tls, api_key_env) to reach it"})
@@ -141,7 +144,7 @@ func (o *Options) doctor(ctx context.Context, f doctorFlags, progress io.Writer)
 			add(pollerCheck(ctx, c, q))
 		}
 		if reading, err := readServerClock(ctx, c, cfg.Temporal.Namespace); err != nil {
-			fmt.Fprintf(progress, "rewind doctor: %v\n", err)
+			clockErr = err
 		} else {
 			clock = &reading
 		}
@@ -166,7 +169,7 @@ func (o *Options) doctor(ctx context.Context, f doctorFlags, progress io.Writer)
 	if c == nil {
 		add(Check{Name: "clock", Status: CheckSkip, Detail: "needs Temporal: not compared"})
 	} else {
-		add(clockCheck(clock, f.maxSkew))
+		add(clockCheck(clock, clockErr, f.maxSkew))
 	}
 	if host != nil {
 		for _, stack := range stacks {
@@ -364,6 +367,10 @@ func gzipCheck(tool string) Check {
 // download from S3 or a snapshot of the damaged data takes beside it).
 func (o *Options) diskCheck(ctx context.Context, cfg *config.Config, stack string, vols map[string]hostcheck.Volume, root string, free int64, rootErr error) Check {
 	c := Check{Name: "disk " + stack}
+	if len(cfg.Stacks[stack].Volumes) == 0 {
+		c.Status, c.Detail = CheckSkip, "the stack has no volumes: a rollback stages no data"
+		return c
+	}
 	if errors.Is(rootErr, hostcheck.ErrRemoteEngine) {
 		c.Status, c.Detail = CheckSkip, "the engine's data root "+root+" is on another machine: run rewind doctor there"
 		return c
@@ -577,10 +584,12 @@ func readServerClock(ctx context.Context, c client.Client, ns string) (clockRead
 	pollCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	before := time.Now()
+	polled := make(chan error, 1)
 	go func() {
-		_, _ = c.WorkflowService().PollWorkflowTaskQueue(pollCtx, &workflowservice.PollWorkflowTaskQueueRequest{
+		_, err := c.WorkflowService().PollWorkflowTaskQueue(pollCtx, &workflowservice.PollWorkflowTaskQueueRequest{
 			Namespace: ns, TaskQueue: queue, Identity: who,
 		})
+		polled <- err
 	}()
 	for deadline := before.Add(3 * time.Second); ; {
 		resp, err := c.WorkflowService().DescribeTaskQueue(ctx, &workflowservice.DescribeTaskQueueRequest{Namespace: ns, TaskQueue: queue, TaskQueueType: enumspb.TASK_QUEUE_TYPE_WORKFLOW})
@@ -599,6 +608,9 @@ func readServerClock(ctx context.Context, c client.Client, ns string) (clockRead
 		select {
 		case <-ctx.Done():
 			return clockReading{}, ctx.Err()
+		case err := <-polled:
+			// A server that refuses the poll (a key without worker rights) says why.
+			return clockReading{}, fmt.Errorf("read Temporal's clock: poll %s: %v", queue.GetName(), err)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -607,10 +619,10 @@ func readServerClock(ctx context.Context, c client.Client, ns string) (clockRead
 // clockCheck fails only a skew the reading proves: beyond maxSkew by more than its
 // uncertainty. Signed decisions carry an expiry by this machine's clock that the worker
 // judges by Temporal's.
-func clockCheck(r *clockReading, maxSkew time.Duration) Check {
+func clockCheck(r *clockReading, readErr error, maxSkew time.Duration) Check {
 	c := Check{Name: "clock"}
 	if r == nil {
-		c.Status, c.Detail = CheckWarn, "Temporal's time could not be read: the clock was not compared"
+		c.Status, c.Detail = CheckWarn, fmt.Sprintf("not compared: %v", readErr)
 		return c
 	}
 	off, unc := r.Offset(), r.Uncertainty()
