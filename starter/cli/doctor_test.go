@@ -183,3 +183,12 @@ func TestVersionFlagAndCommandPrintTheSameLine(t *testing.T) {
 	require.True(t, strings.HasPrefix(flag, "rewind "), flag)
 	require.Equal(t, 1, strings.Count(flag, "\n"), "one line: %q", flag)
 }
+
+func TestDoctorListsEveryConfigurationProblem(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rewind.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("worker: {swap: sideways}\nstacks:\n  prod: {compose_files: [], volumes: [db]}\napprovers:\n  - {name: alice, role: janitor}\n"), 0o600))
+	code, out, errOut := runCLI("doctor", "--config", path)
+	require.Equal(t, ExitFailed, code)
+	requireGolden(t, "doctor-config.txt", strings.ReplaceAll(out, path, "<rewind.yaml>"))
+	require.Equal(t, "rewind: 1 check(s) block a rollback: config\n", errOut)
+}
