@@ -298,12 +298,11 @@ func describePollers(pollers []*taskqueuepb.PollerInfo) string {
 // hostChecks look at the engine, compose, each stack's files and volumes, the gzip tools
 // and the room for a staging restore.
 func (o *Options) hostChecks(ctx context.Context, cfg *config.Config, stacks []string, host *hostcheck.Host) []Check {
-	var out []Check
-	if what, err := host.Describe(ctx); err != nil {
-		return append(out, Check{Name: "docker", Status: CheckFail, Detail: err.Error(), Fix: "start dockerd, or set DOCKER_HOST to the engine the stacks run on"})
-	} else {
-		out = append(out, Check{Name: "docker", Status: CheckOK, Detail: what})
+	what, err := host.Describe(ctx)
+	if err != nil {
+		return []Check{{Name: "docker", Status: CheckFail, Detail: err.Error(), Fix: "start dockerd, or set DOCKER_HOST to the engine the stacks run on"}}
 	}
+	out := []Check{{Name: "docker", Status: CheckOK, Detail: what}}
 	if cmd, version, err := hostcheck.Compose(ctx, cfg.Compose.Command); err != nil {
 		out = append(out, Check{Name: "compose", Status: CheckFail, Detail: err.Error(), Fix: "install docker compose (or docker-compose), or set compose.command in rewind.yaml"})
 	} else {
@@ -379,9 +378,9 @@ func (o *Options) diskCheck(ctx context.Context, cfg *config.Config, stack strin
 		c.Status, c.Detail = CheckWarn, rootErr.Error()
 		return c
 	}
-	var largest string
-	var largestSize int64 = -1
-	for _, name := range cfg.Stacks[stack].VolumeNames() {
+	names := cfg.Stacks[stack].VolumeNames()
+	largest, largestSize := names[0], int64(-1)
+	for _, name := range names {
 		if v := vols[name]; v.Size > largestSize {
 			largest, largestSize = name, v.Size
 		}
@@ -531,6 +530,12 @@ func keyWindows(cfg *config.Config, person string, pub ssh.PublicKey) ([]keyWind
 			if k, err := identity.ParseKeyLine(line); err == nil && same(k.Key) {
 				out = append(out, keyWindow{where: fmt.Sprintf("approvers[%d].keys[%d]", i, j), until: k.ExpiryTime})
 			}
+		}
+	}
+	// A bare public_key of earlier configurations never expires.
+	for _, h := range cfg.KeyHolders(nil) {
+		if h.Name == person && strings.HasSuffix(h.Where, ".public_key") && same(h.Key) {
+			out = append(out, keyWindow{where: h.Where})
 		}
 	}
 	path := cfg.Policy.AllowedSigners

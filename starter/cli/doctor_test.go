@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"os"
@@ -191,4 +192,13 @@ func TestDoctorListsEveryConfigurationProblem(t *testing.T) {
 	require.Equal(t, ExitFailed, code)
 	requireGolden(t, "doctor-config.txt", strings.ReplaceAll(out, path, "<rewind.yaml>"))
 	require.Equal(t, "rewind: 1 check(s) block a rollback: config\n", errOut)
+}
+
+func TestKeyCheckKnowsALegacyPublicKey(t *testing.T) {
+	t.Setenv("SSH_AUTH_SOCK", "")
+	key, pub, _ := newKey(t)
+	raw := pub.(ssh.CryptoPublicKey).CryptoPublicKey().(ed25519.PublicKey)
+	o := &Options{cfg: &config.Config{Approvers: []config.Approver{{Name: "alice", Role: "on-call", PublicKey: base64.StdEncoding.EncodeToString(raw)}}}}
+	require.Equal(t, Check{Name: "signing key", Status: CheckOK, Detail: ssh.FingerprintSHA256(pub) + " signs as alice, listed at approvers[0].public_key"},
+		o.keyCheck(o.cfg, doctorFlags{as: "alice", key: key}, time.Now()))
 }
