@@ -159,7 +159,8 @@ func (g *Guard) fillDefaults() {
 	g.Criteria = slices.Clone(g.Criteria)
 	for i, c := range g.Criteria {
 		if c.For == 0 && c.ForSamples == 0 {
-			g.Criteria[i].For = DefaultFor(c.Measure, c.Class)
+			// A window shorter than the default still counts what held all of it.
+			g.Criteria[i].For = min(DefaultFor(c.Measure, c.Class), max(g.Window, 0))
 		}
 	}
 }

@@ -88,3 +88,11 @@ func TestGuardThatRestoresWithoutApprovalIsWarnedAbout(t *testing.T) {
 	require.Len(t, ws, 1, "only the stack that says so")
 	require.Contains(t, ws[0], "stacks.prod.guard.restore_without_approval is on: the guard restores the last backup over the stack's data at P1 on a critical finding, with no one approving")
 }
+
+func TestGuardDefaultWindowsFitAShortGuardWindow(t *testing.T) {
+	cfg, err := Load(writeConfig(t, "stacks:\n  prod:\n    compose_files: [a.yml]\n    guard: {interval: 2s, window: 40s}\n"), nil)
+	require.NoError(t, err, "a guard shorter than a default window is still a valid guard")
+	for _, c := range cfg.Stacks["prod"].Guard.Criteria {
+		require.LessOrEqual(t, c.For, 40*time.Second, "%s %s", c.Class, c.Measure)
+	}
+}
