@@ -73,8 +73,16 @@ func (r *rollback) prepareWhileApproving(staged *[]staging) error {
 		if err = workflow.Await(r.ctx, func() bool { return prepared }); err != nil || prepErr != nil {
 			break
 		}
-		// A group's approval covers each stack's newest good backup, whichever that is.
-		if r.plan.Policy.Rule.DecisionTime == 0 || r.groupApproved() || r.gate.decidedFor == r.gate.backupDigest() {
+		// A group's approval covers the backups it named for this stack (the newest good
+		// one, for groups that named none): a fallback to another is not approved.
+		if r.groupApproved() {
+			if why := r.notWhatTheGroupApproved(); why != "" {
+				err = temporal.NewNonRetryableApplicationError(why+"; nothing was changed", ErrNotAuthorized, nil)
+				break
+			}
+			return nil
+		}
+		if r.plan.Policy.Rule.DecisionTime == 0 || r.gate.decidedFor == r.gate.backupDigest() {
 			return nil
 		}
 		r.record(DecisionRecord{Reason: "the approved backup could not be restored; asking again for " + strings.Join(r.gate.backups, ", ")})

@@ -30,6 +30,9 @@ func NewCmdConfig(o *Options) *cobra.Command {
 			} else {
 				fmt.Fprintln(o.Out, "signatures: required for every start and decision")
 			}
+			for _, w := range cfg.GuardWarnings() {
+				fmt.Fprintf(o.Out, "warning: %s\n", w)
+			}
 			return nil
 		},
 	}
