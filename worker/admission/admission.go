@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -49,11 +50,16 @@ type Gate struct {
 	// Workflows are the workflow types this worker runs, by name, with how each names
 	// the stack in its workflow ID.
 	Workflows map[string]IDScheme
+	// Since is when this worker started: a run started before it may carry a signed
+	// start of the release before.
+	Since time.Time
 
 	mu sync.Mutex
 	// queues are the task queues of executions already described, by run ID: a run
 	// never changes its task queue, so each is asked once.
 	queues map[string]string
+	// admitted are the runs whose admission is on record, by run ID.
+	admitted map[string]bool
 }
 
 // IDScheme reads the stack (or group) out of a workflow ID of one workflow type.

@@ -17,7 +17,6 @@ import (
 	"github.com/algotrendy/rewind/activities/probe"
 	"github.com/algotrendy/rewind/activities/storage"
 	"github.com/algotrendy/rewind/config"
-	"github.com/algotrendy/rewind/identity"
 )
 
 // Reach is what one run may touch of one stack: what the worker's configuration names
@@ -70,7 +69,9 @@ func (r Reach) check(arg any) error {
 	case docker.WaitHealthyInput:
 		return all(r.project(in.Project), r.services(in.Services), r.urls(in.Probes...))
 	case docker.StagingInput:
-		return all(r.project(in.Project), r.run(in.Run), r.volumes(false, in.Names...))
+		// Removing staging volumes (its own, and stale ones of other runs) is the stack's
+		// rollback's to do, never a guard's or a verification's.
+		return all(same("workflow", r.WorkflowID, "rewind-"+r.Stack), r.project(in.Project), r.run(in.Run), r.volumes(false, in.Names...))
 	case docker.VolumeInput:
 		return r.volumes(true, in.Volume)
 	case docker.VolumeInfo:
@@ -122,8 +123,6 @@ func (r Reach) check(arg any) error {
 		return all(r.urls(in.HealthURL, in.FunctionalURL), same("database", in.DatabaseURL, t.Checks.DatabaseURL), r.query(in.DataQuery))
 	case evidence.NoteInput:
 		return r.evidence(in.Name)
-	case identity.Statement:
-		return same("statement's workflow", in.WorkflowID, "rewind-"+r.Stack)
 	case policy.ExecutionInput:
 		// It only reads: the guard asks whether its stack's rollback runs, a stack of a
 		// group whether its parent is the group's rollback.

@@ -85,8 +85,9 @@ func TestReachAdmitsOnlyWhatTheConfigurationNames(t *testing.T) {
 		{"the configured data query", probe.DataCheck{URL: t0.Checks.DatabaseURL, Query: t0.Checks.DataQuery}, ""},
 		{"a caller's query", probe.DataCheck{URL: t0.Checks.DatabaseURL, Query: "DROP TABLE trades"}, "query"},
 		{"wait on the stack's health", docker.WaitHealthyInput{Project: t0.Project, Services: t0.Services, Probes: []string{t0.Checks.HealthURL}}, ""},
-		{"sign a statement for the guard's stack", identity.Statement{WorkflowID: "rewind-prod", Person: "rewind-guard"}, ""},
-		{"sign a statement for another stack", identity.Statement{WorkflowID: "rewind-billing", Person: "rewind-guard"}, "statement's workflow"},
+		// The guard signs as a local activity: scheduled from anywhere, it would sign starts
+		// for anyone who can run a workflow on Rewind's queue.
+		{"the guard's signer scheduled as a step", identity.Statement{WorkflowID: "rewind-prod", Person: "rewind-guard"}, "does not know"},
 		{"the guard asks after its stack's rollback", policy.ExecutionInput{WorkflowID: "rewind-prod"}, ""},
 		{"a stack of a group asks after the group", policy.ExecutionInput{WorkflowID: "rewind-group-trading"}, ""},
 		{"asking after another group", policy.ExecutionInput{WorkflowID: "rewind-group-billing"}, "workflow"},
@@ -117,5 +118,16 @@ func TestIDSchemeReadsTheStackOutOfAWorkflowID(t *testing.T) {
 		if got, ok := guard.parse(id); ok {
 			t.Fatalf("guard scheme read %q out of %q", got, id)
 		}
+	}
+}
+
+// A guard or a verification of the stack may look at it, never remove a rollback's
+// staging volumes (RemoveStaleStaging removes other runs' too).
+func TestOnlyTheStacksRollbackRemovesStaging(t *testing.T) {
+	r := prodReach()
+	r.WorkflowID = "rewind-prod-verify"
+	err := within(docker.StagingInput{Project: r.Target.Project, Run: r.WorkflowID + "/" + r.RunID}, []Reach{r})
+	if err == nil || !strings.Contains(err.Error(), "workflow") {
+		t.Fatalf("a verification removed staging volumes: %v", err)
 	}
 }

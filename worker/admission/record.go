@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/algotrendy/rewind/activities/policy"
@@ -47,8 +49,15 @@ type runRecord struct {
 // polling Rewind's queue could have written every other event of the history. The first
 // admission is kept in the evidence store.
 func (g *Gate) onRecord(ctx context.Context, workflowID, runID string) error {
+	g.mu.Lock()
+	known := g.admitted[runID]
+	g.mu.Unlock()
+	if known {
+		return nil
+	}
 	name := "admissions/" + workflowID + "/" + runID + ".json"
 	if _, err := g.Records.Stat(ctx, name); err == nil {
+		g.remember(runID)
 		return nil
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("read the admission of %s run %s: %w", workflowID, runID, err)
@@ -64,7 +73,18 @@ func (g *Gate) onRecord(ctx context.Context, workflowID, runID string) error {
 	if err := g.Records.Create(ctx, name, body); err != nil && !errors.Is(err, storage.ErrExists) {
 		return fmt.Errorf("keep the admission of %s run %s: %w", workflowID, runID, err)
 	}
+	g.remember(runID)
 	return nil
+}
+
+// remember keeps an admitted run in memory, so its later steps (a put-back) ask no store.
+func (g *Gate) remember(runID string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.admitted == nil || len(g.admitted) > 4096 {
+		g.admitted = map[string]bool{}
+	}
+	g.admitted[runID] = true
 }
 
 // refusal is an admission that does not hold: the step is refused, not retried.
@@ -99,6 +119,9 @@ func (g *Gate) admission(ctx context.Context, workflowID, runID string) (runReco
 	rec := runRecord{WorkflowID: workflowID, RunID: runID, Requester: req.Requester, AdmittedAt: time.Now().UTC()}
 	// A stack of a group changes its stack on the group's admission.
 	if p := sent.parent; p != nil && req.Group != "" && p.ID == workflows.GroupWorkflowID(req.Group) {
+		if !slices.Contains(g.Config.Groups[req.Group].Stacks, req.Stack) || workflowID != workflows.WorkflowID(req.Stack) {
+			return runRecord{}, refused("it runs as %s for stack %q, which is not a stack of group %s", workflowID, req.Stack, req.Group)
+		}
 		group, err := g.admission(ctx, p.ID, p.RunID)
 		if err != nil {
 			return runRecord{}, refused("its group rollback %s: %v", p.ID, err)
@@ -181,6 +204,12 @@ func (g *Gate) proveStart(ctx context.Context, pol config.Policy, who config.Per
 	want := workflows.StartStatement(req, workflowID, time.Time{}, "")
 	want.Severity = pol.Severity
 	_, st, err := identity.Check(req.Signature, []byte(req.Statement), want, keysOf(who), sent.startedAt)
+	if errors.Is(err, identity.ErrOlderStatement) && sent.startedAt.Before(g.Since) {
+		// A run the release before admitted, started before this worker: its statement
+		// says less, and its workflow went on as it was admitted then. No run started
+		// since can pass as one.
+		return nil
+	}
 	if err != nil {
 		return refused("%s's signed start does not hold: %v", who.Name, err)
 	}
@@ -188,10 +217,15 @@ func (g *Gate) proveStart(ctx context.Context, pol config.Policy, who config.Per
 		return refused("%s's signed start was good for longer than %s", who.Name, workflows.MaxStartSignedFor)
 	}
 	err = g.Policy.ClaimNonce(ctx, policy.NonceClaim{Nonce: st.Nonce, WorkflowID: workflowID, RunID: sent.firstRunID, Person: st.Person})
-	if err != nil {
-		return refused("%s's signed start: %v", who.Name, err)
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && !appErr.NonRetryable() && appErr.Type() != policy.ErrNonceUsed {
+		return err
 	}
-	return nil
+	if errors.As(err, &appErr) {
+		return refused("%s's signed start: %v", who.Name, appErr.Message())
+	}
+	// The store did not answer: the step is retried.
+	return err
 }
 
 // proveApproval checks one decision sent to the run as the gate judges it: an approval by

@@ -51,7 +51,7 @@ type Options struct {
 // ends, then drains in-flight work.
 func Run(ctx context.Context, c client.Client, o Options) error {
 	// Admission comes first: a step no Rewind rollback asked for runs no other code either.
-	gate := &admission.Gate{Temporal: c, Config: o.Policy.Config, Policy: o.Policy, Records: o.Evidence.Store, Workflows: idSchemes()}
+	gate := &admission.Gate{Temporal: c, Config: o.Policy.Config, Policy: o.Policy, Records: o.Evidence.Store, Workflows: idSchemes(), Since: time.Now()}
 	interceptors := append([]interceptor.WorkerInterceptor{gate}, o.Interceptors...)
 	opts := worker.Options{WorkerStopTimeout: o.DrainTimeout, Interceptors: interceptors}
 	main := worker.New(c, o.TaskQueue, opts)
