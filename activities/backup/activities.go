@@ -293,7 +293,13 @@ func (a *Activities) DownloadBackup(ctx context.Context, in DownloadInput) (Down
 	if err != nil {
 		return Downloaded{}, err
 	}
-	dest := filepath.Join(a.Downloads, in.SHA256[:16]+"-"+path.Base(in.Name))
+	// Named by its checksum, or by its name where it has none (require_checksum off).
+	key := in.SHA256
+	if len(key) < 16 {
+		sum := sha256.Sum256([]byte(in.Location.String() + "/" + in.Name))
+		key = hex.EncodeToString(sum[:])
+	}
+	dest := filepath.Join(a.Downloads, key[:16]+"-"+path.Base(in.Name))
 	if st, err := os.Stat(dest); err == nil && st.Size() == obj.Size {
 		return Downloaded{Path: dest, Size: obj.Size, ResumedAt: obj.Size}, nil
 	}

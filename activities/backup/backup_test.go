@@ -208,6 +208,19 @@ func TestDownloadInterruptedResumesWithoutFetchingBytesAgain(t *testing.T) {
 	require.Equal(t, body, onDisk)
 }
 
+// A backup without a checksum (require_checksum off) downloads from S3 too.
+func TestDownloadWithoutAChecksum(t *testing.T) {
+	s := startS3(t)
+	a := &backup.Activities{Downloads: t.TempDir()}
+	body := random(1 << 20)
+	put(t, s3Location(s, 0), "questdb_backup_20251019_020000.tar.gz", body)
+	got, err := a.DownloadBackup(context.Background(), backup.DownloadInput{Location: s3Location(s, 0), Name: "questdb_backup_20251019_020000.tar.gz"})
+	require.NoError(t, err)
+	onDisk, err := os.ReadFile(got.Path)
+	require.NoError(t, err)
+	require.Equal(t, body, onDisk)
+}
+
 func startS3(t testing.TB) *s3test.Server {
 	s3test.UseCredentials(t)
 	return s3test.Start(t, "backups")
