@@ -57,6 +57,11 @@ type Person struct {
 // Rank is how much authority a role has; -1 for a role the policy does not know.
 func (p Policy) Rank(role string) int { return slices.Index(p.Escalation, role) }
 
+// MustSign says whether a person's starts and decisions need a signature: always when the
+// policy requires them, and whatever it says when the person has keys, or anyone could
+// act in their name unsigned.
+func (p Policy) MustSign(who Person) bool { return p.RequireSignatures || len(who.Keys) > 0 }
+
 // Person finds someone by name.
 func (p Policy) Person(name string) (Person, bool) {
 	for _, x := range p.People {

@@ -85,8 +85,7 @@ func TestSideDoorsRunNothing(t *testing.T) {
 
 // Where Rewind runs Temporal, activities cannot be started alone at all.
 func TestDevserverRefusesStandaloneActivities(t *testing.T) {
-	srv, c := startTemporal(t)
-	_ = srv
+	_, c := startTemporal(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, err := c.ExecuteActivity(ctx, sdkclient.StartActivityOptions{ID: "mallory-stop", TaskQueue: "rewind@demo-host", StartToCloseTimeout: time.Minute},

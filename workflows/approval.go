@@ -165,17 +165,10 @@ func (g *gate) forBackups() string {
 	return " to restore " + strings.Join(g.backups, ", ")
 }
 
-// mustSign says whether a person's starts and decisions need a signature: always when the
-// policy requires them, and whatever it says when the person has keys, or anyone could
-// act in their name unsigned.
-func mustSign(p config.Policy, who config.Person) bool {
-	return p.RequireSignatures || len(who.Keys) > 0
-}
-
 // prove checks a person's signed statement when the policy or their keys ask for one, and
 // returns what they signed.
 func (r *rollback) prove(who config.Person, statement, signature string, want identity.Statement) (identity.Statement, error) {
-	if !mustSign(r.plan.Policy, who) && signature == "" {
+	if !r.plan.Policy.MustSign(who) && signature == "" {
 		return identity.Statement{}, nil
 	}
 	if signature == "" {
@@ -247,7 +240,7 @@ func (r *rollback) admit() error {
 		}
 		return nil
 	}
-	if !mustSign(p, who) && r.req.Signature == "" {
+	if !p.MustSign(who) && r.req.Signature == "" {
 		return nil
 	}
 	if workflow.GetVersion(r.ctx, versionClaimedStarts, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
@@ -293,7 +286,7 @@ func (r *rollback) claimNonce(st identity.Statement) error {
 // mustSignAs is mustSign for a name of the policy.
 func mustSignAs(p config.Policy, name string) bool {
 	who, _ := p.Person(name)
-	return mustSign(p, who)
+	return p.MustSign(who)
 }
 
 // derivedNonce is the nonce of a start a workflow signs itself (the guard's): unique to

@@ -18,7 +18,6 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
-	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 	"golang.org/x/crypto/ssh"
 
@@ -571,23 +570,7 @@ func TestGuardCarriesItsOwnStateThroughContinueAsNew(t *testing.T) {
 // stop signals) against today's code: those checks are behind workflow.GetVersion, so a
 // guard in flight when the worker is upgraded goes on as it began.
 func TestRecordedGuardHistoriesReplay(t *testing.T) {
-	files, err := filepath.Glob("testdata/guard/*.json")
-	require.NoError(t, err)
-	require.NotEmpty(t, files, "recorded guard histories in testdata/guard")
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			file, err := os.Open(f)
-			require.NoError(t, err)
-			defer file.Close()
-			history, err := client.HistoryFromJSON(file, client.HistoryJSONOptions{})
-			require.NoError(t, err)
-			r := worker.NewWorkflowReplayer()
-			r.RegisterWorkflow(Guard)
-			require.NoError(t, r.ReplayWorkflowHistoryWithOptions(nil, history, worker.ReplayWorkflowHistoryOptions{
-				OriginalExecution: workflow.Execution{ID: GuardWorkflowID("demo"), RunID: "recorded"},
-			}))
-		})
-	}
+	replayRecorded(t, "testdata/guard/*.json", GuardWorkflowID("demo"), Guard)
 }
 
 // TestGuardDoesNothingOnABlip: conditions that do not last start nothing: a 4 s burst of

@@ -16,9 +16,16 @@ import (
 // workflow.GetVersion, fails here before it breaks a rollback in flight.
 // Re-record with make record-histories.
 func TestRecordedHistoriesReplay(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.json")
+	replayRecorded(t, "testdata/*.json", WorkflowID("demo"), Emergency, Full, Verify, Quick, Git)
+}
+
+// replayRecorded replays every history the glob finds with the given workflows registered,
+// under the ID it was recorded with (child workflow IDs derive from the parent's).
+func replayRecorded(t *testing.T, glob, id string, registered ...any) {
+	t.Helper()
+	files, err := filepath.Glob(glob)
 	require.NoError(t, err)
-	require.NotEmpty(t, files, "recorded histories in testdata")
+	require.NotEmpty(t, files, "recorded histories in %s", glob)
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			file, err := os.Open(f)
@@ -27,14 +34,11 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 			history, err := client.HistoryFromJSON(file, client.HistoryJSONOptions{})
 			require.NoError(t, err)
 			r := worker.NewWorkflowReplayer()
-			r.RegisterWorkflow(Emergency)
-			r.RegisterWorkflow(Full)
-			r.RegisterWorkflow(Verify)
-			r.RegisterWorkflow(Quick)
-			r.RegisterWorkflow(Git)
-			// Child workflow IDs derive from the parent's, so replay under the recorded ID.
+			for _, w := range registered {
+				r.RegisterWorkflow(w)
+			}
 			require.NoError(t, r.ReplayWorkflowHistoryWithOptions(nil, history, worker.ReplayWorkflowHistoryOptions{
-				OriginalExecution: workflow.Execution{ID: WorkflowID("demo"), RunID: "recorded"},
+				OriginalExecution: workflow.Execution{ID: id, RunID: "recorded"},
 			}))
 		})
 	}

@@ -175,19 +175,10 @@ func (g *Gate) admission(ctx context.Context, workflowID, runID string) (runReco
 	return runRecord{}, refused("no approval it was sent holds: %v", why)
 }
 
-// mustSign is the policy's rule for who signs: everyone when required, and always a person
-// who has keys.
-func mustSign(p config.Policy, who config.Person) bool {
-	return p.RequireSignatures || len(who.Keys) > 0
-}
-
-func keysOf(who config.Person) []ssh.PublicKey {
-	var keys []ssh.PublicKey
-	for _, k := range who.Keys {
-		if pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k)); err == nil {
-			keys = append(keys, pub)
-		}
-	}
+// keysAt are the person's keys valid when the server took what they signed: their
+// expiry-time and validity windows count as the workflow counted them.
+func keysAt(who config.Person, at time.Time) []ssh.PublicKey {
+	keys, _ := identity.KeysAt(who.Keys, at)
 	return keys
 }
 
@@ -195,7 +186,7 @@ func keysOf(who config.Person) []ssh.PublicKey {
 // its nonce was used by this run and no other.
 func (g *Gate) proveStart(ctx context.Context, pol config.Policy, who config.Person, sent callerSent, workflowID string) error {
 	req := sent.request
-	if !mustSign(pol, who) {
+	if !pol.MustSign(who) {
 		return nil
 	}
 	if req.Signature == "" {
@@ -203,7 +194,7 @@ func (g *Gate) proveStart(ctx context.Context, pol config.Policy, who config.Per
 	}
 	want := workflows.StartStatement(req, workflowID, time.Time{}, "")
 	want.Severity = pol.Severity
-	_, st, err := identity.Check(req.Signature, []byte(req.Statement), want, keysOf(who), sent.startedAt)
+	_, st, err := identity.Check(req.Signature, []byte(req.Statement), want, keysAt(who, sent.startedAt), sent.startedAt)
 	if errors.Is(err, identity.ErrOlderStatement) && sent.startedAt.Before(g.Since) {
 		// A run the release before admitted, started before this worker: its statement
 		// says less, and its workflow went on as it was admitted then. No run started
@@ -241,7 +232,7 @@ func proveApproval(pol config.Policy, requester string, d sentDecision, workflow
 		return fmt.Errorf("%s asked for the rollback", d.Approver)
 	case pol.Rank(who.Role) < pol.Rank(pol.Rule.Role):
 		return fmt.Errorf("%s is %s, below %s", who.Name, who.Role, pol.Rule.Role)
-	case !mustSign(pol, who):
+	case !pol.MustSign(who):
 		return nil
 	case d.Signature == "":
 		return fmt.Errorf("%s must sign and did not", who.Name)
@@ -252,7 +243,7 @@ func proveApproval(pol config.Policy, requester string, d sentDecision, workflow
 	}
 	// The backups it names were judged by the gate; here only whose and what for.
 	want := identity.Statement{WorkflowID: workflowID, RunID: runID, Person: who.Name, Action: identity.ActionApprove, Severity: pol.Severity, Backup: signed.Backup}
-	_, st, err := identity.Check(d.Signature, []byte(d.Statement), want, keysOf(who), d.at)
+	_, st, err := identity.Check(d.Signature, []byte(d.Statement), want, keysAt(who, d.at), d.at)
 	if err != nil {
 		return fmt.Errorf("%s's signature: %w", who.Name, err)
 	}
