@@ -16,7 +16,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
-	"github.com/algotrendy/rewind/activities/storage"
+	"github.com/algotrendy/rewind/storage"
 )
 
 // Config is everything the worker and the CLI read from rewind.yaml.

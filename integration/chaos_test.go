@@ -24,9 +24,9 @@ import (
 
 	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
-	"github.com/algotrendy/rewind/activities/meter"
-	"github.com/algotrendy/rewind/activities/storage/s3test"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
+	"github.com/algotrendy/rewind/meter"
+	"github.com/algotrendy/rewind/storage/s3test"
 	"github.com/algotrendy/rewind/workflows"
 )
 

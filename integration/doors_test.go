@@ -15,8 +15,8 @@ import (
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/devserver/embedded"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
+	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/identity"
-	"github.com/algotrendy/rewind/worker/admission"
 	"github.com/algotrendy/rewind/workflows"
 )
 
@@ -45,7 +45,7 @@ func TestSideDoorsRunNothing(t *testing.T) {
 			"ComposeUp", evil)
 		require.NoError(t, err, "this server allows standalone activities")
 		err = h.Get(ctx, nil)
-		requireType(t, err, admission.ErrNotAdmitted)
+		requireType(t, err, failure.NotAdmitted)
 		require.ErrorContains(t, err, "started alone, not by a Rewind rollback")
 		require.NoFileExists(t, marker, "the caller's command never ran")
 	})
@@ -58,7 +58,7 @@ func TestSideDoorsRunNothing(t *testing.T) {
 		require.NoError(t, err)
 		var sig string
 		err = h.Get(ctx, &sig)
-		requireType(t, err, admission.ErrNotAdmitted)
+		requireType(t, err, failure.NotAdmitted)
 		require.Empty(t, sig, "nothing was signed")
 	})
 
@@ -77,7 +77,7 @@ func TestSideDoorsRunNothing(t *testing.T) {
 		run, err := c.ExecuteWorkflow(ctx, sdkclient.StartWorkflowOptions{ID: workflows.WorkflowID(e.stack), TaskQueue: queue}, "Full")
 		require.NoError(t, err)
 		err = run.Get(ctx, nil)
-		requireType(t, err, admission.ErrNotAdmitted)
+		requireType(t, err, failure.NotAdmitted)
 		require.ErrorContains(t, err, "runs on task queue "+`"`+queue+`"`)
 		require.NoFileExists(t, marker, "the caller's command never ran")
 	})

@@ -15,8 +15,8 @@ import (
 	sdkclient "go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
+	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/workflows"
 )
 
@@ -74,14 +74,14 @@ func TestEngineFaults(t *testing.T) {
 		id := e.startFull()
 		err := e.failure(c, id)
 		require.ErrorContains(t, err, "volume rewind_missing_volume does not exist; check stacks."+e.stack+".volumes; nothing was changed")
-		requireType(t, err, docker.ErrNoSuchVolume)
+		requireType(t, err, failure.NoSuchVolume)
 		runs := history(t, c, id)
 		require.Equal(t, 1, runs.attempt["InspectVolume"], "not retried")
 		require.Zero(t, runs.scheduled["StopProject"], "the stack was not stopped")
 		rows, err := e.rowCount()
 		require.NoError(t, err, "the stack still serves")
 		require.Equal(t, float64(500), rows)
-		s.report.add(chaosRow{scenario: "full, the stack names a volume that does not exist", outcome: "failed at once, stack untouched: " + docker.ErrNoSuchVolume})
+		s.report.add(chaosRow{scenario: "full, the stack names a volume that does not exist", outcome: "failed at once, stack untouched: " + failure.NoSuchVolume})
 	})
 
 	t.Run("engine refuses", func(t *testing.T) {
@@ -97,14 +97,14 @@ func TestEngineFaults(t *testing.T) {
 		err = e.failure(c, id)
 		require.ErrorContains(t, err, "authorization denied by plugin rewind-test-authz")
 		require.ErrorContains(t, err, "give its user access to the engine's socket")
-		requireType(t, err, docker.ErrEngineRefused)
+		requireType(t, err, failure.EngineRefused)
 		runs := history(t, c, id)
 		require.Equal(t, 1, runs.attempt["StopProject"], "a refusal is not retried")
 		require.Zero(t, runs.scheduled["RemoveVolume"])
 		rows, err := e.rowCount()
 		require.NoError(t, err, "the stack still serves")
 		require.Equal(t, float64(500), rows)
-		s.report.add(chaosRow{scenario: "full, engine refuses to stop containers (403)", outcome: "failed at once, stack untouched: " + docker.ErrEngineRefused})
+		s.report.add(chaosRow{scenario: "full, engine refuses to stop containers (403)", outcome: "failed at once, stack untouched: " + failure.EngineRefused})
 	})
 }
 

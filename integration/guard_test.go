@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
+	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/workflows"
 )
 
@@ -378,17 +379,17 @@ func TestGuardStartedThroughTheSDKWithForgedStateStartsNothing(t *testing.T) {
 
 	t.Run("mallory with a forged state", func(t *testing.T) {
 		err := e.startGuardThroughTheSDK(c, req("mallory", forgedState()))
-		requireRefused(t, err, workflows.ErrBadInput, "a guard's state is its own")
+		requireRefused(t, err, failure.BadInput, "a guard's state is its own")
 		noRollback(t)
 	})
 	t.Run("mallory without a state", func(t *testing.T) {
 		err := e.startGuardThroughTheSDK(c, req("mallory", nil))
-		requireRefused(t, err, workflows.ErrNotAuthorized, "mallory is not in this worker's policy")
+		requireRefused(t, err, failure.NotAuthorized, "mallory is not in this worker's policy")
 		noRollback(t)
 	})
 	t.Run("alice with a forged state", func(t *testing.T) {
 		err := e.startGuardThroughTheSDK(c, req("alice", forgedState()))
-		requireRefused(t, err, workflows.ErrBadInput, "a guard's state is its own")
+		requireRefused(t, err, failure.BadInput, "a guard's state is its own")
 		noRollback(t)
 	})
 	require.Equal(t, demostack.APIImage+":v2.6-prod", e.apiImage(), "the stack was not touched")
@@ -478,7 +479,7 @@ func TestAGuardStartIsSignedByAPersonWithKeys(t *testing.T) {
 	require.NotEqual(t, 0, code, "an unsigned start is refused by the CLI: %s", out)
 	require.Contains(t, errOut, "alice has keys")
 	err := e.startGuardThroughTheSDK(c, workflows.GuardRequest{Stack: e.stack, Requester: "alice", Version: "v2.6", RequestedAt: time.Now()})
-	requireRefused(t, err, workflows.ErrNotAuthorized, "alice has keys: sign with ssh-agent or --key")
+	requireRefused(t, err, failure.NotAuthorized, "alice has keys: sign with ssh-agent or --key")
 	require.Zero(t, history(t, c, id).scheduled["SampleContainers"], "the unsigned guard never looked at the stack")
 
 	code, out, errOut = e.rewind("deployed", "--stack", e.stack, "--version", "v2.6", "--as", "alice", "--key", alice)

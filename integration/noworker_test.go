@@ -9,6 +9,7 @@ import (
 	sdkclient "go.temporal.io/sdk/client"
 
 	"github.com/algotrendy/rewind/activities/notify"
+	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/workflows"
 )
 
@@ -37,7 +38,7 @@ func TestAStackWhoseHostHasNoWorker(t *testing.T) {
 	run, err := c.ExecuteWorkflow(ctx, sdkclient.StartWorkflowOptions{ID: workflows.WorkflowID(e.stack), TaskQueue: e.taskQueue}, "Emergency", req)
 	require.NoError(t, err)
 	err = run.Get(ctx, nil)
-	requireType(t, err, workflows.ErrNoWorker)
+	requireType(t, err, failure.NoWorker)
 	require.ErrorContains(t, err, "no worker is polling "+queue)
 	failed := hook.event(t, notify.KindFailed)
 	require.Contains(t, failed.Detail, "no worker is polling "+queue, "people hear of it from a worker elsewhere")

@@ -21,6 +21,7 @@ import (
 	"github.com/algotrendy/rewind/activities/probe"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 	"github.com/algotrendy/rewind/examples/postgres/pgimage"
+	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/workflows"
 )
 
@@ -304,7 +305,7 @@ func TestPostgresHealthWaitThatTimesOutLeavesTheServerRunningOnTheDataAsFound(t 
 	err := p.failure(c, id)
 	p.requireServing(found)
 	msg := message(err)
-	requireType(t, err, docker.ErrNotHealthy)
+	requireType(t, err, failure.NotHealthy)
 	require.Contains(t, msg, "put back: what it started stopped, volume "+p.volume+" back in place, the stack started again; not healthy: project "+p.project+" not healthy after 5s: still waiting for "+nowhere)
 	require.Contains(t, msg, "(as found: not healthy: "+nowhere, "its health endpoint did not answer before the rollback either")
 	require.Greater(t, history(t, c, id).scheduledAt["UnswapVolume"], lastStop(t, c, id), "PostgreSQL stopped before its data was renamed back")

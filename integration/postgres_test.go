@@ -16,7 +16,7 @@ import (
 
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/probe"
-	"github.com/algotrendy/rewind/activities/storage"
+	"github.com/algotrendy/rewind/storage"
 )
 
 const fingerprintSQL = "SELECT COUNT(*), SUM(price), SUM(volume) FROM market_data"

@@ -16,8 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/algotrendy/rewind/activities/backup"
-	"github.com/algotrendy/rewind/activities/storage"
-	"github.com/algotrendy/rewind/activities/storage/s3test"
+	"github.com/algotrendy/rewind/storage"
+	"github.com/algotrendy/rewind/storage/s3test"
 )
 
 // startS3 runs a real S3-protocol server with the buckets "backups" and "evidence"; the

@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/identity"
 	"github.com/algotrendy/rewind/workflows"
 )
@@ -113,7 +114,7 @@ func TestForgedStartsThroughTheSDKRunNothing(t *testing.T) {
 	run, err := c.ExecuteWorkflow(ctx, sdkclient.StartWorkflowOptions{ID: workflows.WorkflowID(e.stack), TaskQueue: e.taskQueue}, "Full", forged)
 	require.NoError(t, err)
 	err = run.Get(ctx, nil)
-	requireType(t, err, workflows.ErrBadInput)
+	requireType(t, err, failure.BadInput)
 	require.ErrorContains(t, err, "the request carries Target and Policy, which only releases before 2026-11 sent")
 	require.Zero(t, len(history(t, c, run.GetID()).scheduled), "no activity was scheduled")
 	require.NoFileExists(t, marker, "the forged compose command never ran")
@@ -122,7 +123,7 @@ func TestForgedStartsThroughTheSDKRunNothing(t *testing.T) {
 		workflows.VerifyRequest{Stack: e.stack, Project: e.project, HostQueue: "rewind@" + e.host})
 	require.NoError(t, err)
 	err = verify.Get(ctx, nil)
-	requireType(t, err, workflows.ErrBadInput)
+	requireType(t, err, failure.BadInput)
 	require.ErrorContains(t, err, "verification runs only as a step of a Rewind rollback")
 	require.Zero(t, len(history(t, c, verify.GetID()).scheduled), "no check ran")
 }
@@ -194,7 +195,7 @@ func TestSignedStartsAndDecisionsWithOpenSSH(t *testing.T) {
 	code, out, errOut = e.rewindWith([]string{"SSH_AUTH_SOCK=" + agent}, "reject", id, "--as", "bob", "--reason", "wait for the vendor")
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 	require.Contains(t, out, "accepted")
-	requireType(t, e.failure(c, id), workflows.ErrRejected)
+	requireType(t, e.failure(c, id), failure.Rejected)
 
 	// Run 2: a decision signed for run 1 is refused; one signed by hand for run 2 counts.
 	code, out, errOut = e.rewind(append(start, "--as", "alice", "--key", alice)...)
@@ -273,29 +274,29 @@ func TestASignedStartReadFromHistoryStartsNothingElse(t *testing.T) {
 	err = run.Get(ctx, nil)
 	require.Error(t, err)
 	var appErr *temporal.ApplicationError
-	require.False(t, errors.As(err, &appErr) && appErr.Type() == workflows.ErrNotAuthorized, "the first run was admitted: %v", err)
+	require.False(t, errors.As(err, &appErr) && appErr.Type() == failure.NotAuthorized, "the first run was admitted: %v", err)
 
 	// The same statement, read from that run's history, a second time.
-	refused(id, signed, workflows.ErrNotAuthorized, "this signed start was already used by "+id+" run "+run.GetRunID())
+	refused(id, signed, failure.NotAuthorized, "this signed start was already used by "+id+" run "+run.GetRunID())
 
 	// Signed for staging, sent for this stack with a backup and no put-back she never asked for.
 	staging := request()
 	staging.Stack = "staging"
 	forged := sign(staging, workflows.WorkflowID("staging"))
 	forged.Stack, forged.Backup, forged.NoPutBack = e.stack, "mallory.tar.gz", true
-	refused(workflows.WorkflowID("staging"), forged, workflows.ErrBadInput, "a rollback of stack "+e.stack+" runs only as workflow "+id+", not rewind-staging")
-	refused(id, forged, workflows.ErrNotAuthorized, `alice's signature is refused: signed for workflow "rewind-staging", this is workflow "`+id+`"`)
+	refused(workflows.WorkflowID("staging"), forged, failure.BadInput, "a rollback of stack "+e.stack+" runs only as workflow "+id+", not rewind-staging")
+	refused(id, forged, failure.NotAuthorized, `alice's signature is refused: signed for workflow "rewind-staging", this is workflow "`+id+`"`)
 
 	// Signed for this stack, with a backup or a flag added after.
 	withBackup := sign(request(), id)
 	withBackup.Backup = "mallory.tar.gz"
-	refused(id, withBackup, workflows.ErrNotAuthorized, `signed to restore backup "", the request pins "mallory.tar.gz"`)
+	refused(id, withBackup, failure.NotAuthorized, `signed to restore backup "", the request pins "mallory.tar.gz"`)
 	noPutBack := sign(request(), id)
 	noPutBack.NoPutBack = true
-	refused(id, noPutBack, workflows.ErrNotAuthorized, "signed with no-put-back: no, the request has no-put-back: yes")
+	refused(id, noPutBack, failure.NotAuthorized, "signed with no-put-back: no, the request has no-put-back: yes")
 
 	// Unsigned, in the name of a person with keys.
-	refused(id, request(), workflows.ErrNotAuthorized, "alice has keys: sign with ssh-agent or --key")
+	refused(id, request(), failure.NotAuthorized, "alice has keys: sign with ssh-agent or --key")
 
 	nonces, err := os.ReadDir(filepath.Join(e.evidence, "nonces"))
 	require.NoError(t, err)

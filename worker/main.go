@@ -17,16 +17,16 @@ import (
 	temporalotel "go.temporal.io/sdk/contrib/opentelemetry"
 	"go.temporal.io/sdk/interceptor"
 
-	"github.com/algotrendy/rewind/activities/archive"
 	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/docker/mover"
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/policy"
-	"github.com/algotrendy/rewind/activities/progress"
-	"github.com/algotrendy/rewind/activities/storage"
+	"github.com/algotrendy/rewind/archive"
 	"github.com/algotrendy/rewind/buildinfo"
 	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/heartbeat"
+	"github.com/algotrendy/rewind/storage"
 	"github.com/algotrendy/rewind/telemetry"
 	"github.com/algotrendy/rewind/temporalconn"
 	"github.com/algotrendy/rewind/worker/crashpoint"
@@ -136,7 +136,7 @@ func run() error {
 		return err
 	}
 	// A step is kept alive four times within its heartbeat timeout.
-	interceptors := []interceptor.WorkerInterceptor{transfers, progress.Keepalive(cfg.Worker.HeartbeatTimeout / 4)}
+	interceptors := []interceptor.WorkerInterceptor{transfers, heartbeat.Keepalive(cfg.Worker.HeartbeatTimeout / 4)}
 	if crash != nil {
 		logger.Warn("crash point armed: this worker kills itself there", "at", crash)
 		interceptors = append(interceptors, crashpoint.Interceptor(crash))

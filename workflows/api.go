@@ -102,19 +102,6 @@ var (
 	PhaseKey    = temporal.NewSearchAttributeKeyKeyword("RewindPhase")
 )
 
-// Error types of a rollback that ends without completing. None heals by retrying.
-const (
-	ErrBadInput           = "BadInput"
-	ErrNotAuthorized      = "NotAuthorized"
-	ErrRejected           = "Rejected"
-	ErrNoDecision         = "NoDecision"
-	ErrVerificationFailed = "VerificationFailed"
-	ErrNoSuchVolume       = "NoSuchVolume"
-	ErrNoWorker           = "NoWorker"
-	// ErrGuardCouldNotAct: a guard found trouble but could not start the rollback.
-	ErrGuardCouldNotAct = "GuardCouldNotAct"
-)
-
 // Request starts a rollback. It names only what the operator decides: the stack's target
 // (compose files, volumes, backups, checks) and who may approve come from the worker's
 // own configuration. It is stored in the workflow history, so it holds no secrets.

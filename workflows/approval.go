@@ -17,6 +17,7 @@ import (
 	"github.com/algotrendy/rewind/activities/notify"
 	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/identity"
 )
 
@@ -219,9 +220,9 @@ func (r *rollback) admit() error {
 		r.record(DecisionRecord{Approver: r.req.Requester, Approve: true, Reason: why})
 		return temporal.NewNonRetryableApplicationError(why+"; nothing was changed", kind, nil)
 	}
-	refuse := func(why string) error { return refuseAs(ErrNotAuthorized, why) }
+	refuse := func(why string) error { return refuseAs(failure.NotAuthorized, why) }
 	if why := r.wrongID(); why != "" {
-		return refuseAs(ErrBadInput, why)
+		return refuseAs(failure.BadInput, why)
 	}
 	if !ok {
 		return refuse(fmt.Sprintf("%s is not in this worker's policy and may not start rollbacks", r.req.Requester))
@@ -275,7 +276,7 @@ func (r *rollback) claimNonce(st identity.Statement) error {
 	claim := policy.NonceClaim{Nonce: st.Nonce, WorkflowID: run.ID, RunID: run.RunID, Person: st.Person}
 	if err := workflow.ExecuteLocalActivity(ctx, a.ClaimNonce, claim).Get(ctx, nil); err != nil {
 		var appErr *temporal.ApplicationError
-		if errors.As(err, &appErr) && appErr.Type() == policy.ErrNonceUsed {
+		if errors.As(err, &appErr) && appErr.Type() == failure.NonceUsed {
 			return err
 		}
 		return fmt.Errorf("could not record that this signed start was used (%s): try again once the evidence store is reachable", message(err))
@@ -342,7 +343,7 @@ func (r *rollback) approval() error {
 		p := r.plan.Policy
 		if r.groupApproved() {
 			if differs := r.notWhatTheGroupApproved(); differs != "" {
-				return "", temporal.NewNonRetryableApplicationError(differs+"; nothing was changed", ErrNotAuthorized, nil)
+				return "", temporal.NewNonRetryableApplicationError(differs+"; nothing was changed", failure.NotAuthorized, nil)
 			}
 			why := fmt.Sprintf("group %s: %s", r.req.Group, r.req.GroupDecision)
 			r.record(DecisionRecord{Approver: r.req.Requester, Approve: true, Accepted: true, Reason: why})
@@ -397,7 +398,7 @@ func (r *rollback) awaitDecision() (string, error) {
 	case err != nil:
 		return "", err
 	case !ok:
-		return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("no approval within the hard deadline of %s", hard), ErrNoDecision, nil)
+		return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("no approval within the hard deadline of %s", hard), failure.NoDecision, nil)
 	}
 	d := g.decided
 	verdict := notify.VerdictApproved
@@ -406,7 +407,7 @@ func (r *rollback) awaitDecision() (string, error) {
 	}
 	r.notify(notify.Event{Kind: notify.KindDecided, Decision: notify.Decision{By: d.Approver, Verdict: verdict, Note: d.Reason}})
 	if !d.Approve {
-		return "", temporal.NewNonRetryableApplicationError(d.Reason, ErrRejected, nil)
+		return "", temporal.NewNonRetryableApplicationError(d.Reason, failure.Rejected, nil)
 	}
 	return d.Reason, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/gitrepo"
+	"github.com/algotrendy/rewind/failure"
 )
 
 // Steps the code rollbacks (runbook Options 1 and 3) share.
@@ -31,7 +32,7 @@ type version struct {
 // codeRollbackAllowed refuses a code rollback of a stack without a checkout.
 func (r *rollback) codeRollbackAllowed() error {
 	if r.plan.Target.WorkingDir == "" {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("stack %s has no working_dir; quick and git rollbacks move its git checkout", r.req.Stack), ErrBadInput, nil)
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("stack %s has no working_dir; quick and git rollbacks move its git checkout", r.req.Stack), failure.BadInput, nil)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/failure"
 )
 
 func codeRequest(option string) Request {
@@ -53,7 +54,7 @@ func TestGitStashesChecksOutAndRebuilds(t *testing.T) {
 
 func TestGitFailedBuildPutsTheCheckoutTheLocalChangesAndTheStackBack(t *testing.T) {
 	r := newRig(t, rigOptions{})
-	r.fail["build algotrendy-api:v2.5"] = temporal.NewNonRetryableApplicationError("no Dockerfile", ErrBadInput, nil)
+	r.fail["build algotrendy-api:v2.5"] = temporal.NewNonRetryableApplicationError("no Dockerfile", failure.BadInput, nil)
 	r.ExecuteWorkflow(Git, codeRequest(OptionGit))
 	err := r.GetWorkflowError()
 	require.ErrorContains(t, err, "put back and healthy: checkout back at 262626262626, local changes applied again, the stack started again")

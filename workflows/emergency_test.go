@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/algotrendy/rewind/failure"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 )
@@ -39,7 +40,7 @@ func TestEmergencyStopsEvenWhenNoEvidenceCanBeCaptured(t *testing.T) {
 func TestEmergencyNeedsTheOnCallRole(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	r.ExecuteWorkflow(Emergency, request(OptionEmergency, "P3", "mallory"))
-	require.Equal(t, ErrNotAuthorized, errorType(t, r.GetWorkflowError()))
+	require.Equal(t, failure.NotAuthorized, errorType(t, r.GetWorkflowError()))
 	require.Empty(t, r.calls)
 }
 

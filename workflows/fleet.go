@@ -17,6 +17,7 @@ import (
 	"github.com/algotrendy/rewind/activities/notify"
 	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/failure"
 )
 
 // groupIDPrefix starts the ID of a group rollback; stacks may not be named group-….
@@ -24,9 +25,6 @@ const groupIDPrefix = workflowIDPrefix + "group-"
 
 // GroupWorkflowID is the one ID a group's rollback runs under.
 func GroupWorkflowID(group string) string { return groupIDPrefix + group }
-
-// ErrGroupFailed: one or more stacks of a group rollback failed.
-const ErrGroupFailed = "GroupFailed"
 
 // FleetWorkflow is the workflow type of a group rollback.
 const FleetWorkflow = "Fleet"
@@ -81,7 +79,7 @@ func Fleet(ctx workflow.Context, req Request) (Result, error) {
 		t.end("failed", msg)
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
 		r.notifyIn(dctx, notify.Event{Kind: notify.KindFailed, Outcome: "failed", Detail: msg})
-		return Result{}, temporal.NewNonRetryableApplicationError(msg, ErrGroupFailed, nil)
+		return Result{}, temporal.NewNonRetryableApplicationError(msg, failure.GroupFailed, nil)
 	}
 	return r.end(nil, fmt.Sprintf("rolled back %s", strings.Join(group.Stacks, ", ")))
 }
@@ -98,7 +96,7 @@ func (r *rollback) resolveGroup(group *config.GroupPlan) error {
 		return err
 	}
 	if _, ok := WorkflowName(r.req.Option); !ok {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("unknown option %q: want one of %s", r.req.Option, strings.Join(Options(), ", ")), ErrBadInput, nil)
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("unknown option %q: want one of %s", r.req.Option, strings.Join(Options(), ", ")), failure.BadInput, nil)
 	}
 	r.plan = config.Plan{Stack: r.req.Stack, Policy: group.Policy}
 	return r.admit()
@@ -236,7 +234,7 @@ func (r *rollback) nameGroupBackups(group config.GroupPlan) (map[string][]string
 		ctx := workflow.WithActivityOptions(r.ctx, workflow.ActivityOptions{
 			TaskQueue: plan.HostQueue, Summary: "Name the backup of " + stack + " — " + r.req.Stack,
 			ScheduleToStartTimeout: cmp.Or(plan.ScheduleToStart, noWorkerAfter), StartToCloseTimeout: 2 * time.Minute,
-			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{ErrBadInput}},
+			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{failure.BadInput}},
 		})
 		for _, v := range plan.Target.Volumes {
 			var candidates []backup.Listed
@@ -244,14 +242,14 @@ func (r *rollback) nameGroupBackups(group config.GroupPlan) (map[string][]string
 			if err := workflow.ExecuteActivity(ctx, b.ListBackups, in).Get(ctx, &candidates); err != nil {
 				var timeout *temporal.TimeoutError
 				if errors.As(err, &timeout) && timeout.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START {
-					return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no worker is polling %s: start the Rewind worker on the Docker host of stack %s; nothing was changed", plan.HostQueue, stack), ErrNoWorker, err)
+					return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no worker is polling %s: start the Rewind worker on the Docker host of stack %s; nothing was changed", plan.HostQueue, stack), failure.NoWorker, err)
 				}
 				return nil, fmt.Errorf("list the backups of %s %s: %w", stack, v.Name, err)
 			}
 			i := slices.IndexFunc(candidates, func(c backup.Listed) bool { return c.SHA256 != "" })
 			if i < 0 {
 				return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("stack %s has no backup of %s with a sha256 (%d match %s in %s): a group's approval names what each stack restores; add .sha256 sidecars or roll %s back alone; nothing was changed",
-					stack, v.Name, len(candidates), v.Pattern, plan.Target.Backups.Location(), stack), backup.ErrNoGoodBackup, nil)
+					stack, v.Name, len(candidates), v.Pattern, plan.Target.Backups.Location(), stack), failure.NoGoodBackup, nil)
 			}
 			c := candidates[i]
 			named[stack] = append(named[stack], c.Name+" "+c.SHA256)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/policy"
+	"github.com/algotrendy/rewind/failure"
 )
 
 // TestAGroupsApprovalNamesTheBackupOfEachStack: a full rollback of a group names, before
@@ -102,7 +103,7 @@ func TestAStackOfAGroupRestoresOnlyWhatTheGroupApproved(t *testing.T) {
 				require.True(t, r.ran("compose up"))
 				return
 			}
-			require.Equal(t, ErrNotAuthorized, errorType(t, err))
+			require.Equal(t, failure.NotAuthorized, errorType(t, err))
 			require.ErrorContains(t, err, tc.want)
 			require.False(t, r.ran("stop"), "the stack is not touched")
 			require.True(t, r.ran("remove staging"))

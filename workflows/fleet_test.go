@@ -19,9 +19,10 @@ import (
 
 	"github.com/algotrendy/rewind/activities/notify"
 	"github.com/algotrendy/rewind/activities/policy"
-	"github.com/algotrendy/rewind/activities/storage"
 	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/identity"
+	"github.com/algotrendy/rewind/storage"
 )
 
 // fleetRig runs a group rollback of prod and staging whose stacks' rollbacks are mocked:
@@ -91,7 +92,7 @@ func TestAGroupStartsOnlyAsItsGroupsWorkflowAndOnlyWhatItsRequesterSigned(t *tes
 	r.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "rewind-group-other"})
 	r.ExecuteWorkflow(Fleet, r.sign(t, groupRequest(), GroupWorkflowID("markets")))
 	err := r.GetWorkflowError()
-	require.Equal(t, ErrBadInput, errorType(t, err))
+	require.Equal(t, failure.BadInput, errorType(t, err))
 	require.ErrorContains(t, err, "a rollback of group markets runs only as workflow rewind-group-markets, not rewind-group-other")
 	require.Empty(t, r.started)
 
@@ -100,7 +101,7 @@ func TestAGroupStartsOnlyAsItsGroupsWorkflowAndOnlyWhatItsRequesterSigned(t *tes
 	forged.Ref = "v1.0"
 	r.ExecuteWorkflow(Fleet, forged)
 	err = r.GetWorkflowError()
-	require.Equal(t, ErrNotAuthorized, errorType(t, err))
+	require.Equal(t, failure.NotAuthorized, errorType(t, err))
 	require.ErrorContains(t, err, `signed for version "v2.5", the request goes back to "v1.0"`)
 	require.Empty(t, r.started)
 

@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/failure"
 )
 
 // Steps of the full rollback with database restore (runbook Option 2).
@@ -33,7 +34,7 @@ func Full(ctx workflow.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	if len(r.plan.Target.Volumes) == 0 {
-		return r.end(temporal.NewNonRetryableApplicationError(fmt.Sprintf("stack %s names no volumes; a full rollback restores them", req.Stack), ErrBadInput, nil), "")
+		return r.end(temporal.NewNonRetryableApplicationError(fmt.Sprintf("stack %s names no volumes; a full rollback restores them", req.Stack), failure.BadInput, nil), "")
 	}
 	var volumes []docker.VolumeInfo
 	var staged []staging

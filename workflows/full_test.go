@@ -12,9 +12,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/algotrendy/rewind/activities/archive"
-	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/identity"
 )
 
@@ -56,7 +55,7 @@ func TestFullProvesTheBackupRestoresBeforeTheStackStopsAndKeepsTheRunbooksOrder(
 
 func TestFullFallsBackToAnOlderBackupWhenTheNewestDoesNotRestoreAndNothingStopsMeanwhile(t *testing.T) {
 	r := newRig(t, rigOptions{})
-	r.fail["prepare db_data_2.tar.gz"] = temporal.NewNonRetryableApplicationError("backup db_data_2.tar.gz: entry \"v/_data/../../etc\" climbs out", archive.ErrUnsafeEntry, nil)
+	r.fail["prepare db_data_2.tar.gz"] = temporal.NewNonRetryableApplicationError("backup db_data_2.tar.gz: entry \"v/_data/../../etc\" climbs out", failure.UnsafeEntry, nil)
 
 	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
 
@@ -72,13 +71,13 @@ func TestFullFallsBackToAnOlderBackupWhenTheNewestDoesNotRestoreAndNothingStopsM
 
 func TestFullWithNoBackupThatRestoresChangesNothing(t *testing.T) {
 	r := newRig(t, rigOptions{})
-	bad := temporal.NewNonRetryableApplicationError("damaged halfway", archive.ErrCorruptBackup, nil)
+	bad := temporal.NewNonRetryableApplicationError("damaged halfway", failure.CorruptBackup, nil)
 	r.fail["prepare db_data_2.tar.gz"], r.fail["prepare db_data_1.tar.gz"] = bad, bad
 
 	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
 
 	err := r.GetWorkflowError()
-	require.Equal(t, backup.ErrNoGoodBackup, errorType(t, err))
+	require.Equal(t, failure.NoGoodBackup, errorType(t, err))
 	require.Contains(t, err.Error(), "no backup of db_data restores: damaged halfway; damaged halfway; 2 backups match backup0_*.tar.gz in /backups; nothing was changed")
 	require.False(t, r.ran("stop"))
 }
@@ -108,7 +107,7 @@ func TestFullFailedVerificationPutsTheDamagedDataBackNamingTheCheck(t *testing.T
 	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
 
 	err := r.GetWorkflowError()
-	require.Equal(t, ErrVerificationFailed, errorType(t, err))
+	require.Equal(t, failure.VerificationFailed, errorType(t, err))
 	require.Contains(t, err.Error(), "data integrity (SELECT COUNT(*) FROM market_data → 0)")
 	require.Contains(t, err.Error(), "put back and healthy: what it started stopped, volume db_data back in place, the stack started again")
 	require.Equal(t, []string{"stop", "unswap db_data", "compose up", "wait healthy", "notify failed", "remove staging"}, r.calls[r.index("verify")+1:],
@@ -124,7 +123,7 @@ func TestAPutBackAfterTheStartStopsTheStackFirst(t *testing.T) {
 		err     error
 	}{
 		{"compose up", temporal.NewNonRetryableApplicationError("port is already allocated", "ComposeFailed", nil)},
-		{"wait healthy", temporal.NewNonRetryableApplicationError("project algotrendy_v26 not healthy after 5m0s", docker.ErrNotHealthy, nil)},
+		{"wait healthy", temporal.NewNonRetryableApplicationError("project algotrendy_v26 not healthy after 5m0s", failure.NotHealthy, nil)},
 		{"verify", temporal.NewNonRetryableApplicationError("the child died", "ChildFailed", nil)},
 	} {
 		for _, copyIn := range []bool{false, true} {
@@ -181,14 +180,14 @@ func TestAPutBackSaysWhenTheStackIsNotHealthyAfterIt(t *testing.T) {
 	var d *docker.Activities
 	r := newRig(t, rigOptions{first: func(r *rig) {
 		r.OnActivity(d.WaitHealthy, mock.Anything, mock.Anything).Return(func(context.Context, docker.WaitHealthyInput) (docker.WaitHealthyResult, error) {
-			return docker.WaitHealthyResult{}, temporal.NewNonRetryableApplicationError("project algotrendy_v26 not healthy after 5m0s: still waiting for api (unhealthy)", docker.ErrNotHealthy, nil)
+			return docker.WaitHealthyResult{}, temporal.NewNonRetryableApplicationError("project algotrendy_v26 not healthy after 5m0s: still waiting for api (unhealthy)", failure.NotHealthy, nil)
 		})
 	}})
 
 	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
 
 	err := r.GetWorkflowError()
-	require.Equal(t, docker.ErrNotHealthy, errorType(t, err))
+	require.Equal(t, failure.NotHealthy, errorType(t, err))
 	require.Contains(t, err.Error(), "put back: what it started stopped, volume db_data back in place, the stack started again; not healthy: project algotrendy_v26 not healthy after 5m0s: still waiting for api (unhealthy); evidence: ")
 	require.NotContains(t, err.Error(), "put back and healthy")
 }
@@ -208,7 +207,7 @@ func TestAPutBackThatCannotStopTheStackLeavesTheDataWhereTheServerRuns(t *testin
 			return docker.StopResult{Stopped: []string{"db"}}, r.step("stop")
 		})
 		r.OnActivity(d.UnswapVolume, mock.Anything, mock.Anything).Return(func(context.Context, docker.SwapInput) (docker.SwapResult, error) {
-			return docker.SwapResult{}, temporal.NewNonRetryableApplicationError("refuse to unswap volume db_data by rename: volume db_data is mounted by running container algotrendy_v26_db_1; stop it first", docker.ErrVolumeInUse, nil)
+			return docker.SwapResult{}, temporal.NewNonRetryableApplicationError("refuse to unswap volume db_data by rename: volume db_data is mounted by running container algotrendy_v26_db_1; stop it first", failure.VolumeInUse, nil)
 		})
 	}})
 	r.report = VerifyReport{Checks: []CheckResult{{Name: "data integrity", Passed: false, Evidence: "0"}}}
@@ -272,7 +271,7 @@ func TestNoPutBackAfterARename(t *testing.T) {
 
 func TestFullRestoresEveryVolumeAndAFailureInTheSecondPutsBothBack(t *testing.T) {
 	r := newRig(t, rigOptions{volumes: []string{"db_data", "cache_data"}})
-	r.fail["swap cache_data"] = temporal.NewNonRetryableApplicationError("mover refused", ErrBadInput, nil)
+	r.fail["swap cache_data"] = temporal.NewNonRetryableApplicationError("mover refused", failure.BadInput, nil)
 
 	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
 
@@ -285,7 +284,7 @@ func TestFullRestoresEveryVolumeAndAFailureInTheSecondPutsBothBack(t *testing.T)
 
 func TestFullOfTwoVolumesFallsBackPerVolume(t *testing.T) {
 	r := newRig(t, rigOptions{volumes: []string{"db_data", "cache_data"}})
-	r.fail["prepare cache_data_2.tar.gz"] = temporal.NewNonRetryableApplicationError("sha256 differs", backup.ErrChecksumMismatch, nil)
+	r.fail["prepare cache_data_2.tar.gz"] = temporal.NewNonRetryableApplicationError("sha256 differs", failure.ChecksumMismatch, nil)
 
 	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
 
@@ -384,7 +383,7 @@ func TestAnApprovalIsForTheBackupsItNamesAndAFallbackAsksAgain(t *testing.T) {
 	var d *docker.Activities
 	r := newRig(t, rigOptions{first: func(r *rig) {
 		r.OnActivity(d.PrepareVolume, mock.Anything, mock.MatchedBy(func(in docker.PrepareInput) bool { return in.Backup == "/backups/db_data_2.tar.gz" })).
-			After(5*time.Minute).Return(docker.RestoreResult{}, temporal.NewNonRetryableApplicationError("damaged", archive.ErrCorruptBackup, nil))
+			After(5*time.Minute).Return(docker.RestoreResult{}, temporal.NewNonRetryableApplicationError("damaged", failure.CorruptBackup, nil))
 	}})
 	var got []string
 	// bob approves while the newest backup is still being restored into staging.
@@ -406,7 +405,7 @@ func TestNoDecisionEscalatesAtTheDecisionTimeAndGivesUpAtTheHardDeadline(t *test
 	r.ExecuteWorkflow(Full, request(OptionFull, "P2", "alice"))
 
 	err := r.GetWorkflowError()
-	require.Equal(t, ErrNoDecision, errorType(t, err))
+	require.Equal(t, failure.NoDecision, errorType(t, err))
 	require.Contains(t, err.Error(), "no approval within the hard deadline of 1h0m0s; nothing was changed")
 	require.True(t, r.ran("notify escalated"))
 	d := r.progress().Decisions
@@ -423,7 +422,7 @@ func TestRejectionEndsTheRollbackWithoutTouchingAnything(t *testing.T) {
 	r.ExecuteWorkflow(Full, request(OptionFull, "P2", "alice"))
 
 	err := r.GetWorkflowError()
-	require.Equal(t, ErrRejected, errorType(t, err))
+	require.Equal(t, failure.Rejected, errorType(t, err))
 	require.Contains(t, err.Error(), "rejected by bob (senior): the backup is a day old; nothing was changed")
 	require.False(t, r.ran("stop"), "a rejected rollback stops nothing")
 }
@@ -436,7 +435,7 @@ func TestTheRequesterNeedsTheP1RoleAndToBeInThePolicy(t *testing.T) {
 		r := newRig(t, rigOptions{})
 		r.ExecuteWorkflow(Full, request(OptionFull, tc.severity, tc.requester))
 		err := r.GetWorkflowError()
-		require.Equal(t, ErrNotAuthorized, errorType(t, err))
+		require.Equal(t, failure.NotAuthorized, errorType(t, err))
 		require.Contains(t, err.Error(), tc.want)
 		require.Empty(t, r.calls, "refused before any step on the host")
 	}
@@ -456,7 +455,7 @@ func TestUnsignedStartIsRefusedWhenSignaturesAreRequired(t *testing.T) {
 	r := newRig(t, rigOptions{signatures: true})
 	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
 	err := r.GetWorkflowError()
-	require.Equal(t, ErrNotAuthorized, errorType(t, err))
+	require.Equal(t, failure.NotAuthorized, errorType(t, err))
 	require.Contains(t, err.Error(), "alice has keys: sign with ssh-agent or --key")
 	require.Empty(t, r.calls)
 
@@ -484,7 +483,7 @@ func TestARequestCarryingATargetOrPolicyIsRefusedBeforeAnything(t *testing.T) {
 			forge(&req)
 			r.ExecuteWorkflow(Full, req)
 			err := r.GetWorkflowError()
-			require.Equal(t, ErrBadInput, errorType(t, err))
+			require.Equal(t, failure.BadInput, errorType(t, err))
 			require.Contains(t, err.Error(), "which only releases before 2026-11 sent")
 			require.Empty(t, r.calls, "refused before any step on the host")
 		})
@@ -504,7 +503,7 @@ func TestAPutBackWaitsOnAStackFoundBrokenOnlyAGlance(t *testing.T) {
 		})
 		r.OnActivity(d.WaitHealthy, mock.Anything, mock.Anything).Return(func(_ context.Context, in docker.WaitHealthyInput) (docker.WaitHealthyResult, error) {
 			waits = append(waits, in.Timeout)
-			return docker.WaitHealthyResult{}, temporal.NewNonRetryableApplicationError("project algotrendy_v26 not healthy after "+in.Timeout.String(), docker.ErrNotHealthy, nil)
+			return docker.WaitHealthyResult{}, temporal.NewNonRetryableApplicationError("project algotrendy_v26 not healthy after "+in.Timeout.String(), failure.NotHealthy, nil)
 		})
 	}})
 
@@ -521,12 +520,12 @@ func TestAPutBackWaitsOnAStackFoundBrokenOnlyAGlance(t *testing.T) {
 // nothing, and removes its staging volume.
 func TestStagedDataThatCannotFitStopsNothing(t *testing.T) {
 	r := newRig(t, rigOptions{copy: true})
-	r.fail["room db_data"] = temporal.NewNonRetryableApplicationError("the backup restores to 16.0 MiB, and volume db_data cannot take it by rename: its filesystem has 7.2 MiB free. Nothing was stopped", docker.ErrNoSpace, nil)
+	r.fail["room db_data"] = temporal.NewNonRetryableApplicationError("the backup restores to 16.0 MiB, and volume db_data cannot take it by rename: its filesystem has 7.2 MiB free. Nothing was stopped", failure.NoSpace, nil)
 
 	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
 
 	err := r.GetWorkflowError()
-	require.Equal(t, docker.ErrNoSpace, errorType(t, err))
+	require.Equal(t, failure.NoSpace, errorType(t, err))
 	require.Contains(t, err.Error(), "its filesystem has 7.2 MiB free. Nothing was stopped; nothing was changed")
 	require.False(t, r.ran("stop"))
 	require.Less(t, r.index("room db_data"), r.index("remove staging"), "the staged copy does not outlive the run")

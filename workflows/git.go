@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/failure"
 )
 
 // stepBuild is the runbook's `docker build` of the version checked out.
@@ -44,7 +45,7 @@ func Git(ctx workflow.Context, req Request) (Result, error) {
 
 func (r *rollback) buildAllowed() error {
 	if r.plan.Target.Build.Image == "" {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("a git rollback rebuilds the image: set stacks.%s.build.image (and build.dockerfile)", r.req.Stack), ErrBadInput, nil)
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("a git rollback rebuilds the image: set stacks.%s.build.image (and build.dockerfile)", r.req.Stack), failure.BadInput, nil)
 	}
 	return nil
 }

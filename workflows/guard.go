@@ -19,6 +19,7 @@ import (
 	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/activities/probe"
 	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/identity"
 )
 
@@ -183,7 +184,7 @@ func Guard(ctx workflow.Context, req GuardRequest) (GuardResult, error) {
 	if g.checked && req.State != nil && workflow.GetInfo(ctx).ContinuedExecutionRunID == "" {
 		err := temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 			"a guard's state is its own: this start of the guard of %s carries one (%d samples), which only the guard's own continue-as-new may; start it without State (`rewind guard` or `rewind deployed`); nothing was sampled or started",
-			req.Stack, req.State.Samples), ErrBadInput, nil)
+			req.Stack, req.State.Samples), failure.BadInput, nil)
 		t.end("failed", message(err))
 		return GuardResult{}, err
 	}
@@ -227,7 +228,7 @@ func Guard(ctx workflow.Context, req GuardRequest) (GuardResult, error) {
 		sample, err := g.sample()
 		if err != nil {
 			g.notice(fmt.Sprintf("sample %d failed: %s", st.Samples+1, message(err)))
-			if appErr, ok := errors.AsType[*temporal.ApplicationError](err); ok && appErr.Type() == ErrNoWorker {
+			if appErr, ok := errors.AsType[*temporal.ApplicationError](err); ok && appErr.Type() == failure.NoWorker {
 				if g.lasting {
 					g.settle()
 				}
@@ -334,15 +335,15 @@ func (g *guard) resolve() error {
 	g.interval = cmp.Or(g.req.Interval, cfg.Interval)
 	switch {
 	case g.interval < time.Second || g.interval > time.Hour:
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("a guard samples every 1s to 1h, not every %s", g.interval), ErrBadInput, nil)
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("a guard samples every 1s to 1h, not every %s", g.interval), failure.BadInput, nil)
 	case g.window < g.interval || g.window > 7*24*time.Hour:
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("a guard watches from one interval (%s) to 7 days, not %s", g.interval, g.window), ErrBadInput, nil)
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("a guard watches from one interval (%s) to 7 days, not %s", g.interval, g.window), failure.BadInput, nil)
 	}
 	me, ok := g.plan.Policy.Person(g.plan.GuardName)
 	if !ok || g.plan.Policy.Rank(me.Role) < g.plan.Policy.Rank(g.plan.Policy.Rule.Role) {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 			"the guard acts as %q, who must be in the worker's approvers with the role %s or above to start a P1 rollback: add {name: %s, role: %s} (with its key when signatures are required)",
-			g.plan.GuardName, g.plan.Policy.Rule.Role, g.plan.GuardName, g.plan.Policy.Rule.Role), ErrNotAuthorized, nil)
+			g.plan.GuardName, g.plan.Policy.Rule.Role, g.plan.GuardName, g.plan.Policy.Rule.Role), failure.NotAuthorized, nil)
 	}
 	return nil
 }
@@ -362,7 +363,7 @@ func (g *guard) admit() error {
 		if !ran.Ours {
 			g.notice(fmt.Sprintf("refused: this run continued %s, a %s on %s, not a guard on %s", prev, cmp.Or(ran.Type, "run the server does not know"), cmp.Or(ran.Queue, "no queue"), info.TaskQueueName))
 			return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
-				"a guard's state is its own: this run continued run %s, which was not a guard on %s; start the guard with `rewind guard`; nothing was sampled or started", prev, info.TaskQueueName), ErrBadInput, nil)
+				"a guard's state is its own: this run continued run %s, which was not a guard on %s; start the guard with `rewind guard`; nothing was sampled or started", prev, info.TaskQueueName), failure.BadInput, nil)
 		}
 		// That guard admitted its starter when it began.
 		return nil
@@ -499,7 +500,7 @@ func (g *guard) sample() (GuardSample, error) {
 	}
 	if err != nil {
 		if timeout, ok := errors.AsType[*temporal.TimeoutError](err); ok && timeout.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START {
-			return s, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no worker is polling %s: start the Rewind worker on the stack's Docker host", g.plan.HostQueue), ErrNoWorker, err)
+			return s, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no worker is polling %s: start the Rewind worker on the stack's Docker host", g.plan.HostQueue), failure.NoWorker, err)
 		}
 		return s, err
 	}
@@ -727,7 +728,7 @@ func (g *guard) failed(why string, fired []finding) (GuardResult, error) {
 		g.settle()
 	}
 	g.track.end("failed", msg)
-	return GuardResult{}, temporal.NewNonRetryableApplicationError(msg, ErrGuardCouldNotAct, nil)
+	return GuardResult{}, temporal.NewNonRetryableApplicationError(msg, failure.GuardCouldNotAct, nil)
 }
 
 // quiet ends a guard whose window passed with nothing to act on.

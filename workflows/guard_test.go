@@ -26,9 +26,10 @@ import (
 	"github.com/algotrendy/rewind/activities/notify"
 	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/activities/probe"
-	"github.com/algotrendy/rewind/activities/storage"
 	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/identity"
+	"github.com/algotrendy/rewind/storage"
 )
 
 func TestLeakRateSeesALeakNotASpikeNorAStep(t *testing.T) {
@@ -384,7 +385,7 @@ func TestGuardRefusesAFreshStartCarryingState(t *testing.T) {
 	r.ExecuteWorkflow(Guard, req)
 	err := r.GetWorkflowError()
 	require.ErrorContains(t, err, "a guard's state is its own: this start of the guard of prod carries one (5 samples)")
-	requireAppError(t, err, ErrBadInput)
+	requireAppError(t, err, failure.BadInput)
 	require.Zero(t, r.samples, "nothing was sampled")
 	require.Empty(t, r.started, "no rollback started")
 }
@@ -422,7 +423,7 @@ func TestGuardRefusesStateFromARunThatWasNotAGuard(t *testing.T) {
 	r.ExecuteWorkflow(Guard, req)
 	err := r.GetWorkflowError()
 	require.ErrorContains(t, err, "this run continued run mallorys-run, which was not a guard on")
-	requireAppError(t, err, ErrBadInput)
+	requireAppError(t, err, failure.BadInput)
 	require.Zero(t, r.samples)
 	require.Empty(t, r.started)
 }
@@ -443,7 +444,7 @@ func TestGuardRefusesAStarterWithoutAuthority(t *testing.T) {
 			err := r.GetWorkflowError()
 			require.ErrorContains(t, err, tc.want)
 			require.ErrorContains(t, err, "the guard may start a P1 quick rollback of prod, so its starter needs that authority")
-			requireAppError(t, err, ErrNotAuthorized)
+			requireAppError(t, err, failure.NotAuthorized)
 			require.Zero(t, r.samples, "no sample was taken")
 			require.Empty(t, r.started)
 			require.Contains(t, guardNotices(t, r), tc.want, "the refusal is on record")
@@ -517,7 +518,7 @@ func TestGuardStartIsSignedWhenItsStarterHasKeys(t *testing.T) {
 			}
 			err := r.GetWorkflowError()
 			require.ErrorContains(t, err, tc.want)
-			requireAppError(t, err, ErrNotAuthorized)
+			requireAppError(t, err, failure.NotAuthorized)
 			require.Zero(t, r.samples)
 		})
 	}

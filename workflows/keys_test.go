@@ -20,9 +20,10 @@ import (
 	"github.com/algotrendy/rewind/activities/notify"
 	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/activities/probe"
-	"github.com/algotrendy/rewind/activities/storage"
 	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/identity"
+	"github.com/algotrendy/rewind/storage"
 )
 
 // keysRig is the rig with signatures required and keys where a test puts them: alice's
@@ -193,7 +194,7 @@ func TestAStartIsJudgedByTheKeysOfItsMoment(t *testing.T) {
 	r.ExecuteWorkflow(Full, r.signedRequest(request(OptionFull, "P1", "bob")))
 
 	err := r.GetWorkflowError()
-	require.Equal(t, ErrNotAuthorized, errorType(t, err))
+	require.Equal(t, failure.NotAuthorized, errorType(t, err))
 	require.ErrorContains(t, err, "bob's signature is refused: signing key is not allowed")
 	require.Empty(t, r.calls, "refused before any step on the host")
 }

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/algotrendy/rewind/failure"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
@@ -107,7 +108,7 @@ const (
 
 func newV0(ctx workflow.Context, in Request, steps ...string) (*v0, error) {
 	if in.Stack == "" || in.Target.Project == "" || in.HostQueue == "" {
-		return nil, temporal.NewNonRetryableApplicationError("request lacks stack, compose project or host task queue", ErrBadInput, nil)
+		return nil, temporal.NewNonRetryableApplicationError("request lacks stack, compose project or host task queue", failure.BadInput, nil)
 	}
 	summary := fmt.Sprintf("%s rollback of %s, %s, by %s: %s", in.Option, in.Stack, in.Severity, in.Requester, in.Reason)
 	t, err := newTracker(ctx, summary, steps...)
@@ -127,7 +128,7 @@ func (r *v0) exec(ctx workflow.Context, summary string, activity string, input, 
 		TaskQueue: r.in.HostQueue, Summary: summary + " — " + r.in.Stack,
 		StartToCloseTimeout: 4 * time.Hour, HeartbeatTimeout: 10 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second,
-			MaximumAttempts: 10, NonRetryableErrorTypes: []string{ErrBadInput}},
+			MaximumAttempts: 10, NonRetryableErrorTypes: []string{failure.BadInput}},
 	})
 	return workflow.ExecuteActivity(ctx, activity, input).Get(ctx, result)
 }
@@ -197,7 +198,7 @@ func (r *v0) approval() error {
 			reason := fmt.Sprintf("%s may not start a %s rollback: it needs %s or above", r.in.Requester, r.in.Severity, p.Rule.Role)
 			r.record(DecisionRecord{Approver: r.in.Requester, Approve: true, Reason: reason})
 			r.track.finish(step, StateFailed, reason)
-			return temporal.NewNonRetryableApplicationError(reason+"; nothing was changed", ErrNotAuthorized, nil)
+			return temporal.NewNonRetryableApplicationError(reason+"; nothing was changed", failure.NotAuthorized, nil)
 		}
 		r.record(DecisionRecord{Approver: r.in.Requester, Approve: true, Accepted: true, Reason: r.in.Severity + " proceeds at once"})
 		r.track.finish(step, StateDone, "")
@@ -243,7 +244,7 @@ func (r *v0) approval() error {
 		if fired {
 			reason := fmt.Sprintf("no approval within the hard deadline of %s; nothing was changed", hard)
 			r.track.finish(step, StateFailed, reason)
-			return temporal.NewNonRetryableApplicationError(reason, ErrNoDecision, nil)
+			return temporal.NewNonRetryableApplicationError(reason, failure.NoDecision, nil)
 		}
 		role, key, known := find(d.Approver)
 		ok, why := true, fmt.Sprintf("%s by %s (%s)", map[bool]string{true: "approved", false: "rejected"}[d.Approve], d.Approver, role)
@@ -269,7 +270,7 @@ func (r *v0) approval() error {
 		}
 		if !d.Approve {
 			r.track.finish(step, StateFailed, why)
-			return temporal.NewNonRetryableApplicationError(why+"; nothing was changed", ErrRejected, nil)
+			return temporal.NewNonRetryableApplicationError(why+"; nothing was changed", failure.Rejected, nil)
 		}
 		r.track.finish(step, StateDone, why)
 		return nil
@@ -315,7 +316,7 @@ func (r *v0) startAndVerify() error {
 		return r.stepFailed(v0Verify, err)
 	}
 	if !report.Passed {
-		return r.stepFailed(v0Verify, temporal.NewNonRetryableApplicationError("verification failed: "+strings.Join(report.Failed(), "; "), ErrVerificationFailed, nil))
+		return r.stepFailed(v0Verify, temporal.NewNonRetryableApplicationError("verification failed: "+strings.Join(report.Failed(), "; "), failure.VerificationFailed, nil))
 	}
 	r.track.finish(v0Verify, StateDone, "")
 	return nil
@@ -342,7 +343,7 @@ func fullV0(ctx workflow.Context, in Request) (res Result, err error) {
 		return Result{}, err
 	}
 	if len(in.Target.Volumes) == 0 || in.Target.Backups.Pattern == "" {
-		return r.failed(temporal.NewNonRetryableApplicationError("stack "+in.Stack+" has no volumes or backups configured", ErrBadInput, nil))
+		return r.failed(temporal.NewNonRetryableApplicationError("stack "+in.Stack+" has no volumes or backups configured", failure.BadInput, nil))
 	}
 	volume := in.Target.Volumes[0]
 	var proof, good json.RawMessage
@@ -447,7 +448,7 @@ func codeV0(ctx workflow.Context, in Request, rebuild bool) (res Result, err err
 	}
 	dir := in.Target.WorkingDir
 	if dir == "" {
-		return r.failed(temporal.NewNonRetryableApplicationError("stack "+in.Stack+" has no working_dir", ErrBadInput, nil))
+		return r.failed(temporal.NewNonRetryableApplicationError("stack "+in.Stack+" has no working_dir", failure.BadInput, nil))
 	}
 	if err := r.checklist(); err != nil {
 		return r.failed(err)

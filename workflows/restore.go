@@ -9,10 +9,11 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/algotrendy/rewind/activities/archive"
 	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/archive"
 	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/failure"
 )
 
 // staging is one volume's backup, restored whole into a staging volume of this run before
@@ -41,7 +42,7 @@ func (r *rollback) inspectVolumes(out *[]docker.VolumeInfo) error {
 				return "", err
 			}
 			if !info.Exists {
-				return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("volume %s does not exist; check stacks.%s.volumes", v.Name, r.req.Stack), ErrNoSuchVolume, nil)
+				return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("volume %s does not exist; check stacks.%s.volumes", v.Name, r.req.Stack), failure.NoSuchVolume, nil)
 			}
 			*out = append(*out, info)
 		}
@@ -77,7 +78,7 @@ func (r *rollback) prepareWhileApproving(staged *[]staging) error {
 		// one, for groups that named none): a fallback to another is not approved.
 		if r.groupApproved() {
 			if why := r.notWhatTheGroupApproved(); why != "" {
-				err = temporal.NewNonRetryableApplicationError(why+"; nothing was changed", ErrNotAuthorized, nil)
+				err = temporal.NewNonRetryableApplicationError(why+"; nothing was changed", failure.NotAuthorized, nil)
 				break
 			}
 			return nil
@@ -169,7 +170,7 @@ func (r *rollback) stage(ctx workflow.Context, i int, v config.Volume, candidate
 	if len(candidates) == 0 {
 		reasons = []string{fmt.Sprintf("no file matches %s in %s", v.Pattern, t.Backups.Location())}
 	}
-	return s, temporal.NewNonRetryableApplicationError("no backup of "+v.Name+" restores: "+strings.Join(reasons, "; "), backup.ErrNoGoodBackup, nil)
+	return s, temporal.NewNonRetryableApplicationError("no backup of "+v.Name+" restores: "+strings.Join(reasons, "; "), failure.NoGoodBackup, nil)
 }
 
 // versionRoomBeforeStop: staged data that cannot be renamed in is measured against the
@@ -177,7 +178,7 @@ func (r *rollback) stage(ctx workflow.Context, i int, v config.Volume, candidate
 const versionRoomBeforeStop = "room-before-stop"
 
 // checkRoom refuses, while nothing has stopped yet, staged data that cannot fit where it
-// goes (docker.ErrNoSpace): a copy into a full filesystem would fail only after the stop.
+// goes (failure.NoSpace): a copy into a full filesystem would fail only after the stop.
 func (r *rollback) checkRoom(ctx workflow.Context, v config.Volume, s staging) error {
 	if workflow.GetVersion(ctx, versionRoomBeforeStop, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return nil
@@ -195,7 +196,7 @@ func badBackup(err error) bool {
 		return false
 	}
 	switch appErr.Type() {
-	case archive.ErrUnsafeEntry, archive.ErrCorruptBackup, archive.ErrTooLarge, docker.ErrChecksumMismatch, docker.ErrMissingChecksum:
+	case failure.UnsafeEntry, failure.CorruptBackup, failure.TooLarge, failure.ChecksumMismatch, failure.MissingChecksum:
 		return true
 	}
 	return false

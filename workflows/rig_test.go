@@ -28,9 +28,9 @@ import (
 	"github.com/algotrendy/rewind/activities/notify"
 	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/activities/probe"
-	"github.com/algotrendy/rewind/activities/storage"
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/identity"
+	"github.com/algotrendy/rewind/storage"
 )
 
 const testRunID = "default-test-run-id"

@@ -17,6 +17,7 @@ import (
 	"github.com/algotrendy/rewind/activities/notify"
 	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/failure"
 )
 
 // rollback is one run of a rollback workflow: its request, the plan the worker resolved
@@ -74,7 +75,7 @@ func begin(ctx workflow.Context, req Request, steps ...string) (*rollback, error
 	}
 	if carried := req.carried(); len(carried) > 0 {
 		err := temporal.NewNonRetryableApplicationError(fmt.Sprintf(
-			"the request carries %s, which only releases before 2026-11 sent: the worker takes a stack's target and approval policy from its own configuration, never from a request. Start the rollback with `rewind start`", strings.Join(carried, " and ")), ErrBadInput, nil)
+			"the request carries %s, which only releases before 2026-11 sent: the worker takes a stack's target and approval policy from its own configuration, never from a request. Start the rollback with `rewind start`", strings.Join(carried, " and ")), failure.BadInput, nil)
 		t.end("failed", message(err))
 		return nil, err
 	}
@@ -159,13 +160,13 @@ func (r *rollback) execIn(ctx workflow.Context, p pace, activity, input, result 
 			BackoffCoefficient:     2,
 			MaximumInterval:        30 * time.Second,
 			MaximumAttempts:        10,
-			NonRetryableErrorTypes: []string{ErrBadInput},
+			NonRetryableErrorTypes: []string{failure.BadInput},
 		},
 	})
 	err := workflow.ExecuteActivity(ctx, activity, input).Get(ctx, result)
 	var timeout *temporal.TimeoutError
 	if errors.As(err, &timeout) && timeout.TimeoutType().String() == "ScheduleToStart" {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("no worker is polling %s: start the Rewind worker on the stack's Docker host", r.plan.HostQueue), ErrNoWorker, err)
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("no worker is polling %s: start the Rewind worker on the stack's Docker host", r.plan.HostQueue), failure.NoWorker, err)
 	}
 	return err
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/notify"
+	"github.com/algotrendy/rewind/failure"
 )
 
 // Steps every option shares, in the runbook's words.
@@ -189,7 +190,7 @@ func (r *rollback) verify(fingerprints map[string]string) func() error {
 			}
 			r.sections = append(r.sections, verificationSection(report))
 			if !report.Passed {
-				return "", temporal.NewNonRetryableApplicationError("verification failed: "+strings.Join(report.Failed(), "; "), ErrVerificationFailed, nil, report)
+				return "", temporal.NewNonRetryableApplicationError("verification failed: "+strings.Join(report.Failed(), "; "), failure.VerificationFailed, nil, report)
 			}
 			return fmt.Sprintf("%d checks passed", len(report.Checks)), nil
 		})

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/algotrendy/rewind/activities/policy"
+	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/identity"
 )
 
@@ -35,34 +36,34 @@ func TestASignedStartStartsOnlyWhatItSays(t *testing.T) {
 			signed := r.signedRequest(req)
 			signed.Stack = "prod"
 			return signed
-		}, WorkflowID("staging"), ErrBadInput, "a rollback of stack prod runs only as workflow rewind-prod, not rewind-staging"},
+		}, WorkflowID("staging"), failure.BadInput, "a rollback of stack prod runs only as workflow rewind-prod, not rewind-staging"},
 		{"signed for another stack, run as this one", func(r *rig) Request {
 			req := request(OptionFull, "P1", "alice")
 			req.Stack = "staging"
 			signed := r.signedRequest(req)
 			signed.Stack = "prod"
 			return signed
-		}, "", ErrNotAuthorized, `signed for workflow "rewind-staging", this is workflow "rewind-prod"`},
+		}, "", failure.NotAuthorized, `signed for workflow "rewind-staging", this is workflow "rewind-prod"`},
 		{"another backup", func(r *rig) Request {
 			signed := r.signedRequest(request(OptionFull, "P1", "alice"))
 			signed.Backup = "db_data_1.tar.gz"
 			return signed
-		}, "", ErrNotAuthorized, `signed to restore backup "", the request pins "db_data_1.tar.gz"`},
+		}, "", failure.NotAuthorized, `signed to restore backup "", the request pins "db_data_1.tar.gz"`},
 		{"no-put-back set after signing", func(r *rig) Request {
 			signed := r.signedRequest(request(OptionFull, "P1", "alice"))
 			signed.NoPutBack = true
 			return signed
-		}, "", ErrNotAuthorized, "signed with no-put-back: no, the request has no-put-back: yes"},
+		}, "", failure.NotAuthorized, "signed with no-put-back: no, the request has no-put-back: yes"},
 		{"another version", func(r *rig) Request {
 			signed := r.signedRequest(request(OptionQuick, "P1", "alice"))
 			signed.Ref, signed.Reset = "v1.0", true
 			return signed
-		}, "", ErrNotAuthorized, `signed for version "", the request goes back to "v1.0"`},
+		}, "", failure.NotAuthorized, `signed for version "", the request goes back to "v1.0"`},
 		{"another reason", func(r *rig) Request {
 			signed := r.signedRequest(request(OptionFull, "P1", "alice"))
 			signed.Reason = "routine"
 			return signed
-		}, "", ErrNotAuthorized, "signed for another reason"},
+		}, "", failure.NotAuthorized, "signed for another reason"},
 		{"signed by an older rewind", func(r *rig) Request {
 			req := request(OptionFull, "P1", "alice")
 			v1 := []byte("rewind signed statement v1\nworkflow: rewind-prod\nrun:\nperson: alice\naction: start full\nseverity: P1\nbackup:\nexpires: " +
@@ -71,12 +72,12 @@ func TestASignedStartStartsOnlyWhatItSays(t *testing.T) {
 			require.NoError(r.t, err)
 			req.Statement, req.Signature = string(v1), string(sshsig.Armor(sig))
 			return req
-		}, "", ErrNotAuthorized, "alice's signature is refused: parse statement: \"start full\" as rewind signed statement v1: signed by an older rewind: sign again"},
+		}, "", failure.NotAuthorized, "alice's signature is refused: parse statement: \"start full\" as rewind signed statement v1: signed by an older rewind: sign again"},
 		{"good for an hour", func(r *rig) Request {
 			return r.signedAs(request(OptionFull, "P1", "alice"), WorkflowID("prod"), func(st *identity.Statement) {
 				st.Expires = time.Now().Add(time.Hour).UTC().Truncate(time.Second)
 			})
-		}, "", ErrNotAuthorized, "alice's statement is good for longer than 10m0s"},
+		}, "", failure.NotAuthorized, "alice's statement is good for longer than 10m0s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t, rigOptions{signatures: true})
@@ -127,7 +128,7 @@ func TestASignedStartIsAdmittedOnce(t *testing.T) {
 		policy.NonceClaim{Nonce: st.Nonce, WorkflowID: WorkflowID("prod"), RunID: "the-first-run", Person: "alice"}))
 	second.ExecuteWorkflow(Full, signed)
 	err = second.GetWorkflowError()
-	require.Equal(t, ErrNotAuthorized, errorType(t, err))
+	require.Equal(t, failure.NotAuthorized, errorType(t, err))
 	require.ErrorContains(t, err, "this signed start was already used by rewind-prod run the-first-run at ")
 	require.ErrorContains(t, err, "nothing was changed")
 	require.Empty(t, second.calls, "refused before any step on the host")
@@ -139,7 +140,7 @@ func TestAPersonWithKeysMustSignWhateverThePolicySays(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "erin"))
 	err := r.GetWorkflowError()
-	require.Equal(t, ErrNotAuthorized, errorType(t, err))
+	require.Equal(t, failure.NotAuthorized, errorType(t, err))
 	require.ErrorContains(t, err, "erin has keys: sign with ssh-agent or --key")
 	require.Empty(t, r.calls, "refused before any step on the host")
 
@@ -160,7 +161,7 @@ func TestARollbackRunsOnlyAsItsStacksWorkflow(t *testing.T) {
 	r.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "rewind-prod-2"})
 	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
 	err := r.GetWorkflowError()
-	require.Equal(t, ErrBadInput, errorType(t, err))
+	require.Equal(t, failure.BadInput, errorType(t, err))
 	require.ErrorContains(t, err, "a rollback of stack prod runs only as workflow rewind-prod, not rewind-prod-2, so that two never run at once")
 	require.Empty(t, r.calls)
 
@@ -169,7 +170,7 @@ func TestARollbackRunsOnlyAsItsStacksWorkflow(t *testing.T) {
 	req.Group, req.GroupDecision = "markets", "approved by bob (senior)"
 	r.ExecuteWorkflow(Full, req)
 	err = r.GetWorkflowError()
-	require.Equal(t, ErrBadInput, errorType(t, err))
+	require.Equal(t, failure.BadInput, errorType(t, err))
 	require.ErrorContains(t, err, `this rollback names group "markets" but was not started by that group's rollback rewind-group-markets`)
 	require.Empty(t, r.calls, "a forged group approval skips no gate")
 }
@@ -220,7 +221,7 @@ func TestAStackOfAGroupTrustsOnlyRewindsGroupRollback(t *testing.T) {
 				require.True(t, r.ran("compose up"), "the group's approval counts")
 				return
 			}
-			require.Equal(t, ErrNotAuthorized, errorType(t, err))
+			require.Equal(t, failure.NotAuthorized, errorType(t, err))
 			require.ErrorContains(t, err, tc.want)
 			require.Empty(t, r.calls, "no gate skipped, nothing ran on the host")
 		})

@@ -12,6 +12,7 @@ import (
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/probe"
 	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/failure"
 )
 
 // verifySuffix ends the workflow ID of a rollback's verification child.
@@ -62,7 +63,7 @@ func (v VerifyReport) Failed() []string {
 func Verify(ctx workflow.Context, in VerifyRequest) (VerifyReport, error) {
 	if workflow.GetInfo(ctx).ParentWorkflowExecution == nil {
 		return VerifyReport{}, temporal.NewNonRetryableApplicationError(
-			"verification runs only as a step of a Rewind rollback, which takes its checks from the worker's configuration; start one with `rewind start`", ErrBadInput, nil)
+			"verification runs only as a step of a Rewind rollback, which takes its checks from the worker's configuration; start one with `rewind start`", failure.BadInput, nil)
 	}
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           in.HostQueue,
@@ -70,7 +71,7 @@ func Verify(ctx workflow.Context, in VerifyRequest) (VerifyReport, error) {
 		// Checks answer within seconds or heartbeat: a worker that died mid-check is
 		// noticed in seconds, not at the two-minute limit.
 		HeartbeatTimeout: 15 * time.Second,
-		RetryPolicy:      &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{ErrBadInput}},
+		RetryPolicy:      &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{failure.BadInput}},
 	})
 	var p *probe.Activities
 	var d *docker.Activities

@@ -15,19 +15,11 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/algotrendy/rewind/activities/archive"
-	"github.com/algotrendy/rewind/activities/meter"
-	"github.com/algotrendy/rewind/activities/progress"
-	"github.com/algotrendy/rewind/activities/storage"
-)
-
-// Error types of bad backups: none of them heals by retrying.
-const (
-	ErrChecksumMismatch = "ChecksumMismatch"
-	ErrMissingChecksum  = "MissingChecksum"
-	ErrCorrupt          = "CorruptBackup"
-	ErrTooLarge         = "BackupTooLarge"
-	ErrNoGoodBackup     = "NoGoodBackup"
+	"github.com/algotrendy/rewind/archive"
+	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/heartbeat"
+	"github.com/algotrendy/rewind/meter"
+	"github.com/algotrendy/rewind/storage"
 )
 
 // Activities find, verify and move backups. The workflow passes only names and places;
@@ -40,7 +32,7 @@ type Activities struct {
 func (a *Activities) store(ctx context.Context, l storage.Location) (storage.Store, error) {
 	s, err := storage.Open(ctx, l)
 	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup store %s: %v", l, err), storage.ErrStoreConfig, err)
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup store %s: %v", l, err), failure.StoreConfig, err)
 	}
 	return s, nil
 }
@@ -82,7 +74,7 @@ func (a *Activities) ListBackups(ctx context.Context, in ListInput) ([]Listed, e
 		objs = slices.DeleteFunc(objs, func(o storage.Object) bool { return o.Name != in.Only && path.Base(o.Name) != in.Only })
 		if len(objs) == 0 {
 			return nil, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("no backup %s matching %s in %s; `rewind backups` lists them", in.Only, in.Pattern, s.Describe()), ErrNoGoodBackup, nil)
+				fmt.Sprintf("no backup %s matching %s in %s; `rewind backups` lists them", in.Only, in.Pattern, s.Describe()), failure.NoGoodBackup, nil)
 		}
 	}
 	out := make([]Listed, len(objs))
@@ -107,7 +99,7 @@ func list(ctx context.Context, s storage.Store, in ListInput) ([]storage.Object,
 	all, err := s.List(ctx, "")
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("%v; check the stack's backups location in rewind.yaml", err), storage.ErrStoreConfig, err)
+			fmt.Sprintf("%v; check the stack's backups location in rewind.yaml", err), failure.StoreConfig, err)
 	}
 	if err != nil {
 		return nil, err
@@ -170,21 +162,21 @@ func verify(ctx context.Context, s storage.Store, in VerifyInput) (Verified, err
 	want, _, err := readSidecar(ctx, s, in.Name)
 	switch {
 	case errors.Is(err, storage.ErrNotFound) && in.RequireChecksum:
-		return Verified{}, bad(ErrMissingChecksum, "no %s sidecar, and the stack sets require_checksum", path.Base(SidecarName(in.Name)))
+		return Verified{}, bad(failure.MissingChecksum, "no %s sidecar, and the stack sets require_checksum", path.Base(SidecarName(in.Name)))
 	case errors.Is(err, storage.ErrNotFound):
 	case err != nil:
 		return Verified{}, err
 	}
 	r, err := s.Open(ctx, in.Name, 0)
 	if errors.Is(err, storage.ErrNotFound) {
-		return Verified{}, bad(archive.ErrCorruptBackup, "it is gone")
+		return Verified{}, bad(failure.CorruptBackup, "it is gone")
 	}
 	if err != nil {
 		return Verified{}, err
 	}
 	defer r.Close()
 	hash := sha256.New()
-	read := &progress.Reader{R: io.TeeReader(r, hash), Ctx: ctx, Beat: func(n int64) { progress.Beat(ctx, fmt.Sprintf("%s of %s read", mib(n), in.Name)) }}
+	read := &heartbeat.Reader{R: io.TeeReader(r, hash), Ctx: ctx, Beat: func(n int64) { heartbeat.Beat(ctx, fmt.Sprintf("%s of %s read", mib(n), in.Name)) }}
 	sum, err := archive.Walk(ctx, read, archive.WalkOptions{Layout: layout, Limits: archive.Limits{MaxBytes: in.MaxBytes}}, nil)
 	if kind := archive.ErrorType(err); kind != "" {
 		return Verified{}, bad(kind, "%v", err)
@@ -198,7 +190,7 @@ func verify(ctx context.Context, s storage.Store, in VerifyInput) (Verified, err
 	v.Size, v.SHA256, v.Entries, v.Bytes = read.N, hex.EncodeToString(hash.Sum(nil)), sum.Entries, sum.Bytes
 	if want != "" {
 		if want != v.SHA256 {
-			return Verified{}, bad(ErrChecksumMismatch, "sha256 is %s, its sidecar says %s", v.SHA256, want)
+			return Verified{}, bad(failure.ChecksumMismatch, "sha256 is %s, its sidecar says %s", v.SHA256, want)
 		}
 		v.Sidecar = "match"
 	}
@@ -239,7 +231,7 @@ func (a *Activities) FindLatestGood(ctx context.Context, in LatestGoodInput) (La
 	}
 	var res LatestGood
 	for _, o := range backups {
-		progress.Beat(ctx, "verifying "+o.Name)
+		heartbeat.Beat(ctx, "verifying "+o.Name)
 		v, err := verify(ctx, s, VerifyInput{Location: in.Location, Name: o.Name, RequireChecksum: in.RequireChecksum, Layout: in.Layout, MaxBytes: in.MaxBytes})
 		var appErr *temporal.ApplicationError
 		switch {
@@ -260,7 +252,7 @@ func (a *Activities) FindLatestGood(ctx context.Context, in LatestGoodInput) (La
 		reasons = append(reasons, fmt.Sprintf("no file matches %s", in.Pattern))
 	}
 	return res, temporal.NewNonRetryableApplicationError(
-		fmt.Sprintf("no good backup in %s: %s", s.Describe(), strings.Join(reasons, "; ")), ErrNoGoodBackup, nil, res)
+		fmt.Sprintf("no good backup in %s: %s", s.Describe(), strings.Join(reasons, "; ")), failure.NoGoodBackup, nil, res)
 }
 
 // DownloadInput names a verified backup to bring onto this host.
@@ -332,7 +324,7 @@ func (a *Activities) DownloadBackup(ctx context.Context, in DownloadInput) (Down
 		return Downloaded{}, err
 	}
 	defer r.Close()
-	n, err := io.Copy(io.MultiWriter(meter.For(ctx, meter.Download).Writer(f), hash), &progress.Reader{R: r, Ctx: ctx, N: offset, Beat: func(n int64) { progress.Beat(ctx, fmt.Sprintf("%s of %s downloaded", mib(n), in.Name)) }})
+	n, err := io.Copy(io.MultiWriter(meter.For(ctx, meter.Download).Writer(f), hash), &heartbeat.Reader{R: r, Ctx: ctx, N: offset, Beat: func(n int64) { heartbeat.Beat(ctx, fmt.Sprintf("%s of %s downloaded", mib(n), in.Name)) }})
 	if err != nil {
 		return Downloaded{}, fmt.Errorf("download %s from %s at byte %d: %w", in.Name, s.Describe(), offset+n, err)
 	}

@@ -17,10 +17,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/algotrendy/rewind/activities/archive"
 	"github.com/algotrendy/rewind/activities/backup"
-	"github.com/algotrendy/rewind/activities/storage"
-	"github.com/algotrendy/rewind/activities/storage/s3test"
+	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/storage"
+	"github.com/algotrendy/rewind/storage/s3test"
 )
 
 func s3Location(s *s3test.Server, partSize int64) storage.Location {
@@ -125,12 +125,12 @@ func TestVerifyRefusesBadBackupsNamingWhatIsWrong(t *testing.T) {
 		}{
 			{name: "match", body: good, sidecar: sidecar(good, "x")},
 			{name: "missing sidecar allowed", body: good},
-			{name: "missing sidecar required", body: good, require: true, errType: backup.ErrMissingChecksum, want: "no questdb_backup_20251019_020000.sha256 sidecar, and the stack sets require_checksum"},
-			{name: "mismatch", body: good, sidecar: sidecar([]byte("x"), "x"), errType: backup.ErrChecksumMismatch, want: "its sidecar says"},
-			{name: "sidecar garbage", body: good, sidecar: []byte("hello"), errType: backup.ErrChecksumMismatch, want: "holds no sha256 for it"},
-			{name: "truncated gzip", body: good[:len(good)-10], errType: archive.ErrCorruptBackup, want: "damaged"},
-			{name: "dot-dot entry", body: tarGz(t, entry{"v/_data/../../etc/passwd", []byte("x")}), errType: archive.ErrUnsafeEntry, want: "climbs out with '..'"},
-			{name: "decompression bomb", body: bomb, max: 1 << 20, errType: archive.ErrTooLarge, want: "unpacks to more than 1048576 bytes"},
+			{name: "missing sidecar required", body: good, require: true, errType: failure.MissingChecksum, want: "no questdb_backup_20251019_020000.sha256 sidecar, and the stack sets require_checksum"},
+			{name: "mismatch", body: good, sidecar: sidecar([]byte("x"), "x"), errType: failure.ChecksumMismatch, want: "its sidecar says"},
+			{name: "sidecar garbage", body: good, sidecar: []byte("hello"), errType: failure.ChecksumMismatch, want: "holds no sha256 for it"},
+			{name: "truncated gzip", body: good[:len(good)-10], errType: failure.CorruptBackup, want: "damaged"},
+			{name: "dot-dot entry", body: tarGz(t, entry{"v/_data/../../etc/passwd", []byte("x")}), errType: failure.UnsafeEntry, want: "climbs out with '..'"},
+			{name: "decompression bomb", body: bomb, max: 1 << 20, errType: failure.TooLarge, want: "unpacks to more than 1048576 bytes"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				prefix := strings.ReplaceAll(tc.name, " ", "-") + "/"
@@ -158,7 +158,7 @@ func TestVerifyRefusesBadBackupsNamingWhatIsWrong(t *testing.T) {
 func TestNoBackupAtAllIsExplained(t *testing.T) {
 	stores(t, func(t *testing.T, a *backup.Activities, l storage.Location) {
 		_, err := a.FindLatestGood(context.Background(), backup.LatestGoodInput{Location: l, Pattern: "questdb_backup_*.tar.gz", Layout: "runbook"})
-		require.Equal(t, backup.ErrNoGoodBackup, appErrType(t, err))
+		require.Equal(t, failure.NoGoodBackup, appErrType(t, err))
 		require.Contains(t, err.Error(), "no file matches questdb_backup_*.tar.gz")
 	})
 }

@@ -17,8 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/algotrendy/rewind/activities/backup"
-	"github.com/algotrendy/rewind/activities/storage"
 	"github.com/algotrendy/rewind/integration/benchtable"
+	"github.com/algotrendy/rewind/storage"
 )
 
 // TestMain runs one verify or upload in a child process, so its peak RSS is measured alone.

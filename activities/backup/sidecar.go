@@ -11,7 +11,8 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/algotrendy/rewind/activities/storage"
+	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/storage"
 )
 
 // trimArchive cuts a backup's archive extension: questdb_backup_X.tar.gz → questdb_backup_X.
@@ -85,7 +86,7 @@ func readSidecar(ctx context.Context, s storage.Store, name string) (string, str
 		sum, ok := parseSidecar(body, name)
 		if !ok {
 			return "", "", temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("backup %s: %s holds no sha256 for it (want \"<sha256>  %s\", as sha256sum writes)", name, path.Base(sc), path.Base(name)), ErrChecksumMismatch, nil)
+				fmt.Sprintf("backup %s: %s holds no sha256 for it (want \"<sha256>  %s\", as sha256sum writes)", name, path.Base(sc), path.Base(name)), failure.ChecksumMismatch, nil)
 		}
 		return sum, path.Base(sc), nil
 	}

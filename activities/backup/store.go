@@ -9,7 +9,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/algotrendy/rewind/activities/storage"
+	"github.com/algotrendy/rewind/storage"
 )
 
 var stampInName = regexp.MustCompile(`(\d{8})_(\d{6})`)

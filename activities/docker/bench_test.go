@@ -17,10 +17,10 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/require"
 
-	"github.com/algotrendy/rewind/activities/archive"
 	"github.com/algotrendy/rewind/activities/docker"
-	"github.com/algotrendy/rewind/activities/storage"
+	"github.com/algotrendy/rewind/archive"
 	"github.com/algotrendy/rewind/integration/benchtable"
+	"github.com/algotrendy/rewind/storage"
 )
 
 // TestMain lets the benchmark run one restore or snapshot in a child process of its own,

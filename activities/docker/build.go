@@ -19,11 +19,9 @@ import (
 	"github.com/moby/patternmatcher/ignorefile"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/algotrendy/rewind/activities/progress"
+	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/heartbeat"
 )
-
-// ErrContextTooLarge is the error type of a build context over the configured limit.
-const ErrContextTooLarge = "BuildContextTooLarge"
 
 // defaultMaxContext is the largest build context sent unless the stack says otherwise.
 const defaultMaxContext = 512 << 20
@@ -52,15 +50,15 @@ type BuildResult struct {
 // biggest folders; the engine's layer cache makes a retry cheap.
 func (a *Activities) BuildImage(ctx context.Context, in BuildInput) (BuildResult, error) {
 	if in.Context == "" || in.Tag == "" {
-		return BuildResult{}, temporal.NewNonRetryableApplicationError("build needs a context folder and a tag", ErrBadInput, nil)
+		return BuildResult{}, temporal.NewNonRetryableApplicationError("build needs a context folder and a tag", failure.BadInput, nil)
 	}
 	dockerfile := filepath.ToSlash(filepath.Clean(cmp.Or(in.Dockerfile, "Dockerfile")))
 	if _, err := os.Stat(filepath.Join(in.Context, dockerfile)); err != nil {
-		return BuildResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no %s in %s: %v", dockerfile, in.Context, err), ErrBadInput, err)
+		return BuildResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no %s in %s: %v", dockerfile, in.Context, err), failure.BadInput, err)
 	}
 	excludes, err := buildExcludes(in.Context, dockerfile)
 	if err != nil {
-		return BuildResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, err)
+		return BuildResult{}, temporal.NewNonRetryableApplicationError(err.Error(), failure.BadInput, err)
 	}
 	files, size, biggest, err := contextSize(in.Context, excludes)
 	if err != nil {
@@ -69,7 +67,7 @@ func (a *Activities) BuildImage(ctx context.Context, in BuildInput) (BuildResult
 	if limit := cmp.Or(in.MaxContext, defaultMaxContext); size > limit {
 		return BuildResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 			"the build context %s holds %s, over the limit of %s; its biggest folders: %s. Add them to .dockerignore, or raise stacks.<stack>.build.max_context",
-			in.Context, mib(size), mib(limit), strings.Join(biggest, ", ")), ErrContextTooLarge, nil)
+			in.Context, mib(size), mib(limit), strings.Join(biggest, ", ")), failure.ContextTooLarge, nil)
 	}
 	tarball, err := archive.TarWithOptions(in.Context, &archive.TarOptions{ExcludePatterns: excludes})
 	if err != nil {
@@ -81,8 +79,8 @@ func (a *Activities) BuildImage(ctx context.Context, in BuildInput) (BuildResult
 		return BuildResult{}, fmt.Errorf("build %s from %s: %w", in.Tag, in.Context, err)
 	}
 	defer res.Body.Close()
-	if err := ReadBuildOutput(res.Body, func() { progress.Beat(ctx, "building "+in.Tag) }); err != nil {
-		return BuildResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("build %s: %v", in.Tag, err), ErrBadInput, err)
+	if err := ReadBuildOutput(res.Body, func() { heartbeat.Beat(ctx, "building "+in.Tag) }); err != nil {
+		return BuildResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("build %s: %v", in.Tag, err), failure.BadInput, err)
 	}
 	info, err := a.Engine.ImageInspect(ctx, in.Tag)
 	if err != nil {

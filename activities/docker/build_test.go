@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/failure"
 )
 
 // buildFolder is a checkout laid out like the runbook's: a Dockerfile in backend/, its
@@ -83,7 +84,7 @@ func TestBuildRefusesAnOversizedContextNamingItsBiggestFolders(t *testing.T) {
 	_, err := env.ExecuteActivity(a.BuildImage, docker.BuildInput{Context: dir, Dockerfile: "backend/Dockerfile", Tag: "rewind-build-test:refused", MaxContext: 1 << 20})
 	var appErr *temporal.ApplicationError
 	require.ErrorAs(t, err, &appErr)
-	require.Equal(t, docker.ErrContextTooLarge, appErr.Type())
+	require.Equal(t, failure.ContextTooLarge, appErr.Type())
 	require.Contains(t, err.Error(), "holds 64.0 MiB, over the limit of 1.0 MiB; its biggest folders: backups/ (64.0 MiB), backend/")
 	_, err = c.ImageInspect(context.Background(), "rewind-build-test:refused")
 	require.Error(t, err, "nothing was built")

@@ -16,7 +16,7 @@ import (
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
 
-	"github.com/algotrendy/rewind/activities/progress"
+	"github.com/algotrendy/rewind/heartbeat"
 )
 
 // CaptureInput says which project to capture and where its evidence goes.
@@ -88,7 +88,7 @@ func (a *Activities) CaptureState(ctx context.Context, in CaptureInput) (Capture
 	var logs bytes.Buffer
 	stats := map[string]json.RawMessage{}
 	for i, c := range cs {
-		progress.Beat(ctx, fmt.Sprintf("captured %d of %d containers", i, len(cs)))
+		heartbeat.Beat(ctx, fmt.Sprintf("captured %d of %d containers", i, len(cs)))
 		if err := a.containerLogs(ctx, c, tail, &logs); err != nil {
 			return CaptureResult{}, err
 		}

@@ -11,7 +11,8 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/algotrendy/rewind/activities/progress"
+	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/heartbeat"
 )
 
 // DetectCompose finds the operator's compose CLI: `docker compose` (v2), then
@@ -46,13 +47,13 @@ type ComposeUpResult struct {
 // ComposeUp runs `compose -p PROJECT -f FILE... up -d`; compose itself makes this idempotent.
 func (a *Activities) ComposeUp(ctx context.Context, in ComposeUpInput) (ComposeUpResult, error) {
 	if in.Project == "" || len(in.Files) == 0 {
-		return ComposeUpResult{}, temporal.NewNonRetryableApplicationError("compose up needs a project and at least one compose file", ErrBadInput, nil)
+		return ComposeUpResult{}, temporal.NewNonRetryableApplicationError("compose up needs a project and at least one compose file", failure.BadInput, nil)
 	}
 	command := in.Command
 	if len(command) == 0 {
 		var err error
 		if command, err = DetectCompose(ctx); err != nil {
-			return ComposeUpResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, err)
+			return ComposeUpResult{}, temporal.NewNonRetryableApplicationError(err.Error(), failure.BadInput, err)
 		}
 	}
 	args := append([]string{}, command[1:]...)
@@ -82,7 +83,7 @@ func (a *Activities) ComposeUp(ctx context.Context, in ComposeUpInput) (ComposeU
 			}
 			return res, nil
 		case <-tick.C:
-			progress.Beat(ctx, "compose up running")
+			heartbeat.Beat(ctx, "compose up running")
 		}
 	}
 }

@@ -15,7 +15,8 @@ import (
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/algotrendy/rewind/activities/storage"
+	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/storage"
 )
 
 // ProjectLabel is the label compose puts on everything of a project.
@@ -23,12 +24,6 @@ const ProjectLabel = "com.docker.compose.project"
 
 // ServiceLabel names the compose service of a container.
 const ServiceLabel = "com.docker.compose.service"
-
-// Error types the workflows match on; errors of these types are not retried.
-const (
-	ErrEngineUnreachable = "EngineUnreachable"
-	ErrBadInput          = "BadInput"
-)
 
 // Activities run on the Docker host; they hold its engine client and the evidence store.
 type Activities struct {
@@ -83,7 +78,7 @@ type Container struct {
 
 func (a *Activities) projectContainers(ctx context.Context, project string, all bool) ([]Container, error) {
 	if project == "" {
-		return nil, temporal.NewNonRetryableApplicationError("no compose project given", ErrBadInput, nil)
+		return nil, temporal.NewNonRetryableApplicationError("no compose project given", failure.BadInput, nil)
 	}
 	res, err := a.Engine.ContainerList(ctx, client.ContainerListOptions{
 		All:     all,

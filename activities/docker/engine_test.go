@@ -24,8 +24,8 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/algotrendy/rewind/activities/docker"
-	"github.com/algotrendy/rewind/activities/storage"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
+	"github.com/algotrendy/rewind/storage"
 )
 
 // engine is the real Docker Engine, or nil with the reason it is not there.

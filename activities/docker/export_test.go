@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 
-	"github.com/algotrendy/rewind/activities/meter"
+	"github.com/algotrendy/rewind/meter"
 )
 
 // SetOnBatch lets tests see what each restore batch wrote into the volume.

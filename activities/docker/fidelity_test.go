@@ -8,8 +8,8 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/require"
 
-	"github.com/algotrendy/rewind/activities/archive/archivetest"
 	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/archive/archivetest"
 )
 
 // TestBackupsOfEveryTarFormatRestoreFileForFile restores backups GNU tar made of one tree

@@ -12,11 +12,9 @@ import (
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/algotrendy/rewind/activities/progress"
+	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/heartbeat"
 )
-
-// ErrNotHealthy is the error type of a stack that did not become healthy in time.
-const ErrNotHealthy = "NotHealthy"
 
 // WaitHealthyInput says what must be up, and for how long to wait.
 type WaitHealthyInput struct {
@@ -72,7 +70,7 @@ func (a *Activities) WaitHealthy(ctx context.Context, in WaitHealthyInput) (Wait
 		if len(waiting) == 0 {
 			return WaitHealthyResult{Services: states, Waited: time.Since(start).Round(time.Millisecond)}, nil
 		}
-		progress.Beat(ctx, "waiting for "+strings.Join(waiting, "; "))
+		heartbeat.Beat(ctx, "waiting for "+strings.Join(waiting, "; "))
 		select {
 		case <-events.Messages:
 		case <-events.Err:
@@ -81,7 +79,7 @@ func (a *Activities) WaitHealthy(ctx context.Context, in WaitHealthyInput) (Wait
 		case <-tick.C:
 		case <-deadline.C:
 			return WaitHealthyResult{Services: states}, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("project %s not healthy after %s: still waiting for %s", in.Project, timeout, strings.Join(waiting, "; ")), ErrNotHealthy, nil)
+				fmt.Sprintf("project %s not healthy after %s: still waiting for %s", in.Project, timeout, strings.Join(waiting, "; ")), failure.NotHealthy, nil)
 		case <-ctx.Done():
 			return WaitHealthyResult{}, ctx.Err()
 		}
@@ -129,7 +127,7 @@ func (a *Activities) health(ctx context.Context, in WaitHealthyInput, probe *htt
 	for _, u := range in.Probes {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 		if err != nil {
-			return nil, nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("probe %q: %v", u, err), ErrBadInput, err)
+			return nil, nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("probe %q: %v", u, err), failure.BadInput, err)
 		}
 		resp, err := probe.Do(req)
 		if err != nil {

@@ -7,16 +7,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/algotrendy/rewind/failure"
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/temporal"
-)
-
-// Error types of a volume that cannot be touched now.
-const (
-	// ErrVolumeInUse: a container runs on a volume a step would rename, remove or write.
-	ErrVolumeInUse = "VolumeInUse"
-	// ErrNoSpace: a filesystem is full; retrying writes into it again changes nothing.
-	ErrNoSpace = "NoSpace"
 )
 
 // refuseRunning fails, naming them, when running containers other than Rewind's helpers
@@ -34,7 +27,7 @@ func (a *Activities) refuseRunning(ctx context.Context, act string, volumes ...s
 		if len(users) > 0 {
 			return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 				"refuse to %s: volume %s is mounted by running container %s; stop it first (a put-back stops what the rollback started before it puts volumes back)",
-				act, v, strings.Join(users, ", ")), ErrVolumeInUse, nil)
+				act, v, strings.Join(users, ", ")), failure.VolumeInUse, nil)
 		}
 	}
 	return nil
@@ -68,7 +61,7 @@ func noSpace(err error, where string) error {
 		return nil
 	}
 	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && appErr.Type() == ErrNoSpace {
+	if errors.As(err, &appErr) && appErr.Type() == failure.NoSpace {
 		return err
 	}
 	if !errors.Is(err, syscall.ENOSPC) && !strings.Contains(err.Error(), "no space left on device") {
@@ -76,5 +69,5 @@ func noSpace(err error, where string) error {
 	}
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 		"%s: no space left on device: the data does not fit; free space on that filesystem (or give the volume a larger one) and start the rollback again", where),
-		ErrNoSpace, err)
+		failure.NoSpace, err)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
+	"github.com/algotrendy/rewind/failure"
 )
 
 // serve runs the demo's market database on volume until the test ends, as a server that
@@ -38,7 +39,7 @@ func requireInUse(t *testing.T, err error, container string) {
 	t.Helper()
 	var appErr *temporal.ApplicationError
 	require.True(t, errors.As(err, &appErr), "%v", err)
-	require.Equal(t, docker.ErrVolumeInUse, appErr.Type(), appErr.Error())
+	require.Equal(t, failure.VolumeInUse, appErr.Type(), appErr.Error())
 	require.True(t, appErr.NonRetryable())
 	require.Contains(t, appErr.Error(), "mounted by running container "+container)
 }
@@ -97,7 +98,7 @@ func TestNothingMovesUnderARunningContainer(t *testing.T) {
 	_, err = env.ExecuteActivity(a.RemoveStaging, docker.StagingInput{Project: "rwtest", Run: run, Names: []string{staging}})
 	var appErr *temporal.ApplicationError
 	require.True(t, errors.As(err, &appErr), "%v", err)
-	require.Equal(t, docker.ErrVolumeInUse, appErr.Type())
+	require.Equal(t, failure.VolumeInUse, appErr.Type())
 	require.Contains(t, appErr.Error(), "container "+other+" uses it")
 	_, err = c.VolumeInspect(ctx, staging, client.VolumeInspectOptions{})
 	require.NoError(t, err, "the staging volume is still there")

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/algotrendy/rewind/failure"
 	"go.temporal.io/sdk/temporal"
 )
 
@@ -50,7 +51,7 @@ func (a *Activities) CheckLogs(ctx context.Context, in LogsCheck) (LogsResult, e
 		for _, p := range group.patterns {
 			re, err := regexp.Compile(p)
 			if err != nil {
-				return LogsResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("log pattern %q: %v", p, err), ErrBadInput, err)
+				return LogsResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("log pattern %q: %v", p, err), failure.BadInput, err)
 			}
 			line := firstMatch(re, logs.String())
 			switch {

@@ -20,9 +20,9 @@ import (
 	"github.com/moby/moby/client"
 	"golang.org/x/sys/unix"
 
-	"github.com/algotrendy/rewind/activities/archive"
 	"github.com/algotrendy/rewind/activities/docker/mover"
-	"github.com/algotrendy/rewind/activities/meter"
+	"github.com/algotrendy/rewind/archive"
+	"github.com/algotrendy/rewind/meter"
 )
 
 // Ways a restore writes into a volume.

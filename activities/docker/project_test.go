@@ -15,6 +15,7 @@ import (
 
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
+	"github.com/algotrendy/rewind/failure"
 )
 
 func freePort(t *testing.T) int {
@@ -133,7 +134,7 @@ func TestWaitHealthyNamesWhatIsStillDown(t *testing.T) {
 	require.Error(t, err)
 	var appErr *temporal.ApplicationError
 	require.ErrorAs(t, err, &appErr)
-	require.Equal(t, docker.ErrNotHealthy, appErr.Type())
+	require.Equal(t, failure.NotHealthy, appErr.Type())
 	require.Contains(t, err.Error(), health+" (503 Service Unavailable)")
 }
 

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/failure"
 )
 
 func TestFailFastStopsRetriesOnlyForRefusals(t *testing.T) {
@@ -17,7 +18,7 @@ func TestFailFastStopsRetriesOnlyForRefusals(t *testing.T) {
 	var app *temporal.ApplicationError
 	require.True(t, errors.As(refused, &app))
 	require.True(t, app.NonRetryable())
-	require.Equal(t, docker.ErrEngineRefused, app.Type())
+	require.Equal(t, failure.EngineRefused, app.Type())
 	require.Contains(t, refused.Error(), "authorization denied by plugin")
 	require.Contains(t, refused.Error(), "give its user access to the engine's socket")
 

@@ -19,17 +19,11 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/algotrendy/rewind/activities/archive"
 	"github.com/algotrendy/rewind/activities/backup"
-	"github.com/algotrendy/rewind/activities/meter"
-	"github.com/algotrendy/rewind/activities/progress"
-)
-
-// Error types of a restore that no retry can heal.
-const (
-	ErrNoSuchBackup     = "NoSuchBackup"
-	ErrChecksumMismatch = "ChecksumMismatch"
-	ErrMissingChecksum  = "MissingChecksum"
+	"github.com/algotrendy/rewind/archive"
+	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/heartbeat"
+	"github.com/algotrendy/rewind/meter"
 )
 
 // Restores write in batches: each is one PUT to the archive API (a mount and an untar in
@@ -105,15 +99,15 @@ func (a *Activities) RestoreVolume(ctx context.Context, in RestoreInput) (Restor
 	in.SHA256 = cmp.Or(in.SHA256, in.VerifiedSHA256)
 	if in.RequireChecksum && in.SHA256 == "" {
 		return RestoreResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("backup %s has no checksum sidecar, and the stack sets require_checksum", in.Backup), ErrMissingChecksum, nil)
+			fmt.Sprintf("backup %s has no checksum sidecar, and the stack sets require_checksum", in.Backup), failure.MissingChecksum, nil)
 	}
 	layout, err := in.Layout.Parse()
 	if err != nil {
-		return RestoreResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadInput, err)
+		return RestoreResult{}, temporal.NewNonRetryableApplicationError(err.Error(), failure.BadInput, err)
 	}
 	st, err := os.Stat(in.Backup)
 	if err != nil {
-		return RestoreResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup %s: %v", in.Backup, err), ErrNoSuchBackup, err)
+		return RestoreResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup %s: %v", in.Backup, err), failure.NoSuchBackup, err)
 	}
 	journal := a.checkpointFile(ctx, "restore", in.Volume, in.Backup)
 	cp := resumePoint(ctx, journal, st)
@@ -132,17 +126,17 @@ func (a *Activities) RestoreVolume(ctx context.Context, in RestoreInput) (Restor
 	}
 	defer f.Close()
 	hash := sha256.New()
-	read := &progress.Reader{R: io.TeeReader(f, hash), Ctx: ctx}
+	read := &heartbeat.Reader{R: io.TeeReader(f, hash), Ctx: ctx}
 	saved := func(consumed int, bytes int64) error {
 		cp.Entries, cp.Bytes, cp.BackupRead = consumed, cp.Bytes+bytes, read.N
-		progress.Beat(ctx, cp)
+		heartbeat.Beat(ctx, cp)
 		return saveCheckpoint(journal, cp)
 	}
 	res := RestoreResult{ResumedAt: cp.Entries}
 	batch := cmp.Or(in.BatchBytes, a.BatchBytes, defaultBatchBytes)
 	beat := func() {
 		cp.BackupRead = read.N
-		progress.Beat(ctx, cp)
+		heartbeat.Beat(ctx, cp)
 	}
 	m, why, err := a.startMover(ctx, moverTask{Command: "restore", Volume: in.Volume, Skip: cp.Entries, Kind: meter.Restore, Args: []string{
 		"--layout", cmp.Or(string(in.Layout), "auto"), "--batch", strconv.FormatInt(batch, 10), "--max-bytes", strconv.FormatInt(in.MaxBytes, 10),
@@ -168,7 +162,7 @@ func (a *Activities) RestoreVolume(ctx context.Context, in RestoreInput) (Restor
 	got := hex.EncodeToString(hash.Sum(nil))
 	if in.SHA256 != "" && got != in.SHA256 {
 		return RestoreResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("backup %s has sha256 %s, its checksum says %s; it changed or is damaged", in.Backup, got, in.SHA256), ErrChecksumMismatch, nil)
+			fmt.Sprintf("backup %s has sha256 %s, its checksum says %s; it changed or is damaged", in.Backup, got, in.SHA256), failure.ChecksumMismatch, nil)
 	}
 	cp.Done, cp.SHA256 = true, got
 	if err := saveCheckpoint(journal, cp); err != nil {
@@ -208,7 +202,7 @@ func (a *Activities) restoreThroughArchive(ctx context.Context, volume string, b
 func (a *Activities) volumeExists(ctx context.Context, volume, missing string) error {
 	if err := retry(ctx, func() error { _, err := a.Engine.VolumeInspect(ctx, volume, client.VolumeInspectOptions{}); return err }); err != nil {
 		if gone(err) {
-			return temporal.NewNonRetryableApplicationError(fmt.Sprintf(missing, volume), ErrNoSuchVolume, err)
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf(missing, volume), failure.NoSuchVolume, err)
 		}
 		return fmt.Errorf("inspect volume %s: %w", volume, err)
 	}
@@ -400,7 +394,7 @@ type PrepareInput struct {
 // find and remove it if this one dies) and restores the backup into it.
 func (a *Activities) PrepareVolume(ctx context.Context, in PrepareInput) (RestoreResult, error) {
 	if in.Staging == "" || in.Run == "" || in.Backup == "" {
-		return RestoreResult{}, temporal.NewNonRetryableApplicationError("prepare needs a staging volume, a run and a backup", ErrBadInput, nil)
+		return RestoreResult{}, temporal.NewNonRetryableApplicationError("prepare needs a staging volume, a run and a backup", failure.BadInput, nil)
 	}
 	labels := map[string]string{StagingLabel: in.Run, VolumeLabel: in.For, ProjectLabelRewind: in.Project}
 	if _, err := a.CreateVolume(ctx, VolumeInfo{Name: in.Staging, Labels: labels}); err != nil {

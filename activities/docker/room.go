@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/activities/docker/mover"
+	"github.com/algotrendy/rewind/failure"
 )
 
 // RoomInput asks, before anything stops, whether a volume's staged data fits where it
@@ -37,14 +38,14 @@ type RoomResult struct {
 // volume mounted from elsewhere (driver options) keeps them on its filesystem.
 func (a *Activities) CheckRoom(ctx context.Context, in RoomInput) (RoomResult, error) {
 	if in.Volume == "" || in.Staging == "" {
-		return RoomResult{}, temporal.NewNonRetryableApplicationError("a room check needs a volume and its staging volume", ErrBadInput, nil)
+		return RoomResult{}, temporal.NewNonRetryableApplicationError("a room check needs a volume and its staging volume", failure.BadInput, nil)
 	}
 	live, err := a.InspectVolume(ctx, VolumeInput{Volume: in.Volume})
 	if err != nil {
 		return RoomResult{}, err
 	}
 	if !live.Exists {
-		return RoomResult{}, temporal.NewNonRetryableApplicationError("no volume "+in.Volume+" to check", ErrNoSuchVolume, nil)
+		return RoomResult{}, temporal.NewNonRetryableApplicationError("no volume "+in.Volume+" to check", failure.NoSuchVolume, nil)
 	}
 	image, why, err := a.moverImage(ctx)
 	if err != nil {
@@ -83,7 +84,7 @@ func (a *Activities) CheckRoom(ctx context.Context, in RoomInput) (RoomResult, e
 	if in.Bytes > available {
 		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 			"the backup restores to %s, and volume %s cannot take it by rename: its filesystem has %s free%s. Nothing was stopped; give the volume a larger filesystem or free space on it, then start the rollback again",
-			mib(in.Bytes), in.Volume, mib(room.Free), freed), ErrNoSpace, nil)
+			mib(in.Bytes), in.Volume, mib(room.Free), freed), failure.NoSpace, nil)
 	}
 	return res, nil
 }

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/failure"
 )
 
 // smallVolume is a volume on its own 1 MiB filesystem (tmpfs), as a volume on a small
@@ -28,7 +29,7 @@ func requireNoSpace(t *testing.T, err error, says string) {
 	t.Helper()
 	var appErr *temporal.ApplicationError
 	require.True(t, errors.As(err, &appErr), "%v", err)
-	require.Equal(t, docker.ErrNoSpace, appErr.Type(), appErr.Error())
+	require.Equal(t, failure.NoSpace, appErr.Type(), appErr.Error())
 	require.True(t, appErr.NonRetryable())
 	require.Contains(t, appErr.Error(), says)
 }

@@ -12,7 +12,8 @@ import (
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/algotrendy/rewind/activities/progress"
+	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/heartbeat"
 )
 
 // SampleInput asks for one look at a project's containers for a guard: their states,
@@ -46,7 +47,7 @@ func (a *Activities) SampleContainers(ctx context.Context, in SampleInput) (Cont
 	for _, p := range in.Patterns {
 		re, err := regexp.Compile(p)
 		if err != nil {
-			return ContainerSample{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("log pattern %q: %v", p, err), ErrBadInput, err)
+			return ContainerSample{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("log pattern %q: %v", p, err), failure.BadInput, err)
 		}
 		patterns = append(patterns, re)
 	}
@@ -56,7 +57,7 @@ func (a *Activities) SampleContainers(ctx context.Context, in SampleInput) (Cont
 	}
 	var out ContainerSample
 	for _, c := range cs {
-		progress.Beat(ctx, "looking at "+c.Name)
+		heartbeat.Beat(ctx, "looking at "+c.Name)
 		out.Total++
 		info, err := a.inspect(ctx, c)
 		if err != nil {

@@ -19,14 +19,12 @@ import (
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/algotrendy/rewind/activities/archive"
-	"github.com/algotrendy/rewind/activities/meter"
-	"github.com/algotrendy/rewind/activities/progress"
-	"github.com/algotrendy/rewind/activities/storage"
+	"github.com/algotrendy/rewind/archive"
+	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/heartbeat"
+	"github.com/algotrendy/rewind/meter"
+	"github.com/algotrendy/rewind/storage"
 )
-
-// ErrSnapshotMismatch is the error type of a snapshot that reads back with another hash.
-const ErrSnapshotMismatch = "SnapshotMismatch"
 
 // SnapshotInput names the volume and where its forensic snapshot goes in the evidence store.
 type SnapshotInput struct {
@@ -75,7 +73,7 @@ type snapshotOf struct {
 // where it stopped.
 func (a *Activities) SnapshotVolume(ctx context.Context, in SnapshotInput) (SnapshotProof, error) {
 	if in.Volume == "" || in.Name == "" {
-		return SnapshotProof{}, temporal.NewNonRetryableApplicationError("snapshot needs a volume and a name", ErrBadInput, nil)
+		return SnapshotProof{}, temporal.NewNonRetryableApplicationError("snapshot needs a volume and a name", failure.BadInput, nil)
 	}
 	// The staged copy is kept beside its checkpoint in the state folder; without one, in
 	// a temporary folder that goes when the snapshot is stored.
@@ -127,7 +125,7 @@ func (a *Activities) SnapshotVolume(ctx context.Context, in SnapshotInput) (Snap
 	}
 	if proof.SHA256 != cp.SHA256 {
 		return SnapshotProof{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("snapshot %s reads back with sha256 %s, wrote %s", in.Name, proof.SHA256, cp.SHA256), ErrSnapshotMismatch, nil)
+			fmt.Sprintf("snapshot %s reads back with sha256 %s, wrote %s", in.Name, proof.SHA256, cp.SHA256), failure.SnapshotMismatch, nil)
 	}
 	_ = os.Remove(stage)
 	if proof = keepLocal(proof, file, kept); proof.Local != file {
@@ -183,8 +181,8 @@ func (a *Activities) stageSnapshot(ctx context.Context, in SnapshotInput, file, 
 		return cp, fmt.Errorf("read volume %s through the archive API: %w", in.Volume, err)
 	}
 	defer src.Content.Close()
-	tr := tar.NewReader(&progress.Reader{R: src.Content, Ctx: ctx, Beat: func(n int64) {
-		progress.Beat(ctx, fmt.Sprintf("%s of volume %s read", mib(n), in.Volume))
+	tr := tar.NewReader(&heartbeat.Reader{R: src.Content, Ctx: ctx, Beat: func(n int64) {
+		heartbeat.Beat(ctx, fmt.Sprintf("%s of volume %s read", mib(n), in.Volume))
 	}})
 	for i := 0; i < cp.Entries; i++ {
 		if _, err := tr.Next(); err != nil {
@@ -266,8 +264,8 @@ func (a *Activities) readBack(ctx context.Context, in SnapshotInput) (SnapshotPr
 	}
 	defer f.Close()
 	h := sha256.New()
-	n, err := io.Copy(h, &progress.Reader{R: f, Ctx: ctx, Beat: func(n int64) {
-		progress.Beat(ctx, fmt.Sprintf("%s of the snapshot re-read", mib(n)))
+	n, err := io.Copy(h, &heartbeat.Reader{R: f, Ctx: ctx, Beat: func(n int64) {
+		heartbeat.Beat(ctx, fmt.Sprintf("%s of the snapshot re-read", mib(n)))
 	}})
 	if err != nil {
 		return SnapshotProof{}, fmt.Errorf("re-read snapshot %s: %w", in.Name, err)

@@ -14,8 +14,9 @@ import (
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/algotrendy/rewind/activities/meter"
-	"github.com/algotrendy/rewind/activities/progress"
+	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/heartbeat"
+	"github.com/algotrendy/rewind/meter"
 )
 
 // Labels of the volumes Rewind makes for itself.
@@ -60,7 +61,7 @@ func (a *Activities) RemoveStaging(ctx context.Context, in StagingInput) (Remove
 			}
 		default:
 			return res, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("refuse to remove volume %s: it is not a staging volume of %s", name, in.Run), ErrBadInput, nil)
+				fmt.Sprintf("refuse to remove volume %s: it is not a staging volume of %s", name, in.Run), failure.BadInput, nil)
 		}
 		if err := a.removeVolumeAndHolders(ctx, name); err != nil {
 			return res, err
@@ -127,7 +128,7 @@ func (a *Activities) removeVolumeAndHolders(ctx context.Context, name string) er
 	if len(users) > 0 {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 			"refuse to remove volume %s: container %s uses it; Rewind's staging and forensic volumes are removed only when nothing else uses them", name, strings.Join(users, ", ")),
-			ErrVolumeInUse, nil)
+			failure.VolumeInUse, nil)
 	}
 	if err := a.removeContainers(ctx, make(client.Filters).Add("volume", name), "containers using volume "+name); err != nil {
 		return err
@@ -176,7 +177,7 @@ type CopyInput struct {
 // to, so it lists the same entries in the same order every time.
 func (a *Activities) CopyVolume(ctx context.Context, in CopyInput) (RestoreResult, error) {
 	if in.From == "" || in.To == "" {
-		return RestoreResult{}, temporal.NewNonRetryableApplicationError("copy needs a source and a target volume", ErrBadInput, nil)
+		return RestoreResult{}, temporal.NewNonRetryableApplicationError("copy needs a source and a target volume", failure.BadInput, nil)
 	}
 	journal := a.checkpointFile(ctx, "copy", in.From, in.To)
 	var cp RestoreProgress
@@ -199,10 +200,10 @@ func (a *Activities) CopyVolume(ctx context.Context, in CopyInput) (RestoreResul
 	batch := cmp.Or(in.BatchBytes, a.BatchBytes, defaultBatchBytes)
 	saved := func(consumed int, bytes int64) error {
 		cp.Entries, cp.Bytes = consumed, cp.Bytes+bytes
-		progress.Beat(ctx, cp)
+		heartbeat.Beat(ctx, cp)
 		return saveCheckpoint(journal, cp)
 	}
-	beat := func() { progress.Beat(ctx, cp) }
+	beat := func() { heartbeat.Beat(ctx, cp) }
 	skip := 0
 	if cp.Transfer == TransferNative {
 		skip = cp.Entries
@@ -264,7 +265,7 @@ func (a *Activities) copyThroughArchive(ctx context.Context, in CopyInput, journ
 		return RestoreResult{}, fmt.Errorf("read volume %s through the archive API: %w", in.From, err)
 	}
 	defer src.Content.Close()
-	tr := tar.NewReader(&progress.Reader{R: src.Content, Ctx: ctx, Beat: func(n int64) { progress.Beat(ctx, *cp) }})
+	tr := tar.NewReader(&heartbeat.Reader{R: src.Content, Ctx: ctx, Beat: func(n int64) { heartbeat.Beat(ctx, *cp) }})
 	res := RestoreResult{ResumedAt: skip, Transfer: TransferArchive}
 	w := a.newBatchWriter(ctx, to, in.To, batch, meter.Copy, saved)
 	w.from = skip

@@ -10,7 +10,7 @@ import (
 
 	"github.com/moby/moby/client"
 
-	"github.com/algotrendy/rewind/activities/progress"
+	"github.com/algotrendy/rewind/heartbeat"
 )
 
 // StopInput says which project to stop and how long its containers get to exit cleanly.
@@ -81,14 +81,14 @@ func (a *Activities) StopProject(ctx context.Context, in StopInput) (StopResult,
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	var forced []string
-	progress.Beat(ctx, stopProgress(&mu, waiting, len(running)))
+	heartbeat.Beat(ctx, stopProgress(&mu, waiting, len(running)))
 wait:
 	for {
 		select {
 		case <-done:
 			break wait
 		case <-tick.C:
-			progress.Beat(ctx, stopProgress(&mu, waiting, len(running)))
+			heartbeat.Beat(ctx, stopProgress(&mu, waiting, len(running)))
 		case <-deadline.C:
 			// The engine's own stop hangs: kill directly, as the runbook's `kill` does.
 			mu.Lock()

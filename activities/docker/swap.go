@@ -23,6 +23,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/activities/docker/mover"
+	"github.com/algotrendy/rewind/failure"
 )
 
 // ForensicLabel marks a forensic volume with the rollback run that moved a volume's
@@ -63,7 +64,7 @@ type SwapResult struct {
 // FROM-scratch image (static); otherwise the result says why and the rollback copies.
 func (a *Activities) PlanSwap(ctx context.Context, in SwapInput) (SwapResult, error) {
 	if in.Volume == "" || in.Staging == "" || in.Forensic == "" || in.Run == "" {
-		return SwapResult{}, temporal.NewNonRetryableApplicationError("a swap needs a volume, its staging volume, a forensic volume and a run", ErrBadInput, nil)
+		return SwapResult{}, temporal.NewNonRetryableApplicationError("a swap needs a volume, its staging volume, a forensic volume and a run", failure.BadInput, nil)
 	}
 	if a.NoRename {
 		return SwapResult{Method: SwapCopy, Why: "renames are turned off on this worker (worker.swap: copy)"}, nil
@@ -73,7 +74,7 @@ func (a *Activities) PlanSwap(ctx context.Context, in SwapInput) (SwapResult, er
 		return SwapResult{}, err
 	}
 	if !live.Exists {
-		return SwapResult{}, temporal.NewNonRetryableApplicationError("no volume "+in.Volume+" to swap", ErrNoSuchVolume, nil)
+		return SwapResult{}, temporal.NewNonRetryableApplicationError("no volume "+in.Volume+" to swap", failure.NoSuchVolume, nil)
 	}
 	if why := renameable(live); why != "" {
 		return SwapResult{Method: SwapCopy, Why: why}, nil
@@ -124,14 +125,14 @@ func (a *Activities) UnswapVolume(ctx context.Context, in SwapInput) (SwapResult
 
 func (a *Activities) mover(ctx context.Context, command string, in SwapInput) (SwapResult, error) {
 	if in.Inodes == (mover.Inodes{}) {
-		return SwapResult{}, temporal.NewNonRetryableApplicationError(command+" needs the inodes PlanSwap recorded", ErrBadInput, nil)
+		return SwapResult{}, temporal.NewNonRetryableApplicationError(command+" needs the inodes PlanSwap recorded", failure.BadInput, nil)
 	}
 	live, err := a.InspectVolume(ctx, VolumeInput{Volume: in.Volume})
 	if err != nil {
 		return SwapResult{}, err
 	}
 	if !live.Exists {
-		return SwapResult{}, temporal.NewNonRetryableApplicationError("no volume "+in.Volume+" to put back", ErrNoSuchVolume, nil)
+		return SwapResult{}, temporal.NewNonRetryableApplicationError("no volume "+in.Volume+" to put back", failure.NoSuchVolume, nil)
 	}
 	// A server runs on the folder it opened, wherever it is renamed to: a rename under it
 	// leaves it writing into the staging or forensic volume, which is then removed.
@@ -143,7 +144,7 @@ func (a *Activities) mover(ctx context.Context, command string, in SwapInput) (S
 		return SwapResult{}, err
 	}
 	if why != "" {
-		return SwapResult{}, temporal.NewNonRetryableApplicationError(command+" of "+in.Volume+" by rename: "+why+"; the damaged content is whole in volume "+in.Forensic, ErrBadInput, nil)
+		return SwapResult{}, temporal.NewNonRetryableApplicationError(command+" of "+in.Volume+" by rename: "+why+"; the damaged content is whole in volume "+in.Forensic, failure.BadInput, nil)
 	}
 	v := mover.Volumes{Root: "/volumes", Live: in.Volume, Staging: in.Staging, Forensic: in.Forensic}
 	if _, err := a.runMover(ctx, image, volumesRoot(live), command, v, in.Inodes); err != nil {
@@ -362,7 +363,7 @@ func (a *Activities) runHelperMover(ctx context.Context, image, command, volume 
 		msg := strings.TrimSpace(errOut.String())
 		if code == 1 {
 			// The mover refused (content it did not record): no retry changes that.
-			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s of volume %s: %s", command, volume, msg), ErrBadInput, nil)
+			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s of volume %s: %s", command, volume, msg), failure.BadInput, nil)
 		}
 		return nil, fmt.Errorf("%s of volume %s: exit %d: %s", command, volume, code, msg)
 	}

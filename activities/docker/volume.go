@@ -5,14 +5,9 @@ import (
 	"fmt"
 	"maps"
 
+	"github.com/algotrendy/rewind/failure"
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/temporal"
-)
-
-// Error types of the volume steps.
-const (
-	ErrNoSuchVolume    = "NoSuchVolume"
-	ErrNoSnapshotProof = "NoSnapshotProof"
 )
 
 // VolumeInput names a volume.
@@ -113,13 +108,13 @@ func (a *Activities) checkProof(ctx context.Context, in RemoveVolumeInput) error
 	if p.Volume != in.Volume || p.Location == "" || len(p.SHA256) != 64 {
 		return temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("refuse to remove volume %s without a verified snapshot of it (got snapshot of %q at %q)", in.Volume, p.Volume, p.Location),
-			ErrNoSnapshotProof, nil)
+			failure.NoSnapshotProof, nil)
 	}
 	obj, err := a.Evidence.Stat(ctx, p.Location)
 	if size := obj.Size; err != nil || size != p.Bytes {
 		return temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("refuse to remove volume %s: its snapshot %s is not stored as recorded (size %d, want %d): %v", in.Volume, p.Location, size, p.Bytes, err),
-			ErrNoSnapshotProof, err)
+			failure.NoSnapshotProof, err)
 	}
 	return nil
 }
@@ -134,7 +129,7 @@ func (a *Activities) CreateVolume(ctx context.Context, in VolumeInfo) (VolumeInf
 	if cur.Exists {
 		if !maps.Equal(cur.Labels, in.Labels) {
 			return VolumeInfo{}, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("volume %s exists with other labels than recorded; remove it or check which stack owns it", in.Name), ErrBadInput, nil)
+				fmt.Sprintf("volume %s exists with other labels than recorded; remove it or check which stack owns it", in.Name), failure.BadInput, nil)
 		}
 		return cur, nil
 	}

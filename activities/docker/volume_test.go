@@ -19,9 +19,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
-	"github.com/algotrendy/rewind/activities/archive"
 	"github.com/algotrendy/rewind/activities/docker"
-	"github.com/algotrendy/rewind/activities/meter"
+	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/meter"
 )
 
 func TestSnapshotRestoresToTheSameBytesAndBothAreIdempotent(t *testing.T) {
@@ -92,7 +92,7 @@ func TestRestoreRefusesEscapingEntriesAndWritesNothingOutsideTheVolume(t *testin
 			require.Contains(t, err.Error(), tc.want, "the message names the entry")
 			var appErr *temporal.ApplicationError
 			require.ErrorAs(t, err, &appErr)
-			require.Equal(t, archive.ErrUnsafeEntry, appErr.Type())
+			require.Equal(t, failure.UnsafeEntry, appErr.Type())
 			require.True(t, appErr.NonRetryable())
 			// Restores go into a staging volume of the run, which the rollback removes when
 			// its backup is refused: only the entries before the bad one are there.
@@ -125,7 +125,7 @@ func TestRestoreRefusesDamagedAndOversizedBackups(t *testing.T) {
 	require.ErrorContains(t, err, "its checksum says 0000")
 	var appErr *temporal.ApplicationError
 	require.ErrorAs(t, err, &appErr)
-	require.Equal(t, docker.ErrChecksumMismatch, appErr.Type())
+	require.Equal(t, failure.ChecksumMismatch, appErr.Type())
 }
 
 func TestRestoreCancelledHalfWayResumesWithoutRewritingCountedEntries(t *testing.T) {

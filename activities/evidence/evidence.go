@@ -8,7 +8,7 @@ import (
 	"path"
 	"strings"
 
-	"github.com/algotrendy/rewind/activities/storage"
+	"github.com/algotrendy/rewind/storage"
 )
 
 // Prefix is the folder of one run's evidence. The run ID keeps a later rollback of the same

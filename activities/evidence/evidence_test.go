@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/algotrendy/rewind/activities/storage"
+	"github.com/algotrendy/rewind/storage"
 )
 
 func TestEachRunHasItsOwnFolder(t *testing.T) {

@@ -11,16 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/algotrendy/rewind/failure"
 	"go.temporal.io/sdk/temporal"
-)
-
-// Error types of a version Rewind will not move to: neither heals by retrying.
-const (
-	// ErrBadRef: the repository has no such tag or commit.
-	ErrBadRef = "BadRef"
-	// ErrBlockedCheckout: the move would change what must not change (the stack's data,
-	// its backups, Rewind's own files) or overwrite files git does not track.
-	ErrBlockedCheckout = "BlockedCheckout"
 )
 
 // Activities run git in the stack's working directory on the Docker host.
@@ -56,19 +48,19 @@ type Resolved struct {
 func (a *Activities) Resolve(ctx context.Context, in ResolveInput) (Resolved, error) {
 	head, err := git(ctx, in.Dir, "rev-parse", "HEAD")
 	if err != nil {
-		return Resolved{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s is not a git checkout: %v", in.Dir, err), ErrBadRef, err)
+		return Resolved{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s is not a git checkout: %v", in.Dir, err), failure.BadRef, err)
 	}
 	ref := in.Ref
 	if ref == "previous-tag" {
 		if ref, err = git(ctx, in.Dir, "describe", "--tags", "--abbrev=0", "HEAD^"); err != nil {
-			return Resolved{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no tag before HEAD in %s; name one with --to", in.Dir), ErrBadRef, err)
+			return Resolved{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no tag before HEAD in %s; name one with --to", in.Dir), failure.BadRef, err)
 		}
 	}
 	commit, err := git(ctx, in.Dir, "rev-parse", "--verify", ref+"^{commit}")
 	if err != nil {
 		tags, _ := git(ctx, in.Dir, "tag", "-l", "--sort=-v:refname")
 		return Resolved{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("%s has no version %q; its tags: %s", in.Dir, in.Ref, strings.Join(strings.Fields(tags), ", ")), ErrBadRef, err)
+			fmt.Sprintf("%s has no version %q; its tags: %s", in.Dir, in.Ref, strings.Join(strings.Fields(tags), ", ")), failure.BadRef, err)
 	}
 	return Resolved{Ref: ref, Commit: commit, Head: head}, nil
 }
@@ -94,7 +86,7 @@ type Move struct {
 func (a *Activities) CheckMove(ctx context.Context, in CheckMoveInput) (Move, error) {
 	root, err := git(ctx, in.Dir, "rev-parse", "--show-toplevel")
 	if err != nil {
-		return Move{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s is not a git checkout: %v", in.Dir, err), ErrBadRef, err)
+		return Move{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s is not a git checkout: %v", in.Dir, err), failure.BadRef, err)
 	}
 	var m Move
 	for _, p := range in.Protected {
@@ -125,7 +117,7 @@ func (a *Activities) CheckMove(ctx context.Context, in CheckMoveInput) (Move, er
 		}
 	}
 	if len(blocked) > 0 {
-		return m, temporal.NewNonRetryableApplicationError(fmt.Sprintf("checking out %.12s would %s; nothing was changed: move those files or pick another version", in.Commit, strings.Join(blocked, ", ")), ErrBlockedCheckout, nil)
+		return m, temporal.NewNonRetryableApplicationError(fmt.Sprintf("checking out %.12s would %s; nothing was changed: move those files or pick another version", in.Commit, strings.Join(blocked, ", ")), failure.BlockedCheckout, nil)
 	}
 	return m, nil
 }
@@ -244,7 +236,7 @@ func (a *Activities) ApplyStash(ctx context.Context, in ApplyInput) (Stash, erro
 	}
 	if _, err := git(ctx, in.Dir, "stash", "apply", in.Commit); err != nil {
 		return Stash{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("apply stash %s in %s: %v; the changes are safe in the stash: `git stash apply %s`", in.Commit, in.Dir, err, in.Commit), ErrBadRef, err)
+			fmt.Sprintf("apply stash %s in %s: %v; the changes are safe in the stash: `git stash apply %s`", in.Commit, in.Dir, err, in.Commit), failure.BadRef, err)
 	}
 	return Stash{Stashed: true, Commit: in.Commit}, nil
 }

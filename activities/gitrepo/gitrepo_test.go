@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/algotrendy/rewind/failure"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 )
@@ -47,7 +48,7 @@ func TestResolvePinsVersionsAndNamesTheTagsWhenOneIsMissing(t *testing.T) {
 	_, err := a.Resolve(ctx, ResolveInput{Dir: dir, Ref: "v9"})
 	var appErr *temporal.ApplicationError
 	require.ErrorAs(t, err, &appErr)
-	require.Equal(t, ErrBadRef, appErr.Type())
+	require.Equal(t, failure.BadRef, appErr.Type())
 	require.Contains(t, err.Error(), `has no version "v9"; its tags: v2.6, v2.5`)
 	_, err = a.Resolve(ctx, ResolveInput{Dir: t.TempDir(), Ref: "v2.5"})
 	require.ErrorContains(t, err, "is not a git checkout")
@@ -112,7 +113,7 @@ func TestCheckMoveRefusesToTouchProtectedFoldersOrUntrackedFiles(t *testing.T) {
 	_, err = a.CheckMove(ctx, CheckMoveInput{Dir: dir, Commit: v27})
 	var appErr *temporal.ApplicationError
 	require.ErrorAs(t, err, &appErr)
-	require.Equal(t, ErrBlockedCheckout, appErr.Type())
+	require.Equal(t, failure.BlockedCheckout, appErr.Type())
 	require.Contains(t, err.Error(), "overwrite notes.txt, which git does not track")
 	require.Equal(t, git("rev-parse", "v2.6"), git("rev-parse", "HEAD"), "nothing moved")
 }

@@ -12,12 +12,9 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/identity"
 )
-
-// ErrBadPolicy is the error type of a policy this worker cannot judge by: an allowed
-// signers file that does not parse, or one key under two names.
-const ErrBadPolicy = "BadPolicy"
 
 // ReadAllowedSigners reads and parses the policy's allowed signers file (nil when it
 // names none) and refuses one key under two names, naming both.
@@ -80,7 +77,7 @@ func (a *Activities) signerKeys(at time.Time) (map[string][]string, error) {
 func badPolicy(err error) error {
 	var problems *config.Problems
 	if errors.As(err, &problems) {
-		return temporal.NewNonRetryableApplicationError(err.Error(), ErrBadPolicy, nil)
+		return temporal.NewNonRetryableApplicationError(err.Error(), failure.BadPolicy, nil)
 	}
 	return err
 }
@@ -113,7 +110,7 @@ func (a *Activities) KeysNow(_ context.Context, in KeysInput) (PersonKeys, error
 	}
 	who, found, err := a.Config.Person(in.Person, signers)
 	if err != nil {
-		return PersonKeys{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadPolicy, nil)
+		return PersonKeys{}, temporal.NewNonRetryableApplicationError(err.Error(), failure.BadPolicy, nil)
 	}
 	return PersonKeys{Person: in.Person, Found: found, Keys: who.Keys, At: now}, nil
 }

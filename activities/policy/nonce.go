@@ -10,11 +10,9 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/algotrendy/rewind/activities/storage"
+	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/storage"
 )
-
-// ErrNonceUsed is the error type of a signed start whose nonce another run claimed.
-const ErrNonceUsed = "NonceUsed"
 
 // NonceClaim is a signed start's nonce and the run that would be admitted by it.
 type NonceClaim struct {
@@ -39,7 +37,7 @@ type nonceRecord struct {
 // the history of the run it started.
 func (a *Activities) ClaimNonce(ctx context.Context, in NonceClaim) error {
 	if !isHex(in.Nonce, 32, 64) || in.WorkflowID == "" || in.RunID == "" {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("claim nonce %q for %s run %s: want 32 to 64 lowercase hex characters and a run", in.Nonce, in.WorkflowID, in.RunID), "BadInput", nil)
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("claim nonce %q for %s run %s: want 32 to 64 lowercase hex characters and a run", in.Nonce, in.WorkflowID, in.RunID), failure.BadInput, nil)
 	}
 	store, err := a.nonceStore(ctx)
 	if err != nil {
@@ -65,13 +63,13 @@ func (a *Activities) ClaimNonce(ctx context.Context, in NonceClaim) error {
 	}
 	var rec nonceRecord
 	if err := json.Unmarshal(held, &rec); err != nil {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the claim of nonce %s in %s is unreadable (%v): this signed start cannot be admitted; sign a new one", in.Nonce, store.Location(name), err), ErrNonceUsed, nil)
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the claim of nonce %s in %s is unreadable (%v): this signed start cannot be admitted; sign a new one", in.Nonce, store.Location(name), err), failure.NonceUsed, nil)
 	}
 	if rec.WorkflowID == in.WorkflowID && rec.RunID == in.RunID {
 		return nil
 	}
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("this signed start was already used by %s run %s at %s: a signed start starts one rollback; sign a new one (rewind start signs each start afresh)",
-		rec.WorkflowID, rec.RunID, rec.ClaimedAt.Format(time.RFC3339)), ErrNonceUsed, nil)
+		rec.WorkflowID, rec.RunID, rec.ClaimedAt.Format(time.RFC3339)), failure.NonceUsed, nil)
 }
 
 // nonceStore is Nonces, or the evidence store of the worker's configuration.
@@ -82,7 +80,7 @@ func (a *Activities) nonceStore(ctx context.Context) (storage.Store, error) {
 	loc := a.Config.Evidence.Location()
 	s, err := storage.Open(ctx, loc)
 	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("open the evidence store %s, where start nonces are claimed: %v", loc, err), "BadInput", err)
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("open the evidence store %s, where start nonces are claimed: %v", loc, err), failure.BadInput, err)
 	}
 	return s, nil
 }

@@ -8,9 +8,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/algotrendy/rewind/activities/storage"
-	"github.com/algotrendy/rewind/activities/storage/s3test"
 	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/storage"
+	"github.com/algotrendy/rewind/storage/s3test"
 )
 
 func TestANonceAdmitsOneRunAndItsRetries(t *testing.T) {
@@ -38,7 +39,7 @@ func TestANonceAdmitsOneRunAndItsRetries(t *testing.T) {
 				err := second.ClaimNonce(ctx, other)
 				var appErr *temporal.ApplicationError
 				require.True(t, errors.As(err, &appErr), "%v", err)
-				require.Equal(t, ErrNonceUsed, appErr.Type())
+				require.Equal(t, failure.NonceUsed, appErr.Type())
 				require.True(t, appErr.NonRetryable())
 				require.ErrorContains(t, err, "this signed start was already used by rewind-prod run run-1 at ")
 			}

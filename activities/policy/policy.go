@@ -12,13 +12,11 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/algotrendy/rewind/activities/storage"
 	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/identity"
+	"github.com/algotrendy/rewind/storage"
 )
-
-// ErrUnknownStack is the error type of a rollback of a stack this worker does not know.
-const ErrUnknownStack = "UnknownStack"
 
 // Activities hold the worker's configuration.
 type Activities struct {
@@ -44,10 +42,10 @@ func (a *Activities) Plan(_ context.Context, in ResolveInput) (config.Plan, erro
 	}
 	p, err := a.Config.Plan(in.Stack, in.Severity, a.Host, signers)
 	if errors.Is(err, config.ErrUnknownStack) {
-		return config.Plan{}, temporal.NewNonRetryableApplicationError(err.Error()+"; nothing was changed", ErrUnknownStack, nil)
+		return config.Plan{}, temporal.NewNonRetryableApplicationError(err.Error()+"; nothing was changed", failure.UnknownStack, nil)
 	}
 	if err != nil {
-		return config.Plan{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%v; nothing was changed", err), "BadInput", nil)
+		return config.Plan{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%v; nothing was changed", err), failure.BadInput, nil)
 	}
 	return p, nil
 }
@@ -67,10 +65,10 @@ func (a *Activities) GroupPlan(_ context.Context, in GroupInput) (config.GroupPl
 	}
 	p, err := a.Config.GroupPlan(in.Group, in.Severity, signers)
 	if errors.Is(err, config.ErrUnknownGroup) {
-		return config.GroupPlan{}, temporal.NewNonRetryableApplicationError(err.Error()+"; nothing was changed", ErrUnknownStack, nil)
+		return config.GroupPlan{}, temporal.NewNonRetryableApplicationError(err.Error()+"; nothing was changed", failure.UnknownStack, nil)
 	}
 	if err != nil {
-		return config.GroupPlan{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%v; nothing was changed", err), "BadInput", nil)
+		return config.GroupPlan{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%v; nothing was changed", err), failure.BadInput, nil)
 	}
 	return p, nil
 }
@@ -80,14 +78,14 @@ func (a *Activities) GroupPlan(_ context.Context, in GroupInput) (config.GroupPl
 func (a *Activities) SignAsGuard(_ context.Context, st identity.Statement) (string, error) {
 	w := a.Config.Worker
 	if st.Person != w.GuardName {
-		return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("the guard signs only as %s, not %s", w.GuardName, st.Person), "BadInput", nil)
+		return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("the guard signs only as %s, not %s", w.GuardName, st.Person), failure.BadInput, nil)
 	}
 	if w.GuardKey == "" {
-		return "", temporal.NewNonRetryableApplicationError("policy.require_signatures is on but worker.guard_key names no key: give the guard an SSH key and list its public key under its approver entry", "BadInput", nil)
+		return "", temporal.NewNonRetryableApplicationError("policy.require_signatures is on but worker.guard_key names no key: give the guard an SSH key and list its public key under its approver entry", failure.BadInput, nil)
 	}
 	signer, err := identity.FileSigner(w.GuardKey)
 	if err != nil {
-		return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("worker.guard_key %s: %v", w.GuardKey, err), "BadInput", nil)
+		return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("worker.guard_key %s: %v", w.GuardKey, err), failure.BadInput, nil)
 	}
 	return identity.Sign(signer, st)
 }

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/algotrendy/rewind/activities/progress"
+	"github.com/algotrendy/rewind/heartbeat"
 )
 
 // APISampleInput is one look at the stack from outside for a guard: its health
@@ -59,7 +59,7 @@ func (a *Activities) SampleAPI(ctx context.Context, in APISampleInput) (APISampl
 	if in.FunctionalURL != "" {
 		var took []time.Duration
 		for i := range max(in.Probes, 1) {
-			progress.Beat(ctx, fmt.Sprintf("request %d to %s", i+1, in.FunctionalURL))
+			heartbeat.Beat(ctx, fmt.Sprintf("request %d to %s", i+1, in.FunctionalURL))
 			began := time.Now()
 			code, _, err := a.get(ctx, in.FunctionalURL)
 			out.Requests++
@@ -75,7 +75,7 @@ func (a *Activities) SampleAPI(ctx context.Context, in APISampleInput) (APISampl
 		}
 	}
 	if in.DatabaseURL != "" && in.DataQuery != "" {
-		progress.Beat(ctx, "data query")
+		heartbeat.Beat(ctx, "data query")
 		res, err := a.CheckData(ctx, DataCheck{URL: in.DatabaseURL, Query: in.DataQuery})
 		if err != nil {
 			return out, err

@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/algotrendy/rewind/activities/archive"
 	"github.com/algotrendy/rewind/activities/backup"
+	"github.com/algotrendy/rewind/archive"
 	"github.com/algotrendy/rewind/config"
 )
 

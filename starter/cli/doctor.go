@@ -24,7 +24,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
-	"github.com/algotrendy/rewind/activities/archive"
+	"github.com/algotrendy/rewind/archive"
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/identity"
 	"github.com/algotrendy/rewind/starter/hostcheck"

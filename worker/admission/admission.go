@@ -22,13 +22,11 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/activities/policy"
-	"github.com/algotrendy/rewind/activities/storage"
 	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/storage"
 	"github.com/algotrendy/rewind/workflows"
 )
-
-// ErrNotAdmitted is the error type of a step the worker refuses to run.
-const ErrNotAdmitted = "NotAdmitted"
 
 // Server is what the gate asks the Temporal server about the run that scheduled a step
 // (client.Client is one).
@@ -103,7 +101,7 @@ func (a *gatedActivity) ExecuteActivity(ctx context.Context, in *interceptor.Exe
 func (g *Gate) admit(ctx context.Context, info activity.Info, args []any) error {
 	refuse := func(format string, a ...any) error {
 		msg := fmt.Sprintf("%s refused: ", info.ActivityType.Name) + fmt.Sprintf(format, a...) + "; nothing was run. Start rollbacks with `rewind start`"
-		return temporal.NewNonRetryableApplicationError(msg, ErrNotAdmitted, nil)
+		return temporal.NewNonRetryableApplicationError(msg, failure.NotAdmitted, nil)
 	}
 	// A local activity runs only inside the workflow code of this very worker.
 	if info.IsLocalActivity {

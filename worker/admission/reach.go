@@ -15,8 +15,8 @@ import (
 	"github.com/algotrendy/rewind/activities/notify"
 	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/activities/probe"
-	"github.com/algotrendy/rewind/activities/storage"
 	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/storage"
 )
 
 // Reach is what one run may touch of one stack: what the worker's configuration names

@@ -15,9 +15,10 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/algotrendy/rewind/activities/policy"
-	"github.com/algotrendy/rewind/activities/storage"
 	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/identity"
+	"github.com/algotrendy/rewind/storage"
 	"github.com/algotrendy/rewind/workflows"
 )
 
@@ -209,7 +210,7 @@ func (g *Gate) proveStart(ctx context.Context, pol config.Policy, who config.Per
 	}
 	err = g.Policy.ClaimNonce(ctx, policy.NonceClaim{Nonce: st.Nonce, WorkflowID: workflowID, RunID: sent.firstRunID, Person: st.Person})
 	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && !appErr.NonRetryable() && appErr.Type() != policy.ErrNonceUsed {
+	if errors.As(err, &appErr) && !appErr.NonRetryable() && appErr.Type() != failure.NonceUsed {
 		return err
 	}
 	if errors.As(err, &appErr) {

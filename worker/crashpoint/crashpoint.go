@@ -24,7 +24,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/interceptor"
 
-	"github.com/algotrendy/rewind/activities/meter"
+	"github.com/algotrendy/rewind/meter"
 )
 
 // StopsSwapBetweenMoves says the swap's mover must stop after its first rename.

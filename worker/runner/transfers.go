@@ -8,7 +8,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.temporal.io/sdk/interceptor"
 
-	"github.com/algotrendy/rewind/activities/meter"
+	"github.com/algotrendy/rewind/meter"
 )
 
 // TransferMetrics counts the bytes Rewind's transfers move, by kind, as the counter

@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/algotrendy/rewind/activities/archive"
+	"github.com/algotrendy/rewind/archive"
 )
 
 // Copy writes the files under from into root as Restore writes a backup's, with the same

@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/algotrendy/rewind/activities/archive"
+	"github.com/algotrendy/rewind/archive"
 )
 
 // Ack says the entries up to backup index Index are in the volume, and how many file

@@ -11,7 +11,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/algotrendy/rewind/activities/archive"
+	"github.com/algotrendy/rewind/archive"
+	"github.com/algotrendy/rewind/failure"
 )
 
 // stream is a backup's tar stream as the worker's gzip tool hands it to the mover.
@@ -99,8 +100,8 @@ func TestRestoreRefusesEntriesLeavingTheVolume(t *testing.T) {
 	root := t.TempDir()
 	for _, name := range []string{"../escape", "/abs", "db/../../x"} {
 		acks, err := restore(t, root, []*tar.Header{{Name: name, Typeflag: tar.TypeReg, Size: 1}}, map[string][]byte{name: []byte("x")}, 1<<20)
-		require.Equal(t, archive.ErrUnsafeEntry, archive.ErrorType(err), "%s: %v", name, err)
-		require.Equal(t, archive.ErrUnsafeEntry, acks[len(acks)-1].Refused, "the worker is told which rule")
+		require.Equal(t, failure.UnsafeEntry, archive.ErrorType(err), "%s: %v", name, err)
+		require.Equal(t, failure.UnsafeEntry, acks[len(acks)-1].Refused, "the worker is told which rule")
 	}
 	entries, err := os.ReadDir(root)
 	require.NoError(t, err)

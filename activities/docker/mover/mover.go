@@ -19,7 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/algotrendy/rewind/activities/archive"
+	"github.com/algotrendy/rewind/archive"
 )
 
 // Inodes identify the live and the staged content, whatever folder they are in now.

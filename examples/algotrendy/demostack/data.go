@@ -16,7 +16,7 @@ import (
 	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/probe"
-	"github.com/algotrendy/rewind/activities/storage"
+	"github.com/algotrendy/rewind/storage"
 )
 
 // Volume is the market database's volume of a demo project, as compose names it.

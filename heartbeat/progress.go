@@ -1,8 +1,8 @@
-// Package progress is how Rewind's activities report that they are alive and how far
+// Package heartbeat is how Rewind's activities report that they are alive and how far
 // they got: Beat records a heartbeat with details, Reader counts bytes as they pass, and
 // Keepalive (a worker interceptor) heartbeats for an activity that is busy in one long
 // call, re-sending the details it last reported so a retry still resumes from them.
-package progress
+package heartbeat
 
 import (
 	"context"

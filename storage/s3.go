@@ -16,12 +16,9 @@ import (
 	"github.com/aws/smithy-go"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/algotrendy/rewind/activities/meter"
+	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/meter"
 )
-
-// ErrStoreConfig is the error type of a store that no retry can reach: a wrong bucket,
-// missing credentials, access denied.
-const ErrStoreConfig = "BackupStoreConfig"
 
 // S3 is a bucket (and prefix) of an S3 or S3-compatible server, reached with the default
 // AWS credential chain.
@@ -76,7 +73,7 @@ func (s *S3) explain(verb, name string, err error) error {
 		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "NoSuchBucket", "AllAccessDisabled":
 			// Retrying cannot fix a bucket name or credentials: say so at once.
 			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s %s%s: %s: %s; check the bucket name and the worker's AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID, instance role)",
-				verb, s.Describe(), name, apiErr.ErrorCode(), apiErr.ErrorMessage()), ErrStoreConfig, err)
+				verb, s.Describe(), name, apiErr.ErrorCode(), apiErr.ErrorMessage()), failure.StoreConfig, err)
 		}
 	}
 	return fmt.Errorf("%s %s%s: %w", verb, s.Describe(), name, err)

@@ -17,8 +17,8 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/require"
 
-	"github.com/algotrendy/rewind/activities/archive"
-	"github.com/algotrendy/rewind/activities/archive/archivetest"
+	"github.com/algotrendy/rewind/archive"
+	"github.com/algotrendy/rewind/archive/archivetest"
 )
 
 // TestEngineRestoresNormalizedSparseBackups copies the Normalize'd stream of `--sparse`

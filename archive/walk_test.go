@@ -13,8 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/algotrendy/rewind/activities/archive"
-	"github.com/algotrendy/rewind/activities/archive/archivetest"
+	"github.com/algotrendy/rewind/archive"
+	"github.com/algotrendy/rewind/archive/archivetest"
 )
 
 // readerFacts is what Go's tar reader reports for the sparse file of each GNU tar variant.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/algotrendy/rewind/activities/meter"
+	"github.com/algotrendy/rewind/meter"
 )
 
 func TestWatchesSeeRunningTotalsPerKind(t *testing.T) {

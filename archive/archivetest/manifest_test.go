@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/algotrendy/rewind/activities/archive/archivetest"
+	"github.com/algotrendy/rewind/archive/archivetest"
 )
 
 // TestDiffNamesWhatDiffers: each difference is one line naming the path and the field.

@@ -17,8 +17,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/algotrendy/rewind/activities/archive"
-	"github.com/algotrendy/rewind/activities/archive/archivetest"
+	"github.com/algotrendy/rewind/archive"
+	"github.com/algotrendy/rewind/archive/archivetest"
+	"github.com/algotrendy/rewind/failure"
 )
 
 // entry is one header of a hand-made archive, with its body.
@@ -125,7 +126,7 @@ func TestWalkRefusesUnsafeEntries(t *testing.T) {
 			require.Equal(t, tc.entry, unsafe.Entry)
 			require.ErrorContains(t, err, `entry "`+tc.entry+`" `)
 			require.ErrorContains(t, err, tc.want)
-			require.Equal(t, archive.ErrUnsafeEntry, archive.ErrorType(err))
+			require.Equal(t, failure.UnsafeEntry, archive.ErrorType(err))
 			require.NotContains(t, visited, strings.TrimPrefix(tc.entry, "v/_data/"), "the refused entry is never visited")
 		})
 	}
@@ -186,12 +187,12 @@ func TestWalkRefusesDamagedAndOversizedBackups(t *testing.T) {
 		errType string
 		want    string
 	}{
-		{"cut in the middle", good[:len(good)/2], archive.Limits{}, archive.ErrCorruptBackup, "the runbook's `tar -tzf` fails on it too"},
-		{"a byte flipped in the middle", flipped, archive.Limits{}, archive.ErrCorruptBackup, "damaged"},
-		{"not gzip", []byte("this is not a backup"), archive.Limits{}, archive.ErrCorruptBackup, "damaged"},
-		{"gzip of something that is not tar", gzipOf(t, []byte(strings.Repeat("not tar ", 200))), archive.Limits{}, archive.ErrCorruptBackup, "after 0 entries"},
-		{"bomb over MaxBytes", bomb, archive.Limits{MaxBytes: 10 << 20}, archive.ErrTooLarge, `unpacks to more than 10485760 bytes at entry "v/_data/zeros"`},
-		{"more entries than MaxEntries", tarGz(t, many...), archive.Limits{MaxEntries: 5}, archive.ErrTooLarge, `holds more than 5 entries at entry "v/_data/f5"`},
+		{"cut in the middle", good[:len(good)/2], archive.Limits{}, failure.CorruptBackup, "the runbook's `tar -tzf` fails on it too"},
+		{"a byte flipped in the middle", flipped, archive.Limits{}, failure.CorruptBackup, "damaged"},
+		{"not gzip", []byte("this is not a backup"), archive.Limits{}, failure.CorruptBackup, "damaged"},
+		{"gzip of something that is not tar", gzipOf(t, []byte(strings.Repeat("not tar ", 200))), archive.Limits{}, failure.CorruptBackup, "after 0 entries"},
+		{"bomb over MaxBytes", bomb, archive.Limits{MaxBytes: 10 << 20}, failure.TooLarge, `unpacks to more than 10485760 bytes at entry "v/_data/zeros"`},
+		{"more entries than MaxEntries", tarGz(t, many...), archive.Limits{MaxEntries: 5}, failure.TooLarge, `holds more than 5 entries at entry "v/_data/f5"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var read int64
@@ -200,7 +201,7 @@ func TestWalkRefusesDamagedAndOversizedBackups(t *testing.T) {
 			t.Log(err)
 			require.Equal(t, tc.errType, archive.ErrorType(err), "%v", err)
 			require.ErrorContains(t, err, tc.want)
-			if tc.errType == archive.ErrTooLarge {
+			if tc.errType == failure.TooLarge {
 				require.Less(t, read, int64(1<<20), "refused at the header, before its content is unpacked")
 			}
 		})
@@ -284,9 +285,9 @@ func TestWalkFindsDamageWithEveryGunzip(t *testing.T) {
 				errType string
 			}{
 				{"whole", good, ""},
-				{"cut in the middle", good[:len(good)/2], archive.ErrCorruptBackup},
-				{"a byte flipped in the middle", flipped, archive.ErrCorruptBackup},
-				{"not gzip", []byte("this is not a backup"), archive.ErrCorruptBackup},
+				{"cut in the middle", good[:len(good)/2], failure.CorruptBackup},
+				{"a byte flipped in the middle", flipped, failure.CorruptBackup},
+				{"not gzip", []byte("this is not a backup"), failure.CorruptBackup},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					_, err := walkBytes(t, tc.backup, archive.WalkOptions{}, nil)
@@ -364,7 +365,7 @@ func TestWalkUnreadableBackupIsNotDamage(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("PATH", tc.path)
 			_, err := walkBytes(t, nil, archive.WalkOptions{}, nil)
-			require.Equal(t, archive.ErrCorruptBackup, archive.ErrorType(err), "an empty backup is damaged: %v", err)
+			require.Equal(t, failure.CorruptBackup, archive.ErrorType(err), "an empty backup is damaged: %v", err)
 			_, err = archive.Walk(t.Context(), &failingReader{b: backup, n: len(backup) / 2, err: lost}, archive.WalkOptions{}, nil)
 			require.ErrorIs(t, err, lost)
 			require.Empty(t, archive.ErrorType(err))

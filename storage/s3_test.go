@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/algotrendy/rewind/activities/storage/s3test"
+	"github.com/algotrendy/rewind/storage/s3test"
 )
 
 func TestMultipartUploadInterruptedResumesFromTheStoredParts(t *testing.T) {

@@ -9,7 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/algotrendy/rewind/activities/archive"
+	"github.com/algotrendy/rewind/archive"
+	"github.com/algotrendy/rewind/failure"
 )
 
 func TestParseLayoutReadsWhatStringWrites(t *testing.T) {
@@ -146,7 +147,7 @@ func TestCheckerForCallersThatReadTarThemselves(t *testing.T) {
 		e, inVolume, err := c.Check(&tc.hdr)
 		if tc.err != "" {
 			require.ErrorContains(t, err, tc.err)
-			require.Equal(t, archive.ErrTooLarge, archive.ErrorType(err))
+			require.Equal(t, failure.TooLarge, archive.ErrorType(err))
 			continue
 		}
 		require.NoError(t, err, tc.hdr.Name)

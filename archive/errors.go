@@ -3,18 +3,8 @@ package archive
 import (
 	"errors"
 	"fmt"
-)
 
-// Temporal error types of a refused backup. Every one is permanent: retrying reads the
-// same bytes and fails the same way, so callers raise them as non-retryable.
-const (
-	// ErrUnsafeEntry: an entry would land outside the volume or is something no
-	// database backup holds (a device node, a link out).
-	ErrUnsafeEntry = "UnsafeArchiveEntry"
-	// ErrCorruptBackup: gzip or tar is damaged.
-	ErrCorruptBackup = "CorruptBackup"
-	// ErrTooLarge: the archive unpacks to more bytes or entries than allowed.
-	ErrTooLarge = "BackupTooLarge"
+	"github.com/algotrendy/rewind/failure"
 )
 
 // ErrorType returns the Temporal error type of err when it is a refusal of this package
@@ -25,11 +15,11 @@ func ErrorType(err error) string {
 	var limit *LimitError
 	switch {
 	case errors.As(err, &unsafe):
-		return ErrUnsafeEntry
+		return failure.UnsafeEntry
 	case errors.As(err, &corrupt):
-		return ErrCorruptBackup
+		return failure.CorruptBackup
 	case errors.As(err, &limit):
-		return ErrTooLarge
+		return failure.TooLarge
 	}
 	return ""
 }

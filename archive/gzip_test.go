@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/algotrendy/rewind/activities/archive"
+	"github.com/algotrendy/rewind/archive"
 )
 
 // TestGzipperMembersReadBackWithEveryGunzip: a snapshot is gzip members written one per
