@@ -1,7 +1,9 @@
-// Package backup finds, verifies and moves the stack's database backups
-// (questdb_backup_YYYYMMDD_HHMMSS.tar.gz with `sha256sum` sidecars) in a local folder or S3,
-// over one small storage interface with a package per backend.
-package backup
+// Package backups knows a stack's database backups as the runbook names them
+// (questdb_backup_YYYYMMDD_HHMMSS.tar.gz with `sha256sum` sidecars) in any store: which
+// files are backups, newest first, with their sidecars; reading one whole as a rollback
+// checks it; and the verdicts each host keeps on what it read. It registers nothing: the
+// backup activities, the volume restore and the `rewind` CLI all use it.
+package backups
 
 import (
 	"path"

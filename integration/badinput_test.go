@@ -19,7 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/algotrendy/rewind/activities/backup"
+	"github.com/algotrendy/rewind/backups"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 	"github.com/algotrendy/rewind/workflows"
 )
@@ -42,7 +42,7 @@ func TestBadInputTable(t *testing.T) {
 	}{
 		{"corrupt sidecar", func(e *env) {
 			path := e.goodBackup()
-			require.NoError(t, os.WriteFile(backup.SidecarName(path), []byte(strings.Repeat("0", 64)+"  "+filepath.Base(path)+"\n"), 0o644))
+			require.NoError(t, os.WriteFile(backups.SidecarName(path), []byte(strings.Repeat("0", 64)+"  "+filepath.Base(path)+"\n"), 0o644))
 		}, false, "its checksum says " + strings.Repeat("0", 64)},
 		{"truncated gzip", func(e *env) {
 			path := e.goodBackup()
@@ -50,7 +50,7 @@ func TestBadInputTable(t *testing.T) {
 			require.NoError(t, err)
 			// Only the damaged copy is left: with a good older one Rewind would restore that.
 			require.NoError(t, os.Remove(path))
-			require.NoError(t, os.Remove(backup.SidecarName(path)))
+			require.NoError(t, os.Remove(backups.SidecarName(path)))
 			e.writeBackup(b[:len(b)/2])
 		}, false, "damaged"},
 		{"tar entry with ../", func(e *env) {
@@ -176,7 +176,7 @@ func (e *env) writeBackup(body []byte) {
 func (e *env) sidecar(path string) {
 	e.t.Helper()
 	sum := fileSHA256(e.t, path)
-	require.NoError(e.t, os.WriteFile(backup.SidecarName(path), []byte(sum+"  "+filepath.Base(path)+"\n"), 0o644))
+	require.NoError(e.t, os.WriteFile(backups.SidecarName(path), []byte(sum+"  "+filepath.Base(path)+"\n"), 0o644))
 }
 
 func tarGz(t testing.TB, hdrs ...tar.Header) []byte {

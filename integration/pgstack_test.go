@@ -16,9 +16,9 @@ import (
 	"github.com/stretchr/testify/require"
 	sdkclient "go.temporal.io/sdk/client"
 
-	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/probe"
+	"github.com/algotrendy/rewind/backups"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 	"github.com/algotrendy/rewind/examples/postgres/pgimage"
 	"github.com/algotrendy/rewind/failure"
@@ -156,7 +156,7 @@ func (p *pgStack) backup(want ...string) string {
 	if len(want) > 0 {
 		recorded = want[0]
 	}
-	require.NoError(p.t, os.WriteFile(filepath.Join(p.backups, backup.FingerprintName(name)), []byte(recorded+"\n"), 0o644))
+	require.NoError(p.t, os.WriteFile(filepath.Join(p.backups, backups.FingerprintName(name)), []byte(recorded+"\n"), 0o644))
 	require.NoError(p.t, c.Run(ctx, "start"))
 	require.NoError(p.t, demostack.WaitHealthy(ctx, p.s.engine, p.project))
 	return fp

@@ -15,7 +15,7 @@ import (
 	"github.com/klauspost/pgzip"
 	"github.com/stretchr/testify/require"
 
-	"github.com/algotrendy/rewind/activities/backup"
+	"github.com/algotrendy/rewind/backups"
 	"github.com/algotrendy/rewind/storage"
 	"github.com/algotrendy/rewind/storage/s3test"
 )
@@ -39,8 +39,8 @@ func (e *env) store(bucket string) storage.Store {
 func (e *env) uploadBackup(path string) {
 	e.t.Helper()
 	s := e.store("backups")
-	for _, p := range []string{path, backup.SidecarName(path), backup.FingerprintName(path)} {
-		if _, err := os.Stat(p); err != nil && p == backup.FingerprintName(path) {
+	for _, p := range []string{path, backups.SidecarName(path), backups.FingerprintName(path)} {
+		if _, err := os.Stat(p); err != nil && p == backups.FingerprintName(path) {
 			continue // a backup tool that records no fingerprint
 		}
 		require.NoError(e.t, s.PutFile(context.Background(), filepath.Base(p), p, storage.UploadCheckpoint{}, func(storage.UploadCheckpoint) {}))

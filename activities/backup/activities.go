@@ -1,3 +1,6 @@
+// Package backup holds the activities that find, verify and move the stack's database
+// backups in a local folder or S3; what a backup is and how one is read whole is package
+// backups, which these activities wrap.
 package backup
 
 import (
@@ -10,12 +13,12 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/archive"
+	"github.com/algotrendy/rewind/backups"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/heartbeat"
 	"github.com/algotrendy/rewind/meter"
@@ -27,14 +30,6 @@ import (
 type Activities struct {
 	// Downloads is the folder on this host where backups from remote stores are put.
 	Downloads string
-}
-
-func (a *Activities) store(ctx context.Context, l storage.Location) (storage.Store, error) {
-	s, err := storage.Open(ctx, l)
-	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup store %s: %v", l, err), failure.StoreConfig, err)
-	}
-	return s, nil
 }
 
 // ListInput says where to look and which files are backups.
@@ -49,72 +44,16 @@ type ListInput struct {
 	Only string `json:",omitempty"`
 }
 
-// Listed is one backup, with its recorded checksum when asked for.
-type Listed struct {
-	storage.Object
-	// SHA256 is what its sidecar records; "" without one.
-	SHA256 string `json:",omitempty"`
-	// Sidecar names the checksum file, "" without one.
-	Sidecar string `json:",omitempty"`
-	// Fingerprint is the data fingerprint recorded when the backup was made, if any.
-	Fingerprint string `json:",omitempty"`
-}
+// Listed is one backup as ListBackups returns it; the workflows name it by this name.
+type Listed = backups.Listed
 
 // ListBackups returns the backups newest first (the runbook's `ls -t ... | head`).
 func (a *Activities) ListBackups(ctx context.Context, in ListInput) ([]Listed, error) {
-	s, err := a.store(ctx, in.Location)
+	s, err := backups.Open(ctx, in.Location)
 	if err != nil {
 		return nil, err
 	}
-	objs, err := list(ctx, s, in)
-	if err != nil {
-		return nil, err
-	}
-	if in.Only != "" {
-		objs = slices.DeleteFunc(objs, func(o storage.Object) bool { return o.Name != in.Only && path.Base(o.Name) != in.Only })
-		if len(objs) == 0 {
-			return nil, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("no backup %s matching %s in %s; `rewind backups` lists them", in.Only, in.Pattern, s.Describe()), failure.NoGoodBackup, nil)
-		}
-	}
-	out := make([]Listed, len(objs))
-	for i, o := range objs {
-		out[i] = Listed{Object: o}
-		if !in.Checksums {
-			continue
-		}
-		sum, sidecar, err := readSidecar(ctx, s, o.Name)
-		if err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return nil, err
-		}
-		out[i].SHA256, out[i].Sidecar = sum, sidecar
-		if fp, err := readSmall(ctx, s, FingerprintName(o.Name)); err == nil {
-			out[i].Fingerprint = strings.TrimSpace(fp)
-		}
-	}
-	return out, nil
-}
-
-func list(ctx context.Context, s storage.Store, in ListInput) ([]storage.Object, error) {
-	all, err := s.List(ctx, "")
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("%v; check the stack's backups location in rewind.yaml", err), failure.StoreConfig, err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out []storage.Object
-	for _, o := range all {
-		if Match(in.Pattern, o.Name) {
-			out = append(out, o)
-		}
-	}
-	NewestFirst(out)
-	if in.Limit > 0 && len(out) > in.Limit {
-		out = out[:in.Limit]
-	}
-	return out, nil
+	return backups.List(ctx, s, backups.Query{Pattern: in.Pattern, Limit: in.Limit, Checksums: in.Checksums, Only: in.Only})
 }
 
 // VerifyInput names one backup and the rules it must pass.
@@ -128,73 +67,13 @@ type VerifyInput struct {
 	MaxBytes int64
 }
 
-// Verified is a backup that passed: its hash, and what checking it found.
-type Verified struct {
-	Name    string
-	Size    int64
-	SHA256  string
-	Sidecar string // "match" or "missing"
-	Entries int
-	Bytes   int64
-}
-
-// VerifyBackup checks a backup as the runbook does, in one read: the sidecar's sha256
-// (`sha256sum -c`) and a full read of gzip and tar (`tar -tzf`), with every entry checked
-// by the same rules a restore applies.
-func (a *Activities) VerifyBackup(ctx context.Context, in VerifyInput) (Verified, error) {
-	s, err := a.store(ctx, in.Location)
+// VerifyBackup checks a backup as the runbook does, in one read (backups.Verify).
+func (a *Activities) VerifyBackup(ctx context.Context, in VerifyInput) (backups.Verified, error) {
+	s, err := backups.Open(ctx, in.Location)
 	if err != nil {
-		return Verified{}, err
+		return backups.Verified{}, err
 	}
-	return verify(ctx, s, in)
-}
-
-func verify(ctx context.Context, s storage.Store, in VerifyInput) (Verified, error) {
-	bad := func(kind, format string, args ...any) error {
-		msg := fmt.Sprintf("backup %s in %s: ", in.Name, s.Describe()) + fmt.Sprintf(format, args...)
-		return temporal.NewNonRetryableApplicationError(msg, kind, nil)
-	}
-	layout, err := in.Layout.Parse()
-	if err != nil {
-		return Verified{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadInput", err)
-	}
-	v := Verified{Name: in.Name, Sidecar: "missing"}
-	want, _, err := readSidecar(ctx, s, in.Name)
-	switch {
-	case errors.Is(err, storage.ErrNotFound) && in.RequireChecksum:
-		return Verified{}, bad(failure.MissingChecksum, "no %s sidecar, and the stack sets require_checksum", path.Base(SidecarName(in.Name)))
-	case errors.Is(err, storage.ErrNotFound):
-	case err != nil:
-		return Verified{}, err
-	}
-	r, err := s.Open(ctx, in.Name, 0)
-	if errors.Is(err, storage.ErrNotFound) {
-		return Verified{}, bad(failure.CorruptBackup, "it is gone")
-	}
-	if err != nil {
-		return Verified{}, err
-	}
-	defer r.Close()
-	hash := sha256.New()
-	read := &heartbeat.Reader{R: io.TeeReader(r, hash), Ctx: ctx, Beat: func(n int64) { heartbeat.Beat(ctx, fmt.Sprintf("%s of %s read", mib(n), in.Name)) }}
-	sum, err := archive.Walk(ctx, read, archive.WalkOptions{Layout: layout, Limits: archive.Limits{MaxBytes: in.MaxBytes}}, nil)
-	if kind := archive.ErrorType(err); kind != "" {
-		return Verified{}, bad(kind, "%v", err)
-	}
-	if err != nil {
-		return Verified{}, err
-	}
-	if _, err := io.Copy(io.Discard, read); err != nil {
-		return Verified{}, fmt.Errorf("read backup %s: %w", in.Name, err)
-	}
-	v.Size, v.SHA256, v.Entries, v.Bytes = read.N, hex.EncodeToString(hash.Sum(nil)), sum.Entries, sum.Bytes
-	if want != "" {
-		if want != v.SHA256 {
-			return Verified{}, bad(failure.ChecksumMismatch, "sha256 is %s, its sidecar says %s", v.SHA256, want)
-		}
-		v.Sidecar = "match"
-	}
-	return v, nil
+	return backups.Verify(ctx, s, backups.Check{Name: in.Name, RequireChecksum: in.RequireChecksum, Layout: in.Layout, MaxBytes: in.MaxBytes})
 }
 
 // LatestGoodInput is where to look and what a good backup must pass.
@@ -214,25 +93,25 @@ type Skipped struct {
 
 // LatestGood is the chosen backup and every newer one that failed.
 type LatestGood struct {
-	Chosen  Verified
+	Chosen  backups.Verified
 	Skipped []Skipped
 }
 
 // FindLatestGood verifies backups newest first and returns the first that passes, with the
 // reason each newer one was skipped (the runbook's "try alternate backup").
 func (a *Activities) FindLatestGood(ctx context.Context, in LatestGoodInput) (LatestGood, error) {
-	s, err := a.store(ctx, in.Location)
+	s, err := backups.Open(ctx, in.Location)
 	if err != nil {
 		return LatestGood{}, err
 	}
-	backups, err := list(ctx, s, ListInput{Location: in.Location, Pattern: in.Pattern})
+	listed, err := backups.List(ctx, s, backups.Query{Pattern: in.Pattern})
 	if err != nil {
 		return LatestGood{}, err
 	}
 	var res LatestGood
-	for _, o := range backups {
+	for _, o := range listed {
 		heartbeat.Beat(ctx, "verifying "+o.Name)
-		v, err := verify(ctx, s, VerifyInput{Location: in.Location, Name: o.Name, RequireChecksum: in.RequireChecksum, Layout: in.Layout, MaxBytes: in.MaxBytes})
+		v, err := backups.Verify(ctx, s, backups.Check{Name: o.Name, RequireChecksum: in.RequireChecksum, Layout: in.Layout, MaxBytes: in.MaxBytes})
 		var appErr *temporal.ApplicationError
 		switch {
 		case err == nil:
@@ -248,7 +127,7 @@ func (a *Activities) FindLatestGood(ctx context.Context, in LatestGoodInput) (La
 	for i, sk := range res.Skipped {
 		reasons[i] = sk.Reason
 	}
-	if len(backups) == 0 {
+	if len(listed) == 0 {
 		reasons = append(reasons, fmt.Sprintf("no file matches %s", in.Pattern))
 	}
 	return res, temporal.NewNonRetryableApplicationError(
@@ -272,7 +151,7 @@ type Downloaded struct {
 // DownloadBackup copies a backup onto this host, appending to what an earlier attempt left
 // (the .part file's size is the checkpoint), and checks the whole file's hash at the end.
 func (a *Activities) DownloadBackup(ctx context.Context, in DownloadInput) (Downloaded, error) {
-	s, err := a.store(ctx, in.Location)
+	s, err := backups.Open(ctx, in.Location)
 	if err != nil {
 		return Downloaded{}, err
 	}

@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/activities/backup"
+	"github.com/algotrendy/rewind/backups"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/storage"
 	"github.com/algotrendy/rewind/storage/s3test"
@@ -137,7 +138,7 @@ func TestVerifyRefusesBadBackupsNamingWhatIsWrong(t *testing.T) {
 				name := prefix + "questdb_backup_20251019_020000.tar.gz"
 				put(t, l, name, tc.body)
 				if tc.sidecar != nil {
-					put(t, l, backup.SidecarName(name), tc.sidecar)
+					put(t, l, backups.SidecarName(name), tc.sidecar)
 				}
 				v, err := a.VerifyBackup(context.Background(), backup.VerifyInput{Location: l, Name: name, RequireChecksum: tc.require, Layout: "runbook", MaxBytes: tc.max})
 				if tc.errType == "" {

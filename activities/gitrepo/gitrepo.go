@@ -1,34 +1,24 @@
-// Package gitrepo moves the stack's checkout between versions with the git CLI, as the
-// runbook's Options 1 and 3 do: stash local changes, check out a tag or commit, reset.
+// Package gitrepo holds the activities that move the stack's checkout between versions
+// with the git CLI, as the runbook's Options 1 and 3 do: stash local changes, check out a
+// tag or commit, reset. Reading a checkout (running git, pinning a version) is package
+// gitref.
 package gitrepo
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
-	"github.com/algotrendy/rewind/failure"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/gitref"
 )
 
 // Activities run git in the stack's working directory on the Docker host.
 type Activities struct{}
-
-func git(ctx context.Context, dir string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir = dir
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("git %s in %s: %w: %s", strings.Join(args, " "), dir, err, strings.TrimSpace(errOut.String()))
-	}
-	// Only line ends are trimmed: porcelain status lines start with a meaningful space.
-	return strings.TrimRight(out.String(), "\r\n"), nil
-}
 
 // ResolveInput names a version: a tag, a commit, HEAD~1, or "previous-tag" (the newest
 // tag before the one checked out).
@@ -37,32 +27,12 @@ type ResolveInput struct {
 	Ref string
 }
 
-// Resolved is a version pinned to its commit, so a retried step moves to the same place.
-type Resolved struct {
-	Ref    string
-	Commit string
-	Head   string
-}
+// Resolved is a version pinned to its commit; the workflows name it by this name.
+type Resolved = gitref.Resolved
 
-// Resolve pins a version to a commit before anything moves.
+// Resolve pins a version to a commit before anything moves (gitref.Resolve).
 func (a *Activities) Resolve(ctx context.Context, in ResolveInput) (Resolved, error) {
-	head, err := git(ctx, in.Dir, "rev-parse", "HEAD")
-	if err != nil {
-		return Resolved{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s is not a git checkout: %v", in.Dir, err), failure.BadRef, err)
-	}
-	ref := in.Ref
-	if ref == "previous-tag" {
-		if ref, err = git(ctx, in.Dir, "describe", "--tags", "--abbrev=0", "HEAD^"); err != nil {
-			return Resolved{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no tag before HEAD in %s; name one with --to", in.Dir), failure.BadRef, err)
-		}
-	}
-	commit, err := git(ctx, in.Dir, "rev-parse", "--verify", ref+"^{commit}")
-	if err != nil {
-		tags, _ := git(ctx, in.Dir, "tag", "-l", "--sort=-v:refname")
-		return Resolved{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("%s has no version %q; its tags: %s", in.Dir, in.Ref, strings.Join(strings.Fields(tags), ", ")), failure.BadRef, err)
-	}
-	return Resolved{Ref: ref, Commit: commit, Head: head}, nil
+	return gitref.Resolve(ctx, in.Dir, in.Ref)
 }
 
 // CheckMoveInput names a checkout, the commit it would move to, and the folders the move
@@ -84,7 +54,7 @@ type Move struct {
 // CheckMove refuses, before anything changes, a checkout that would change or remove a
 // file in a protected folder, or overwrite a file git does not track; it names them.
 func (a *Activities) CheckMove(ctx context.Context, in CheckMoveInput) (Move, error) {
-	root, err := git(ctx, in.Dir, "rev-parse", "--show-toplevel")
+	root, err := gitref.Git(ctx, in.Dir, "rev-parse", "--show-toplevel")
 	if err != nil {
 		return Move{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s is not a git checkout: %v", in.Dir, err), failure.BadRef, err)
 	}
@@ -94,7 +64,7 @@ func (a *Activities) CheckMove(ctx context.Context, in CheckMoveInput) (Move, er
 			m.Protected = append(m.Protected, rel)
 		}
 	}
-	diff, err := git(ctx, in.Dir, "diff", "--name-status", "--no-renames", "-z", "HEAD", in.Commit)
+	diff, err := gitref.Git(ctx, in.Dir, "diff", "--name-status", "--no-renames", "-z", "HEAD", in.Commit)
 	if err != nil {
 		return Move{}, err
 	}
@@ -110,7 +80,7 @@ func (a *Activities) CheckMove(ctx context.Context, in CheckMoveInput) (Move, er
 		}
 		if status == "A" {
 			if _, err := os.Lstat(filepath.Join(root, file)); err == nil {
-				if _, err := git(ctx, in.Dir, "ls-files", "--error-unmatch", "--", file); err != nil {
+				if _, err := gitref.Git(ctx, in.Dir, "ls-files", "--error-unmatch", "--", file); err != nil {
 					blocked = append(blocked, fmt.Sprintf("overwrite %s, which git does not track", file))
 				}
 			}
@@ -158,7 +128,7 @@ type Stash struct {
 // untracked files where they are (backups, data, notes people keep beside the stack) and
 // the excluded folders alone. A retry finds its own stash by label instead of stashing again.
 func (a *Activities) StashChanges(ctx context.Context, in StashInput) (Stash, error) {
-	list, err := git(ctx, in.Dir, "stash", "list", "--format=%H %s")
+	list, err := gitref.Git(ctx, in.Dir, "stash", "list", "--format=%H %s")
 	if err != nil {
 		return Stash{}, err
 	}
@@ -171,7 +141,7 @@ func (a *Activities) StashChanges(ctx context.Context, in StashInput) (Stash, er
 	for _, x := range in.Exclude {
 		spec = append(spec, ":(exclude)"+x)
 	}
-	changed, err := git(ctx, in.Dir, append([]string{"diff", "HEAD", "--name-only"}, spec...)...)
+	changed, err := gitref.Git(ctx, in.Dir, append([]string{"diff", "HEAD", "--name-only"}, spec...)...)
 	if err != nil {
 		return Stash{}, err
 	}
@@ -180,14 +150,14 @@ func (a *Activities) StashChanges(ctx context.Context, in StashInput) (Stash, er
 	}
 	files := strings.Split(changed, "\n")
 	stash := append([]string{"stash", "push", "-m", in.Label}, spec...)
-	if email, _ := git(ctx, in.Dir, "config", "user.email"); email == "" {
+	if email, _ := gitref.Git(ctx, in.Dir, "config", "user.email"); email == "" {
 		// A stash is a commit: on a host where git has no identity, Rewind signs it.
 		stash = append([]string{"-c", "user.name=Rewind", "-c", "user.email=rewind@localhost"}, stash...)
 	}
-	if _, err := git(ctx, in.Dir, stash...); err != nil {
+	if _, err := gitref.Git(ctx, in.Dir, stash...); err != nil {
 		return Stash{}, err
 	}
-	hash, err := git(ctx, in.Dir, "rev-parse", "stash@{0}")
+	hash, err := gitref.Git(ctx, in.Dir, "rev-parse", "stash@{0}")
 	if err != nil {
 		return Stash{}, err
 	}
@@ -206,7 +176,7 @@ type CheckoutInput struct {
 
 // Checkout moves the working tree to the commit; being there already is success.
 func (a *Activities) Checkout(ctx context.Context, in CheckoutInput) (Resolved, error) {
-	head, err := git(ctx, in.Dir, "rev-parse", "HEAD")
+	head, err := gitref.Git(ctx, in.Dir, "rev-parse", "HEAD")
 	if err != nil {
 		return Resolved{}, err
 	}
@@ -215,7 +185,7 @@ func (a *Activities) Checkout(ctx context.Context, in CheckoutInput) (Resolved, 
 		if in.Reset {
 			args = []string{"reset", "--keep", in.Commit}
 		}
-		if _, err := git(ctx, in.Dir, args...); err != nil {
+		if _, err := gitref.Git(ctx, in.Dir, args...); err != nil {
 			return Resolved{}, err
 		}
 	}
@@ -231,10 +201,10 @@ type ApplyInput struct {
 // ApplyStash puts stashed local changes back into the checkout (a failed rollback puts
 // the stack back as it was). Changes already back count as done, so a retry is safe.
 func (a *Activities) ApplyStash(ctx context.Context, in ApplyInput) (Stash, error) {
-	if _, err := git(ctx, in.Dir, "diff", "--quiet", in.Commit, "--"); err == nil {
+	if _, err := gitref.Git(ctx, in.Dir, "diff", "--quiet", in.Commit, "--"); err == nil {
 		return Stash{Stashed: true, Commit: in.Commit}, nil
 	}
-	if _, err := git(ctx, in.Dir, "stash", "apply", in.Commit); err != nil {
+	if _, err := gitref.Git(ctx, in.Dir, "stash", "apply", in.Commit); err != nil {
 		return Stash{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("apply stash %s in %s: %v; the changes are safe in the stash: `git stash apply %s`", in.Commit, in.Dir, err, in.Commit), failure.BadRef, err)
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,9 +14,10 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/archive"
+	"github.com/algotrendy/rewind/backups"
 	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/storage"
 )
 
 // localStack is a stack as this host's rewind.yaml describes it: `backups` and `plan`
@@ -44,7 +46,7 @@ type BackupView struct {
 	// Checksum is the sidecar's sha256, empty without one.
 	Checksum string `json:",omitempty"`
 	// Last is the last time Rewind read the backup whole, if ever.
-	Last *backup.Verdict `json:",omitempty"`
+	Last *backups.Verdict `json:",omitempty"`
 }
 
 // NewCmdBackups builds `rewind backups STACK`.
@@ -72,7 +74,7 @@ store and runs on the stack's Docker host, with the worker's rewind.yaml.`,
 				return err
 			}
 			if verify {
-				verdicts := backup.Verdicts{Dir: backup.VerdictsDir(cfg.Worker.StateDir)}
+				verdicts := backups.Verdicts{Dir: backups.VerdictsDir(cfg.Worker.StateDir)}
 				for i := range views {
 					by := "rewind backups --verify"
 					if who := firstNonEmpty(cfg.Identity.Name, os.Getenv("USER")); who != "" {
@@ -99,13 +101,13 @@ store and runs on the stack's Docker host, with the worker's rewind.yaml.`,
 
 // listBackups lists every volume's backups with their sidecars and last verdicts.
 func listBackups(cmd *cobra.Command, cfg *config.Config, stack string, s config.Stack) ([]BackupView, error) {
-	verdicts, err := backup.Verdicts{Dir: backup.VerdictsDir(cfg.Worker.StateDir)}.Load(stack)
+	verdicts, err := backups.Verdicts{Dir: backups.VerdictsDir(cfg.Worker.StateDir)}.Load(stack)
 	if err != nil {
 		return nil, err
 	}
 	var views []BackupView
 	for _, v := range s.Volumes {
-		listed, err := (&backup.Activities{}).ListBackups(cmd.Context(), backup.ListInput{Location: s.Backups.Location(), Pattern: v.Pattern, Checksums: true})
+		listed, err := listVolume(cmd.Context(), s.Backups.Location(), v.Pattern)
 		if err != nil {
 			return nil, fmt.Errorf("list the backups of %s: %w", v.Name, err)
 		}
@@ -120,18 +122,29 @@ func listBackups(cmd *cobra.Command, cfg *config.Config, stack string, s config.
 	return views, nil
 }
 
+// listVolume lists one volume's backups with their sidecars.
+func listVolume(ctx context.Context, l storage.Location, pattern string) ([]backups.Listed, error) {
+	store, err := backups.Open(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	return backups.List(ctx, store, backups.Query{Pattern: pattern, Checksums: true})
+}
+
 // readWhole checks a backup as a full rollback's verification does and says what it found.
-func readWhole(cmd *cobra.Command, s config.Stack, b BackupView, by string, progress io.Writer) backup.Verdict {
+func readWhole(cmd *cobra.Command, s config.Stack, b BackupView, by string, progress io.Writer) backups.Verdict {
 	layout := "auto"
 	if i := slices.IndexFunc(s.Volumes, func(v config.Volume) bool { return v.Name == b.Volume }); i >= 0 {
 		layout = s.Volumes[i].Layout
 	}
 	fmt.Fprintf(progress, "reading %s (%s)...\n", b.Name, size(b.Size))
 	began := time.Now()
-	got, err := (&backup.Activities{}).VerifyBackup(cmd.Context(), backup.VerifyInput{
-		Location: s.Backups.Location(), Name: b.Name, RequireChecksum: s.Backups.RequireChecksum, Layout: archive.LayoutName(layout),
-	})
-	v := backup.Verdict{Name: b.Name, SHA256: got.SHA256, At: time.Now().UTC(), OK: err == nil, By: by}
+	store, err := backups.Open(cmd.Context(), s.Backups.Location())
+	var got backups.Verified
+	if err == nil {
+		got, err = backups.Verify(cmd.Context(), store, backups.Check{Name: b.Name, RequireChecksum: s.Backups.RequireChecksum, Layout: archive.LayoutName(layout)})
+	}
+	v := backups.Verdict{Name: b.Name, SHA256: got.SHA256, At: time.Now().UTC(), OK: err == nil, By: by}
 	if err != nil {
 		v.Detail = err.Error()
 		if appErr, ok := errors.AsType[*temporal.ApplicationError](err); ok {
@@ -171,7 +184,7 @@ func printBackups(w io.Writer, views []BackupView, now time.Time) {
 
 // newestVerdictRate is the throughput of this host's latest staging restore, 0 if none.
 func newestVerdictRate(views []BackupView) float64 {
-	var best *backup.Verdict
+	var best *backups.Verdict
 	for _, b := range views {
 		if b.Last != nil && b.Last.Restored && b.Last.Rate() > 0 && (best == nil || b.Last.At.After(best.At)) {
 			best = b.Last

@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/algotrendy/rewind/activities/gitrepo"
 	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/gitref"
 	"github.com/algotrendy/rewind/workflows"
 )
 
@@ -68,7 +68,7 @@ func (o *Options) plan(cmd *cobra.Command, option string, f startFlags) error {
 	case workflows.OptionFull:
 		return o.planRestore(cmd, cfg, f, s)
 	case workflows.OptionQuick, workflows.OptionGit:
-		resolved, err := (&gitrepo.Activities{}).Resolve(cmd.Context(), gitrepo.ResolveInput{Dir: s.WorkingDir, Ref: cmp.Or(f.to, "previous-tag")})
+		resolved, err := gitref.Resolve(cmd.Context(), s.WorkingDir, cmp.Or(f.to, gitref.PreviousTag))
 		if err != nil {
 			return fmt.Errorf("the rollback would fail: %w", err)
 		}

@@ -13,9 +13,10 @@ import (
 
 	"github.com/moby/moby/client"
 
-	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/probe"
+	"github.com/algotrendy/rewind/activities/volume"
+	"github.com/algotrendy/rewind/backups"
 	"github.com/algotrendy/rewind/storage"
 )
 
@@ -38,17 +39,17 @@ func Backup(ctx context.Context, engine *client.Client, project, dir string, at 
 	if err != nil {
 		return "", err
 	}
-	a := &docker.Activities{Engine: engine, Evidence: store}
+	a := &volume.Activities{Engine: engine, Evidence: store}
 	name := BackupName(at)
 	fingerprint := ""
 	if db, err := DatabaseURL(ctx, engine, project); err == nil {
 		fingerprint, _ = Fingerprint(ctx, db)
 	}
-	if _, err := a.SnapshotVolume(ctx, docker.SnapshotInput{Volume: Volume(project), Name: name}); err != nil {
+	if _, err := a.SnapshotVolume(ctx, volume.SnapshotInput{Volume: Volume(project), Name: name}); err != nil {
 		return "", fmt.Errorf("back up %s: %w", Volume(project), err)
 	}
 	if fingerprint != "" {
-		if err := store.Put(ctx, backup.FingerprintName(name), strings.NewReader(fingerprint+"\n")); err != nil {
+		if err := store.Put(ctx, backups.FingerprintName(name), strings.NewReader(fingerprint+"\n")); err != nil {
 			return "", fmt.Errorf("record the fingerprint of %s: %w", name, err)
 		}
 	}
