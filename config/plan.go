@@ -125,7 +125,7 @@ func (c *Config) policy(severity string, signers map[string][]string) (Policy, e
 	for _, a := range c.Approvers {
 		keys := append(slices.Clone(a.Keys), signers[a.Name]...)
 		if a.PublicKey != "" {
-			k, err := legacyKey(a.PublicKey)
+			k, err := bareKey(a.PublicKey)
 			if err != nil {
 				return Policy{}, fmt.Errorf("approver %s: public_key: %w", a.Name, err)
 			}
@@ -136,9 +136,9 @@ func (c *Config) policy(severity string, signers map[string][]string) (Policy, e
 	return p, nil
 }
 
-// legacyKey turns a bare base64 ed25519 key of earlier configurations into an
+// bareKey turns the bare base64 ed25519 key of a public_key (earlier configurations) into an
 // authorized_keys line.
-func legacyKey(b64 string) (string, error) {
+func bareKey(b64 string) (string, error) {
 	raw, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil || len(raw) != ed25519.PublicKeySize {
 		return "", fmt.Errorf("want a base64 ed25519 public key (32 bytes) or keys: [\"ssh-ed25519 AAAA...\"]")

@@ -165,7 +165,7 @@ func (c *Config) validate() []Problem {
 			}
 		}
 		if a.PublicKey != "" {
-			if _, err := legacyKey(a.PublicKey); err != nil {
+			if _, err := bareKey(a.PublicKey); err != nil {
 				add(key+".public_key", quote(a.PublicKey), err.Error())
 			}
 		}
@@ -330,7 +330,7 @@ func (c *Config) KeyHolders(signers identity.AllowedSigners) []identity.KeyHolde
 			}
 		}
 		if a.PublicKey != "" {
-			if k, err := legacyKey(a.PublicKey); err == nil {
+			if k, err := bareKey(a.PublicKey); err == nil {
 				if line, err := identity.ParseKeyLine(k); err == nil {
 					holders = append(holders, identity.KeyHolder{Key: line.Key, Name: a.Name, Where: fmt.Sprintf("approvers[%d].public_key", i)})
 				}

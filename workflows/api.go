@@ -90,8 +90,6 @@ const (
 	// DecideUpdate carries a Decision; its validator refuses, at once and without a trace
 	// in history, what the worker's policy does not allow.
 	DecideUpdate = "decide"
-	// ApprovalSignal carried decisions before DecideUpdate; only earlier runs read it.
-	ApprovalSignal = "approval"
 )
 
 // Search attributes operators filter the Web UI and `rewind list` by.
@@ -135,7 +133,6 @@ type Request struct {
 	// GroupBackups are the backups the group's approval named for this stack ("name
 	// sha256" per volume): the stack restores those or stops before changing anything.
 	GroupBackups []string `json:",omitempty"`
-	legacyRequest
 }
 
 // Decision is one approver's answer to a rollback waiting at its approval gate.

@@ -39,20 +39,6 @@ func newGate(r *rollback) (*gate, error) {
 	if err := workflow.SetUpdateHandlerWithOptions(r.ctx, DecideUpdate, g.accept, workflow.UpdateHandlerOptions{Validator: g.validate}); err != nil {
 		return nil, fmt.Errorf("register %s update: %w", DecideUpdate, err)
 	}
-	// Signals were how earlier releases decided; a signal cannot be refused before it is
-	// recorded, so it never counts. People see why in the decision log.
-	workflow.Go(r.ctx, func(ctx workflow.Context) {
-		ch := workflow.GetSignalChannel(ctx, ApprovalSignal)
-		for {
-			var d Decision
-			if !ch.Receive(ctx, &d) {
-				return
-			}
-			// Anyone can send a signal in any name: the name is a claim, quoted in Rewind's
-			// own note, never an approver of the log.
-			r.record(DecisionRecord{Reason: claimedBy(d.Approver) + " sent a signal, which decides nothing: this rollback takes decisions as updates only: rewind approve " + workflow.GetInfo(ctx).WorkflowExecution.ID})
-		}
-	})
 	return g, nil
 }
 

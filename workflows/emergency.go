@@ -28,9 +28,6 @@ const captureLimit = 30 * time.Second
 // It waits for no approval, but its requester needs the on-call role. Evidence is captured
 // beside the stop, never before it, and only as long as the containers still exist.
 func Emergency(ctx workflow.Context, req Request) (Result, error) {
-	if legacy(ctx) {
-		return emergencyV0(ctx, req)
-	}
 	r, err := begin(ctx, req, Steps(OptionEmergency)...)
 	if err != nil {
 		return Result{}, err

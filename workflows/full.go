@@ -7,7 +7,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/volume"
 	"github.com/algotrendy/rewind/failure"
 )
 
@@ -26,9 +26,6 @@ const (
 // read back, and the staged data take its place. Any failure after the stop puts the
 // stack back as it was found.
 func Full(ctx workflow.Context, req Request) (Result, error) {
-	if legacy(ctx) {
-		return fullV0(ctx, req)
-	}
 	r, err := begin(ctx, req, Steps(OptionFull)...)
 	if err != nil {
 		return Result{}, err
@@ -36,7 +33,7 @@ func Full(ctx workflow.Context, req Request) (Result, error) {
 	if len(r.plan.Target.Volumes) == 0 {
 		return r.end(temporal.NewNonRetryableApplicationError(fmt.Sprintf("stack %s names no volumes; a full rollback restores them", req.Stack), failure.BadInput, nil), "")
 	}
-	var volumes []docker.VolumeInfo
+	var volumes []volume.VolumeInfo
 	var staged []staging
 	err = do(
 		r.checklist,

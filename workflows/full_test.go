@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/volume"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/identity"
 )
@@ -197,6 +198,7 @@ func TestAPutBackSaysWhenTheStackIsNotHealthyAfterIt(t *testing.T) {
 // stack is healthy.
 func TestAPutBackThatCannotStopTheStackLeavesTheDataWhereTheServerRuns(t *testing.T) {
 	var d *docker.Activities
+	var vol *volume.Activities
 	stops := 0
 	r := newRig(t, rigOptions{first: func(r *rig) {
 		r.OnActivity(d.StopProject, mock.Anything, mock.Anything).Return(func(context.Context, docker.StopInput) (docker.StopResult, error) {
@@ -206,8 +208,8 @@ func TestAPutBackThatCannotStopTheStackLeavesTheDataWhereTheServerRuns(t *testin
 			}
 			return docker.StopResult{Stopped: []string{"db"}}, r.step("stop")
 		})
-		r.OnActivity(d.UnswapVolume, mock.Anything, mock.Anything).Return(func(context.Context, docker.SwapInput) (docker.SwapResult, error) {
-			return docker.SwapResult{}, temporal.NewNonRetryableApplicationError("refuse to unswap volume db_data by rename: volume db_data is mounted by running container algotrendy_v26_db_1; stop it first", failure.VolumeInUse, nil)
+		r.OnActivity(vol.UnswapVolume, mock.Anything, mock.Anything).Return(func(context.Context, volume.SwapInput) (volume.SwapResult, error) {
+			return volume.SwapResult{}, temporal.NewNonRetryableApplicationError("refuse to unswap volume db_data by rename: volume db_data is mounted by running container algotrendy_v26_db_1; stop it first", failure.VolumeInUse, nil)
 		})
 	}})
 	r.report = VerifyReport{Checks: []CheckResult{{Name: "data integrity", Passed: false, Evidence: "0"}}}
@@ -380,10 +382,10 @@ func TestSignedDecisionsAreCheckedFieldByField(t *testing.T) {
 }
 
 func TestAnApprovalIsForTheBackupsItNamesAndAFallbackAsksAgain(t *testing.T) {
-	var d *docker.Activities
+	var d *volume.Activities
 	r := newRig(t, rigOptions{first: func(r *rig) {
-		r.OnActivity(d.PrepareVolume, mock.Anything, mock.MatchedBy(func(in docker.PrepareInput) bool { return in.Backup == "/backups/db_data_2.tar.gz" })).
-			After(5*time.Minute).Return(docker.RestoreResult{}, temporal.NewNonRetryableApplicationError("damaged", failure.CorruptBackup, nil))
+		r.OnActivity(d.PrepareVolume, mock.Anything, mock.MatchedBy(func(in volume.PrepareInput) bool { return in.Backup == "/backups/db_data_2.tar.gz" })).
+			After(5*time.Minute).Return(volume.RestoreResult{}, temporal.NewNonRetryableApplicationError("damaged", failure.CorruptBackup, nil))
 	}})
 	var got []string
 	// bob approves while the newest backup is still being restored into staging.
@@ -470,24 +472,22 @@ func TestUnsignedStartIsRefusedWhenSignaturesAreRequired(t *testing.T) {
 	require.ErrorContains(t, r.GetWorkflowError(), "bob's signature is refused: signing key is not allowed", "a start signed with someone else's key")
 }
 
-func TestARequestCarryingATargetOrPolicyIsRefusedBeforeAnything(t *testing.T) {
-	for name, forge := range map[string]func(*Request){
-		"compose command": func(r *Request) { r.Target.ComposeCommand = []string{"sh", "-c", "touch /tmp/owned"} },
-		"volume":          func(r *Request) { r.Target.Volumes = []string{"payments_db"} },
-		"policy":          func(r *Request) { r.Policy.Rule.Role = "engineering-manager" },
-		"host queue":      func(r *Request) { r.HostQueue = "rewind@other-host" },
-	} {
-		t.Run(name, func(t *testing.T) {
-			r := newRig(t, rigOptions{})
-			req := request(OptionFull, "P1", "alice")
-			forge(&req)
-			r.ExecuteWorkflow(Full, req)
-			err := r.GetWorkflowError()
-			require.Equal(t, failure.BadInput, errorType(t, err))
-			require.Contains(t, err.Error(), "which only releases before 2026-11 sent")
-			require.Empty(t, r.calls, "refused before any step on the host")
-		})
+// TestARequestCarryingATargetOrPolicyRunsTheWorkersOwn: fields a request of a release
+// before 2026-11 carried (the stack's target, its host queue, the policy) are not part of
+// a request: the run takes its volumes, host and approvers from the worker's configuration.
+func TestARequestCarryingATargetOrPolicyRunsTheWorkersOwn(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	req := map[string]any{
+		"Stack": "prod", "Option": OptionFull, "Severity": "P1", "Reason": "market_data corrupted", "Requester": "alice",
+		"Target":    map[string]any{"Volumes": []string{"payments_db"}, "ComposeCommand": []string{"sh", "-c", "touch /tmp/owned"}},
+		"HostQueue": "rewind@other-host",
+		"Policy":    map[string]any{"Rule": map[string]any{"Role": "engineering-manager"}},
 	}
+	r.ExecuteWorkflow("Full", req)
+	require.NoError(t, r.GetWorkflowError())
+	require.True(t, r.ran("inspect db_data"), "the worker's volume: %v", r.calls)
+	require.False(t, r.ran("inspect payments_db"))
+	require.Contains(t, r.progress().Decisions[0].Reason, "P1 policy: alice (on-call) proceeds at once", "the worker's policy")
 }
 
 // TestAPutBackWaitsOnAStackFoundBrokenOnlyAGlance: a stack that was not healthy when the

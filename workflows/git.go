@@ -17,9 +17,6 @@ const stepBuild = "Build the image of that version"
 // Git is the runbook's Option 3: keep local changes, check out a tag or commit (or reset
 // the branch), rebuild the image from that version and start it.
 func Git(ctx workflow.Context, req Request) (Result, error) {
-	if legacy(ctx) {
-		return codeV0(ctx, req, true)
-	}
 	r, err := begin(ctx, req, Steps(OptionGit)...)
 	if err != nil {
 		return Result{}, err

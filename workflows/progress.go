@@ -12,10 +12,8 @@ import (
 type tracker struct {
 	ctx      workflow.Context
 	progress Progress
-	// phase is the RewindPhase last written; legacy runs write it on every change of the
-	// checklist, as they did when they started.
-	phase  string
-	legacy bool
+	// phase is the RewindPhase last written.
+	phase string
 }
 
 func newTracker(ctx workflow.Context, summary string, steps ...string) (*tracker, error) {
@@ -78,7 +76,7 @@ func (t *tracker) end(outcome, notice string) {
 
 func (t *tracker) publish() {
 	workflow.SetCurrentDetails(t.ctx, t.progress.Markdown())
-	if t.progress.Phase == t.phase && !t.legacy {
+	if t.progress.Phase == t.phase {
 		return
 	}
 	t.phase = t.progress.Phase

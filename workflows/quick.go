@@ -19,9 +19,6 @@ const (
 // image first; Rewind removes it only once the older version is verified, because no
 // registry may be reachable to bring it back if the stack has to be put back.
 func Quick(ctx workflow.Context, req Request) (Result, error) {
-	if legacy(ctx) {
-		return codeV0(ctx, req, false)
-	}
 	r, err := begin(ctx, req, Steps(OptionQuick)...)
 	if err != nil {
 		return Result{}, err

@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"strconv"
 	"strings"
 	"unicode"
 )
@@ -28,9 +27,4 @@ func mdText(s string) string {
 		}
 	}
 	return b.String()
-}
-
-// claimedBy is Rewind's note of a name nobody proved: quoted as a claim, never an approver.
-func claimedBy(name string) string {
-	return "someone claiming to be " + strconv.Quote(name) + " (not verified)"
 }

@@ -9,14 +9,14 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestCallerTextForgesNoLineOfTheReport: a legacy approval signal whose name reads like a
-// decision line, and a reason with line breaks and Markdown, end up quoted and escaped
-// inside Rewind's own lines: the only "accepted" line of the report is carol's.
+// TestCallerTextForgesNoLineOfTheReport: a reason with line breaks and Markdown that reads
+// like decision lines and headings ends up escaped inside Rewind's own lines, and a signal
+// in an approver's name decides nothing: the only "accepted" line of the report is carol's.
 func TestCallerTextForgesNoLineOfTheReport(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	forged := "bob — accepted: approved\n- 10:00:00 bob — accepted"
 	r.RegisterDelayedCallback(func() {
-		r.SignalWorkflow(ApprovalSignal, Decision{Approver: forged, Approve: true, Reason: "ok\n## Root cause analysis\n[click](http://evil)"})
+		r.SignalWorkflow("approval", Decision{Approver: forged, Approve: true, Reason: "ok\n## Root cause analysis\n[click](http://evil)"})
 	}, time.Minute)
 	var got []string
 	r.decide(2*time.Minute, Decision{Approver: "carol", Approve: true}, &got)
@@ -41,7 +41,6 @@ func TestCallerTextForgesNoLineOfTheReport(t *testing.T) {
 	require.NotContains(t, res.Report, "\n- 10:00:00 erin")
 	require.Equal(t, 1, strings.Count(res.Report, "\n## Root cause analysis"), "no heading from a reason")
 	require.NotContains(t, res.Report, "<script>")
-	require.Contains(t, res.Report, `Rewind — note: someone claiming to be "bob — accepted: approved\\n- 10:00:00 bob — accepted" (not verified) sent a signal, which decides nothing`)
 	for _, d := range r.progress().Decisions {
 		require.NotContains(t, d.Approver, "bob", "the claimed name is never an approver of the log")
 	}

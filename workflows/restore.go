@@ -10,7 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/algotrendy/rewind/activities/backup"
-	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/volume"
 	"github.com/algotrendy/rewind/archive"
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/failure"
@@ -19,26 +19,26 @@ import (
 // staging is one volume's backup, restored whole into a staging volume of this run before
 // anything of the stack changes, and what became of the damaged data it replaced.
 type staging struct {
-	Volume   docker.VolumeInfo
+	Volume   volume.VolumeInfo
 	Staging  string
 	Backup   backup.Listed
-	Restored docker.RestoreResult
+	Restored volume.RestoreResult
 	Skipped  []string
 	// Swap is how the staged data got in place; after a rename, Forensic holds the
 	// damaged data until its snapshot is stored.
-	Swap     docker.SwapResult
+	Swap     volume.SwapResult
 	Forensic string
-	Proof    docker.SnapshotProof
+	Proof    volume.SnapshotProof
 }
 
 // inspectVolumes records each volume as it is (driver, options, labels, so it can be made
 // again as compose made it) and fails, having changed nothing, when one does not exist.
-func (r *rollback) inspectVolumes(out *[]docker.VolumeInfo) error {
+func (r *rollback) inspectVolumes(out *[]volume.VolumeInfo) error {
 	return r.step(stepInspect, func() (string, error) {
-		var d *docker.Activities
+		var d *volume.Activities
 		for _, v := range r.plan.Target.Volumes {
-			var info docker.VolumeInfo
-			if err := r.exec(quick, d.InspectVolume, docker.VolumeInput{Volume: v.Name}, &info); err != nil {
+			var info volume.VolumeInfo
+			if err := r.exec(quick, d.InspectVolume, volume.VolumeInput{Volume: v.Name}, &info); err != nil {
 				return "", err
 			}
 			if !info.Exists {
@@ -98,10 +98,10 @@ func (r *rollback) prepareWhileApproving(staged *[]staging) error {
 // pinned one) into a fresh staging volume, skipping and explaining the bad ones.
 func (r *rollback) prepare(ctx workflow.Context, staged *[]staging) (string, error) {
 	var b *backup.Activities
-	var d *docker.Activities
+	var d *volume.Activities
 	t := r.plan.Target
-	var removed docker.RemoveResult
-	if err := r.execIn(ctx, quick, d.RemoveStaleStaging, docker.StagingInput{Project: t.Project, Run: r.runKey()}, &removed); err != nil {
+	var removed volume.RemoveResult
+	if err := r.execIn(ctx, quick, d.RemoveStaleStaging, volume.StagingInput{Project: t.Project, Run: r.runKey()}, &removed); err != nil {
 		return "", err
 	}
 	var details []string
@@ -121,11 +121,11 @@ func (r *rollback) prepare(ctx workflow.Context, staged *[]staging) (string, err
 }
 
 // transferNote says how a restore wrote, when it says.
-func transferNote(r docker.RestoreResult) string {
+func transferNote(r volume.RestoreResult) string {
 	switch r.Transfer {
-	case docker.TransferNative:
+	case volume.TransferNative:
 		return ", written by Rewind's mover"
-	case docker.TransferArchive:
+	case volume.TransferArchive:
 		return ", written through the engine's archive API: " + r.TransferWhy
 	}
 	return ""
@@ -134,7 +134,7 @@ func transferNote(r docker.RestoreResult) string {
 // stage tries the candidates newest first until one restores whole into the staging volume.
 func (r *rollback) stage(ctx workflow.Context, i int, v config.Volume, candidates []backup.Listed) (staging, error) {
 	var b *backup.Activities
-	var d *docker.Activities
+	var d *volume.Activities
 	t := r.plan.Target
 	s := staging{Staging: r.stagingName(v.Name)}
 	for _, c := range candidates {
@@ -145,7 +145,7 @@ func (r *rollback) stage(ctx workflow.Context, i int, v config.Volume, candidate
 		var local backup.Downloaded
 		err := r.execIn(ctx, moving, b.DownloadBackup, backup.DownloadInput{Location: t.Backups.Location(), Name: c.Name, SHA256: c.SHA256}, &local)
 		if err == nil {
-			err = r.execIn(ctx, moving, d.PrepareVolume, docker.PrepareInput{
+			err = r.execIn(ctx, moving, d.PrepareVolume, volume.PrepareInput{
 				Staging: s.Staging, For: v.Name, Project: t.Project, Run: r.runKey(),
 				Backup: local.Path, Layout: archive.LayoutName(v.Layout), SHA256: c.SHA256, RequireChecksum: t.Backups.RequireChecksum,
 				Stack: r.req.Stack, Name: c.Name,
@@ -161,8 +161,8 @@ func (r *rollback) stage(ctx workflow.Context, i int, v config.Volume, candidate
 			return s, err
 		}
 		s.Skipped = append(s.Skipped, message(err))
-		var gone docker.RemoveResult
-		if err := r.execIn(ctx, quick, d.RemoveStaging, docker.StagingInput{Project: t.Project, Run: r.runKey(), Names: []string{s.Staging}}, &gone); err != nil {
+		var gone volume.RemoveResult
+		if err := r.execIn(ctx, quick, d.RemoveStaging, volume.StagingInput{Project: t.Project, Run: r.runKey(), Names: []string{s.Staging}}, &gone); err != nil {
 			return s, err
 		}
 	}
@@ -183,9 +183,9 @@ func (r *rollback) checkRoom(ctx workflow.Context, v config.Volume, s staging) e
 	if workflow.GetVersion(ctx, versionRoomBeforeStop, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return nil
 	}
-	var d *docker.Activities
-	var room docker.RoomResult
-	return r.execIn(ctx, quick, d.CheckRoom, docker.RoomInput{Volume: v.Name, Staging: s.Staging, Bytes: s.Restored.Bytes}, &room)
+	var d *volume.Activities
+	var room volume.RoomResult
+	return r.execIn(ctx, quick, d.CheckRoom, volume.RoomInput{Volume: v.Name, Staging: s.Staging, Bytes: s.Restored.Bytes}, &room)
 }
 
 // badBackup reports whether err condemns the backup (try an older one) rather than the
@@ -209,7 +209,7 @@ func badBackup(err error) bool {
 // forensic snapshot of this run (stored, read back, hash checked) before the volume is
 // emptied and the staged data copied in. From the moment the damaged data is kept, a
 // failure puts it back.
-func (r *rollback) swapVolumes(volumes []docker.VolumeInfo, staged []staging) error {
+func (r *rollback) swapVolumes(volumes []volume.VolumeInfo, staged []staging) error {
 	return r.step(stepSwap, func() (string, error) {
 		var details []string
 		for i := range staged {
@@ -226,41 +226,41 @@ func (r *rollback) swapVolumes(volumes []docker.VolumeInfo, staged []staging) er
 }
 
 func (r *rollback) swap(s *staging) (string, error) {
-	var d *docker.Activities
+	var d *volume.Activities
 	v := s.Volume
-	in := docker.SwapInput{Volume: v.Name, Staging: s.Staging, Forensic: r.volumeName("forensic", v.Name), Project: r.plan.Target.Project, Run: r.runKey()}
+	in := volume.SwapInput{Volume: v.Name, Staging: s.Staging, Forensic: r.volumeName("forensic", v.Name), Project: r.plan.Target.Project, Run: r.runKey()}
 	if err := r.exec(quick, d.PlanSwap, in, &s.Swap); err != nil {
 		return "", err
 	}
-	if s.Swap.Method == docker.SwapRename {
+	if s.Swap.Method == volume.SwapRename {
 		in.Inodes = s.Swap.Inodes
 		s.Forensic = in.Forensic
 		r.changed("volume "+v.Name+" back in place", func(ctx workflow.Context) error {
-			var undone docker.SwapResult
+			var undone volume.SwapResult
 			return r.execIn(ctx, quick, d.UnswapVolume, in, &undone)
 		})
-		var swapped docker.SwapResult
+		var swapped volume.SwapResult
 		if err := r.exec(quick, d.SwapVolume, in, &swapped); err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("%s: renamed in; the damaged data kept whole in volume %s", v.Name, s.Forensic), nil
 	}
-	if err := r.exec(moving, d.SnapshotVolume, docker.SnapshotInput{Volume: v.Name, Name: r.evidence("failed_deployment_" + v.Name + ".tar.gz"), CreatedAt: v.CreatedAt}, &s.Proof); err != nil {
+	if err := r.exec(moving, d.SnapshotVolume, volume.SnapshotInput{Volume: v.Name, Name: r.evidence("failed_deployment_" + v.Name + ".tar.gz"), CreatedAt: v.CreatedAt}, &s.Proof); err != nil {
 		return "", err
 	}
 	r.result.Evidence = append(r.result.Evidence, s.Proof.Path)
 	proof := s.Proof
 	r.changed("volume "+v.Name+" from its snapshot", func(ctx workflow.Context) error { return r.putVolumeBack(ctx, v, proof) })
-	var removed docker.RemoveVolumeResult
-	var created docker.VolumeInfo
-	var copied docker.RestoreResult
+	var removed volume.RemoveVolumeResult
+	var created volume.VolumeInfo
+	var copied volume.RestoreResult
 	if err := do(
 		func() error {
-			return r.exec(quick, d.RemoveVolume, docker.RemoveVolumeInput{Volume: v.Name, Snapshot: s.Proof}, &removed)
+			return r.exec(quick, d.RemoveVolume, volume.RemoveVolumeInput{Volume: v.Name, Snapshot: s.Proof}, &removed)
 		},
 		func() error { return r.exec(quick, d.CreateVolume, v, &created) },
 		func() error {
-			return r.exec(moving, d.CopyVolume, docker.CopyInput{From: s.Staging, To: v.Name, Run: r.runKey()}, &copied)
+			return r.exec(moving, d.CopyVolume, volume.CopyInput{From: s.Staging, To: v.Name, Run: r.runKey()}, &copied)
 		},
 	); err != nil {
 		return "", err
@@ -285,16 +285,16 @@ func (r *rollback) keepForensics(staged []staging) error {
 		return nil
 	}
 	err := r.step(stepForensics, func() (string, error) {
-		var d *docker.Activities
+		var d *volume.Activities
 		var details []string
 		for _, s := range renamed {
-			in := docker.SnapshotInput{Volume: s.Forensic, Name: r.evidence("failed_deployment_" + s.Volume.Name + ".tar.gz")}
+			in := volume.SnapshotInput{Volume: s.Forensic, Name: r.evidence("failed_deployment_" + s.Volume.Name + ".tar.gz")}
 			if err := r.exec(moving, d.SnapshotVolume, in, &s.Proof); err != nil {
 				return "", err
 			}
 			r.result.Evidence = append(r.result.Evidence, s.Proof.Path)
-			var removed docker.RemoveVolumeResult
-			if err := r.exec(quick, d.RemoveVolume, docker.RemoveVolumeInput{Volume: s.Forensic, Snapshot: s.Proof}, &removed); err != nil {
+			var removed volume.RemoveVolumeResult
+			if err := r.exec(quick, d.RemoveVolume, volume.RemoveVolumeInput{Volume: s.Forensic, Snapshot: s.Proof}, &removed); err != nil {
 				return "", err
 			}
 			details = append(details, fmt.Sprintf("%s: %s (sha256 %.12s), volume %s freed", s.Volume.Name, s.Proof.Location, s.Proof.SHA256, s.Forensic))
@@ -314,18 +314,18 @@ func (r *rollback) keepForensics(staged []staging) error {
 }
 
 // putVolumeBack empties a volume and restores its damaged data from this run's snapshot.
-func (r *rollback) putVolumeBack(ctx workflow.Context, v docker.VolumeInfo, proof docker.SnapshotProof) error {
-	var d *docker.Activities
-	var removed docker.RemoveVolumeResult
-	var created docker.VolumeInfo
-	var restored docker.RestoreResult
+func (r *rollback) putVolumeBack(ctx workflow.Context, v volume.VolumeInfo, proof volume.SnapshotProof) error {
+	var d *volume.Activities
+	var removed volume.RemoveVolumeResult
+	var created volume.VolumeInfo
+	var restored volume.RestoreResult
 	return do(
 		func() error {
-			return r.execIn(ctx, quick, d.RemoveVolume, docker.RemoveVolumeInput{Volume: v.Name, Snapshot: proof}, &removed)
+			return r.execIn(ctx, quick, d.RemoveVolume, volume.RemoveVolumeInput{Volume: v.Name, Snapshot: proof}, &removed)
 		},
 		func() error { return r.execIn(ctx, quick, d.CreateVolume, v, &created) },
 		func() error {
-			return r.execIn(ctx, moving, d.RestoreVolume, docker.RestoreInput{Volume: v.Name, Backup: cmp.Or(proof.Local, proof.Path), Layout: "runbook", SHA256: proof.SHA256}, &restored)
+			return r.execIn(ctx, moving, d.RestoreVolume, volume.RestoreInput{Volume: v.Name, Backup: cmp.Or(proof.Local, proof.Path), Layout: "runbook", SHA256: proof.SHA256}, &restored)
 		},
 	)
 }
@@ -333,22 +333,22 @@ func (r *rollback) putVolumeBack(ctx workflow.Context, v docker.VolumeInfo, proo
 // removeStaging removes this run's staging volumes once their data is in place.
 func (r *rollback) removeStaging(staged []staging) error {
 	return r.step(stepCleanup, func() (string, error) {
-		var d *docker.Activities
-		var gone docker.RemoveResult
-		err := r.exec(quick, d.RemoveStaging, docker.StagingInput{Project: r.plan.Target.Project, Run: r.runKey(), Names: stagingNames(staged)}, &gone)
+		var d *volume.Activities
+		var gone volume.RemoveResult
+		err := r.exec(quick, d.RemoveStaging, volume.StagingInput{Project: r.plan.Target.Project, Run: r.runKey(), Names: stagingNames(staged)}, &gone)
 		return strings.Join(gone.Removed, ", "), err
 	})
 }
 
 // discardStaging removes what a failed run staged; a worker that finds it later does too.
 func (r *rollback) discardStaging(ctx workflow.Context, staged []staging) {
-	var d *docker.Activities
-	var gone docker.RemoveResult
+	var d *volume.Activities
+	var gone volume.RemoveResult
 	names := stagingNames(staged)
 	for _, v := range r.plan.Target.Volumes {
 		names = append(names, r.stagingName(v.Name), r.volumeName("forensic", v.Name))
 	}
-	_ = r.execIn(ctx, quick, d.RemoveStaging, docker.StagingInput{Project: r.plan.Target.Project, Run: r.runKey(), Names: names}, &gone)
+	_ = r.execIn(ctx, quick, d.RemoveStaging, volume.StagingInput{Project: r.plan.Target.Project, Run: r.runKey(), Names: names}, &gone)
 }
 
 func stagingNames(staged []staging) []string {

@@ -22,12 +22,13 @@ import (
 
 	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
-	"github.com/algotrendy/rewind/activities/docker/mover"
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/gitrepo"
 	"github.com/algotrendy/rewind/activities/notify"
 	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/activities/probe"
+	"github.com/algotrendy/rewind/activities/volume"
+	"github.com/algotrendy/rewind/activities/volume/mover"
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/identity"
 	"github.com/algotrendy/rewind/storage"
@@ -65,7 +66,7 @@ type rig struct {
 	fail    map[string]error
 	people  map[string]person
 	events  []notify.Event
-	created []docker.VolumeInfo
+	created []volume.VolumeInfo
 	// protected and excluded are what the code rollback asked git to leave alone.
 	protected, excluded []string
 	// nonces is the store signed starts are claimed in, as the worker's evidence store.
@@ -140,7 +141,7 @@ approvers:
 	require.NoError(t, err)
 	r.nonces = nonces
 	r.RegisterActivity(&policy.Activities{Config: cfg, Host: "docker-1", Nonces: nonces})
-	for _, a := range []any{&docker.Activities{}, &evidence.Activities{}, &notify.Activities{}, &backup.Activities{}, &probe.Activities{}, &gitrepo.Activities{}} {
+	for _, a := range []any{&docker.Activities{}, &volume.Activities{}, &evidence.Activities{}, &notify.Activities{}, &backup.Activities{}, &probe.Activities{}, &gitrepo.Activities{}} {
 		r.RegisterActivity(a)
 	}
 	if o.first != nil {
@@ -173,6 +174,7 @@ func (r *rig) index(name string) int {
 
 func (r *rig) mockHost(o rigOptions) {
 	var d *docker.Activities
+	var vol *volume.Activities
 	var e *evidence.Activities
 	var n *notify.Activities
 	var b *backup.Activities
@@ -211,56 +213,56 @@ func (r *rig) mockHost(o rigOptions) {
 	on(b.DownloadBackup, func(_ context.Context, in backup.DownloadInput) (backup.Downloaded, error) {
 		return backup.Downloaded{Path: "/backups/" + in.Name}, r.step("fetch " + in.Name)
 	})
-	on(d.RemoveStaleStaging, func(context.Context, docker.StagingInput) (docker.RemoveResult, error) {
-		return docker.RemoveResult{}, r.step("remove stale staging")
+	on(vol.RemoveStaleStaging, func(context.Context, volume.StagingInput) (volume.RemoveResult, error) {
+		return volume.RemoveResult{}, r.step("remove stale staging")
 	})
-	on(d.PrepareVolume, func(_ context.Context, in docker.PrepareInput) (docker.RestoreResult, error) {
-		return docker.RestoreResult{Entries: 3, Bytes: 100, SHA256: in.SHA256}, r.step("prepare " + filepath.Base(in.Backup))
+	on(vol.PrepareVolume, func(_ context.Context, in volume.PrepareInput) (volume.RestoreResult, error) {
+		return volume.RestoreResult{Entries: 3, Bytes: 100, SHA256: in.SHA256}, r.step("prepare " + filepath.Base(in.Backup))
 	})
-	on(d.CheckRoom, func(_ context.Context, in docker.RoomInput) (docker.RoomResult, error) {
+	on(vol.CheckRoom, func(_ context.Context, in volume.RoomInput) (volume.RoomResult, error) {
 		if o.copy {
-			return docker.RoomResult{Method: docker.SwapCopy, Free: 1 << 30}, r.step("room " + in.Volume)
+			return volume.RoomResult{Method: volume.SwapCopy, Free: 1 << 30}, r.step("room " + in.Volume)
 		}
-		return docker.RoomResult{Method: docker.SwapRename}, r.step("room " + in.Volume)
+		return volume.RoomResult{Method: volume.SwapRename}, r.step("room " + in.Volume)
 	})
-	on(d.RemoveStaging, func(_ context.Context, in docker.StagingInput) (docker.RemoveResult, error) {
-		return docker.RemoveResult{Removed: in.Names}, r.step("remove staging")
+	on(vol.RemoveStaging, func(_ context.Context, in volume.StagingInput) (volume.RemoveResult, error) {
+		return volume.RemoveResult{Removed: in.Names}, r.step("remove staging")
 	})
-	on(d.InspectVolume, func(_ context.Context, in docker.VolumeInput) (docker.VolumeInfo, error) {
-		return docker.VolumeInfo{Name: in.Volume, Exists: true, CreatedAt: "2026-11-26T00:00:00Z", Labels: map[string]string{"com.docker.compose.project": "algotrendy_v26"}}, r.step("inspect " + in.Volume)
+	on(vol.InspectVolume, func(_ context.Context, in volume.VolumeInput) (volume.VolumeInfo, error) {
+		return volume.VolumeInfo{Name: in.Volume, Exists: true, CreatedAt: "2026-11-26T00:00:00Z", Labels: map[string]string{"com.docker.compose.project": "algotrendy_v26"}}, r.step("inspect " + in.Volume)
 	})
 	on(d.StopProject, func(context.Context, docker.StopInput) (docker.StopResult, error) {
 		return docker.StopResult{Stopped: []string{"api", "questdb"}}, r.step("stop")
 	})
-	on(d.SnapshotVolume, func(_ context.Context, in docker.SnapshotInput) (docker.SnapshotProof, error) {
-		return docker.SnapshotProof{Volume: in.Volume, Location: in.Name, Path: "/evidence/" + in.Name, SHA256: sha('s'), Bytes: 10}, r.step("snapshot " + in.Volume)
+	on(vol.SnapshotVolume, func(_ context.Context, in volume.SnapshotInput) (volume.SnapshotProof, error) {
+		return volume.SnapshotProof{Volume: in.Volume, Location: in.Name, Path: "/evidence/" + in.Name, SHA256: sha('s'), Bytes: 10}, r.step("snapshot " + in.Volume)
 	})
-	on(d.RemoveVolume, func(_ context.Context, in docker.RemoveVolumeInput) (docker.RemoveVolumeResult, error) {
-		return docker.RemoveVolumeResult{Removed: true}, r.step("remove volume " + in.Volume)
+	on(vol.RemoveVolume, func(_ context.Context, in volume.RemoveVolumeInput) (volume.RemoveVolumeResult, error) {
+		return volume.RemoveVolumeResult{Removed: true}, r.step("remove volume " + in.Volume)
 	})
-	on(d.CreateVolume, func(_ context.Context, v docker.VolumeInfo) (docker.VolumeInfo, error) {
+	on(vol.CreateVolume, func(_ context.Context, v volume.VolumeInfo) (volume.VolumeInfo, error) {
 		r.mu.Lock()
 		r.created = append(r.created, v)
 		r.mu.Unlock()
 		return v, r.step("create volume " + v.Name)
 	})
-	on(d.PlanSwap, func(_ context.Context, in docker.SwapInput) (docker.SwapResult, error) {
+	on(vol.PlanSwap, func(_ context.Context, in volume.SwapInput) (volume.SwapResult, error) {
 		if o.copy {
-			return docker.SwapResult{Method: docker.SwapCopy, Why: "volume " + in.Volume + " uses the nfs driver"}, r.step("plan swap " + in.Volume)
+			return volume.SwapResult{Method: volume.SwapCopy, Why: "volume " + in.Volume + " uses the nfs driver"}, r.step("plan swap " + in.Volume)
 		}
-		return docker.SwapResult{Method: docker.SwapRename, Inodes: mover.Inodes{Live: 1, Staging: 2}}, r.step("plan swap " + in.Volume)
+		return volume.SwapResult{Method: volume.SwapRename, Inodes: mover.Inodes{Live: 1, Staging: 2}}, r.step("plan swap " + in.Volume)
 	})
-	on(d.SwapVolume, func(_ context.Context, in docker.SwapInput) (docker.SwapResult, error) {
-		return docker.SwapResult{Method: docker.SwapRename, Inodes: in.Inodes}, r.step("swap " + in.Volume)
+	on(vol.SwapVolume, func(_ context.Context, in volume.SwapInput) (volume.SwapResult, error) {
+		return volume.SwapResult{Method: volume.SwapRename, Inodes: in.Inodes}, r.step("swap " + in.Volume)
 	})
-	on(d.UnswapVolume, func(_ context.Context, in docker.SwapInput) (docker.SwapResult, error) {
-		return docker.SwapResult{Method: docker.SwapRename, Inodes: in.Inodes}, r.step("unswap " + in.Volume)
+	on(vol.UnswapVolume, func(_ context.Context, in volume.SwapInput) (volume.SwapResult, error) {
+		return volume.SwapResult{Method: volume.SwapRename, Inodes: in.Inodes}, r.step("unswap " + in.Volume)
 	})
-	on(d.CopyVolume, func(_ context.Context, in docker.CopyInput) (docker.RestoreResult, error) {
-		return docker.RestoreResult{Entries: 3, Bytes: 100}, r.step("copy into " + in.To)
+	on(vol.CopyVolume, func(_ context.Context, in volume.CopyInput) (volume.RestoreResult, error) {
+		return volume.RestoreResult{Entries: 3, Bytes: 100}, r.step("copy into " + in.To)
 	})
-	on(d.RestoreVolume, func(_ context.Context, in docker.RestoreInput) (docker.RestoreResult, error) {
-		return docker.RestoreResult{Entries: 3}, r.step("restore " + in.Volume + " from " + filepath.Base(in.Backup))
+	on(vol.RestoreVolume, func(_ context.Context, in volume.RestoreInput) (volume.RestoreResult, error) {
+		return volume.RestoreResult{Entries: 3}, r.step("restore " + in.Volume + " from " + filepath.Base(in.Backup))
 	})
 	on(d.ComposeUp, func(context.Context, docker.ComposeUpInput) (docker.ComposeUpResult, error) {
 		return docker.ComposeUpResult{Command: []string{"docker-compose", "up", "-d"}}, r.step("compose up")

@@ -50,6 +50,9 @@ type rollback struct {
 	slack notify.SlackMessage
 }
 
+// versionWorkerOwnsPolicy: a run's target and policy come from the worker's configuration.
+const versionWorkerOwnsPolicy = "worker-owns-policy"
+
 // undo puts back one change the rollback made to the stack.
 type undo struct {
 	what string
@@ -59,6 +62,11 @@ type undo struct {
 // begin starts a rollback: the checklist in the Web UI, the approval gate's handlers, and
 // the plan from the worker's configuration, checked against the request.
 func begin(ctx workflow.Context, req Request, steps ...string) (*rollback, error) {
+	// Every run since the worker owned the policy (2026-11) records this version first; the
+	// runs before it are retired, so a history without it fails to replay instead of
+	// taking steps it never took. Kept so that runs of this release and the one before
+	// replay alike on either.
+	workflow.GetVersion(ctx, versionWorkerOwnsPolicy, 1, 1)
 	info := workflow.GetInfo(ctx).WorkflowExecution
 	summary := fmt.Sprintf("%s rollback of %s, %s, by %s: %s", req.Option, req.Stack, req.Severity, req.Requester, req.Reason)
 	t, err := newTracker(ctx, summary, steps...)
@@ -71,12 +79,6 @@ func begin(ctx workflow.Context, req Request, steps ...string) (*rollback, error
 		result: Result{Stack: req.Stack, Option: req.Option},
 	}
 	if r.gate, err = newGate(r); err != nil {
-		return nil, err
-	}
-	if carried := req.carried(); len(carried) > 0 {
-		err := temporal.NewNonRetryableApplicationError(fmt.Sprintf(
-			"the request carries %s, which only releases before 2026-11 sent: the worker takes a stack's target and approval policy from its own configuration, never from a request. Start the rollback with `rewind start`", strings.Join(carried, " and ")), failure.BadInput, nil)
-		t.end("failed", message(err))
 		return nil, err
 	}
 	if err := r.resolve(); err != nil {

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"crypto/ed25519"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -84,9 +82,6 @@ func (o *Options) decide(cmd *cobra.Command, id string, d workflows.Decision, f 
 		return err
 	}
 	if p.Gate == nil {
-		if o.legacyRun(p) {
-			return o.decideBySignal(cmd, id, runID, d, f.keyFile)
-		}
 		return badInputf("%s is not waiting for a decision (now: %s); `rewind status %s` shows where it is", id, p.Phase, id)
 	}
 	action := identity.ActionApprove
@@ -144,7 +139,7 @@ func (o *Options) awaitGate(cmd *cobra.Command, id, runID string) (workflows.Pro
 		if err != nil {
 			return p, fmt.Errorf("ask %s what it waits for: %w", id, err)
 		}
-		if p.Gate != nil || p.Outcome != "" || o.legacyRun(p) || !p.BeforeGate() || time.Now().After(deadline) {
+		if p.Gate != nil || p.Outcome != "" || !p.BeforeGate() || time.Now().After(deadline) {
 			return p, nil
 		}
 		select {
@@ -162,71 +157,4 @@ func (o *Options) progress(cmd *cobra.Command, id, runID string) (workflows.Prog
 		return p, err
 	}
 	return p, resp.Get(&p)
-}
-
-// legacyRun reports whether a rollback started by an earlier release waits at its gate;
-// those take decisions as signals.
-func (o *Options) legacyRun(p workflows.Progress) bool {
-	for _, s := range p.Steps {
-		if s.State == workflows.StateWaiting {
-			return true
-		}
-	}
-	return false
-}
-
-// decideBySignal decides for a rollback of an earlier release, as that release did.
-func (o *Options) decideBySignal(cmd *cobra.Command, id, runID string, d workflows.Decision, keyFile string) error {
-	type legacyDecision struct {
-		Approver, Reason, Signature string
-		Approve                     bool
-	}
-	ld := legacyDecision{Approver: d.Approver, Approve: d.Approve, Reason: d.Reason}
-	if keyFile != "" {
-		key, err := legacyKey(keyFile)
-		if err != nil {
-			return badInput{err}
-		}
-		verb := map[bool]string{true: "approve", false: "reject"}[d.Approve]
-		ld.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(key, fmt.Appendf(nil, "rewind:%s:%s:%s", id, runID, verb)))
-	}
-	before, _ := o.progress(cmd, id, runID)
-	if err := o.client.SignalWorkflow(cmd.Context(), id, runID, workflows.ApprovalSignal, ld); err != nil {
-		return notFound(id, err)
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		after, err := o.progress(cmd, id, runID)
-		if err == nil && len(after.Decisions) > len(before.Decisions) {
-			last := after.Decisions[len(after.Decisions)-1]
-			if !last.Accepted {
-				return badInputf("%s refused the decision: %s", id, last.Reason)
-			}
-			fmt.Fprintf(o.Out, "%s accepted: %s\n", id, last.Reason)
-			return nil
-		}
-		select {
-		case <-cmd.Context().Done():
-			return cmd.Context().Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	fmt.Fprintf(o.Out, "sent %s of %s as %s; the rollback has not recorded it yet (is a worker running?)\n", map[bool]string{true: "approval", false: "rejection"}[d.Approve], id, d.Approver)
-	return nil
-}
-
-// legacyKey reads the base64 ed25519 key files of earlier releases.
-func legacyKey(path string) (ed25519.PrivateKey, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read --key: %w", err)
-	}
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil || (len(raw) != ed25519.PrivateKeySize && len(raw) != ed25519.SeedSize) {
-		return nil, fmt.Errorf("--key %s: a rollback of an earlier release wants a base64 ed25519 private key (64 bytes) or seed (32 bytes)", path)
-	}
-	if len(raw) == ed25519.SeedSize {
-		return ed25519.NewKeyFromSeed(raw), nil
-	}
-	return ed25519.PrivateKey(raw), nil
 }

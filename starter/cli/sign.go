@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"crypto/ed25519"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"os"
@@ -81,12 +83,13 @@ func (o *Options) signer(person, keyFile string) (ssh.Signer, io.Closer, error) 
 	if keyFile != "" {
 		s, err := identity.FileSigner(expandHome(keyFile))
 		if err != nil {
-			// Key files of earlier releases hold a bare base64 ed25519 key.
-			legacy, lerr := legacyKey(expandHome(keyFile))
-			if lerr != nil {
+			// A key file may hold a bare base64 ed25519 key, the pair of an approver's
+			// public_key in rewind.yaml.
+			bare, bareErr := bareKeyFile(expandHome(keyFile))
+			if bareErr != nil {
 				return nil, nil, badInputf("--key: %v", err)
 			}
-			if s, err = ssh.NewSignerFromKey(legacy); err != nil {
+			if s, err = ssh.NewSignerFromKey(bare); err != nil {
 				return nil, nil, badInputf("--key: %v", err)
 			}
 		}
@@ -159,4 +162,21 @@ func (p proof) describe() string {
 		return "unsigned"
 	}
 	return fmt.Sprintf("signed (%d-byte SSHSIG)", len(p.signature))
+}
+
+// bareKeyFile reads a file holding a bare base64 ed25519 private key (64 bytes) or seed
+// (32 bytes).
+func bareKeyFile(path string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read --key: %w", err)
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || (len(raw) != ed25519.PrivateKeySize && len(raw) != ed25519.SeedSize) {
+		return nil, fmt.Errorf("--key %s: want a base64 ed25519 private key (64 bytes) or seed (32 bytes)", path)
+	}
+	if len(raw) == ed25519.SeedSize {
+		return ed25519.NewKeyFromSeed(raw), nil
+	}
+	return ed25519.PrivateKey(raw), nil
 }
