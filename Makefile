@@ -73,7 +73,7 @@ BENCH_ENV = REWIND_BENCH_TABLE=$(CURDIR)/.rewind/bench.md REWIND_BENCH_RUNS=$(CU
 bench:
 	@mkdir -p .rewind
 	@rm -f .rewind/bench.md .rewind/bench-runs.tsv
-	$(BENCH_ENV) $(GO) test -run '^$$' -bench Transfers -benchtime 1x -timeout 60m ./activities/docker
+	$(BENCH_ENV) $(GO) test -run '^$$' -bench Transfers -benchtime 1x -timeout 60m ./activities/volume
 	$(BENCH_ENV) $(GO) test -run '^$$' -bench VerifyAndUpload -benchtime 1x -timeout 30m ./activities/backup
 	$(BENCH_ENV) $(GO) test -run '^$$' -bench 'FullRollback|ResumeMidRestore|ManyFullRollbacks' -benchtime 1x -timeout 120m ./integration
 	@echo; echo "Rewind bench, $$(nproc) cores, $$(date -u +%Y-%m-%dT%H:%MZ)"; printf '%s' '| measure | Rewind | runbook'"'"'s commands | ratio | goal | met |'; echo; echo '|---|---|---|---|---|---|'; cat .rewind/bench.md

@@ -22,8 +22,8 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	sdkclient "go.temporal.io/sdk/client"
 
-	"github.com/algotrendy/rewind/activities/docker"
-	"github.com/algotrendy/rewind/activities/docker/mover"
+	"github.com/algotrendy/rewind/activities/volume"
+	"github.com/algotrendy/rewind/activities/volume/mover"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 	"github.com/algotrendy/rewind/integration/benchtable"
 	"github.com/algotrendy/rewind/meter"
@@ -106,7 +106,7 @@ func BenchmarkFullRollback(b *testing.B) {
 			benchtable.Add(b, benchtable.Row{Measure: "P2 full rollback, " + mib + ", approval to healthy vs Option 2 script", Rewind: benchtable.Seconds(p2), Runbook: benchtable.Seconds(script),
 				Ratio: p2.Seconds() / script.Seconds(), Goal: "≤ 10 s", Met: p2 <= 10*time.Second})
 
-			var restored docker.RestoreResult
+			var restored volume.RestoreResult
 			history(b, c, id).result(b, "PrepareVolume", &restored)
 			worker := peakRSS(b, w.cmd.Process.Pid)
 			benchtable.Raw(b, "peak RSS "+mib, worker, restored.MoverPeakRSS, restored.Transfer)
@@ -143,10 +143,10 @@ func BenchmarkResumeMidRestore(b *testing.B) {
 		// decompresses into (acks, and so the worker's meter, come only per batch).
 		var resumed time.Duration
 		require.Eventually(b, func() bool {
-			list, err := e.s.engine.ContainerList(context.Background(), client.ContainerListOptions{Filters: make(client.Filters).Add("label", docker.HelperLabel+"=true")})
+			list, err := e.s.engine.ContainerList(context.Background(), client.ContainerListOptions{Filters: make(client.Filters).Add("label", volume.HelperLabel+"=true")})
 			require.NoError(b, err)
 			for _, c := range list.Items {
-				if strings.Contains(c.Labels[docker.VolumeLabel], e.project) && strings.HasPrefix(c.Names[0], "/rewind-mover-") {
+				if strings.Contains(c.Labels[volume.VolumeLabel], e.project) && strings.HasPrefix(c.Names[0], "/rewind-mover-") {
 					resumed = time.Since(began)
 					return true
 				}
@@ -155,7 +155,7 @@ func BenchmarkResumeMidRestore(b *testing.B) {
 		}, 5*time.Minute, 20*time.Millisecond, "the restore goes on on the fresh worker")
 		e.awaitCompleted(c, id)
 		require.Equal(b, want, e.fingerprint())
-		var restored docker.RestoreResult
+		var restored volume.RestoreResult
 		history(b, c, id).result(b, "PrepareVolume", &restored)
 		// The first mover went on until the dead worker's FIFO ran dry; the second wrote what
 		// the checkpoint did not count.
@@ -173,11 +173,11 @@ func BenchmarkResumeMidRestore(b *testing.B) {
 func (e *env) moverWrote() int64 {
 	e.t.Helper()
 	ctx := context.Background()
-	list, err := e.s.engine.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", docker.HelperLabel+"=true")})
+	list, err := e.s.engine.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", volume.HelperLabel+"=true")})
 	require.NoError(e.t, err)
 	var wrote int64
 	for _, c := range list.Items {
-		if !strings.Contains(c.Labels[docker.VolumeLabel], e.project) || !strings.HasPrefix(c.Names[0], "/rewind-mover-") {
+		if !strings.Contains(c.Labels[volume.VolumeLabel], e.project) || !strings.HasPrefix(c.Names[0], "/rewind-mover-") {
 			continue
 		}
 		wait := e.s.engine.ContainerWait(ctx, c.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})

@@ -24,6 +24,7 @@ import (
 
 	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/volume"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 	"github.com/algotrendy/rewind/meter"
 	"github.com/algotrendy/rewind/storage/s3test"
@@ -253,9 +254,9 @@ func crashFull(t testing.TB, s *suite, temporalAddr string, c sdkclient.Client, 
 	requireNoStaging(t, s, e.project)
 
 	// What each transfer had to move, and what the two workers moved.
-	var proof docker.SnapshotProof
+	var proof volume.SnapshotProof
 	var fetched backup.Downloaded
-	var restored, copied docker.RestoreResult
+	var restored, copied volume.RestoreResult
 	runs.result(t, "SnapshotVolume", &proof)
 	runs.result(t, "DownloadBackup", &fetched)
 	runs.result(t, "PrepareVolume", &restored)
@@ -412,7 +413,7 @@ func TestCancelMidCopyPutsTheVolumeBack(t *testing.T) {
 // requireNoStaging checks a run left no staging volume of the project behind.
 func requireNoStaging(t testing.TB, s *suite, project string) {
 	t.Helper()
-	vols, err := s.engine.VolumeList(context.Background(), client.VolumeListOptions{Filters: make(client.Filters).Add("label", docker.ProjectLabelRewind+"="+project)})
+	vols, err := s.engine.VolumeList(context.Background(), client.VolumeListOptions{Filters: make(client.Filters).Add("label", volume.ProjectLabelRewind+"="+project)})
 	require.NoError(t, err)
 	require.Empty(t, vols.Items, "no staging volume is left behind")
 }

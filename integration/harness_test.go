@@ -36,6 +36,7 @@ import (
 
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/devserver/embedded"
+	"github.com/algotrendy/rewind/engine"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 	"github.com/algotrendy/rewind/examples/postgres/pgimage"
 	"github.com/algotrendy/rewind/storage/s3test"
@@ -114,7 +115,7 @@ func newSuite(ctx context.Context) (*suite, error) {
 			return nil, fmt.Errorf("build %s: %w\n%s", pkg, err, out)
 		}
 	}
-	s.engine, s.noDocker = docker.NewEngine(ctx)
+	s.engine, s.noDocker = engine.New(ctx)
 	if s.noDocker != nil {
 		return s, nil
 	}

@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/probe"
+	"github.com/algotrendy/rewind/activities/volume"
 	"github.com/algotrendy/rewind/storage"
 )
 
@@ -29,7 +29,7 @@ const fingerprintSQL = "SELECT COUNT(*), SUM(price), SUM(volume) FROM market_dat
 func TestPostgresDataCheckOnARestoredVolume(t *testing.T) {
 	s := needDocker(t)
 	bin := postgresBin(t)
-	a := &docker.Activities{Engine: s.engine, Evidence: mustFolder(t)}
+	a := &volume.Activities{Engine: s.engine, Evidence: mustFolder(t)}
 	checks := &probe.Activities{HTTP: &http.Client{Timeout: 5 * time.Second}}
 	ctx := context.Background()
 
@@ -48,15 +48,15 @@ func TestPostgresDataCheckOnARestoredVolume(t *testing.T) {
 		pass   bool
 	}{{"restored data", full, true}, {"empty database", empty, false}} {
 		t.Run(tc.name, func(t *testing.T) {
-			volume := uniqueName("rwit_pg_")
-			_, err := s.engine.VolumeCreate(ctx, client.VolumeCreateOptions{Name: volume})
+			vol := uniqueName("rwit_pg_")
+			_, err := s.engine.VolumeCreate(ctx, client.VolumeCreateOptions{Name: vol})
 			require.NoError(t, err)
 			t.Cleanup(func() {
-				_, _ = s.engine.VolumeRemove(context.Background(), volume, client.VolumeRemoveOptions{Force: true})
+				_, _ = s.engine.VolumeRemove(context.Background(), vol, client.VolumeRemoveOptions{Force: true})
 			})
-			_, err = a.RestoreVolume(ctx, docker.RestoreInput{Volume: volume, Backup: tc.source.backup(t), Layout: "runbook"})
+			_, err = a.RestoreVolume(ctx, volume.RestoreInput{Volume: vol, Backup: tc.source.backup(t), Layout: "runbook"})
 			require.NoError(t, err)
-			info, err := s.engine.VolumeInspect(ctx, volume, client.VolumeInspectOptions{})
+			info, err := s.engine.VolumeInspect(ctx, vol, client.VolumeInspectOptions{})
 			require.NoError(t, err)
 
 			served := servePostgres(t, bin, reachable(t, info.Volume.Mountpoint))

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/volume"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 	"github.com/algotrendy/rewind/meter"
 	"github.com/algotrendy/rewind/workflows"
@@ -81,7 +81,7 @@ func TestRollbackSurvivesATemporalRestartMidRestore(t *testing.T) {
 	e.awaitRestored(c, id)
 	runs := history(t, c, id)
 	require.Zero(t, runs.stepsRunTwice(), "steps of the rollback ran again: %v", runs.scheduled)
-	var restored docker.RestoreResult
+	var restored volume.RestoreResult
 	runs.result(t, "PrepareVolume", &restored)
 	resent := w.moved(t)[meter.Restore] - restored.Bytes
 	require.LessOrEqual(t, resent, int64(transferBatch+transferBatch/8), "at most one batch sent again")

@@ -20,6 +20,7 @@ import (
 
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/notify"
+	"github.com/algotrendy/rewind/activities/volume"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 	"github.com/algotrendy/rewind/workflows"
 )
@@ -98,9 +99,9 @@ func TestFullPutsTheStackBackWhenTheEngineRefusesTheCopy(t *testing.T) {
 			require.Contains(t, failed.Detail, "put back: volume "+demostack.Volume(e.project)+" from its snapshot")
 			runs := history(t, c, id)
 			require.Positive(t, runs.completedAt["RemoveVolume"], "the failure came after the volume was removed")
-			var restored docker.RestoreResult
+			var restored volume.RestoreResult
 			runs.result(t, "PrepareVolume", &restored)
-			require.Equal(t, map[bool]string{false: docker.TransferNative, true: docker.TransferArchive}[archiveTransfer], restored.Transfer)
+			require.Equal(t, map[bool]string{false: volume.TransferNative, true: volume.TransferArchive}[archiveTransfer], restored.Transfer)
 			requireNoStaging(t, s, e.project)
 			s.report.add(chaosRow{scenario: "full, the engine refuses the copy (" + name + ") after the volume was removed", outcome: "failed; volume put back from the snapshot, stack up, people notified"})
 		})

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/volume"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 	"github.com/algotrendy/rewind/storage"
 )
@@ -121,13 +122,13 @@ func (e *env) apiContainer() string {
 
 // backupVolume writes a backup of any volume into the backups folder, as the runbook's tar
 // would, with its sidecar, and returns its path.
-func (e *env) backupVolume(volume, prefix string, at time.Time) string {
+func (e *env) backupVolume(vol, prefix string, at time.Time) string {
 	e.t.Helper()
 	store, err := storage.NewFolder(e.backups)
 	require.NoError(e.t, err)
 	name := prefix + at.UTC().Format("20060102_150405") + ".tar.gz"
-	a := &docker.Activities{Engine: e.s.engine, Evidence: store}
-	_, err = a.SnapshotVolume(context.Background(), docker.SnapshotInput{Volume: volume, Name: name})
+	a := &volume.Activities{Engine: e.s.engine, Evidence: store}
+	_, err = a.SnapshotVolume(context.Background(), volume.SnapshotInput{Volume: vol, Name: name})
 	require.NoError(e.t, err)
 	return store.Location(name)
 }

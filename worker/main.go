@@ -19,12 +19,14 @@ import (
 
 	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
-	"github.com/algotrendy/rewind/activities/docker/mover"
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/policy"
+	"github.com/algotrendy/rewind/activities/volume"
+	"github.com/algotrendy/rewind/activities/volume/mover"
 	"github.com/algotrendy/rewind/archive"
 	"github.com/algotrendy/rewind/buildinfo"
 	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/engine"
 	"github.com/algotrendy/rewind/heartbeat"
 	"github.com/algotrendy/rewind/storage"
 	"github.com/algotrendy/rewind/telemetry"
@@ -102,11 +104,11 @@ func run() error {
 	}
 	defer c.Close()
 
-	engine, err := docker.NewEngine(ctx)
+	dockerEngine, err := engine.New(ctx)
 	if err != nil {
 		return err
 	}
-	defer engine.Close()
+	defer dockerEngine.Close()
 	store, err := storage.Open(ctx, cfg.Evidence.Location())
 	if err != nil {
 		return fmt.Errorf("open evidence store %s: %w", cfg.Evidence.Location(), err)
@@ -144,11 +146,11 @@ func run() error {
 	if warning := cfg.WordWarning(); warning != "" {
 		logger.Warn(warning)
 	}
-	dockerSteps := &docker.Activities{Engine: engine, Evidence: store, StateDir: cfg.Worker.StateDir, BatchBytes: cfg.Worker.TransferBatch,
+	volumeSteps := &volume.Activities{Engine: dockerEngine, Evidence: store, StateDir: cfg.Worker.StateDir, BatchBytes: cfg.Worker.TransferBatch,
 		NoRename: cfg.Worker.Swap == "copy", ArchiveOnly: cfg.Worker.Transfer == "archive", StopSwapBetweenMoves: crash.StopsSwapBetweenMoves()}
 	// The first rollback should not wait for the mover's image.
 	go func() {
-		why, err := dockerSteps.PrepareMover(ctx)
+		why, err := volume.PrepareMover(ctx, volumeSteps)
 		switch {
 		case err != nil:
 			logger.Warn("build the mover image; the first restore tries again", "error", err)
@@ -170,7 +172,8 @@ func run() error {
 		Listen:             cfg.Worker.Listen,
 		Metrics:            tel.Metrics,
 		Policy:             &policy.Activities{Config: cfg, Host: cfg.Worker.Host},
-		Docker:             dockerSteps,
+		Docker:             &docker.Activities{Engine: dockerEngine, Evidence: store},
+		Volume:             volumeSteps,
 		Evidence:           &evidence.Activities{Store: store},
 		Notify:             notifier,
 		Backup:             &backup.Activities{Downloads: filepath.Join(cfg.Worker.StateDir, "downloads")},

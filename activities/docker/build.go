@@ -19,6 +19,7 @@ import (
 	"github.com/moby/patternmatcher/ignorefile"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/algotrendy/rewind/engine"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/heartbeat"
 )
@@ -210,7 +211,7 @@ func (a *Activities) ProjectMounts(ctx context.Context, in ProjectInput) (Mounts
 	for _, c := range cs {
 		info, err := a.inspect(ctx, c)
 		if err != nil {
-			if gone(err) {
+			if engine.Gone(err) {
 				continue
 			}
 			return Mounts{}, fmt.Errorf("inspect %s: %w", c.Name, err)
@@ -224,3 +225,5 @@ func (a *Activities) ProjectMounts(ctx context.Context, in ProjectInput) (Mounts
 	slices.Sort(out.HostPaths)
 	return out, nil
 }
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

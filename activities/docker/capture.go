@@ -16,6 +16,7 @@ import (
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
 
+	"github.com/algotrendy/rewind/engine"
 	"github.com/algotrendy/rewind/heartbeat"
 )
 
@@ -135,7 +136,7 @@ func (a *Activities) containerLogs(ctx context.Context, c Container, tail int, w
 func (a *Activities) readLogs(ctx context.Context, c Container, opts client.ContainerLogsOptions) (bytes.Buffer, error) {
 	var body bytes.Buffer
 	rc, err := a.Engine.ContainerLogs(ctx, c.ID, opts)
-	if gone(err) {
+	if engine.Gone(err) {
 		return body, nil
 	}
 	if err != nil {
@@ -150,7 +151,7 @@ func (a *Activities) readLogs(ctx context.Context, c Container, opts client.Cont
 
 func (a *Activities) containerStats(ctx context.Context, c Container) (json.RawMessage, error) {
 	res, err := a.Engine.ContainerStats(ctx, c.ID, client.ContainerStatsOptions{Stream: false})
-	if gone(err) {
+	if engine.Gone(err) {
 		return json.RawMessage("null"), nil
 	}
 	if err != nil {

@@ -7,14 +7,12 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
-	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/algotrendy/rewind/engine"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/storage"
 )
@@ -29,41 +27,6 @@ const ServiceLabel = "com.docker.compose.service"
 type Activities struct {
 	Engine   *client.Client
 	Evidence storage.Store
-	// StateDir keeps transfer checkpoints on this host; empty keeps them in heartbeats only.
-	StateDir string
-	// BatchBytes is how much a restore sends, and a snapshot writes, between checkpoints:
-	// the most a crash makes it send again. 0: 256 MiB for restores, 64 MiB for snapshots.
-	BatchBytes int64
-	// NoRename makes swaps copy instead of renaming volume folders (worker.swap: copy).
-	NoRename bool
-	// ArchiveOnly makes restores write through the engine's archive API instead of
-	// Rewind's own mover (worker.transfer: archive).
-	ArchiveOnly bool
-	// Mover is a static binary that carries the mover (`<binary> mover ...`); empty: this
-	// worker's own.
-	Mover string
-	// StopSwapBetweenMoves makes the swap's mover stop after its first rename, as a crash
-	// of the host there would (the crash point inside:SwapVolume).
-	StopSwapBetweenMoves bool
-	// builtMover is the mover image built for this worker's binary, once found: the binary
-	// is hashed once per process, not per step.
-	builtMover moverImageCache
-	// onBatch, set by tests, sees the backup entries [from, to) each restore batch wrote.
-	onBatch func(from, to int)
-}
-
-// NewEngine connects to the engine named by DOCKER_HOST (or the local socket) and checks
-// that it answers, so a worker on a host without Docker fails at start with a clear message.
-func NewEngine(ctx context.Context) (*client.Client, error) {
-	c, err := client.New(client.FromEnv)
-	if err != nil {
-		return nil, fmt.Errorf("create docker client: %w", err)
-	}
-	if _, err := c.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("reach the docker engine at %s (set DOCKER_HOST or start dockerd): %w", c.DaemonHost(), err)
-	}
-	return c, nil
 }
 
 // Container is what Rewind records of one container.
@@ -96,24 +59,14 @@ func (a *Activities) projectContainers(ctx context.Context, project string, all 
 }
 
 func summarize(c container.Summary) Container {
-	name := c.ID[:12]
-	if len(c.Names) > 0 {
-		name = strings.TrimPrefix(c.Names[0], "/")
-	}
 	return Container{
 		ID:      c.ID,
-		Name:    name,
+		Name:    engine.ContainerName(c),
 		Service: c.Labels[ServiceLabel],
 		Image:   c.Image,
 		State:   string(c.State),
 		Status:  c.Status,
 	}
-}
-
-// gone reports whether err says the object no longer exists, which a retried step treats
-// as already done.
-func gone(err error) bool {
-	return cerrdefs.IsNotFound(err)
 }
 
 func names(cs []Container) []string {
@@ -122,25 +75,4 @@ func names(cs []Container) []string {
 		out[i] = c.Name
 	}
 	return out
-}
-
-// retry runs one call to the engine again when the connection failed before an answer
-// came: a dropped connection or a restarting dockerd heals in moments, and redoing a whole
-// step for it costs more. Calls that change something must be safe to send twice.
-func retry(ctx context.Context, call func() error) error {
-	backoff := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := call()
-		if err == nil || !client.IsErrConnectionFailed(err) || attempt == 5 {
-			return err
-		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		backoff *= 2
-	}
 }

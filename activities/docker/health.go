@@ -12,6 +12,7 @@ import (
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/algotrendy/rewind/engine"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/heartbeat"
 )
@@ -96,7 +97,7 @@ func (a *Activities) health(ctx context.Context, in WaitHealthyInput, probe *htt
 		state := c.State
 		if c.State == "running" {
 			info, err := a.Engine.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
-			if err != nil && !gone(err) {
+			if err != nil && !engine.Gone(err) {
 				return nil, nil, fmt.Errorf("inspect %s: %w", c.Name, err)
 			}
 			if err == nil && info.Container.State != nil && info.Container.State.Health != nil {

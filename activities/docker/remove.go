@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/algotrendy/rewind/engine"
 	"github.com/moby/moby/client"
 )
 
@@ -23,7 +24,7 @@ func (a *Activities) RemoveContainers(ctx context.Context, in ProjectInput) (Rem
 	var res RemoveResult
 	for _, c := range cs {
 		_, err := a.Engine.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true})
-		if err != nil && !gone(err) {
+		if err != nil && !engine.Gone(err) {
 			return RemoveResult{}, fmt.Errorf("remove container %s: %w", c.Name, err)
 		}
 		res.Removed = append(res.Removed, c.Name)
@@ -42,7 +43,7 @@ func (a *Activities) PruneNetworks(ctx context.Context, in ProjectInput) (Remove
 	}
 	var res RemoveResult
 	for _, n := range nets.Items {
-		if _, err := a.Engine.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !gone(err) {
+		if _, err := a.Engine.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !engine.Gone(err) {
 			return RemoveResult{}, fmt.Errorf("remove network %s: %w", n.Name, err)
 		}
 		res.Removed = append(res.Removed, n.Name)
@@ -55,4 +56,27 @@ func sortedCopy(s []string) []string {
 	out := slices.Clone(s)
 	slices.Sort(out)
 	return out
+}
+
+// ImageInput names an image.
+type ImageInput struct {
+	Image string
+}
+
+// RemoveImage removes an image (the runbook's `docker rmi`); a missing image is fine.
+func (a *Activities) RemoveImage(ctx context.Context, in ImageInput) (RemoveResult, error) {
+	res, err := a.Engine.ImageRemove(ctx, in.Image, client.ImageRemoveOptions{})
+	if engine.Gone(err) {
+		return RemoveResult{}, nil
+	}
+	if err != nil {
+		return RemoveResult{}, fmt.Errorf("remove image %s: %w", in.Image, err)
+	}
+	var out RemoveResult
+	for _, d := range res.Items {
+		if d.Untagged != "" {
+			out.Removed = append(out.Removed, d.Untagged)
+		}
+	}
+	return out, nil
 }

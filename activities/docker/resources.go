@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/algotrendy/rewind/engine"
 	"github.com/moby/moby/client"
 )
 
@@ -74,7 +75,7 @@ func (a *Activities) CheckResources(ctx context.Context, in ResourcesCheck) (Res
 	var seen, over []string
 	for _, c := range cs {
 		sample, err := a.Engine.ContainerStats(ctx, c.ID, client.ContainerStatsOptions{Stream: false})
-		if gone(err) {
+		if engine.Gone(err) {
 			continue
 		}
 		if err != nil {

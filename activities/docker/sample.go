@@ -12,6 +12,7 @@ import (
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/algotrendy/rewind/engine"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/heartbeat"
 )
@@ -61,7 +62,7 @@ func (a *Activities) SampleContainers(ctx context.Context, in SampleInput) (Cont
 		out.Total++
 		info, err := a.inspect(ctx, c)
 		if err != nil {
-			if gone(err) {
+			if engine.Gone(err) {
 				out.Down = append(out.Down, c.Name+" (removed)")
 				continue
 			}
@@ -92,7 +93,7 @@ func (a *Activities) SampleContainers(ctx context.Context, in SampleInput) (Cont
 
 func (a *Activities) memoryOf(ctx context.Context, c Container) (int64, error) {
 	sample, err := a.Engine.ContainerStats(ctx, c.ID, client.ContainerStatsOptions{Stream: false})
-	if gone(err) {
+	if engine.Gone(err) {
 		return 0, nil
 	}
 	if err != nil {
@@ -129,7 +130,7 @@ func (a *Activities) logHits(ctx context.Context, c Container, since time.Time, 
 // inspect reads a container's state, retrying a dropped connection.
 func (a *Activities) inspect(ctx context.Context, c Container) (client.ContainerInspectResult, error) {
 	var info client.ContainerInspectResult
-	err := retry(ctx, func() (err error) {
+	err := engine.Retry(ctx, func() (err error) {
 		info, err = a.Engine.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
 		return err
 	})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"github.com/algotrendy/rewind/engine"
 	"github.com/algotrendy/rewind/heartbeat"
 )
 
@@ -68,7 +69,7 @@ func (a *Activities) StopProject(ctx context.Context, in StopInput) (StopResult,
 			mu.Lock()
 			defer mu.Unlock()
 			delete(waiting, c.Name)
-			if err != nil && !gone(err) {
+			if err != nil && !engine.Gone(err) {
 				stopErrs[c.Name] = err
 			}
 		}(c)
@@ -101,7 +102,7 @@ wait:
 			for _, c := range running {
 				for _, f := range forced {
 					if f == c.Name {
-						if _, err := a.Engine.ContainerKill(ctx, c.ID, client.ContainerKillOptions{}); err != nil && !gone(err) {
+						if _, err := a.Engine.ContainerKill(ctx, c.ID, client.ContainerKillOptions{}); err != nil && !engine.Gone(err) {
 							return StopResult{}, fmt.Errorf("kill %s after %s: %w", c.Name, in.Grace, err)
 						}
 					}
@@ -117,7 +118,7 @@ wait:
 
 	for _, c := range running {
 		info, err := a.Engine.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
-		if gone(err) {
+		if engine.Gone(err) {
 			res.Stopped = append(res.Stopped, c.Name)
 			continue
 		}

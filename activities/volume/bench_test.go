@@ -1,4 +1,4 @@
-package docker_test
+package volume_test
 
 import (
 	"context"
@@ -17,8 +17,9 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/require"
 
-	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/volume"
 	"github.com/algotrendy/rewind/archive"
+	"github.com/algotrendy/rewind/engine"
 	"github.com/algotrendy/rewind/integration/benchtable"
 	"github.com/algotrendy/rewind/storage"
 )
@@ -38,7 +39,7 @@ func TestMain(m *testing.M) {
 
 func benchChild(step string) error {
 	ctx := context.Background()
-	c, err := docker.NewEngine(ctx)
+	c, err := engine.New(ctx)
 	if err != nil {
 		return err
 	}
@@ -47,15 +48,15 @@ func benchChild(step string) error {
 	if err != nil {
 		return err
 	}
-	a := &docker.Activities{Engine: c, Evidence: store, Mover: os.Getenv("REWIND_BENCH_MOVER"), StateDir: os.Getenv("REWIND_BENCH_STATE")}
+	a := &volume.Activities{Engine: c, Evidence: store, Mover: os.Getenv("REWIND_BENCH_MOVER"), StateDir: os.Getenv("REWIND_BENCH_STATE")}
 	switch step {
 	case "restore-native", "restore-archive":
 		a.ArchiveOnly = step == "restore-archive"
-		in := docker.RestoreInput{Volume: os.Getenv("REWIND_BENCH_VOLUME"), Backup: os.Getenv("REWIND_BENCH_BACKUP"), Layout: "runbook", SHA256: os.Getenv("REWIND_BENCH_SHA256")}
+		in := volume.RestoreInput{Volume: os.Getenv("REWIND_BENCH_VOLUME"), Backup: os.Getenv("REWIND_BENCH_BACKUP"), Layout: "runbook", SHA256: os.Getenv("REWIND_BENCH_SHA256")}
 		if v := os.Getenv("REWIND_BENCH_BATCH"); v != "" {
 			in.BatchBytes, _ = strconv.ParseInt(v, 10, 64)
 		}
-		var res docker.RestoreResult
+		var res volume.RestoreResult
 		if res, err = a.RestoreVolume(ctx, in); err == nil && res.Transfer != strings.TrimPrefix(step, "restore-") {
 			err = fmt.Errorf("restored %s, not %s: %s", res.Transfer, step, res.TransferWhy)
 		}
@@ -64,11 +65,11 @@ func benchChild(step string) error {
 		}
 	case "prepare-mover":
 		var why string
-		if why, err = a.PrepareMover(ctx); err == nil && why != "" {
+		if why, err = volume.PrepareMover(ctx, a); err == nil && why != "" {
 			err = errors.New(why)
 		}
 	case "snapshot":
-		_, err = a.SnapshotVolume(ctx, docker.SnapshotInput{Volume: os.Getenv("REWIND_BENCH_VOLUME"), Name: "snapshot.tar.gz"})
+		_, err = a.SnapshotVolume(ctx, volume.SnapshotInput{Volume: os.Getenv("REWIND_BENCH_VOLUME"), Name: "snapshot.tar.gz"})
 	default:
 		err = fmt.Errorf("unknown step %q", step)
 	}
@@ -117,7 +118,7 @@ func writeVolumeData(b *testing.B, dir, volume string, size int64) {
 // `tar -xzf` into the mountpoint, the snapshot against `tar -czf`.
 // Run with: make bench (go test -run '^$' -bench Transfers -benchtime 1x ./activities/docker).
 func BenchmarkTransfers(b *testing.B) {
-	c, err := docker.NewEngine(context.Background())
+	c, err := engine.New(context.Background())
 	if err != nil {
 		b.Skipf("no Docker Engine: %v", err)
 	}

@@ -1,12 +1,10 @@
-package docker
+package volume
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"go.temporal.io/sdk/activity"
@@ -33,43 +31,4 @@ func (a *Activities) checkpointFile(ctx context.Context, kind string, parts ...s
 		fmt.Fprintf(h, "%s\x00", p)
 	}
 	return filepath.Join(a.StateDir, kind+"-"+hex.EncodeToString(h.Sum(nil))[:24]+".json")
-}
-
-func loadCheckpoint(path string, v any) bool {
-	if path == "" {
-		return false
-	}
-	b, err := os.ReadFile(path)
-	return err == nil && json.Unmarshal(b, v) == nil
-}
-
-// saveCheckpoint writes atomically and syncs, so a crash leaves the old checkpoint or the new.
-func saveCheckpoint(path string, v any) error {
-	if path == "" {
-		return nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return fmt.Errorf("create state folder: %w", err)
-	}
-	tmp := path + ".part"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("write checkpoint: %w", err)
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("write checkpoint: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync checkpoint: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -1,4 +1,4 @@
-package docker_test
+package volume_test
 
 import (
 	"archive/tar"
@@ -23,20 +23,21 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/volume"
+	"github.com/algotrendy/rewind/engine"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 	"github.com/algotrendy/rewind/storage"
 )
 
-// engine is the real Docker Engine, or nil with the reason it is not there.
-type engine struct {
+// realEngine is the real Docker Engine, or nil with the reason it is not there.
+type realEngine struct {
 	c   *client.Client
 	err error
 }
 
 var (
 	engineOnce sync.Once
-	shared     engine
+	shared     realEngine
 )
 
 // needEngine skips on a laptop without a Docker Engine; with REWIND_REQUIRE_DOCKER=1 (CI)
@@ -45,7 +46,7 @@ func needEngine(t *testing.T) *client.Client {
 	t.Helper()
 	engineOnce.Do(func() {
 		ctx := context.Background()
-		shared.c, shared.err = docker.NewEngine(ctx)
+		shared.c, shared.err = engine.New(ctx)
 		if shared.err == nil {
 			shared.err = demostack.BuildImages(ctx, shared.c)
 		}
@@ -67,11 +68,11 @@ func uniqueName(prefix string) string {
 
 // newActivities returns the host's activities with the native mover of a static worker
 // build (a test binary links dynamically and cannot run in a FROM-scratch image).
-func newActivities(t *testing.T, c *client.Client) (*docker.Activities, *storage.Folder) {
+func newActivities(t *testing.T, c *client.Client) (*volume.Activities, *storage.Folder) {
 	t.Helper()
 	store, err := storage.NewFolder(t.TempDir())
 	require.NoError(t, err)
-	return &docker.Activities{Engine: c, Evidence: store, StateDir: t.TempDir(), Mover: moverBinary(t)}, store
+	return &volume.Activities{Engine: c, Evidence: store, StateDir: t.TempDir(), Mover: moverBinary(t)}, store
 }
 
 var (
@@ -101,7 +102,7 @@ func moverBinary(t testing.TB) string {
 }
 
 // activityEnv runs activities as Temporal runs them: heartbeats, details, cancellation.
-func activityEnv(a *docker.Activities) *testsuite.TestActivityEnvironment {
+func activityEnv(a *volume.Activities) *testsuite.TestActivityEnvironment {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(a)

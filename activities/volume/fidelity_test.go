@@ -1,4 +1,4 @@
-package docker_test
+package volume_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/require"
 
-	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/volume"
 	"github.com/algotrendy/rewind/archive/archivetest"
 )
 
@@ -25,13 +25,13 @@ func TestBackupsOfEveryTarFormatRestoreFileForFile(t *testing.T) {
 	c := needEngine(t)
 	corpus := archivetest.NewCorpus(t)
 	want := corpus.Manifest(t)
-	for _, transfer := range []string{docker.TransferNative, docker.TransferArchive} {
+	for _, transfer := range []string{volume.TransferNative, volume.TransferArchive} {
 		a, _ := newActivities(t, c)
 		a.BatchBytes = 1 << 20 // several batches: folders touched by later ones keep their mtime
-		a.ArchiveOnly = transfer == docker.TransferArchive
+		a.ArchiveOnly = transfer == volume.TransferArchive
 		env := activityEnv(a)
 		for _, v := range archivetest.Variants() {
-			if transfer == docker.TransferArchive && (v.Xattrs || v.Name == "oldgnu-sparse" || strings.HasPrefix(v.Name, "posix-sparse-0")) {
+			if transfer == volume.TransferArchive && (v.Xattrs || v.Name == "oldgnu-sparse" || strings.HasPrefix(v.Name, "posix-sparse-0")) {
 				continue // the archive path drops xattrs; its sparse handling is the walk's, tested once per family
 			}
 			t.Run(transfer+"/"+v.Name, func(t *testing.T) {
@@ -39,14 +39,14 @@ func TestBackupsOfEveryTarFormatRestoreFileForFile(t *testing.T) {
 				staging, live := uniqueName("rwtest_staging_"), newVolume(t, c, nil)
 				t.Cleanup(func() { removeVolume(c, staging) })
 
-				val, err := env.ExecuteActivity(a.PrepareVolume, docker.PrepareInput{Staging: staging, For: live, Project: "rwtest", Run: "rewind-t/run", Backup: backup})
+				val, err := env.ExecuteActivity(a.PrepareVolume, volume.PrepareInput{Staging: staging, For: live, Project: "rwtest", Run: "rewind-t/run", Backup: backup})
 				require.NoError(t, err)
-				var res docker.RestoreResult
+				var res volume.RestoreResult
 				require.NoError(t, val.Get(&res))
 				require.Equal(t, transfer, res.Transfer, "written %s (%s)", transfer, res.TransferWhy)
 				staged := mountpointManifest(t, c, staging)
 				skip := []archivetest.Field{archivetest.FieldAllocated, archivetest.FieldXattrs}
-				if transfer == docker.TransferNative {
+				if transfer == volume.TransferNative {
 					// Holes kept where the backup has them (tar --sparse); xattrs when the
 					// archive holds them and the filesystem took them.
 					skip = nil
@@ -59,7 +59,7 @@ func TestBackupsOfEveryTarFormatRestoreFileForFile(t *testing.T) {
 				}
 				require.Empty(t, archivetest.Diff(want, staged, skip...), "the staging volume equals the tree")
 
-				val, err = env.ExecuteActivity(a.CopyVolume, docker.CopyInput{From: staging, To: live, Run: "rewind-t/run"})
+				val, err = env.ExecuteActivity(a.CopyVolume, volume.CopyInput{From: staging, To: live, Run: "rewind-t/run"})
 				require.NoError(t, err)
 				require.NoError(t, val.Get(&res))
 				require.Equal(t, transfer, res.Transfer, "copied %s (%s)", transfer, res.TransferWhy)
@@ -67,16 +67,16 @@ func TestBackupsOfEveryTarFormatRestoreFileForFile(t *testing.T) {
 				// The mover's copy keeps what the staging volume holds, holes and xattrs
 				// included; through the archive API a sparse file comes back dense.
 				require.Empty(t, archivetest.Diff(want, got, skip...), "the stack's volume equals the tree")
-				if transfer == docker.TransferNative {
+				if transfer == volume.TransferNative {
 					// The rename swap puts the staged folder itself in place: all of it kept.
 					renamed, forensic := newVolume(t, c, nil), uniqueName("rwtest_forensic_")
 					t.Cleanup(func() { removeVolume(c, forensic) })
-					swap := docker.SwapInput{Volume: renamed, Staging: staging, Forensic: forensic, Project: "rwtest", Run: "rewind-t/run"}
+					swap := volume.SwapInput{Volume: renamed, Staging: staging, Forensic: forensic, Project: "rwtest", Run: "rewind-t/run"}
 					val, err = env.ExecuteActivity(a.PlanSwap, swap)
 					require.NoError(t, err)
-					var plan docker.SwapResult
+					var plan volume.SwapResult
 					require.NoError(t, val.Get(&plan))
-					require.Equal(t, docker.SwapRename, plan.Method, plan.Why)
+					require.Equal(t, volume.SwapRename, plan.Method, plan.Why)
 					swap.Inodes = plan.Inodes
 					_, err = env.ExecuteActivity(a.SwapVolume, swap)
 					require.NoError(t, err)

@@ -1,4 +1,4 @@
-package docker
+package volume
 
 import (
 	"archive/tar"
@@ -10,6 +10,9 @@ import (
 	"os"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
+
+	"github.com/algotrendy/rewind/engine"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/activity"
@@ -20,16 +23,10 @@ import (
 // and its containers are created but never started.
 const HelperImage = "rewind-helper:1"
 
-// HelperLabel marks helper containers, so a crashed step's helper can be found and removed.
-const HelperLabel = "io.rewind.helper"
-
-// VolumeLabel names the volume a helper container is attached to.
-const VolumeLabel = "io.rewind.volume"
-
 func (a *Activities) ensureHelperImage(ctx context.Context) error {
 	if _, err := a.Engine.ImageInspect(ctx, HelperImage); err == nil {
 		return nil
-	} else if !gone(err) {
+	} else if !engine.Gone(err) {
 		return fmt.Errorf("inspect helper image %s: %w", HelperImage, err)
 	}
 	var buf bytes.Buffer
@@ -65,10 +62,10 @@ func (a *Activities) helper(ctx context.Context, volume string, readOnly bool) (
 	}
 	a.removeOldHelpers(ctx)
 	name := "rewind-helper-" + attemptKey(ctx) + "-" + volume
-	if err := retry(ctx, func() error {
+	if err := engine.Retry(ctx, func() error {
 		_, err := a.Engine.ContainerRemove(ctx, name, client.ContainerRemoveOptions{Force: true})
 		return err
-	}); err != nil && !gone(err) {
+	}); err != nil && !engine.Gone(err) {
 		return "", nil, fmt.Errorf("remove helper %s left by this attempt: %w", name, err)
 	}
 	bind := volume + ":/data"
@@ -128,4 +125,49 @@ func attemptKey(ctx context.Context) string {
 		fmt.Fprintf(h, "%d\x00%d", os.Getpid(), time.Now().UnixNano())
 	}
 	return hex.EncodeToString(h.Sum(nil))[:10]
+}
+
+// createOnce creates a container by name, sending the request again when the connection
+// failed; one the engine made before its answer got lost is found by its name.
+func (a *Activities) createOnce(ctx context.Context, opts client.ContainerCreateOptions) (string, error) {
+	var id string
+	err := engine.Retry(ctx, func() error {
+		res, err := a.Engine.ContainerCreate(ctx, opts)
+		if cerrdefs.IsConflict(err) {
+			found, ierr := a.Engine.ContainerInspect(ctx, opts.Name, client.ContainerInspectOptions{})
+			if ierr != nil {
+				return ierr
+			}
+			id = found.Container.ID
+			return nil
+		}
+		if err == nil {
+			id = res.ID
+		}
+		return err
+	})
+	return id, err
+}
+
+// removeContainers removes every container the filters match, running or not; what names
+// them in errors.
+func (a *Activities) removeContainers(ctx context.Context, filters client.Filters, what string) error {
+	var list client.ContainerListResult
+	err := engine.Retry(ctx, func() error {
+		var err error
+		list, err = a.Engine.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filters})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("list %s: %w", what, err)
+	}
+	for _, c := range list.Items {
+		if err := engine.Retry(ctx, func() error {
+			_, err := a.Engine.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true})
+			return err
+		}); err != nil && !engine.Gone(err) {
+			return fmt.Errorf("remove container %s of the %s: %w", c.ID[:12], what, err)
+		}
+	}
+	return nil
 }

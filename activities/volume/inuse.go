@@ -1,4 +1,4 @@
-package docker
+package volume
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/algotrendy/rewind/engine"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/temporal"
@@ -37,7 +38,7 @@ func (a *Activities) refuseRunning(ctx context.Context, act string, volumes ...s
 // running ones, or with all also the stopped ones.
 func (a *Activities) volumeUsers(ctx context.Context, volume string, all bool) ([]string, error) {
 	var list client.ContainerListResult
-	err := retry(ctx, func() (err error) {
+	err := engine.Retry(ctx, func() (err error) {
 		list, err = a.Engine.ContainerList(ctx, client.ContainerListOptions{All: all, Filters: make(client.Filters).Add("volume", volume)})
 		return err
 	})
@@ -49,7 +50,7 @@ func (a *Activities) volumeUsers(ctx context.Context, volume string, all bool) (
 		if c.Labels[HelperLabel] == "true" {
 			continue
 		}
-		names = append(names, summarize(c).Name)
+		names = append(names, engine.ContainerName(c))
 	}
 	return names, nil
 }

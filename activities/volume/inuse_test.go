@@ -1,4 +1,4 @@
-package docker_test
+package volume_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/volume"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 	"github.com/algotrendy/rewind/failure"
 )
@@ -55,21 +55,21 @@ func TestNothingMovesUnderARunningContainer(t *testing.T) {
 	live := newVolume(t, c, nil)
 	fill(t, c, live, []file{{name: "db/market.sqlite", body: []byte("the damaged data")}})
 	run := "rewind-prod/" + uniqueName("run")
-	staging := newVolume(t, c, map[string]string{docker.StagingLabel: run, docker.ProjectLabelRewind: "rwtest"})
+	staging := newVolume(t, c, map[string]string{volume.StagingLabel: run, volume.ProjectLabelRewind: "rwtest"})
 	fill(t, c, staging, []file{{name: "db/market.sqlite", body: []byte("the backup's data")}})
 	forensic := newVolume(t, c, nil)
 	require.NoError(t, removeVolumeNow(ctx, c, forensic)) // PlanSwap makes it, labelled as the run's
 
-	v, err := env.ExecuteActivity(a.SnapshotVolume, docker.SnapshotInput{Volume: live, Name: "snap/" + live + ".tar.gz"})
+	v, err := env.ExecuteActivity(a.SnapshotVolume, volume.SnapshotInput{Volume: live, Name: "snap/" + live + ".tar.gz"})
 	require.NoError(t, err)
-	var proof docker.SnapshotProof
+	var proof volume.SnapshotProof
 	require.NoError(t, v.Get(&proof))
-	swap := docker.SwapInput{Volume: live, Staging: staging, Forensic: forensic, Project: "rwtest", Run: run}
+	swap := volume.SwapInput{Volume: live, Staging: staging, Forensic: forensic, Project: "rwtest", Run: run}
 	v, err = env.ExecuteActivity(a.PlanSwap, swap)
 	require.NoError(t, err)
-	var plan docker.SwapResult
+	var plan volume.SwapResult
 	require.NoError(t, v.Get(&plan))
-	require.Equal(t, docker.SwapRename, plan.Method, plan.Why)
+	require.Equal(t, volume.SwapRename, plan.Method, plan.Why)
 	swap.Inodes = plan.Inodes
 
 	id, name := serve(t, c, live)
@@ -77,15 +77,15 @@ func TestNothingMovesUnderARunningContainer(t *testing.T) {
 		"swap":   func() error { _, err := env.ExecuteActivity(a.SwapVolume, swap); return err },
 		"unswap": func() error { _, err := env.ExecuteActivity(a.UnswapVolume, swap); return err },
 		"remove": func() error {
-			_, err := env.ExecuteActivity(a.RemoveVolume, docker.RemoveVolumeInput{Volume: live, Snapshot: proof})
+			_, err := env.ExecuteActivity(a.RemoveVolume, volume.RemoveVolumeInput{Volume: live, Snapshot: proof})
 			return err
 		},
 		"copy": func() error {
-			_, err := env.ExecuteActivity(a.CopyVolume, docker.CopyInput{From: staging, To: live, Run: run})
+			_, err := env.ExecuteActivity(a.CopyVolume, volume.CopyInput{From: staging, To: live, Run: run})
 			return err
 		},
 		"restore": func() error {
-			_, err := env.ExecuteActivity(a.RestoreVolume, docker.RestoreInput{Volume: live, Backup: proof.Path, Layout: "runbook"})
+			_, err := env.ExecuteActivity(a.RestoreVolume, volume.RestoreInput{Volume: live, Backup: proof.Path, Layout: "runbook"})
 			return err
 		},
 	} {
@@ -95,7 +95,7 @@ func TestNothingMovesUnderARunningContainer(t *testing.T) {
 
 	// A staging volume something else runs on is not Rewind's to remove.
 	otherID, other := serve(t, c, staging)
-	_, err = env.ExecuteActivity(a.RemoveStaging, docker.StagingInput{Project: "rwtest", Run: run, Names: []string{staging}})
+	_, err = env.ExecuteActivity(a.RemoveStaging, volume.StagingInput{Project: "rwtest", Run: run, Names: []string{staging}})
 	var appErr *temporal.ApplicationError
 	require.True(t, errors.As(err, &appErr), "%v", err)
 	require.Equal(t, failure.VolumeInUse, appErr.Type())

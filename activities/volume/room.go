@@ -1,16 +1,15 @@
-package docker
+package volume
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 
+	"github.com/algotrendy/rewind/activities/volume/mover"
+	"github.com/algotrendy/rewind/failure"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"go.temporal.io/sdk/temporal"
-
-	"github.com/algotrendy/rewind/activities/docker/mover"
-	"github.com/algotrendy/rewind/failure"
 )
 
 // RoomInput asks, before anything stops, whether a volume's staged data fits where it
@@ -63,7 +62,7 @@ func (a *Activities) CheckRoom(ctx context.Context, in RoomInput) (RoomResult, e
 	if why != "" {
 		return RoomResult{Method: SwapCopy, Why: "room not measured: " + why}, nil
 	}
-	out, err := a.runHelperMover(ctx, image, "room", in.Volume, []string{"room", "--into", "/data"}, &container.HostConfig{
+	out, err := a.runMoverOnce(ctx, image, "room", in.Volume, []string{"room", "--into", "/data"}, &container.HostConfig{
 		NetworkMode: "none",
 		Mounts:      []mount.Mount{{Type: mount.TypeVolume, Source: in.Volume, Target: "/data", ReadOnly: true}},
 	})

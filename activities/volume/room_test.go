@@ -1,4 +1,4 @@
-package docker_test
+package volume_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/volume"
 	"github.com/algotrendy/rewind/failure"
 )
 
@@ -45,24 +45,24 @@ func TestStagedDataThatCannotFitIsFoundBeforeAnythingStops(t *testing.T) {
 	staging := newVolume(t, c, nil)
 	fill(t, c, staging, []file{{name: "db/market.sqlite", body: randomBytes(2 << 20)}})
 
-	_, err := env.ExecuteActivity(a.CheckRoom, docker.RoomInput{Volume: small, Staging: staging, Bytes: 2 << 20})
+	_, err := env.ExecuteActivity(a.CheckRoom, volume.RoomInput{Volume: small, Staging: staging, Bytes: 2 << 20})
 	requireNoSpace(t, err, "the backup restores to 2.0 MiB, and volume "+small+" cannot take it by rename: its filesystem has 1.0 MiB free. Nothing was stopped")
 
-	v, err := env.ExecuteActivity(a.CheckRoom, docker.RoomInput{Volume: small, Staging: staging, Bytes: 100 << 10})
+	v, err := env.ExecuteActivity(a.CheckRoom, volume.RoomInput{Volume: small, Staging: staging, Bytes: 100 << 10})
 	require.NoError(t, err)
-	var room docker.RoomResult
+	var room volume.RoomResult
 	require.NoError(t, v.Get(&room))
-	require.Equal(t, docker.SwapCopy, room.Method)
+	require.Equal(t, volume.SwapCopy, room.Method)
 	require.Equal(t, int64(1<<20), room.Free)
 
 	// A plain local volume beside its staging volume takes the data by rename: no room needed.
 	plain := newVolume(t, c, nil)
-	v, err = env.ExecuteActivity(a.CheckRoom, docker.RoomInput{Volume: plain, Staging: staging, Bytes: 1 << 50})
+	v, err = env.ExecuteActivity(a.CheckRoom, volume.RoomInput{Volume: plain, Staging: staging, Bytes: 1 << 50})
 	require.NoError(t, err)
 	require.NoError(t, v.Get(&room))
-	require.Equal(t, docker.SwapRename, room.Method)
+	require.Equal(t, volume.SwapRename, room.Method)
 
 	// Copied in anyway, the full filesystem fails the copy at once.
-	_, err = env.ExecuteActivity(a.CopyVolume, docker.CopyInput{From: staging, To: small, Run: "rewind-prod/" + uniqueName("run")})
+	_, err = env.ExecuteActivity(a.CopyVolume, volume.CopyInput{From: staging, To: small, Run: "rewind-prod/" + uniqueName("run")})
 	requireNoSpace(t, err, "copy volume "+staging+" into "+small+": no space left on device")
 }

@@ -1,4 +1,4 @@
-package docker
+package volume
 
 import (
 	"archive/tar"
@@ -16,14 +16,14 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/moby/moby/client"
-	"go.temporal.io/sdk/temporal"
-
 	"github.com/algotrendy/rewind/archive"
+	"github.com/algotrendy/rewind/checkpoint"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/heartbeat"
 	"github.com/algotrendy/rewind/meter"
 	"github.com/algotrendy/rewind/storage"
+	"github.com/moby/moby/client"
+	"go.temporal.io/sdk/temporal"
 )
 
 // SnapshotInput names the volume and where its forensic snapshot goes in the evidence store.
@@ -94,7 +94,7 @@ func (a *Activities) SnapshotVolume(ctx context.Context, in SnapshotInput) (Snap
 		file = filepath.Join(dir, "snapshot.tar.gz")
 	}
 	var cp snapshotProgress
-	if loadCheckpoint(stage, &cp) && cp.CreatedAt != in.CreatedAt {
+	if checkpoint.Load(stage, &cp) && cp.CreatedAt != in.CreatedAt {
 		cp = snapshotProgress{} // staged from another volume of the same name
 	}
 	cp.CreatedAt = in.CreatedAt
@@ -106,7 +106,7 @@ func (a *Activities) SnapshotVolume(ctx context.Context, in SnapshotInput) (Snap
 	}
 	saved := func(u storage.UploadCheckpoint) {
 		cp.Upload = u
-		_ = saveCheckpoint(stage, cp) // the store's own list of parts is the truth on resume
+		_ = checkpoint.Save(stage, cp) // the store's own list of parts is the truth on resume
 	}
 	if err := a.Evidence.PutFile(ctx, in.Name, file, cp.Upload, saved); err != nil {
 		return SnapshotProof{}, noSpace(fmt.Errorf("store snapshot of volume %s: %w", in.Volume, err), "store snapshot "+in.Name)
@@ -214,7 +214,7 @@ func (a *Activities) stageSnapshot(ctx context.Context, in SnapshotInput, file, 
 		if done {
 			cp.Done, cp.SHA256 = true, hex.EncodeToString(hash.Sum(nil))
 		}
-		if err := saveCheckpoint(journal, cp); err != nil {
+		if err := checkpoint.Save(journal, cp); err != nil {
 			return cp, err
 		}
 		if done {

@@ -1,4 +1,4 @@
-package docker_test
+package volume_test
 
 import (
 	"context"
@@ -19,7 +19,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
-	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/volume"
+	"github.com/algotrendy/rewind/checkpoint"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/meter"
 )
@@ -40,10 +41,10 @@ func TestSnapshotRestoresToTheSameBytesAndBothAreIdempotent(t *testing.T) {
 	want := describe(files)
 	require.Equal(t, want, contents(t, c, src))
 
-	in := docker.SnapshotInput{Volume: src, Name: "incidents/20261126/rewind-prod/failed_deployment_" + src + ".tar.gz"}
+	in := volume.SnapshotInput{Volume: src, Name: "incidents/20261126/rewind-prod/failed_deployment_" + src + ".tar.gz"}
 	v, err := env.ExecuteActivity(a.SnapshotVolume, in)
 	require.NoError(t, err)
-	var proof docker.SnapshotProof
+	var proof volume.SnapshotProof
 	require.NoError(t, v.Get(&proof))
 	require.Equal(t, src, proof.Volume)
 	require.Len(t, proof.SHA256, 64)
@@ -54,12 +55,12 @@ func TestSnapshotRestoresToTheSameBytesAndBothAreIdempotent(t *testing.T) {
 
 	v, err = env.ExecuteActivity(a.SnapshotVolume, in)
 	require.NoError(t, err)
-	var again docker.SnapshotProof
+	var again volume.SnapshotProof
 	require.NoError(t, v.Get(&again))
 	require.Equal(t, proof, again, "a second snapshot finds the first one")
 
 	dst := newVolume(t, c, nil)
-	restore := docker.RestoreInput{Volume: dst, Backup: store.Location(in.Name), Layout: "runbook"}
+	restore := volume.RestoreInput{Volume: dst, Backup: store.Location(in.Name), Layout: "runbook"}
 	for range 2 {
 		_, err = env.ExecuteActivity(a.RestoreVolume, restore)
 		require.NoError(t, err)
@@ -87,7 +88,7 @@ func TestRestoreRefusesEscapingEntriesAndWritesNothingOutsideTheVolume(t *testin
 				{name: "v/_data/db/market.sqlite", body: []byte("good data before the bad entry")},
 				tc.evil,
 			})
-			_, err := env.ExecuteActivity(a.RestoreVolume, docker.RestoreInput{Volume: vol, Backup: backup, Layout: "runbook"})
+			_, err := env.ExecuteActivity(a.RestoreVolume, volume.RestoreInput{Volume: vol, Backup: backup, Layout: "runbook"})
 			require.Error(t, err)
 			require.Contains(t, err.Error(), tc.want, "the message names the entry")
 			var appErr *temporal.ApplicationError
@@ -112,16 +113,16 @@ func TestRestoreRefusesDamagedAndOversizedBackups(t *testing.T) {
 	truncated := good + ".truncated.tar.gz"
 	require.NoError(t, os.WriteFile(truncated, raw[:len(raw)/2], 0o600))
 
-	_, err = env.ExecuteActivity(a.RestoreVolume, docker.RestoreInput{Volume: vol, Backup: truncated, Layout: "runbook"})
+	_, err = env.ExecuteActivity(a.RestoreVolume, volume.RestoreInput{Volume: vol, Backup: truncated, Layout: "runbook"})
 	require.ErrorContains(t, err, "tar -tzf")
-	_, err = env.ExecuteActivity(a.RestoreVolume, docker.RestoreInput{Volume: vol, Backup: good, Layout: "runbook", MaxBytes: 1000})
+	_, err = env.ExecuteActivity(a.RestoreVolume, volume.RestoreInput{Volume: vol, Backup: good, Layout: "runbook", MaxBytes: 1000})
 	require.ErrorContains(t, err, "BackupTooLarge")
-	_, err = env.ExecuteActivity(a.RestoreVolume, docker.RestoreInput{Volume: vol, Backup: good + ".missing", Layout: "runbook"})
+	_, err = env.ExecuteActivity(a.RestoreVolume, volume.RestoreInput{Volume: vol, Backup: good + ".missing", Layout: "runbook"})
 	require.ErrorContains(t, err, "no such file")
-	_, err = env.ExecuteActivity(a.RestoreVolume, docker.RestoreInput{Volume: vol, Backup: good, Layout: "runbook", RequireChecksum: true})
+	_, err = env.ExecuteActivity(a.RestoreVolume, volume.RestoreInput{Volume: vol, Backup: good, Layout: "runbook", RequireChecksum: true})
 	require.ErrorContains(t, err, "has no checksum sidecar, and the stack sets require_checksum")
 
-	_, err = env.ExecuteActivity(a.RestoreVolume, docker.RestoreInput{Volume: vol, Backup: good, Layout: "runbook", SHA256: strings.Repeat("0", 64)})
+	_, err = env.ExecuteActivity(a.RestoreVolume, volume.RestoreInput{Volume: vol, Backup: good, Layout: "runbook", SHA256: strings.Repeat("0", 64)})
 	require.ErrorContains(t, err, "its checksum says 0000")
 	var appErr *temporal.ApplicationError
 	require.ErrorAs(t, err, &appErr)
@@ -129,7 +130,7 @@ func TestRestoreRefusesDamagedAndOversizedBackups(t *testing.T) {
 }
 
 func TestRestoreCancelledHalfWayResumesWithoutRewritingCountedEntries(t *testing.T) {
-	for _, transfer := range []string{docker.TransferNative, docker.TransferArchive} {
+	for _, transfer := range []string{volume.TransferNative, volume.TransferArchive} {
 		t.Run(transfer, func(t *testing.T) { restoreCancelledHalfWay(t, transfer) })
 	}
 }
@@ -137,11 +138,11 @@ func TestRestoreCancelledHalfWayResumesWithoutRewritingCountedEntries(t *testing
 func restoreCancelledHalfWay(t *testing.T, transfer string) {
 	c := needEngine(t)
 	a, _ := newActivities(t, c)
-	a.ArchiveOnly = transfer == docker.TransferArchive
+	a.ArchiveOnly = transfer == volume.TransferArchive
 	files := oneMiBParts(24)
 	backup := backupFile(t, files)
 	vol := newVolume(t, c, nil)
-	in := docker.RestoreInput{Volume: vol, Backup: backup, Layout: "runbook", BatchBytes: 4 << 20}
+	in := volume.RestoreInput{Volume: vol, Backup: backup, Layout: "runbook", BatchBytes: 4 << 20}
 
 	var mu sync.Mutex
 	var written [][]string
@@ -150,9 +151,9 @@ func restoreCancelledHalfWay(t *testing.T, transfer string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	first := activityEnv(a)
 	first.SetWorkerOptions(worker.Options{BackgroundActivityContext: ctx})
-	var last docker.RestoreProgress
+	var last checkpoint.Transfer
 	first.SetOnActivityHeartbeatListener(func(_ *activity.Info, details converter.EncodedValues) {
-		var p docker.RestoreProgress
+		var p checkpoint.Transfer
 		if details.Get(&p) == nil && p.Entries > 0 {
 			mu.Lock()
 			last = p
@@ -160,7 +161,7 @@ func restoreCancelledHalfWay(t *testing.T, transfer string) {
 		}
 	})
 	// The backup holds the files and nothing else: entry i is files[i].
-	docker.SetOnBatch(a, func(from, to int) {
+	volume.SetOnBatch(a, func(from, to int) {
 		mu.Lock()
 		defer mu.Unlock()
 		var entries []string
@@ -181,14 +182,14 @@ func restoreCancelledHalfWay(t *testing.T, transfer string) {
 			sentFirst[e] = true
 		}
 	}
-	checkpoint := last
+	saved := last
 	written = nil
 	mu.Unlock()
-	require.Equal(t, 12, checkpoint.Entries, "three whole batches of four 1 MiB entries were checkpointed")
-	require.Less(t, checkpoint.Entries, len(files), "the cancel came before the end")
-	require.Positive(t, checkpoint.Entries)
+	require.Equal(t, 12, saved.Entries, "three whole batches of four 1 MiB entries were checkpointed")
+	require.Less(t, saved.Entries, len(files), "the cancel came before the end")
+	require.Positive(t, saved.Entries)
 	counted := map[string]bool{}
-	for _, f := range files[:checkpoint.Entries] {
+	for _, f := range files[:saved.Entries] {
 		name := strings.TrimPrefix(f.name, "v/_data/")
 		counted[name] = true
 		require.True(t, sentFirst[name], "the heartbeat counts only entries already written: %s", name)
@@ -197,12 +198,12 @@ func restoreCancelledHalfWay(t *testing.T, transfer string) {
 	// The retry gets the first heartbeat's details, as Temporal hands over throttled ones,
 	// and finds the last whole batch in the host's checkpoint file.
 	second := activityEnv(a)
-	second.SetHeartbeatDetails(docker.RestoreProgress{})
+	second.SetHeartbeatDetails(checkpoint.Transfer{})
 	v, err := second.ExecuteActivity(a.RestoreVolume, in)
 	require.NoError(t, err)
-	var res docker.RestoreResult
+	var res volume.RestoreResult
 	require.NoError(t, v.Get(&res))
-	require.Equal(t, checkpoint.Entries, res.ResumedAt)
+	require.Equal(t, saved.Entries, res.ResumedAt)
 	require.Equal(t, len(files), res.Entries)
 	require.Equal(t, transfer, res.Transfer)
 	var resent int
@@ -212,7 +213,7 @@ func restoreCancelledHalfWay(t *testing.T, transfer string) {
 			resent++
 		}
 	}
-	require.Equal(t, len(files)-checkpoint.Entries, resent, "the retry wrote exactly the entries not yet counted")
+	require.Equal(t, len(files)-saved.Entries, resent, "the retry wrote exactly the entries not yet counted")
 
 	want := map[string]string{}
 	for _, f := range files {
@@ -229,28 +230,28 @@ func TestRemoveVolumeNeedsItsSnapshotAndRemovesTheContainersHoldingIt(t *testing
 	vol := newVolume(t, c, labels)
 	fill(t, c, vol, []file{{name: "db/market.sqlite", body: []byte("data")}})
 
-	info, err := env.ExecuteActivity(a.InspectVolume, docker.VolumeInput{Volume: vol})
+	info, err := env.ExecuteActivity(a.InspectVolume, volume.VolumeInput{Volume: vol})
 	require.NoError(t, err)
-	var before docker.VolumeInfo
+	var before volume.VolumeInfo
 	require.NoError(t, info.Get(&before))
 	require.Equal(t, labels, before.Labels)
 
-	_, err = env.ExecuteActivity(a.RemoveVolume, docker.RemoveVolumeInput{Volume: vol})
+	_, err = env.ExecuteActivity(a.RemoveVolume, volume.RemoveVolumeInput{Volume: vol})
 	require.ErrorContains(t, err, "refuse to remove volume "+vol+" without a verified snapshot")
 	_, err = c.VolumeInspect(context.Background(), vol, client.VolumeInspectOptions{})
 	require.NoError(t, err, "the volume is still there")
 
-	v, err := env.ExecuteActivity(a.SnapshotVolume, docker.SnapshotInput{Volume: vol, Name: "snap/" + vol + ".tar.gz"})
+	v, err := env.ExecuteActivity(a.SnapshotVolume, volume.SnapshotInput{Volume: vol, Name: "snap/" + vol + ".tar.gz"})
 	require.NoError(t, err)
-	var proof docker.SnapshotProof
+	var proof volume.SnapshotProof
 	require.NoError(t, v.Get(&proof))
 	forged := proof
 	forged.Bytes++
-	_, err = env.ExecuteActivity(a.RemoveVolume, docker.RemoveVolumeInput{Volume: vol, Snapshot: forged})
+	_, err = env.ExecuteActivity(a.RemoveVolume, volume.RemoveVolumeInput{Volume: vol, Snapshot: forged})
 	require.ErrorContains(t, err, "is not stored as recorded")
 
 	for range 2 {
-		_, err = env.ExecuteActivity(a.RemoveVolume, docker.RemoveVolumeInput{Volume: vol, Snapshot: proof})
+		_, err = env.ExecuteActivity(a.RemoveVolume, volume.RemoveVolumeInput{Volume: vol, Snapshot: proof})
 		require.NoError(t, err)
 	}
 	_, err = c.VolumeInspect(context.Background(), vol, client.VolumeInspectOptions{})
@@ -259,7 +260,7 @@ func TestRemoveVolumeNeedsItsSnapshotAndRemovesTheContainersHoldingIt(t *testing
 	for range 2 {
 		v, err = env.ExecuteActivity(a.CreateVolume, before)
 		require.NoError(t, err)
-		var created docker.VolumeInfo
+		var created volume.VolumeInfo
 		require.NoError(t, v.Get(&created))
 		require.Equal(t, labels, created.Labels, "compose adopts the volume by its labels")
 	}
@@ -275,7 +276,7 @@ func TestSnapshotInterruptedHalfWayGoesOnFromItsLastSegment(t *testing.T) {
 		files = append(files, file{name: "db/part-" + string(rune('a'+i)), body: randomBytes(1 << 20)})
 	}
 	fill(t, c, src, files)
-	in := docker.SnapshotInput{Volume: src, Name: "incidents/20261126/rewind-prod/failed_deployment_" + src + ".tar.gz"}
+	in := volume.SnapshotInput{Volume: src, Name: "incidents/20261126/rewind-prod/failed_deployment_" + src + ".tar.gz"}
 
 	// First attempt: stopped once 3.5 MiB are staged, as a crash in the middle would stop it.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -304,7 +305,7 @@ func TestSnapshotInterruptedHalfWayGoesOnFromItsLastSegment(t *testing.T) {
 	})})
 	v, err := second.ExecuteActivity(a.SnapshotVolume, in)
 	require.NoError(t, err)
-	var proof docker.SnapshotProof
+	var proof volume.SnapshotProof
 	require.NoError(t, v.Get(&proof))
 	resent := firstSent + secondSent - proof.Bytes
 	t.Logf("first attempt staged %d bytes, the retry %d, snapshot %d: %d sent again", firstSent, secondSent, proof.Bytes, resent)
@@ -312,7 +313,7 @@ func TestSnapshotInterruptedHalfWayGoesOnFromItsLastSegment(t *testing.T) {
 	require.LessOrEqual(t, resent, int64(2<<20), "at most one segment (1 MiB of entries, compressed) is staged again")
 
 	dst := newVolume(t, c, nil)
-	_, err = activityEnv(a).ExecuteActivity(a.RestoreVolume, docker.RestoreInput{Volume: dst, Backup: store.Location(in.Name), Layout: "runbook"})
+	_, err = activityEnv(a).ExecuteActivity(a.RestoreVolume, volume.RestoreInput{Volume: dst, Backup: store.Location(in.Name), Layout: "runbook"})
 	require.NoError(t, err)
 	require.Equal(t, describe(files), contents(t, c, dst), "the snapshot of several gzip members restores to the volume it was taken of")
 }
@@ -321,21 +322,21 @@ func TestSnapshotInterruptedHalfWayGoesOnFromItsLastSegment(t *testing.T) {
 // goes on from its checkpoint, natively and through the archive API; no batch of the
 // retry writes an entry the checkpoint counted, and the target equals the source.
 func TestCopyCancelledHalfWayResumesAfterItsCheckpoint(t *testing.T) {
-	for _, transfer := range []string{docker.TransferNative, docker.TransferArchive} {
+	for _, transfer := range []string{volume.TransferNative, volume.TransferArchive} {
 		t.Run(transfer, func(t *testing.T) {
 			c := needEngine(t)
 			a, _ := newActivities(t, c)
-			a.ArchiveOnly = transfer == docker.TransferArchive
+			a.ArchiveOnly = transfer == volume.TransferArchive
 			files := oneMiBParts(24)
 			staging, live := newVolume(t, c, nil), newVolume(t, c, nil)
-			_, err := activityEnv(a).ExecuteActivity(a.RestoreVolume, docker.RestoreInput{Volume: staging, Backup: backupFile(t, files), Layout: "runbook"})
+			_, err := activityEnv(a).ExecuteActivity(a.RestoreVolume, volume.RestoreInput{Volume: staging, Backup: backupFile(t, files), Layout: "runbook"})
 			require.NoError(t, err)
-			in := docker.CopyInput{From: staging, To: live, Run: "rewind-t/run", BatchBytes: 4 << 20}
+			in := volume.CopyInput{From: staging, To: live, Run: "rewind-t/run", BatchBytes: 4 << 20}
 
 			var mu sync.Mutex
 			var batches [][2]int
 			ctx, cancel := context.WithCancel(context.Background())
-			docker.SetOnBatch(a, func(from, to int) {
+			volume.SetOnBatch(a, func(from, to int) {
 				mu.Lock()
 				defer mu.Unlock()
 				batches = append(batches, [2]int{from, to})
@@ -354,7 +355,7 @@ func TestCopyCancelledHalfWayResumesAfterItsCheckpoint(t *testing.T) {
 
 			v, err := activityEnv(a).ExecuteActivity(a.CopyVolume, in)
 			require.NoError(t, err)
-			var res docker.RestoreResult
+			var res volume.RestoreResult
 			require.NoError(t, v.Get(&res))
 			require.Equal(t, transfer, res.Transfer, res.TransferWhy)
 			require.Equal(t, checkpoint, res.ResumedAt, "the retry goes on after the last acked batch")
@@ -391,7 +392,7 @@ func TestACopysMoverStopsWhenItsWorkerIsGone(t *testing.T) {
 	require.NoError(t, f.Truncate(64<<30))
 	require.NoError(t, f.Close())
 
-	id, err := docker.StartCopyAndLeave(context.Background(), a, from, to)
+	id, err := volume.StartCopyAndLeave(context.Background(), a, from, to)
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a guard against a hang, not a timing
 	defer cancel()

@@ -12,7 +12,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/checkpoint"
 	"github.com/algotrendy/rewind/workflows"
 )
 
@@ -220,7 +220,7 @@ func heartbeatProgress(p *commonpb.Payloads) (text string, done, total int64) {
 	if converter.GetDefaultDataConverter().FromPayload(p.GetPayloads()[0], &text) == nil {
 		return text, 0, 0
 	}
-	var restore docker.RestoreProgress
+	var restore checkpoint.Transfer
 	if converter.GetDefaultDataConverter().FromPayload(p.GetPayloads()[0], &restore) == nil && restore.BackupSize > 0 {
 		return fmt.Sprintf("%s of %s of the backup read", mib(restore.BackupRead), mib(restore.BackupSize)), restore.BackupRead, restore.BackupSize
 	}

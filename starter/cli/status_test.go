@@ -10,7 +10,7 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/checkpoint"
 	"github.com/algotrendy/rewind/workflows"
 )
 
@@ -20,7 +20,7 @@ func TestHeartbeatProgressReadsRestoresAndTransfers(t *testing.T) {
 		require.NoError(t, err)
 		return p
 	}
-	text, done, total := heartbeatProgress(payloads(docker.RestoreProgress{BackupSize: 12 << 20, BackupRead: 3 << 20, Entries: 4}))
+	text, done, total := heartbeatProgress(payloads(checkpoint.Transfer{BackupSize: 12 << 20, BackupRead: 3 << 20, Entries: 4}))
 	require.Equal(t, "3.0 MiB of 12.0 MiB of the backup read", text)
 	require.Equal(t, []int64{3 << 20, 12 << 20}, []int64{done, total})
 	text, _, total = heartbeatProgress(payloads("8388608 bytes of volume v read"))
@@ -28,9 +28,9 @@ func TestHeartbeatProgressReadsRestoresAndTransfers(t *testing.T) {
 	require.Zero(t, total, "text carries no bar")
 	text, _, _ = heartbeatProgress(nil)
 	require.Empty(t, text, "a step that has not reported yet")
-	text, _, _ = heartbeatProgress(payloads(docker.RestoreProgress{}))
+	text, _, _ = heartbeatProgress(payloads(checkpoint.Transfer{}))
 	require.Empty(t, text, "a restore that has not read anything yet")
-	text, _, _ = heartbeatProgress(payloads(docker.RestoreProgress{Entries: 120, Bytes: 3 << 20}))
+	text, _, _ = heartbeatProgress(payloads(checkpoint.Transfer{Entries: 120, Bytes: 3 << 20}))
 	require.Equal(t, "120 entries, 3.0 MiB copied", text)
 }
 

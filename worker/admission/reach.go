@@ -15,6 +15,7 @@ import (
 	"github.com/algotrendy/rewind/activities/notify"
 	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/activities/probe"
+	"github.com/algotrendy/rewind/activities/volume"
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/storage"
 )
@@ -68,29 +69,29 @@ func (r Reach) check(arg any) error {
 		return all(r.project(in.Project), r.evidence(in.Prefix), r.services(in.Services), r.urls(in.Probes...))
 	case docker.WaitHealthyInput:
 		return all(r.project(in.Project), r.services(in.Services), r.urls(in.Probes...))
-	case docker.StagingInput:
+	case volume.StagingInput:
 		// Removing staging volumes (its own, and stale ones of other runs) is the stack's
 		// rollback's to do, never a guard's or a verification's.
 		return all(same("workflow", r.WorkflowID, "rewind-"+r.Stack), r.project(in.Project), r.run(in.Run), r.volumes(false, in.Names...))
-	case docker.VolumeInput:
+	case volume.VolumeInput:
 		return r.volumes(true, in.Volume)
-	case docker.VolumeInfo:
+	case volume.VolumeInfo:
 		return r.volumes(true, in.Name)
-	case docker.RemoveVolumeInput:
+	case volume.RemoveVolumeInput:
 		return r.volumes(true, in.Volume)
 	case docker.ImageInput:
 		return same("image", in.Image, t.Image)
-	case docker.SnapshotInput:
+	case volume.SnapshotInput:
 		return all(r.volumes(true, in.Volume), r.evidence(in.Name))
-	case docker.SwapInput:
+	case volume.SwapInput:
 		return all(r.project(in.Project), r.run(in.Run), r.volumes(true, in.Volume), r.volumes(false, in.Staging, in.Forensic))
-	case docker.RoomInput:
+	case volume.RoomInput:
 		return all(r.volumes(true, in.Volume), r.volumes(false, in.Staging))
-	case docker.CopyInput:
+	case volume.CopyInput:
 		return all(r.run(in.Run), r.volumes(true, in.From, in.To))
-	case docker.RestoreInput:
+	case volume.RestoreInput:
 		return all(r.volumes(true, in.Volume), r.file(in.Backup))
-	case docker.PrepareInput:
+	case volume.PrepareInput:
 		return all(r.project(in.Project), r.run(in.Run), r.volumes(false, in.Staging), r.volumes(true, in.For),
 			r.file(in.Backup), same("stack", cmpOr(in.Stack, r.Stack), r.Stack))
 	case docker.BuildInput:

@@ -10,6 +10,7 @@ import (
 	"github.com/algotrendy/rewind/activities/gitrepo"
 	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/activities/probe"
+	"github.com/algotrendy/rewind/activities/volume"
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/identity"
 	"github.com/algotrendy/rewind/storage"
@@ -57,19 +58,19 @@ func TestReachAdmitsOnlyWhatTheConfigurationNames(t *testing.T) {
 		{"compose up with LD_PRELOAD", docker.ComposeUpInput{Project: t0.Project, Files: t0.ComposeFiles, WorkingDir: t0.WorkingDir, Env: []string{"LD_PRELOAD=/tmp/x.so"}}, "environment"},
 		{"stop another project", docker.StopInput{Project: "billing"}, "compose project"},
 		{"stop the stack", docker.StopInput{Project: t0.Project}, ""},
-		{"swap into the stack's volume", docker.SwapInput{Volume: "algotrendy_questdb_data", Staging: "rewind-staging-0b6f4c2e-algotrendy_questdb_data",
+		{"swap into the stack's volume", volume.SwapInput{Volume: "algotrendy_questdb_data", Staging: "rewind-staging-0b6f4c2e-algotrendy_questdb_data",
 			Forensic: "rewind-forensic-0b6f4c2e-algotrendy_questdb_data", Project: t0.Project, Run: run}, ""},
-		{"swap another run's staging", docker.SwapInput{Volume: "algotrendy_questdb_data", Staging: "rewind-staging-deadbeef-algotrendy_questdb_data",
+		{"swap another run's staging", volume.SwapInput{Volume: "algotrendy_questdb_data", Staging: "rewind-staging-deadbeef-algotrendy_questdb_data",
 			Forensic: "rewind-forensic-0b6f4c2e-algotrendy_questdb_data", Project: t0.Project, Run: run}, "volume"},
-		{"swap for another run", docker.SwapInput{Volume: "algotrendy_questdb_data", Staging: "rewind-staging-0b6f4c2e-algotrendy_questdb_data",
+		{"swap for another run", volume.SwapInput{Volume: "algotrendy_questdb_data", Staging: "rewind-staging-0b6f4c2e-algotrendy_questdb_data",
 			Forensic: "rewind-forensic-0b6f4c2e-algotrendy_questdb_data", Project: t0.Project, Run: "rewind-prod/other"}, "run"},
-		{"remove a volume of no stack", docker.RemoveVolumeInput{Volume: "billing_pg"}, "volume"},
-		{"staging named as a stack volume is not the stack's", docker.StagingInput{Project: t0.Project, Run: run, Names: []string{"algotrendy_questdb_data"}}, "volume"},
-		{"restore from the state folder", docker.RestoreInput{Volume: "algotrendy_questdb_data", Backup: "/var/lib/rewind/downloads/questdb_1.tar.gz"}, ""},
-		{"restore from /etc", docker.RestoreInput{Volume: "algotrendy_questdb_data", Backup: "/var/lib/rewind/../../../etc/shadow"}, "outside"},
-		{"prepare from the backups", docker.PrepareInput{Staging: "rewind-staging-0b6f4c2e-algotrendy_questdb_data", For: "algotrendy_questdb_data",
+		{"remove a volume of no stack", volume.RemoveVolumeInput{Volume: "billing_pg"}, "volume"},
+		{"staging named as a stack volume is not the stack's", volume.StagingInput{Project: t0.Project, Run: run, Names: []string{"algotrendy_questdb_data"}}, "volume"},
+		{"restore from the state folder", volume.RestoreInput{Volume: "algotrendy_questdb_data", Backup: "/var/lib/rewind/downloads/questdb_1.tar.gz"}, ""},
+		{"restore from /etc", volume.RestoreInput{Volume: "algotrendy_questdb_data", Backup: "/var/lib/rewind/../../../etc/shadow"}, "outside"},
+		{"prepare from the backups", volume.PrepareInput{Staging: "rewind-staging-0b6f4c2e-algotrendy_questdb_data", For: "algotrendy_questdb_data",
 			Project: t0.Project, Run: run, Backup: "/var/backups/algotrendy/questdb_1.tar.gz", Stack: "prod"}, ""},
-		{"snapshot into another run's evidence", docker.SnapshotInput{Volume: "algotrendy_questdb_data", Name: "incidents/20261203/rewind-prod/other/x.tar.gz"}, "evidence"},
+		{"snapshot into another run's evidence", volume.SnapshotInput{Volume: "algotrendy_questdb_data", Name: "incidents/20261203/rewind-prod/other/x.tar.gz"}, "evidence"},
 		{"capture into this run's evidence", docker.CaptureInput{Project: t0.Project, Prefix: evidenceName}, ""},
 		{"note that climbs out", evidence.NoteInput{Name: "incidents/20261203/rewind-prod/" + r.RunID + "/../../../../x"}, "evidence"},
 		{"remove the deployed image", docker.ImageInput{Image: "algotrendy-api:v2.6"}, ""},
@@ -126,7 +127,7 @@ func TestIDSchemeReadsTheStackOutOfAWorkflowID(t *testing.T) {
 func TestOnlyTheStacksRollbackRemovesStaging(t *testing.T) {
 	r := prodReach()
 	r.WorkflowID = "rewind-prod-verify"
-	err := within(docker.StagingInput{Project: r.Target.Project, Run: r.WorkflowID + "/" + r.RunID}, []Reach{r})
+	err := within(volume.StagingInput{Project: r.Target.Project, Run: r.WorkflowID + "/" + r.RunID}, []Reach{r})
 	if err == nil || !strings.Contains(err.Error(), "workflow") {
 		t.Fatalf("a verification removed staging volumes: %v", err)
 	}

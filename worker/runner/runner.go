@@ -21,6 +21,7 @@ import (
 	"github.com/algotrendy/rewind/activities/notify"
 	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/activities/probe"
+	"github.com/algotrendy/rewind/activities/volume"
 	"github.com/algotrendy/rewind/worker/admission"
 	"github.com/algotrendy/rewind/workflows"
 )
@@ -35,6 +36,7 @@ type Options struct {
 	Metrics  http.Handler
 	Policy   *policy.Activities
 	Docker   *docker.Activities
+	Volume   *volume.Activities
 	Notify   *notify.Activities
 	Evidence *evidence.Activities
 	Backup   *backup.Activities
@@ -71,6 +73,7 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 	hostOpts.Interceptors = append([]interceptor.WorkerInterceptor{gate, &failFast{}}, o.Interceptors...)
 	host := worker.New(c, workflows.HostTaskQueue(o.TaskQueue, o.Host), hostOpts)
 	host.RegisterActivity(o.Docker)
+	host.RegisterActivity(o.Volume)
 	host.RegisterActivity(o.Evidence)
 	host.RegisterActivity(o.Notify)
 	if o.Backup != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/engine"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 )
 
@@ -44,7 +45,7 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	engine, err := docker.NewEngine(ctx)
+	engine, err := engine.New(ctx)
 	if err != nil {
 		return err
 	}

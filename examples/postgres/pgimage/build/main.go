@@ -8,13 +8,13 @@ import (
 	"os"
 	"time"
 
-	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/engine"
 	"github.com/algotrendy/rewind/examples/postgres/pgimage"
 )
 
 func main() {
 	ctx := context.Background()
-	engine, err := docker.NewEngine(ctx)
+	engine, err := engine.New(ctx)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "build:", err)
 		os.Exit(1)

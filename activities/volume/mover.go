@@ -1,7 +1,15 @@
-package docker
+// The mover is Rewind's own program for a volume's bytes (package mover): the worker's
+// binary, run in mover mode in a helper container from an image of that binary. This file
+// builds that image, starts the mover and follows it while it runs.
+package volume
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,32 +22,145 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+
+	"github.com/algotrendy/rewind/activities/volume/mover"
+	"github.com/algotrendy/rewind/archive"
+	"github.com/algotrendy/rewind/engine"
+	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/meter"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
+	"go.temporal.io/sdk/temporal"
 	"golang.org/x/sys/unix"
-
-	"github.com/algotrendy/rewind/activities/docker/mover"
-	"github.com/algotrendy/rewind/archive"
-	"github.com/algotrendy/rewind/meter"
 )
 
-// Ways a restore writes into a volume.
-const (
-	// TransferNative: Rewind's mover, in a helper container with the volume mounted,
-	// reads the checked entries from a FIFO on this host and writes them itself.
-	TransferNative = "native"
-	// TransferArchive: the entries go in batches through the engine's archive API.
-	TransferArchive = "archive"
-)
+// moverImageCache remembers the mover image of this process's binary.
+type moverImageCache struct {
+	mu   sync.Mutex
+	name string
+}
 
-// moverRun is Rewind's mover restoring a backup into a volume, in a helper container, fed
+// moverImage makes sure the helper image that carries this worker's own binary exists:
+// FROM scratch, built through the Engine API, named after the binary's hash so each build
+// of the worker brings its own. why says why it cannot be built (no error: the swap copies).
+func (a *Activities) moverImage(ctx context.Context) (string, string, error) {
+	a.builtMover.mu.Lock()
+	defer a.builtMover.mu.Unlock()
+	if name := a.builtMover.name; name != "" {
+		if _, err := a.Engine.ImageInspect(ctx, name); err == nil {
+			return name, "", nil
+		}
+	}
+	name, why, err := a.buildMoverImage(ctx)
+	if err == nil && why == "" {
+		a.builtMover.name = name
+	}
+	return name, why, err
+}
+
+// PrepareMover builds the mover image of a's worker ahead of the first rollback, as the
+// worker starts. why says why restores and swaps will take the archive API instead. It is
+// no method of Activities: those are the steps the worker registers.
+func PrepareMover(ctx context.Context, a *Activities) (string, error) {
+	if a.ArchiveOnly {
+		return "worker.transfer: archive", nil
+	}
+	_, why, err := a.moverImage(ctx)
+	return why, err
+}
+
+// buildMoverImage hashes the binary and imports its image unless the engine has it.
+func (a *Activities) buildMoverImage(ctx context.Context) (string, string, error) {
+	exe := a.Mover
+	if exe == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return "", "this worker cannot find its own binary: " + err.Error(), nil
+		}
+		exe = self
+	}
+	f, err := os.Open(exe)
+	if err != nil {
+		return "", "this worker cannot read its own binary: " + err.Error(), nil
+	}
+	defer f.Close()
+	if why := staticBinary(f); why != "" {
+		return "", why, nil
+	}
+	h := sha256.New()
+	st, err := f.Stat()
+	if err != nil {
+		return "", "", err
+	}
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, st.Size())); err != nil {
+		return "", "", fmt.Errorf("hash the worker binary: %w", err)
+	}
+	image := "rewind-mover:" + hex.EncodeToString(h.Sum(nil))[:12]
+	if _, err := a.Engine.ImageInspect(ctx, image); err == nil {
+		return image, "", nil
+	} else if !engine.Gone(err) {
+		return "", "", fmt.Errorf("inspect helper image %s: %w", image, err)
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		tw := tar.NewWriter(pw)
+		err := tw.WriteHeader(&tar.Header{Name: "volumes/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: time.Now()})
+		if err == nil {
+			err = tw.WriteHeader(&tar.Header{Name: "mover", Mode: 0o755, Size: st.Size(), ModTime: time.Now()})
+		}
+		if err == nil {
+			_, err = io.Copy(tw, io.NewSectionReader(f, 0, st.Size()))
+		}
+		if err == nil {
+			err = tw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	res, err := a.Engine.ImageImport(ctx, client.ImageImportSource{Source: pr, SourceName: "-"}, image,
+		client.ImageImportOptions{Changes: []string{`ENTRYPOINT ["/mover", "mover"]`}, Message: "Rewind volume mover"})
+	if err != nil {
+		return "", "", fmt.Errorf("import helper image %s: %w", image, err)
+	}
+	defer res.Close()
+	if _, err := io.Copy(io.Discard, res); err != nil {
+		return "", "", fmt.Errorf("import helper image %s: %w", image, err)
+	}
+	return image, "", nil
+}
+
+// staticBinary says why a binary cannot run in a FROM-scratch image, or "" when it can.
+func staticBinary(r io.ReaderAt) string {
+	f, err := elf.NewFile(r)
+	if err != nil {
+		return "this worker's binary is not an ELF program"
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return "this worker's binary is linked dynamically (build it with CGO_ENABLED=0 to swap by rename)"
+		}
+	}
+	return ""
+}
+
+// moverTask is one run of the mover: a restore, fed through a FIFO, or a copy from one
+// volume into another. Args are the command's own flags.
+type moverTask struct {
+	Command string // restore or copy
+	Volume  string // written, mounted at /data
+	From    string // copy: read, mounted read-only at /from
+	Args    []string
+	Skip    int    // entries an earlier attempt wrote
+	Kind    string // what the bytes count as (meter)
+}
+
+// runningMover is Rewind's mover restoring a backup into a volume, in a helper container, fed
 // through a FIFO on this host: the worker reads, hashes and decompresses the backup (with
 // the host's gzip tool), the mover checks every entry with the same rules and writes the
 // volume's files itself, acking each batch on stdout. Only acked batches are
 // checkpointed.
-type moverRun struct {
+type runningMover struct {
 	a       *Activities
 	ctx     context.Context
 	volume  string
@@ -64,23 +185,9 @@ type moverRun struct {
 	refused   *mover.Ack
 }
 
-// MoverLabel marks a mover that writes into a volume (VolumeLabel), by its command.
-const MoverLabel = "io.rewind.mover"
-
-// moverTask is one run of the mover: a restore, fed through a FIFO, or a copy from one
-// volume into another. Args are the command's own flags.
-type moverTask struct {
-	Command string // restore or copy
-	Volume  string // written, mounted at /data
-	From    string // copy: read, mounted read-only at /from
-	Args    []string
-	Skip    int    // entries an earlier attempt wrote
-	Kind    string // what the bytes count as (meter)
-}
-
 // startMover starts the mover. A restore returns with a writer feeding it. why says why
 // the mover cannot run here (the caller then uses the archive API); nothing was changed.
-func (a *Activities) startMover(ctx context.Context, t moverTask, saved func(int, int64) error, beat func()) (*moverRun, string, error) {
+func (a *Activities) startMover(ctx context.Context, t moverTask, saved func(int, int64) error, beat func()) (*runningMover, string, error) {
 	if a.ArchiveOnly {
 		return nil, "the native mover is turned off on this worker (worker.transfer: archive)", nil
 	}
@@ -144,7 +251,7 @@ func (a *Activities) startMover(ctx context.Context, t moverTask, saved func(int
 		removeDir()
 		return nil, "", fmt.Errorf("create the mover for volume %s: %w", volume, err)
 	}
-	w := &moverRun{a: a, ctx: ctx, volume: volume, kind: t.Kind, saved: saved, beat: beat, consumed: t.Skip, acks: make(chan mover.Ack, 64), exited: make(chan struct{})}
+	w := &runningMover{a: a, ctx: ctx, volume: volume, kind: t.Kind, saved: saved, beat: beat, consumed: t.Skip, acks: make(chan mover.Ack, 64), exited: make(chan struct{})}
 	var removed sync.Once
 	w.cleanup = func() {
 		removed.Do(func() {
@@ -160,7 +267,7 @@ func (a *Activities) startMover(ctx context.Context, t moverTask, saved func(int
 		return nil, "", fmt.Errorf("attach to the mover of volume %s: %w", volume, err)
 	}
 	w.id, w.detach = id, attach.Close
-	if err := retry(ctx, func() error { _, err := a.Engine.ContainerStart(ctx, id, client.ContainerStartOptions{}); return err }); err != nil {
+	if err := engine.Retry(ctx, func() error { _, err := a.Engine.ContainerStart(ctx, id, client.ContainerStartOptions{}); return err }); err != nil {
 		attach.Close()
 		w.cleanup()
 		return nil, "", fmt.Errorf("start the mover for volume %s: %w", volume, err)
@@ -212,65 +319,6 @@ func (a *Activities) startMover(ctx context.Context, t moverTask, saved func(int
 	return w, "", nil
 }
 
-// removeMovers removes the movers that write into volume.
-func (a *Activities) removeMovers(ctx context.Context, volume string) error {
-	return a.removeContainers(ctx, make(client.Filters).Add("label", MoverLabel).Add("label", VolumeLabel+"="+volume), "movers of volume "+volume)
-}
-
-// moverFolder makes the folder the restore's FIFO lives in, under the state folder: the
-// engine must see it at the same path.
-func (a *Activities) moverFolder() (string, error) {
-	parent := a.StateDir
-	if parent != "" {
-		var err error
-		if parent, err = filepath.Abs(parent); err != nil {
-			return "", err
-		}
-		if err := os.MkdirAll(parent, 0o750); err != nil {
-			return "", fmt.Errorf("create state folder: %w", err)
-		}
-	}
-	dir, err := os.MkdirTemp(parent, "mover-")
-	if err != nil {
-		return "", fmt.Errorf("make the mover's folder: %w", err)
-	}
-	return dir, nil
-}
-
-// copy waits for the mover's copy to end, checkpointing its acks as they come; between
-// acks (a batch can take a while on a slow disk) it beats while the mover runs.
-func (w *moverRun) copy() error {
-	defer w.cleanup()
-	tick := time.NewTicker(5 * time.Second)
-	defer tick.Stop()
-	var err error
-	for acks := w.acks; acks != nil && err == nil; {
-		select {
-		case ack, ok := <-acks:
-			if !ok {
-				acks = nil
-				break
-			}
-			err = w.take(ack)
-		case <-tick.C:
-			w.beat()
-		case <-w.ctx.Done():
-			err = w.ctx.Err() // the mover is removed on the way out
-		}
-	}
-	if err != nil {
-		return w.failed(err)
-	}
-	<-w.exited
-	switch {
-	case w.ctx.Err() != nil:
-		return w.ctx.Err()
-	case w.refused != nil || w.exitErr != nil || w.exitCode != 0 || !w.done:
-		return w.failed(errors.New("the mover stopped before the end of the copy"))
-	}
-	return nil
-}
-
 // openWriter opens the FIFO for writing once the mover has opened it for reading (bytes
 // written before would be lost with the pipe), or fails when the mover exits first.
 func openWriter(fifo string, exited <-chan struct{}) (*os.File, error) {
@@ -298,71 +346,33 @@ func openWriter(fifo string, exited <-chan struct{}) (*os.File, error) {
 	}
 }
 
-// restore decompresses the backup into the FIFO until its end, checkpointing the
-// mover's acks as they come, and returns what the mover's walk found.
-func (w *moverRun) restore(backup io.Reader) (archive.Summary, error) {
-	defer w.cleanup()
-	src := &archive.Source{R: backup}
-	raw, err := archive.Gunzip(w.ctx, src)
-	if err != nil {
-		w.closeFIFO()
-		_ = w.drain(true)
-		<-w.exited
-		return archive.Summary{}, &archive.CorruptError{Err: fmt.Errorf("open gzip: %w", err)}
-	}
-	buf := make([]byte, 1<<20)
-	var gzErr, stopErr error
-	for {
-		n, rerr := raw.Read(buf)
-		if n > 0 {
-			if _, err := w.fifo.Write(buf[:n]); err != nil {
-				stopErr = fmt.Errorf("send the backup to the mover: %w", err)
-				break
-			}
-		}
-		if err := w.drain(false); err != nil {
-			stopErr = err
-			break
-		}
-		w.beat()
-		if errors.Is(rerr, io.EOF) {
-			break
-		}
-		if rerr != nil {
-			gzErr = rerr
-			break
-		}
-	}
-	w.closeFIFO()
-	raw.Close()
-	if err := w.drain(true); err != nil && stopErr == nil {
-		stopErr = err
-	}
-	<-w.exited
-	switch {
-	case w.ctx.Err() != nil:
-		return archive.Summary{}, fmt.Errorf("read backup: %w", w.ctx.Err())
-	case src.Failure() != nil:
-		return archive.Summary{}, fmt.Errorf("read backup: %w", src.Failure()) // worth a retry
-	case w.refused != nil:
-		return archive.Summary{}, &moverRefusal{kind: w.refused.Refused, msg: w.refused.Error}
-	case gzErr != nil:
-		return archive.Summary{}, &archive.CorruptError{Entries: w.consumed, Err: gzErr}
-	case stopErr != nil:
-		return archive.Summary{}, w.failed(stopErr)
-	case w.exitErr != nil || w.exitCode != 0 || !w.done:
-		return archive.Summary{}, w.failed(errors.New("the mover stopped before the end"))
-	}
-	return w.sum, nil
+// removeMovers removes the movers that write into volume.
+func (a *Activities) removeMovers(ctx context.Context, volume string) error {
+	return a.removeContainers(ctx, make(client.Filters).Add("label", MoverLabel).Add("label", VolumeLabel+"="+volume), "movers of volume "+volume)
 }
 
-// moverRefusal is a backup the mover's walk refused, by the rule it broke.
-type moverRefusal struct{ kind, msg string }
-
-func (e *moverRefusal) Error() string { return e.msg }
+// moverFolder makes the folder the restore's FIFO lives in, under the state folder: the
+// engine must see it at the same path.
+func (a *Activities) moverFolder() (string, error) {
+	parent := a.StateDir
+	if parent != "" {
+		var err error
+		if parent, err = filepath.Abs(parent); err != nil {
+			return "", err
+		}
+		if err := os.MkdirAll(parent, 0o750); err != nil {
+			return "", fmt.Errorf("create state folder: %w", err)
+		}
+	}
+	dir, err := os.MkdirTemp(parent, "mover-")
+	if err != nil {
+		return "", fmt.Errorf("make the mover's folder: %w", err)
+	}
+	return dir, nil
+}
 
 // drain checkpoints the batches the mover acked; block waits for all of them.
-func (w *moverRun) drain(block bool) error {
+func (w *runningMover) drain(block bool) error {
 	for {
 		var ack mover.Ack
 		var ok bool
@@ -385,7 +395,7 @@ func (w *moverRun) drain(block bool) error {
 }
 
 // take checkpoints one ack.
-func (w *moverRun) take(ack mover.Ack) error {
+func (w *runningMover) take(ack mover.Ack) error {
 	if ack.Refused != "" {
 		w.refused = &ack
 	}
@@ -415,7 +425,7 @@ func (w *moverRun) take(ack mover.Ack) error {
 }
 
 // failed explains a failure by what the mover said.
-func (w *moverRun) failed(err error) error {
+func (w *runningMover) failed(err error) error {
 	if w.closeFIFO != nil {
 		w.closeFIFO()
 	}
@@ -450,4 +460,64 @@ func (l *limitedText) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return string(l.b)
+}
+
+// runMoverOnce runs the mover with args in a helper container for volume, and returns
+// what it printed.
+func (a *Activities) runMoverOnce(ctx context.Context, image, command, volume string, args []string, hc *container.HostConfig) ([]byte, error) {
+	name := "rewind-mover-" + attemptKey(ctx) + "-" + command + "-" + volume
+	id, err := a.createOnce(ctx, client.ContainerCreateOptions{
+		Name:       name,
+		Config:     &container.Config{Image: image, Cmd: args, Labels: map[string]string{HelperLabel: "true", VolumeLabel: volume}},
+		HostConfig: hc,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create the mover for volume %s: %w", volume, err)
+	}
+	defer func() {
+		rm, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_, _ = a.Engine.ContainerRemove(rm, id, client.ContainerRemoveOptions{Force: true})
+	}()
+	if err := engine.Retry(ctx, func() error { _, err := a.Engine.ContainerStart(ctx, id, client.ContainerStartOptions{}); return err }); err != nil {
+		return nil, fmt.Errorf("start the mover for volume %s: %w", volume, err)
+	}
+	var code int64
+	err = engine.Retry(ctx, func() error {
+		wait := a.Engine.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+		select {
+		case res := <-wait.Result:
+			code = res.StatusCode
+			return nil
+		case err := <-wait.Error:
+			return err
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("wait for the mover of volume %s: %w", volume, err)
+	}
+	var out, errOut bytes.Buffer
+	err = engine.Retry(ctx, func() error {
+		out.Reset()
+		errOut.Reset()
+		logs, err := a.Engine.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
+		if err != nil {
+			return err
+		}
+		defer logs.Close()
+		_, err = stdcopy.StdCopy(&out, &errOut, logs)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the mover's answer: %w", err)
+	}
+	if code != 0 {
+		msg := strings.TrimSpace(errOut.String())
+		if code == 1 {
+			// The mover refused (content it did not record): no retry changes that.
+			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s of volume %s: %s", command, volume, msg), failure.BadInput, nil)
+		}
+		return nil, fmt.Errorf("%s of volume %s: exit %d: %s", command, volume, code, msg)
+	}
+	return out.Bytes(), nil
 }
