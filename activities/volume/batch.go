@@ -9,9 +9,10 @@ import (
 	"io"
 	"path"
 
+	"github.com/moby/moby/client"
+
 	"github.com/algotrendy/rewind/archive"
 	"github.com/algotrendy/rewind/meter"
-	"github.com/moby/moby/client"
 )
 
 // batchWriter sends entries into a volume through the archive API, one PUT per batch, and

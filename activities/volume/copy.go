@@ -10,12 +10,13 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/moby/moby/client"
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/algotrendy/rewind/checkpoint"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/heartbeat"
 	"github.com/algotrendy/rewind/meter"
-	"github.com/moby/moby/client"
-	"go.temporal.io/sdk/temporal"
 )
 
 // CopyInput copies a staging volume's content into a volume.

@@ -11,11 +11,11 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-
-	"github.com/algotrendy/rewind/engine"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/activity"
+
+	"github.com/algotrendy/rewind/engine"
 )
 
 // HelperImage is the image of the containers Rewind uses to reach a volume's files through

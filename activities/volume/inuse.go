@@ -7,10 +7,11 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/algotrendy/rewind/engine"
-	"github.com/algotrendy/rewind/failure"
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/algotrendy/rewind/engine"
+	"github.com/algotrendy/rewind/failure"
 )
 
 // refuseRunning fails, naming them, when running containers other than Rewind's helpers

@@ -1,6 +1,7 @@
 // The mover is Rewind's own program for a volume's bytes (package mover): the worker's
 // binary, run in mover mode in a helper container from an image of that binary. This file
 // builds that image, starts the mover and follows it while it runs.
+
 package volume
 
 import (
@@ -22,18 +23,18 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-
-	"github.com/algotrendy/rewind/activities/volume/mover"
-	"github.com/algotrendy/rewind/archive"
-	"github.com/algotrendy/rewind/engine"
-	"github.com/algotrendy/rewind/failure"
-	"github.com/algotrendy/rewind/meter"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/sys/unix"
+
+	"github.com/algotrendy/rewind/activities/volume/mover"
+	"github.com/algotrendy/rewind/archive"
+	"github.com/algotrendy/rewind/engine"
+	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/meter"
 )
 
 // moverImageCache remembers the mover image of this process's binary.
@@ -155,11 +156,11 @@ type moverTask struct {
 	Kind    string // what the bytes count as (meter)
 }
 
-// runningMover is Rewind's mover restoring a backup into a volume, in a helper container, fed
-// through a FIFO on this host: the worker reads, hashes and decompresses the backup (with
-// the host's gzip tool), the mover checks every entry with the same rules and writes the
-// volume's files itself, acking each batch on stdout. Only acked batches are
-// checkpointed.
+// runningMover is one run of the mover that writes into a volume, in a helper container:
+// a restore, fed through a FIFO on this host (the worker reads, hashes and decompresses
+// the backup with the host's gzip tool; the mover checks every entry with the same rules
+// and writes the volume's files itself), or a copy from another volume. It acks each
+// batch on stdout; only acked batches are checkpointed.
 type runningMover struct {
 	a       *Activities
 	ctx     context.Context

@@ -12,13 +12,14 @@ import (
 	"strconv"
 	"strings"
 
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/algotrendy/rewind/archive"
 	"github.com/algotrendy/rewind/checkpoint"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/heartbeat"
 	"github.com/algotrendy/rewind/meter"
-	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/temporal"
 )
 
 // Restores write in batches: each is one PUT to the archive API (a mount and an untar in

@@ -5,11 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/algotrendy/rewind/activities/volume/mover"
-	"github.com/algotrendy/rewind/failure"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/algotrendy/rewind/activities/volume/mover"
+	"github.com/algotrendy/rewind/failure"
 )
 
 // RoomInput asks, before anything stops, whether a volume's staged data fits where it

@@ -16,14 +16,15 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/moby/moby/client"
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/algotrendy/rewind/archive"
 	"github.com/algotrendy/rewind/checkpoint"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/heartbeat"
 	"github.com/algotrendy/rewind/meter"
 	"github.com/algotrendy/rewind/storage"
-	"github.com/moby/moby/client"
-	"go.temporal.io/sdk/temporal"
 )
 
 // SnapshotInput names the volume and where its forensic snapshot goes in the evidence store.
@@ -42,8 +43,8 @@ type SnapshotInput struct {
 // back to the last whole member and goes on from the entry after it.
 const defaultSegmentBytes = 64 << 20
 
-// snapshotProgress is a staged snapshot's checkpoint, kept beside it.
-type snapshotProgress struct {
+// snapshotCheckpoint is a staged snapshot's checkpoint, kept beside it.
+type snapshotCheckpoint struct {
 	// Entries of the engine's archive of the volume in the staged file, which is Size
 	// bytes long at the end of its last whole member.
 	Entries int
@@ -77,8 +78,8 @@ func (a *Activities) SnapshotVolume(ctx context.Context, in SnapshotInput) (Snap
 	}
 	// The staged copy is kept beside its checkpoint in the state folder; without one, in
 	// a temporary folder that goes when the snapshot is stored.
-	stage := a.checkpointFile(ctx, "snapshot", in.Volume, in.Name)
-	file, kept := strings.TrimSuffix(stage, ".json")+".tar.gz", stage != ""
+	journal := a.checkpointFile(ctx, "snapshot", in.Volume, in.Name)
+	file, kept := strings.TrimSuffix(journal, ".json")+".tar.gz", journal != ""
 	// A retry after the snapshot was stored and checked finds it, its sidecar and its
 	// record of the volume: done.
 	if proof, err := a.readBack(ctx, in); err == nil && a.snapshotIsOf(ctx, in, proof) {
@@ -90,23 +91,23 @@ func (a *Activities) SnapshotVolume(ctx context.Context, in SnapshotInput) (Snap
 			return SnapshotProof{}, fmt.Errorf("stage snapshot of volume %s: %w", in.Volume, err)
 		}
 		defer os.RemoveAll(dir)
-		stage = filepath.Join(dir, "progress.json")
+		journal = filepath.Join(dir, "checkpoint.json")
 		file = filepath.Join(dir, "snapshot.tar.gz")
 	}
-	var cp snapshotProgress
-	if checkpoint.Load(stage, &cp) && cp.CreatedAt != in.CreatedAt {
-		cp = snapshotProgress{} // staged from another volume of the same name
+	var cp snapshotCheckpoint
+	if checkpoint.Load(journal, &cp) && cp.CreatedAt != in.CreatedAt {
+		cp = snapshotCheckpoint{} // staged from another volume of the same name
 	}
 	cp.CreatedAt = in.CreatedAt
 	if !cp.Done {
 		var err error
-		if cp, err = a.stageSnapshot(ctx, in, file, stage, cp); err != nil {
+		if cp, err = a.stageSnapshot(ctx, in, file, journal, cp); err != nil {
 			return SnapshotProof{}, noSpace(err, "snapshot of volume "+in.Volume+" on this host")
 		}
 	}
 	saved := func(u storage.UploadCheckpoint) {
 		cp.Upload = u
-		_ = checkpoint.Save(stage, cp) // the store's own list of parts is the truth on resume
+		_ = checkpoint.Save(journal, cp) // the store's own list of parts is the truth on resume
 	}
 	if err := a.Evidence.PutFile(ctx, in.Name, file, cp.Upload, saved); err != nil {
 		return SnapshotProof{}, noSpace(fmt.Errorf("store snapshot of volume %s: %w", in.Volume, err), "store snapshot "+in.Name)
@@ -127,7 +128,7 @@ func (a *Activities) SnapshotVolume(ctx context.Context, in SnapshotInput) (Snap
 		return SnapshotProof{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("snapshot %s reads back with sha256 %s, wrote %s", in.Name, proof.SHA256, cp.SHA256), failure.SnapshotMismatch, nil)
 	}
-	_ = os.Remove(stage)
+	_ = os.Remove(journal)
 	if proof = keepLocal(proof, file, kept); proof.Local != file {
 		_ = os.Remove(file)
 	}
@@ -148,7 +149,7 @@ func keepLocal(p SnapshotProof, staged string, kept bool) SnapshotProof {
 }
 
 // stageSnapshot writes the volume's archive into file, going on from cp.
-func (a *Activities) stageSnapshot(ctx context.Context, in SnapshotInput, file, journal string, cp snapshotProgress) (snapshotProgress, error) {
+func (a *Activities) stageSnapshot(ctx context.Context, in SnapshotInput, file, journal string, cp snapshotCheckpoint) (snapshotCheckpoint, error) {
 	if err := os.MkdirAll(filepath.Dir(file), 0o750); err != nil {
 		return cp, fmt.Errorf("create state folder: %w", err)
 	}
@@ -158,7 +159,7 @@ func (a *Activities) stageSnapshot(ctx context.Context, in SnapshotInput, file, 
 	}
 	defer f.Close()
 	if st, err := f.Stat(); err != nil || st.Size() < cp.Size {
-		cp = snapshotProgress{} // the staged file is gone or short: start over
+		cp = snapshotCheckpoint{} // the staged file is gone or short: start over
 	}
 	if err := f.Truncate(cp.Size); err != nil {
 		return cp, fmt.Errorf("cut staged snapshot back to its checkpoint: %w", err)

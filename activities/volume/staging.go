@@ -11,14 +11,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/algotrendy/rewind/backups"
-
-	"github.com/algotrendy/rewind/archive"
-	"github.com/algotrendy/rewind/engine"
-	"github.com/algotrendy/rewind/failure"
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/algotrendy/rewind/archive"
+	"github.com/algotrendy/rewind/backups"
+	"github.com/algotrendy/rewind/engine"
+	"github.com/algotrendy/rewind/failure"
 )
 
 // StagingInput names a run's staging volumes.

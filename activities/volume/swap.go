@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/algotrendy/rewind/activities/volume/mover"
-	"github.com/algotrendy/rewind/failure"
 	"github.com/moby/moby/api/types/container"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/algotrendy/rewind/activities/volume/mover"
+	"github.com/algotrendy/rewind/failure"
 )
 
 // Ways a swap puts the staged data in place.

@@ -11,11 +11,12 @@ import (
 	"fmt"
 	"maps"
 
+	"github.com/moby/moby/client"
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/algotrendy/rewind/engine"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/storage"
-	"github.com/moby/moby/client"
-	"go.temporal.io/sdk/temporal"
 )
 
 // Activities move and swap volumes' bytes on the Docker host; they hold its engine and the

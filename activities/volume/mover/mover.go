@@ -1,8 +1,11 @@
-// Package mover swaps the content of Docker volumes by renaming their _data folders, from
-// inside a helper container that mounts the engine's volumes folder: the damaged content
-// moves aside whole into a forensic volume and the staged content into the live volume, in
-// time that does not grow with the data. Every step is idempotent: the folders' inode
-// numbers, taken before the first rename, say which renames are done.
+// Package mover is Rewind's own program for a volume's bytes. The worker's binary runs it
+// (`worker mover ...`) in a helper container that mounts the volumes, so the bytes never
+// pass through the engine's archive API: it restores a backup's checked tar stream into a
+// volume, copies one volume into another, measures a volume's room, and swaps a volume's
+// content with its staging volume's by renaming their _data folders. A swap moves the
+// damaged content aside whole into a forensic volume and the staged content into the live
+// volume, in time that does not grow with the data; the folders' inode numbers, taken
+// before the first rename, say which renames are done, so every step is idempotent.
 package mover
 
 import (
