@@ -162,6 +162,7 @@ if [ "$mode" = guard ]; then
   exit 0
 fi
 echo "==> alice (on-call engineer) starts a P2 full rollback with database restore, signed with her key"
+started=$SECONDS
 rewind start full --stack prod --severity P2 --reason "demo: market_data corrupted after the v2.6 deploy" --as alice
 echo "==> bob (senior engineer) approves it, as the runbook's P2 rule asks, signed with his key"
 rewind approve rewind-prod --as bob --reason "backup checked, go"
@@ -170,6 +171,7 @@ rewind watch rewind-prod
 echo
 echo "    api /health now says: $(curl -s http://127.0.0.1:5002/health)"
 echo
+echo "==> done in $((SECONDS - started)) s from alice's request, bob's approval included: what ran, what was restored, what was checked"
 rewind status rewind-prod
 echo
 echo "The whole incident report: bin/rewind --config $state/demo.yaml report rewind-prod"
