@@ -55,18 +55,24 @@ func imageFile(t *testing.T, c *client.Client, image, name string) *tar.Header {
 	return hdr
 }
 
-func TestBuildSendsTheContextDockerWouldSend(t *testing.T) {
-	c := needEngine(t)
+// build runs the BuildImage step on dir's backend/Dockerfile under a fresh tag, removed
+// when the test ends.
+func build(t *testing.T, c *client.Client, dir string) (string, docker.BuildResult) {
+	t.Helper()
 	a, _ := newActivities(t, c)
-	env := activityEnv(a)
-	dir := buildFolder(t, "# backups stay on the host\nbackups/\n")
 	tag := "rewind-build-test:" + uniqueName("b")
 	t.Cleanup(func() { _, _ = c.ImageRemove(context.Background(), tag, client.ImageRemoveOptions{Force: true}) })
-
-	v, err := env.ExecuteActivity(a.BuildImage, docker.BuildInput{Context: dir, Dockerfile: "backend/Dockerfile", Tag: tag})
+	v, err := activityEnv(a).ExecuteActivity(a.BuildImage, docker.BuildInput{Context: dir, Dockerfile: "backend/Dockerfile", Tag: tag})
 	require.NoError(t, err)
 	var built docker.BuildResult
 	require.NoError(t, v.Get(&built))
+	return tag, built
+}
+
+func TestBuildSendsTheContextDockerWouldSend(t *testing.T) {
+	c := needEngine(t)
+	dir := buildFolder(t, "# backups stay on the host\nbackups/\n")
+	tag, built := build(t, c, dir)
 	require.Less(t, built.ContextBytes, int64(1<<20), "the backups are not sent")
 	require.Equal(t, 4, built.ContextFiles, "Dockerfile, app.conf, .dockerignore, the symlink; nothing from backups/")
 
@@ -92,17 +98,9 @@ func TestBuildRefusesAnOversizedContextNamingItsBiggestFolders(t *testing.T) {
 
 func TestBuildHonoursTheDockerfilesOwnIgnoreFile(t *testing.T) {
 	c := needEngine(t)
-	a, _ := newActivities(t, c)
-	env := activityEnv(a)
 	dir := buildFolder(t, "backend/\n")
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "backend/Dockerfile.dockerignore"), []byte("backups\n"), 0o644))
-	tag := "rewind-build-test:" + uniqueName("own")
-	t.Cleanup(func() { _, _ = c.ImageRemove(context.Background(), tag, client.ImageRemoveOptions{Force: true}) })
-
-	v, err := env.ExecuteActivity(a.BuildImage, docker.BuildInput{Context: dir, Dockerfile: "backend/Dockerfile", Tag: tag})
-	require.NoError(t, err)
-	var built docker.BuildResult
-	require.NoError(t, v.Get(&built))
+	tag, built := build(t, c, dir)
 	require.Less(t, built.ContextBytes, int64(1<<20))
 	require.Equal(t, "app.conf", filepath.Base(imageFile(t, c, tag, "backend/app.conf").Name), "the Dockerfile's own ignore file wins over .dockerignore")
 }

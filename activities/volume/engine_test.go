@@ -101,6 +101,19 @@ func moverBinary(t testing.TB) string {
 	return moverPath
 }
 
+// planRename runs PlanSwap, requires a rename, and returns swap with the inodes it
+// recorded.
+func planRename(t *testing.T, env *testsuite.TestActivityEnvironment, a *volume.Activities, swap volume.SwapInput) volume.SwapInput {
+	t.Helper()
+	v, err := env.ExecuteActivity(a.PlanSwap, swap)
+	require.NoError(t, err)
+	var plan volume.SwapResult
+	require.NoError(t, v.Get(&plan))
+	require.Equal(t, volume.SwapRename, plan.Method, plan.Why)
+	swap.Inodes = plan.Inodes
+	return swap
+}
+
 // activityEnv runs activities as Temporal runs them: heartbeats, details, cancellation.
 func activityEnv(a *volume.Activities) *testsuite.TestActivityEnvironment {
 	var s testsuite.WorkflowTestSuite

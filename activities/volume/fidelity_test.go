@@ -72,12 +72,7 @@ func TestBackupsOfEveryTarFormatRestoreFileForFile(t *testing.T) {
 					renamed, forensic := newVolume(t, c, nil), uniqueName("rwtest_forensic_")
 					t.Cleanup(func() { removeVolume(c, forensic) })
 					swap := volume.SwapInput{Volume: renamed, Staging: staging, Forensic: forensic, Project: "rwtest", Run: "rewind-t/run"}
-					val, err = env.ExecuteActivity(a.PlanSwap, swap)
-					require.NoError(t, err)
-					var plan volume.SwapResult
-					require.NoError(t, val.Get(&plan))
-					require.Equal(t, volume.SwapRename, plan.Method, plan.Why)
-					swap.Inodes = plan.Inodes
+					swap = planRename(t, env, a, swap)
 					_, err = env.ExecuteActivity(a.SwapVolume, swap)
 					require.NoError(t, err)
 					require.Empty(t, archivetest.Diff(want, mountpointManifest(t, c, renamed), skip...), "the volume the staged folder was renamed into equals the tree")

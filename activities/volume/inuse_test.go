@@ -65,12 +65,7 @@ func TestNothingMovesUnderARunningContainer(t *testing.T) {
 	var proof volume.SnapshotProof
 	require.NoError(t, v.Get(&proof))
 	swap := volume.SwapInput{Volume: live, Staging: staging, Forensic: forensic, Project: "rwtest", Run: run}
-	v, err = env.ExecuteActivity(a.PlanSwap, swap)
-	require.NoError(t, err)
-	var plan volume.SwapResult
-	require.NoError(t, v.Get(&plan))
-	require.Equal(t, volume.SwapRename, plan.Method, plan.Why)
-	swap.Inodes = plan.Inodes
+	swap = planRename(t, env, a, swap)
 
 	id, name := serve(t, c, live)
 	for what, step := range map[string]func() error{

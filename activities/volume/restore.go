@@ -74,9 +74,12 @@ type RestoreResult struct {
 	MoverPeakRSS int64 `json:",omitempty"`
 }
 
-// RestoreVolume streams a backup into an existing volume through the archive API: every
-// entry is checked (archive.Walk) before it is sent, the backup is hashed as it is read
-// and compared with its recorded checksum, and progress is checkpointed after each batch.
+// RestoreVolume streams a backup into an existing volume. The backup is hashed as it is
+// read and compared with its recorded checksum; every entry is checked with the rules of
+// package archive before it lands; progress is checkpointed after each batch, and a retry
+// goes on after the last (resumePoint). The entries go in through Rewind's mover, fed
+// through a FIFO (feed), or where it cannot run through the engine's archive API
+// (restoreThroughArchive).
 func (a *Activities) RestoreVolume(ctx context.Context, in RestoreInput) (RestoreResult, error) {
 	in.SHA256 = cmp.Or(in.SHA256, in.VerifiedSHA256)
 	if in.RequireChecksum && in.SHA256 == "" {
@@ -129,7 +132,7 @@ func (a *Activities) RestoreVolume(ctx context.Context, in RestoreInput) (Restor
 	var sum archive.Summary
 	if m != nil {
 		res.Transfer = TransferNative
-		sum, err = m.restore(read)
+		sum, err = m.feed(read)
 		res.MoverPeakRSS = m.peakRSS
 	} else {
 		res.Transfer, res.TransferWhy = TransferArchive, why
@@ -185,9 +188,9 @@ func bootID() string {
 	return strings.TrimSpace(string(b))
 }
 
-// restore decompresses the backup into the FIFO until its end, checkpointing the
+// feed decompresses the backup into the mover's FIFO until its end, checkpointing the
 // mover's acks as they come, and returns what the mover's walk found.
-func (w *runningMover) restore(backup io.Reader) (archive.Summary, error) {
+func (w *runningMover) feed(backup io.Reader) (archive.Summary, error) {
 	defer w.cleanup()
 	src := &archive.Source{R: backup}
 	raw, err := archive.Gunzip(w.ctx, src)
