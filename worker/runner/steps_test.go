@@ -28,7 +28,7 @@ func TestTheHostRegistersTheStepsAndNothingElse(t *testing.T) {
 	project := []string{"BuildImage", "CaptureState", "CheckLogs", "CheckResources", "ComposeUp", "ProjectMounts",
 		"PruneNetworks", "RemoveContainers", "RemoveImage", "SampleContainers", "StopProject", "WaitHealthy"}
 	volumes := []string{"CheckRoom", "CopyVolume", "CreateVolume", "InspectVolume", "PlanSwap", "PrepareVolume",
-		"RemoveStaleStaging", "RemoveStaging", "RemoveVolume", "RestoreVolume", "SnapshotVolume", "SwapVolume", "UnswapVolume"}
+		"RemoveStaging", "RemoveStaleStaging", "RemoveVolume", "RestoreVolume", "SnapshotVolume", "SwapVolume", "UnswapVolume"}
 	require.Equal(t, project, exported(&docker.Activities{}), "the compose project's steps")
 	require.Equal(t, volumes, exported(&volume.Activities{}), "the volume steps")
 	for _, name := range project {
