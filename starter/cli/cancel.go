@@ -6,29 +6,37 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
 
 	"github.com/algotrendy/rewind/workflows"
 )
 
 // NewCmdCancel builds `rewind cancel ID`.
 func NewCmdCancel(o *Options) *cobra.Command {
-	return &cobra.Command{
+	return o.onRollback(&cobra.Command{
 		Use:   "cancel ID|STACK",
 		Short: "Ask a running rollback to stop after its current step",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id := workflows.IDOf(args[0])
-			c, err := o.Client()
-			if err != nil {
-				return err
-			}
-			if err := c.CancelWorkflow(cmd.Context(), id, ""); err != nil {
-				return notFound(id, err)
-			}
-			fmt.Fprintf(o.Out, "asked %s to cancel; follow it with `rewind status %s`\n", id, id)
-			return nil
-		},
+	}, func(cmd *cobra.Command, c client.Client, id string) error {
+		if err := c.CancelWorkflow(cmd.Context(), id, ""); err != nil {
+			return notFound(id, err)
+		}
+		fmt.Fprintf(o.Out, "asked %s to cancel; follow it with `rewind status %s`\n", id, id)
+		return nil
+	})
+}
+
+// onRollback makes cmd act on the one rollback its argument names (a workflow ID or a
+// stack) through Temporal.
+func (o *Options) onRollback(cmd *cobra.Command, run func(cmd *cobra.Command, c client.Client, id string) error) *cobra.Command {
+	cmd.Args = cobra.ExactArgs(1)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := o.Client()
+		if err != nil {
+			return err
+		}
+		return run(cmd, c, workflows.IDOf(args[0]))
 	}
+	return cmd
 }
 
 // notFound turns "no such workflow" into bad input that names the ID.

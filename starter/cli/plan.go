@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/algotrendy/rewind/backups"
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/gitref"
 	"github.com/algotrendy/rewind/workflows"
@@ -47,28 +48,83 @@ would fail (no backup restores, no such version).`,
 }
 
 func (o *Options) plan(cmd *cobra.Command, option string, f startFlags) error {
-	if _, ok := workflows.WorkflowName(option); !ok {
-		return badInputf("unknown option %q; use one of %s", option, strings.Join(workflows.Options(), ", "))
-	}
-	cfg, s, err := o.localStack(f.stack)
+	p, cfg, err := o.planOf(option, f)
 	if err != nil {
 		return err
 	}
+	return writePlan(o.Out, p, localHost{cmd: cmd, cfg: cfg, stack: f.stack, target: p.Target}, time.Now)
+}
+
+// planView is what a plan shows before it reads anything on the host: the request, and
+// the stack and approval as this host's rewind.yaml has them.
+type planView struct {
+	Option, Stack, Severity string
+	Target                  config.Stack
+	Approval                string
+	// Ref is the version a quick or git rollback would go back to; Backup is the one a
+	// full rollback must restore, "" for the newest good one.
+	Ref, Backup string
+}
+
+func (o *Options) planOf(option string, f startFlags) (planView, *config.Config, error) {
+	if _, ok := workflows.WorkflowName(option); !ok {
+		return planView{}, nil, badInputf("unknown option %q; use one of %s", option, strings.Join(workflows.Options(), ", "))
+	}
+	cfg, s, err := o.localStack(f.stack)
+	if err != nil {
+		return planView{}, nil, err
+	}
 	rule, err := cfg.Rule(f.severity)
 	if err != nil {
-		return badInput{err}
+		return planView{}, nil, badInput{err}
 	}
-	w := o.Out
-	fmt.Fprintf(w, "Plan: %s rollback of %s at %s (nothing changes, no workflow starts)\n\nSteps, in order:\n", option, f.stack, strings.ToUpper(f.severity))
-	for i, step := range workflows.Steps(option) {
+	return planView{
+		Option: option, Stack: f.stack, Severity: f.severity, Target: s, Approval: approvalPlan(cfg, rule, option),
+		Ref: cmp.Or(f.to, gitref.PreviousTag), Backup: f.backup,
+	}, cfg, nil
+}
+
+// planHost is what a plan reads on the stack's host: the checkout's versions and the
+// store's backups, each read whole. `rewind plan` reads this host's; tests give fixed ones.
+type planHost interface {
+	resolve(dir, ref string) (gitref.Resolved, error)
+	backupsOf() ([]BackupView, error)
+	readWhole(b BackupView) backups.Verdict
+}
+
+type localHost struct {
+	cmd    *cobra.Command
+	cfg    *config.Config
+	stack  string
+	target config.Stack
+}
+
+func (h localHost) resolve(dir, ref string) (gitref.Resolved, error) {
+	return gitref.Resolve(h.cmd.Context(), dir, ref)
+}
+
+func (h localHost) backupsOf() ([]BackupView, error) {
+	return listBackups(h.cmd, h.cfg, h.stack, h.target)
+}
+
+func (h localHost) readWhole(b BackupView) backups.Verdict {
+	return readWhole(h.cmd, h.target, b, "rewind plan", io.Discard)
+}
+
+// writePlan prints the plan, reading from the host what it names as it goes: the steps
+// and approval at once, then the version or the backups once read.
+func writePlan(w io.Writer, p planView, host planHost, now func() time.Time) error {
+	fmt.Fprintf(w, "Plan: %s rollback of %s at %s (nothing changes, no workflow starts)\n\nSteps, in order:\n", p.Option, p.Stack, strings.ToUpper(p.Severity))
+	for i, step := range workflows.Steps(p.Option) {
 		fmt.Fprintf(w, "  %2d. %s\n", i+1, step)
 	}
-	fmt.Fprintf(w, "\nApproval: %s\n", approvalPlan(cfg, rule, option))
-	switch option {
+	fmt.Fprintf(w, "\nApproval: %s\n", p.Approval)
+	s := p.Target
+	switch p.Option {
 	case workflows.OptionFull:
-		return o.planRestore(cmd, cfg, f, s)
+		return writeRestorePlan(w, p, host, now)
 	case workflows.OptionQuick, workflows.OptionGit:
-		resolved, err := gitref.Resolve(cmd.Context(), s.WorkingDir, cmp.Or(f.to, gitref.PreviousTag))
+		resolved, err := host.resolve(s.WorkingDir, p.Ref)
 		if err != nil {
 			return fmt.Errorf("the rollback would fail: %w", err)
 		}
@@ -99,11 +155,11 @@ func approvalPlan(cfg *config.Config, rule config.Rule, option string) string {
 		rule.Role, strings.Join(who, ", "), human(rule.DecisionTime), next, human(rule.HardDeadline))
 }
 
-// planRestore reads the candidate backups of every volume, newest first, until one would
-// restore, and estimates the time from this host's last staging restore.
-func (o *Options) planRestore(cmd *cobra.Command, cfg *config.Config, f startFlags, s config.Stack) error {
-	w := o.Out
-	views, err := listBackups(cmd, cfg, f.stack, s)
+// writeRestorePlan reads the candidate backups of every volume, newest first, until one
+// would restore, and estimates the time from this host's last staging restore.
+func writeRestorePlan(w io.Writer, p planView, host planHost, now func() time.Time) error {
+	s := p.Target
+	views, err := host.backupsOf()
 	if err != nil {
 		return err
 	}
@@ -115,25 +171,24 @@ func (o *Options) planRestore(cmd *cobra.Command, cfg *config.Config, f startFla
 	for _, v := range s.Volumes {
 		chosen := false
 		for _, b := range views {
-			if b.Volume != v.Name || (f.backup != "" && b.Name != f.backup) {
+			if b.Volume != v.Name || (p.Backup != "" && b.Name != p.Backup) {
 				continue
 			}
-			began := time.Now()
-			verdict := readWhole(cmd, s, b, "rewind plan", io.Discard)
+			verdict := host.readWhole(b)
 			if !verdict.OK {
 				fmt.Fprintf(w, "  %s: would skip %s: %s\n", v.Name, b.Name, verdict.Detail)
 				continue
 			}
-			readFor += time.Since(began)
+			readFor += time.Duration(verdict.Seconds * float64(time.Second))
 			restoreBytes += b.Size
-			fmt.Fprintf(w, "  %s: would restore %s (%s, %s old; %s)\n", v.Name, b.Name, size(b.Size), human(time.Since(b.Modified)), verdict.Detail)
+			fmt.Fprintf(w, "  %s: would restore %s (%s, %s old; %s)\n", v.Name, b.Name, size(b.Size), human(now().Sub(b.Modified)), verdict.Detail)
 			chosen = true
 			break
 		}
 		if !chosen {
 			what := "no backup matching " + v.Pattern
-			if f.backup != "" {
-				what = "backup " + f.backup
+			if p.Backup != "" {
+				what = "backup " + p.Backup
 			}
 			fmt.Fprintf(w, "  %s: %s would restore\n", v.Name, what)
 			failed = append(failed, v.Name)
@@ -147,7 +202,7 @@ func (o *Options) planRestore(cmd *cobra.Command, cfg *config.Config, f startFla
 	}
 	fmt.Fprintf(w, "  downtime: from the stop (at most %s) through the swap (seconds when the volume can be renamed, a copy otherwise) until healthy (at most %s)\n", s.StopGracePeriod, human(s.Checks.HealthTimeout))
 	if len(failed) > 0 {
-		return errors.New("the rollback would fail: no backup of " + strings.Join(failed, ", ") + " restores; `rewind backups " + f.stack + "` lists them")
+		return errors.New("the rollback would fail: no backup of " + strings.Join(failed, ", ") + " restores; `rewind backups " + p.Stack + "` lists them")
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,8 +12,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/spf13/cobra"
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
 
 	"github.com/algotrendy/rewind/workflows"
 )
@@ -34,8 +31,7 @@ bar, rate and time left for restores. Piped, each line is printed once when it c
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := workflows.IDOf(args[0])
-			scr := newScreen(o.Out)
-			rates := map[string]rate{}
+			f := &follower{id: id, scr: newScreen(o.Out)}
 			var deadline time.Time
 			if timeout > 0 {
 				deadline = time.Now().Add(timeout)
@@ -46,13 +42,8 @@ bar, rate and time left for restores. Piped, each line is printed once when it c
 					return err
 				}
 				now := time.Now()
-				rates = measure(rates, v.Running, now)
-				scr.show(statusLines(v, rates, scr.clock(now)), now)
-				if v.Status != "running" {
-					if v.Status != "completed" {
-						return fmt.Errorf("rollback %s ended %s: %s", id, v.Status, v.Progress.Notice)
-					}
-					return nil
+				if ended, err := f.see(v, now); ended {
+					return err
 				}
 				if !deadline.IsZero() && now.After(deadline) {
 					return fmt.Errorf("rollback %s is still running after %s; it goes on: `rewind watch %s` follows it again", id, human(timeout), id)
@@ -68,6 +59,27 @@ bar, rate and time left for restores. Piped, each line is printed once when it c
 	cmd.Flags().DurationVar(&interval, "interval", 500*time.Millisecond, "how often to look")
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up watching after this long (exit 1; the rollback goes on); 0 watches until it ends")
 	return cmd
+}
+
+// follower draws successive looks at one rollback and says when it has ended.
+type follower struct {
+	id    string
+	scr   *screen
+	rates map[string]rate
+}
+
+// see draws the rollback as it was at now; once it has ended it reports so, with the
+// error to exit with when it did not complete.
+func (f *follower) see(v StatusView, now time.Time) (ended bool, err error) {
+	f.rates = measure(f.rates, v.Running, now)
+	f.scr.show(statusLines(v, f.rates, f.scr.clock(now)), now)
+	switch v.Status {
+	case "running":
+		return false, nil
+	case "completed":
+		return true, nil
+	}
+	return true, fmt.Errorf("rollback %s ended %s: %s", f.id, v.Status, v.Progress.Notice)
 }
 
 // rate is how fast a transfer in flight moves, from two looks at its progress.
@@ -179,48 +191,4 @@ func fit(l string, width int) string {
 	}
 	r := []rune(l)
 	return string(r[:width-2]) + "…"
-}
-
-// NewCmdReport builds `rewind report ID`: the archived incident report.
-func NewCmdReport(o *Options) *cobra.Command {
-	return &cobra.Command{
-		Use:   "report ID|STACK",
-		Short: "Print the incident report of a finished rollback (Markdown)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id := workflows.IDOf(args[0])
-			c, err := o.Client()
-			if err != nil {
-				return err
-			}
-			var res workflows.Result
-			run := c.GetWorkflow(cmd.Context(), id, "")
-			if err := getFinished(cmd, c, run, id, &res); err != nil {
-				return err
-			}
-			if res.Report == "" {
-				return badInputf("rollback %s wrote no report (only full, quick and git rollbacks do)", id)
-			}
-			fmt.Fprint(o.Out, res.Report)
-			return nil
-		},
-	}
-}
-
-func getFinished(cmd *cobra.Command, c client.Client, run client.WorkflowRun, id string, res *workflows.Result) error {
-	d, err := c.DescribeWorkflowExecution(cmd.Context(), id, "")
-	if err != nil {
-		return notFound(id, err)
-	}
-	if statusName(d.GetWorkflowExecutionInfo().GetStatus()) == "running" {
-		return badInputf("rollback %s is still running; `rewind watch %s` follows it", id, id)
-	}
-	if err := run.Get(cmd.Context(), res); err != nil {
-		var nf *serviceerror.NotFound
-		if errors.As(err, &nf) {
-			return notFound(id, err)
-		}
-		return fmt.Errorf("rollback %s failed, so it archived no report: %s", id, failure(err))
-	}
-	return nil
 }
