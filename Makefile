@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 TIMEOUT ?= 40m
 
-.PHONY: all build install deb demo demo-guard demo-stop test unit chaos bench record-histories devserver images clean
+.PHONY: all build install deb demo demo-guard demo-stop test unit chaos bench record-histories golden devserver images clean
 
 all: build
 
@@ -81,6 +81,11 @@ bench:
 # Record the histories the replay tests in workflows/ run against today's code.
 record-histories:
 	REWIND_RECORD_HISTORY=$(CURDIR)/workflows/testdata $(GO) test -count=1 -run 'TestFull|TestEmergencyStopThroughTheCLI|TestQuickRollbackGoesBack|TestGitRollbackStashes' ./integration
+
+# Rewrite the golden files of what the CLI prints (starter/**/testdata/*.golden) after a
+# wanted change of its output; review the diff before committing it.
+golden:
+	REWIND_UPDATE_GOLDEN=1 $(GO) test -count=1 ./starter/...
 
 # Temporal and its Web UI on 127.0.0.1:7233 / :8233, data in .rewind/temporal.db.
 devserver:
