@@ -36,7 +36,8 @@ import (
 )
 
 func main() {
-	// The worker's binary is also the mover it runs in helper containers to swap volumes.
+	// The worker's binary is also the mover (package mover): run in a helper container, it
+	// restores, copies and swaps a volume's bytes.
 	if len(os.Args) > 1 && os.Args[1] == "mover" {
 		os.Exit(mover.Main(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	}
