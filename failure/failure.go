@@ -24,6 +24,12 @@ const (
 	GroupFailed        = "GroupFailed"
 	// GuardCouldNotAct: a guard found trouble but could not start the rollback.
 	GuardCouldNotAct = "GuardCouldNotAct"
+	// StepFailed: a step failed with an error of no type of its own; RollbackFailed: a
+	// rollback did.
+	StepFailed     = "StepFailed"
+	RollbackFailed = "RollbackFailed"
+	// UnknownStep: a step its rollback's checklist does not list.
+	UnknownStep = "UnknownStep"
 )
 
 // Backups: a retry reads the same bytes and fails the same way.

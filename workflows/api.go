@@ -36,13 +36,13 @@ func Options() []string { return []string{OptionQuick, OptionFull, OptionGit, Op
 func Steps(option string) []string {
 	switch option {
 	case OptionQuick:
-		return []string{stepChecklist, stepResolve, stepApproval, stepStop, stepKeep, stepRemoveCtrs, stepCheckout, stepUp, stepHealthy, stepVerify, stepRemoveImg, stepArchive}
+		return linesOf(quickSteps())
 	case OptionFull:
-		return []string{stepChecklist, stepInspect, stepPrepare, stepApproval, stepStop, stepSwap, stepUp, stepHealthy, stepVerify, stepForensics, stepCleanup, stepArchive}
+		return linesOf(fullSteps())
 	case OptionGit:
-		return []string{stepChecklist, stepResolve, stepApproval, stepStop, stepKeep, stepCheckout, stepBuild, stepUp, stepHealthy, stepVerify, stepArchive}
+		return linesOf(gitSteps())
 	case OptionEmergency:
-		return []string{stepStopNow, stepCapture, stepRemoveCtrs, stepPrune, stepRecord, stepNotify}
+		return linesOf(emergencySteps())
 	}
 	return nil
 }
@@ -62,11 +62,33 @@ func WorkflowName(option string) (string, bool) {
 	return "", false
 }
 
-// workflowIDPrefix starts the ID of every rollback.
-const workflowIDPrefix = "rewind-"
+// Workflow types that are not an option's.
+const (
+	// FleetWorkflow is the workflow type of a group rollback.
+	FleetWorkflow = "Fleet"
+	// guardWorkflowName is the guard's workflow type, as the worker registers it.
+	guardWorkflowName = "Guard"
+)
+
+// workflowIDPrefix starts the ID of every rollback; groupIDPrefix a group's (stacks may not
+// be named group-…).
+const (
+	workflowIDPrefix = "rewind-"
+	groupIDPrefix    = workflowIDPrefix + "group-"
+	verifySuffix     = "-verify"
+)
 
 // WorkflowID is the one ID a stack's rollback runs under, so two cannot run at once.
 func WorkflowID(stack string) string { return workflowIDPrefix + stack }
+
+// GroupWorkflowID is the one ID a group's rollback runs under.
+func GroupWorkflowID(group string) string { return groupIDPrefix + group }
+
+// GuardWorkflowID is the workflow that guards a stack's latest deploy.
+func GuardWorkflowID(stack string) string { return WorkflowID(stack) + "-guard" }
+
+// VerifyWorkflowID is the verification child of the rollback running as rollbackID.
+func VerifyWorkflowID(rollbackID string) string { return rollbackID + verifySuffix }
 
 // StackOf reads the stack out of a rollback's workflow ID.
 func StackOf(workflowID string) (string, bool) {
@@ -83,13 +105,16 @@ func IDOf(idOrStack string) string {
 	return WorkflowID(idOrStack)
 }
 
-// Names of the handlers a rollback registers.
+// Names of the handlers a rollback and a guard register.
 const (
 	// ProgressQuery returns the rollback's Progress.
 	ProgressQuery = "progress"
 	// DecideUpdate carries a Decision; its validator refuses, at once and without a trace
 	// in history, what the worker's policy does not allow.
 	DecideUpdate = "decide"
+	// RollbackStartedSignal tells a stack's guard that someone started a rollback by hand:
+	// the guard stops, the people are on it, once the server shows that rollback running.
+	RollbackStartedSignal = "rollback-started"
 )
 
 // Search attributes operators filter the Web UI and `rewind list` by.

@@ -321,28 +321,29 @@ func (r *rollback) wrongID() string {
 	return ""
 }
 
-// approval is the approval step: a P1 goes at once (its requester was admitted with the
+// approval is the approval step, as the staging restore and a group run it.
+func (r *rollback) approval() error { return r.step(stepApproval, r.approve) }
+
+// approve is the approval step: a P1 goes at once (its requester was admitted with the
 // P1 role); otherwise the gate waits for someone with the severity's role, escalates one
 // level at the decision time and gives up at the hard deadline, having changed nothing.
-func (r *rollback) approval() error {
-	return r.step(stepApproval, func() (string, error) {
-		p := r.plan.Policy
-		if r.groupApproved() {
-			if differs := r.notWhatTheGroupApproved(); differs != "" {
-				return "", temporal.NewNonRetryableApplicationError(differs+"; nothing was changed", failure.NotAuthorized, nil)
-			}
-			why := fmt.Sprintf("group %s: %s", r.req.Group, r.req.GroupDecision)
-			r.record(DecisionRecord{Approver: r.req.Requester, Approve: true, Accepted: true, Reason: why})
-			return why, nil
+func (r *rollback) approve() (string, error) {
+	p := r.plan.Policy
+	if r.groupApproved() {
+		if differs := r.notWhatTheGroupApproved(); differs != "" {
+			return "", temporal.NewNonRetryableApplicationError(differs+"; nothing was changed", failure.NotAuthorized, nil)
 		}
-		if p.Rule.DecisionTime == 0 {
-			who, _ := p.Person(r.req.Requester)
-			why := fmt.Sprintf("%s policy: %s (%s) proceeds at once", r.req.Severity, who.Name, who.Role)
-			r.record(DecisionRecord{Approver: who.Name, Approve: true, Accepted: true, Reason: why})
-			return why, nil
-		}
-		return r.awaitDecision()
-	})
+		why := fmt.Sprintf("group %s: %s", r.req.Group, r.req.GroupDecision)
+		r.record(DecisionRecord{Approver: r.req.Requester, Approve: true, Accepted: true, Reason: why})
+		return why, nil
+	}
+	if p.Rule.DecisionTime == 0 {
+		who, _ := p.Person(r.req.Requester)
+		why := fmt.Sprintf("%s policy: %s (%s) proceeds at once", r.req.Severity, who.Name, who.Role)
+		r.record(DecisionRecord{Approver: who.Name, Approve: true, Accepted: true, Reason: why})
+		return why, nil
+	}
+	return r.awaitDecision()
 }
 
 // notWhatTheGroupApproved says how the backups this stack is about to restore differ from

@@ -28,21 +28,39 @@ const captureLimit = 30 * time.Second
 // It waits for no approval, but its requester needs the on-call role. Evidence is captured
 // beside the stop, never before it, and only as long as the containers still exist.
 func Emergency(ctx workflow.Context, req Request) (Result, error) {
-	r, err := begin(ctx, req, Steps(OptionEmergency)...)
+	table := emergencySteps()
+	r, err := begin(ctx, req, linesOf(table)...)
 	if err != nil {
 		return Result{}, err
 	}
-	var stopped docker.StopResult
-	captured := r.captureBeside()
-	err = do(
-		func() error { return r.stopNow(&stopped) },
-		func() error { return captured.Get(r.ctx, nil) },
-		r.removeContainers,
-		r.pruneNetworks,
-		func() error { return r.recordEmergency(stopped) },
-		r.notifyEmergency,
-	)
-	return r.end(err, OfflineNotice)
+	return r.end(runSteps(&emergencyStop{rollback: r}, table), OfflineNotice)
+}
+
+// emergencySteps are the emergency stop's steps, in the order they run.
+func emergencySteps() []step[*emergencyStop] {
+	return []step[*emergencyStop]{
+		marking((*emergencyStop).stopWhileCapturing, stepStopNow, stepCapture),
+		line(stepRemoveCtrs, (*emergencyStop).removeContainers),
+		line(stepPrune, (*emergencyStop).pruneNetworks),
+		line(stepRecord, (*emergencyStop).recordEmergency),
+		line(stepNotify, (*emergencyStop).notifyEmergency),
+	}
+}
+
+// emergencyStop is an emergency stop and what its stop stopped.
+type emergencyStop struct {
+	*rollback
+	stopped docker.StopResult
+}
+
+// stopWhileCapturing stops the stack while ps, logs and stats are captured beside it, and
+// waits for the capture before the containers are removed.
+func (e *emergencyStop) stopWhileCapturing() error {
+	captured := e.captureBeside()
+	if err := e.step(stepStopNow, e.stopNow); err != nil {
+		return err
+	}
+	return captured.Get(e.ctx, nil)
 }
 
 // captureBeside starts capturing ps, logs and stats while the stop runs; a capture that
@@ -68,37 +86,29 @@ func (r *rollback) captureBeside() workflow.Future {
 	return f
 }
 
-func (r *rollback) stopNow(stopped *docker.StopResult) error {
-	return r.step(stepStopNow, func() (string, error) {
-		var d *docker.Activities
-		if err := r.exec(stopping, d.StopProject, docker.StopInput{Project: r.plan.Target.Project, Grace: r.plan.Target.StopGracePeriod}, stopped); err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("%d stopped, %d killed, %d already stopped", len(stopped.Stopped), len(stopped.Killed), len(stopped.AlreadyStopped)), nil
-	})
+func (e *emergencyStop) stopNow() (string, error) {
+	var d *docker.Activities
+	if err := e.exec(stopping, d.StopProject, docker.StopInput{Project: e.plan.Target.Project, Grace: e.plan.Target.StopGracePeriod}, &e.stopped); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d stopped, %d killed, %d already stopped", len(e.stopped.Stopped), len(e.stopped.Killed), len(e.stopped.AlreadyStopped)), nil
 }
 
-func (r *rollback) pruneNetworks() error {
-	return r.step(stepPrune, func() (string, error) {
-		var d *docker.Activities
-		var pruned docker.RemoveResult
-		err := r.exec(quick, d.PruneNetworks, docker.ProjectInput{Project: r.plan.Target.Project}, &pruned)
-		return strings.Join(pruned.Removed, ", "), err
-	})
+func (r *rollback) pruneNetworks() (string, error) {
+	var d *docker.Activities
+	var pruned docker.RemoveResult
+	err := r.exec(quick, d.PruneNetworks, docker.ProjectInput{Project: r.plan.Target.Project}, &pruned)
+	return strings.Join(pruned.Removed, ", "), err
 }
 
-func (r *rollback) recordEmergency(stopped docker.StopResult) error {
-	return r.step(stepRecord, func() (string, error) {
-		note := fmt.Sprintf("EMERGENCY STOP executed at %s\nstack: %s\nrequested by: %s\nreason: %s\nstopped: %s\nkilled: %s\n%s\n",
-			workflow.Now(r.ctx).UTC().Format(time.RFC3339), r.req.Stack, r.req.Requester, r.req.Reason,
-			strings.Join(stopped.Stopped, ", "), strings.Join(stopped.Killed, ", "), OfflineNotice)
-		return r.evidence("emergency_stop.log"), r.note("emergency_stop.log", note)
-	})
+func (e *emergencyStop) recordEmergency() (string, error) {
+	note := fmt.Sprintf("EMERGENCY STOP executed at %s\nstack: %s\nrequested by: %s\nreason: %s\nstopped: %s\nkilled: %s\n%s\n",
+		workflow.Now(e.ctx).UTC().Format(time.RFC3339), e.req.Stack, e.req.Requester, e.req.Reason,
+		strings.Join(e.stopped.Stopped, ", "), strings.Join(e.stopped.Killed, ", "), OfflineNotice)
+	return e.evidence("emergency_stop.log"), e.note("emergency_stop.log", note)
 }
 
-func (r *rollback) notifyEmergency() error {
-	return r.step(stepNotify, func() (string, error) {
-		sent := r.notify(notify.Event{Kind: notify.KindEmergencyStop, Outcome: OfflineNotice})
-		return sent.Summary(), nil
-	})
+func (r *rollback) notifyEmergency() (string, error) {
+	sent := r.notify(notify.Event{Kind: notify.KindEmergencyStop, Outcome: OfflineNotice})
+	return sent.Summary(), nil
 }

@@ -20,15 +20,6 @@ import (
 	"github.com/algotrendy/rewind/failure"
 )
 
-// groupIDPrefix starts the ID of a group rollback; stacks may not be named group-….
-const groupIDPrefix = workflowIDPrefix + "group-"
-
-// GroupWorkflowID is the one ID a group's rollback runs under.
-func GroupWorkflowID(group string) string { return groupIDPrefix + group }
-
-// FleetWorkflow is the workflow type of a group rollback.
-const FleetWorkflow = "Fleet"
-
 // Fleet rolls back a group of stacks on their own hosts (`rewind start … --group`): one
 // request and one approval for the group, then each stack's rollback as a child workflow
 // on the task queue its host's worker polls, as many at once as the group allows. A stack
@@ -54,7 +45,7 @@ func Fleet(ctx workflow.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	for _, s := range group.Stacks {
-		t.step(fleetStep(s, group.Hosts[s]))
+		t.add(fleetStep(s, group.Hosts[s]))
 	}
 	named, err := r.nameGroupBackups(group)
 	if err != nil {
@@ -138,9 +129,12 @@ func (r *rollback) rollBackEach(group config.GroupPlan, decision string, named m
 					SeverityKey.ValueSet(r.req.Severity), PhaseKey.ValueSet("starting"),
 				),
 			})
-			r.track.start(step)
-			r.track.step(step).Detail = "rolling back as " + WorkflowID(stack)
-			r.track.publish()
+			if err := r.track.start(step); err != nil {
+				return append(failed, stack+": "+message(err))
+			}
+			if err := r.track.detail(step, "rolling back as "+WorkflowID(stack)); err != nil {
+				return append(failed, stack+": "+message(err))
+			}
 			running++
 			wait.AddFuture(workflow.ExecuteChildWorkflow(cctx, name, child), func(f workflow.Future) {
 				running--
@@ -256,7 +250,5 @@ func (r *rollback) nameGroupBackups(group config.GroupPlan) (map[string][]string
 			r.gate.backups = append(r.gate.backups, stack+":"+c.Name+" "+c.SHA256)
 		}
 	}
-	r.track.step(stepApproval).Detail = "for " + strings.Join(r.gate.backups, ", ")
-	r.track.publish()
-	return named, nil
+	return named, r.track.detail(stepApproval, "for "+strings.Join(r.gate.backups, ", "))
 }

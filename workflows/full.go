@@ -26,34 +26,57 @@ const (
 // read back, and the staged data take its place. Any failure after the stop puts the
 // stack back as it was found.
 func Full(ctx workflow.Context, req Request) (Result, error) {
-	r, err := begin(ctx, req, Steps(OptionFull)...)
+	table := fullSteps()
+	r, err := begin(ctx, req, linesOf(table)...)
 	if err != nil {
 		return Result{}, err
 	}
 	if len(r.plan.Target.Volumes) == 0 {
 		return r.end(temporal.NewNonRetryableApplicationError(fmt.Sprintf("stack %s names no volumes; a full rollback restores them", req.Stack), failure.BadInput, nil), "")
 	}
-	var volumes []volume.VolumeInfo
-	var staged []staging
-	err = do(
-		r.checklist,
-		func() error { return r.inspectVolumes(&volumes) },
-		func() error { return r.prepareWhileApproving(&staged) },
-		r.stopStack,
-		func() error { return r.swapVolumes(volumes, staged) },
-		r.startStack,
-		r.waitHealthy,
-		func() error { return r.verify(fingerprints(staged))() },
-		func() error { return r.keepForensics(staged) },
-		func() error { return r.removeStaging(staged) },
-		func() error { return r.archive(backupSection(staged))() },
-	)
-	return r.end(err, "restored "+restoredNames(staged))
+	f := &fullRollback{rollback: r}
+	err = runSteps(f, table)
+	return r.end(err, "restored "+f.restoredNames())
 }
 
-func restoredNames(staged []staging) string {
+// fullSteps are the full rollback's steps, in the order they run.
+func fullSteps() []step[*fullRollback] {
+	return []step[*fullRollback]{
+		line(stepChecklist, (*fullRollback).checklist),
+		line(stepInspect, (*fullRollback).inspectVolumes),
+		marking((*fullRollback).prepareWhileApproving, stepPrepare, stepApproval),
+		line(stepStop, (*fullRollback).stopStack),
+		line(stepSwap, (*fullRollback).swapVolumes),
+		line(stepUp, (*fullRollback).startStack),
+		line(stepHealthy, (*fullRollback).waitHealthy),
+		line(stepVerify, (*fullRollback).verifyRestored),
+		marking((*fullRollback).keepForensics, stepForensics),
+		line(stepCleanup, (*fullRollback).removeStaging),
+		line(stepArchive, (*fullRollback).archiveRestore),
+	}
+}
+
+// fullRollback is a full rollback: the volumes as it found them, and each one's backup
+// staged, then put in place.
+type fullRollback struct {
+	*rollback
+	volumes []volume.VolumeInfo
+	staged  []staging
+}
+
+// verifyRestored is verify, comparing the data with the restored backups' fingerprints.
+func (f *fullRollback) verifyRestored() (string, error) {
+	return f.verifyStack(fingerprints(f.staged))
+}
+
+// archiveRestore is archive, with the backups restored at the top of the report.
+func (f *fullRollback) archiveRestore() (string, error) {
+	return f.archiveWith(backupSection(f.staged))
+}
+
+func (f *fullRollback) restoredNames() string {
 	var names []string
-	for _, s := range staged {
+	for _, s := range f.staged {
 		names = append(names, s.Backup.Name)
 	}
 	return strings.Join(names, ", ")

@@ -17,27 +17,37 @@ const stepBuild = "Build the image of that version"
 // Git is the runbook's Option 3: keep local changes, check out a tag or commit (or reset
 // the branch), rebuild the image from that version and start it.
 func Git(ctx workflow.Context, req Request) (Result, error) {
-	r, err := begin(ctx, req, Steps(OptionGit)...)
+	table := gitSteps()
+	r, err := begin(ctx, req, linesOf(table)...)
 	if err != nil {
 		return Result{}, err
 	}
-	var v version
-	err = do(
-		r.codeRollbackAllowed,
-		r.buildAllowed,
-		r.checklist,
-		func() error { return r.resolveVersion(&v) },
-		r.approval,
-		r.stopStack,
-		func() error { return r.keepLocalChanges(&v) },
-		func() error { return r.checkout(&v) },
-		func() error { return r.build(&v) },
-		r.startStack,
-		r.waitHealthy,
-		r.verify(nil),
-		r.archive(),
-	)
-	return r.end(err, "now running "+v.Ref)
+	c := &codeRollback{rollback: r}
+	err = r.codeRollbackAllowed()
+	if err == nil {
+		err = r.buildAllowed()
+	}
+	if err == nil {
+		err = runSteps(c, table)
+	}
+	return r.end(err, "now running "+c.v.Ref)
+}
+
+// gitSteps are the git rollback's steps, in the order they run.
+func gitSteps() []step[*codeRollback] {
+	return []step[*codeRollback]{
+		line(stepChecklist, (*codeRollback).checklist),
+		line(stepResolve, (*codeRollback).resolveVersion),
+		line(stepApproval, (*codeRollback).approve),
+		line(stepStop, (*codeRollback).stopStack),
+		line(stepKeep, (*codeRollback).keepLocalChanges),
+		line(stepCheckout, (*codeRollback).checkout),
+		line(stepBuild, (*codeRollback).build),
+		line(stepUp, (*codeRollback).startStack),
+		line(stepHealthy, (*codeRollback).waitHealthy),
+		line(stepVerify, (*codeRollback).verify),
+		line(stepArchive, (*codeRollback).archive),
+	}
 }
 
 func (r *rollback) buildAllowed() error {
@@ -48,16 +58,14 @@ func (r *rollback) buildAllowed() error {
 }
 
 // build is `docker build -f <dockerfile> -t <image>:<version> .` through the Engine API.
-func (r *rollback) build(v *version) error {
-	return r.step(stepBuild, func() (string, error) {
-		var d *docker.Activities
-		b := r.plan.Target.Build
-		tag := b.Image + ":" + strings.NewReplacer("/", "-", "~", "-", "^", "-").Replace(v.Ref)
-		var built docker.BuildResult
-		in := docker.BuildInput{Context: r.plan.Target.WorkingDir, Dockerfile: b.Dockerfile, Tag: tag, MaxContext: b.MaxContextBytes()}
-		if err := r.exec(building, d.BuildImage, in, &built); err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("%s %.19s from a context of %d files, %s", built.Tag, built.ImageID, built.ContextFiles, size(built.ContextBytes)), nil
-	})
+func (c *codeRollback) build() (string, error) {
+	var d *docker.Activities
+	b := c.plan.Target.Build
+	tag := b.Image + ":" + strings.NewReplacer("/", "-", "~", "-", "^", "-").Replace(c.v.Ref)
+	var built docker.BuildResult
+	in := docker.BuildInput{Context: c.plan.Target.WorkingDir, Dockerfile: b.Dockerfile, Tag: tag, MaxContext: b.MaxContextBytes()}
+	if err := c.exec(building, d.BuildImage, in, &built); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s %.19s from a context of %d files, %s", built.Tag, built.ImageID, built.ContextFiles, size(built.ContextBytes)), nil
 }

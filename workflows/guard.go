@@ -23,10 +23,6 @@ import (
 	"github.com/algotrendy/rewind/identity"
 )
 
-// RollbackStartedSignal tells a stack's guard that someone started a rollback by hand:
-// the guard stops, the people are on it, once the server shows that rollback running.
-const RollbackStartedSignal = "rollback-started"
-
 // guardOwnsItsState versions the checks of who started a guard and of the state it was
 // handed; guards started before them replay as they ran.
 const guardOwnsItsState = "guard-owns-its-state"
@@ -36,9 +32,6 @@ const guardOwnsItsState = "guard-owns-its-state"
 // once and then holds, and leaves each criterion's final state; guards started before it
 // replay as they ran.
 const guardActsOnWhatLasts = "guard-acts-on-what-lasts"
-
-// GuardWorkflowID is the workflow that guards a stack's latest deploy.
-func GuardWorkflowID(stack string) string { return WorkflowID(stack) + "-guard" }
 
 // GuardRequest starts watching a deploy. Like a rollback request, it names only what the
 // operator decides; what to sample and the limits come from the worker's configuration.
@@ -199,7 +192,7 @@ func Guard(ctx workflow.Context, req GuardRequest) (GuardResult, error) {
 		}
 	}
 	for _, c := range g.criteria {
-		t.step(g.label(c)).State = StateRunning
+		g.criterionLine(g.label(c)).State = StateRunning
 	}
 	st := req.State
 	if st == nil {
@@ -392,9 +385,6 @@ func GuardStartStatement(stack, option, requester string, expires time.Time, non
 	return StartStatement(guardAuthority(stack, option, requester), GuardWorkflowID(stack), expires, nonce)
 }
 
-// guardWorkflowName is the guard's workflow type, as the worker registers it.
-const guardWorkflowName = "Guard"
-
 // execution asks the server, through the client of the worker running this code, about a
 // workflow execution: a local activity, recorded in history, which no caller can schedule.
 func (g *guard) execution(in policy.ExecutionInput) (policy.Execution, error) {
@@ -517,7 +507,7 @@ func (g *guard) judge(s GuardSample) []finding {
 	var fired []finding
 	for _, c := range g.criteria {
 		v, known := values[c.Measure]
-		step := g.track.step(label(c))
+		step := g.criterionLine(label(c))
 		switch {
 		case !known:
 			step.Detail = "not measured yet"
@@ -779,6 +769,15 @@ func (g *guard) label(c config.Criterion) string {
 	return label(c) + " for " + c.Window()
 }
 
+// criterionLine is a criterion's line of the checklist, added as the guard starts: a
+// guard's lines are its criteria, which only the worker's configuration names.
+func (g *guard) criterionLine(key string) *Step {
+	if s, err := g.track.line(key); err == nil {
+		return s
+	}
+	return g.track.add(key)
+}
+
 // run is a criterion's run of samples above its limit, in the guard's state.
 func (g *guard) run(key string) *CriterionRun {
 	for i := range g.state.Runs {
@@ -800,7 +799,7 @@ func (g *guard) judgeLasting(s GuardSample) []finding {
 	var fired []finding
 	for _, c := range g.criteria {
 		key := g.label(c)
-		run, step := g.run(key), g.track.step(key)
+		run, step := g.run(key), g.criterionLine(key)
 		held := false
 		if v, known := values[c.Measure]; known {
 			if v > c.Above {
@@ -921,7 +920,7 @@ func (g *guard) rollbackClosed(err error) GuardResult {
 func (g *guard) settle() {
 	for _, c := range g.criteria {
 		key := g.label(c)
-		step := g.track.step(key)
+		step := g.criterionLine(key)
 		run := g.run(key)
 		if slices.Contains(g.state.Counted, key) {
 			step.State = StateFailed

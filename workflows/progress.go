@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"strings"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/algotrendy/rewind/failure"
 )
 
 // tracker keeps the checklist of one rollback and publishes it wherever people look: the
@@ -30,38 +33,69 @@ func newTracker(ctx workflow.Context, summary string, steps ...string) (*tracker
 	return t, nil
 }
 
-func (t *tracker) step(name string) *Step {
-	for i := range t.progress.Steps {
-		if t.progress.Steps[i].Name == name {
-			return &t.progress.Steps[i]
-		}
-	}
+// add appends a line the run learns of only as it goes (a group's stacks, a guard's
+// criteria, the put-back of a failed rollback); an option's lines come from its table.
+func (t *tracker) add(name string) *Step {
 	t.progress.Steps = append(t.progress.Steps, Step{Name: name, State: StatePending})
 	return &t.progress.Steps[len(t.progress.Steps)-1]
 }
 
-func (t *tracker) start(name string) {
-	s := t.step(name)
+// line is the checklist's line of a step; a step the checklist does not list is refused,
+// so a step cannot run without people seeing it.
+func (t *tracker) line(name string) (*Step, error) {
+	for i := range t.progress.Steps {
+		if t.progress.Steps[i].Name == name {
+			return &t.progress.Steps[i], nil
+		}
+	}
+	return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the checklist has no step %q", name), failure.UnknownStep, nil)
+}
+
+func (t *tracker) start(name string) error {
+	s, err := t.line(name)
+	if err != nil {
+		return err
+	}
 	s.State = StateRunning
 	s.Started = workflow.Now(t.ctx)
 	t.progress.Phase = name
 	t.publish()
+	return nil
 }
 
-func (t *tracker) finish(name, state, detail string) {
-	s := t.step(name)
+func (t *tracker) finish(name, state, detail string) error {
+	s, err := t.line(name)
+	if err != nil {
+		return err
+	}
 	s.State = state
 	s.Detail = detail
 	s.Finished = workflow.Now(t.ctx)
 	t.publish()
+	return nil
 }
 
 // waiting marks a step as waiting for people, with what they wait on.
-func (t *tracker) waiting(name, detail string, g *Gate) {
-	s := t.step(name)
+func (t *tracker) waiting(name, detail string, g *Gate) error {
+	s, err := t.line(name)
+	if err != nil {
+		return err
+	}
 	s.State, s.Detail = StateWaiting, detail
 	t.progress.Phase, t.progress.Gate = "waiting for approval", g
 	t.publish()
+	return nil
+}
+
+// detail says, on a line, how its step goes, before the step ends.
+func (t *tracker) detail(name, detail string) error {
+	s, err := t.line(name)
+	if err != nil {
+		return err
+	}
+	s.Detail = detail
+	t.publish()
+	return nil
 }
 
 // current is the step running now, for naming the activities it runs.

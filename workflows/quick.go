@@ -19,35 +19,42 @@ const (
 // image first; Rewind removes it only once the older version is verified, because no
 // registry may be reachable to bring it back if the stack has to be put back.
 func Quick(ctx workflow.Context, req Request) (Result, error) {
-	r, err := begin(ctx, req, Steps(OptionQuick)...)
+	table := quickSteps()
+	r, err := begin(ctx, req, linesOf(table)...)
 	if err != nil {
 		return Result{}, err
 	}
-	var v version
-	err = do(
-		r.codeRollbackAllowed,
-		r.checklist,
-		func() error { return r.resolveVersion(&v) },
-		r.approval,
-		r.stopStack,
-		func() error { return r.keepLocalChanges(&v) },
-		r.removeContainers,
-		func() error { return r.checkout(&v) },
-		r.startStack,
-		r.waitHealthy,
-		r.verify(nil),
-		r.removeImage,
-		r.archive(),
-	)
-	return r.end(err, "now running "+v.Ref)
+	c := &codeRollback{rollback: r}
+	err = r.codeRollbackAllowed()
+	if err == nil {
+		err = runSteps(c, table)
+	}
+	return r.end(err, "now running "+c.v.Ref)
+}
+
+// quickSteps are the quick rollback's steps, in the order they run.
+func quickSteps() []step[*codeRollback] {
+	return []step[*codeRollback]{
+		line(stepChecklist, (*codeRollback).checklist),
+		line(stepResolve, (*codeRollback).resolveVersion),
+		line(stepApproval, (*codeRollback).approve),
+		line(stepStop, (*codeRollback).stopStack),
+		line(stepKeep, (*codeRollback).keepLocalChanges),
+		line(stepRemoveCtrs, (*codeRollback).removeContainers),
+		line(stepCheckout, (*codeRollback).checkout),
+		line(stepUp, (*codeRollback).startStack),
+		line(stepHealthy, (*codeRollback).waitHealthy),
+		line(stepVerify, (*codeRollback).verify),
+		marking((*codeRollback).removeImage, stepRemoveImg),
+		line(stepArchive, (*codeRollback).archive),
+	}
 }
 
 // removeImage is the runbook's `docker rmi` of the image the stack ran before.
 func (r *rollback) removeImage() error {
 	image := r.plan.Target.Image
 	if image == "" {
-		r.skip(stepRemoveImg, "no image configured for removal")
-		return nil
+		return r.skip(stepRemoveImg, "no image configured for removal")
 	}
 	return r.step(stepRemoveImg, func() (string, error) {
 		var d *docker.Activities

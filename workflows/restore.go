@@ -33,88 +33,86 @@ type staging struct {
 
 // inspectVolumes records each volume as it is (driver, options, labels, so it can be made
 // again as compose made it) and fails, having changed nothing, when one does not exist.
-func (r *rollback) inspectVolumes(out *[]volume.VolumeInfo) error {
-	return r.step(stepInspect, func() (string, error) {
-		var d *volume.Activities
-		for _, v := range r.plan.Target.Volumes {
-			var info volume.VolumeInfo
-			if err := r.exec(quick, d.InspectVolume, volume.VolumeInput{Volume: v.Name}, &info); err != nil {
-				return "", err
-			}
-			if !info.Exists {
-				return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("volume %s does not exist; check stacks.%s.volumes", v.Name, r.req.Stack), failure.NoSuchVolume, nil)
-			}
-			*out = append(*out, info)
+func (f *fullRollback) inspectVolumes() (string, error) {
+	var d *volume.Activities
+	for _, v := range f.plan.Target.Volumes {
+		var info volume.VolumeInfo
+		if err := f.exec(quick, d.InspectVolume, volume.VolumeInput{Volume: v.Name}, &info); err != nil {
+			return "", err
 		}
-		return strings.Join(r.plan.Target.VolumeNames(), ", "), nil
-	})
+		if !info.Exists {
+			return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("volume %s does not exist; check stacks.%s.volumes", v.Name, f.req.Stack), failure.NoSuchVolume, nil)
+		}
+		f.volumes = append(f.volumes, info)
+	}
+	return strings.Join(f.plan.Target.VolumeNames(), ", "), nil
 }
 
 // prepareWhileApproving restores each volume's backup into a staging volume while the
 // approval gate waits, so the restore costs nothing after approval. An approval is for the
 // backups it names: when one fails to restore and an older one takes its place after the
 // decision, the gate asks again.
-func (r *rollback) prepareWhileApproving(staged *[]staging) error {
-	r.cleanups = append(r.cleanups, func(ctx workflow.Context) { r.discardStaging(ctx, *staged) })
-	prepCtx, cancel := workflow.WithCancel(r.ctx)
+func (f *fullRollback) prepareWhileApproving() error {
+	f.cleanups = append(f.cleanups, func(ctx workflow.Context) { f.discardStaging(ctx, f.staged) })
+	prepCtx, cancel := workflow.WithCancel(f.ctx)
 	var prepErr error
 	prepared := false
-	r.gate.backups = make([]string, len(r.plan.Target.Volumes))
+	f.gate.backups = make([]string, len(f.plan.Target.Volumes))
 	workflow.Go(prepCtx, func(ctx workflow.Context) {
-		prepErr = r.step(stepPrepare, func() (string, error) { return r.prepare(ctx, staged) })
+		prepErr = f.step(stepPrepare, func() (string, error) { return f.prepare(ctx) })
 		prepared = true
 	})
 	// The gate opens once every volume's backup is named with its checksum: approvers
 	// approve restoring those. A backup without a sidecar is named once it has restored.
-	err := workflow.Await(r.ctx, func() bool { return prepared || r.gate.backupsKnown() })
+	err := workflow.Await(f.ctx, func() bool { return prepared || f.gate.backupsKnown() })
 	if err == nil {
-		err = r.approval()
+		err = f.approval()
 	}
 	for err == nil {
-		if err = workflow.Await(r.ctx, func() bool { return prepared }); err != nil || prepErr != nil {
+		if err = workflow.Await(f.ctx, func() bool { return prepared }); err != nil || prepErr != nil {
 			break
 		}
 		// A group's approval covers the backups it named for this stack (the newest good
 		// one, for groups that named none): a fallback to another is not approved.
-		if r.groupApproved() {
-			if why := r.notWhatTheGroupApproved(); why != "" {
+		if f.groupApproved() {
+			if why := f.notWhatTheGroupApproved(); why != "" {
 				err = temporal.NewNonRetryableApplicationError(why+"; nothing was changed", failure.NotAuthorized, nil)
 				break
 			}
 			return nil
 		}
-		if r.plan.Policy.Rule.DecisionTime == 0 || r.gate.decidedFor == r.gate.backupDigest() {
+		if f.plan.Policy.Rule.DecisionTime == 0 || f.gate.decidedFor == f.gate.backupDigest() {
 			return nil
 		}
-		r.record(DecisionRecord{Reason: "the approved backup could not be restored; asking again for " + strings.Join(r.gate.backups, ", ")})
-		err = r.approval()
+		f.record(DecisionRecord{Reason: "the approved backup could not be restored; asking again for " + strings.Join(f.gate.backups, ", ")})
+		err = f.approval()
 	}
 	cancel()
-	_ = workflow.Await(r.ctx, func() bool { return prepared })
+	_ = workflow.Await(f.ctx, func() bool { return prepared })
 	return cmp.Or(err, prepErr)
 }
 
 // prepare restores, per volume, the newest backup that restores completely (or the
 // pinned one) into a fresh staging volume, skipping and explaining the bad ones.
-func (r *rollback) prepare(ctx workflow.Context, staged *[]staging) (string, error) {
+func (f *fullRollback) prepare(ctx workflow.Context) (string, error) {
 	var b *backup.Activities
 	var d *volume.Activities
-	t := r.plan.Target
+	t := f.plan.Target
 	var removed volume.RemoveResult
-	if err := r.execIn(ctx, quick, d.RemoveStaleStaging, volume.StagingInput{Project: t.Project, Run: r.runKey()}, &removed); err != nil {
+	if err := f.execIn(ctx, quick, d.RemoveStaleStaging, volume.StagingInput{Project: t.Project, Run: f.runKey()}, &removed); err != nil {
 		return "", err
 	}
 	var details []string
 	for i, v := range t.Volumes {
 		var candidates []backup.Listed
-		if err := r.execIn(ctx, quick, b.ListBackups, backup.ListInput{Location: t.Backups.Location(), Pattern: v.Pattern, Checksums: true, Only: r.req.Backup}, &candidates); err != nil {
+		if err := f.execIn(ctx, quick, b.ListBackups, backup.ListInput{Location: t.Backups.Location(), Pattern: v.Pattern, Checksums: true, Only: f.req.Backup}, &candidates); err != nil {
 			return "", err
 		}
-		s, err := r.stage(ctx, i, v, candidates)
+		s, err := f.stage(ctx, i, v, candidates)
 		if err != nil {
 			return "", err
 		}
-		*staged = append(*staged, s)
+		f.staged = append(f.staged, s)
 		details = append(details, fmt.Sprintf("%s: %s (%d entries, %s%s)%s", v.Name, s.Backup.Name, s.Restored.Entries, size(s.Restored.Bytes), transferNote(s.Restored), skippedNote(s.Skipped)))
 	}
 	return strings.Join(details, "; "), nil
@@ -209,20 +207,18 @@ func badBackup(err error) bool {
 // forensic snapshot of this run (stored, read back, hash checked) before the volume is
 // emptied and the staged data copied in. From the moment the damaged data is kept, a
 // failure puts it back.
-func (r *rollback) swapVolumes(volumes []volume.VolumeInfo, staged []staging) error {
-	return r.step(stepSwap, func() (string, error) {
-		var details []string
-		for i := range staged {
-			s := &staged[i]
-			s.Volume = volumes[i]
-			detail, err := r.swap(s)
-			if err != nil {
-				return "", err
-			}
-			details = append(details, detail)
+func (f *fullRollback) swapVolumes() (string, error) {
+	var details []string
+	for i := range f.staged {
+		s := &f.staged[i]
+		s.Volume = f.volumes[i]
+		detail, err := f.swap(s)
+		if err != nil {
+			return "", err
 		}
-		return strings.Join(details, "; "), nil
-	})
+		details = append(details, detail)
+	}
+	return strings.Join(details, "; "), nil
 }
 
 func (r *rollback) swap(s *staging) (string, error) {
@@ -272,29 +268,28 @@ func (r *rollback) swap(s *staging) (string, error) {
 // back, and only then frees its volume. It runs once the stack is verified, so the
 // rollback no longer puts anything back; a snapshot that cannot be stored leaves the
 // forensic volume in place and says so.
-func (r *rollback) keepForensics(staged []staging) error {
-	r.undo = nil
+func (f *fullRollback) keepForensics() error {
+	f.undo = nil
 	var renamed []*staging
-	for i := range staged {
-		if staged[i].Forensic != "" {
-			renamed = append(renamed, &staged[i])
+	for i := range f.staged {
+		if f.staged[i].Forensic != "" {
+			renamed = append(renamed, &f.staged[i])
 		}
 	}
 	if len(renamed) == 0 {
-		r.skip(stepForensics, "kept before the swap")
-		return nil
+		return f.skip(stepForensics, "kept before the swap")
 	}
-	err := r.step(stepForensics, func() (string, error) {
+	err := f.step(stepForensics, func() (string, error) {
 		var d *volume.Activities
 		var details []string
 		for _, s := range renamed {
-			in := volume.SnapshotInput{Volume: s.Forensic, Name: r.evidence("failed_deployment_" + s.Volume.Name + ".tar.gz")}
-			if err := r.exec(moving, d.SnapshotVolume, in, &s.Proof); err != nil {
+			in := volume.SnapshotInput{Volume: s.Forensic, Name: f.evidence("failed_deployment_" + s.Volume.Name + ".tar.gz")}
+			if err := f.exec(moving, d.SnapshotVolume, in, &s.Proof); err != nil {
 				return "", err
 			}
-			r.result.Evidence = append(r.result.Evidence, s.Proof.Path)
+			f.result.Evidence = append(f.result.Evidence, s.Proof.Path)
 			var removed volume.RemoveVolumeResult
-			if err := r.exec(quick, d.RemoveVolume, volume.RemoveVolumeInput{Volume: s.Forensic, Snapshot: s.Proof}, &removed); err != nil {
+			if err := f.exec(quick, d.RemoveVolume, volume.RemoveVolumeInput{Volume: s.Forensic, Snapshot: s.Proof}, &removed); err != nil {
 				return "", err
 			}
 			details = append(details, fmt.Sprintf("%s: %s (sha256 %.12s), volume %s freed", s.Volume.Name, s.Proof.Location, s.Proof.SHA256, s.Forensic))
@@ -308,7 +303,7 @@ func (r *rollback) keepForensics(staged []staging) error {
 				kept = append(kept, s.Forensic)
 			}
 		}
-		r.notices = append(r.notices, fmt.Sprintf("the damaged data is kept in volume %s: its snapshot could not be stored (%s)", strings.Join(kept, ", "), message(err)))
+		f.notices = append(f.notices, fmt.Sprintf("the damaged data is kept in volume %s: its snapshot could not be stored (%s)", strings.Join(kept, ", "), message(err)))
 	}
 	return nil
 }
@@ -331,13 +326,11 @@ func (r *rollback) putVolumeBack(ctx workflow.Context, v volume.VolumeInfo, proo
 }
 
 // removeStaging removes this run's staging volumes once their data is in place.
-func (r *rollback) removeStaging(staged []staging) error {
-	return r.step(stepCleanup, func() (string, error) {
-		var d *volume.Activities
-		var gone volume.RemoveResult
-		err := r.exec(quick, d.RemoveStaging, volume.StagingInput{Project: r.plan.Target.Project, Run: r.runKey(), Names: stagingNames(staged)}, &gone)
-		return strings.Join(gone.Removed, ", "), err
-	})
+func (f *fullRollback) removeStaging() (string, error) {
+	var d *volume.Activities
+	var gone volume.RemoveResult
+	err := f.exec(quick, d.RemoveStaging, volume.StagingInput{Project: f.plan.Target.Project, Run: f.runKey(), Names: stagingNames(f.staged)}, &gone)
+	return strings.Join(gone.Removed, ", "), err
 }
 
 // discardStaging removes what a failed run staged; a worker that finds it later does too.

@@ -105,18 +105,66 @@ func (r *rollback) resolve() error {
 // step runs one line of the checklist: marked running, then done with body's detail, or
 // failed with its error (the step's name leads the message, the error keeps its type).
 func (r *rollback) step(name string, body func() (detail string, err error)) error {
-	r.track.start(name)
+	if err := r.track.start(name); err != nil {
+		return err
+	}
 	detail, err := body()
 	if err != nil {
-		r.track.finish(name, StateFailed, message(err))
+		// start found the line, so finish does too.
+		_ = r.track.finish(name, StateFailed, message(err))
 		return named(name, err)
 	}
-	r.track.finish(name, StateDone, detail)
-	return nil
+	return r.track.finish(name, StateDone, detail)
 }
 
 // skip marks a step that does not apply to this run.
-func (r *rollback) skip(name, why string) { r.track.finish(name, StateSkipped, why) }
+func (r *rollback) skip(name, why string) error { return r.track.finish(name, StateSkipped, why) }
+
+// step is one row of an option's table: the checklist lines it marks and the method that
+// runs it. The table is the option: its checklist (Steps, what `rewind plan` and the Web
+// UI show) and the order its workflow runs in are both read from it.
+type step[R any] struct {
+	lines []string
+	run   func(R) error
+}
+
+// run is one option's run: a rollback and what its steps hand on to the next.
+type run interface{ engine() *rollback }
+
+func (r *rollback) engine() *rollback { return r }
+
+// line is a step that is one line of the checklist: marked running, then done with its
+// method's detail, or failed with its error.
+func line[R run](name string, do func(R) (string, error)) step[R] {
+	return step[R]{lines: []string{name}, run: func(x R) error {
+		return x.engine().step(name, func() (string, error) { return do(x) })
+	}}
+}
+
+// marking is a step that marks its own lines: one that may not apply to a run (skipped),
+// or that runs beside another (the approval gate beside the staging restore).
+func marking[R run](do func(R) error, lines ...string) step[R] {
+	return step[R]{lines: lines, run: do}
+}
+
+// linesOf is an option's checklist, in the order its table runs.
+func linesOf[R run](table []step[R]) []string {
+	var out []string
+	for _, s := range table {
+		out = append(out, s.lines...)
+	}
+	return out
+}
+
+// runSteps runs a table's steps in order until one fails.
+func runSteps[R run](x R, table []step[R]) error {
+	for _, s := range table {
+		if err := s.run(x); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // pace is how long a kind of step may take: the retry policy is shared, the limits are not.
 type pace int
@@ -227,7 +275,7 @@ func (r *rollback) end(err error, notice string) (Result, error) {
 		return Result{}, err
 	}
 	var appErr *temporal.ApplicationError
-	kind := "RollbackFailed"
+	kind := failure.RollbackFailed
 	if errors.As(err, &appErr) {
 		kind = appErr.Type()
 	}
@@ -238,7 +286,10 @@ func (r *rollback) end(err error, notice string) (Result, error) {
 // any volume goes back — then waits on the stack it started again, and says what is true.
 func (r *rollback) putBack(ctx workflow.Context) string {
 	const step = "Put the stack back as it was"
-	r.track.start(step)
+	r.track.add(step)
+	if err := r.track.start(step); err != nil {
+		return message(err)
+	}
 	var done, failed []string
 	for _, u := range slices.Backward(r.undo) {
 		if err := u.run(ctx); err != nil {
@@ -276,7 +327,9 @@ func (r *rollback) putBack(ctx workflow.Context) string {
 			detail += " (as found: " + r.found + ")"
 		}
 	}
-	r.track.finish(step, state, detail)
+	if err := r.track.finish(step, state, detail); err != nil {
+		return message(err)
+	}
 	return detail
 }
 
@@ -302,7 +355,7 @@ func named(step string, err error) error {
 	if errors.As(err, &appErr) {
 		return temporal.NewNonRetryableApplicationError(msg, appErr.Type(), err)
 	}
-	return temporal.NewNonRetryableApplicationError(msg, "StepFailed", err)
+	return temporal.NewNonRetryableApplicationError(msg, failure.StepFailed, err)
 }
 
 // message is what went wrong, without the SDK's wrapping of activity errors.

@@ -30,42 +30,40 @@ const (
 // checklist is the runbook's "Pre-Rollback Checklist": the state of the project, the
 // reason and who asked when, and the newest backups, all kept as evidence. Capturing is
 // best effort: a service that logs nowhere must not hold the rollback up.
-func (r *rollback) checklist() error {
-	return r.step(stepChecklist, func() (string, error) {
-		r.notify(notify.Event{Kind: notify.KindStarted})
-		var d *docker.Activities
-		var b *backup.Activities
-		var captured docker.CaptureResult
-		missing := ""
-		t := r.plan.Target
-		in := docker.CaptureInput{Project: t.Project, Prefix: r.evidence("checklist"), Services: t.Services, Probes: r.probes()}
-		if err := r.exec(quick, d.CaptureState, in, &captured); err != nil {
-			missing = "; state not captured: " + message(err)
+func (r *rollback) checklist() (string, error) {
+	r.notify(notify.Event{Kind: notify.KindStarted})
+	var d *docker.Activities
+	var b *backup.Activities
+	var captured docker.CaptureResult
+	missing := ""
+	t := r.plan.Target
+	in := docker.CaptureInput{Project: t.Project, Prefix: r.evidence("checklist"), Services: t.Services, Probes: r.probes()}
+	if err := r.exec(quick, d.CaptureState, in, &captured); err != nil {
+		missing = "; state not captured: " + message(err)
+	}
+	r.found = captured.Health
+	r.result.Evidence = append(r.result.Evidence, captured.Files...)
+	var newest []backup.Listed
+	var lines []string
+	if len(t.Volumes) > 0 {
+		if err := r.exec(quick, b.ListBackups, backup.ListInput{Location: t.Backups.Location(), Pattern: t.Volumes[0].Pattern, Limit: 3}, &newest); err != nil {
+			lines = append(lines, "cannot list backups: "+message(err))
 		}
-		r.found = captured.Health
-		r.result.Evidence = append(r.result.Evidence, captured.Files...)
-		var newest []backup.Listed
-		var lines []string
-		if len(t.Volumes) > 0 {
-			if err := r.exec(quick, b.ListBackups, backup.ListInput{Location: t.Backups.Location(), Pattern: t.Volumes[0].Pattern, Limit: 3}, &newest); err != nil {
-				lines = append(lines, "cannot list backups: "+message(err))
-			}
-		}
-		for _, o := range newest {
-			lines = append(lines, fmt.Sprintf("%s  %d bytes  %s", o.Name, o.Size, o.ModTime.UTC().Format(time.RFC3339)))
-		}
-		note := fmt.Sprintf("Issue: %s\nTime: %s\nRequested by: %s\nSeverity: %s\nOption: %s\n\nNewest backups in %s:\n%s\n",
-			r.req.Reason, r.req.RequestedAt.UTC().Format(time.RFC3339), r.req.Requester, r.req.Severity, r.req.Option,
-			t.Backups.Location(), strings.Join(lines, "\n"))
-		if err := r.note("checklist/rollback_reason.txt", note); err != nil {
-			return "", err
-		}
-		found := ""
-		if captured.Health != "" {
-			found = ", found " + captured.Health
-		}
-		return fmt.Sprintf("%d containers captured%s, %d newest backups listed%s", len(captured.Containers), found, len(newest), missing), nil
-	})
+	}
+	for _, o := range newest {
+		lines = append(lines, fmt.Sprintf("%s  %d bytes  %s", o.Name, o.Size, o.ModTime.UTC().Format(time.RFC3339)))
+	}
+	note := fmt.Sprintf("Issue: %s\nTime: %s\nRequested by: %s\nSeverity: %s\nOption: %s\n\nNewest backups in %s:\n%s\n",
+		r.req.Reason, r.req.RequestedAt.UTC().Format(time.RFC3339), r.req.Requester, r.req.Severity, r.req.Option,
+		t.Backups.Location(), strings.Join(lines, "\n"))
+	if err := r.note("checklist/rollback_reason.txt", note); err != nil {
+		return "", err
+	}
+	found := ""
+	if captured.Health != "" {
+		found = ", found " + captured.Health
+	}
+	return fmt.Sprintf("%d containers captured%s, %d newest backups listed%s", len(captured.Containers), found, len(newest), missing), nil
 }
 
 // note writes a text file into this run's evidence.
@@ -80,21 +78,19 @@ func (r *rollback) note(name, text string) error {
 }
 
 // stopStack stops every container of the project; from here on a failure starts it again.
-func (r *rollback) stopStack() error {
-	return r.step(stepStop, func() (string, error) {
-		stopped, err := r.stopProject(r.ctx)
-		if err != nil {
-			return "", err
+func (r *rollback) stopStack() (string, error) {
+	stopped, err := r.stopProject(r.ctx)
+	if err != nil {
+		return "", err
+	}
+	r.changed("the stack started again", func(ctx workflow.Context) error {
+		if err := r.composeUp(ctx); err != nil {
+			return err
 		}
-		r.changed("the stack started again", func(ctx workflow.Context) error {
-			if err := r.composeUp(ctx); err != nil {
-				return err
-			}
-			r.startedAgain = true
-			return nil
-		})
-		return fmt.Sprintf("%d stopped, %d killed", len(stopped.Stopped), len(stopped.Killed)), nil
+		r.startedAgain = true
+		return nil
 	})
+	return fmt.Sprintf("%d stopped, %d killed", len(stopped.Stopped), len(stopped.Killed)), nil
 }
 
 // versionRunningState: starting the stack records how to stop it, so a put-back stops a
@@ -130,25 +126,21 @@ func (r *rollback) composeUp(ctx workflow.Context) error {
 // startStack is the runbook's `docker-compose up -d`. Its undo, recorded before compose
 // starts anything (compose may start some containers and fail on the next), stops the
 // project: a put-back never moves data under a running server.
-func (r *rollback) startStack() error {
-	return r.step(stepUp, func() (string, error) {
-		if r.restoresRunningState(r.ctx) {
-			r.changed("what it started stopped", r.stopStarted)
-		}
-		return "compose up -d", r.composeUp(r.ctx)
-	})
+func (r *rollback) startStack() (string, error) {
+	if r.restoresRunningState(r.ctx) {
+		r.changed("what it started stopped", r.stopStarted)
+	}
+	return "compose up -d", r.composeUp(r.ctx)
 }
 
 // waitHealthy waits until every service runs healthy and the health endpoint answers: the
 // runbook's `sleep 30`, but only as long as it takes.
-func (r *rollback) waitHealthy() error {
-	return r.step(stepHealthy, func() (string, error) {
-		healthy, err := r.awaitHealthy(r.ctx, r.plan.Target.Checks.HealthTimeout)
-		if err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("%s after %s", healthy.Summary(), healthy.Waited), nil
-	})
+func (r *rollback) waitHealthy() (string, error) {
+	healthy, err := r.awaitHealthy(r.ctx, r.plan.Target.Checks.HealthTimeout)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s after %s", healthy.Summary(), healthy.Waited), nil
 }
 
 // awaitHealthy waits, up to within, until the stack runs healthy and its health endpoint
@@ -176,43 +168,41 @@ const glance = 15 * time.Second
 
 // verify runs the post-rollback verification as a child workflow and fails the rollback
 // naming each check that failed.
-func (r *rollback) verify(fingerprints map[string]string) func() error {
-	return func() error {
-		return r.step(stepVerify, func() (string, error) {
-			ctx := workflow.WithChildOptions(r.ctx, workflow.ChildWorkflowOptions{
-				WorkflowID:    workflow.GetInfo(r.ctx).WorkflowExecution.ID + verifySuffix,
-				StaticSummary: "verification of " + r.req.Stack,
-			})
-			var report VerifyReport
-			in := VerifyRequest{Stack: r.req.Stack, Project: r.plan.Target.Project, HostQueue: r.plan.HostQueue, Checks: r.plan.Target.Checks, Fingerprints: fingerprints}
-			if err := workflow.ExecuteChildWorkflow(ctx, Verify, in).Get(ctx, &report); err != nil {
-				return "", err
-			}
-			r.sections = append(r.sections, verificationSection(report))
-			if !report.Passed {
-				return "", temporal.NewNonRetryableApplicationError("verification failed: "+strings.Join(report.Failed(), "; "), failure.VerificationFailed, nil, report)
-			}
-			return fmt.Sprintf("%d checks passed", len(report.Checks)), nil
-		})
+func (r *rollback) verify() (string, error) { return r.verifyStack(nil) }
+
+// verifyStack is verify, comparing the restored data with the backups' fingerprints.
+func (r *rollback) verifyStack(fingerprints map[string]string) (string, error) {
+	ctx := workflow.WithChildOptions(r.ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:    VerifyWorkflowID(workflow.GetInfo(r.ctx).WorkflowExecution.ID),
+		StaticSummary: "verification of " + r.req.Stack,
+	})
+	var report VerifyReport
+	in := VerifyRequest{Stack: r.req.Stack, Project: r.plan.Target.Project, HostQueue: r.plan.HostQueue, Checks: r.plan.Target.Checks, Fingerprints: fingerprints}
+	if err := workflow.ExecuteChildWorkflow(ctx, Verify, in).Get(ctx, &report); err != nil {
+		return "", err
 	}
+	r.sections = append(r.sections, verificationSection(report))
+	if !report.Passed {
+		return "", temporal.NewNonRetryableApplicationError("verification failed: "+strings.Join(report.Failed(), "; "), failure.VerificationFailed, nil, report)
+	}
+	return fmt.Sprintf("%d checks passed", len(report.Checks)), nil
 }
 
 // archive writes the decision log and the incident report into this run's evidence.
-func (r *rollback) archive(sections ...string) func() error {
-	return func() error {
-		return r.step(stepArchive, func() (string, error) {
-			decisions, _ := json.MarshalIndent(r.track.progress.Decisions, "", "  ")
-			if err := r.note("decisions.json", string(decisions)); err != nil {
-				return "", err
-			}
-			report := r.report(append(sections, r.sections...)...)
-			if err := r.note("incident_report.md", report); err != nil {
-				return "", err
-			}
-			r.result.Report = report
-			return "report and decisions in " + r.prefix, nil
-		})
+func (r *rollback) archive() (string, error) { return r.archiveWith() }
+
+// archiveWith is archive with more sections of the report before the rollback's own.
+func (r *rollback) archiveWith(sections ...string) (string, error) {
+	decisions, _ := json.MarshalIndent(r.track.progress.Decisions, "", "  ")
+	if err := r.note("decisions.json", string(decisions)); err != nil {
+		return "", err
 	}
+	report := r.report(append(sections, r.sections...)...)
+	if err := r.note("incident_report.md", report); err != nil {
+		return "", err
+	}
+	r.result.Report = report
+	return "report and decisions in " + r.prefix, nil
 }
 
 // notify tells people; a notice that cannot be delivered is recorded and never fails the

@@ -15,9 +15,6 @@ import (
 	"github.com/algotrendy/rewind/failure"
 )
 
-// verifySuffix ends the workflow ID of a rollback's verification child.
-const verifySuffix = "-verify"
-
 // versionDatabaseProtocol: "database answers" asks the database in its own protocol
 // (probe.CheckDatabase) instead of an HTTP GET of its URL.
 const versionDatabaseProtocol = "database-answers-in-its-protocol"
