@@ -13,10 +13,7 @@ import (
 
 // NewCmdCancel builds `rewind cancel ID`.
 func NewCmdCancel(o *Options) *cobra.Command {
-	return o.onRollback(&cobra.Command{
-		Use:   "cancel ID|STACK",
-		Short: "Ask a running rollback to stop after its current step",
-	}, func(cmd *cobra.Command, c client.Client, id string) error {
+	return o.onRollback("cancel ID|STACK", "Ask a running rollback to stop after its current step", func(cmd *cobra.Command, c client.Client, id string) error {
 		if err := c.CancelWorkflow(cmd.Context(), id, ""); err != nil {
 			return notFound(id, err)
 		}
@@ -25,18 +22,21 @@ func NewCmdCancel(o *Options) *cobra.Command {
 	})
 }
 
-// onRollback makes cmd act on the one rollback its argument names (a workflow ID or a
-// stack) through Temporal.
-func (o *Options) onRollback(cmd *cobra.Command, run func(cmd *cobra.Command, c client.Client, id string) error) *cobra.Command {
-	cmd.Args = cobra.ExactArgs(1)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		c, err := o.Client()
-		if err != nil {
-			return err
-		}
-		return run(cmd, c, workflows.IDOf(args[0]))
+// onRollback builds a command that acts through Temporal on the one rollback its
+// argument names (a workflow ID or a stack).
+func (o *Options) onRollback(use, short string, run func(cmd *cobra.Command, c client.Client, id string) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.Client()
+			if err != nil {
+				return err
+			}
+			return run(cmd, c, workflows.IDOf(args[0]))
+		},
 	}
-	return cmd
 }
 
 // notFound turns "no such workflow" into bad input that names the ID.

@@ -20,7 +20,7 @@ import (
 // NewCmdPlan builds `rewind plan OPTION`: what a rollback would do, changing nothing.
 func NewCmdPlan(o *Options) *cobra.Command {
 	var f startFlags
-	cmd := &cobra.Command{
+	cmd := optionCommand(&cobra.Command{
 		Use:   "plan quick|full|git|emergency --stack STACK --severity P1|P2|P3",
 		Short: "Show what a rollback would do, changing nothing and starting no workflow",
 		Long: `Show a rollback before it starts: its steps in order, who must approve and by when,
@@ -32,13 +32,8 @@ should take on this host.
 Nothing is changed and no workflow starts. It reads the stack's store and checkout, so it
 runs on the stack's Docker host with the worker's rewind.yaml. Exit 1 when the rollback
 would fail (no backup restores, no such version).`,
-		Example:   "  rewind plan full --stack prod --severity P2\n  rewind start full --stack prod --severity P2 --reason x --dry-run\n  rewind plan quick --stack prod --severity P1 --to v2.5",
-		Args:      cobra.ExactArgs(1),
-		ValidArgs: workflows.Options(),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.plan(cmd, args[0], f)
-		},
-	}
+		Example: "  rewind plan full --stack prod --severity P2\n  rewind start full --stack prod --severity P2 --reason x --dry-run\n  rewind plan quick --stack prod --severity P1 --to v2.5",
+	}, &f, o.plan)
 	fl := cmd.Flags()
 	fl.StringVar(&f.stack, "stack", "", "stack to plan for (required)")
 	fl.StringVar(&f.severity, "severity", "", "P1, P2 or P3 (required)")

@@ -14,10 +14,7 @@ import (
 
 // NewCmdReport builds `rewind report ID`: the archived incident report.
 func NewCmdReport(o *Options) *cobra.Command {
-	return o.onRollback(&cobra.Command{
-		Use:   "report ID|STACK",
-		Short: "Print the incident report of a finished rollback (Markdown)",
-	}, func(cmd *cobra.Command, c client.Client, id string) error {
+	return o.onRollback("report ID|STACK", "Print the incident report of a finished rollback (Markdown)", func(cmd *cobra.Command, c client.Client, id string) error {
 		res, err := finished(cmd, c, id)
 		if err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/workflows"
+	"github.com/spf13/cobra"
 )
 
 // startFlags are what the operator decides when starting a rollback.
@@ -14,6 +15,17 @@ type startFlags struct {
 	stack, group, severity, reason, requester, to, backup string
 	wait, reset, noPutBack, printStatement, dryRun        bool
 	keyFile, statementFile, signatureFile                 string
+}
+
+// optionCommand makes cmd take one rollback option (quick, full, git, emergency) as its
+// argument and run with it and the flags f holds once parsed.
+func optionCommand(cmd *cobra.Command, f *startFlags, run func(cmd *cobra.Command, option string, f startFlags) error) *cobra.Command {
+	cmd.Args = cobra.ExactArgs(1)
+	cmd.ValidArgs = workflows.Options()
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return run(cmd, args[0], *f)
+	}
+	return cmd
 }
 
 // newRequest turns the operator's decisions into a rollback request: only what they

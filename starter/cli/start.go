@@ -23,7 +23,7 @@ import (
 // NewCmdStart builds `rewind start OPTION`.
 func NewCmdStart(o *Options) *cobra.Command {
 	var f startFlags
-	cmd := &cobra.Command{
+	cmd := optionCommand(&cobra.Command{
 		Use:   "start quick|full|git|emergency --stack STACK --severity P1|P2|P3 --reason TEXT",
 		Short: "Start a rollback of a stack",
 		Long: `Start a rollback of a stack as the workflow rewind-<stack>.
@@ -44,12 +44,7 @@ the policy must sign; a worker with policy.require_signatures refuses every unsi
   rewind start full --stack prod --severity P2 --reason "restore last night's" --backup questdb_backup_20261125_020000.tar.gz
   rewind start quick --stack prod --severity P1 --reason "API 500s after deploy" --to v2.5
   rewind start git --stack prod --severity P3 --reason "bug in v2.6" --to HEAD~1 --reset`,
-		Args:      cobra.ExactArgs(1),
-		ValidArgs: workflows.Options(),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.start(cmd, args[0], f)
-		},
-	}
+	}, &f, o.start)
 	fl := cmd.Flags()
 	fl.StringVar(&f.stack, "stack", "", "stack to roll back, as the worker's rewind.yaml names it under stacks: (required, or --group)")
 	fl.StringVar(&f.group, "group", "", "roll back every stack of this group (rewind.yaml groups:) on its own host, with one approval, as workflow rewind-group-<group>")
