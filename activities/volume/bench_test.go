@@ -116,7 +116,7 @@ func writeVolumeData(b *testing.B, dir, volume string, size int64) {
 // and peak RSS beside the runbook's own tar commands on the same data, in the same run:
 // the restore through Rewind's mover and through the engine's archive API against
 // `tar -xzf` into the mountpoint, the snapshot against `tar -czf`.
-// Run with: make bench (go test -run '^$' -bench Transfers -benchtime 1x ./activities/docker).
+// Run with: make bench (go test -run '^$' -bench Transfers -benchtime 1x ./activities/volume).
 func BenchmarkTransfers(b *testing.B) {
 	c, err := engine.New(context.Background())
 	if err != nil {
