@@ -81,10 +81,7 @@ func (g *gate) accept(ctx workflow.Context, d Decision) (DecisionRecord, error) 
 // now, read by a local activity whose result is recorded, so replay judges alike.
 func (g *gate) judgeAtUse(ctx workflow.Context, d Decision) (string, error) {
 	var a *policy.Activities
-	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		ScheduleToCloseTimeout: 30 * time.Second,
-		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 3},
-	})
+	lctx := askWorker(ctx)
 	var now policy.PersonKeys
 	if err := workflow.ExecuteLocalActivity(lctx, a.KeysNow, policy.KeysInput{Person: d.Approver}).Get(lctx, &now); err != nil {
 		return "", fmt.Errorf("could not read %s's keys from the worker's policy now (%s): try again", d.Approver, message(err))
@@ -255,10 +252,7 @@ func (r *rollback) claimNonce(st identity.Statement) error {
 	info := workflow.GetInfo(r.ctx)
 	run := workflow.Execution{ID: info.WorkflowExecution.ID, RunID: cmp.Or(info.FirstRunID, info.WorkflowExecution.RunID)}
 	var a *policy.Activities
-	ctx := workflow.WithLocalActivityOptions(r.ctx, workflow.LocalActivityOptions{
-		ScheduleToCloseTimeout: time.Minute,
-		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 5},
-	})
+	ctx := locally(r.ctx, time.Minute, 5)
 	claim := policy.NonceClaim{Nonce: st.Nonce, WorkflowID: run.ID, RunID: run.RunID, Person: st.Person}
 	if err := workflow.ExecuteLocalActivity(ctx, a.ClaimNonce, claim).Get(ctx, nil); err != nil {
 		var appErr *temporal.ApplicationError

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/algotrendy/rewind/activities/docker"
@@ -71,10 +70,7 @@ func (r *rollback) captureBeside() workflow.Future {
 		_ = r.step(stepCapture, func() (string, error) {
 			var d *docker.Activities
 			var captured docker.CaptureResult
-			ctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-				TaskQueue: r.plan.HostQueue, Summary: stepCapture + " — " + r.req.Stack,
-				ScheduleToCloseTimeout: captureLimit, HeartbeatTimeout: 10 * time.Second, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3},
-			})
+			ctx := workflow.WithActivityOptions(ctx, captureOptions(r.plan, stepCapture+" — "+r.req.Stack))
 			if err := workflow.ExecuteActivity(ctx, d.CaptureState, docker.CaptureInput{Project: r.plan.Target.Project, Prefix: r.evidence("checklist")}, &captured).Get(ctx, &captured); err != nil {
 				return "missing: " + message(err), nil
 			}

@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -79,10 +78,7 @@ func Fleet(ctx workflow.Context, req Request) (Result, error) {
 // admits the requester, as a single rollback does.
 func (r *rollback) resolveGroup(group *config.GroupPlan) error {
 	var p *policy.Activities
-	ctx := workflow.WithLocalActivityOptions(r.ctx, workflow.LocalActivityOptions{
-		ScheduleToCloseTimeout: 30 * time.Second,
-		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 3},
-	})
+	ctx := askWorker(r.ctx)
 	if err := workflow.ExecuteLocalActivity(ctx, p.GroupPlan, policy.GroupInput{Group: r.req.Group, Severity: r.req.Severity}).Get(ctx, group); err != nil {
 		return err
 	}
@@ -173,10 +169,7 @@ func (r *rollback) parentNotGroup() string {
 	info := workflow.GetInfo(r.ctx)
 	parent := info.ParentWorkflowExecution
 	var p *policy.Activities
-	ctx := workflow.WithActivityOptions(r.ctx, workflow.ActivityOptions{
-		TaskQueue: info.TaskQueueName, StartToCloseTimeout: 30 * time.Second,
-		ScheduleToStartTimeout: noWorkerAfter, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3},
-	})
+	ctx := anyWorker(r.ctx, "", 30*time.Second)
 	var ran policy.Execution
 	if err := workflow.ExecuteActivity(ctx, p.Execution, policy.ExecutionInput{
 		WorkflowID: parent.ID, RunID: parent.RunID, Types: []string{FleetWorkflow}, TaskQueue: info.TaskQueueName,
@@ -214,10 +207,7 @@ func (r *rollback) nameGroupBackups(group config.GroupPlan) (map[string][]string
 	}
 	var p *policy.Activities
 	var b *backup.Activities
-	lctx := workflow.WithLocalActivityOptions(r.ctx, workflow.LocalActivityOptions{
-		ScheduleToCloseTimeout: 30 * time.Second,
-		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 3},
-	})
+	lctx := askWorker(r.ctx)
 	named := map[string][]string{}
 	r.gate.backups = nil
 	for _, stack := range group.Stacks {
@@ -225,18 +215,13 @@ func (r *rollback) nameGroupBackups(group config.GroupPlan) (map[string][]string
 		if err := workflow.ExecuteLocalActivity(lctx, p.Plan, policy.ResolveInput{Stack: stack, Severity: r.req.Severity}).Get(lctx, &plan); err != nil {
 			return nil, err
 		}
-		ctx := workflow.WithActivityOptions(r.ctx, workflow.ActivityOptions{
-			TaskQueue: plan.HostQueue, Summary: "Name the backup of " + stack + " — " + r.req.Stack,
-			ScheduleToStartTimeout: cmp.Or(plan.ScheduleToStart, noWorkerAfter), StartToCloseTimeout: 2 * time.Minute,
-			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{failure.BadInput}},
-		})
+		ctx := workflow.WithActivityOptions(r.ctx, onHost(plan, "Name the backup of "+stack+" — "+r.req.Stack, 2*time.Minute, tries(5)))
 		for _, v := range plan.Target.Volumes {
 			var candidates []backup.Listed
 			in := backup.ListInput{Location: plan.Target.Backups.Location(), Pattern: v.Pattern, Checksums: true, Only: r.req.Backup}
 			if err := workflow.ExecuteActivity(ctx, b.ListBackups, in).Get(ctx, &candidates); err != nil {
-				var timeout *temporal.TimeoutError
-				if errors.As(err, &timeout) && timeout.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START {
-					return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no worker is polling %s: start the Rewind worker on the Docker host of stack %s; nothing was changed", plan.HostQueue, stack), failure.NoWorker, err)
+				if notTaken(err) {
+					return nil, noWorker(err, plan.HostQueue, "the Docker host of stack "+stack+"; nothing was changed")
 				}
 				return nil, fmt.Errorf("list the backups of %s %s: %w", stack, v.Name, err)
 			}

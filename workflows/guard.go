@@ -313,10 +313,7 @@ type guard struct {
 // checks the guard may act: it is a person of the policy who may start a P1 rollback.
 func (g *guard) resolve() error {
 	var p *policy.Activities
-	ctx := workflow.WithLocalActivityOptions(g.ctx, workflow.LocalActivityOptions{
-		ScheduleToCloseTimeout: 30 * time.Second,
-		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 3},
-	})
+	ctx := askWorker(g.ctx)
 	if err := workflow.ExecuteLocalActivity(ctx, p.Plan, policy.ResolveInput{Stack: g.req.Stack, Severity: "P1"}).Get(ctx, &g.plan); err != nil {
 		return err
 	}
@@ -389,10 +386,7 @@ func GuardStartStatement(stack, option, requester string, expires time.Time, non
 // workflow execution: a local activity, recorded in history, which no caller can schedule.
 func (g *guard) execution(in policy.ExecutionInput) (policy.Execution, error) {
 	var p *policy.Activities
-	ctx := workflow.WithLocalActivityOptions(g.ctx, workflow.LocalActivityOptions{
-		ScheduleToCloseTimeout: time.Minute,
-		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 3},
-	})
+	ctx := locally(g.ctx, time.Minute, 3)
 	var out policy.Execution
 	err := workflow.ExecuteLocalActivity(ctx, p.Execution, in).Get(ctx, &out)
 	return out, err
@@ -466,16 +460,10 @@ func (g *guard) since() time.Time {
 // sample looks at the containers and the API, on the stack's host.
 func (g *guard) sample() (GuardSample, error) {
 	t := g.plan.Target
-	ctx := workflow.WithActivityOptions(g.ctx, workflow.ActivityOptions{
-		TaskQueue:              g.plan.HostQueue,
-		ScheduleToStartTimeout: cmp.Or(g.plan.ScheduleToStart, noWorkerAfter),
-		StartToCloseTimeout:    max(g.interval, 30*time.Second),
-		// A worker that dies mid-sample is noticed within the heartbeat timeout, so the
-		// next look is not a whole start-to-close late; a look is not retried, the next
-		// one is due anyway.
-		HeartbeatTimeout: cmp.Or(g.plan.HeartbeatTimeout, 20*time.Second),
-		RetryPolicy:      &temporal.RetryPolicy{MaximumAttempts: 1},
-	})
+	// A worker that dies mid-sample is noticed within the heartbeat timeout, so the next
+	// look is not a whole start-to-close late; a look is not retried, the next one is due
+	// anyway.
+	ctx := workflow.WithActivityOptions(g.ctx, heartbeating(g.plan, "", max(g.interval, 30*time.Second), &temporal.RetryPolicy{MaximumAttempts: 1}))
 	var d *docker.Activities
 	var p *probe.Activities
 	s := GuardSample{At: workflow.Now(g.ctx)}
@@ -488,10 +476,10 @@ func (g *guard) sample() (GuardSample, error) {
 	if apiErr := api.Get(ctx, &s.API); err == nil {
 		err = apiErr
 	}
+	if notTaken(err) {
+		return s, noWorker(err, g.plan.HostQueue, onTheStacksHost)
+	}
 	if err != nil {
-		if timeout, ok := errors.AsType[*temporal.TimeoutError](err); ok && timeout.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START {
-			return s, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no worker is polling %s: start the Rewind worker on the stack's Docker host", g.plan.HostQueue), failure.NoWorker, err)
-		}
 		return s, err
 	}
 	g.state.LastLook = s.At
@@ -647,11 +635,7 @@ func (g *guard) act(severity string, worst finding, fired []finding, s GuardSamp
 	body, _ := json.MarshalIndent(evidenceOf, "", "  ")
 	var e *evidence.Activities
 	var stored string
-	noteCtx := workflow.WithActivityOptions(g.ctx, workflow.ActivityOptions{
-		TaskQueue: g.plan.HostQueue, StartToCloseTimeout: time.Minute,
-		ScheduleToStartTimeout: cmp.Or(g.plan.ScheduleToStart, noWorkerAfter),
-		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 3},
-	})
+	noteCtx := workflow.WithActivityOptions(g.ctx, onHost(g.plan, "", time.Minute, &temporal.RetryPolicy{MaximumAttempts: 3}))
 	samples := "not stored"
 	if err := workflow.ExecuteActivity(noteCtx, e.Note, evidence.NoteInput{Name: prefix + "/guard-samples.json", Text: string(body)}).Get(noteCtx, &stored); err != nil {
 		samples += ": " + message(err)
@@ -670,7 +654,7 @@ func (g *guard) act(severity string, worst finding, fired []finding, s GuardSamp
 	if mustSignAs(g.plan.Policy, g.plan.GuardName) {
 		st := StartStatement(req, WorkflowID(g.req.Stack), workflow.Now(g.ctx).Add(MaxStartSignedFor).UTC().Truncate(time.Second), derivedNonce(g.ctx, req))
 		var p *policy.Activities
-		lctx := workflow.WithLocalActivityOptions(g.ctx, workflow.LocalActivityOptions{ScheduleToCloseTimeout: 30 * time.Second, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 2}})
+		lctx := locally(g.ctx, 30*time.Second, 2)
 		var sig string
 		if err := workflow.ExecuteLocalActivity(lctx, p.SignAsGuard, st).Get(lctx, &sig); err != nil {
 			return g.failed(fmt.Sprintf("could not sign the %s rollback it must start: %s", severity, message(err)), fired)
@@ -754,10 +738,7 @@ func (g *guard) notify(ev notify.Event) {
 	var n *notify.Activities
 	info := workflow.GetInfo(g.ctx).WorkflowExecution
 	ev.RunKey, ev.WorkflowID, ev.Stack, ev.Option, ev.Requester = info.ID+"/"+info.RunID, info.ID, g.req.Stack, "guard", g.req.Requester
-	ctx := workflow.WithActivityOptions(g.ctx, workflow.ActivityOptions{
-		TaskQueue: workflow.GetInfo(g.ctx).TaskQueueName, StartToCloseTimeout: 2 * time.Minute,
-		ScheduleToStartTimeout: noWorkerAfter, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3},
-	})
+	ctx := anyWorker(g.ctx, "", 2*time.Minute)
 	_ = workflow.ExecuteActivity(ctx, n.Notify, ev).Get(ctx, nil)
 }
 

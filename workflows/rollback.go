@@ -1,13 +1,11 @@
 package workflows
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"path"
 	"slices"
 	"strings"
-	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -92,10 +90,7 @@ func begin(ctx workflow.Context, req Request, steps ...string) (*rollback, error
 // activity, recorded in history) and checks the requester against that policy.
 func (r *rollback) resolve() error {
 	var p *policy.Activities
-	ctx := workflow.WithLocalActivityOptions(r.ctx, workflow.LocalActivityOptions{
-		ScheduleToCloseTimeout: 30 * time.Second,
-		RetryPolicy:            &temporal.RetryPolicy{MaximumAttempts: 3},
-	})
+	ctx := askWorker(r.ctx)
 	if err := workflow.ExecuteLocalActivity(ctx, p.Plan, policy.ResolveInput{Stack: r.req.Stack, Severity: r.req.Severity}).Get(ctx, &r.plan); err != nil {
 		return err
 	}
@@ -166,31 +161,6 @@ func runSteps[R run](x R, table []step[R]) error {
 	return nil
 }
 
-// pace is how long a kind of step may take: the retry policy is shared, the limits are not.
-type pace int
-
-const (
-	quick    pace = iota // engine calls and notes: seconds
-	stopping             // stop the stack: its grace period and a kill
-	waiting              // until healthy: the stack's health timeout
-	building             // image builds and git
-	moving               // transfers: restores, snapshots, copies, downloads
-)
-
-func (p pace) limit(t config.Stack) time.Duration {
-	switch p {
-	case stopping:
-		return t.StopGracePeriod + 5*time.Minute
-	case waiting:
-		return t.Checks.HealthTimeout + 2*time.Minute
-	case building:
-		return time.Hour
-	case moving:
-		return 6 * time.Hour
-	}
-	return 5 * time.Minute
-}
-
 // exec runs one activity on the stack's Docker host. Every host activity heartbeats (the
 // worker keeps a running one alive), so a dead worker is noticed within the heartbeat
 // timeout and its step retried elsewhere or after a restart.
@@ -199,31 +169,13 @@ func (r *rollback) exec(p pace, activity, input, result any) error {
 }
 
 func (r *rollback) execIn(ctx workflow.Context, p pace, activity, input, result any) error {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:              r.plan.HostQueue,
-		Summary:                r.track.current() + " — " + r.req.Stack,
-		ScheduleToStartTimeout: cmp.Or(r.plan.ScheduleToStart, noWorkerAfter),
-		StartToCloseTimeout:    p.limit(r.plan.Target),
-		HeartbeatTimeout:       cmp.Or(r.plan.HeartbeatTimeout, 20*time.Second),
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        time.Second,
-			BackoffCoefficient:     2,
-			MaximumInterval:        30 * time.Second,
-			MaximumAttempts:        10,
-			NonRetryableErrorTypes: []string{failure.BadInput},
-		},
-	})
+	ctx = workflow.WithActivityOptions(ctx, heartbeating(r.plan, r.track.current()+" — "+r.req.Stack, p.limit(r.plan.Target), hostStepRetry()))
 	err := workflow.ExecuteActivity(ctx, activity, input).Get(ctx, result)
-	var timeout *temporal.TimeoutError
-	if errors.As(err, &timeout) && timeout.TimeoutType().String() == "ScheduleToStart" {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("no worker is polling %s: start the Rewind worker on the stack's Docker host", r.plan.HostQueue), failure.NoWorker, err)
+	if notTaken(err) {
+		return noWorker(err, r.plan.HostQueue, onTheStacksHost)
 	}
 	return err
 }
-
-// noWorkerAfter is how long a step waits for a worker on the stack's host to take it,
-// unless worker.schedule_to_start says otherwise.
-const noWorkerAfter = 10 * time.Minute
 
 // changed records how to put back a change the rollback just made.
 func (r *rollback) changed(what string, put func(ctx workflow.Context) error) {

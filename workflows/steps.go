@@ -217,11 +217,7 @@ func (r *rollback) notifyIn(ctx workflow.Context, ev notify.Event) notify.Result
 	ev.Stack, ev.Option, ev.Severity, ev.Requester, ev.Reason = r.req.Stack, r.req.Option, r.req.Severity, r.req.Requester, r.req.Reason
 	ev.ApproverRole = r.plan.Policy.Rule.Role
 	ev.SlackMessage = r.slack
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue: workflow.GetInfo(r.ctx).TaskQueueName, Summary: "Notify " + string(ev.Kind) + " — " + r.req.Stack,
-		ScheduleToStartTimeout: noWorkerAfter, StartToCloseTimeout: 2 * time.Minute,
-		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3},
-	})
+	ctx = anyWorker(ctx, "Notify "+string(ev.Kind)+" — "+r.req.Stack, 2*time.Minute)
 	var res notify.Result
 	if err := workflow.ExecuteActivity(ctx, n.Notify, ev).Get(ctx, &res); err != nil {
 		res.Failed = append(res.Failed, "notify: "+message(err))

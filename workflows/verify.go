@@ -62,14 +62,7 @@ func Verify(ctx workflow.Context, in VerifyRequest) (VerifyReport, error) {
 		return VerifyReport{}, temporal.NewNonRetryableApplicationError(
 			"verification runs only as a step of a Rewind rollback, which takes its checks from the worker's configuration; start one with `rewind start`", failure.BadInput, nil)
 	}
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		TaskQueue:           in.HostQueue,
-		StartToCloseTimeout: 2 * time.Minute,
-		// Checks answer within seconds or heartbeat: a worker that died mid-check is
-		// noticed in seconds, not at the two-minute limit.
-		HeartbeatTimeout: 15 * time.Second,
-		RetryPolicy:      &temporal.RetryPolicy{MaximumAttempts: 5, NonRetryableErrorTypes: []string{failure.BadInput}},
-	})
+	ctx = workflow.WithActivityOptions(ctx, checkOptions(in.HostQueue))
 	var p *probe.Activities
 	var d *docker.Activities
 	c := in.Checks
