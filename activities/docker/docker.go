@@ -1,6 +1,8 @@
 // Package docker holds the runbook's steps on a Docker Compose project as Temporal
-// activities on the Docker Engine API. Containers, networks and volumes are found by the
-// com.docker.compose.* labels that compose v1 and v2 both set, never by name.
+// activities on the Docker Engine API: stop, remove, compose up, wait healthy, capture,
+// logs, resources, samples, build and prune. Containers and networks are found by the
+// com.docker.compose.* labels that compose v1 and v2 both set, never by name. What moves
+// or swaps a volume's bytes is package volume's.
 package docker
 
 import (
@@ -67,12 +69,4 @@ func summarize(c container.Summary) Container {
 		State:   string(c.State),
 		Status:  c.Status,
 	}
-}
-
-func names(cs []Container) []string {
-	out := make([]string, len(cs))
-	for i, c := range cs {
-		out[i] = c.Name
-	}
-	return out
 }
