@@ -3,59 +3,19 @@ package gitrepo
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/algotrendy/rewind/failure"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/gitref/gitreftest"
 )
 
-// repo makes a real git repository with tags v2.5 and v2.6 (HEAD).
-func repo(t *testing.T) (string, func(args ...string) string) {
-	t.Helper()
-	dir := t.TempDir()
-	git := func(args ...string) string {
-		cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@t"}, args...)...)
-		cmd.Dir = dir
-		out, err := cmd.CombinedOutput()
-		require.NoError(t, err, "%s", out)
-		return strings.TrimSpace(string(out))
-	}
-	git("init", "-q")
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "app.txt"), []byte("v2.5"), 0o644))
-	git("add", ".")
-	git("commit", "-qm", "v2.5")
-	git("tag", "v2.5")
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "app.txt"), []byte("v2.6"), 0o644))
-	git("commit", "-qam", "v2.6")
-	git("tag", "v2.6")
-	return dir, git
-}
-
-func TestResolvePinsVersionsAndNamesTheTagsWhenOneIsMissing(t *testing.T) {
-	dir, git := repo(t)
-	a := &Activities{}
-	ctx := context.Background()
-	for _, ref := range []string{"v2.5", "previous-tag", "HEAD~1"} {
-		r, err := a.Resolve(ctx, ResolveInput{Dir: dir, Ref: ref})
-		require.NoError(t, err, ref)
-		require.Equal(t, git("rev-parse", "v2.5"), r.Commit, ref)
-		require.Equal(t, git("rev-parse", "v2.6"), r.Head)
-	}
-	_, err := a.Resolve(ctx, ResolveInput{Dir: dir, Ref: "v9"})
-	var appErr *temporal.ApplicationError
-	require.ErrorAs(t, err, &appErr)
-	require.Equal(t, failure.BadRef, appErr.Type())
-	require.Contains(t, err.Error(), `has no version "v9"; its tags: v2.6, v2.5`)
-	_, err = a.Resolve(ctx, ResolveInput{Dir: t.TempDir(), Ref: "v2.5"})
-	require.ErrorContains(t, err, "is not a git checkout")
-}
-
 func TestStashAndCheckoutAreSafeToRetry(t *testing.T) {
-	dir, git := repo(t)
+	dir, git := gitreftest.Repo(t)
 	a := &Activities{}
 	ctx := context.Background()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "hotfix.txt"), []byte("by hand"), 0o644))
@@ -86,7 +46,7 @@ func TestStashAndCheckoutAreSafeToRetry(t *testing.T) {
 }
 
 func TestCheckMoveRefusesToTouchProtectedFoldersOrUntrackedFiles(t *testing.T) {
-	dir, git := repo(t)
+	dir, git := gitreftest.Repo(t)
 	a := &Activities{}
 	ctx := context.Background()
 	// v2.7 adds data/seed.csv, removes app.txt and adds notes.txt.
@@ -119,7 +79,7 @@ func TestCheckMoveRefusesToTouchProtectedFoldersOrUntrackedFiles(t *testing.T) {
 }
 
 func TestStashLeavesExcludedFoldersAlone(t *testing.T) {
-	dir, git := repo(t)
+	dir, git := gitreftest.Repo(t)
 	a := &Activities{}
 	ctx := context.Background()
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "data"), 0o755))

@@ -120,7 +120,7 @@ func (o *Options) refused(id string, err error) error {
 	if errors.As(err, &nf) {
 		return notFound(id, err)
 	}
-	if msg := failure(err); msg != "" && !strings.Contains(msg, "context deadline") {
+	if msg := failureOf(err); msg != "" && !strings.Contains(msg, "context deadline") {
 		return badInputf("%s refused the decision: %s", id, msg)
 	}
 	return fmt.Errorf("send decision to %s: %w", id, err)

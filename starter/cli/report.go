@@ -38,7 +38,7 @@ func finished(cmd *cobra.Command, c client.Client, id string) (workflows.Result,
 		if errors.As(err, &nf) {
 			return res, notFound(id, err)
 		}
-		return res, fmt.Errorf("rollback %s failed, so it archived no report: %s", id, failure(err))
+		return res, fmt.Errorf("rollback %s failed, so it archived no report: %s", id, failureOf(err))
 	}
 	return res, nil
 }

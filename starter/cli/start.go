@@ -155,9 +155,9 @@ func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
 	var result workflows.Result
 	if err := run.Get(cmd.Context(), &result); err != nil {
 		if o.JSON {
-			_ = o.printJSON(map[string]string{"workflow_id": id, "run_id": run.GetRunID(), "outcome": "failed", "error": failure(err)})
+			_ = o.printJSON(map[string]string{"workflow_id": id, "run_id": run.GetRunID(), "outcome": "failed", "error": failureOf(err)})
 		}
-		return fmt.Errorf("rollback %s failed: %s", id, failure(err))
+		return fmt.Errorf("rollback %s failed: %s", id, failureOf(err))
 	}
 	if o.JSON {
 		return o.printJSON(result)
@@ -297,8 +297,8 @@ func icon(state string) string {
 	return "·"
 }
 
-// failure is the rollback's own account of what went wrong, without the SDK's wrapping.
-func failure(err error) string {
+// failureOf is the rollback's own account of what went wrong, without the SDK's wrapping.
+func failureOf(err error) string {
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.Message() != "" {
 		return appErr.Message()
