@@ -82,7 +82,7 @@ bench:
 record-histories:
 	REWIND_RECORD_HISTORY=$(CURDIR)/workflows/testdata $(GO) test -count=1 -run 'TestFull|TestEmergencyStopThroughTheCLI|TestQuickRollbackGoesBack|TestGitRollbackStashes' ./integration
 
-# Rewrite the golden files of what the CLI prints (starter/**/testdata/*.golden) after a
+# Rewrite the golden files of what the CLI prints (under starter/**/testdata) after a
 # wanted change of its output; review the diff before committing it.
 golden:
 	REWIND_UPDATE_GOLDEN=1 $(GO) test -count=1 ./starter/...
