@@ -35,6 +35,34 @@ type version struct {
 	Stash gitrepo.Stash
 }
 
+// codeRollbackOpens are the steps a quick and a git rollback both open with: until the
+// stack is stopped and its local changes are kept.
+func codeRollbackOpens() []step[*codeRollback] {
+	return []step[*codeRollback]{
+		line(stepChecklist, (*codeRollback).checklist),
+		line(stepResolve, (*codeRollback).resolveVersion),
+		line(stepApproval, (*codeRollback).approve),
+		line(stepStop, (*codeRollback).stopStack),
+		line(stepKeep, (*codeRollback).keepLocalChanges),
+	}
+}
+
+// rollBackCode runs a quick or git rollback's table once the stack can take it: it has a
+// checkout, and whatever else the option needs.
+func rollBackCode(ctx workflow.Context, req Request, table []step[*codeRollback], needs ...func(*rollback) error) (Result, error) {
+	r, err := begin(ctx, req, linesOf(table)...)
+	if err != nil {
+		return Result{}, err
+	}
+	c := &codeRollback{rollback: r}
+	for _, allowed := range append([]func(*rollback) error{(*rollback).codeRollbackAllowed}, needs...) {
+		if err := allowed(r); err != nil {
+			return r.end(err, "")
+		}
+	}
+	return r.end(runSteps(c, table), "now running "+c.v.Ref)
+}
+
 // codeRollbackAllowed refuses a code rollback of a stack without a checkout.
 func (r *rollback) codeRollbackAllowed() error {
 	if r.plan.Target.WorkingDir == "" {

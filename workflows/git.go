@@ -17,37 +17,19 @@ const stepBuild = "Build the image of that version"
 // Git is the runbook's Option 3: keep local changes, check out a tag or commit (or reset
 // the branch), rebuild the image from that version and start it.
 func Git(ctx workflow.Context, req Request) (Result, error) {
-	table := gitSteps()
-	r, err := begin(ctx, req, linesOf(table)...)
-	if err != nil {
-		return Result{}, err
-	}
-	c := &codeRollback{rollback: r}
-	err = r.codeRollbackAllowed()
-	if err == nil {
-		err = r.buildAllowed()
-	}
-	if err == nil {
-		err = runSteps(c, table)
-	}
-	return r.end(err, "now running "+c.v.Ref)
+	return rollBackCode(ctx, req, gitSteps(), (*rollback).buildAllowed)
 }
 
 // gitSteps are the git rollback's steps, in the order they run.
 func gitSteps() []step[*codeRollback] {
-	return []step[*codeRollback]{
-		line(stepChecklist, (*codeRollback).checklist),
-		line(stepResolve, (*codeRollback).resolveVersion),
-		line(stepApproval, (*codeRollback).approve),
-		line(stepStop, (*codeRollback).stopStack),
-		line(stepKeep, (*codeRollback).keepLocalChanges),
+	return append(codeRollbackOpens(),
 		line(stepCheckout, (*codeRollback).checkout),
 		line(stepBuild, (*codeRollback).build),
 		line(stepUp, (*codeRollback).startStack),
 		line(stepHealthy, (*codeRollback).waitHealthy),
 		line(stepVerify, (*codeRollback).verify),
 		line(stepArchive, (*codeRollback).archive),
-	}
+	)
 }
 
 func (r *rollback) buildAllowed() error {

@@ -655,18 +655,22 @@ func TestGuardProposesAFullRollbackAtP2(t *testing.T) {
 	require.Equal(t, "P1", said.started[0].Severity, "the stack's config said so in so many words")
 }
 
+// errorsFromTheThirdSample is a healthy stack whose API answers with errors from the
+// third sample on.
+func errorsFromTheThirdSample(n int) (docker.ContainerSample, probe.APISample) {
+	c, a := healthy(n)
+	if n >= 3 {
+		a.Errors = 5
+	}
+	return c, a
+}
+
 // TestGuardActsOnceThenHolds: the 500s go on after the guard started its rollback; while
 // that rollback runs the guard keeps looking and records what counts next, but starts
 // nothing more: a person starts the next guard. It ends when its rollback closes, with
 // each criterion's final state: the ones that counted failed, the others done.
 func TestGuardActsOnceThenHolds(t *testing.T) {
-	r := newGuardRig(t, guardEntry, func(n int) (docker.ContainerSample, probe.APISample) {
-		c, a := healthy(n)
-		if n >= 3 {
-			a.Errors = 5
-		}
-		return c, a
-	})
+	r := newGuardRig(t, guardEntry, errorsFromTheThirdSample)
 	r.rollbackTakes = 40 * time.Second
 	r.ExecuteWorkflow(Guard, guardRequest())
 	require.NoError(t, r.GetWorkflowError())
@@ -720,13 +724,7 @@ func TestGuardThatEndsQuietlyLeavesEachCriterionsFinalState(t *testing.T) {
 // holds, with only the rollback it started itself running, is no rollback by hand: the
 // guard goes on holding and ends when its rollback closes.
 func TestGuardHoldingIsNotStoppedByItsOwnRollback(t *testing.T) {
-	r := newGuardRig(t, guardEntry, func(n int) (docker.ContainerSample, probe.APISample) {
-		c, a := healthy(n)
-		if n >= 3 {
-			a.Errors = 5
-		}
-		return c, a
-	})
+	r := newGuardRig(t, guardEntry, errorsFromTheThirdSample)
 	r.rollbackTakes = 40 * time.Second
 	r.running = func(in policy.ExecutionInput) policy.Execution { // called under r.mu
 		e := quickRunning(in)

@@ -19,27 +19,12 @@ const (
 // image first; Rewind removes it only once the older version is verified, because no
 // registry may be reachable to bring it back if the stack has to be put back.
 func Quick(ctx workflow.Context, req Request) (Result, error) {
-	table := quickSteps()
-	r, err := begin(ctx, req, linesOf(table)...)
-	if err != nil {
-		return Result{}, err
-	}
-	c := &codeRollback{rollback: r}
-	err = r.codeRollbackAllowed()
-	if err == nil {
-		err = runSteps(c, table)
-	}
-	return r.end(err, "now running "+c.v.Ref)
+	return rollBackCode(ctx, req, quickSteps())
 }
 
 // quickSteps are the quick rollback's steps, in the order they run.
 func quickSteps() []step[*codeRollback] {
-	return []step[*codeRollback]{
-		line(stepChecklist, (*codeRollback).checklist),
-		line(stepResolve, (*codeRollback).resolveVersion),
-		line(stepApproval, (*codeRollback).approve),
-		line(stepStop, (*codeRollback).stopStack),
-		line(stepKeep, (*codeRollback).keepLocalChanges),
+	return append(codeRollbackOpens(),
 		line(stepRemoveCtrs, (*codeRollback).removeContainers),
 		line(stepCheckout, (*codeRollback).checkout),
 		line(stepUp, (*codeRollback).startStack),
@@ -47,7 +32,7 @@ func quickSteps() []step[*codeRollback] {
 		line(stepVerify, (*codeRollback).verify),
 		marking((*codeRollback).removeImage, stepRemoveImg),
 		line(stepArchive, (*codeRollback).archive),
-	}
+	)
 }
 
 // removeImage is the runbook's `docker rmi` of the image the stack ran before.

@@ -17,6 +17,15 @@ import (
 	"github.com/algotrendy/rewind/identity"
 )
 
+// signedForStaging is alice's start signed for stack staging, sent for prod.
+func signedForStaging(r *rig) Request {
+	req := request(OptionFull, "P1", "alice")
+	req.Stack = "staging"
+	signed := r.signedRequest(req)
+	signed.Stack = "prod"
+	return signed
+}
+
 // TestASignedStartStartsOnlyWhatItSays reuses alice's signed start as someone who read
 // it in a history would: for another stack's workflow ID, with another backup, with a flag
 // she did not set, for another reason, with a statement of an older release or one good
@@ -30,20 +39,8 @@ func TestASignedStartStartsOnlyWhatItSays(t *testing.T) {
 		kind  string
 		want  string
 	}{
-		{"signed for another stack, run as it", func(r *rig) Request {
-			req := request(OptionFull, "P1", "alice")
-			req.Stack = "staging"
-			signed := r.signedRequest(req)
-			signed.Stack = "prod"
-			return signed
-		}, WorkflowID("staging"), failure.BadInput, "a rollback of stack prod runs only as workflow rewind-prod, not rewind-staging"},
-		{"signed for another stack, run as this one", func(r *rig) Request {
-			req := request(OptionFull, "P1", "alice")
-			req.Stack = "staging"
-			signed := r.signedRequest(req)
-			signed.Stack = "prod"
-			return signed
-		}, "", failure.NotAuthorized, `signed for workflow "rewind-staging", this is workflow "rewind-prod"`},
+		{"signed for another stack, run as it", signedForStaging, WorkflowID("staging"), failure.BadInput, "a rollback of stack prod runs only as workflow rewind-prod, not rewind-staging"},
+		{"signed for another stack, run as this one", signedForStaging, "", failure.NotAuthorized, `signed for workflow "rewind-staging", this is workflow "rewind-prod"`},
 		{"another backup", func(r *rig) Request {
 			signed := r.signedRequest(request(OptionFull, "P1", "alice"))
 			signed.Backup = "db_data_1.tar.gz"
