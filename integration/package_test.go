@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,6 +53,8 @@ func TestDebianPackageInstallsAndRemovesCleanly(t *testing.T) {
 	out, err = exec.Command("/usr/bin/rewind-worker", "--version").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 
+	requireDoctorReachesTemporal(t)
+
 	out, err = exec.Command("systemd-analyze", "verify", "/lib/systemd/system/rewind-worker.service").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	require.Empty(t, strings.TrimSpace(string(out)), "systemd-analyze verify has something to say")
@@ -70,8 +73,37 @@ func TestDebianPackageInstallsAndRemovesCleanly(t *testing.T) {
 	require.Error(t, exec.Command("pgrep", "-x", "rewind-worker").Run(), "nothing runs until configured")
 
 	dpkg("--remove", "rewind")
-	require.NoFileExists(t, "/usr/bin/rewind")
+	for _, f := range []string{"/usr/bin/rewind", "/usr/bin/rewind-worker", "/lib/systemd/system/rewind-worker.service", "/usr/share/doc/rewind/README.md"} {
+		require.NoFileExists(t, f)
+	}
 	require.FileExists(t, "/etc/rewind/rewind.yaml", "a removed package keeps its edited configuration")
 	dpkg("--purge", "rewind")
-	require.NoFileExists(t, "/etc/rewind/rewind.yaml")
+	require.NoDirExists(t, "/etc/rewind")
+	require.Error(t, exec.Command("dpkg", "-s", "rewind").Run(), "dpkg knows rewind no more")
+}
+
+// requireDoctorReachesTemporal runs the installed `rewind doctor` on the packaged
+// configuration against the embedded Temporal: it finds Temporal, its namespace and
+// Rewind's search attributes, says no worker polls (the package starts none), and exits 1.
+func requireDoctorReachesTemporal(t *testing.T) {
+	t.Helper()
+	srv, _ := startTemporal(t)
+	cmd := exec.Command("/usr/bin/rewind", "doctor", "--config", "/etc/rewind/rewind.yaml", "--json")
+	cmd.Env = append(os.Environ(), "REWIND_TEMPORAL_ADDRESS="+srv.GRPCAddr(), "SSH_AUTH_SOCK=")
+	out, err := cmd.Output()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "doctor exits 1 while no worker polls: %s", out)
+	require.Equal(t, 1, exit.ExitCode(), "%s%s", out, exit.Stderr)
+	var up struct {
+		Checks []struct{ Name, Status, Detail string }
+	}
+	require.NoError(t, json.Unmarshal(out, &up), "%s", out)
+	status := map[string]string{}
+	for _, c := range up.Checks {
+		status[c.Name] = c.Status
+	}
+	for _, ok := range []string{"config", "temporal", "namespace", "search attributes"} {
+		require.Equal(t, "ok", status[ok], "%s: %s", ok, out)
+	}
+	require.Equal(t, "fail", status["worker rewind"], "no worker polls what the package configures: %s", out)
 }
