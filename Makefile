@@ -80,7 +80,7 @@ bench:
 
 # Record the histories the replay tests in workflows/ run against today's code.
 record-histories:
-	REWIND_RECORD_HISTORY=$(CURDIR)/workflows/testdata $(GO) test -count=1 -run 'TestFull|TestEmergencyStopThroughTheCLI|TestQuickRollbackGoesBack|TestGitRollbackStashes' ./integration
+	REWIND_RECORD_HISTORY=$(CURDIR)/workflows/testdata $(GO) test -count=1 -run 'TestFull|TestEmergencyStopThroughTheCLI|TestQuickRollbackGoesBack|TestGitRollbackStashes|TestGroupRollbackOnThreeHosts' ./integration
 
 # Rewrite the golden files of what the CLI prints (under starter/**/testdata) after a
 # wanted change of its output; review the diff before committing it.

@@ -106,6 +106,7 @@ func TestGroupRollbackOnThreeHosts(t *testing.T) {
 	crashing.crashed(t)
 	envs[2].startWorker()
 	lead.awaitCompleted(c, id)
+	recordHistory(t, c, id, "fleet/full-three-hosts.json")
 	for _, e := range envs {
 		e.awaitRestored(c, workflows.WorkflowID(e.stack))
 		runs := history(t, c, workflows.WorkflowID(e.stack))

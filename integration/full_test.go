@@ -103,6 +103,7 @@ func TestFullRollbackRestoresACorruptedDatabaseAfterApproval(t *testing.T) {
 	history(t, c, id).safeOrder(t)
 	requireNoStaging(t, s, e.project)
 	recordHistory(t, c, id, "full.json")
+	recordHistory(t, c, workflows.VerifyWorkflowID(id), "verify/full.json")
 }
 
 func gunzipAll(t testing.TB, path string) string {

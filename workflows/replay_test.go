@@ -19,6 +19,18 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 	replayRecorded(t, "testdata/*.json", WorkflowID("demo"), Emergency, Full, Verify, Quick, Git)
 }
 
+// TestRecordedVerifyHistoriesReplay replays the verification child of a recorded full
+// rollback (stack "demo").
+func TestRecordedVerifyHistoriesReplay(t *testing.T) {
+	replayRecorded(t, "testdata/verify/*.json", VerifyWorkflowID(WorkflowID("demo")), Verify)
+}
+
+// TestRecordedFleetHistoriesReplay replays group rollbacks recorded by the integration
+// suite (group "trading", three stacks on three hosts).
+func TestRecordedFleetHistoriesReplay(t *testing.T) {
+	replayRecorded(t, "testdata/fleet/*.json", GroupWorkflowID("trading"), Fleet)
+}
+
 // replayRecorded replays every history the glob finds with the given workflows registered,
 // under the ID it was recorded with (child workflow IDs derive from the parent's).
 func replayRecorded(t *testing.T, glob, id string, registered ...any) {
