@@ -232,7 +232,7 @@ func (r *rollback) admit() error {
 		return nil
 	}
 	info := workflow.GetInfo(r.ctx).WorkflowExecution
-	want := StartStatement(r.askedFor(), info.ID, time.Time{}, "")
+	want := StartStatement(r.req, info.ID, time.Time{}, "")
 	want.Severity = p.Severity
 	st, err := r.prove(who, r.req.Statement, r.req.Signature, want)
 	if err != nil {
@@ -278,15 +278,6 @@ func derivedNonce(ctx workflow.Context, req Request) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// askedFor is the request as its caller sent it: asked, or req for a rollback built by
-// another workflow's code (the guard admits its starter through a request of its own).
-func (r *rollback) askedFor() Request {
-	if r.asked.Requester == "" {
-		return r.req
-	}
-	return r.asked
-}
-
 // wrongID says why this run may not run under its workflow ID, or "". A stack's rollback
 // runs only as rewind-<stack>, so two never run at once and a signed start names its
 // stack; a group's as rewind-group-<group>; a stack of a group only as the group's child.
@@ -298,18 +289,18 @@ func (r *rollback) wrongID() string {
 		// A guard runs as its own ID and admits its starter through here.
 		return ""
 	case FleetWorkflow:
-		if want := GroupWorkflowID(r.asked.Group); id != want {
-			return fmt.Sprintf("a rollback of group %s runs only as workflow %s, not %s: start it with `rewind start --group %s`", r.asked.Group, want, id, r.asked.Group)
+		if want := GroupWorkflowID(r.req.Group); id != want {
+			return fmt.Sprintf("a rollback of group %s runs only as workflow %s, not %s: start it with `rewind start --group %s`", r.req.Group, want, id, r.req.Group)
 		}
 		return ""
 	}
-	if want := WorkflowID(r.asked.Stack); id != want {
-		return fmt.Sprintf("a rollback of stack %s runs only as workflow %s, not %s, so that two never run at once: start it with `rewind start --stack %s`", r.asked.Stack, want, id, r.asked.Stack)
+	if want := WorkflowID(r.req.Stack); id != want {
+		return fmt.Sprintf("a rollback of stack %s runs only as workflow %s, not %s, so that two never run at once: start it with `rewind start --stack %s`", r.req.Stack, want, id, r.req.Stack)
 	}
-	if r.asked.Group != "" || r.asked.GroupDecision != "" {
+	if r.req.Group != "" || r.req.GroupDecision != "" {
 		parent := info.ParentWorkflowExecution
-		if parent == nil || parent.ID != GroupWorkflowID(r.asked.Group) {
-			return fmt.Sprintf("this rollback names group %q but was not started by that group's rollback %s: start a group with `rewind start --group`", r.asked.Group, GroupWorkflowID(r.asked.Group))
+		if parent == nil || parent.ID != GroupWorkflowID(r.req.Group) {
+			return fmt.Sprintf("this rollback names group %q but was not started by that group's rollback %s: start a group with `rewind start --group`", r.req.Group, GroupWorkflowID(r.req.Group))
 		}
 	}
 	return ""

@@ -30,11 +30,10 @@ func Fleet(ctx workflow.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	info := workflow.GetInfo(ctx).WorkflowExecution
-	asked := req
-	req.Stack = "group " + req.Group
-	r := &rollback{ctx: ctx, req: req, asked: asked, track: t,
+	subject := "group " + req.Group
+	r := &rollback{ctx: ctx, req: req, subject: subject, track: t,
 		prefix: evidence.Prefix(workflow.Now(ctx).UTC().Format("20060102"), info.ID, info.RunID),
-		result: Result{Stack: req.Stack, Option: req.Option}}
+		result: Result{Stack: subject, Option: req.Option}}
 	if r.gate, err = newGate(r); err != nil {
 		return Result{}, err
 	}
@@ -85,7 +84,7 @@ func (r *rollback) resolveGroup(group *config.GroupPlan) error {
 	if _, ok := WorkflowName(r.req.Option); !ok {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("unknown option %q: want one of %s", r.req.Option, strings.Join(Options(), ", ")), failure.BadInput, nil)
 	}
-	r.plan = config.Plan{Stack: r.req.Stack, Policy: group.Policy}
+	r.plan = config.Plan{Stack: r.subject, Policy: group.Policy}
 	return r.admit()
 }
 
@@ -215,7 +214,7 @@ func (r *rollback) nameGroupBackups(group config.GroupPlan) (map[string][]string
 		if err := workflow.ExecuteLocalActivity(lctx, p.Plan, policy.ResolveInput{Stack: stack, Severity: r.req.Severity}).Get(lctx, &plan); err != nil {
 			return nil, err
 		}
-		ctx := workflow.WithActivityOptions(r.ctx, onHost(plan, "Name the backup of "+stack+" — "+r.req.Stack, 2*time.Minute, tries(5)))
+		ctx := workflow.WithActivityOptions(r.ctx, onHost(plan, "Name the backup of "+stack+" — "+r.subject, 2*time.Minute, tries(5)))
 		for _, v := range plan.Target.Volumes {
 			var candidates []backup.Listed
 			in := backup.ListInput{Location: plan.Target.Backups.Location(), Pattern: v.Pattern, Checksums: true, Only: r.req.Backup}

@@ -358,7 +358,7 @@ func (g *guard) admit() error {
 		// That guard admitted its starter when it began.
 		return nil
 	}
-	r := &rollback{ctx: g.ctx, plan: g.plan, track: g.track, req: guardAuthority(g.req.Stack, g.plan.Target.Guard.Option, g.req.Requester)}
+	r := &rollback{ctx: g.ctx, plan: g.plan, track: g.track, req: guardAuthority(g.req.Stack, g.plan.Target.Guard.Option, g.req.Requester), subject: g.req.Stack}
 	r.req.Severity, r.req.RequestedAt, r.req.Statement, r.req.Signature = g.plan.Policy.Severity, g.req.RequestedAt, g.req.Statement, g.req.Signature
 	err := r.admit()
 	if appErr, ok := errors.AsType[*temporal.ApplicationError](err); ok {

@@ -23,11 +23,12 @@ import (
 type rollback struct {
 	ctx workflow.Context
 	req Request
-	// asked is the request as its caller sent it, which a signed start must match.
-	asked Request
-	plan  config.Plan
-	track *tracker
-	gate  *gate
+	// subject is what the run rolls back, as notices and summaries name it: the stack, or
+	// "group <name>".
+	subject string
+	plan    config.Plan
+	track   *tracker
+	gate    *gate
 	// prefix is this run's evidence folder: incidents/YYYYMMDD/<workflow>/<run>.
 	prefix string
 	// undo holds, in the order the changes were made, how to put each back.
@@ -72,7 +73,7 @@ func begin(ctx workflow.Context, req Request, steps ...string) (*rollback, error
 		return nil, err
 	}
 	r := &rollback{
-		ctx: ctx, req: req, asked: req, track: t,
+		ctx: ctx, req: req, subject: req.Stack, track: t,
 		prefix: evidence.Prefix(workflow.Now(ctx).UTC().Format("20060102"), info.ID, info.RunID),
 		result: Result{Stack: req.Stack, Option: req.Option},
 	}

@@ -214,10 +214,10 @@ func (r *rollback) notifyIn(ctx workflow.Context, ev notify.Event) notify.Result
 	var n *notify.Activities
 	info := workflow.GetInfo(r.ctx).WorkflowExecution
 	ev.RunKey, ev.WorkflowID = info.ID+"/"+info.RunID, info.ID
-	ev.Stack, ev.Option, ev.Severity, ev.Requester, ev.Reason = r.req.Stack, r.req.Option, r.req.Severity, r.req.Requester, r.req.Reason
+	ev.Stack, ev.Option, ev.Severity, ev.Requester, ev.Reason = r.subject, r.req.Option, r.req.Severity, r.req.Requester, r.req.Reason
 	ev.ApproverRole = r.plan.Policy.Rule.Role
 	ev.SlackMessage = r.slack
-	ctx = anyWorker(ctx, "Notify "+string(ev.Kind)+" — "+r.req.Stack, 2*time.Minute)
+	ctx = anyWorker(ctx, "Notify "+string(ev.Kind)+" — "+r.subject, 2*time.Minute)
 	var res notify.Result
 	if err := workflow.ExecuteActivity(ctx, n.Notify, ev).Get(ctx, &res); err != nil {
 		res.Failed = append(res.Failed, "notify: "+message(err))
