@@ -6,23 +6,32 @@ package hostcheck
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
-
-	cerrdefs "github.com/containerd/errdefs"
-	"github.com/moby/moby/client"
+	"time"
 )
 
 // DefaultSocket is where a local engine listens when DOCKER_HOST is unset.
 const DefaultSocket = "/var/run/docker.sock"
 
-// Host is the Docker Engine of this machine.
+// Host is the Docker Engine of this machine, read through its HTTP API: doctor needs five
+// reads, which keep the Engine's client library (and its dependencies) out of the CLI.
 type Host struct {
-	engine *client.Client
+	http *http.Client
+	// base is the API's URL; daemon names the engine as DOCKER_HOST would.
+	base, daemon string
 	// local is whether the engine's files are on this machine's filesystems, so their
 	// free space can be measured here.
 	local bool
@@ -47,54 +56,152 @@ func open(ctx context.Context, dockerHost, socket string) (*Host, string, error)
 		if _, err := os.Stat(socket); err != nil {
 			return nil, "no DOCKER_HOST and no " + socket, nil
 		}
+		dockerHost = "unix://" + socket
 	}
-	opts := []client.Opt{client.FromEnv}
-	if dockerHost != "" {
-		opts = append(opts, client.WithHost(dockerHost))
-	}
-	c, err := client.New(opts...)
+	h, err := dial(dockerHost)
 	if err != nil {
-		return nil, "", fmt.Errorf("create docker client: %w", err)
+		return nil, "", err
 	}
-	if _, err := c.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
-		c.Close()
-		return nil, "", fmt.Errorf("reach the docker engine at %s: %w", c.DaemonHost(), err)
+	var pong string
+	if err := h.get(ctx, "/_ping", &pong); err != nil {
+		h.Close()
+		return nil, "", fmt.Errorf("reach the docker engine at %s: %w", h.daemon, err)
 	}
-	return &Host{engine: c, local: dockerHost == "" || strings.HasPrefix(dockerHost, "unix://")}, "", nil
+	return h, "", nil
 }
 
-// Close releases the engine's connection.
-func (h *Host) Close() error { return h.engine.Close() }
+// dial makes the HTTP client for a DOCKER_HOST: unix://PATH, or tcp://HOST:PORT with TLS
+// when DOCKER_TLS_VERIFY or DOCKER_CERT_PATH say so, as the docker CLI reads them.
+func dial(dockerHost string) (*Host, error) {
+	u, err := url.Parse(dockerHost)
+	if err != nil {
+		return nil, fmt.Errorf("read DOCKER_HOST %q: %w", dockerHost, err)
+	}
+	transport := &http.Transport{}
+	h := &Host{daemon: dockerHost, http: &http.Client{Transport: transport, Timeout: 30 * time.Second}}
+	switch u.Scheme {
+	case "unix":
+		path := u.Path
+		transport.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", path)
+		}
+		h.base, h.local = "http://docker", true
+	case "tcp", "http", "https":
+		h.base = "http://" + u.Host
+		if dir := os.Getenv("DOCKER_CERT_PATH"); dir != "" || os.Getenv("DOCKER_TLS_VERIFY") != "" || u.Scheme == "https" {
+			cfg, err := tlsConfig(dir)
+			if err != nil {
+				return nil, err
+			}
+			transport.TLSClientConfig = cfg
+			h.base = "https://" + u.Host
+		}
+	default:
+		return nil, fmt.Errorf("read DOCKER_HOST %q: doctor reaches engines at unix:// or tcp:// addresses; for ssh:// run doctor on that host", dockerHost)
+	}
+	return h, nil
+}
+
+// tlsConfig reads ca.pem, cert.pem and key.pem from dir (DOCKER_CERT_PATH, else ~/.docker).
+func tlsConfig(dir string) (*tls.Config, error) {
+	if dir == "" {
+		home, _ := os.UserHomeDir()
+		dir = filepath.Join(home, ".docker")
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if ca, err := os.ReadFile(filepath.Join(dir, "ca.pem")); err == nil {
+		cfg.RootCAs = x509.NewCertPool()
+		cfg.RootCAs.AppendCertsFromPEM(ca)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cert.pem")); err == nil {
+		pair, err := tls.LoadX509KeyPair(filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
+		if err != nil {
+			return nil, fmt.Errorf("load the docker client certificate in %s: %w", dir, err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, nil
+}
+
+// errNotFound is the engine's 404.
+var errNotFound = errors.New("not found")
+
+// get reads path from the engine's API into out (a *string takes the body as it is).
+func (h *Host) get(ctx context.Context, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.base+path, nil)
+	if err != nil {
+		return err
+	}
+	res, err := h.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	switch {
+	case res.StatusCode == http.StatusNotFound:
+		return errNotFound
+	case res.StatusCode != http.StatusOK:
+		var e struct{ Message string }
+		if json.Unmarshal(body, &e) == nil && e.Message != "" {
+			return fmt.Errorf("%s: %s", res.Status, e.Message)
+		}
+		return errors.New(res.Status)
+	}
+	if s, ok := out.(*string); ok {
+		*s = string(body)
+		return nil
+	}
+	return json.Unmarshal(body, out)
+}
+
+// Close releases the engine's connections.
+func (h *Host) Close() error {
+	h.http.CloseIdleConnections()
+	return nil
+}
 
 // Describe names the engine: where it listens and its version.
 func (h *Host) Describe(ctx context.Context) (string, error) {
-	v, err := h.engine.ServerVersion(ctx, client.ServerVersionOptions{})
-	if err != nil {
+	var v struct {
+		Version    string
+		APIVersion string `json:"ApiVersion"`
+	}
+	if err := h.get(ctx, "/version", &v); err != nil {
 		return "", fmt.Errorf("read the engine's version: %w", err)
 	}
-	return fmt.Sprintf("Docker Engine %s (API %s) at %s", v.Version, v.APIVersion, h.engine.DaemonHost()), nil
+	return fmt.Sprintf("Docker Engine %s (API %s) at %s", v.Version, v.APIVersion, h.daemon), nil
 }
 
 // Volumes says, for each name, whether the volume exists and how much its data takes.
 func (h *Host) Volumes(ctx context.Context, names []string) (map[string]Volume, error) {
 	out := make(map[string]Volume, len(names))
 	for _, name := range names {
-		res, err := h.engine.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
-		if cerrdefs.IsNotFound(err) {
+		var v struct{ Driver string }
+		err := h.get(ctx, "/volumes/"+url.PathEscape(name), &v)
+		if errors.Is(err, errNotFound) {
 			out[name] = Volume{Size: -1}
 			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("inspect volume %s: %w", name, err)
 		}
-		out[name] = Volume{Exists: true, Size: -1, Driver: res.Volume.Driver}
+		out[name] = Volume{Exists: true, Size: -1, Driver: v.Driver}
 	}
 	// Sizes come from the engine's disk usage, which measures every volume at once.
-	usage, err := h.engine.DiskUsage(ctx, client.DiskUsageOptions{Volumes: true, Verbose: true})
-	if err != nil {
+	var usage struct {
+		Volumes []struct {
+			Name      string
+			UsageData *struct{ Size int64 }
+		}
+	}
+	if err := h.get(ctx, "/system/df?type=volume", &usage); err != nil {
 		return out, fmt.Errorf("read the engine's disk usage: %w", err)
 	}
-	for _, v := range usage.Volumes.Items {
+	for _, v := range usage.Volumes {
 		if got, ok := out[v.Name]; ok && got.Exists && v.UsageData != nil && v.UsageData.Size >= 0 {
 			got.Size = v.UsageData.Size
 			out[v.Name] = got
@@ -109,11 +216,11 @@ var ErrRemoteEngine = errors.New("the engine runs on another machine (DOCKER_HOS
 // DataRoot is the engine's data root (where volumes and staging volumes live) and the
 // bytes free on its filesystem for an unprivileged writer.
 func (h *Host) DataRoot(ctx context.Context) (string, int64, error) {
-	info, err := h.engine.Info(ctx, client.InfoOptions{})
-	if err != nil {
+	var info struct{ DockerRootDir string }
+	if err := h.get(ctx, "/info", &info); err != nil {
 		return "", 0, fmt.Errorf("read the engine's data root: %w", err)
 	}
-	root := info.Info.DockerRootDir
+	root := info.DockerRootDir
 	if !h.local {
 		return root, 0, ErrRemoteEngine
 	}

@@ -2,6 +2,9 @@ package hostcheck
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -30,4 +33,37 @@ func TestComposeIsTheConfiguredCommandWhenOneIsSet(t *testing.T) {
 
 	_, _, err = Compose(context.Background(), []string{"false"})
 	require.ErrorContains(t, err, "run the compose CLI: `false version`: exit status 1")
+}
+
+// The engine of this machine, read as doctor reads it (the test needs a Docker Engine).
+func TestTheLocalEngineIsRead(t *testing.T) {
+	host, why, err := Open(context.Background())
+	if host == nil && err == nil {
+		if os.Getenv("REWIND_REQUIRE_DOCKER") != "" {
+			t.Fatalf("REWIND_REQUIRE_DOCKER is set but %s", why)
+		}
+		t.Skip(why)
+	}
+	require.NoError(t, err)
+	defer host.Close()
+	ctx := context.Background()
+	desc, err := host.Describe(ctx)
+	require.NoError(t, err)
+	require.Regexp(t, `^Docker Engine \d+\.\S+ \(API 1\.\d+\) at (unix|tcp)://`, desc)
+
+	root, free, err := host.DataRoot(ctx)
+	require.NoError(t, err)
+	require.True(t, filepath.IsAbs(root), root)
+	require.Positive(t, free)
+
+	name := fmt.Sprintf("rewind-hostcheck-%d", os.Getpid())
+	out, err := exec.Command("docker", "volume", "create", name).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	t.Cleanup(func() { _ = exec.Command("docker", "volume", "rm", name).Run() })
+	vols, err := host.Volumes(ctx, []string{"rewind-hostcheck-no-such-volume", name})
+	require.NoError(t, err)
+	require.Equal(t, Volume{Size: -1}, vols["rewind-hostcheck-no-such-volume"])
+	require.True(t, vols[name].Exists)
+	require.Equal(t, "local", vols[name].Driver)
+	require.Zero(t, vols[name].Size, "an empty volume takes no bytes")
 }
