@@ -82,10 +82,12 @@ bench:
 record-histories:
 	REWIND_RECORD_HISTORY=$(CURDIR)/workflows/testdata $(GO) test -count=1 -run 'TestFull|TestEmergencyStopThroughTheCLI|TestQuickRollbackGoesBack|TestGitRollbackStashes|TestGroupRollbackOnThreeHosts' ./integration
 
-# Rewrite the golden files of what the CLI prints (under starter/**/testdata) after a
+# Rewrite the golden files of what the CLI prints (under starter/**/testdata) and the
+# options' step lists the CLI reads (workflows/api/steps.go) after a
 # wanted change of its output; review the diff before committing it.
 golden:
 	REWIND_UPDATE_GOLDEN=1 $(GO) test -count=1 ./starter/...
+	REWIND_UPDATE_GOLDEN=1 $(GO) test -count=1 -run TestAPIStepsAreTheOptionsTables ./workflows/
 
 # Temporal and its Web UI on 127.0.0.1:7233 / :8233, data in .rewind/temporal.db.
 devserver:

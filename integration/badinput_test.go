@@ -21,7 +21,7 @@ import (
 
 	"github.com/algotrendy/rewind/backups"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // TestBadInputTable gives Rewind every kind of bad input an incident brings (damaged and
@@ -106,7 +106,7 @@ func TestBadInputTable(t *testing.T) {
 			code, _, errOut := e.rewind(tc.args...)
 			require.Equal(t, 2, code, "%s: %s", tc.name, errOut)
 			require.Contains(t, errOut, tc.expect, tc.name)
-			_, err := c.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID(e.stack), "")
+			_, err := c.DescribeWorkflowExecution(context.Background(), api.WorkflowID(e.stack), "")
 			require.Error(t, err, "%s started nothing", tc.name)
 			s.report.add(chaosRow{scenario: "bad input: " + tc.name, outcome: "refused (exit 2): " + excerpt(errOut, tc.expect)})
 		}
@@ -129,7 +129,7 @@ func TestBadInputTable(t *testing.T) {
 		e.startWorker()
 		code, out, errOut := e.rewind("start", "full", "--stack", e.stack, "--severity", "P2", "--reason", "bad decisions", "--as", "alice")
 		require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
-		id := workflows.WorkflowID(e.stack)
+		id := api.WorkflowID(e.stack)
 		e.awaitApprovalGate(id)
 
 		for _, tc := range []struct {

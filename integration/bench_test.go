@@ -27,7 +27,7 @@ import (
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 	"github.com/algotrendy/rewind/integration/benchtable"
 	"github.com/algotrendy/rewind/meter"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // BenchmarkFullRollback restores the demo stack at each size of REWIND_BENCH_SIZES (MiB,
@@ -60,7 +60,7 @@ func BenchmarkFullRollback(b *testing.B) {
 	}
 	e.up()
 	w := e.startWorker()
-	id := workflows.WorkflowID(e.stack)
+	id := api.WorkflowID(e.stack)
 
 	for range b.N {
 		for _, size := range sizes {
@@ -129,7 +129,7 @@ func BenchmarkResumeMidRestore(b *testing.B) {
 	e.padVolume(size)
 	e.goodBackup()
 	want := e.fingerprint()
-	id := workflows.WorkflowID(e.stack)
+	id := api.WorkflowID(e.stack)
 	for range b.N {
 		e.damage()
 		doomed := e.startWorker(fmt.Sprintf("REWIND_CRASH_AT=during:restore@%d", size/2))
@@ -250,17 +250,17 @@ func rewindOverhead(t testing.TB, c sdkclient.Client, id string) (wall, overhead
 func (e *env) awaitStepDone(c sdkclient.Client, id, name string) {
 	e.t.Helper()
 	require.Eventually(e.t, func() bool {
-		q, err := c.QueryWorkflow(context.Background(), id, "", workflows.ProgressQuery)
+		q, err := c.QueryWorkflow(context.Background(), id, "", api.ProgressQuery)
 		if err != nil {
 			return false
 		}
-		var p workflows.Progress
+		var p api.Progress
 		if q.Get(&p) != nil {
 			return false
 		}
 		for _, s := range p.Steps {
 			if strings.HasPrefix(s.Name, name) {
-				return s.State == workflows.StateDone
+				return s.State == api.StateDone
 			}
 		}
 		return false
@@ -396,7 +396,7 @@ func BenchmarkManyFullRollbacks(b *testing.B) {
 	for range b.N {
 		start := time.Now()
 		rollback(envs[0])
-		envs[0].awaitRestored(c, workflows.WorkflowID(envs[0].stack))
+		envs[0].awaitRestored(c, api.WorkflowID(envs[0].stack))
 		alone := time.Since(start)
 
 		for _, e := range envs {
@@ -408,7 +408,7 @@ func BenchmarkManyFullRollbacks(b *testing.B) {
 			require.Equal(b, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 		}
 		for _, e := range envs {
-			e.awaitRestored(c, workflows.WorkflowID(e.stack))
+			e.awaitRestored(c, api.WorkflowID(e.stack))
 		}
 		together := time.Since(start)
 		peak := peakRSS(b, w.cmd.Process.Pid)

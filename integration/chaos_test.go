@@ -28,7 +28,7 @@ import (
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 	"github.com/algotrendy/rewind/meter"
 	"github.com/algotrendy/rewind/storage/s3test"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // chaosRow is one line of the table `make chaos` prints.
@@ -318,7 +318,7 @@ func (e *env) crashThenResume(c sdkclient.Client, point string, option ...string
 	require.Equal(e.t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 	doomed.crashed(e.t)
 	fresh = e.startWorker()
-	id := workflows.WorkflowID(e.stack)
+	id := api.WorkflowID(e.stack)
 	e.awaitCompleted(c, id)
 	runs = history(e.t, c, id)
 	verify := history(e.t, c, id+"-verify")

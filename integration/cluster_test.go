@@ -13,7 +13,7 @@ import (
 	"github.com/algotrendy/rewind/activities/probe"
 	"github.com/algotrendy/rewind/devserver/embedded"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // TestFullRollbackOnAPostgresBackedTemporal runs Temporal as a production cluster keeps
@@ -51,7 +51,7 @@ func TestFullRollbackOnAPostgresBackedTemporal(t *testing.T) {
 
 	code, out, errOut := e.rewind("start", "full", "--stack", e.stack, "--severity", "P2", "--reason", "corrupted", "--as", "alice")
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
-	id := workflows.WorkflowID(e.stack)
+	id := api.WorkflowID(e.stack)
 	e.awaitApprovalGate(id)
 
 	srv.Stop()

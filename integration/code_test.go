@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 func tagImage(t testing.TB, c *client.Client, target string) {
@@ -78,14 +78,14 @@ func (e *env) keptLocalWork(backup string, before fileState) {
 	stashes := strings.Split(e.git("stash", "list", "--format=%H %s"), "\n")
 	require.Len(e.t, stashes, 1)
 	commit, label, _ := strings.Cut(stashes[0], " ")
-	require.Contains(e.t, label, "rewind: "+workflows.WorkflowID(e.stack), "the stash carries the run")
+	require.Contains(e.t, label, "rewind: "+api.WorkflowID(e.stack), "the stash carries the run")
 	require.Equal(e.t, "conf/app.conf", e.git("stash", "show", "--name-only", commit), "the stash holds the hot-fix and nothing else")
 	require.Contains(e.t, e.git("stash", "show", "-p", commit), "+workers=16 # tuned by hand")
 	body, err := os.ReadFile(filepath.Join(e.repo, "conf/app.conf"))
 	require.NoError(e.t, err)
 	require.Equal(e.t, "workers=4\n", string(body), "the checkout holds the version rolled back to")
 
-	code, report, errOut := e.rewind("report", workflows.WorkflowID(e.stack))
+	code, report, errOut := e.rewind("report", api.WorkflowID(e.stack))
 	require.Equal(e.t, 0, code, errOut)
 	require.Contains(e.t, report, "## Local changes")
 	require.Contains(e.t, report, fmt.Sprintf("Stashed as %s", commit))
@@ -128,11 +128,11 @@ func TestQuickRollbackGoesBackToThePreviousTag(t *testing.T) {
 	_, err = s.engine.ImageInspect(context.Background(), demostack.APIImage+":"+e.project)
 	require.Error(t, err, "the deployed image was removed")
 	e.keptLocalWork(backup, before)
-	code, report, errOut := e.rewind("report", workflows.WorkflowID(e.stack))
+	code, report, errOut := e.rewind("report", api.WorkflowID(e.stack))
 	require.Equal(t, 0, code, errOut)
 	require.Contains(t, report, "Checked out v2.5 ("+v25+")")
 	require.Contains(t, report, "| api health | pass |")
-	recordHistory(t, c, workflows.WorkflowID(e.stack), "quick.json")
+	recordHistory(t, c, api.WorkflowID(e.stack), "quick.json")
 }
 
 func TestGitRollbackStashesRebuildsAndStartsTheOlderVersion(t *testing.T) {
@@ -164,7 +164,7 @@ func TestGitRollbackStashesRebuildsAndStartsTheOlderVersion(t *testing.T) {
 	link := e.apiEntry("/conf/current.conf")
 	require.Equal(t, byte(tar.TypeSymlink), link.Typeflag, "the symlink arrived as a symlink")
 	require.Equal(t, "app.conf", link.Linkname)
-	recordHistory(t, c, workflows.WorkflowID(e.stack), "git.json")
+	recordHistory(t, c, api.WorkflowID(e.stack), "git.json")
 }
 
 func TestCodeRollbackRefusesToRemoveABindMountedFolder(t *testing.T) {

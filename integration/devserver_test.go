@@ -12,7 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/devserver/embedded"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 func listAll() *workflowservice.ListWorkflowExecutionsRequest {
@@ -28,9 +28,9 @@ func TestDevserverRestartOnTheSameFileKeepsWorkflows(t *testing.T) {
 	c, err := sdkclient.Dial(sdkclient.Options{HostPort: srv.GRPCAddr()})
 	require.NoError(t, err)
 	run, err := c.ExecuteWorkflow(ctx, sdkclient.StartWorkflowOptions{
-		ID: workflows.WorkflowID("prod"), TaskQueue: "nobody-polls",
-		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.StackKey.ValueSet("prod"), workflows.PhaseKey.ValueSet("starting")),
-	}, "Emergency", workflows.Request{Stack: "prod"})
+		ID: api.WorkflowID("prod"), TaskQueue: "nobody-polls",
+		TypedSearchAttributes: temporal.NewSearchAttributes(api.StackKey.ValueSet("prod"), api.PhaseKey.ValueSet("starting")),
+	}, "Emergency", api.Request{Stack: "prod"})
 	require.NoError(t, err)
 	c.Close()
 	srv.Stop()
@@ -42,7 +42,7 @@ func TestDevserverRestartOnTheSameFileKeepsWorkflows(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 
-	desc, err := c.DescribeWorkflowExecution(ctx, workflows.WorkflowID("prod"), "")
+	desc, err := c.DescribeWorkflowExecution(ctx, api.WorkflowID("prod"), "")
 	require.NoError(t, err)
 	require.Equal(t, run.GetRunID(), desc.GetWorkflowExecutionInfo().GetExecution().GetRunId())
 	require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, desc.GetWorkflowExecutionInfo().GetStatus())

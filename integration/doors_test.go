@@ -17,7 +17,7 @@ import (
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/identity"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // The doors beside the gate, tried as someone with write access to the namespace would:
@@ -33,7 +33,7 @@ func TestSideDoorsRunNothing(t *testing.T) {
 	c := dial(t, srv.GRPCAddr())
 	e := newEnv(t, s, srv.GRPCAddr(), stackOptions{})
 	e.startWorker()
-	hostQueue := workflows.HostTaskQueue(e.taskQueue, e.host)
+	hostQueue := api.HostTaskQueue(e.taskQueue, e.host)
 	marker := filepath.Join(t.TempDir(), "owned")
 	evil := docker.ComposeUpInput{Project: e.project, Files: []string{e.composeFile}, WorkingDir: filepath.Dir(e.composeFile),
 		Command: []string{"sh", "-c", "touch " + marker + `; exec docker-compose "$@"`, "sh"}}
@@ -51,7 +51,7 @@ func TestSideDoorsRunNothing(t *testing.T) {
 	})
 
 	t.Run("the guard's signer started alone", func(t *testing.T) {
-		st := identity.Statement{WorkflowID: workflows.WorkflowID(e.stack), Person: "rewind-guard", Action: "start quick", Severity: "P1",
+		st := identity.Statement{WorkflowID: api.WorkflowID(e.stack), Person: "rewind-guard", Action: "start quick", Severity: "P1",
 			Expires: time.Now().Add(5 * time.Minute).UTC().Truncate(time.Second)}
 		h, err := c.ExecuteActivity(ctx, sdkclient.StartActivityOptions{ID: "mallory-sign", TaskQueue: e.taskQueue, StartToCloseTimeout: time.Minute},
 			"SignAsGuard", st)
@@ -74,7 +74,7 @@ func TestSideDoorsRunNothing(t *testing.T) {
 		}, workflow.RegisterOptions{Name: "Full"})
 		require.NoError(t, w.Start())
 		defer w.Stop()
-		run, err := c.ExecuteWorkflow(ctx, sdkclient.StartWorkflowOptions{ID: workflows.WorkflowID(e.stack), TaskQueue: queue}, "Full")
+		run, err := c.ExecuteWorkflow(ctx, sdkclient.StartWorkflowOptions{ID: api.WorkflowID(e.stack), TaskQueue: queue}, "Full")
 		require.NoError(t, err)
 		err = run.Get(ctx, nil)
 		requireType(t, err, failure.NotAdmitted)
@@ -109,15 +109,15 @@ func TestAWorkerOfAnyonesOnRewindsQueueChangesNothing(t *testing.T) {
 
 	// The caller's worker takes the workflow task first: no Rewind worker polls yet.
 	w := sdkworker.New(c, e.taskQueue, sdkworker.Options{})
-	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, _ workflows.Request) error {
-		ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{TaskQueue: workflows.HostTaskQueue(e.taskQueue, e.host),
+	w.RegisterWorkflowWithOptions(func(ctx workflow.Context, _ api.Request) error {
+		ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{TaskQueue: api.HostTaskQueue(e.taskQueue, e.host),
 			StartToCloseTimeout: time.Minute, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1}})
 		return workflow.ExecuteActivity(ctx, "StopProject", docker.StopInput{Project: e.project}).Get(ctx, nil)
 	}, workflow.RegisterOptions{Name: "Full"})
 	require.NoError(t, w.Start())
 	defer w.Stop()
-	req := workflows.Request{Stack: e.stack, Option: workflows.OptionFull, Severity: "P1", Reason: "mallory as alice", Requester: "alice", RequestedAt: time.Now()}
-	run, err := c.ExecuteWorkflow(ctx, sdkclient.StartWorkflowOptions{ID: workflows.WorkflowID(e.stack), TaskQueue: e.taskQueue}, "Full", req)
+	req := api.Request{Stack: e.stack, Option: api.OptionFull, Severity: "P1", Reason: "mallory as alice", Requester: "alice", RequestedAt: time.Now()}
+	run, err := c.ExecuteWorkflow(ctx, sdkclient.StartWorkflowOptions{ID: api.WorkflowID(e.stack), TaskQueue: e.taskQueue}, "Full", req)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return history(t, c, run.GetID()).scheduled["StopProject"] == 1 }, time.Minute, 50*time.Millisecond)
 

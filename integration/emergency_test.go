@@ -14,7 +14,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 var emergencyActivities = map[string]int{"StopProject": 1, "CaptureState": 1, "RemoveContainers": 1, "PruneNetworks": 1, "Note": 1, "Notify": 2}
@@ -35,7 +35,7 @@ func TestEmergencyStopThroughTheCLI(t *testing.T) {
 	require.Empty(t, e.containers(), "every container of the project is gone")
 	require.Empty(t, e.networks(), "the project's networks are pruned")
 
-	id := workflows.WorkflowID(e.stack)
+	id := api.WorkflowID(e.stack)
 	desc, err := c.DescribeWorkflowExecution(context.Background(), id, "")
 	require.NoError(t, err)
 	require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, desc.GetWorkflowExecutionInfo().GetStatus())
@@ -66,11 +66,11 @@ func TestEmergencyStopThroughTheCLI(t *testing.T) {
 	require.Equal(t, 0, code, errOut)
 	var status struct {
 		Status   string
-		Progress workflows.Progress
+		Progress api.Progress
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &status))
 	require.Equal(t, "completed", status.Status)
-	require.Equal(t, workflows.OfflineNotice, status.Progress.Notice)
+	require.Equal(t, api.OfflineNotice, status.Progress.Notice)
 	require.Len(t, status.Progress.Steps, 6)
 
 	resp, err := http.Get("http://" + srv.UIAddr() + "/api/v1/namespaces/default/workflows")
@@ -100,7 +100,7 @@ func TestEmergencyStopSurvivesAWorkerKilledMidStep(t *testing.T) {
 
 	code, out, errOut := e.rewind("start", "emergency", "--stack", e.stack, "--severity", "P1", "--reason", "host unstable", "--as", "alice")
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
-	id := workflows.WorkflowID(e.stack)
+	id := api.WorkflowID(e.stack)
 
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		desc, err := c.DescribeWorkflowExecution(context.Background(), id, "")
@@ -117,7 +117,7 @@ func TestEmergencyStopSurvivesAWorkerKilledMidStep(t *testing.T) {
 	first.kill(t)
 	e.startWorker()
 
-	var result workflows.Result
+	var result api.Result
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	require.NoError(t, c.GetWorkflow(ctx, id, "").Get(ctx, &result))
@@ -171,7 +171,7 @@ func TestSecondRollbackOfARunningStackIsRefused(t *testing.T) {
 	// A P2 waits for its approver, so the first rollback stays open.
 	code, _, errOut := e.rewind("start", "full", "--stack", e.stack, "--severity", "P2", "--reason", "first", "--as", "alice")
 	require.Equal(t, 0, code, errOut)
-	e.awaitApprovalGate(workflows.WorkflowID(e.stack))
+	e.awaitApprovalGate(api.WorkflowID(e.stack))
 
 	code, _, errOut = e.rewind("start", "emergency", "--stack", e.stack, "--severity", "P1", "--reason", "second", "--as", "alice")
 	require.Equal(t, 2, code)

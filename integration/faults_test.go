@@ -17,7 +17,7 @@ import (
 
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 	"github.com/algotrendy/rewind/failure"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // TestEngineFaults runs full rollbacks through a proxy of the Docker socket that misbehaves:
@@ -113,7 +113,7 @@ func (e *env) startFull() string {
 	e.t.Helper()
 	code, out, errOut := e.rewind("start", "full", "--stack", e.stack, "--severity", "P1", "--reason", "chaos", "--as", "alice")
 	require.Equal(e.t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
-	return workflows.WorkflowID(e.stack)
+	return api.WorkflowID(e.stack)
 }
 
 // failure waits for a rollback to fail and returns its error.
@@ -121,7 +121,7 @@ func (e *env) failure(c sdkclient.Client, id string) error {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	var res workflows.Result
+	var res api.Result
 	err := c.GetWorkflow(ctx, id, "").Get(ctx, &res)
 	require.Error(e.t, err, "the rollback failed")
 	return err

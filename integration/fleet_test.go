@@ -12,7 +12,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // fleet is n stacks, each its own compose project on its own host name, in one group of
@@ -94,10 +94,10 @@ func TestGroupRollbackOnThreeHosts(t *testing.T) {
 	code, out, errOut := lead.rewind("start", "full", "--group", "trading", "--severity", "P2", "--reason", "bad market data on every desk", "--as", "alice")
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 	require.Contains(t, out, "started full rollback of group trading")
-	id := workflows.GroupWorkflowID("trading")
+	id := api.GroupWorkflowID("trading")
 	lead.awaitApprovalGate(id)
 	for _, e := range envs {
-		_, err := c.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID(e.stack), "")
+		_, err := c.DescribeWorkflowExecution(context.Background(), api.WorkflowID(e.stack), "")
 		require.ErrorAs(t, err, new(*serviceerror.NotFound), "no stack is touched before the group's approval")
 	}
 	code, out, errOut = lead.rewind("approve", id, "--as", "bob")
@@ -108,8 +108,8 @@ func TestGroupRollbackOnThreeHosts(t *testing.T) {
 	lead.awaitCompleted(c, id)
 	recordHistory(t, c, id, "fleet/full-three-hosts.json")
 	for _, e := range envs {
-		e.awaitRestored(c, workflows.WorkflowID(e.stack))
-		runs := history(t, c, workflows.WorkflowID(e.stack))
+		e.awaitRestored(c, api.WorkflowID(e.stack))
+		runs := history(t, c, api.WorkflowID(e.stack))
 		require.Zero(t, runs.stepsRunTwice(), "%s: steps ran again: %v", e.stack, runs.scheduled)
 	}
 	code, out, _ = lead.rewind("status", id)
@@ -118,7 +118,7 @@ func TestGroupRollbackOnThreeHosts(t *testing.T) {
 		require.Contains(t, out, fmt.Sprintf("✔ Roll back %s on %s", e.stack, e.host))
 	}
 	require.Contains(t, out, "approved by bob (senior)")
-	code, out, _ = lead.rewind("status", workflows.WorkflowID(envs[1].stack))
+	code, out, _ = lead.rewind("status", api.WorkflowID(envs[1].stack))
 	require.Equal(t, 0, code)
 	require.Contains(t, out, "group trading: approved by bob (senior)", "each stack shares the group's approval")
 	s.report.add(chaosRow{scenario: "group of three hosts, one worker killed mid-restore", outcome: "all three completed after one approval"})
@@ -138,10 +138,10 @@ func TestGroupStopsAtTheFirstFailedStack(t *testing.T) {
 	require.Equal(t, 1, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 	require.Contains(t, errOut, "1 of 3 stacks of group trading failed: "+envs[0].stack+": ")
 	for _, e := range envs[1:] {
-		_, err := c.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID(e.stack), "")
+		_, err := c.DescribeWorkflowExecution(context.Background(), api.WorkflowID(e.stack), "")
 		require.ErrorAs(t, err, new(*serviceerror.NotFound), "%s was never started", e.stack)
 	}
-	code, out, _ = envs[0].rewind("status", workflows.GroupWorkflowID("trading"))
+	code, out, _ = envs[0].rewind("status", api.GroupWorkflowID("trading"))
 	require.Equal(t, 0, code)
 	require.Contains(t, out, "not started: the group stops on the first failure")
 }

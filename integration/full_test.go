@@ -17,7 +17,7 @@ import (
 	sdkpb "go.temporal.io/api/sdk/v1"
 
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // rowCount asks the demo's market database for its rows, as the runbook's check does.
@@ -60,7 +60,7 @@ func TestFullRollbackRestoresACorruptedDatabaseAfterApproval(t *testing.T) {
 
 	code, out, errOut := e.rewind("start", "full", "--stack", e.stack, "--severity", "P2", "--reason", "market_data corrupted", "--as", "alice")
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
-	id := workflows.WorkflowID(e.stack)
+	id := api.WorkflowID(e.stack)
 
 	code, _, errOut = e.rewind("approve", id, "--as", "alice")
 	require.Equal(t, 2, code, errOut)
@@ -103,7 +103,7 @@ func TestFullRollbackRestoresACorruptedDatabaseAfterApproval(t *testing.T) {
 	history(t, c, id).safeOrder(t)
 	requireNoStaging(t, s, e.project)
 	recordHistory(t, c, id, "full.json")
-	recordHistory(t, c, workflows.VerifyWorkflowID(id), "verify/full.json")
+	recordHistory(t, c, api.VerifyWorkflowID(id), "verify/full.json")
 }
 
 func gunzipAll(t testing.TB, path string) string {

@@ -21,7 +21,7 @@ import (
 
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 	"github.com/algotrendy/rewind/failure"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // guardEnv is a stack in a checkout (so the guard's quick rollback can go back to v2.5)
@@ -58,7 +58,7 @@ func (e *env) deployed(args ...string) string {
 	e.t.Helper()
 	code, out, errOut := e.rewind(append([]string{"deployed", "--stack", e.stack, "--version", "v2.6", "--as", "alice"}, args...)...)
 	require.Equal(e.t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
-	return workflows.GuardWorkflowID(e.stack)
+	return api.GuardWorkflowID(e.stack)
 }
 
 // awaitSamples waits until the guard has looked at the stack n times.
@@ -69,11 +69,11 @@ func (e *env) awaitSamples(c sdkclient.Client, id string, n int) {
 	}, time.Minute, 200*time.Millisecond)
 }
 
-func guardResult(t testing.TB, c sdkclient.Client, id string) workflows.GuardResult {
+func guardResult(t testing.TB, c sdkclient.Client, id string) api.GuardResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	var res workflows.GuardResult
+	var res api.GuardResult
 	require.NoError(t, c.GetWorkflow(ctx, id, "").Get(ctx, &res))
 	return res
 }
@@ -132,7 +132,7 @@ func TestGuardLetsABurstOf500sPass(t *testing.T) {
 	require.Regexp(t, `critical: error_ratio above 80% for 6s \(running\): [0-9] of 4 samples over the limit`, out, "rewind status shows how far along its window the criterion is")
 
 	e.awaitSamples(c, id, seen+6) // more than the window's four samples after the burst
-	_, err := c.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID(e.stack), "")
+	_, err := c.DescribeWorkflowExecution(context.Background(), api.WorkflowID(e.stack), "")
 	require.ErrorAs(t, err, new(*serviceerror.NotFound), "a burst of 500s started no rollback")
 	require.NotContains(t, guardNotices(t, c, id), "critical")
 	require.Equal(t, demostack.APIImage+":v2.6-prod", e.apiImage(), "the good version still runs")
@@ -154,13 +154,13 @@ func TestGuardRollsBackAnAPIThatTurnsTo500s(t *testing.T) {
 	res := guardResult(t, c, id)
 	require.Contains(t, res.Outcome, "started a P1 quick rollback (rewind-"+e.stack+" run ")
 	require.True(t, strings.HasSuffix(res.Outcome, "; the rollback completed"), res.Outcome)
-	d, err := c.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID(e.stack), "")
+	d, err := c.DescribeWorkflowExecution(context.Background(), api.WorkflowID(e.stack), "")
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, d.GetWorkflowExecutionInfo().GetStartTime().AsTime().Sub(flipped), 6*time.Second, "not before the 500s lasted their window")
 	require.GreaterOrEqual(t, samplesAfter(t, c, id, flipped), 4)
-	e.awaitCompleted(c, workflows.WorkflowID(e.stack))
+	e.awaitCompleted(c, api.WorkflowID(e.stack))
 	require.Equal(t, demostack.APIImage+":v2.5", e.apiImage(), "rolled back to the version before")
-	code, report, errOut := e.rewind("report", workflows.WorkflowID(e.stack))
+	code, report, errOut := e.rewind("report", api.WorkflowID(e.stack))
 	require.Equal(t, 0, code, errOut)
 	report = strings.ReplaceAll(report, `\_`, "_") // Markdown escapes
 	require.Contains(t, report, "- Requested by: rewind-guard at ")
@@ -191,13 +191,13 @@ func TestGuardProposesAFullRestoreAtP2(t *testing.T) {
 
 	notices := awaitNotice(t, c, id, "proposed a P2 full rollback (rewind-"+e.stack+" run ")
 	require.Contains(t, notices, "restoring a backup over the stack's data is never automatic on the guard's word")
-	rollback := workflows.WorkflowID(e.stack)
+	rollback := api.WorkflowID(e.stack)
 	e.awaitApprovalGate(rollback)
 	d, err := c.DescribeWorkflowExecution(context.Background(), rollback, "")
 	require.NoError(t, err)
 	require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, d.GetWorkflowExecutionInfo().GetStatus())
 	var severity string
-	require.NoError(t, converter.GetDefaultDataConverter().FromPayload(d.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()[workflows.SeverityKey.GetName()], &severity))
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayload(d.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()[api.SeverityKey.GetName()], &severity))
 	require.Equal(t, "P2", severity, "a restore waits for an approver")
 	require.Zero(t, history(t, c, rollback).scheduled["StopProject"], "nothing stopped before an approver decides")
 	require.Equal(t, demostack.APIImage+":v2.6-prod", e.apiImage(), "the stack runs as it was")
@@ -214,7 +214,7 @@ func TestGuardTellsALeakFromASpike(t *testing.T) {
 	e.awaitSamples(c, id, 2)
 	e.misbehave("spike")
 	e.awaitSamples(c, id, 9)
-	_, err := c.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID(e.stack), "")
+	_, err := c.DescribeWorkflowExecution(context.Background(), api.WorkflowID(e.stack), "")
 	require.ErrorAs(t, err, new(*serviceerror.NotFound), "a spike started no rollback")
 
 	e.misbehave("leak")
@@ -237,7 +237,7 @@ func TestGuardProposesAP2RollbackWhenTheAPISlowsDown(t *testing.T) {
 
 	notices := awaitNotice(t, c, id, "proposed a P2 quick rollback")
 	require.Contains(t, notices, "latency_ratio")
-	e.awaitApprovalGate(workflows.WorkflowID(e.stack))
+	e.awaitApprovalGate(api.WorkflowID(e.stack))
 	require.Equal(t, demostack.APIImage+":v2.6-prod", e.apiImage(), "nothing changes before an approver decides")
 }
 
@@ -258,7 +258,7 @@ func TestGuardOfAHealthyDeployEndsQuietlyThroughAWorkerCrash(t *testing.T) {
 
 	res := guardResult(t, c, id)
 	require.True(t, strings.HasPrefix(res.Outcome, "quiet: "), res.Outcome)
-	_, err := c.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID(e.stack), "")
+	_, err := c.DescribeWorkflowExecution(context.Background(), api.WorkflowID(e.stack), "")
 	require.ErrorAs(t, err, new(*serviceerror.NotFound), "no rollback was started")
 
 	widest := widestGap(t, c, id)
@@ -319,17 +319,17 @@ func widestGap(t testing.TB, c sdkclient.Client, id string) time.Duration {
 
 // startGuardThroughTheSDK starts the stack's guard as anyone with access to the namespace
 // can, without the CLI, and returns how it ended.
-func (e *env) startGuardThroughTheSDK(c sdkclient.Client, req workflows.GuardRequest) error {
+func (e *env) startGuardThroughTheSDK(c sdkclient.Client, req api.GuardRequest) error {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	run, err := c.ExecuteWorkflow(ctx, sdkclient.StartWorkflowOptions{
-		ID: workflows.GuardWorkflowID(e.stack), TaskQueue: e.taskQueue,
+		ID: api.GuardWorkflowID(e.stack), TaskQueue: e.taskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 	}, "Guard", req)
 	require.NoError(e.t, err)
-	var res workflows.GuardResult
+	var res api.GuardResult
 	if err := run.Get(ctx, &res); err != nil {
 		return err
 	}
@@ -338,11 +338,11 @@ func (e *env) startGuardThroughTheSDK(c sdkclient.Client, req workflows.GuardReq
 
 // forgedState is what a caller makes up for a guard: a memory series, restarts counted
 // from -10 (the first look sees ten, a major finding), a container down since an hour ago.
-func forgedState() *workflows.GuardState {
+func forgedState() *api.GuardState {
 	now := time.Now()
-	st := &workflows.GuardState{Until: now.Add(time.Hour), Samples: 5, Started: true, Restarts0: -10, DownSince: now.Add(-time.Hour)}
+	st := &api.GuardState{Until: now.Add(time.Hour), Samples: 5, Started: true, Restarts0: -10, DownSince: now.Add(-time.Hour)}
 	for i := range 5 {
-		st.Memory = append(st.Memory, workflows.MemoryPoint{At: now.Add(time.Duration(i-5) * 2 * time.Second), Bytes: int64(i) << 20})
+		st.Memory = append(st.Memory, api.MemoryPoint{At: now.Add(time.Duration(i-5) * 2 * time.Second), Bytes: int64(i) << 20})
 	}
 	return st
 }
@@ -366,15 +366,15 @@ func TestGuardStartedThroughTheSDKWithForgedStateStartsNothing(t *testing.T) {
 	srv, c := startTemporal(t)
 	e := guardEnv(t, s, srv.GRPCAddr(), "interval: 2s, window: 5m, option: quick")
 	e.startWorker()
-	id := workflows.GuardWorkflowID(e.stack)
+	id := api.GuardWorkflowID(e.stack)
 	noRollback := func(t *testing.T) {
 		t.Helper()
 		require.Zero(t, history(t, c, id).scheduled["SampleContainers"], "the guard never looked at the stack")
-		_, err := c.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID(e.stack), "")
+		_, err := c.DescribeWorkflowExecution(context.Background(), api.WorkflowID(e.stack), "")
 		require.ErrorAs(t, err, new(*serviceerror.NotFound), "no rollback was started")
 	}
-	req := func(who string, st *workflows.GuardState) workflows.GuardRequest {
-		return workflows.GuardRequest{Stack: e.stack, Requester: who, Version: "v2.6", RequestedAt: time.Now(), State: st}
+	req := func(who string, st *api.GuardState) api.GuardRequest {
+		return api.GuardRequest{Stack: e.stack, Requester: who, Version: "v2.6", RequestedAt: time.Now(), State: st}
 	}
 
 	t.Run("mallory with a forged state", func(t *testing.T) {
@@ -398,9 +398,9 @@ func TestGuardStartedThroughTheSDKWithForgedStateStartsNothing(t *testing.T) {
 // guardNotices are the notices a running guard shows in its progress.
 func guardNotices(t testing.TB, c sdkclient.Client, id string) string {
 	t.Helper()
-	v, err := c.QueryWorkflow(context.Background(), id, "", workflows.ProgressQuery)
+	v, err := c.QueryWorkflow(context.Background(), id, "", api.ProgressQuery)
 	require.NoError(t, err)
-	var p workflows.Progress
+	var p api.Progress
 	require.NoError(t, v.Get(&p))
 	var lines []string
 	for _, d := range p.Decisions {
@@ -421,7 +421,7 @@ func TestGuardStopsOnlyForARollbackThatRuns(t *testing.T) {
 	e.awaitSamples(c, id, 2)
 
 	signalled := time.Now()
-	require.NoError(t, c.SignalWorkflow(context.Background(), id, "", workflows.RollbackStartedSignal, "mallory"))
+	require.NoError(t, c.SignalWorkflow(context.Background(), id, "", api.RollbackStartedSignal, "mallory"))
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		assert.Contains(ct, guardNotices(t, c, id), `ignored a rollback-started signal from "mallory": no rollback rewind-`+e.stack+" exists; the guard goes on")
 	}, time.Minute, 200*time.Millisecond)
@@ -438,7 +438,7 @@ func TestGuardStopsOnlyForARollbackThatRuns(t *testing.T) {
 	require.Contains(t, res.Outcome, "stopped: a rollback of "+e.stack+" is running (rewind-"+e.stack+" run ")
 	require.Contains(t, res.Outcome, "by alice: rolled back by hand")
 	recordHistory(t, c, id, "guard/v1-signal-ignored-then-stopped-by-hand.json")
-	e.awaitCompleted(c, workflows.WorkflowID(e.stack))
+	e.awaitCompleted(c, api.WorkflowID(e.stack))
 }
 
 // TestGuardStopsForAGroupRollbackThatHoldsItsStack: a rollback of a group that holds the
@@ -458,8 +458,8 @@ func TestGuardStopsForAGroupRollbackThatHoldsItsStack(t *testing.T) {
 	code, out, errOut := e.rewind("start", "quick", "--group", "desks", "--severity", "P2", "--reason", "every desk by hand", "--as", "alice")
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 	res := guardResult(t, c, id)
-	require.Contains(t, res.Outcome, "stopped: a rollback of "+e.stack+" is running ("+workflows.GroupWorkflowID("desks")+" run ")
-	_, err = c.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID(e.stack), "")
+	require.Contains(t, res.Outcome, "stopped: a rollback of "+e.stack+" is running ("+api.GroupWorkflowID("desks")+" run ")
+	_, err = c.DescribeWorkflowExecution(context.Background(), api.WorkflowID(e.stack), "")
 	require.ErrorAs(t, err, new(*serviceerror.NotFound), "the group waits for its approver")
 }
 
@@ -473,12 +473,12 @@ func TestAGuardStartIsSignedByAPersonWithKeys(t *testing.T) {
 	alice, alicePub := sshKey(t, "alice")
 	e := guardEnvWith(t, s, srv.GRPCAddr(), "interval: 2s, window: 5m, option: quick", stackOptions{keys: map[string]string{"alice": alicePub}})
 	e.startWorker()
-	id := workflows.GuardWorkflowID(e.stack)
+	id := api.GuardWorkflowID(e.stack)
 
 	code, out, errOut := e.rewind("deployed", "--stack", e.stack, "--version", "v2.6", "--as", "alice")
 	require.NotEqual(t, 0, code, "an unsigned start is refused by the CLI: %s", out)
 	require.Contains(t, errOut, "alice has keys")
-	err := e.startGuardThroughTheSDK(c, workflows.GuardRequest{Stack: e.stack, Requester: "alice", Version: "v2.6", RequestedAt: time.Now()})
+	err := e.startGuardThroughTheSDK(c, api.GuardRequest{Stack: e.stack, Requester: "alice", Version: "v2.6", RequestedAt: time.Now()})
 	requireRefused(t, err, failure.NotAuthorized, "alice has keys: sign with ssh-agent or --key")
 	require.Zero(t, history(t, c, id).scheduled["SampleContainers"], "the unsigned guard never looked at the stack")
 

@@ -40,7 +40,7 @@ import (
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 	"github.com/algotrendy/rewind/examples/postgres/pgimage"
 	"github.com/algotrendy/rewind/storage/s3test"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // suite holds what every test shares: binaries built once and the engine, if one runs.
@@ -715,7 +715,7 @@ func (e *env) awaitCompleted(c sdkclient.Client, id string) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	var res workflows.Result
+	var res api.Result
 	require.NoError(e.t, c.GetWorkflow(ctx, id, "").Get(ctx, &res))
 	require.Equal(e.t, "completed", res.Outcome)
 }

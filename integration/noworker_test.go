@@ -10,7 +10,7 @@ import (
 
 	"github.com/algotrendy/rewind/activities/notify"
 	"github.com/algotrendy/rewind/failure"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // TestAStackWhoseHostHasNoWorker: the stack lives on a host where no worker runs. The CLI
@@ -29,13 +29,13 @@ func TestAStackWhoseHostHasNoWorker(t *testing.T) {
 	code, out, errOut := e.rewind("start", "emergency", "--stack", e.stack, "--severity", "P1", "--reason", "host down", "--as", "alice")
 	require.Equal(t, 2, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 	require.Contains(t, errOut, "no worker is polling "+queue+" (the Docker steps of stack "+e.stack+" on "+host+")")
-	_, err := c.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID(e.stack), "")
+	_, err := c.DescribeWorkflowExecution(context.Background(), api.WorkflowID(e.stack), "")
 	require.Error(t, err, "nothing was started")
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	req := workflows.Request{Stack: e.stack, Option: workflows.OptionEmergency, Severity: "P1", Reason: "host down", Requester: "alice", RequestedAt: time.Now()}
-	run, err := c.ExecuteWorkflow(ctx, sdkclient.StartWorkflowOptions{ID: workflows.WorkflowID(e.stack), TaskQueue: e.taskQueue}, "Emergency", req)
+	req := api.Request{Stack: e.stack, Option: api.OptionEmergency, Severity: "P1", Reason: "host down", Requester: "alice", RequestedAt: time.Now()}
+	run, err := c.ExecuteWorkflow(ctx, sdkclient.StartWorkflowOptions{ID: api.WorkflowID(e.stack), TaskQueue: e.taskQueue}, "Emergency", req)
 	require.NoError(t, err)
 	err = run.Get(ctx, nil)
 	requireType(t, err, failure.NoWorker)

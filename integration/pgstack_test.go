@@ -22,7 +22,7 @@ import (
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
 	"github.com/algotrendy/rewind/examples/postgres/pgimage"
 	"github.com/algotrendy/rewind/failure"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // Queries of the PostgreSQL example's data: what the verification counts, and what a
@@ -222,7 +222,7 @@ func TestPostgresP1FullRollbackBringsBackTheBackedUpRows(t *testing.T) {
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 
 	p.requireServing(want)
-	id := workflows.WorkflowID(p.stack)
+	id := api.WorkflowID(p.stack)
 	p.requireVerifiedOverTheWire(p.report(id), want)
 	history(t, c, id).safeOrder(t)
 	requireNoStaging(t, s, p.project)
@@ -242,7 +242,7 @@ func TestPostgresP2FullRollbackBringsBackTheBackedUpRowsAfterApproval(t *testing
 
 	code, out, errOut := p.rewind("start", "full", "--stack", p.stack, "--severity", "P2", "--reason", "trades deleted by a bad deploy", "--as", "alice")
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
-	id := workflows.WorkflowID(p.stack)
+	id := api.WorkflowID(p.stack)
 	p.awaitApprovalGate(id)
 	code, out, errOut = p.rewind("approve", id, "--as", "bob", "--reason", "backup checked")
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
@@ -317,7 +317,7 @@ func (p *pgStack) startPG(severity string) string {
 	p.t.Helper()
 	code, out, errOut := p.rewind("start", "full", "--stack", p.stack, "--severity", severity, "--reason", "trades deleted by a bad deploy", "--as", "alice")
 	require.Equal(p.t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
-	return workflows.WorkflowID(p.stack)
+	return api.WorkflowID(p.stack)
 }
 
 // lastStop is the event ID of the last StopProject scheduled: the put-back's stop.

@@ -12,7 +12,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // TestBackupsAndPlanBeforeAPinnedRestore shows the store's backups, plans a full rollback
@@ -49,7 +49,7 @@ func TestBackupsAndPlanBeforeAPinnedRestore(t *testing.T) {
 
 	e.requireUnchanged(before)
 	require.Equal(t, running, e.apiStarted(), "the stack never stopped")
-	_, err := c.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID(e.stack), "")
+	_, err := c.DescribeWorkflowExecution(context.Background(), api.WorkflowID(e.stack), "")
 	var notFound *serviceerror.NotFound
 	require.True(t, errors.As(err, &notFound), "no workflow started: %v", err)
 

@@ -22,7 +22,7 @@ import (
 	"github.com/algotrendy/rewind/activities/notify"
 	"github.com/algotrendy/rewind/activities/volume"
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // TestFullFallsBackPastBackupsThatDoNotRestore gives the stack two newer backups that pass
@@ -159,7 +159,7 @@ func TestEmergencyStopOfAStackThatLogsNowhere(t *testing.T) {
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 	require.Empty(t, e.containers(), "every container of the project is gone")
 	require.Contains(t, out, "Capture ps, logs and stats (best effort): missing: ")
-	_, err := c.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID(e.stack), "")
+	_, err := c.DescribeWorkflowExecution(context.Background(), api.WorkflowID(e.stack), "")
 	require.NoError(t, err)
 	s.report.add(chaosRow{scenario: "emergency stop of a stack that logs with driver none", outcome: "completed; evidence recorded as missing"})
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/identity"
 	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // sshKey makes an ed25519 key pair with Debian's ssh-keygen and returns the private key's
@@ -111,7 +112,7 @@ func TestForgedStartsThroughTheSDKRunNothing(t *testing.T) {
 		"Target": map[string]any{"Project": e.project, "Volumes": []string{"payments_db"}, "ComposeCommand": []string{"sh", "-c", "touch " + marker}},
 		"Policy": map[string]any{"Rule": map[string]any{"Role": "on-call"}, "Approvers": []map[string]any{{"Name": "mallory", "Role": "engineering-manager"}}},
 	}
-	run, err := c.ExecuteWorkflow(ctx, sdkclient.StartWorkflowOptions{ID: workflows.WorkflowID(e.stack), TaskQueue: e.taskQueue}, "Full", forged)
+	run, err := c.ExecuteWorkflow(ctx, sdkclient.StartWorkflowOptions{ID: api.WorkflowID(e.stack), TaskQueue: e.taskQueue}, "Full", forged)
 	require.NoError(t, err)
 	err = run.Get(ctx, nil)
 	requireType(t, err, failure.BadInput)
@@ -144,7 +145,7 @@ func TestSignedStartsAndDecisionsWithOpenSSH(t *testing.T) {
 	e.up()
 	e.goodBackup()
 	w := e.startWorker("REWIND_TEST_WEBHOOK=http://127.0.0.1:1/services/T000/SECRET")
-	id := workflows.WorkflowID(e.stack)
+	id := api.WorkflowID(e.stack)
 	start := []string{"start", "full", "--stack", e.stack, "--severity", "P2", "--reason", "corrupt market data"}
 
 	code, _, errOut := e.rewind(append(start, "--as", "mallory")...)
@@ -235,26 +236,26 @@ func TestASignedStartReadFromHistoryStartsNothingElse(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	id := workflows.WorkflowID(e.stack)
+	id := api.WorkflowID(e.stack)
 
-	request := func() workflows.Request {
-		return workflows.Request{Stack: e.stack, Option: workflows.OptionFull, Severity: "P2", Reason: "market_data corrupted", Requester: "alice", RequestedAt: time.Now()}
+	request := func() api.Request {
+		return api.Request{Stack: e.stack, Option: api.OptionFull, Severity: "P2", Reason: "market_data corrupted", Requester: "alice", RequestedAt: time.Now()}
 	}
-	sign := func(req workflows.Request, workflowID string) workflows.Request {
+	sign := func(req api.Request, workflowID string) api.Request {
 		nonce, err := identity.NewNonce()
 		require.NoError(t, err)
-		st := workflows.StartStatement(req, workflowID, time.Now().Add(5*time.Minute).UTC().Truncate(time.Second), nonce)
+		st := api.StartStatement(req, workflowID, time.Now().Add(5*time.Minute).UTC().Truncate(time.Second), nonce)
 		sig, err := identity.Sign(signer, st)
 		require.NoError(t, err)
 		req.Statement, req.Signature = string(st.Text()), sig
 		return req
 	}
-	start := func(workflowID string, req workflows.Request) (string, error) {
+	start := func(workflowID string, req api.Request) (string, error) {
 		run, err := c.ExecuteWorkflow(ctx, sdkclient.StartWorkflowOptions{ID: workflowID, TaskQueue: e.taskQueue}, "Full", req)
 		require.NoError(t, err)
 		return run.GetRunID(), run.Get(ctx, nil)
 	}
-	refused := func(workflowID string, req workflows.Request, kind, why string) {
+	refused := func(workflowID string, req api.Request, kind, why string) {
 		t.Helper()
 		_, err := start(workflowID, req)
 		requireType(t, err, kind)
@@ -282,9 +283,9 @@ func TestASignedStartReadFromHistoryStartsNothingElse(t *testing.T) {
 	// Signed for staging, sent for this stack with a backup and no put-back she never asked for.
 	staging := request()
 	staging.Stack = "staging"
-	forged := sign(staging, workflows.WorkflowID("staging"))
+	forged := sign(staging, api.WorkflowID("staging"))
 	forged.Stack, forged.Backup, forged.NoPutBack = e.stack, "mallory.tar.gz", true
-	refused(workflows.WorkflowID("staging"), forged, failure.BadInput, "a rollback of stack "+e.stack+" runs only as workflow "+id+", not rewind-staging")
+	refused(api.WorkflowID("staging"), forged, failure.BadInput, "a rollback of stack "+e.stack+" runs only as workflow "+id+", not rewind-staging")
 	refused(id, forged, failure.NotAuthorized, `alice's signature is refused: signed for workflow "rewind-staging", this is workflow "`+id+`"`)
 
 	// Signed for this stack, with a backup or a flag added after.
@@ -322,7 +323,7 @@ func TestKeysAreCheckedWhenTheyAreUsed(t *testing.T) {
 	e.up()
 	e.goodBackup()
 	e.startWorker()
-	id := workflows.WorkflowID(e.stack)
+	id := api.WorkflowID(e.stack)
 
 	code, out, errOut := e.rewind("start", "full", "--stack", e.stack, "--severity", "P2", "--reason", "corrupt market data", "--as", "alice", "--key", alice)
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
@@ -349,7 +350,7 @@ func TestKeysAreCheckedWhenTheyAreUsed(t *testing.T) {
 	require.Equal(t, 0, code, msg)
 	require.Contains(t, msg, "accepted: approved by bob (senior)")
 	e.awaitCompleted(c, id)
-	var res workflows.Result
+	var res api.Result
 	require.NoError(t, c.GetWorkflow(context.Background(), id, "").Get(context.Background(), &res))
 	require.Equal(t, 2, strings.Count(res.Report, "a decision as bob was refused when its keys were read again"), "each refusal is in the incident report:\n%s", res.Report)
 

@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/algotrendy/rewind/examples/algotrendy/demostack"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // tmux drives a program on a real terminal of a private tmux server.
@@ -114,5 +114,5 @@ func TestWatchOnATerminal(t *testing.T) {
 	}
 	require.Contains(t, out, "✔ Stop the stack")
 	require.Contains(t, out, id+"  COMPLETED")
-	_ = workflows.WorkflowID
+	_ = api.WorkflowID
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/identity"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // gate is the approval gate of the runbook's decision table. Decisions arrive as Updates:
@@ -30,20 +31,20 @@ type gate struct {
 	// backups are what a full rollback restores; decisions name them (statement backup).
 	backups []string
 	// decided is the accepted decision, and for which backups it was given.
-	decided    *DecisionRecord
+	decided    *api.DecisionRecord
 	decidedFor string
 }
 
 func newGate(r *rollback) (*gate, error) {
 	g := &gate{r: r}
-	if err := workflow.SetUpdateHandlerWithOptions(r.ctx, DecideUpdate, g.accept, workflow.UpdateHandlerOptions{Validator: g.validate}); err != nil {
-		return nil, fmt.Errorf("register %s update: %w", DecideUpdate, err)
+	if err := workflow.SetUpdateHandlerWithOptions(r.ctx, api.DecideUpdate, g.accept, workflow.UpdateHandlerOptions{Validator: g.validate}); err != nil {
+		return nil, fmt.Errorf("register %s update: %w", api.DecideUpdate, err)
 	}
 	return g, nil
 }
 
 // validate refuses what may not count; it changes nothing.
-func (g *gate) validate(ctx workflow.Context, d Decision) error {
+func (g *gate) validate(ctx workflow.Context, d api.Decision) error {
 	if !g.open {
 		return fmt.Errorf("%s is not waiting for a decision (now: %s)", workflow.GetInfo(ctx).WorkflowExecution.ID, g.r.track.progress.Phase)
 	}
@@ -58,20 +59,20 @@ const versionKeysAtUse = "keys-checked-at-use"
 
 // accept records a decision the validator let through, once the keys it was signed with
 // still hold.
-func (g *gate) accept(ctx workflow.Context, d Decision) (DecisionRecord, error) {
+func (g *gate) accept(ctx workflow.Context, d api.Decision) (api.DecisionRecord, error) {
 	why, err := g.judge(ctx, d, nil)
 	if err == nil && g.open && workflow.GetVersion(ctx, versionKeysAtUse, workflow.DefaultVersion, 1) >= 1 {
 		if why, err = g.judgeAtUse(ctx, d); err != nil {
-			g.r.record(DecisionRecord{Reason: fmt.Sprintf("a decision as %s was refused when its keys were read again: %s", d.Approver, err)})
-			return DecisionRecord{}, err
+			g.r.record(api.DecisionRecord{Reason: fmt.Sprintf("a decision as %s was refused when its keys were read again: %s", d.Approver, err)})
+			return api.DecisionRecord{}, err
 		}
 	}
 	if err != nil || !g.open {
 		// A decision that became stale between validation and now (another approver was
 		// first) is refused like any other.
-		return DecisionRecord{}, errors.Join(err, errors.New("the gate closed before this decision was recorded"))
+		return api.DecisionRecord{}, errors.Join(err, errors.New("the gate closed before this decision was recorded"))
 	}
-	rec := DecisionRecord{Approver: d.Approver, Approve: d.Approve, Accepted: true, Reason: why}
+	rec := api.DecisionRecord{Approver: d.Approver, Approve: d.Approve, Accepted: true, Reason: why}
 	g.r.record(rec)
 	g.decided, g.decidedFor, g.open = &rec, g.backupDigest(), false
 	return rec, nil
@@ -79,7 +80,7 @@ func (g *gate) accept(ctx workflow.Context, d Decision) (DecisionRecord, error) 
 
 // judgeAtUse judges a decision again by the approver's keys as the worker's policy says
 // now, read by a local activity whose result is recorded, so replay judges alike.
-func (g *gate) judgeAtUse(ctx workflow.Context, d Decision) (string, error) {
+func (g *gate) judgeAtUse(ctx workflow.Context, d api.Decision) (string, error) {
 	var a *policy.Activities
 	lctx := askWorker(ctx)
 	var now policy.PersonKeys
@@ -97,7 +98,7 @@ func (g *gate) judgeAtUse(ctx workflow.Context, d Decision) (string, error) {
 
 // judge says whether a decision counts and why, or why not: by the keys the plan recorded
 // at the start, or by keys read since (now).
-func (g *gate) judge(ctx workflow.Context, d Decision, now *policy.PersonKeys) (string, error) {
+func (g *gate) judge(ctx workflow.Context, d api.Decision, now *policy.PersonKeys) (string, error) {
 	p := g.r.plan.Policy
 	who, ok := p.Person(d.Approver)
 	if ok && now != nil {
@@ -130,7 +131,7 @@ func (g *gate) judge(ctx workflow.Context, d Decision, now *policy.PersonKeys) (
 	return fmt.Sprintf("rejected by %s (%s): %s", who.Name, who.Role, d.Reason), nil
 }
 
-func (g *gate) backupDigest() string { return BackupDigest(g.backups) }
+func (g *gate) backupDigest() string { return api.BackupDigest(g.backups) }
 
 // backupsKnown reports whether every volume's backup is named with its checksum.
 func (g *gate) backupsKnown() bool {
@@ -174,9 +175,9 @@ func (r *rollback) prove(who config.Person, statement, signature string, want id
 		return identity.Statement{}, fmt.Errorf("%s's signature is refused: %w", who.Name, err)
 	}
 	// A start names no run: its short life, and its nonce, keep it from starting another.
-	limit := MaxSignedFor
+	limit := api.MaxSignedFor
 	if st.IsStart() {
-		limit = MaxStartSignedFor
+		limit = api.MaxStartSignedFor
 	}
 	if st.Expires.After(now.Add(limit)) {
 		return identity.Statement{}, fmt.Errorf("%s's statement is good for longer than %s; sign one that expires sooner", who.Name, limit)
@@ -200,7 +201,7 @@ func (r *rollback) admit() error {
 	p := r.plan.Policy
 	who, ok := p.Person(r.req.Requester)
 	refuseAs := func(kind, why string) error {
-		r.record(DecisionRecord{Approver: r.req.Requester, Approve: true, Reason: why})
+		r.record(api.DecisionRecord{Approver: r.req.Requester, Approve: true, Reason: why})
 		return temporal.NewNonRetryableApplicationError(why+"; nothing was changed", kind, nil)
 	}
 	refuse := func(why string) error { return refuseAs(failure.NotAuthorized, why) }
@@ -210,7 +211,7 @@ func (r *rollback) admit() error {
 	if !ok {
 		return refuse(fmt.Sprintf("%s is not in this worker's policy and may not start rollbacks", r.req.Requester))
 	}
-	if (p.Rule.DecisionTime == 0 || r.req.Option == OptionEmergency) && p.Rank(who.Role) < p.Rank(p.Rule.Role) {
+	if (p.Rule.DecisionTime == 0 || r.req.Option == api.OptionEmergency) && p.Rank(who.Role) < p.Rank(p.Rule.Role) {
 		return refuse(fmt.Sprintf("%s may not start a %s rollback: it needs %s or above", who.Name, r.req.Severity, p.Rule.Role))
 	}
 	// A stack of a group rollback was started by the group, whose start was proven: the
@@ -232,7 +233,7 @@ func (r *rollback) admit() error {
 		return nil
 	}
 	info := workflow.GetInfo(r.ctx).WorkflowExecution
-	want := StartStatement(r.req, info.ID, time.Time{}, "")
+	want := api.StartStatement(r.req, info.ID, time.Time{}, "")
 	want.Severity = p.Severity
 	st, err := r.prove(who, r.req.Statement, r.req.Signature, want)
 	if err != nil {
@@ -272,7 +273,7 @@ func mustSignAs(p config.Policy, name string) bool {
 
 // derivedNonce is the nonce of a start a workflow signs itself (the guard's): unique to
 // its run and request, and the same on replay, so it adds no command to its history.
-func derivedNonce(ctx workflow.Context, req Request) string {
+func derivedNonce(ctx workflow.Context, req api.Request) string {
 	info := workflow.GetInfo(ctx).WorkflowExecution
 	sum := sha256.Sum256([]byte(info.ID + "\n" + info.RunID + "\n" + req.RequestedAt.UTC().Format(time.RFC3339Nano)))
 	return hex.EncodeToString(sum[:])
@@ -285,29 +286,29 @@ func (r *rollback) wrongID() string {
 	info := workflow.GetInfo(r.ctx)
 	id := info.WorkflowExecution.ID
 	switch info.WorkflowType.Name {
-	case guardWorkflowName:
+	case api.GuardWorkflow:
 		// A guard runs as its own ID and admits its starter through here.
 		return ""
-	case FleetWorkflow:
-		if want := GroupWorkflowID(r.req.Group); id != want {
+	case api.FleetWorkflow:
+		if want := api.GroupWorkflowID(r.req.Group); id != want {
 			return fmt.Sprintf("a rollback of group %s runs only as workflow %s, not %s: start it with `rewind start --group %s`", r.req.Group, want, id, r.req.Group)
 		}
 		return ""
 	}
-	if want := WorkflowID(r.req.Stack); id != want {
+	if want := api.WorkflowID(r.req.Stack); id != want {
 		return fmt.Sprintf("a rollback of stack %s runs only as workflow %s, not %s, so that two never run at once: start it with `rewind start --stack %s`", r.req.Stack, want, id, r.req.Stack)
 	}
 	if r.req.Group != "" || r.req.GroupDecision != "" {
 		parent := info.ParentWorkflowExecution
-		if parent == nil || parent.ID != GroupWorkflowID(r.req.Group) {
-			return fmt.Sprintf("this rollback names group %q but was not started by that group's rollback %s: start a group with `rewind start --group`", r.req.Group, GroupWorkflowID(r.req.Group))
+		if parent == nil || parent.ID != api.GroupWorkflowID(r.req.Group) {
+			return fmt.Sprintf("this rollback names group %q but was not started by that group's rollback %s: start a group with `rewind start --group`", r.req.Group, api.GroupWorkflowID(r.req.Group))
 		}
 	}
 	return ""
 }
 
 // approval is the approval step, as the staging restore and a group run it.
-func (r *rollback) approval() error { return r.step(stepApproval, r.approve) }
+func (r *rollback) approval() error { return r.step(api.StepApproval, r.approve) }
 
 // approve is the approval step: a P1 goes at once (its requester was admitted with the
 // P1 role); otherwise the gate waits for someone with the severity's role, escalates one
@@ -319,13 +320,13 @@ func (r *rollback) approve() (string, error) {
 			return "", temporal.NewNonRetryableApplicationError(differs+"; nothing was changed", failure.NotAuthorized, nil)
 		}
 		why := fmt.Sprintf("group %s: %s", r.req.Group, r.req.GroupDecision)
-		r.record(DecisionRecord{Approver: r.req.Requester, Approve: true, Accepted: true, Reason: why})
+		r.record(api.DecisionRecord{Approver: r.req.Requester, Approve: true, Accepted: true, Reason: why})
 		return why, nil
 	}
 	if p.Rule.DecisionTime == 0 {
 		who, _ := p.Person(r.req.Requester)
 		why := fmt.Sprintf("%s policy: %s (%s) proceeds at once", r.req.Severity, who.Name, who.Role)
-		r.record(DecisionRecord{Approver: who.Name, Approve: true, Accepted: true, Reason: why})
+		r.record(api.DecisionRecord{Approver: who.Name, Approve: true, Accepted: true, Reason: why})
 		return why, nil
 	}
 	return r.awaitDecision()
@@ -349,8 +350,8 @@ func (r *rollback) awaitDecision() (string, error) {
 	hard := max(p.Rule.HardDeadline, p.Rule.DecisionTime)
 	start := workflow.Now(r.ctx)
 	g.open, g.decided = true, nil
-	r.track.waiting(stepApproval, fmt.Sprintf("%s needs a %s or above within %s: rewind approve %s --as NAME", r.req.Severity, p.Rule.Role, p.Rule.DecisionTime, workflow.GetInfo(r.ctx).WorkflowExecution.ID),
-		&Gate{Role: p.Rule.Role, Deadline: start.Add(hard), Backups: g.backups, RunID: workflow.GetInfo(r.ctx).WorkflowExecution.RunID})
+	r.track.waiting(api.StepApproval, fmt.Sprintf("%s needs a %s or above within %s: rewind approve %s --as NAME", r.req.Severity, p.Rule.Role, p.Rule.DecisionTime, workflow.GetInfo(r.ctx).WorkflowExecution.ID),
+		&api.Gate{Role: p.Rule.Role, Deadline: start.Add(hard), Backups: g.backups, RunID: workflow.GetInfo(r.ctx).WorkflowExecution.RunID})
 	r.notify(notify.Event{Kind: notify.KindApprovalNeeded, Approvers: r.approvers(p.Rule.Role), Backup: strings.Join(g.backups, ", ")})
 	decided := func() bool { return g.decided != nil }
 	ok, err := workflow.AwaitWithTimeout(r.ctx, p.Rule.DecisionTime, decided)
@@ -360,7 +361,7 @@ func (r *rollback) awaitDecision() (string, error) {
 			next = p.Escalation[i+1]
 		}
 		msg := fmt.Sprintf("no decision from a %s within %s; escalated to %s", p.Rule.Role, p.Rule.DecisionTime, next)
-		r.record(DecisionRecord{Reason: msg})
+		r.record(api.DecisionRecord{Reason: msg})
 		r.notify(notify.Event{Kind: notify.KindEscalated, Approvers: r.approvers(next), Detail: msg})
 		ok, err = workflow.AwaitWithTimeout(r.ctx, hard-workflow.Now(r.ctx).Sub(start), decided)
 	}
@@ -396,7 +397,7 @@ func (r *rollback) approvers(role string) []string {
 	return out
 }
 
-func (r *rollback) record(d DecisionRecord) {
+func (r *rollback) record(d api.DecisionRecord) {
 	d.At = workflow.Now(r.ctx)
 	r.track.progress.Decisions = append(r.track.progress.Decisions, d)
 	r.track.publish()

@@ -12,6 +12,7 @@ import (
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/gitrepo"
 	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // Steps the code rollbacks (runbook Options 1 and 3) share.
@@ -41,7 +42,7 @@ func codeRollbackOpens() []step[*codeRollback] {
 	return []step[*codeRollback]{
 		line(stepChecklist, (*codeRollback).checklist),
 		line(stepResolve, (*codeRollback).resolveVersion),
-		line(stepApproval, (*codeRollback).approve),
+		line(api.StepApproval, (*codeRollback).approve),
 		line(stepStop, (*codeRollback).stopStack),
 		line(stepKeep, (*codeRollback).keepLocalChanges),
 	}
@@ -49,10 +50,10 @@ func codeRollbackOpens() []step[*codeRollback] {
 
 // rollBackCode runs a quick or git rollback's table once the stack can take it: it has a
 // checkout, and whatever else the option needs.
-func rollBackCode(ctx workflow.Context, req Request, table []step[*codeRollback], needs ...func(*rollback) error) (Result, error) {
+func rollBackCode(ctx workflow.Context, req api.Request, table []step[*codeRollback], needs ...func(*rollback) error) (api.Result, error) {
 	r, err := begin(ctx, req, linesOf(table)...)
 	if err != nil {
-		return Result{}, err
+		return api.Result{}, err
 	}
 	c := &codeRollback{rollback: r}
 	for _, allowed := range append([]func(*rollback) error{(*rollback).codeRollbackAllowed}, needs...) {

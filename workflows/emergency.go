@@ -9,6 +9,7 @@ import (
 
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/notify"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // Steps of the emergency stop (runbook Option 4).
@@ -26,13 +27,13 @@ const captureLimit = 30 * time.Second
 // Emergency is the runbook's Option 4: stop the stack now, leave it offline, tell people.
 // It waits for no approval, but its requester needs the on-call role. Evidence is captured
 // beside the stop, never before it, and only as long as the containers still exist.
-func Emergency(ctx workflow.Context, req Request) (Result, error) {
+func Emergency(ctx workflow.Context, req api.Request) (api.Result, error) {
 	table := emergencySteps()
 	r, err := begin(ctx, req, linesOf(table)...)
 	if err != nil {
-		return Result{}, err
+		return api.Result{}, err
 	}
-	return r.end(runSteps(&emergencyStop{rollback: r}, table), OfflineNotice)
+	return r.end(runSteps(&emergencyStop{rollback: r}, table), api.OfflineNotice)
 }
 
 // emergencySteps are the emergency stop's steps, in the order they run.
@@ -100,11 +101,11 @@ func (r *rollback) pruneNetworks() (string, error) {
 func (e *emergencyStop) recordEmergency() (string, error) {
 	note := fmt.Sprintf("EMERGENCY STOP executed at %s\nstack: %s\nrequested by: %s\nreason: %s\nstopped: %s\nkilled: %s\n%s\n",
 		workflow.Now(e.ctx).UTC().Format(time.RFC3339), e.req.Stack, e.req.Requester, e.req.Reason,
-		strings.Join(e.stopped.Stopped, ", "), strings.Join(e.stopped.Killed, ", "), OfflineNotice)
+		strings.Join(e.stopped.Stopped, ", "), strings.Join(e.stopped.Killed, ", "), api.OfflineNotice)
 	return e.evidence("emergency_stop.log"), e.note("emergency_stop.log", note)
 }
 
 func (r *rollback) notifyEmergency() (string, error) {
-	sent := r.notify(notify.Event{Kind: notify.KindEmergencyStop, Outcome: OfflineNotice})
+	sent := r.notify(notify.Event{Kind: notify.KindEmergencyStop, Outcome: api.OfflineNotice})
 	return sent.Summary(), nil
 }

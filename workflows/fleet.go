@@ -17,6 +17,7 @@ import (
 	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // Fleet rolls back a group of stacks on their own hosts (`rewind start … --group`): one
@@ -24,23 +25,23 @@ import (
 // on the task queue its host's worker polls, as many at once as the group allows. A stack
 // that fails stops the ones not started yet, unless the group says continue; the ones
 // already running finish (or put their stack back) on their own.
-func Fleet(ctx workflow.Context, req Request) (Result, error) {
-	t, err := newTracker(ctx, fmt.Sprintf("%s rollback of group %s, %s, by %s: %s", req.Option, req.Group, req.Severity, req.Requester, req.Reason), stepApproval)
+func Fleet(ctx workflow.Context, req api.Request) (api.Result, error) {
+	t, err := newTracker(ctx, fmt.Sprintf("%s rollback of group %s, %s, by %s: %s", req.Option, req.Group, req.Severity, req.Requester, req.Reason), api.StepApproval)
 	if err != nil {
-		return Result{}, err
+		return api.Result{}, err
 	}
 	info := workflow.GetInfo(ctx).WorkflowExecution
 	subject := "group " + req.Group
 	r := &rollback{ctx: ctx, req: req, subject: subject, track: t,
 		prefix: evidence.Prefix(workflow.Now(ctx).UTC().Format("20060102"), info.ID, info.RunID),
-		result: Result{Stack: subject, Option: req.Option}}
+		result: api.Result{Stack: subject, Option: req.Option}}
 	if r.gate, err = newGate(r); err != nil {
-		return Result{}, err
+		return api.Result{}, err
 	}
 	var group config.GroupPlan
 	if err := r.resolveGroup(&group); err != nil {
 		t.end("failed", message(err))
-		return Result{}, err
+		return api.Result{}, err
 	}
 	for _, s := range group.Stacks {
 		t.add(fleetStep(s, group.Hosts[s]))
@@ -48,7 +49,7 @@ func Fleet(ctx workflow.Context, req Request) (Result, error) {
 	named, err := r.nameGroupBackups(group)
 	if err != nil {
 		t.end("failed", message(err))
-		return Result{}, err
+		return api.Result{}, err
 	}
 	if err := r.approval(); err != nil {
 		return r.end(err, "")
@@ -68,7 +69,7 @@ func Fleet(ctx workflow.Context, req Request) (Result, error) {
 		t.end("failed", msg)
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
 		r.notifyIn(dctx, notify.Event{Kind: notify.KindFailed, Outcome: "failed", Detail: msg})
-		return Result{}, temporal.NewNonRetryableApplicationError(msg, failure.GroupFailed, nil)
+		return api.Result{}, temporal.NewNonRetryableApplicationError(msg, failure.GroupFailed, nil)
 	}
 	return r.end(nil, fmt.Sprintf("rolled back %s", strings.Join(group.Stacks, ", ")))
 }
@@ -81,8 +82,8 @@ func (r *rollback) resolveGroup(group *config.GroupPlan) error {
 	if err := workflow.ExecuteLocalActivity(ctx, p.GroupPlan, policy.GroupInput{Group: r.req.Group, Severity: r.req.Severity}).Get(ctx, group); err != nil {
 		return err
 	}
-	if _, ok := WorkflowName(r.req.Option); !ok {
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("unknown option %q: want one of %s", r.req.Option, strings.Join(Options(), ", ")), failure.BadInput, nil)
+	if _, ok := api.WorkflowName(r.req.Option); !ok {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("unknown option %q: want one of %s", r.req.Option, strings.Join(api.Options(), ", ")), failure.BadInput, nil)
 	}
 	r.plan = config.Plan{Stack: r.subject, Policy: group.Policy}
 	return r.admit()
@@ -91,7 +92,7 @@ func (r *rollback) resolveGroup(group *config.GroupPlan) error {
 // rollBackEach runs the stacks' rollbacks as children and returns what failed.
 func (r *rollback) rollBackEach(group config.GroupPlan, decision string, named map[string][]string) (failed []string) {
 	ctx := r.ctx
-	name, _ := WorkflowName(r.req.Option)
+	name, _ := api.WorkflowName(r.req.Option)
 	pending := slices.Clone(group.Stacks)
 	running := 0
 	wait := workflow.NewSelector(ctx)
@@ -113,33 +114,33 @@ func (r *rollback) rollBackEach(group config.GroupPlan, decision string, named m
 				}
 			}
 			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-				WorkflowID:            WorkflowID(stack),
+				WorkflowID:            api.WorkflowID(stack),
 				TaskQueue:             workflow.GetInfo(ctx).TaskQueueName,
 				WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 				// Cancelling the group cancels each stack's rollback, which puts it back.
 				ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
 				StaticSummary:     fmt.Sprintf("%s rollback of %s, %s, by %s (group %s)", r.req.Option, stack, r.req.Severity, r.req.Requester, group.Group),
 				TypedSearchAttributes: temporal.NewSearchAttributes(
-					StackKey.ValueSet(stack), OptionKey.ValueSet(r.req.Option),
-					SeverityKey.ValueSet(r.req.Severity), PhaseKey.ValueSet("starting"),
+					api.StackKey.ValueSet(stack), api.OptionKey.ValueSet(r.req.Option),
+					api.SeverityKey.ValueSet(r.req.Severity), api.PhaseKey.ValueSet("starting"),
 				),
 			})
 			if err := r.track.start(step); err != nil {
 				return append(failed, stack+": "+message(err))
 			}
-			if err := r.track.detail(step, "rolling back as "+WorkflowID(stack)); err != nil {
+			if err := r.track.detail(step, "rolling back as "+api.WorkflowID(stack)); err != nil {
 				return append(failed, stack+": "+message(err))
 			}
 			running++
 			wait.AddFuture(workflow.ExecuteChildWorkflow(cctx, name, child), func(f workflow.Future) {
 				running--
-				var res Result
+				var res api.Result
 				if err := f.Get(ctx, &res); err != nil {
 					failed = append(failed, stack+": "+message(err))
-					r.track.finish(step, StateFailed, message(err))
+					r.track.finish(step, api.StateFailed, message(err))
 					return
 				}
-				r.track.finish(step, StateDone, res.Outcome)
+				r.track.finish(step, api.StateDone, res.Outcome)
 			})
 		}
 		if running == 0 {
@@ -171,7 +172,7 @@ func (r *rollback) parentNotGroup() string {
 	ctx := anyWorker(r.ctx, "", 30*time.Second)
 	var ran policy.Execution
 	if err := workflow.ExecuteActivity(ctx, p.Execution, policy.ExecutionInput{
-		WorkflowID: parent.ID, RunID: parent.RunID, Types: []string{FleetWorkflow}, TaskQueue: info.TaskQueueName,
+		WorkflowID: parent.ID, RunID: parent.RunID, Types: []string{api.FleetWorkflow}, TaskQueue: info.TaskQueueName,
 	}).Get(ctx, &ran); err != nil {
 		return fmt.Sprintf("could not ask the server about the group rollback %s that started this one: %s", parent.ID, message(err))
 	}
@@ -187,7 +188,7 @@ func (r *rollback) parentNotGroup() string {
 // alone cannot make itself.
 func (r *rollback) groupApproved() bool {
 	parent := workflow.GetInfo(r.ctx).ParentWorkflowExecution
-	return r.req.Group != "" && r.req.GroupDecision != "" && parent != nil && parent.ID == GroupWorkflowID(r.req.Group)
+	return r.req.Group != "" && r.req.GroupDecision != "" && parent != nil && parent.ID == api.GroupWorkflowID(r.req.Group)
 }
 
 // versionGroupNamesBackups: from here a group's full rollback names, before its gate
@@ -201,7 +202,7 @@ const versionGroupNamesBackups = "group-names-backups"
 // rollback restores backups, and only a gate that waits for someone has them approved: a
 // P1 goes at once, each stack with its newest good backup, as a single stack's P1 does.
 func (r *rollback) nameGroupBackups(group config.GroupPlan) (map[string][]string, error) {
-	if r.req.Option != OptionFull || r.plan.Policy.Rule.DecisionTime == 0 || workflow.GetVersion(r.ctx, versionGroupNamesBackups, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+	if r.req.Option != api.OptionFull || r.plan.Policy.Rule.DecisionTime == 0 || workflow.GetVersion(r.ctx, versionGroupNamesBackups, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return nil, nil
 	}
 	var p *policy.Activities
@@ -234,5 +235,5 @@ func (r *rollback) nameGroupBackups(group config.GroupPlan) (map[string][]string
 			r.gate.backups = append(r.gate.backups, stack+":"+c.Name+" "+c.SHA256)
 		}
 	}
-	return named, r.track.detail(stepApproval, "for "+strings.Join(r.gate.backups, ", "))
+	return named, r.track.detail(api.StepApproval, "for "+strings.Join(r.gate.backups, ", "))
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // TestAGroupsApprovalNamesTheBackupOfEachStack: a full rollback of a group names, before
@@ -29,36 +30,36 @@ func TestAGroupsApprovalNamesTheBackupOfEachStack(t *testing.T) {
 		return []backup.Listed{{Object: objectNamed("b_3.tar.gz")}, {Object: objectNamed("b_2.tar.gz"), SHA256: sha('2')}, {Object: objectNamed("b_1.tar.gz"), SHA256: sha('1')}}, nil
 	})
 	r.RegisterWorkflow(Full)
-	var children []Request
-	r.OnWorkflow(Full, mock.Anything, mock.Anything).Return(func(ctx workflow.Context, req Request) (Result, error) {
+	var children []api.Request
+	r.OnWorkflow(Full, mock.Anything, mock.Anything).Return(func(ctx workflow.Context, req api.Request) (api.Result, error) {
 		children = append(children, req)
-		return Result{Stack: req.Stack, Outcome: "completed"}, nil
+		return api.Result{Stack: req.Stack, Outcome: "completed"}, nil
 	})
 	var gate []string
 	r.RegisterDelayedCallback(func() {
-		q, err := r.QueryWorkflow(ProgressQuery)
+		q, err := r.QueryWorkflow(api.ProgressQuery)
 		require.NoError(t, err)
-		var p Progress
+		var p api.Progress
 		require.NoError(t, q.Get(&p))
 		require.NotNil(t, p.Gate, "the group waits for approval")
 		gate = p.Gate.Backups
 	}, time.Minute)
 	var got string
 	r.RegisterDelayedCallback(func() {
-		r.UpdateWorkflow(DecideUpdate, "bob", &testsuite.TestUpdateCallback{
+		r.UpdateWorkflow(api.DecideUpdate, "bob", &testsuite.TestUpdateCallback{
 			OnAccept: func() {},
 			OnReject: func(err error) { got = "refused: " + err.Error() },
 			OnComplete: func(v any, err error) {
 				if err == nil {
-					got = v.(DecisionRecord).Reason
+					got = v.(api.DecisionRecord).Reason
 				}
 			},
-		}, Decision{Approver: "bob", Approve: true})
+		}, api.Decision{Approver: "bob", Approve: true})
 	}, 2*time.Minute)
 	req := groupRequest()
-	req.Option, req.Severity, req.Ref = OptionFull, "P2", ""
+	req.Option, req.Severity, req.Ref = api.OptionFull, "P2", ""
 
-	r.ExecuteWorkflow(Fleet, r.sign(t, req, GroupWorkflowID("markets")))
+	r.ExecuteWorkflow(Fleet, r.sign(t, req, api.GroupWorkflowID("markets")))
 
 	require.NoError(t, r.GetWorkflowError())
 	require.Len(t, listed, 2, "each stack's backups listed once, on its host")
@@ -89,10 +90,10 @@ func TestAStackOfAGroupRestoresOnlyWhatTheGroupApproved(t *testing.T) {
 			r := newRig(t, rigOptions{first: func(r *rig) {
 				r.RegisterWorkflowWithOptions(forgedGroup, workflow.RegisterOptions{Name: "ForgedFleet"})
 				var p *policy.Activities
-				r.OnActivity(p.Execution, mock.Anything, mock.Anything).Return(policy.Execution{Found: true, Type: FleetWorkflow, Queue: "default-test-taskqueue", Running: true, Ours: true}, nil)
+				r.OnActivity(p.Execution, mock.Anything, mock.Anything).Return(policy.Execution{Found: true, Type: api.FleetWorkflow, Queue: "default-test-taskqueue", Running: true, Ours: true}, nil)
 			}})
-			r.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: GroupWorkflowID("markets")})
-			req := request(OptionFull, "P2", "alice")
+			r.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: api.GroupWorkflowID("markets")})
+			req := request(api.OptionFull, "P2", "alice")
 			req.Group, req.GroupDecision, req.GroupBackups = "markets", "approved by bob (senior)", tc.named
 
 			r.ExecuteWorkflow("ForgedFleet", req)

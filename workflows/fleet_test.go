@@ -23,6 +23,7 @@ import (
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/identity"
 	"github.com/algotrendy/rewind/storage"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // fleetRig runs a group rollback of prod and staging whose stacks' rollbacks are mocked:
@@ -58,29 +59,29 @@ approvers:
 
 	var s testsuite.WorkflowTestSuite
 	r := &fleetRig{TestWorkflowEnvironment: s.NewTestWorkflowEnvironment(), alice: signer, nonces: nonces}
-	r.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: GroupWorkflowID("markets")})
+	r.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: api.GroupWorkflowID("markets")})
 	r.RegisterWorkflow(Fleet)
 	r.RegisterWorkflow(Quick)
 	r.RegisterActivity(&policy.Activities{Config: cfg, Host: "docker-1", Nonces: nonces})
 	r.RegisterActivity(&notify.Activities{})
 	var n *notify.Activities
 	r.OnActivity(n.Notify, mock.Anything, mock.Anything).Return(notify.Result{}, nil)
-	r.OnWorkflow(Quick, mock.Anything, mock.Anything).Return(func(ctx workflow.Context, req Request) (Result, error) {
+	r.OnWorkflow(Quick, mock.Anything, mock.Anything).Return(func(ctx workflow.Context, req api.Request) (api.Result, error) {
 		r.started = append(r.started, workflow.GetInfo(ctx).WorkflowExecution.ID)
-		return Result{Stack: req.Stack, Outcome: "completed"}, nil
+		return api.Result{Stack: req.Stack, Outcome: "completed"}, nil
 	})
 	return r
 }
 
-func groupRequest() Request {
-	return Request{Group: "markets", Option: OptionQuick, Severity: "P1", Reason: "API 500s after deploy", Requester: "alice", Ref: "v2.5"}
+func groupRequest() api.Request {
+	return api.Request{Group: "markets", Option: api.OptionQuick, Severity: "P1", Reason: "API 500s after deploy", Requester: "alice", Ref: "v2.5"}
 }
 
-func (r *fleetRig) sign(t *testing.T, req Request, workflowID string) Request {
+func (r *fleetRig) sign(t *testing.T, req api.Request, workflowID string) api.Request {
 	t.Helper()
 	nonce, err := identity.NewNonce()
 	require.NoError(t, err)
-	st := StartStatement(req, workflowID, time.Now().Add(5*time.Minute).UTC().Truncate(time.Second), nonce)
+	st := api.StartStatement(req, workflowID, time.Now().Add(5*time.Minute).UTC().Truncate(time.Second), nonce)
 	sig, err := identity.Sign(r.alice, st)
 	require.NoError(t, err)
 	req.Statement, req.Signature = string(st.Text()), sig
@@ -90,14 +91,14 @@ func (r *fleetRig) sign(t *testing.T, req Request, workflowID string) Request {
 func TestAGroupStartsOnlyAsItsGroupsWorkflowAndOnlyWhatItsRequesterSigned(t *testing.T) {
 	r := newFleetRig(t)
 	r.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "rewind-group-other"})
-	r.ExecuteWorkflow(Fleet, r.sign(t, groupRequest(), GroupWorkflowID("markets")))
+	r.ExecuteWorkflow(Fleet, r.sign(t, groupRequest(), api.GroupWorkflowID("markets")))
 	err := r.GetWorkflowError()
 	require.Equal(t, failure.BadInput, errorType(t, err))
 	require.ErrorContains(t, err, "a rollback of group markets runs only as workflow rewind-group-markets, not rewind-group-other")
 	require.Empty(t, r.started)
 
 	r = newFleetRig(t)
-	forged := r.sign(t, groupRequest(), GroupWorkflowID("markets"))
+	forged := r.sign(t, groupRequest(), api.GroupWorkflowID("markets"))
 	forged.Ref = "v1.0"
 	r.ExecuteWorkflow(Fleet, forged)
 	err = r.GetWorkflowError()
@@ -111,9 +112,9 @@ func TestAGroupStartsOnlyAsItsGroupsWorkflowAndOnlyWhatItsRequesterSigned(t *tes
 	require.Empty(t, r.started)
 
 	r = newFleetRig(t)
-	r.ExecuteWorkflow(Fleet, r.sign(t, groupRequest(), GroupWorkflowID("markets")))
+	r.ExecuteWorkflow(Fleet, r.sign(t, groupRequest(), api.GroupWorkflowID("markets")))
 	require.NoError(t, r.GetWorkflowError())
-	require.ElementsMatch(t, []string{WorkflowID("prod"), WorkflowID("staging")}, r.started, "each stack as its own workflow, the group's child")
+	require.ElementsMatch(t, []string{api.WorkflowID("prod"), api.WorkflowID("staging")}, r.started, "each stack as its own workflow, the group's child")
 	claims, err := r.nonces.List(context.Background(), "nonces/")
 	require.NoError(t, err)
 	require.Len(t, claims, 1, "the group's run claimed its start's nonce")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/algotrendy/rewind/activities/volume"
 	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // Steps of the full rollback with database restore (runbook Option 2).
@@ -25,11 +26,11 @@ const (
 // does the stack stop, the damaged data go into a forensic snapshot that is stored and
 // read back, and the staged data take its place. Any failure after the stop puts the
 // stack back as it was found.
-func Full(ctx workflow.Context, req Request) (Result, error) {
+func Full(ctx workflow.Context, req api.Request) (api.Result, error) {
 	table := fullSteps()
 	r, err := begin(ctx, req, linesOf(table)...)
 	if err != nil {
-		return Result{}, err
+		return api.Result{}, err
 	}
 	if len(r.plan.Target.Volumes) == 0 {
 		return r.end(temporal.NewNonRetryableApplicationError(fmt.Sprintf("stack %s names no volumes; a full rollback restores them", req.Stack), failure.BadInput, nil), "")
@@ -44,7 +45,7 @@ func fullSteps() []step[*fullRollback] {
 	return []step[*fullRollback]{
 		line(stepChecklist, (*fullRollback).checklist),
 		line(stepInspect, (*fullRollback).inspectVolumes),
-		marking((*fullRollback).prepareWhileApproving, stepPrepare, stepApproval),
+		marking((*fullRollback).prepareWhileApproving, stepPrepare, api.StepApproval),
 		line(stepStop, (*fullRollback).stopStack),
 		line(stepSwap, (*fullRollback).swapVolumes),
 		line(stepUp, (*fullRollback).startStack),

@@ -16,17 +16,18 @@ import (
 	"github.com/algotrendy/rewind/activities/volume"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/identity"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 func TestFullProvesTheBackupRestoresBeforeTheStackStopsAndKeepsTheRunbooksOrder(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	var got []string
-	r.decide(5*time.Minute, Decision{Approver: "bob", Approve: true}, &got)
+	r.decide(5*time.Minute, api.Decision{Approver: "bob", Approve: true}, &got)
 
-	r.ExecuteWorkflow(Full, request(OptionFull, "P2", "alice"))
+	r.ExecuteWorkflow(Full, request(api.OptionFull, "P2", "alice"))
 
 	require.NoError(t, r.GetWorkflowError())
-	var res Result
+	var res api.Result
 	require.NoError(t, r.GetWorkflowResult(&res))
 	require.Equal(t, []string{"accepted: approved by bob (senior) to restore db_data_2.tar.gz " + sha('2')}, got)
 	// The staging restore runs while the gate waits: those two go side by side.
@@ -50,7 +51,7 @@ func TestFullProvesTheBackupRestoresBeforeTheStackStopsAndKeepsTheRunbooksOrder(
 	p := r.progress()
 	require.Equal(t, "completed", p.Phase)
 	for _, s := range p.Steps {
-		require.Equal(t, StateDone, s.State, s.Name)
+		require.Equal(t, api.StateDone, s.State, s.Name)
 	}
 }
 
@@ -58,10 +59,10 @@ func TestFullFallsBackToAnOlderBackupWhenTheNewestDoesNotRestoreAndNothingStopsM
 	r := newRig(t, rigOptions{})
 	r.fail["prepare db_data_2.tar.gz"] = temporal.NewNonRetryableApplicationError("backup db_data_2.tar.gz: entry \"v/_data/../../etc\" climbs out", failure.UnsafeEntry, nil)
 
-	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+	r.ExecuteWorkflow(Full, request(api.OptionFull, "P1", "alice"))
 
 	require.NoError(t, r.GetWorkflowError())
-	var res Result
+	var res api.Result
 	require.NoError(t, r.GetWorkflowResult(&res))
 	require.Equal(t, "restored db_data_1.tar.gz", res.Notice)
 	require.Less(t, r.index("prepare db_data_1.tar.gz"), r.index("stop"), "the stack stops only once a backup restored whole")
@@ -75,7 +76,7 @@ func TestFullWithNoBackupThatRestoresChangesNothing(t *testing.T) {
 	bad := temporal.NewNonRetryableApplicationError("damaged halfway", failure.CorruptBackup, nil)
 	r.fail["prepare db_data_2.tar.gz"], r.fail["prepare db_data_1.tar.gz"] = bad, bad
 
-	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+	r.ExecuteWorkflow(Full, request(api.OptionFull, "P1", "alice"))
 
 	err := r.GetWorkflowError()
 	require.Equal(t, failure.NoGoodBackup, errorType(t, err))
@@ -87,7 +88,7 @@ func TestFullPutsTheStackBackWhenAStepFailsAfterTheVolumeWasRemoved(t *testing.T
 	r := newRig(t, rigOptions{copy: true})
 	r.fail["copy into db_data"] = temporal.NewNonRetryableApplicationError("the engine refused the copy", "EngineRefused", nil)
 
-	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+	r.ExecuteWorkflow(Full, request(api.OptionFull, "P1", "alice"))
 
 	err := r.GetWorkflowError()
 	require.Equal(t, "EngineRefused", errorType(t, err))
@@ -105,7 +106,7 @@ func TestFullFailedVerificationPutsTheDamagedDataBackNamingTheCheck(t *testing.T
 	r := newRig(t, rigOptions{})
 	r.report = VerifyReport{Checks: []CheckResult{{Name: "data integrity", Passed: false, Evidence: "SELECT COUNT(*) FROM market_data → 0"}}}
 
-	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+	r.ExecuteWorkflow(Full, request(api.OptionFull, "P1", "alice"))
 
 	err := r.GetWorkflowError()
 	require.Equal(t, failure.VerificationFailed, errorType(t, err))
@@ -158,7 +159,7 @@ func TestAPutBackAfterTheStartStopsTheStackFirst(t *testing.T) {
 					r.fail["verify"] = tc.err
 				}
 
-				r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+				r.ExecuteWorkflow(Full, request(api.OptionFull, "P1", "alice"))
 
 				err := r.GetWorkflowError()
 				require.Error(t, err)
@@ -185,7 +186,7 @@ func TestAPutBackSaysWhenTheStackIsNotHealthyAfterIt(t *testing.T) {
 		})
 	}})
 
-	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+	r.ExecuteWorkflow(Full, request(api.OptionFull, "P1", "alice"))
 
 	err := r.GetWorkflowError()
 	require.Equal(t, failure.NotHealthy, errorType(t, err))
@@ -214,7 +215,7 @@ func TestAPutBackThatCannotStopTheStackLeavesTheDataWhereTheServerRuns(t *testin
 	}})
 	r.report = VerifyReport{Checks: []CheckResult{{Name: "data integrity", Passed: false, Evidence: "0"}}}
 
-	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+	r.ExecuteWorkflow(Full, request(api.OptionFull, "P1", "alice"))
 
 	err := r.GetWorkflowError()
 	require.Contains(t, err.Error(), "could not put back: what it started stopped (the engine timed out), volume db_data back in place (refuse to unswap volume db_data by rename: volume db_data is mounted by running container algotrendy_v26_db_1; stop it first); put back: the stack started again; the stack is healthy")
@@ -228,7 +229,7 @@ func TestARunThatBeganBeforeTheStopUndoPutsBackAsItDid(t *testing.T) {
 	r.OnGetVersion(versionRunningState, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
 	r.report = VerifyReport{Checks: []CheckResult{{Name: "data integrity", Passed: false, Evidence: "0"}}}
 
-	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+	r.ExecuteWorkflow(Full, request(api.OptionFull, "P1", "alice"))
 
 	require.ErrorContains(t, r.GetWorkflowError(), "put back: volume db_data back in place, the stack started again; evidence")
 	require.Equal(t, []string{"unswap db_data", "compose up", "notify failed", "remove staging"}, r.calls[r.index("verify")+1:])
@@ -238,10 +239,10 @@ func TestTheForensicVolumeStaysWhenItsSnapshotCannotBeStored(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	r.fail["snapshot rewind-forensic-defaultt-db_data"] = temporal.NewNonRetryableApplicationError("evidence store refused", "BackupStoreConfig", nil)
 
-	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+	r.ExecuteWorkflow(Full, request(api.OptionFull, "P1", "alice"))
 
 	require.NoError(t, r.GetWorkflowError(), "the stack is restored and verified: nothing is put back")
-	var res Result
+	var res api.Result
 	require.NoError(t, r.GetWorkflowResult(&res))
 	require.Contains(t, res.Notice, "the damaged data is kept in volume rewind-forensic-defaultt-db_data: its snapshot could not be stored")
 	require.False(t, r.ran("remove volume rewind-forensic-defaultt-db_data"), "the forensic volume is freed only after its snapshot is stored")
@@ -251,7 +252,7 @@ func TestTheForensicVolumeStaysWhenItsSnapshotCannotBeStored(t *testing.T) {
 func TestFullWithNoPutBackLeavesTheStackAsTheFailureLeftIt(t *testing.T) {
 	r := newRig(t, rigOptions{copy: true})
 	r.fail["copy into db_data"] = errors.New("disk full")
-	req := request(OptionFull, "P1", "alice")
+	req := request(api.OptionFull, "P1", "alice")
 	req.NoPutBack = true
 
 	r.ExecuteWorkflow(Full, req)
@@ -264,7 +265,7 @@ func TestFullWithNoPutBackLeavesTheStackAsTheFailureLeftIt(t *testing.T) {
 func TestNoPutBackAfterARename(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	r.fail["wait healthy"] = temporal.NewNonRetryableApplicationError("api (unhealthy)", "NotHealthy", nil)
-	req := request(OptionFull, "P1", "alice")
+	req := request(api.OptionFull, "P1", "alice")
 	req.NoPutBack = true
 	r.ExecuteWorkflow(Full, req)
 	require.ErrorContains(t, r.GetWorkflowError(), "left as it is (--no-put-back): to put back: the stack started again, volume db_data back in place")
@@ -275,7 +276,7 @@ func TestFullRestoresEveryVolumeAndAFailureInTheSecondPutsBothBack(t *testing.T)
 	r := newRig(t, rigOptions{volumes: []string{"db_data", "cache_data"}})
 	r.fail["swap cache_data"] = temporal.NewNonRetryableApplicationError("mover refused", failure.BadInput, nil)
 
-	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+	r.ExecuteWorkflow(Full, request(api.OptionFull, "P1", "alice"))
 
 	err := r.GetWorkflowError()
 	require.ErrorContains(t, err, "put back and healthy: volume cache_data back in place, volume db_data back in place, the stack started again")
@@ -288,10 +289,10 @@ func TestFullOfTwoVolumesFallsBackPerVolume(t *testing.T) {
 	r := newRig(t, rigOptions{volumes: []string{"db_data", "cache_data"}})
 	r.fail["prepare cache_data_2.tar.gz"] = temporal.NewNonRetryableApplicationError("sha256 differs", failure.ChecksumMismatch, nil)
 
-	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+	r.ExecuteWorkflow(Full, request(api.OptionFull, "P1", "alice"))
 
 	require.NoError(t, r.GetWorkflowError())
-	var res Result
+	var res api.Result
 	require.NoError(t, r.GetWorkflowResult(&res))
 	require.Equal(t, "restored db_data_2.tar.gz, cache_data_1.tar.gz", res.Notice)
 }
@@ -303,7 +304,7 @@ func TestCancelledAfterTheSwapPutsTheOldDataBack(t *testing.T) {
 	}})
 	r.RegisterDelayedCallback(r.CancelWorkflow, 10*time.Minute)
 
-	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+	r.ExecuteWorkflow(Full, request(api.OptionFull, "P1", "alice"))
 
 	require.True(t, temporal.IsCanceledError(r.GetWorkflowError()))
 	require.Equal(t, []string{"stop", "remove volume db_data", "create volume db_data", "restore db_data from failed_deployment_db_data.tar.gz", "compose up", "wait healthy", "notify failed", "remove staging"},
@@ -314,7 +315,7 @@ func TestCancelledWhileWaitingForApprovalRemovesTheStagingVolumeAndNothingElse(t
 	r := newRig(t, rigOptions{})
 	r.RegisterDelayedCallback(r.CancelWorkflow, time.Minute)
 
-	r.ExecuteWorkflow(Full, request(OptionFull, "P2", "alice"))
+	r.ExecuteWorkflow(Full, request(api.OptionFull, "P2", "alice"))
 
 	require.True(t, temporal.IsCanceledError(r.GetWorkflowError()))
 	require.False(t, r.ran("stop"))
@@ -324,13 +325,13 @@ func TestCancelledWhileWaitingForApprovalRemovesTheStagingVolumeAndNothingElse(t
 func TestApprovalRefusesWhoMayNotDecideWithoutATraceAndKeepsWaiting(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	var got []string
-	r.decide(1*time.Minute, Decision{Approver: "alice", Approve: true}, &got)
-	r.decide(2*time.Minute, Decision{Approver: "mallory", Approve: true}, &got)
-	r.decide(3*time.Minute, Decision{Approver: "erin", Approve: true}, &got)
-	r.decide(4*time.Minute, Decision{Approver: "bob", Approve: false}, &got)
-	r.decide(5*time.Minute, Decision{Approver: "carol", Approve: true}, &got)
+	r.decide(1*time.Minute, api.Decision{Approver: "alice", Approve: true}, &got)
+	r.decide(2*time.Minute, api.Decision{Approver: "mallory", Approve: true}, &got)
+	r.decide(3*time.Minute, api.Decision{Approver: "erin", Approve: true}, &got)
+	r.decide(4*time.Minute, api.Decision{Approver: "bob", Approve: false}, &got)
+	r.decide(5*time.Minute, api.Decision{Approver: "carol", Approve: true}, &got)
 
-	r.ExecuteWorkflow(Full, request(OptionFull, "P3", "alice"))
+	r.ExecuteWorkflow(Full, request(api.OptionFull, "P3", "alice"))
 
 	require.NoError(t, r.GetWorkflowError())
 	require.Equal(t, []string{
@@ -351,16 +352,16 @@ func TestApprovalRefusesWhoMayNotDecideWithoutATraceAndKeepsWaiting(t *testing.T
 func TestSignedDecisionsAreCheckedFieldByField(t *testing.T) {
 	r := newRig(t, rigOptions{signatures: true})
 	bob := r.people["bob"]
-	right := identity.Statement{WorkflowID: WorkflowID("prod"), RunID: testRunID, Severity: "P2", Backup: sha('2')}
+	right := identity.Statement{WorkflowID: api.WorkflowID("prod"), RunID: testRunID, Severity: "P2", Backup: sha('2')}
 	wrongRun, wrongWorkflow, wrongBackup, expired := right, right, right, right
 	wrongRun.RunID = "another-run"
-	wrongWorkflow.WorkflowID = WorkflowID("staging")
+	wrongWorkflow.WorkflowID = api.WorkflowID("staging")
 	wrongBackup.Backup = sha('1')
 	expired.Expires = time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
 	byErin := r.signed(r.people["erin"], true, right)
 	byErin.Approver = "bob"
 	var got []string
-	r.decide(1*time.Minute, Decision{Approver: "bob", Approve: true}, &got)
+	r.decide(1*time.Minute, api.Decision{Approver: "bob", Approve: true}, &got)
 	r.decide(2*time.Minute, r.signed(bob, true, wrongRun), &got)
 	r.decide(3*time.Minute, r.signed(bob, true, wrongWorkflow), &got)
 	r.decide(4*time.Minute, r.signed(bob, true, wrongBackup), &got)
@@ -368,7 +369,7 @@ func TestSignedDecisionsAreCheckedFieldByField(t *testing.T) {
 	r.decide(6*time.Minute, byErin, &got)
 	r.decide(7*time.Minute, r.signed(bob, true, right), &got)
 
-	r.ExecuteWorkflow(Full, r.signedRequest(request(OptionFull, "P2", "alice")))
+	r.ExecuteWorkflow(Full, r.signedRequest(request(api.OptionFull, "P2", "alice")))
 
 	require.NoError(t, r.GetWorkflowError())
 	require.Len(t, got, 7)
@@ -389,10 +390,10 @@ func TestAnApprovalIsForTheBackupsItNamesAndAFallbackAsksAgain(t *testing.T) {
 	}})
 	var got []string
 	// bob approves while the newest backup is still being restored into staging.
-	r.decide(time.Minute, Decision{Approver: "bob", Approve: true}, &got)
-	r.decide(10*time.Minute, Decision{Approver: "carol", Approve: true}, &got)
+	r.decide(time.Minute, api.Decision{Approver: "bob", Approve: true}, &got)
+	r.decide(10*time.Minute, api.Decision{Approver: "carol", Approve: true}, &got)
 
-	r.ExecuteWorkflow(Full, request(OptionFull, "P2", "alice"))
+	r.ExecuteWorkflow(Full, request(api.OptionFull, "P2", "alice"))
 
 	require.NoError(t, r.GetWorkflowError())
 	require.Equal(t, []string{
@@ -404,7 +405,7 @@ func TestAnApprovalIsForTheBackupsItNamesAndAFallbackAsksAgain(t *testing.T) {
 func TestNoDecisionEscalatesAtTheDecisionTimeAndGivesUpAtTheHardDeadline(t *testing.T) {
 	r := newRig(t, rigOptions{})
 
-	r.ExecuteWorkflow(Full, request(OptionFull, "P2", "alice"))
+	r.ExecuteWorkflow(Full, request(api.OptionFull, "P2", "alice"))
 
 	err := r.GetWorkflowError()
 	require.Equal(t, failure.NoDecision, errorType(t, err))
@@ -419,9 +420,9 @@ func TestNoDecisionEscalatesAtTheDecisionTimeAndGivesUpAtTheHardDeadline(t *test
 func TestRejectionEndsTheRollbackWithoutTouchingAnything(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	var got []string
-	r.decide(time.Minute, Decision{Approver: "bob", Approve: false, Reason: "the backup is a day old"}, &got)
+	r.decide(time.Minute, api.Decision{Approver: "bob", Approve: false, Reason: "the backup is a day old"}, &got)
 
-	r.ExecuteWorkflow(Full, request(OptionFull, "P2", "alice"))
+	r.ExecuteWorkflow(Full, request(api.OptionFull, "P2", "alice"))
 
 	err := r.GetWorkflowError()
 	require.Equal(t, failure.Rejected, errorType(t, err))
@@ -435,7 +436,7 @@ func TestTheRequesterNeedsTheP1RoleAndToBeInThePolicy(t *testing.T) {
 		{"P2", "mallory", "mallory is not in this worker's policy"},
 	} {
 		r := newRig(t, rigOptions{})
-		r.ExecuteWorkflow(Full, request(OptionFull, tc.severity, tc.requester))
+		r.ExecuteWorkflow(Full, request(api.OptionFull, tc.severity, tc.requester))
 		err := r.GetWorkflowError()
 		require.Equal(t, failure.NotAuthorized, errorType(t, err))
 		require.Contains(t, err.Error(), tc.want)
@@ -445,7 +446,7 @@ func TestTheRequesterNeedsTheP1RoleAndToBeInThePolicy(t *testing.T) {
 
 func TestAStackTheWorkerDoesNotKnowIsRefusedBeforeAnything(t *testing.T) {
 	r := newRig(t, rigOptions{})
-	req := request(OptionFull, "P1", "alice")
+	req := request(api.OptionFull, "P1", "alice")
 	req.Stack = "staging"
 	r.ExecuteWorkflow(Full, req)
 	err := r.GetWorkflowError()
@@ -455,18 +456,18 @@ func TestAStackTheWorkerDoesNotKnowIsRefusedBeforeAnything(t *testing.T) {
 
 func TestUnsignedStartIsRefusedWhenSignaturesAreRequired(t *testing.T) {
 	r := newRig(t, rigOptions{signatures: true})
-	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+	r.ExecuteWorkflow(Full, request(api.OptionFull, "P1", "alice"))
 	err := r.GetWorkflowError()
 	require.Equal(t, failure.NotAuthorized, errorType(t, err))
 	require.Contains(t, err.Error(), "alice has keys: sign with ssh-agent or --key")
 	require.Empty(t, r.calls)
 
 	r = newRig(t, rigOptions{signatures: true})
-	r.ExecuteWorkflow(Full, r.signedRequest(request(OptionFull, "P1", "alice")))
+	r.ExecuteWorkflow(Full, r.signedRequest(request(api.OptionFull, "P1", "alice")))
 	require.NoError(t, r.GetWorkflowError())
 
 	r = newRig(t, rigOptions{signatures: true})
-	req := r.signedRequest(request(OptionFull, "P1", "alice"))
+	req := r.signedRequest(request(api.OptionFull, "P1", "alice"))
 	req.Requester = "bob"
 	r.ExecuteWorkflow(Full, req)
 	require.ErrorContains(t, r.GetWorkflowError(), "bob's signature is refused: signing key is not allowed", "a start signed with someone else's key")
@@ -478,7 +479,7 @@ func TestUnsignedStartIsRefusedWhenSignaturesAreRequired(t *testing.T) {
 func TestARequestCarryingATargetOrPolicyRunsTheWorkersOwn(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	req := map[string]any{
-		"Stack": "prod", "Option": OptionFull, "Severity": "P1", "Reason": "market_data corrupted", "Requester": "alice",
+		"Stack": "prod", "Option": api.OptionFull, "Severity": "P1", "Reason": "market_data corrupted", "Requester": "alice",
 		"Target":    map[string]any{"Volumes": []string{"payments_db"}, "ComposeCommand": []string{"sh", "-c", "touch /tmp/owned"}},
 		"HostQueue": "rewind@other-host",
 		"Policy":    map[string]any{"Rule": map[string]any{"Role": "engineering-manager"}},
@@ -507,7 +508,7 @@ func TestAPutBackWaitsOnAStackFoundBrokenOnlyAGlance(t *testing.T) {
 		})
 	}})
 
-	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+	r.ExecuteWorkflow(Full, request(api.OptionFull, "P1", "alice"))
 
 	err := r.GetWorkflowError()
 	require.Equal(t, []time.Duration{5 * time.Minute, glance}, waits, "the rollback's own wait is the stack's health timeout; the put-back's a glance")
@@ -522,7 +523,7 @@ func TestStagedDataThatCannotFitStopsNothing(t *testing.T) {
 	r := newRig(t, rigOptions{copy: true})
 	r.fail["room db_data"] = temporal.NewNonRetryableApplicationError("the backup restores to 16.0 MiB, and volume db_data cannot take it by rename: its filesystem has 7.2 MiB free. Nothing was stopped", failure.NoSpace, nil)
 
-	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+	r.ExecuteWorkflow(Full, request(api.OptionFull, "P1", "alice"))
 
 	err := r.GetWorkflowError()
 	require.Equal(t, failure.NoSpace, errorType(t, err))

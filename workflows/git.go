@@ -9,6 +9,7 @@ import (
 
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // stepBuild is the runbook's `docker build` of the version checked out.
@@ -16,7 +17,7 @@ const stepBuild = "Build the image of that version"
 
 // Git is the runbook's Option 3: keep local changes, check out a tag or commit (or reset
 // the branch), rebuild the image from that version and start it.
-func Git(ctx workflow.Context, req Request) (Result, error) {
+func Git(ctx workflow.Context, req api.Request) (api.Result, error) {
 	return rollBackCode(ctx, req, gitSteps(), (*rollback).buildAllowed)
 }
 

@@ -20,7 +20,7 @@ import (
 	"github.com/algotrendy/rewind/activities/probe"
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/failure"
-	"github.com/algotrendy/rewind/identity"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // guardOwnsItsState versions the checks of who started a guard and of the state it was
@@ -33,91 +33,8 @@ const guardOwnsItsState = "guard-owns-its-state"
 // replay as they ran.
 const guardActsOnWhatLasts = "guard-acts-on-what-lasts"
 
-// GuardRequest starts watching a deploy. Like a rollback request, it names only what the
-// operator decides; what to sample and the limits come from the worker's configuration.
-type GuardRequest struct {
-	Stack string
-	// Requester started the guard, and so lets it start the stack's guard rollback at
-	// P1: they must be a person of the worker's policy who may start that rollback.
-	Requester string
-	// Version is what was deployed, for the record.
-	Version     string `json:",omitempty"`
-	RequestedAt time.Time
-	// Window and Interval override the stack's guard settings.
-	Window   time.Duration `json:",omitempty"`
-	Interval time.Duration `json:",omitempty"`
-	// State is what the guard learnt before it continued as new; nil on a fresh start,
-	// which refuses one.
-	State *GuardState `json:",omitempty"`
-	// Statement is the requester's signed identity.Statement ("start <guard option>", P1,
-	// for the guard's workflow ID) and Signature its SSHSIG, when the policy or their
-	// keys ask for one: a guard may start that rollback.
-	Statement string `json:",omitempty"`
-	Signature string `json:",omitempty"`
-}
-
-// GuardState is what the guard carries from sample to sample.
-type GuardState struct {
-	Until   time.Time
-	Samples int
-	// Baseline holds the first samples' latencies; Memory the recent memory readings.
-	Baseline []time.Duration `json:",omitempty"`
-	Memory   []MemoryPoint   `json:",omitempty"`
-	// HealthFailures counts failed health checks in a row; DownSince when a container
-	// was first seen down (zero while all are up); Restarts0 the restarts at the start.
-	HealthFailures int
-	DownSince      time.Time `json:",omitzero"`
-	Restarts0      int
-	Started        bool
-	// LastLook is when the logs were last read; Began when the guard's first run began,
-	// so its first look reads only what happened since.
-	LastLook time.Time `json:",omitzero"`
-	Began    time.Time `json:",omitzero"`
-	// Recorded are the minor findings noted so far, once per criterion.
-	Recorded []string `json:",omitempty"`
-	// Runs are each criterion's current run of samples above its limit.
-	Runs []CriterionRun `json:",omitempty"`
-	// Acted is the rollback this guard started ("workflow/run"): it acts once, and again
-	// only when a person starts a new guard. Counted are the criteria that counted.
-	Acted   string   `json:",omitempty"`
-	Outcome string   `json:",omitempty"`
-	Counted []string `json:",omitempty"`
-}
-
-// CriterionRun is a criterion's run of samples in a row above its limit: when it began,
-// how many, and their values (the last seriesPoints of them).
-type CriterionRun struct {
-	Criterion string
-	Since     time.Time `json:",omitzero"`
-	Count     int       `json:",omitempty"`
-	Series    []Point   `json:",omitempty"`
-	// Last is the measure's latest value, known or not.
-	Last  float64
-	Known bool `json:",omitempty"`
-}
-
-// Point is one value of a measure.
-type Point struct {
-	At    time.Time
-	Value float64
-}
-
 // seriesPoints bounds the values a run keeps for the report.
 const seriesPoints = 60
-
-// MemoryPoint is one reading of the containers' memory.
-type MemoryPoint struct {
-	At    time.Time
-	Bytes int64
-}
-
-// GuardResult is how a guard ended.
-type GuardResult struct {
-	Outcome string
-	// Rollback is the rollback it started, if any.
-	Rollback string   `json:",omitempty"`
-	Findings []string `json:",omitempty"`
-}
 
 // GuardSample is one look at the stack.
 type GuardSample struct {
@@ -132,8 +49,8 @@ type finding struct {
 	config.Criterion
 	Value float64
 	// Count is how many samples in a row it held; Series their latest values.
-	Count  int     `json:",omitempty"`
-	Series []Point `json:",omitempty"`
+	Count  int         `json:",omitempty"`
+	Series []api.Point `json:",omitempty"`
 }
 
 func (f finding) String() string {
@@ -165,11 +82,11 @@ const samplesPerRun = 200
 // critical finding starts the configured rollback at P1 on its own behalf, on a major one
 // proposes it at P2 for approval, and records minor ones. It ends quietly when the window
 // passes, or when someone starts a rollback of the stack by hand.
-func Guard(ctx workflow.Context, req GuardRequest) (GuardResult, error) {
+func Guard(ctx workflow.Context, req api.GuardRequest) (api.GuardResult, error) {
 	g := &guard{ctx: ctx, req: req}
 	t, err := newTracker(ctx, fmt.Sprintf("guard of %s %s, started by %s", req.Stack, req.Version, req.Requester))
 	if err != nil {
-		return GuardResult{}, err
+		return api.GuardResult{}, err
 	}
 	g.track = t
 	g.checked = workflow.GetVersion(ctx, guardOwnsItsState, workflow.DefaultVersion, 1) >= 1
@@ -179,30 +96,30 @@ func Guard(ctx workflow.Context, req GuardRequest) (GuardResult, error) {
 			"a guard's state is its own: this start of the guard of %s carries one (%d samples), which only the guard's own continue-as-new may; start it without State (`rewind guard` or `rewind deployed`); nothing was sampled or started",
 			req.Stack, req.State.Samples), failure.BadInput, nil)
 		t.end("failed", message(err))
-		return GuardResult{}, err
+		return api.GuardResult{}, err
 	}
 	if err := g.resolve(); err != nil {
 		t.end("failed", message(err))
-		return GuardResult{}, err
+		return api.GuardResult{}, err
 	}
 	if g.checked {
 		if err := g.admit(); err != nil {
 			t.end("failed", message(err))
-			return GuardResult{}, err
+			return api.GuardResult{}, err
 		}
 	}
 	for _, c := range g.criteria {
-		g.criterionLine(g.label(c)).State = StateRunning
+		g.criterionLine(g.label(c)).State = api.StateRunning
 	}
 	st := req.State
 	if st == nil {
-		st = &GuardState{Until: workflow.Now(ctx).Add(g.window)}
+		st = &api.GuardState{Until: workflow.Now(ctx).Add(g.window)}
 		if g.checked {
 			st.Began = workflow.GetInfo(ctx).WorkflowStartTime
 		}
 	}
 	g.state = st
-	byHand := workflow.GetSignalChannel(ctx, RollbackStartedSignal)
+	byHand := workflow.GetSignalChannel(ctx, api.RollbackStartedSignal)
 	for run := 0; ; run++ {
 		if !workflow.Now(ctx).Before(st.Until) {
 			return g.quiet(), nil
@@ -215,7 +132,7 @@ func Guard(ctx workflow.Context, req GuardRequest) (GuardResult, error) {
 				// start is used once.
 				next.Statement, next.Signature = "", ""
 			}
-			return GuardResult{}, workflow.NewContinueAsNewError(ctx, Guard, next)
+			return api.GuardResult{}, workflow.NewContinueAsNewError(ctx, Guard, next)
 		}
 		began := workflow.Now(ctx)
 		sample, err := g.sample()
@@ -226,7 +143,7 @@ func Guard(ctx workflow.Context, req GuardRequest) (GuardResult, error) {
 					g.settle()
 				}
 				t.end("failed", message(err))
-				return GuardResult{}, err
+				return api.GuardResult{}, err
 			}
 		} else if g.lasting {
 			if res, done, err := g.onFindings(g.judgeLasting(sample), sample); done {
@@ -275,7 +192,7 @@ func Guard(ctx workflow.Context, req GuardRequest) (GuardResult, error) {
 		if stopped && !g.checked {
 			outcome := "stopped: " + cmp.Or(who, "someone") + " started a rollback of " + req.Stack + " by hand"
 			t.end(outcome, "")
-			return GuardResult{Outcome: outcome}, nil
+			return api.GuardResult{Outcome: outcome}, nil
 		}
 		// A stop signal counts only with a rollback behind it; one without keeps the
 		// cadence, so a stream of them cannot make the guard look more often, or less.
@@ -284,7 +201,7 @@ func Guard(ctx workflow.Context, req GuardRequest) (GuardResult, error) {
 			if outcome, ok := g.byHand(who); ok {
 				g.settle()
 				t.end(outcome, "")
-				return GuardResult{Outcome: outcome, Rollback: st.Acted}, nil
+				return api.GuardResult{Outcome: outcome, Rollback: st.Acted}, nil
 			}
 			if !due {
 				wait.Select(ctx)
@@ -295,13 +212,13 @@ func Guard(ctx workflow.Context, req GuardRequest) (GuardResult, error) {
 
 type guard struct {
 	ctx      workflow.Context
-	req      GuardRequest
+	req      api.GuardRequest
 	track    *tracker
 	plan     config.Plan
 	criteria []config.Criterion
 	window   time.Duration
 	interval time.Duration
-	state    *GuardState
+	state    *api.GuardState
 	// checked says this run checks its starter, its state and stop signals; lasting that
 	// it judges criteria over their windows, acts once and leaves their final states.
 	checked, lasting bool
@@ -346,7 +263,7 @@ func (g *guard) resolve() error {
 func (g *guard) admit() error {
 	info := workflow.GetInfo(g.ctx)
 	if prev := info.ContinuedExecutionRunID; prev != "" {
-		ran, err := g.execution(policy.ExecutionInput{WorkflowID: info.WorkflowExecution.ID, RunID: prev, Types: []string{guardWorkflowName}, TaskQueue: info.TaskQueueName})
+		ran, err := g.execution(policy.ExecutionInput{WorkflowID: info.WorkflowExecution.ID, RunID: prev, Types: []string{api.GuardWorkflow}, TaskQueue: info.TaskQueueName})
 		if err != nil {
 			return fmt.Errorf("look up the run this guard continued: %w", err)
 		}
@@ -358,7 +275,7 @@ func (g *guard) admit() error {
 		// That guard admitted its starter when it began.
 		return nil
 	}
-	r := &rollback{ctx: g.ctx, plan: g.plan, track: g.track, req: guardAuthority(g.req.Stack, g.plan.Target.Guard.Option, g.req.Requester), subject: g.req.Stack}
+	r := &rollback{ctx: g.ctx, plan: g.plan, track: g.track, req: api.GuardAuthority(g.req.Stack, g.plan.Target.Guard.Option, g.req.Requester), subject: g.req.Stack}
 	r.req.Severity, r.req.RequestedAt, r.req.Statement, r.req.Signature = g.plan.Policy.Severity, g.req.RequestedAt, g.req.Statement, g.req.Signature
 	err := r.admit()
 	if appErr, ok := errors.AsType[*temporal.ApplicationError](err); ok {
@@ -367,19 +284,6 @@ func (g *guard) admit() error {
 			r.req.Option, g.req.Stack, appErr.Message()), appErr.Type(), nil)
 	}
 	return err
-}
-
-// guardAuthority is what starting a guard authorizes: the stack's guard option at P1, in
-// the starter's name. Its statement is for the guard's workflow ID, so it starts nothing
-// by itself.
-func guardAuthority(stack, option, requester string) Request {
-	return Request{Stack: stack, Option: option, Severity: "P1", Requester: requester}
-}
-
-// GuardStartStatement is what a guard's starter signs when the policy or their keys ask
-// for a signature (the CLI signs it; the guard checks it as a rollback checks its start).
-func GuardStartStatement(stack, option, requester string, expires time.Time, nonce string) identity.Statement {
-	return StartStatement(guardAuthority(stack, option, requester), GuardWorkflowID(stack), expires, nonce)
 }
 
 // execution asks the server, through the client of the worker running this code, about a
@@ -405,18 +309,18 @@ const (
 // takes. A signal with nothing behind it is recorded and the guard goes on.
 func (g *guard) byHand(who string) (string, bool) {
 	var rollbacks []string
-	for _, o := range []string{OptionQuick, OptionFull, OptionGit, OptionEmergency} {
-		name, _ := WorkflowName(o)
+	for _, o := range []string{api.OptionQuick, api.OptionFull, api.OptionGit, api.OptionEmergency} {
+		name, _ := api.WorkflowName(o)
 		rollbacks = append(rollbacks, name)
 	}
-	in := policy.ExecutionInput{WorkflowID: WorkflowID(g.req.Stack), Types: rollbacks, TaskQueue: workflow.GetInfo(g.ctx).TaskQueueName, ProgressQuery: ProgressQuery,
-		Stack: g.req.Stack, GroupIDPrefix: GroupWorkflowID(""), GroupType: FleetWorkflow}
+	in := policy.ExecutionInput{WorkflowID: api.WorkflowID(g.req.Stack), Types: rollbacks, TaskQueue: workflow.GetInfo(g.ctx).TaskQueueName, ProgressQuery: api.ProgressQuery,
+		Stack: g.req.Stack, GroupIDPrefix: api.GroupWorkflowID(""), GroupType: api.FleetWorkflow}
 	deadline := workflow.Now(g.ctx).Add(admissionWait)
 	for {
 		ran, err := g.execution(in)
 		id := cmp.Or(ran.WorkflowID, in.WorkflowID)
 		if err == nil && g.state.Acted != "" && g.state.Acted == id+"/"+ran.RunID {
-			g.notice(fmt.Sprintf("ignored a %s signal from %q: %s run %s is the rollback this guard started; the guard holds", RollbackStartedSignal, who, id, ran.RunID))
+			g.notice(fmt.Sprintf("ignored a %s signal from %q: %s run %s is the rollback this guard started; the guard holds", api.RollbackStartedSignal, who, id, ran.RunID))
 			return "", false
 		}
 		var why string
@@ -440,7 +344,7 @@ func (g *guard) byHand(who string) (string, bool) {
 				continue
 			}
 		}
-		g.notice(fmt.Sprintf("ignored a %s signal from %q: %s; the guard goes on", RollbackStartedSignal, who, why))
+		g.notice(fmt.Sprintf("ignored a %s signal from %q: %s; the guard goes on", api.RollbackStartedSignal, who, why))
 		return "", false
 	}
 }
@@ -501,7 +405,7 @@ func (g *guard) judge(s GuardSample) []finding {
 			step.Detail = "not measured yet"
 		case v > c.Above:
 			fired = append(fired, finding{Criterion: c, Value: v})
-			step.State, step.Detail = StateFailed, fmt.Sprintf("%s at %s", formatMeasure(c.Measure, v), s.At.Format(time.TimeOnly))
+			step.State, step.Detail = api.StateFailed, fmt.Sprintf("%s at %s", formatMeasure(c.Measure, v), s.At.Format(time.TimeOnly))
 		default:
 			step.Detail = "now " + formatMeasure(c.Measure, v)
 		}
@@ -514,7 +418,7 @@ func (g *guard) judge(s GuardSample) []finding {
 
 // measure updates the guard's state with a sample and returns each measure's value; a
 // measure not known yet (no baseline, too few readings) is absent.
-func measure(st *GuardState, s GuardSample, guard config.Guard, dataQuery bool) map[string]float64 {
+func measure(st *api.GuardState, s GuardSample, guard config.Guard, dataQuery bool) map[string]float64 {
 	v := map[string]float64{}
 	if !st.Started {
 		st.Started, st.Restarts0 = true, s.Containers.Restarts
@@ -552,7 +456,7 @@ func measure(st *GuardState, s GuardSample, guard config.Guard, dataQuery bool) 
 			v["latency_ratio"] = float64(s.API.Latency) / float64(max(median(st.Baseline), guard.LatencyFloor, 1))
 		}
 	}
-	st.Memory = append(st.Memory, MemoryPoint{At: s.At, Bytes: s.Containers.Memory})
+	st.Memory = append(st.Memory, api.MemoryPoint{At: s.At, Bytes: s.Containers.Memory})
 	if len(st.Memory) > memoryPoints {
 		st.Memory = st.Memory[len(st.Memory)-memoryPoints:]
 	}
@@ -566,7 +470,7 @@ func measure(st *GuardState, s GuardSample, guard config.Guard, dataQuery bool) 
 // at nearly every reading, by more than a garbage collector's swing, in steps none of
 // which is most of the climb, and ends near its top; a spike falls back and a step up is
 // one step, so both read as no growth.
-func leakRate(points []MemoryPoint) float64 {
+func leakRate(points []api.MemoryPoint) float64 {
 	rises, top, step := 0, int64(0), int64(0)
 	for i, p := range points {
 		top = max(top, p.Bytes)
@@ -622,7 +526,7 @@ func formatMeasure(m string, v float64) string {
 // act starts the stack's configured rollback on the guard's behalf: P1 runs at once, P2
 // waits for an approver, who is paged by the rollback itself. The samples that led here
 // go into the evidence; the rollback's reason names the criterion and when it fired.
-func (g *guard) act(severity string, worst finding, fired []finding, s GuardSample) (GuardResult, error) {
+func (g *guard) act(severity string, worst finding, fired []finding, s GuardSample) (api.GuardResult, error) {
 	t := g.plan.Target
 	option := t.Guard.Option
 	info := workflow.GetInfo(g.ctx).WorkflowExecution
@@ -650,9 +554,9 @@ func (g *guard) act(severity string, worst finding, fired []finding, s GuardSamp
 	if len(reasons) == 1 {
 		reason = fmt.Sprintf("guard of %s %s: %s at %s; samples: %s", g.req.Stack, g.req.Version, worst, s.At.UTC().Format(time.RFC3339), samples)
 	}
-	req := Request{Stack: g.req.Stack, Option: option, Severity: severity, Reason: reason, Requester: g.plan.GuardName, RequestedAt: workflow.Now(g.ctx)}
+	req := api.Request{Stack: g.req.Stack, Option: option, Severity: severity, Reason: reason, Requester: g.plan.GuardName, RequestedAt: workflow.Now(g.ctx)}
 	if mustSignAs(g.plan.Policy, g.plan.GuardName) {
-		st := StartStatement(req, WorkflowID(g.req.Stack), workflow.Now(g.ctx).Add(MaxStartSignedFor).UTC().Truncate(time.Second), derivedNonce(g.ctx, req))
+		st := api.StartStatement(req, api.WorkflowID(g.req.Stack), workflow.Now(g.ctx).Add(api.MaxStartSignedFor).UTC().Truncate(time.Second), derivedNonce(g.ctx, req))
 		var p *policy.Activities
 		lctx := locally(g.ctx, 30*time.Second, 2)
 		var sig string
@@ -661,14 +565,14 @@ func (g *guard) act(severity string, worst finding, fired []finding, s GuardSamp
 		}
 		req.Statement, req.Signature = string(st.Text()), sig
 	}
-	name, _ := WorkflowName(option)
+	name, _ := api.WorkflowName(option)
 	cctx := workflow.WithChildOptions(g.ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:            WorkflowID(g.req.Stack),
+		WorkflowID:            api.WorkflowID(g.req.Stack),
 		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		StaticSummary:         fmt.Sprintf("%s rollback of %s, %s, by %s", option, g.req.Stack, severity, g.plan.GuardName),
 		StaticDetails:         "**Reason:** " + reason,
-		TypedSearchAttributes: temporal.NewSearchAttributes(StackKey.ValueSet(g.req.Stack), OptionKey.ValueSet(option), SeverityKey.ValueSet(severity), PhaseKey.ValueSet("starting")),
+		TypedSearchAttributes: temporal.NewSearchAttributes(api.StackKey.ValueSet(g.req.Stack), api.OptionKey.ValueSet(option), api.SeverityKey.ValueSet(severity), api.PhaseKey.ValueSet("starting")),
 	})
 	child := workflow.ExecuteChildWorkflow(cctx, name, req)
 	var started workflow.Execution
@@ -684,14 +588,14 @@ func (g *guard) act(severity string, worst finding, fired []finding, s GuardSamp
 	}
 	if g.lasting {
 		g.rollback = child
-		return GuardResult{Outcome: outcome, Rollback: started.ID + "/" + started.RunID, Findings: reasons}, nil
+		return api.GuardResult{Outcome: outcome, Rollback: started.ID + "/" + started.RunID, Findings: reasons}, nil
 	}
 	g.track.end(outcome, "")
-	return GuardResult{Outcome: outcome, Rollback: started.ID + "/" + started.RunID, Findings: reasons}, nil
+	return api.GuardResult{Outcome: outcome, Rollback: started.ID + "/" + started.RunID, Findings: reasons}, nil
 }
 
 // failed ends a guard that found trouble but could not act on it, and tells people.
-func (g *guard) failed(why string, fired []finding) (GuardResult, error) {
+func (g *guard) failed(why string, fired []finding) (api.GuardResult, error) {
 	var reasons []string
 	for _, f := range fired {
 		reasons = append(reasons, f.String())
@@ -702,22 +606,22 @@ func (g *guard) failed(why string, fired []finding) (GuardResult, error) {
 		g.settle()
 	}
 	g.track.end("failed", msg)
-	return GuardResult{}, temporal.NewNonRetryableApplicationError(msg, failure.GuardCouldNotAct, nil)
+	return api.GuardResult{}, temporal.NewNonRetryableApplicationError(msg, failure.GuardCouldNotAct, nil)
 }
 
 // quiet ends a guard whose window passed with nothing to act on.
-func (g *guard) quiet() GuardResult {
+func (g *guard) quiet() api.GuardResult {
 	if g.lasting {
 		g.settle()
 		if g.state.Acted != "" {
 			outcome := fmt.Sprintf("%s; held to the end of the window (%d samples): the guard acts once, a person starts the next", g.state.Outcome, g.state.Samples)
 			g.track.end(outcome, "")
-			return GuardResult{Outcome: outcome, Rollback: g.state.Acted, Findings: g.state.Counted}
+			return api.GuardResult{Outcome: outcome, Rollback: g.state.Acted, Findings: g.state.Counted}
 		}
 	}
 	for i := range g.track.progress.Steps {
-		if s := &g.track.progress.Steps[i]; s.State == StateRunning {
-			s.State = StateDone
+		if s := &g.track.progress.Steps[i]; s.State == api.StateRunning {
+			s.State = api.StateDone
 		}
 	}
 	outcome := fmt.Sprintf("quiet: %d samples over %s found nothing to act on", g.state.Samples, g.window)
@@ -725,12 +629,12 @@ func (g *guard) quiet() GuardResult {
 		outcome += " (minor: " + strings.Join(g.state.Recorded, ", ") + ")"
 	}
 	g.track.end(outcome, "")
-	return GuardResult{Outcome: outcome, Findings: g.state.Recorded}
+	return api.GuardResult{Outcome: outcome, Findings: g.state.Recorded}
 }
 
 // notice records something people should see in the guard's progress.
 func (g *guard) notice(what string) {
-	g.track.progress.Decisions = append(g.track.progress.Decisions, DecisionRecord{At: workflow.Now(g.ctx), Reason: what})
+	g.track.progress.Decisions = append(g.track.progress.Decisions, api.DecisionRecord{At: workflow.Now(g.ctx), Reason: what})
 	g.track.publish()
 }
 
@@ -752,7 +656,7 @@ func (g *guard) label(c config.Criterion) string {
 
 // criterionLine is a criterion's line of the checklist, added as the guard starts: a
 // guard's lines are its criteria, which only the worker's configuration names.
-func (g *guard) criterionLine(key string) *Step {
+func (g *guard) criterionLine(key string) *api.Step {
 	if s, err := g.track.line(key); err == nil {
 		return s
 	}
@@ -760,13 +664,13 @@ func (g *guard) criterionLine(key string) *Step {
 }
 
 // run is a criterion's run of samples above its limit, in the guard's state.
-func (g *guard) run(key string) *CriterionRun {
+func (g *guard) run(key string) *api.CriterionRun {
 	for i := range g.state.Runs {
 		if g.state.Runs[i].Criterion == key {
 			return &g.state.Runs[i]
 		}
 	}
-	g.state.Runs = append(g.state.Runs, CriterionRun{Criterion: key})
+	g.state.Runs = append(g.state.Runs, api.CriterionRun{Criterion: key})
 	return &g.state.Runs[len(g.state.Runs)-1]
 }
 
@@ -788,7 +692,7 @@ func (g *guard) judgeLasting(s GuardSample) []finding {
 					run.Since, run.Series = s.At, nil
 				}
 				run.Count++
-				run.Series = append(run.Series, Point{At: s.At, Value: v})
+				run.Series = append(run.Series, api.Point{At: s.At, Value: v})
 				if len(run.Series) > seriesPoints {
 					run.Series = run.Series[len(run.Series)-seriesPoints:]
 				}
@@ -802,7 +706,7 @@ func (g *guard) judgeLasting(s GuardSample) []finding {
 		}
 		step.Detail = g.describe(c, *run)
 		if held || slices.Contains(st.Counted, key) {
-			step.State = StateFailed
+			step.State = api.StateFailed
 		}
 	}
 	g.track.progress.Summary = fmt.Sprintf("guard of %s %s: sample %d, every %s until %s", g.req.Stack, g.req.Version, st.Samples, g.interval, st.Until.Format(time.TimeOnly))
@@ -817,7 +721,7 @@ func (g *guard) judgeLasting(s GuardSample) []finding {
 
 // describe says where a criterion stands: its value now and, when it must hold for a
 // window, how many of the samples it needs are over the limit.
-func (g *guard) describe(c config.Criterion, run CriterionRun) string {
+func (g *guard) describe(c config.Criterion, run api.CriterionRun) string {
 	if !run.Known {
 		return "not measured yet"
 	}
@@ -840,7 +744,7 @@ func (g *guard) describe(c config.Criterion, run CriterionRun) string {
 // proposes it at P2, a minor one is recorded; after it acted, the guard holds: it records
 // what it sees and acts again only when a person starts a new guard. done says the guard
 // ends, with res and err.
-func (g *guard) onFindings(fired []finding, s GuardSample) (res GuardResult, done bool, err error) {
+func (g *guard) onFindings(fired []finding, s GuardSample) (res api.GuardResult, done bool, err error) {
 	st := g.state
 	var fresh []finding
 	for _, f := range fired {
@@ -850,14 +754,14 @@ func (g *guard) onFindings(fired []finding, s GuardSample) (res GuardResult, don
 		}
 	}
 	if len(fired) == 0 {
-		return GuardResult{}, false, nil
+		return api.GuardResult{}, false, nil
 	}
 	worst := fired[0]
 	severity := ""
 	switch worst.Class {
 	case config.ClassCritical:
 		severity = "P1"
-		if guard := g.plan.Target.Guard; guard.Option == OptionFull && !guard.RestoreWithoutApproval {
+		if guard := g.plan.Target.Guard; guard.Option == api.OptionFull && !guard.RestoreWithoutApproval {
 			severity = "P2"
 		}
 	case config.ClassMajor:
@@ -873,7 +777,7 @@ func (g *guard) onFindings(fired []finding, s GuardSample) (res GuardResult, don
 				g.notice(fmt.Sprintf("minor at %s: %s", s.At.Format(time.TimeOnly), f))
 			}
 		}
-		return GuardResult{}, false, nil
+		return api.GuardResult{}, false, nil
 	}
 	res, err = g.act(severity, worst, fired, s)
 	if err != nil {
@@ -885,7 +789,7 @@ func (g *guard) onFindings(fired []finding, s GuardSample) (res GuardResult, don
 }
 
 // rollbackClosed ends a guard whose rollback closed, saying how.
-func (g *guard) rollbackClosed(err error) GuardResult {
+func (g *guard) rollbackClosed(err error) api.GuardResult {
 	g.settle()
 	how := "the rollback completed"
 	if err != nil {
@@ -893,7 +797,7 @@ func (g *guard) rollbackClosed(err error) GuardResult {
 	}
 	outcome := g.state.Outcome + "; " + how
 	g.track.end(outcome, "")
-	return GuardResult{Outcome: outcome, Rollback: g.state.Acted, Findings: g.state.Counted}
+	return api.GuardResult{Outcome: outcome, Rollback: g.state.Acted, Findings: g.state.Counted}
 }
 
 // settle leaves each criterion's final state when the guard ends: failed when it counted,
@@ -904,7 +808,7 @@ func (g *guard) settle() {
 		step := g.criterionLine(key)
 		run := g.run(key)
 		if slices.Contains(g.state.Counted, key) {
-			step.State = StateFailed
+			step.State = api.StateFailed
 			if run.Count > 0 {
 				step.Detail = "counted: " + g.describe(c, *run)
 			} else {
@@ -912,7 +816,7 @@ func (g *guard) settle() {
 			}
 			continue
 		}
-		step.State = StateDone
+		step.State = api.StateDone
 		step.Detail = "did not hold for its window: " + g.describe(c, *run)
 		if c.Samples(g.interval) == 1 || !run.Known {
 			step.Detail = "within the limit: " + g.describe(c, *run)

@@ -30,14 +30,15 @@ import (
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/identity"
 	"github.com/algotrendy/rewind/storage"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 func TestLeakRateSeesALeakNotASpikeNorAStep(t *testing.T) {
 	at := func(i int) time.Time { return time.Date(2026, 11, 26, 3, 0, i*10, 0, time.UTC) }
-	series := func(mib ...int64) []MemoryPoint {
-		var ps []MemoryPoint
+	series := func(mib ...int64) []api.MemoryPoint {
+		var ps []api.MemoryPoint
 		for i, m := range mib {
-			ps = append(ps, MemoryPoint{At: at(i), Bytes: m << 20})
+			ps = append(ps, api.MemoryPoint{At: at(i), Bytes: m << 20})
 		}
 		return ps
 	}
@@ -58,7 +59,7 @@ type guardRig struct {
 	// samples counts the looks at the containers, looks those at the API (they run
 	// side by side).
 	samples, looks int
-	started        []Request
+	started        []api.Request
 	script         func(n int) (docker.ContainerSample, probe.APISample)
 	// since are the Since of each look at the containers; running is what the server says
 	// of an execution the guard looks up (default: there is none).
@@ -103,16 +104,16 @@ approvers:
 	r := &guardRig{TestWorkflowEnvironment: s.NewTestWorkflowEnvironment(), script: script}
 	r.RegisterWorkflow(Guard)
 	for _, name := range []string{"Quick", "Full"} {
-		r.RegisterWorkflowWithOptions(func(ctx workflow.Context, req Request) (Result, error) {
+		r.RegisterWorkflowWithOptions(func(ctx workflow.Context, req api.Request) (api.Result, error) {
 			r.mu.Lock()
 			r.started = append(r.started, req)
 			r.rollbackRuns = append(r.rollbackRuns, workflow.GetInfo(ctx).WorkflowExecution.RunID)
 			takes := r.rollbackTakes
 			r.mu.Unlock()
 			if takes > 0 {
-				return Result{}, workflow.Sleep(ctx, takes)
+				return api.Result{}, workflow.Sleep(ctx, takes)
 			}
-			return Result{}, nil
+			return api.Result{}, nil
 		}, workflow.RegisterOptions{Name: name}) // stand-in for the rollback the guard starts
 	}
 	nonces, err := storage.NewFolder(filepath.Join(t.TempDir(), "evidence"))
@@ -157,7 +158,7 @@ approvers:
 		return "evidence/guard-samples.json", nil
 	})
 	r.OnActivity(n.Notify, mock.Anything, mock.Anything).Return(notify.Result{}, nil)
-	r.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: GuardWorkflowID("prod")})
+	r.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: api.GuardWorkflowID("prod")})
 	return r
 }
 
@@ -167,8 +168,8 @@ func healthy(int) (docker.ContainerSample, probe.APISample) {
 	return docker.ContainerSample{Total: 2, Memory: 100 << 20}, probe.APISample{HealthOK: true, Requests: 5, Latency: 10 * time.Millisecond, DataOK: true}
 }
 
-func guardRequest() GuardRequest {
-	return GuardRequest{Stack: "prod", Requester: "alice", Version: "v2.6", RequestedAt: time.Now()}
+func guardRequest() api.GuardRequest {
+	return api.GuardRequest{Stack: "prod", Requester: "alice", Version: "v2.6", RequestedAt: time.Now()}
 }
 
 // TestGuardStartsAP1RollbackWhenThe500sLastTheirWindow: the API answers 500s from the
@@ -188,7 +189,7 @@ func TestGuardStartsAP1RollbackWhenThe500sLastTheirWindow(t *testing.T) {
 	r.RegisterDelayedCallback(func() { midway = criterionLine(t, r, "critical: error_ratio above 80% for 30s").Detail }, 50*time.Second)
 	r.ExecuteWorkflow(Guard, guardRequest())
 	require.NoError(t, r.GetWorkflowError())
-	var res GuardResult
+	var res api.GuardResult
 	require.NoError(t, r.GetWorkflowResult(&res))
 	require.Equal(t, "2 of 3 samples over the limit, now 100%", midway, "rewind watch shows how far along its window the criterion is")
 	require.Equal(t, 5, r.samples, "it acted once the 500s had lasted 30 s: the third sample that saw them")
@@ -196,7 +197,7 @@ func TestGuardStartsAP1RollbackWhenThe500sLastTheirWindow(t *testing.T) {
 	got := r.started[0]
 	require.Equal(t, "P1", got.Severity)
 	require.Equal(t, "rewind-guard", got.Requester)
-	require.Equal(t, OptionQuick, got.Option)
+	require.Equal(t, api.OptionQuick, got.Option)
 	require.Contains(t, got.Reason, "error_ratio 100% over the limit of 80% (critical) for 30s, 3 samples in a row from ")
 	require.Contains(t, got.Reason, ": 100%, 100%, 100% at ")
 	require.Contains(t, got.Reason, "samples: evidence/guard-samples.json")
@@ -207,7 +208,7 @@ func TestGuardStartsAP1RollbackWhenThe500sLastTheirWindow(t *testing.T) {
 			Measure string
 			Above   float64
 			For     time.Duration
-			Series  []Point
+			Series  []api.Point
 		}
 	}
 	require.NoError(t, json.Unmarshal([]byte(r.evidence[0]), &stored))
@@ -219,11 +220,11 @@ func TestGuardStartsAP1RollbackWhenThe500sLastTheirWindow(t *testing.T) {
 }
 
 // criterionLine is a criterion's line of the guard's checklist, as rewind watch shows it.
-func criterionLine(t *testing.T, r *guardRig, name string) Step {
+func criterionLine(t *testing.T, r *guardRig, name string) api.Step {
 	t.Helper()
-	v, err := r.QueryWorkflow(ProgressQuery)
+	v, err := r.QueryWorkflow(api.ProgressQuery)
 	require.NoError(t, err)
-	var p Progress
+	var p api.Progress
 	require.NoError(t, v.Get(&p))
 	for _, s := range p.Steps {
 		if s.Name == name {
@@ -231,7 +232,7 @@ func criterionLine(t *testing.T, r *guardRig, name string) Step {
 		}
 	}
 	t.Fatalf("no line %q in %+v", name, p.Steps)
-	return Step{}
+	return api.Step{}
 }
 
 func TestGuardProposesAP2RollbackWhenLatencyDoublesAgainstTheBaseline(t *testing.T) {
@@ -259,7 +260,7 @@ func TestGuardOfAHealthyDeployEndsQuietlyAtTheWindow(t *testing.T) {
 	r := newGuardRig(t, guardEntry, healthy)
 	r.ExecuteWorkflow(Guard, guardRequest())
 	require.NoError(t, r.GetWorkflowError())
-	var res GuardResult
+	var res api.GuardResult
 	require.NoError(t, r.GetWorkflowResult(&res))
 	require.Empty(t, r.started)
 	require.Equal(t, 8, r.samples, "every 15 s for 2 minutes")
@@ -299,17 +300,17 @@ func quickRunning(in policy.ExecutionInput) policy.Execution {
 func TestGuardStopsWhenSomeoneRollsBackByHand(t *testing.T) {
 	r := newGuardRig(t, guardEntry, healthy)
 	r.running = quickRunning
-	r.RegisterDelayedCallback(func() { r.SignalWorkflow(RollbackStartedSignal, "alice") }, 40*time.Second)
+	r.RegisterDelayedCallback(func() { r.SignalWorkflow(api.RollbackStartedSignal, "alice") }, 40*time.Second)
 	r.ExecuteWorkflow(Guard, guardRequest())
 	require.NoError(t, r.GetWorkflowError())
-	var res GuardResult
+	var res api.GuardResult
 	require.NoError(t, r.GetWorkflowResult(&res))
 	require.Equal(t, `stopped: a rollback of prod is running (rewind-prod run run-1: quick rollback of prod, P1, by alice: 500s), started by hand; the signal came from "alice"`, res.Outcome)
 	require.Empty(t, r.started)
 	require.Equal(t, 3, r.samples)
 	require.NotEmpty(t, r.lookups)
-	require.Equal(t, WorkflowID("prod"), r.lookups[0].WorkflowID, "the server was asked about the stack's rollback")
-	require.Equal(t, ProgressQuery, r.lookups[0].ProgressQuery, "and the rollback about its own progress")
+	require.Equal(t, api.WorkflowID("prod"), r.lookups[0].WorkflowID, "the server was asked about the stack's rollback")
+	require.Equal(t, api.ProgressQuery, r.lookups[0].ProgressQuery, "and the rollback about its own progress")
 }
 
 // TestGuardGoesOnWhenAStopSignalHasNoRollbackBehindIt: a rollback-started signal is a claim;
@@ -342,10 +343,10 @@ func TestGuardGoesOnWhenAStopSignalHasNoRollbackBehindIt(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			r := newGuardRig(t, guardEntry, healthy)
 			r.running = tc.running
-			r.RegisterDelayedCallback(func() { r.SignalWorkflow(RollbackStartedSignal, "mallory") }, 40*time.Second)
+			r.RegisterDelayedCallback(func() { r.SignalWorkflow(api.RollbackStartedSignal, "mallory") }, 40*time.Second)
 			r.ExecuteWorkflow(Guard, guardRequest())
 			require.NoError(t, r.GetWorkflowError())
-			var res GuardResult
+			var res api.GuardResult
 			require.NoError(t, r.GetWorkflowResult(&res))
 			require.Equal(t, fmt.Sprintf("quiet: %d samples over 2m0s found nothing to act on", tc.samples), res.Outcome, "the signal did not stop the guard")
 			require.Equal(t, tc.samples, r.samples)
@@ -357,9 +358,9 @@ func TestGuardGoesOnWhenAStopSignalHasNoRollbackBehindIt(t *testing.T) {
 // guardNotices are the guard's recorded notices and decisions, one a line.
 func guardNotices(t *testing.T, r *guardRig) string {
 	t.Helper()
-	v, err := r.QueryWorkflow(ProgressQuery)
+	v, err := r.QueryWorkflow(api.ProgressQuery)
 	require.NoError(t, err)
-	var p Progress
+	var p api.Progress
 	require.NoError(t, v.Get(&p))
 	var lines []string
 	for _, d := range p.Decisions {
@@ -370,10 +371,10 @@ func guardNotices(t *testing.T, r *guardRig) string {
 
 // forgedLeak is a memory series no sample of this guard took: it climbs 12 MiB every 15 s
 // up to the healthy stack's 100 MiB, so one more healthy reading reads as a leak.
-func forgedLeak() *GuardState {
-	st := &GuardState{Until: time.Now().Add(time.Hour), Samples: 5, Started: true, DownSince: time.Now().Add(-time.Hour)}
+func forgedLeak() *api.GuardState {
+	st := &api.GuardState{Until: time.Now().Add(time.Hour), Samples: 5, Started: true, DownSince: time.Now().Add(-time.Hour)}
 	for i := range 5 {
-		st.Memory = append(st.Memory, MemoryPoint{At: time.Now().Add(time.Duration(i-5) * 15 * time.Second), Bytes: int64(40+12*i) << 20})
+		st.Memory = append(st.Memory, api.MemoryPoint{At: time.Now().Add(time.Duration(i-5) * 15 * time.Second), Bytes: int64(40+12*i) << 20})
 	}
 	return st
 }
@@ -487,7 +488,7 @@ func TestGuardStartIsSignedWhenItsStarterHasKeys(t *testing.T) {
 	dana := newPerson(t, "dana", "on-call")
 	pub := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(dana.signer(t).PublicKey())))
 	entry := guardEntry + fmt.Sprintf("  - {name: dana, role: on-call, keys: [%q]}\n", pub)
-	sign := func(st identity.Statement) GuardRequest {
+	sign := func(st identity.Statement) api.GuardRequest {
 		sig, err := identity.Sign(dana.signer(t), st)
 		require.NoError(t, err)
 		req := guardRequest()
@@ -499,14 +500,14 @@ func TestGuardStartIsSignedWhenItsStarterHasKeys(t *testing.T) {
 		require.NoError(t, err)
 		return n
 	}
-	expires := time.Now().Add(MaxStartSignedFor).UTC().Truncate(time.Second)
+	expires := time.Now().Add(api.MaxStartSignedFor).UTC().Truncate(time.Second)
 	for name, tc := range map[string]struct {
-		req  GuardRequest
+		req  api.GuardRequest
 		want string
 	}{
-		"unsigned":                               {func() GuardRequest { req := guardRequest(); req.Requester = "dana"; return req }(), "dana has keys: sign with ssh-agent or --key"},
-		"signed for the rollback, not the guard": {sign(StartStatement(guardAuthority("prod", OptionQuick, "dana"), WorkflowID("prod"), expires, nonce())), `signed for workflow "rewind-prod", this is workflow "rewind-prod-guard"`},
-		"signed for the guard":                   {sign(GuardStartStatement("prod", OptionQuick, "dana", expires, nonce())), ""},
+		"unsigned":                               {func() api.GuardRequest { req := guardRequest(); req.Requester = "dana"; return req }(), "dana has keys: sign with ssh-agent or --key"},
+		"signed for the rollback, not the guard": {sign(api.StartStatement(api.GuardAuthority("prod", api.OptionQuick, "dana"), api.WorkflowID("prod"), expires, nonce())), `signed for workflow "rewind-prod", this is workflow "rewind-prod-guard"`},
+		"signed for the guard":                   {sign(api.GuardStartStatement("prod", api.OptionQuick, "dana", expires, nonce())), ""},
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := newGuardRig(t, entry, healthy)
@@ -534,7 +535,7 @@ func TestGuardCarriesItsOwnStateThroughContinueAsNew(t *testing.T) {
 	entry := guardEntry + fmt.Sprintf("  - {name: dana, role: on-call, keys: [%q]}\n", pub)
 	nonce, err := identity.NewNonce()
 	require.NoError(t, err)
-	st := GuardStartStatement("prod", OptionQuick, "dana", time.Now().Add(MaxStartSignedFor).UTC().Truncate(time.Second), nonce)
+	st := api.GuardStartStatement("prod", api.OptionQuick, "dana", time.Now().Add(api.MaxStartSignedFor).UTC().Truncate(time.Second), nonce)
 	sig, err := identity.Sign(dana.signer(t), st)
 	require.NoError(t, err)
 	req := guardRequest()
@@ -547,7 +548,7 @@ func TestGuardCarriesItsOwnStateThroughContinueAsNew(t *testing.T) {
 	first.ExecuteWorkflow(Guard, req)
 	can, ok := errors.AsType[*workflow.ContinueAsNewError](first.GetWorkflowError())
 	require.True(t, ok, "continued as new: %v", first.GetWorkflowError())
-	var next GuardRequest
+	var next api.GuardRequest
 	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
 	require.NotNil(t, next.State)
 	require.Equal(t, 2, next.State.Samples, "what it learnt goes on")
@@ -561,7 +562,7 @@ func TestGuardCarriesItsOwnStateThroughContinueAsNew(t *testing.T) {
 	}
 	second.ExecuteWorkflow(Guard, next)
 	require.NoError(t, second.GetWorkflowError())
-	var res GuardResult
+	var res api.GuardResult
 	require.NoError(t, second.GetWorkflowResult(&res))
 	require.Equal(t, "quiet: 8 samples over 2m0s found nothing to act on", res.Outcome, "two samples carried, six more to the end of the window")
 }
@@ -571,7 +572,7 @@ func TestGuardCarriesItsOwnStateThroughContinueAsNew(t *testing.T) {
 // stop signals) against today's code: those checks are behind workflow.GetVersion, so a
 // guard in flight when the worker is upgraded goes on as it began.
 func TestRecordedGuardHistoriesReplay(t *testing.T) {
-	replayRecorded(t, "testdata/guard/*.json", GuardWorkflowID("demo"), Guard)
+	replayRecorded(t, "testdata/guard/*.json", api.GuardWorkflowID("demo"), Guard)
 }
 
 // TestGuardDoesNothingOnABlip: conditions that do not last start nothing: a 4 s burst of
@@ -613,7 +614,7 @@ func TestGuardDoesNothingOnABlip(t *testing.T) {
 			})
 			r.ExecuteWorkflow(Guard, guardRequest())
 			require.NoError(t, r.GetWorkflowError())
-			var res GuardResult
+			var res api.GuardResult
 			require.NoError(t, r.GetWorkflowResult(&res))
 			require.Empty(t, r.started, "no rollback on a blip")
 			require.True(t, strings.HasPrefix(res.Outcome, "quiet: 8 samples over 2m0s found nothing to act on"), res.Outcome)
@@ -639,10 +640,10 @@ func TestGuardProposesAFullRollbackAtP2(t *testing.T) {
 	r.rollbackTakes = time.Hour // waits at its gate
 	r.ExecuteWorkflow(Guard, guardRequest())
 	require.NoError(t, r.GetWorkflowError())
-	var res GuardResult
+	var res api.GuardResult
 	require.NoError(t, r.GetWorkflowResult(&res))
 	require.Len(t, r.started, 1)
-	require.Equal(t, OptionFull, r.started[0].Option)
+	require.Equal(t, api.OptionFull, r.started[0].Option)
 	require.Equal(t, "P2", r.started[0].Severity, "a restore waits for an approver")
 	require.Contains(t, res.Outcome, "proposed a P2 full rollback (rewind-prod run ")
 	require.Contains(t, res.Outcome, "waiting for an approver: restoring a backup over the stack's data is never automatic on the guard's word (guard.restore_without_approval is off): error_ratio 100% over the limit of 80% (critical)")
@@ -674,7 +675,7 @@ func TestGuardActsOnceThenHolds(t *testing.T) {
 	r.rollbackTakes = 40 * time.Second
 	r.ExecuteWorkflow(Guard, guardRequest())
 	require.NoError(t, r.GetWorkflowError())
-	var res GuardResult
+	var res api.GuardResult
 	require.NoError(t, r.GetWorkflowResult(&res))
 	require.Len(t, r.started, 1, "one action, however long the trouble lasts")
 	require.Equal(t, 7, r.samples, "it kept looking while its rollback ran")
@@ -684,13 +685,13 @@ func TestGuardActsOnceThenHolds(t *testing.T) {
 	require.Contains(t, guardNotices(t, r), "the guard acted once (rewind-prod/")
 	require.Contains(t, guardNotices(t, r), "acts again only when a person starts a new guard")
 
-	v, err := r.QueryWorkflow(ProgressQuery)
+	v, err := r.QueryWorkflow(api.ProgressQuery)
 	require.NoError(t, err)
-	var p Progress
+	var p api.Progress
 	require.NoError(t, v.Get(&p))
 	states := map[string]string{}
 	for _, s := range p.Steps {
-		require.NotEqual(t, StateRunning, s.State, "an ended guard leaves no criterion running: %s", s.Name)
+		require.NotEqual(t, api.StateRunning, s.State, "an ended guard leaves no criterion running: %s", s.Name)
 		states[s.Name] = s.State + ": " + s.Detail
 	}
 	require.Contains(t, states["critical: error_ratio above 80% for 30s"], "failed: counted: 5 samples in a row over the limit since ")
@@ -716,8 +717,8 @@ func TestGuardThatEndsQuietlyLeavesEachCriterionsFinalState(t *testing.T) {
 		s := criterionLine(t, r, "critical: error_ratio above 80% for 30s")
 		return s.State + ": " + s.Detail
 	}())
-	require.Equal(t, StateFailed, criterionLine(t, r, "minor: error_ratio above 0%").State, "the minor one counted, and was recorded")
-	require.Equal(t, StateDone, criterionLine(t, r, "critical: memory_growth above 10.0 MiB/min").State)
+	require.Equal(t, api.StateFailed, criterionLine(t, r, "minor: error_ratio above 0%").State, "the minor one counted, and was recorded")
+	require.Equal(t, api.StateDone, criterionLine(t, r, "critical: memory_growth above 10.0 MiB/min").State)
 }
 
 // TestGuardHoldingIsNotStoppedByItsOwnRollback: a rollback-started signal while the guard
@@ -731,10 +732,10 @@ func TestGuardHoldingIsNotStoppedByItsOwnRollback(t *testing.T) {
 		e.RunID = r.rollbackRuns[0]
 		return e
 	}
-	r.RegisterDelayedCallback(func() { r.SignalWorkflow(RollbackStartedSignal, "alice") }, 70*time.Second)
+	r.RegisterDelayedCallback(func() { r.SignalWorkflow(api.RollbackStartedSignal, "alice") }, 70*time.Second)
 	r.ExecuteWorkflow(Guard, guardRequest())
 	require.NoError(t, r.GetWorkflowError())
-	var res GuardResult
+	var res api.GuardResult
 	require.NoError(t, r.GetWorkflowResult(&res))
 	require.True(t, strings.HasSuffix(res.Outcome, "; the rollback completed"), res.Outcome)
 	require.Contains(t, guardNotices(t, r), "is the rollback this guard started; the guard holds")

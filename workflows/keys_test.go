@@ -24,6 +24,7 @@ import (
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/identity"
 	"github.com/algotrendy/rewind/storage"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // keysRig is the rig with signatures required and keys where a test puts them: alice's
@@ -78,7 +79,7 @@ approvers:
 
 	var s testsuite.WorkflowTestSuite
 	r.TestWorkflowEnvironment = s.NewTestWorkflowEnvironment()
-	r.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: WorkflowID("prod")})
+	r.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: api.WorkflowID("prod")})
 	r.RegisterWorkflow(Full)
 	r.RegisterWorkflow(Verify)
 	nonces, err := storage.NewFolder(filepath.Join(dir, "evidence"))
@@ -94,9 +95,9 @@ approvers:
 
 // decideAt sends d as an update after a while and keeps the gate's answer, whether the
 // validator or the handler gave it.
-func (r *keysRig) decideAt(after time.Duration, d Decision, got *[]string) {
+func (r *keysRig) decideAt(after time.Duration, d api.Decision, got *[]string) {
 	r.RegisterDelayedCallback(func() {
-		r.UpdateWorkflow(DecideUpdate, fmt.Sprint("decision-", after), &testsuite.TestUpdateCallback{
+		r.UpdateWorkflow(api.DecideUpdate, fmt.Sprint("decision-", after), &testsuite.TestUpdateCallback{
 			OnAccept: func() {},
 			OnReject: func(err error) { *got = append(*got, "refused: "+err.Error()) },
 			OnComplete: func(v any, err error) {
@@ -104,7 +105,7 @@ func (r *keysRig) decideAt(after time.Duration, d Decision, got *[]string) {
 					*got = append(*got, "refused: "+err.Error())
 					return
 				}
-				*got = append(*got, "accepted: "+v.(DecisionRecord).Reason)
+				*got = append(*got, "accepted: "+v.(api.DecisionRecord).Reason)
 			},
 		}, d)
 	}, after)
@@ -119,7 +120,7 @@ func (r *keysRig) carolApproves(after time.Duration, got *[]string) {
 }
 
 func (r *keysRig) forThisRun() identity.Statement {
-	return identity.Statement{WorkflowID: WorkflowID("prod"), RunID: testRunID, Severity: "P2", Backup: sha('2')}
+	return identity.Statement{WorkflowID: api.WorkflowID("prod"), RunID: testRunID, Severity: "P2", Backup: sha('2')}
 }
 
 // TestARemovedKeyNoLongerDecides: bob's key is in the allowed signers file when the
@@ -132,7 +133,7 @@ func TestARemovedKeyNoLongerDecides(t *testing.T) {
 	r.bobApproves(2*time.Minute, &got)
 	r.carolApproves(3*time.Minute, &got)
 
-	r.ExecuteWorkflow(Full, r.signedRequest(request(OptionFull, "P2", "alice")))
+	r.ExecuteWorkflow(Full, r.signedRequest(request(api.OptionFull, "P2", "alice")))
 
 	require.NoError(t, r.GetWorkflowError())
 	require.Len(t, got, 2)
@@ -173,7 +174,7 @@ func TestAnExpiredKeyNoLongerDecides(t *testing.T) {
 			r.bobApproves(10*time.Minute, &got)
 			r.carolApproves(11*time.Minute, &got)
 
-			r.ExecuteWorkflow(Full, r.signedRequest(request(OptionFull, "P2", "alice")))
+			r.ExecuteWorkflow(Full, r.signedRequest(request(api.OptionFull, "P2", "alice")))
 
 			require.NoError(t, r.GetWorkflowError())
 			require.Len(t, got, 2)
@@ -191,7 +192,7 @@ func TestAStartIsJudgedByTheKeysOfItsMoment(t *testing.T) {
 	r := newKeysRig(t, func(string) []string { return nil }, func(bob string) string { return "bob " + bob + "\n" })
 	require.NoError(t, os.WriteFile(r.signers, []byte("# bob left the team\n"), 0o600))
 
-	r.ExecuteWorkflow(Full, r.signedRequest(request(OptionFull, "P1", "bob")))
+	r.ExecuteWorkflow(Full, r.signedRequest(request(api.OptionFull, "P1", "bob")))
 
 	err := r.GetWorkflowError()
 	require.Equal(t, failure.NotAuthorized, errorType(t, err))
@@ -211,7 +212,7 @@ func TestAKeyCountsFromItsValidAfter(t *testing.T) {
 	r.bobApproves(time.Minute, &got)
 	r.bobApproves(10*time.Minute, &got)
 
-	r.ExecuteWorkflow(Full, r.signedRequest(request(OptionFull, "P2", "alice")))
+	r.ExecuteWorkflow(Full, r.signedRequest(request(api.OptionFull, "P2", "alice")))
 
 	require.NoError(t, r.GetWorkflowError())
 	require.Len(t, got, 2)

@@ -2,29 +2,29 @@ package workflows
 
 import (
 	"fmt"
-	"strings"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // tracker keeps the checklist of one rollback and publishes it wherever people look: the
 // progress query, the Web UI's current details and the RewindPhase search attribute.
 type tracker struct {
 	ctx      workflow.Context
-	progress Progress
+	progress api.Progress
 	// phase is the RewindPhase last written.
 	phase string
 }
 
 func newTracker(ctx workflow.Context, summary string, steps ...string) (*tracker, error) {
-	t := &tracker{ctx: ctx, progress: Progress{Summary: summary, Phase: "starting"}}
+	t := &tracker{ctx: ctx, progress: api.Progress{Summary: summary, Phase: "starting"}}
 	for _, s := range steps {
-		t.progress.Steps = append(t.progress.Steps, Step{Name: s, State: StatePending})
+		t.progress.Steps = append(t.progress.Steps, api.Step{Name: s, State: api.StatePending})
 	}
-	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) {
+	if err := workflow.SetQueryHandler(ctx, api.ProgressQuery, func() (api.Progress, error) {
 		return t.progress, nil
 	}); err != nil {
 		return nil, fmt.Errorf("register progress query: %w", err)
@@ -35,14 +35,14 @@ func newTracker(ctx workflow.Context, summary string, steps ...string) (*tracker
 
 // add appends a line the run learns of only as it goes (a group's stacks, a guard's
 // criteria, the put-back of a failed rollback); an option's lines come from its table.
-func (t *tracker) add(name string) *Step {
-	t.progress.Steps = append(t.progress.Steps, Step{Name: name, State: StatePending})
+func (t *tracker) add(name string) *api.Step {
+	t.progress.Steps = append(t.progress.Steps, api.Step{Name: name, State: api.StatePending})
 	return &t.progress.Steps[len(t.progress.Steps)-1]
 }
 
 // line is the checklist's line of a step; a step the checklist does not list is refused,
 // so a step cannot run without people seeing it.
-func (t *tracker) line(name string) (*Step, error) {
+func (t *tracker) line(name string) (*api.Step, error) {
 	for i := range t.progress.Steps {
 		if t.progress.Steps[i].Name == name {
 			return &t.progress.Steps[i], nil
@@ -56,7 +56,7 @@ func (t *tracker) start(name string) error {
 	if err != nil {
 		return err
 	}
-	s.State = StateRunning
+	s.State = api.StateRunning
 	s.Started = workflow.Now(t.ctx)
 	t.progress.Phase = name
 	t.publish()
@@ -76,12 +76,12 @@ func (t *tracker) finish(name, state, detail string) error {
 }
 
 // waiting marks a step as waiting for people, with what they wait on.
-func (t *tracker) waiting(name, detail string, g *Gate) error {
+func (t *tracker) waiting(name, detail string, g *api.Gate) error {
 	s, err := t.line(name)
 	if err != nil {
 		return err
 	}
-	s.State, s.Detail = StateWaiting, detail
+	s.State, s.Detail = api.StateWaiting, detail
 	t.progress.Phase, t.progress.Gate = "waiting for approval", g
 	t.publish()
 	return nil
@@ -115,32 +115,5 @@ func (t *tracker) publish() {
 	}
 	t.phase = t.progress.Phase
 	// Phase is for filtering only; a failed upsert must not fail the rollback.
-	_ = workflow.UpsertTypedSearchAttributes(t.ctx, PhaseKey.ValueSet(t.progress.Phase))
-}
-
-// Markdown renders the checklist the Web UI shows and `rewind status` prints.
-func (p Progress) Markdown() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "**%s**\n\n", p.Summary)
-	for _, s := range p.Steps {
-		box := " "
-		if s.State == StateDone || s.State == StateSkipped {
-			box = "x"
-		}
-		line := fmt.Sprintf("- [%s] %s", box, s.Name)
-		if s.State != StateDone && s.State != StatePending {
-			line += " — _" + s.State + "_"
-		}
-		if s.Detail != "" {
-			line += ": " + s.Detail
-		}
-		b.WriteString(line + "\n")
-	}
-	if p.Outcome != "" {
-		fmt.Fprintf(&b, "\n**Outcome:** %s\n", p.Outcome)
-	}
-	if p.Notice != "" {
-		fmt.Fprintf(&b, "\n> %s\n", p.Notice)
-	}
-	return b.String()
+	_ = workflow.UpsertTypedSearchAttributes(t.ctx, api.PhaseKey.ValueSet(t.progress.Phase))
 }

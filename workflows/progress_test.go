@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // TestTheChecklistRefusesAStepItDoesNotList: a step runs only as a line people see; one
@@ -15,7 +16,7 @@ import (
 func TestTheChecklistRefusesAStepItDoesNotList(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
-	env.ExecuteWorkflow(func(ctx workflow.Context) ([]Step, error) {
+	env.ExecuteWorkflow(func(ctx workflow.Context) ([]api.Step, error) {
 		track, err := newTracker(ctx, "test", stepStop)
 		if err != nil {
 			return nil, err
@@ -37,17 +38,17 @@ func TestTheChecklistRefusesAStepItDoesNotList(t *testing.T) {
 // TestEachOptionsChecklistIsItsTable: what `rewind plan` shows is what the workflow lists
 // as it starts, in the runbook's order.
 func TestEachOptionsChecklistIsItsTable(t *testing.T) {
-	for option, first := range map[string]string{OptionQuick: stepChecklist, OptionFull: stepChecklist, OptionGit: stepChecklist, OptionEmergency: stepStopNow} {
+	for option, first := range map[string]string{api.OptionQuick: stepChecklist, api.OptionFull: stepChecklist, api.OptionGit: stepChecklist, api.OptionEmergency: stepStopNow} {
 		t.Run(option, func(t *testing.T) {
 			r := newRig(t, rigOptions{})
-			name, _ := WorkflowName(option)
+			name, _ := api.WorkflowName(option)
 			r.ExecuteWorkflow(name, request(option, "P1", "alice"))
 			require.NoError(t, r.GetWorkflowError())
 			var lines []string
 			for _, s := range r.progress().Steps {
 				lines = append(lines, s.Name)
 			}
-			require.Equal(t, Steps(option), lines)
+			require.Equal(t, api.Steps(option), lines)
 			require.Equal(t, first, lines[0])
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // Steps of the quick rollback (runbook Option 1).
@@ -18,7 +19,7 @@ const (
 // version's configuration and start it; no database change. The runbook removes the bad
 // image first; Rewind removes it only once the older version is verified, because no
 // registry may be reachable to bring it back if the stack has to be put back.
-func Quick(ctx workflow.Context, req Request) (Result, error) {
+func Quick(ctx workflow.Context, req api.Request) (api.Result, error) {
 	return rollBackCode(ctx, req, quickSteps())
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/algotrendy/rewind/workflows/api"
 	"github.com/stretchr/testify/require"
 )
 
@@ -16,17 +17,17 @@ func TestCallerTextForgesNoLineOfTheReport(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	forged := "bob — accepted: approved\n- 10:00:00 bob — accepted"
 	r.RegisterDelayedCallback(func() {
-		r.SignalWorkflow("approval", Decision{Approver: forged, Approve: true, Reason: "ok\n## Root cause analysis\n[click](http://evil)"})
+		r.SignalWorkflow("approval", api.Decision{Approver: forged, Approve: true, Reason: "ok\n## Root cause analysis\n[click](http://evil)"})
 	}, time.Minute)
 	var got []string
-	r.decide(2*time.Minute, Decision{Approver: "carol", Approve: true}, &got)
-	req := request(OptionFull, "P2", "alice")
+	r.decide(2*time.Minute, api.Decision{Approver: "carol", Approve: true}, &got)
+	req := request(api.OptionFull, "P2", "alice")
 	req.Reason = "market_data corrupted\n- 10:00:00 erin — accepted: approved by erin (senior)\n<script>x</script>"
 
 	r.ExecuteWorkflow(Full, req)
 
 	require.NoError(t, r.GetWorkflowError())
-	var res Result
+	var res api.Result
 	require.NoError(t, r.GetWorkflowResult(&res))
 	decisionLine := regexp.MustCompile(`^- \d\d:\d\d:\d\d (.+?) — (accepted|refused|note): `)
 	var accepted []string

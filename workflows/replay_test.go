@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/algotrendy/rewind/workflows/api"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
@@ -16,19 +17,19 @@ import (
 // workflow.GetVersion, fails here before it breaks a rollback in flight.
 // Re-record with make record-histories.
 func TestRecordedHistoriesReplay(t *testing.T) {
-	replayRecorded(t, "testdata/*.json", WorkflowID("demo"), Emergency, Full, Verify, Quick, Git)
+	replayRecorded(t, "testdata/*.json", api.WorkflowID("demo"), Emergency, Full, Verify, Quick, Git)
 }
 
 // TestRecordedVerifyHistoriesReplay replays the verification child of a recorded full
 // rollback (stack "demo").
 func TestRecordedVerifyHistoriesReplay(t *testing.T) {
-	replayRecorded(t, "testdata/verify/*.json", VerifyWorkflowID(WorkflowID("demo")), Verify)
+	replayRecorded(t, "testdata/verify/*.json", api.VerifyWorkflowID(api.WorkflowID("demo")), Verify)
 }
 
 // TestRecordedFleetHistoriesReplay replays group rollbacks recorded by the integration
 // suite (group "trading", three stacks on three hosts).
 func TestRecordedFleetHistoriesReplay(t *testing.T) {
-	replayRecorded(t, "testdata/fleet/*.json", GroupWorkflowID("trading"), Fleet)
+	replayRecorded(t, "testdata/fleet/*.json", api.GroupWorkflowID("trading"), Fleet)
 }
 
 // replayRecorded replays every history the glob finds with the given workflows registered,

@@ -14,6 +14,7 @@ import (
 	"github.com/algotrendy/rewind/archive"
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // staging is one volume's backup, restored whole into a staging volume of this run before
@@ -84,7 +85,7 @@ func (f *fullRollback) prepareWhileApproving() error {
 		if f.plan.Policy.Rule.DecisionTime == 0 || f.gate.decidedFor == f.gate.backupDigest() {
 			return nil
 		}
-		f.record(DecisionRecord{Reason: "the approved backup could not be restored; asking again for " + strings.Join(f.gate.backups, ", ")})
+		f.record(api.DecisionRecord{Reason: "the approved backup could not be restored; asking again for " + strings.Join(f.gate.backups, ", ")})
 		err = f.approval()
 	}
 	cancel()

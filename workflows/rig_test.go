@@ -32,6 +32,7 @@ import (
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/identity"
 	"github.com/algotrendy/rewind/storage"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 const testRunID = "default-test-run-id"
@@ -133,7 +134,7 @@ approvers:
 
 	var s testsuite.WorkflowTestSuite
 	r.TestWorkflowEnvironment = s.NewTestWorkflowEnvironment()
-	r.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: WorkflowID("prod")})
+	r.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: api.WorkflowID("prod")})
 	for _, w := range []any{Full, Quick, Git, Emergency, Verify} {
 		r.RegisterWorkflow(w)
 	}
@@ -315,19 +316,19 @@ func objectNamed(name string) storage.Object { return storage.Object{Name: name,
 
 func sha(c byte) string { return strings.Repeat(string(c), 64) }
 
-func request(option, severity, requester string) Request {
-	return Request{Stack: "prod", Option: option, Severity: severity, Reason: "market_data corrupted", Requester: requester}
+func request(option, severity, requester string) api.Request {
+	return api.Request{Stack: "prod", Option: option, Severity: severity, Reason: "market_data corrupted", Requester: requester}
 }
 
 // decide sends a decision as an update after a while; got receives the gate's answer.
-func (r *rig) decide(after time.Duration, d Decision, got *[]string) {
+func (r *rig) decide(after time.Duration, d api.Decision, got *[]string) {
 	r.RegisterDelayedCallback(func() {
-		r.UpdateWorkflow(DecideUpdate, fmt.Sprint("decision-", after), &testsuite.TestUpdateCallback{
+		r.UpdateWorkflow(api.DecideUpdate, fmt.Sprint("decision-", after), &testsuite.TestUpdateCallback{
 			OnAccept: func() {},
 			OnReject: func(err error) { *got = append(*got, "refused: "+err.Error()) },
 			OnComplete: func(v any, err error) {
 				if err == nil {
-					*got = append(*got, "accepted: "+v.(DecisionRecord).Reason)
+					*got = append(*got, "accepted: "+v.(api.DecisionRecord).Reason)
 				}
 			},
 		}, d)
@@ -335,7 +336,7 @@ func (r *rig) decide(after time.Duration, d Decision, got *[]string) {
 }
 
 // signed is a decision of p signed over a statement with the given fields.
-func (r *rig) signed(p person, approve bool, st identity.Statement) Decision {
+func (r *rig) signed(p person, approve bool, st identity.Statement) api.Decision {
 	r.t.Helper()
 	st.Person = p.name
 	st.Action = identity.ActionApprove
@@ -347,22 +348,22 @@ func (r *rig) signed(p person, approve bool, st identity.Statement) Decision {
 	}
 	sig, err := identity.Sign(p.signer(r.t), st)
 	require.NoError(r.t, err)
-	return Decision{Approver: p.name, Approve: approve, Reason: "checked", Statement: string(st.Text()), Signature: sig}
+	return api.Decision{Approver: p.name, Approve: approve, Reason: "checked", Statement: string(st.Text()), Signature: sig}
 }
 
 // signedRequest is req signed by its requester, as `rewind start` signs it.
-func (r *rig) signedRequest(req Request) Request {
+func (r *rig) signedRequest(req api.Request) api.Request {
 	r.t.Helper()
-	return r.signedAs(req, WorkflowID(req.Stack), func(*identity.Statement) {})
+	return r.signedAs(req, api.WorkflowID(req.Stack), func(*identity.Statement) {})
 }
 
 // signedAs is req signed by its requester for workflowID, with edit applied to the
 // statement before signing (a forger's request differs from what was signed).
-func (r *rig) signedAs(req Request, workflowID string, edit func(*identity.Statement)) Request {
+func (r *rig) signedAs(req api.Request, workflowID string, edit func(*identity.Statement)) api.Request {
 	r.t.Helper()
 	nonce, err := identity.NewNonce()
 	require.NoError(r.t, err)
-	st := StartStatement(req, workflowID, time.Now().Add(MaxStartSignedFor).UTC().Truncate(time.Second), nonce)
+	st := api.StartStatement(req, workflowID, time.Now().Add(api.MaxStartSignedFor).UTC().Truncate(time.Second), nonce)
 	edit(&st)
 	sig, err := identity.Sign(r.people[req.Requester].signer(r.t), st)
 	require.NoError(r.t, err)
@@ -370,11 +371,11 @@ func (r *rig) signedAs(req Request, workflowID string, edit func(*identity.State
 	return req
 }
 
-func (r *rig) progress() Progress {
+func (r *rig) progress() api.Progress {
 	r.t.Helper()
-	q, err := r.QueryWorkflow(ProgressQuery)
+	q, err := r.QueryWorkflow(api.ProgressQuery)
 	require.NoError(r.t, err)
-	var p Progress
+	var p api.Progress
 	require.NoError(r.t, q.Get(&p))
 	return p
 }

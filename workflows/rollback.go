@@ -16,13 +16,14 @@ import (
 	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // rollback is one run of a rollback workflow: its request, the plan the worker resolved
 // for it, its checklist, and the undo stack of what it changed.
 type rollback struct {
 	ctx workflow.Context
-	req Request
+	req api.Request
 	// subject is what the run rolls back, as notices and summaries name it: the stack, or
 	// "group <name>".
 	subject string
@@ -44,7 +45,7 @@ type rollback struct {
 	sections []string
 	// notices are what people must know of a rollback that completed.
 	notices []string
-	result  Result
+	result  api.Result
 	// slack is the message notifications of this run update in place.
 	slack notify.SlackMessage
 }
@@ -60,7 +61,7 @@ type undo struct {
 
 // begin starts a rollback: the checklist in the Web UI, the approval gate's handlers, and
 // the plan from the worker's configuration, checked against the request.
-func begin(ctx workflow.Context, req Request, steps ...string) (*rollback, error) {
+func begin(ctx workflow.Context, req api.Request, steps ...string) (*rollback, error) {
 	// Every run since the worker owned the policy (2026-11) records this version first; the
 	// runs before it are retired, so a history without it fails to replay instead of
 	// taking steps it never took. Kept so that runs of this release and the one before
@@ -75,7 +76,7 @@ func begin(ctx workflow.Context, req Request, steps ...string) (*rollback, error
 	r := &rollback{
 		ctx: ctx, req: req, subject: req.Stack, track: t,
 		prefix: evidence.Prefix(workflow.Now(ctx).UTC().Format("20060102"), info.ID, info.RunID),
-		result: Result{Stack: req.Stack, Option: req.Option},
+		result: api.Result{Stack: req.Stack, Option: req.Option},
 	}
 	if r.gate, err = newGate(r); err != nil {
 		return nil, err
@@ -107,14 +108,14 @@ func (r *rollback) step(name string, body func() (detail string, err error)) err
 	detail, err := body()
 	if err != nil {
 		// start found the line, so finish does too.
-		_ = r.track.finish(name, StateFailed, message(err))
+		_ = r.track.finish(name, api.StateFailed, message(err))
 		return named(name, err)
 	}
-	return r.track.finish(name, StateDone, detail)
+	return r.track.finish(name, api.StateDone, detail)
 }
 
 // skip marks a step that does not apply to this run.
-func (r *rollback) skip(name, why string) error { return r.track.finish(name, StateSkipped, why) }
+func (r *rollback) skip(name, why string) error { return r.track.finish(name, api.StateSkipped, why) }
 
 // step is one row of an option's table: the checklist lines it marks and the method that
 // runs it. The table is the option: its checklist (Steps, what `rewind plan` and the Web
@@ -196,7 +197,7 @@ func do(steps ...func() error) error {
 // end finishes the run: on success the completed result; on failure or cancellation the
 // changes are put back (newest first, unless the operator asked not to), people are told,
 // and the error says in one message what failed, what was put back and where the evidence is.
-func (r *rollback) end(err error, notice string) (Result, error) {
+func (r *rollback) end(err error, notice string) (api.Result, error) {
 	ctx, _ := workflow.NewDisconnectedContext(r.ctx)
 	defer func() {
 		for _, c := range r.cleanups {
@@ -225,14 +226,14 @@ func (r *rollback) end(err error, notice string) (Result, error) {
 	r.track.end("failed", msg)
 	r.notifyIn(ctx, notify.Event{Kind: notify.KindFailed, Outcome: "failed", Detail: msg})
 	if temporal.IsCanceledError(err) {
-		return Result{}, err
+		return api.Result{}, err
 	}
 	var appErr *temporal.ApplicationError
 	kind := failure.RollbackFailed
 	if errors.As(err, &appErr) {
 		kind = appErr.Type()
 	}
-	return Result{}, temporal.NewNonRetryableApplicationError(msg, kind, err)
+	return api.Result{}, temporal.NewNonRetryableApplicationError(msg, kind, err)
 }
 
 // putBack undoes the changes newest first — what the rollback started is stopped before
@@ -261,10 +262,10 @@ func (r *rollback) putBack(ctx workflow.Context) string {
 		}
 		_, sick = r.awaitHealthy(ctx, within)
 	}
-	detail, state := "put back: "+strings.Join(done, ", "), StateDone
+	detail, state := "put back: "+strings.Join(done, ", "), api.StateDone
 	switch {
 	case len(failed) > 0:
-		detail, state = "could not put back: "+strings.Join(failed, ", "), StateFailed
+		detail, state = "could not put back: "+strings.Join(failed, ", "), api.StateFailed
 		if len(done) > 0 {
 			detail += "; put back: " + strings.Join(done, ", ")
 		}

@@ -14,12 +14,12 @@ import (
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/notify"
 	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // Steps every option shares, in the runbook's words.
 const (
 	stepChecklist = "Capture ps, logs, stats and the newest backups"
-	stepApproval  = "Approval"
 	stepStop      = "Stop the stack"
 	stepUp        = "Start the stack"
 	stepHealthy   = "Wait until healthy"
@@ -173,7 +173,7 @@ func (r *rollback) verify() (string, error) { return r.verifyStack(nil) }
 // verifyStack is verify, comparing the restored data with the backups' fingerprints.
 func (r *rollback) verifyStack(fingerprints map[string]string) (string, error) {
 	ctx := workflow.WithChildOptions(r.ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:    VerifyWorkflowID(workflow.GetInfo(r.ctx).WorkflowExecution.ID),
+		WorkflowID:    api.VerifyWorkflowID(workflow.GetInfo(r.ctx).WorkflowExecution.ID),
 		StaticSummary: "verification of " + r.req.Stack,
 	})
 	var report VerifyReport
@@ -226,7 +226,7 @@ func (r *rollback) notifyIn(ctx workflow.Context, ev notify.Event) notify.Result
 		r.slack = res.SlackMessage
 	}
 	if len(res.Failed) > 0 {
-		r.record(DecisionRecord{Reason: fmt.Sprintf("%s notification not delivered to %s", ev.Kind, strings.Join(res.Failed, "; "))})
+		r.record(api.DecisionRecord{Reason: fmt.Sprintf("%s notification not delivered to %s", ev.Kind, strings.Join(res.Failed, "; "))})
 	}
 	return res
 }
@@ -244,7 +244,7 @@ func (r *rollback) report(sections ...string) string {
 	b.WriteString("## Timeline\n\n| started | finished | step | state | detail |\n|---|---|---|---|---|\n")
 	for _, s := range p.Steps {
 		state := s.State
-		if s.Name == stepArchive && state == StateRunning {
+		if s.Name == stepArchive && state == api.StateRunning {
 			state = "done with this report"
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", clock(s.Started), clock(s.Finished), mdText(s.Name), state, mdText(s.Detail))

@@ -15,11 +15,12 @@ import (
 	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/identity"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // signedForStaging is alice's start signed for stack staging, sent for prod.
-func signedForStaging(r *rig) Request {
-	req := request(OptionFull, "P1", "alice")
+func signedForStaging(r *rig) api.Request {
+	req := request(api.OptionFull, "P1", "alice")
 	req.Stack = "staging"
 	signed := r.signedRequest(req)
 	signed.Stack = "prod"
@@ -34,35 +35,35 @@ func TestASignedStartStartsOnlyWhatItSays(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		// forge turns alice's signed request into the one sent.
-		forge func(r *rig) Request
+		forge func(r *rig) api.Request
 		id    string
 		kind  string
 		want  string
 	}{
-		{"signed for another stack, run as it", signedForStaging, WorkflowID("staging"), failure.BadInput, "a rollback of stack prod runs only as workflow rewind-prod, not rewind-staging"},
+		{"signed for another stack, run as it", signedForStaging, api.WorkflowID("staging"), failure.BadInput, "a rollback of stack prod runs only as workflow rewind-prod, not rewind-staging"},
 		{"signed for another stack, run as this one", signedForStaging, "", failure.NotAuthorized, `signed for workflow "rewind-staging", this is workflow "rewind-prod"`},
-		{"another backup", func(r *rig) Request {
-			signed := r.signedRequest(request(OptionFull, "P1", "alice"))
+		{"another backup", func(r *rig) api.Request {
+			signed := r.signedRequest(request(api.OptionFull, "P1", "alice"))
 			signed.Backup = "db_data_1.tar.gz"
 			return signed
 		}, "", failure.NotAuthorized, `signed to restore backup "", the request pins "db_data_1.tar.gz"`},
-		{"no-put-back set after signing", func(r *rig) Request {
-			signed := r.signedRequest(request(OptionFull, "P1", "alice"))
+		{"no-put-back set after signing", func(r *rig) api.Request {
+			signed := r.signedRequest(request(api.OptionFull, "P1", "alice"))
 			signed.NoPutBack = true
 			return signed
 		}, "", failure.NotAuthorized, "signed with no-put-back: no, the request has no-put-back: yes"},
-		{"another version", func(r *rig) Request {
-			signed := r.signedRequest(request(OptionQuick, "P1", "alice"))
+		{"another version", func(r *rig) api.Request {
+			signed := r.signedRequest(request(api.OptionQuick, "P1", "alice"))
 			signed.Ref, signed.Reset = "v1.0", true
 			return signed
 		}, "", failure.NotAuthorized, `signed for version "", the request goes back to "v1.0"`},
-		{"another reason", func(r *rig) Request {
-			signed := r.signedRequest(request(OptionFull, "P1", "alice"))
+		{"another reason", func(r *rig) api.Request {
+			signed := r.signedRequest(request(api.OptionFull, "P1", "alice"))
 			signed.Reason = "routine"
 			return signed
 		}, "", failure.NotAuthorized, "signed for another reason"},
-		{"signed by an older rewind", func(r *rig) Request {
-			req := request(OptionFull, "P1", "alice")
+		{"signed by an older rewind", func(r *rig) api.Request {
+			req := request(api.OptionFull, "P1", "alice")
 			v1 := []byte("rewind signed statement v1\nworkflow: rewind-prod\nrun:\nperson: alice\naction: start full\nseverity: P1\nbackup:\nexpires: " +
 				time.Now().Add(5*time.Minute).UTC().Format("2006-01-02T15:04:05Z") + "\n")
 			sig, err := sshsig.Sign(bytes.NewReader(v1), r.people["alice"].signer(r.t), sshsig.HashSHA512, identity.Namespace)
@@ -70,8 +71,8 @@ func TestASignedStartStartsOnlyWhatItSays(t *testing.T) {
 			req.Statement, req.Signature = string(v1), string(sshsig.Armor(sig))
 			return req
 		}, "", failure.NotAuthorized, "alice's signature is refused: parse statement: \"start full\" as rewind signed statement v1: signed by an older rewind: sign again"},
-		{"good for an hour", func(r *rig) Request {
-			return r.signedAs(request(OptionFull, "P1", "alice"), WorkflowID("prod"), func(st *identity.Statement) {
+		{"good for an hour", func(r *rig) api.Request {
+			return r.signedAs(request(api.OptionFull, "P1", "alice"), api.WorkflowID("prod"), func(st *identity.Statement) {
 				st.Expires = time.Now().Add(time.Hour).UTC().Truncate(time.Second)
 			})
 		}, "", failure.NotAuthorized, "alice's statement is good for longer than 10m0s"},
@@ -101,7 +102,7 @@ func TestASignedStartStartsOnlyWhatItSays(t *testing.T) {
 // refused before anything.
 func TestASignedStartIsAdmittedOnce(t *testing.T) {
 	r := newRig(t, rigOptions{signatures: true})
-	signed := r.signedRequest(request(OptionFull, "P1", "alice"))
+	signed := r.signedRequest(request(api.OptionFull, "P1", "alice"))
 	st, err := identity.ParseStatement([]byte(signed.Statement))
 	require.NoError(t, err)
 
@@ -114,15 +115,15 @@ func TestASignedStartIsAdmittedOnce(t *testing.T) {
 
 	// A retried admission of the same run finds its own claim.
 	require.NoError(t, (&policy.Activities{Nonces: r.nonces}).ClaimNonce(context.Background(),
-		policy.NonceClaim{Nonce: st.Nonce, WorkflowID: WorkflowID("prod"), RunID: testRunID}))
+		policy.NonceClaim{Nonce: st.Nonce, WorkflowID: api.WorkflowID("prod"), RunID: testRunID}))
 
 	// Another run of a statement a first run used: the store holds that run's claim.
 	second := newRig(t, rigOptions{signatures: true})
-	signed = second.signedRequest(request(OptionFull, "P1", "alice"))
+	signed = second.signedRequest(request(api.OptionFull, "P1", "alice"))
 	st, err = identity.ParseStatement([]byte(signed.Statement))
 	require.NoError(t, err)
 	require.NoError(t, (&policy.Activities{Nonces: second.nonces}).ClaimNonce(context.Background(),
-		policy.NonceClaim{Nonce: st.Nonce, WorkflowID: WorkflowID("prod"), RunID: "the-first-run", Person: "alice"}))
+		policy.NonceClaim{Nonce: st.Nonce, WorkflowID: api.WorkflowID("prod"), RunID: "the-first-run", Person: "alice"}))
 	second.ExecuteWorkflow(Full, signed)
 	err = second.GetWorkflowError()
 	require.Equal(t, failure.NotAuthorized, errorType(t, err))
@@ -135,19 +136,19 @@ func TestASignedStartIsAdmittedOnce(t *testing.T) {
 // require_signatures off her unsigned start is refused, her signed one admitted.
 func TestAPersonWithKeysMustSignWhateverThePolicySays(t *testing.T) {
 	r := newRig(t, rigOptions{})
-	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "erin"))
+	r.ExecuteWorkflow(Full, request(api.OptionFull, "P1", "erin"))
 	err := r.GetWorkflowError()
 	require.Equal(t, failure.NotAuthorized, errorType(t, err))
 	require.ErrorContains(t, err, "erin has keys: sign with ssh-agent or --key")
 	require.Empty(t, r.calls, "refused before any step on the host")
 
 	r = newRig(t, rigOptions{})
-	r.ExecuteWorkflow(Full, r.signedRequest(request(OptionFull, "P1", "erin")))
+	r.ExecuteWorkflow(Full, r.signedRequest(request(api.OptionFull, "P1", "erin")))
 	require.NoError(t, r.GetWorkflowError())
 
 	// alice has no keys and the policy takes her word.
 	r = newRig(t, rigOptions{})
-	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+	r.ExecuteWorkflow(Full, request(api.OptionFull, "P1", "alice"))
 	require.NoError(t, r.GetWorkflowError())
 }
 
@@ -156,14 +157,14 @@ func TestAPersonWithKeysMustSignWhateverThePolicySays(t *testing.T) {
 func TestARollbackRunsOnlyAsItsStacksWorkflow(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	r.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "rewind-prod-2"})
-	r.ExecuteWorkflow(Full, request(OptionFull, "P1", "alice"))
+	r.ExecuteWorkflow(Full, request(api.OptionFull, "P1", "alice"))
 	err := r.GetWorkflowError()
 	require.Equal(t, failure.BadInput, errorType(t, err))
 	require.ErrorContains(t, err, "a rollback of stack prod runs only as workflow rewind-prod, not rewind-prod-2, so that two never run at once")
 	require.Empty(t, r.calls)
 
 	r = newRig(t, rigOptions{})
-	req := request(OptionFull, "P2", "alice")
+	req := request(api.OptionFull, "P2", "alice")
 	req.Group, req.GroupDecision = "markets", "approved by bob (senior)"
 	r.ExecuteWorkflow(Full, req)
 	err = r.GetWorkflowError()
@@ -174,9 +175,9 @@ func TestARollbackRunsOnlyAsItsStacksWorkflow(t *testing.T) {
 
 // forgedGroup is a workflow of anyone's that took a group's workflow ID and starts a
 // stack's rollback as its child, with a group decision of its own making.
-func forgedGroup(ctx workflow.Context, req Request) (Result, error) {
-	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: WorkflowID(req.Stack)})
-	var res Result
+func forgedGroup(ctx workflow.Context, req api.Request) (api.Result, error) {
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: api.WorkflowID(req.Stack)})
+	var res api.Result
 	err := workflow.ExecuteChildWorkflow(cctx, Full, req).Get(cctx, &res)
 	return res, err
 }
@@ -192,7 +193,7 @@ func TestAStackOfAGroupTrustsOnlyRewindsGroupRollback(t *testing.T) {
 	}{
 		{"a workflow of anyone's", policy.Execution{Found: true, Type: "ForgedFleet", Queue: "mallory", Running: true},
 			"this rollback's parent rewind-group-markets run default-test-run-id is a ForgedFleet on mallory, not Rewind's group rollback on default-test-taskqueue: its group decision counts for nothing"},
-		{"Rewind's group rollback", policy.Execution{Found: true, Type: FleetWorkflow, Queue: "default-test-taskqueue", Running: true, Ours: true}, ""},
+		{"Rewind's group rollback", policy.Execution{Found: true, Type: api.FleetWorkflow, Queue: "default-test-taskqueue", Running: true, Ours: true}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var asked []policy.ExecutionInput
@@ -204,14 +205,14 @@ func TestAStackOfAGroupTrustsOnlyRewindsGroupRollback(t *testing.T) {
 					return tc.parent, nil
 				})
 			}})
-			r.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: GroupWorkflowID("markets")})
-			req := request(OptionFull, "P2", "alice")
+			r.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: api.GroupWorkflowID("markets")})
+			req := request(api.OptionFull, "P2", "alice")
 			req.Group, req.GroupDecision = "markets", "approved by bob (senior)"
 
 			r.ExecuteWorkflow("ForgedFleet", req)
 
 			require.Len(t, asked, 1)
-			require.Equal(t, policy.ExecutionInput{WorkflowID: GroupWorkflowID("markets"), RunID: testRunID, Types: []string{FleetWorkflow}, TaskQueue: "default-test-taskqueue"}, asked[0])
+			require.Equal(t, policy.ExecutionInput{WorkflowID: api.GroupWorkflowID("markets"), RunID: testRunID, Types: []string{api.FleetWorkflow}, TaskQueue: "default-test-taskqueue"}, asked[0])
 			err := r.GetWorkflowError()
 			if tc.want == "" {
 				require.NoError(t, err)

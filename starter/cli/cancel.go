@@ -8,7 +8,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // NewCmdCancel builds `rewind cancel ID`.
@@ -34,7 +34,7 @@ func (o *Options) onRollback(use, short string, run func(cmd *cobra.Command, c c
 			if err != nil {
 				return err
 			}
-			return run(cmd, c, workflows.IDOf(args[0]))
+			return run(cmd, c, api.IDOf(args[0]))
 		},
 	}
 }

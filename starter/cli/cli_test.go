@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/algotrendy/rewind/identity"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 func runCLI(args ...string) (int, string, string) {
@@ -94,7 +94,7 @@ func TestAStartStatementNamesEverythingTheRequestDecides(t *testing.T) {
 		Nonce: st.Nonce, Expires: st.Expires,
 	}, st)
 	require.Len(t, st.Nonce, 32)
-	require.False(t, st.Expires.After(before.Add(workflows.MaxStartSignedFor)), "good for at most %s", workflows.MaxStartSignedFor)
+	require.False(t, st.Expires.After(before.Add(api.MaxStartSignedFor)), "good for at most %s", api.MaxStartSignedFor)
 	require.True(t, st.Expires.After(before), "%s", st.Expires)
 
 	_, again, _ := runCLI(args...)

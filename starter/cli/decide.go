@@ -12,7 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/algotrendy/rewind/identity"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 type decideFlags struct {
@@ -22,7 +22,7 @@ type decideFlags struct {
 
 // NewCmdDecide builds `rewind approve ID` (approve true) or `rewind reject ID`.
 func NewCmdDecide(o *Options, approve bool) *cobra.Command {
-	var d workflows.Decision
+	var d api.Decision
 	var f decideFlags
 	verb := "reject"
 	if approve {
@@ -42,7 +42,7 @@ sign it with ssh-keygen -Y sign -n rewind -f KEY, and pass --statement and --sig
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			d.Approve = approve
-			return o.decide(cmd, workflows.IDOf(args[0]), d, f)
+			return o.decide(cmd, api.IDOf(args[0]), d, f)
 		},
 	}
 	cmd.Flags().StringVar(&d.Approver, "as", "", "your name as the worker's policy lists it (default: identity.name, then $USER)")
@@ -54,7 +54,7 @@ sign it with ssh-keygen -Y sign -n rewind -f KEY, and pass --statement and --sig
 	return cmd
 }
 
-func (o *Options) decide(cmd *cobra.Command, id string, d workflows.Decision, f decideFlags) error {
+func (o *Options) decide(cmd *cobra.Command, id string, d api.Decision, f decideFlags) error {
 	cfg, err := o.Config()
 	if err != nil {
 		return err
@@ -89,7 +89,7 @@ func (o *Options) decide(cmd *cobra.Command, id string, d workflows.Decision, f 
 		action = identity.ActionReject
 	}
 	st := identity.Statement{WorkflowID: id, RunID: runID, Person: d.Approver, Action: action,
-		Severity: severityOf(desc), Backup: workflows.BackupDigest(p.Gate.Backups), Expires: expiry(time.Now())}
+		Severity: severityOf(desc), Backup: api.BackupDigest(p.Gate.Backups), Expires: expiry(time.Now())}
 	if f.printStatement {
 		_, err := o.Out.Write(st.Text())
 		return err
@@ -100,13 +100,13 @@ func (o *Options) decide(cmd *cobra.Command, id string, d workflows.Decision, f 
 	}
 	d.Statement, d.Signature = pr.statement, pr.signature
 	h, err := c.UpdateWorkflow(cmd.Context(), client.UpdateWorkflowOptions{
-		WorkflowID: id, RunID: runID, UpdateName: workflows.DecideUpdate, Args: []any{d},
+		WorkflowID: id, RunID: runID, UpdateName: api.DecideUpdate, Args: []any{d},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	if err != nil {
 		return o.refused(id, err)
 	}
-	var rec workflows.DecisionRecord
+	var rec api.DecisionRecord
 	if err := h.Get(cmd.Context(), &rec); err != nil {
 		return o.refused(id, err)
 	}
@@ -132,7 +132,7 @@ const gateOpensWithin = time.Minute
 
 // awaitGate returns the rollback's progress once its gate is open, or as it is when it
 // waits for nothing that soon.
-func (o *Options) awaitGate(cmd *cobra.Command, id, runID string) (workflows.Progress, error) {
+func (o *Options) awaitGate(cmd *cobra.Command, id, runID string) (api.Progress, error) {
 	deadline := time.Now().Add(gateOpensWithin)
 	for {
 		p, err := o.progress(cmd, id, runID)
@@ -150,9 +150,9 @@ func (o *Options) awaitGate(cmd *cobra.Command, id, runID string) (workflows.Pro
 	}
 }
 
-func (o *Options) progress(cmd *cobra.Command, id, runID string) (workflows.Progress, error) {
-	var p workflows.Progress
-	resp, err := o.client.QueryWorkflow(cmd.Context(), id, runID, workflows.ProgressQuery)
+func (o *Options) progress(cmd *cobra.Command, id, runID string) (api.Progress, error) {
+	var p api.Progress
+	resp, err := o.client.QueryWorkflow(cmd.Context(), id, runID, api.ProgressQuery)
 	if err != nil {
 		return p, err
 	}

@@ -28,7 +28,7 @@ import (
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/identity"
 	"github.com/algotrendy/rewind/starter/hostcheck"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // Check statuses: only fail blocks a rollback.
@@ -61,7 +61,7 @@ type doctorFlags struct {
 }
 
 // searchAttributes are the attributes every rollback sets; a start fails without them.
-var searchAttributes = []string{workflows.StackKey.GetName(), workflows.OptionKey.GetName(), workflows.SeverityKey.GetName(), workflows.PhaseKey.GetName()}
+var searchAttributes = []string{api.StackKey.GetName(), api.OptionKey.GetName(), api.SeverityKey.GetName(), api.PhaseKey.GetName()}
 
 // NewCmdDoctor builds `rewind doctor`.
 func NewCmdDoctor(o *Options) *cobra.Command {
@@ -245,7 +245,7 @@ func doctorQueues(cfg *config.Config, stacks []string) []doctorQueue {
 	}
 	for _, stack := range stacks {
 		host := cmp.Or(cfg.Stacks[stack].Host, local)
-		name := workflows.HostTaskQueue(cfg.Temporal.TaskQueue, host)
+		name := api.HostTaskQueue(cfg.Temporal.TaskQueue, host)
 		if i := slices.IndexFunc(queues, func(q doctorQueue) bool { return q.name == name }); i >= 0 {
 			queues[i].serves += ", " + stack
 			continue

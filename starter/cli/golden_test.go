@@ -12,7 +12,7 @@ import (
 
 	"github.com/algotrendy/rewind/backups"
 	"github.com/algotrendy/rewind/gitref"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // The golden tests pin what each command prints, byte for byte, on fixed views of a P2
@@ -32,7 +32,7 @@ func at(d time.Duration) time.Time { return began.Add(d) }
 
 // fixtureSteps is the checklist of a full rollback, the first n steps done as a real run
 // reports them.
-func fixtureSteps(n int) []workflows.Step {
+func fixtureSteps(n int) []api.Step {
 	details := []string{
 		"2 containers captured, 1 newest backups listed",
 		"algotrendy_v26_questdb_data",
@@ -48,12 +48,12 @@ func fixtureSteps(n int) []workflows.Step {
 		"incidents/20261126/rewind-prod/01a218a5/report.md",
 	}
 	took := []time.Duration{4 * time.Second, time.Second, 3*time.Minute + 12*time.Second, 6 * time.Minute, 9 * time.Second, 2 * time.Second, 5 * time.Second, 41 * time.Second, 3 * time.Second, 2*time.Minute + 30*time.Second, time.Second, 800 * time.Millisecond}
-	var steps []workflows.Step
+	var steps []api.Step
 	t := began
-	for i, name := range workflows.Steps(workflows.OptionFull) {
-		s := workflows.Step{Name: name, State: workflows.StatePending}
+	for i, name := range api.Steps(api.OptionFull) {
+		s := api.Step{Name: name, State: api.StatePending}
 		if i < n {
-			s = workflows.Step{Name: name, State: workflows.StateDone, Detail: details[i], Started: t, Finished: t.Add(took[i])}
+			s = api.Step{Name: name, State: api.StateDone, Detail: details[i], Started: t, Finished: t.Add(took[i])}
 			t = t.Add(took[i])
 		}
 		steps = append(steps, s)
@@ -63,21 +63,21 @@ func fixtureSteps(n int) []workflows.Step {
 
 const fixtureUI = "http://127.0.0.1:8233/namespaces/default/workflows/rewind-prod/01a218a5-6792-7529-9397-96e7b6578679"
 
-func fixtureView(status string, steps []workflows.Step) StatusView {
+func fixtureView(status string, steps []api.Step) StatusView {
 	return StatusView{
 		WorkflowID: "rewind-prod", RunID: "01a218a5-6792-7529-9397-96e7b6578679", Status: status, Started: began, UI: fixtureUI,
-		Progress: workflows.Progress{Summary: "full rollback of prod, P2, by alice", Phase: "starting", Steps: steps},
+		Progress: api.Progress{Summary: "full rollback of prod, P2, by alice", Phase: "starting", Steps: steps},
 	}
 }
 
 // waitingView is the rollback with its backup staged, waiting for a senior's approval.
 func waitingView() StatusView {
 	steps := fixtureSteps(3)
-	steps[3].State, steps[3].Started = workflows.StateWaiting, steps[2].Finished
+	steps[3].State, steps[3].Started = api.StateWaiting, steps[2].Finished
 	steps[3].Detail = "P2 needs a senior or above within 15m0s: rewind approve rewind-prod --as NAME"
 	v := fixtureView("running", steps)
 	v.Progress.Phase = "waiting for approval"
-	v.Progress.Decisions = []workflows.DecisionRecord{
+	v.Progress.Decisions = []api.DecisionRecord{
 		{At: at(3*time.Minute + 20*time.Second), Approver: "carol", Reason: "carol is on-call; a P2 needs senior or above"},
 	}
 	return v
@@ -87,7 +87,7 @@ func waitingView() StatusView {
 // its first attempt lost with a worker that stopped.
 func restoringView(read int64) StatusView {
 	steps := fixtureSteps(2)
-	steps[2].State, steps[2].Started = workflows.StateRunning, steps[1].Finished
+	steps[2].State, steps[2].Started = api.StateRunning, steps[1].Finished
 	v := fixtureView("running", steps)
 	v.Progress.Phase = steps[2].Name
 	v.Running = []RunningStep{{Activity: "RestoreVolume", Attempt: 2, Done: read, Total: 2 << 30,
@@ -100,7 +100,7 @@ func completedView() StatusView {
 	v := fixtureView("completed", fixtureSteps(12))
 	v.Closed = v.Progress.Steps[11].Finished
 	v.Progress.Phase, v.Progress.Outcome = "completed", "completed"
-	v.Progress.Decisions = []workflows.DecisionRecord{
+	v.Progress.Decisions = []api.DecisionRecord{
 		{At: at(3*time.Minute + 20*time.Second), Approver: "carol", Reason: "carol is on-call; a P2 needs senior or above"},
 		{At: at(9*time.Minute + 16*time.Second), Approver: "bob", Approve: true, Accepted: true, Reason: "approved by bob (senior) to restore questdb_backup_20261126_020000.tar.gz 4f1c9a0e7b2d"},
 	}
@@ -111,9 +111,9 @@ func completedView() StatusView {
 // everything back as it was.
 func failedView() StatusView {
 	steps := fixtureSteps(7)
-	steps[7].State, steps[7].Started, steps[7].Finished = workflows.StateFailed, steps[6].Finished, steps[6].Finished.Add(2*time.Minute)
+	steps[7].State, steps[7].Started, steps[7].Finished = api.StateFailed, steps[6].Finished, steps[6].Finished.Add(2*time.Minute)
 	steps[7].Detail = "api not healthy after 2m0s: GET http://localhost:5002/health → 503"
-	steps = append(steps, workflows.Step{Name: "Put the stack back as it was", State: workflows.StateDone, Started: steps[7].Finished, Finished: steps[7].Finished.Add(48 * time.Second),
+	steps = append(steps, api.Step{Name: "Put the stack back as it was", State: api.StateDone, Started: steps[7].Finished, Finished: steps[7].Finished.Add(48 * time.Second),
 		Detail: "put back and healthy: what it started stopped, volume algotrendy_v26_questdb_data back in place, the stack started again"})
 	v := fixtureView("failed", steps)
 	v.Closed = steps[len(steps)-1].Finished
@@ -227,7 +227,7 @@ func TestPlanPrintsTheStepsApprovalAndWhatItWouldRestore(t *testing.T) {
 	now := func() time.Time { return at(0) }
 	var out bytes.Buffer
 	for _, tc := range []struct{ option, severity string }{
-		{workflows.OptionFull, "P2"}, {workflows.OptionQuick, "P1"}, {workflows.OptionGit, "P3"}, {workflows.OptionEmergency, "P1"},
+		{api.OptionFull, "P2"}, {api.OptionQuick, "P1"}, {api.OptionGit, "P3"}, {api.OptionEmergency, "P1"},
 	} {
 		p, _, err := o.planOf(tc.option, startFlags{stack: "prod", severity: tc.severity})
 		require.NoError(t, err)
@@ -243,12 +243,12 @@ func TestPlanPrintsTheStepsApprovalAndWhatItWouldRestore(t *testing.T) {
 	for i := range unmeasured.views {
 		unmeasured.views[i].Last = nil
 	}
-	p, _, err := o.planOf(workflows.OptionFull, startFlags{stack: "prod", severity: "P2", backup: views[0].Name})
+	p, _, err := o.planOf(api.OptionFull, startFlags{stack: "prod", severity: "P2", backup: views[0].Name})
 	require.NoError(t, err)
 	err = writePlan(&out, p, unmeasured, now)
 	require.EqualError(t, err, "the rollback would fail: no backup of algotrendy_v26_questdb_data restores; `rewind backups prod` lists them")
 	out.WriteString("\n")
-	p, _, err = o.planOf(workflows.OptionGit, startFlags{stack: "prod", severity: "P3", to: "v9"})
+	p, _, err = o.planOf(api.OptionGit, startFlags{stack: "prod", severity: "P3", to: "v9"})
 	require.NoError(t, err)
 	require.Equal(t, "v9", p.Ref)
 	host.err = errors.New(`/root/AlgoTrendy_v2.6 has no version "v9"; its tags: v2.6, v2.5`)
@@ -261,12 +261,12 @@ func TestPlanPrintsTheStepsApprovalAndWhatItWouldRestore(t *testing.T) {
 func TestReportPrintsTheArchivedReportAsItIs(t *testing.T) {
 	body, err := os.ReadFile("testdata/report-full.result.json")
 	require.NoError(t, err)
-	var res workflows.Result
+	var res api.Result
 	require.NoError(t, json.Unmarshal(body, &res))
 	var out bytes.Buffer
 	require.NoError(t, printReport(&out, "rewind-demo", res))
 	requireGolden(t, "report.golden", out.String())
 
-	err = printReport(&out, "rewind-prod", workflows.Result{Option: workflows.OptionEmergency})
+	err = printReport(&out, "rewind-prod", api.Result{Option: api.OptionEmergency})
 	require.EqualError(t, err, "rollback rewind-prod wrote no report (only full, quick and git rollbacks do)")
 }

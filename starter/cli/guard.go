@@ -14,7 +14,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/identity"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 type guardFlags struct {
@@ -100,8 +100,8 @@ func (o *Options) guard(cmd *cobra.Command, f guardFlags) error {
 	if err := o.workersPolling(cmd, c, cfg, f.stack); err != nil {
 		return err
 	}
-	id := workflows.GuardWorkflowID(f.stack)
-	req := workflows.GuardRequest{Stack: f.stack, Requester: requester, Version: f.version, RequestedAt: time.Now(), Window: f.window, Interval: f.interval}
+	id := api.GuardWorkflowID(f.stack)
+	req := api.GuardRequest{Stack: f.stack, Requester: requester, Version: f.version, RequestedAt: time.Now(), Window: f.window, Interval: f.interval}
 	// Starting a guard lets it start the stack's guard rollback at P1, so the starter signs
 	// for that as for a start of their own, when the worker would ask them to.
 	option := "quick" // the guard's default, when this rewind.yaml lists no stacks
@@ -112,7 +112,7 @@ func (o *Options) guard(cmd *cobra.Command, f guardFlags) error {
 	if err != nil {
 		return err
 	}
-	p, err := o.prove(workflows.GuardStartStatement(f.stack, option, requester, startExpiry(time.Now()), nonce), signSource{keyFile: f.keyFile}, mustSign(cfg, requester))
+	p, err := o.prove(api.GuardStartStatement(f.stack, option, requester, startExpiry(time.Now()), nonce), signSource{keyFile: f.keyFile}, mustSign(cfg, requester))
 	if err != nil {
 		return err
 	}
@@ -125,11 +125,11 @@ func (o *Options) guard(cmd *cobra.Command, f guardFlags) error {
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		StaticSummary:            fmt.Sprintf("guard of %s %s, by %s", f.stack, f.version, requester),
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.StackKey.ValueSet(f.stack),
-			workflows.OptionKey.ValueSet("guard"),
-			workflows.PhaseKey.ValueSet("starting"),
+			api.StackKey.ValueSet(f.stack),
+			api.OptionKey.ValueSet("guard"),
+			api.PhaseKey.ValueSet("starting"),
 		),
-	}, workflows.Guard, req)
+	}, api.GuardWorkflow, req)
 	if err != nil {
 		return fmt.Errorf("start the guard of %s: %w", f.stack, err)
 	}
@@ -140,7 +140,7 @@ func (o *Options) guard(cmd *cobra.Command, f guardFlags) error {
 // stopGuard tells the stack's guard that a rollback was started by hand; a stack without
 // a running guard is the usual case.
 func (o *Options) stopGuard(cmd *cobra.Command, c client.Client, stack, who string) {
-	err := c.SignalWorkflow(cmd.Context(), workflows.GuardWorkflowID(stack), "", workflows.RollbackStartedSignal, who)
+	err := c.SignalWorkflow(cmd.Context(), api.GuardWorkflowID(stack), "", api.RollbackStartedSignal, who)
 	var nf *serviceerror.NotFound
 	if err != nil && !errors.As(err, &nf) {
 		fmt.Fprintf(o.Err, "note: could not tell the guard of %s to stop: %v\n", stack, err)

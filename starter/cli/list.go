@@ -10,7 +10,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // ListItem is one line of `rewind list`.
@@ -64,7 +64,7 @@ func (o *Options) list(cmd *cobra.Command, limit int) ([]ListItem, error) {
 			PageSize:      int32(limit),
 			NextPageToken: token,
 			// Rollbacks only: their verification children carry no stack.
-			Query: workflows.StackKey.GetName() + " IS NOT NULL",
+			Query: api.StackKey.GetName() + " IS NOT NULL",
 		})
 		if err != nil {
 			return nil, fmt.Errorf("list rollbacks: %w", err)
@@ -79,7 +79,7 @@ func (o *Options) list(cmd *cobra.Command, limit int) ([]ListItem, error) {
 				Status:     statusName(e.GetStatus()),
 				Started:    e.GetStartTime().AsTime(),
 			}
-			for key, dst := range map[string]*string{workflows.StackKey.GetName(): &it.Stack, workflows.OptionKey.GetName(): &it.Option, workflows.SeverityKey.GetName(): &it.Severity, workflows.PhaseKey.GetName(): &it.Phase} {
+			for key, dst := range map[string]*string{api.StackKey.GetName(): &it.Stack, api.OptionKey.GetName(): &it.Option, api.SeverityKey.GetName(): &it.Severity, api.PhaseKey.GetName(): &it.Phase} {
 				if p, ok := e.GetSearchAttributes().GetIndexedFields()[key]; ok {
 					_ = converter.GetDefaultDataConverter().FromPayload(p, dst)
 				}

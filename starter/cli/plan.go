@@ -14,7 +14,7 @@ import (
 	"github.com/algotrendy/rewind/backups"
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/gitref"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // NewCmdPlan builds `rewind plan OPTION`: what a rollback would do, changing nothing.
@@ -62,8 +62,8 @@ type planView struct {
 }
 
 func (o *Options) planOf(option string, f startFlags) (planView, *config.Config, error) {
-	if _, ok := workflows.WorkflowName(option); !ok {
-		return planView{}, nil, badInputf("unknown option %q; use one of %s", option, strings.Join(workflows.Options(), ", "))
+	if _, ok := api.WorkflowName(option); !ok {
+		return planView{}, nil, badInputf("unknown option %q; use one of %s", option, strings.Join(api.Options(), ", "))
 	}
 	cfg, s, err := o.localStack(f.stack)
 	if err != nil {
@@ -110,21 +110,21 @@ func (h localHost) readWhole(b BackupView) backups.Verdict {
 // and approval at once, then the version or the backups once read.
 func writePlan(w io.Writer, p planView, host planHost, now func() time.Time) error {
 	fmt.Fprintf(w, "Plan: %s rollback of %s at %s (nothing changes, no workflow starts)\n\nSteps, in order:\n", p.Option, p.Stack, strings.ToUpper(p.Severity))
-	for i, step := range workflows.Steps(p.Option) {
+	for i, step := range api.Steps(p.Option) {
 		fmt.Fprintf(w, "  %2d. %s\n", i+1, step)
 	}
 	fmt.Fprintf(w, "\nApproval: %s\n", p.Approval)
 	s := p.Target
 	switch p.Option {
-	case workflows.OptionFull:
+	case api.OptionFull:
 		return writeRestorePlan(w, p, host, now)
-	case workflows.OptionQuick, workflows.OptionGit:
+	case api.OptionQuick, api.OptionGit:
 		resolved, err := host.resolve(s.WorkingDir, p.Ref)
 		if err != nil {
 			return fmt.Errorf("the rollback would fail: %w", err)
 		}
 		fmt.Fprintf(w, "Version: %s (%.12s), from %.12s now checked out in %s; local edits would be stashed under the run's name.\n", resolved.Ref, resolved.Commit, resolved.Head, s.WorkingDir)
-	case workflows.OptionEmergency:
+	case api.OptionEmergency:
 		fmt.Fprintf(w, "Stops every container of compose project %s (SIGKILL after %s), removes them and its networks; the stack stays offline.\n", s.Project, s.StopGracePeriod)
 	}
 	return nil
@@ -139,7 +139,7 @@ func approvalPlan(cfg *config.Config, rule config.Rule, option string) string {
 			who = append(who, a.Name)
 		}
 	}
-	if rule.DecisionTime == 0 || option == workflows.OptionEmergency {
+	if rule.DecisionTime == 0 || option == api.OptionEmergency {
 		return fmt.Sprintf("none; the requester must be %s or above (%s)", rule.Role, strings.Join(who, ", "))
 	}
 	next := "no one higher"

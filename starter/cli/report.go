@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // NewCmdReport builds `rewind report ID`: the archived incident report.
@@ -24,8 +24,8 @@ func NewCmdReport(o *Options) *cobra.Command {
 }
 
 // finished is how a rollback ended; one still running, or one that failed, has no report.
-func finished(cmd *cobra.Command, c client.Client, id string) (workflows.Result, error) {
-	var res workflows.Result
+func finished(cmd *cobra.Command, c client.Client, id string) (api.Result, error) {
+	var res api.Result
 	d, err := c.DescribeWorkflowExecution(cmd.Context(), id, "")
 	if err != nil {
 		return res, notFound(id, err)
@@ -44,7 +44,7 @@ func finished(cmd *cobra.Command, c client.Client, id string) (workflows.Result,
 }
 
 // printReport prints the incident report as the rollback archived it.
-func printReport(w io.Writer, id string, res workflows.Result) error {
+func printReport(w io.Writer, id string, res api.Result) error {
 	if res.Report == "" {
 		return badInputf("rollback %s wrote no report (only full, quick and git rollbacks do)", id)
 	}

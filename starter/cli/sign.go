@@ -13,15 +13,15 @@ import (
 
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/identity"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // signedFor is how long the decisions the CLI signs stay good; startSignedFor how long its
-// starts do: below the worker's limit (workflows.MaxStartSignedFor), so a clock a little
+// starts do: below the worker's limit (api.MaxStartSignedFor), so a clock a little
 // ahead of the worker's still signs starts it takes.
 const (
 	signedFor      = 10 * time.Minute
-	startSignedFor = workflows.MaxStartSignedFor - 2*time.Minute
+	startSignedFor = api.MaxStartSignedFor - 2*time.Minute
 )
 
 // proof is a signed statement, as text, ready for a request or a decision.

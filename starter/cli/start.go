@@ -17,7 +17,7 @@ import (
 
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/identity"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // NewCmdStart builds `rewind start OPTION`.
@@ -81,9 +81,9 @@ func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
 	if err := localChecks(cfg, req); err != nil {
 		return err
 	}
-	id, name, label := workflows.WorkflowID(req.Stack), "", req.Stack
+	id, name, label := api.WorkflowID(req.Stack), "", req.Stack
 	if req.Group != "" {
-		id, label = workflows.GroupWorkflowID(req.Group), "group "+req.Group
+		id, label = api.GroupWorkflowID(req.Group), "group "+req.Group
 	}
 	// The statement names everything the request decides, and a nonce: the worker admits
 	// it once, though it stays in the run's history for anyone to read.
@@ -91,7 +91,7 @@ func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
 	if err != nil {
 		return err
 	}
-	st := workflows.StartStatement(req, id, startExpiry(time.Now()), nonce)
+	st := api.StartStatement(req, id, startExpiry(time.Now()), nonce)
 	if f.printStatement {
 		_, err := o.Out.Write(st.Text())
 		return err
@@ -108,9 +108,9 @@ func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
 	if err := o.workersPolling(cmd, c, cfg, cfg.GroupStacks(req.Group, req.Stack)...); err != nil {
 		return err
 	}
-	name, _ = workflows.WorkflowName(option)
+	name, _ = api.WorkflowName(option)
 	if req.Group != "" {
-		name = workflows.FleetWorkflow
+		name = api.FleetWorkflow
 	}
 	run, err := c.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{
 		ID:                       id,
@@ -122,10 +122,10 @@ func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
 		StaticSummary:                            fmt.Sprintf("%s rollback of %s, %s, by %s", option, label, req.Severity, requester),
 		StaticDetails:                            fmt.Sprintf("**Reason:** %s\n\n**Requested by:** %s at %s", req.Reason, requester, req.RequestedAt.Format(time.RFC3339)),
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.StackKey.ValueSet(cmp.Or(req.Stack, "group-"+req.Group)),
-			workflows.OptionKey.ValueSet(option),
-			workflows.SeverityKey.ValueSet(req.Severity),
-			workflows.PhaseKey.ValueSet("starting"),
+			api.StackKey.ValueSet(cmp.Or(req.Stack, "group-"+req.Group)),
+			api.OptionKey.ValueSet(option),
+			api.SeverityKey.ValueSet(req.Severity),
+			api.PhaseKey.ValueSet("starting"),
 		),
 	}, name, req)
 	if err != nil {
@@ -152,7 +152,7 @@ func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
 		}
 		return nil
 	}
-	var result workflows.Result
+	var result api.Result
 	if err := run.Get(cmd.Context(), &result); err != nil {
 		if o.JSON {
 			_ = o.printJSON(map[string]string{"workflow_id": id, "run_id": run.GetRunID(), "outcome": "failed", "error": failureOf(err)})
@@ -180,7 +180,7 @@ func (o *Options) workersPolling(cmd *cobra.Command, c client.Client, cfg *confi
 		if err != nil || s.Host == "" {
 			continue
 		}
-		name := workflows.HostTaskQueue(cfg.Temporal.TaskQueue, s.Host)
+		name := api.HostTaskQueue(cfg.Temporal.TaskQueue, s.Host)
 		if !slices.ContainsFunc(queues, func(q queue) bool { return q.name == name }) {
 			queues = append(queues, queue{name, "the Docker steps of stack " + stack + " on " + s.Host, enumspb.TASK_QUEUE_TYPE_ACTIVITY})
 		}
@@ -218,7 +218,7 @@ const workerGrace = 5 * time.Second
 
 // localChecks refuse, before anything starts, what the worker would refuse anyway, when
 // this machine's rewind.yaml knows the stacks and people: the worker still decides.
-func localChecks(cfg *config.Config, req workflows.Request) error {
+func localChecks(cfg *config.Config, req api.Request) error {
 	if req.Group != "" {
 		if _, ok := cfg.Groups[req.Group]; !ok && len(cfg.Stacks) > 0 {
 			return badInputf("unknown group %q; known groups: %s", req.Group, strings.Join(cfg.GroupNames(), ", "))
@@ -240,7 +240,7 @@ func localChecks(cfg *config.Config, req workflows.Request) error {
 		return badInput{err}
 	}
 	rank := func(role string) int { return slices.Index(cfg.Severity.Escalation, role) }
-	if (rule.DecisionTime == 0 || req.Option == workflows.OptionEmergency) && rank(who.Role) < rank(rule.Role) {
+	if (rule.DecisionTime == 0 || req.Option == api.OptionEmergency) && rank(who.Role) < rank(rule.Role) {
 		return badInputf("%s is %s and may not start a %s %s rollback: it needs %s or above", who.Name, who.Role, req.Severity, req.Option, rule.Role)
 	}
 	return nil
@@ -264,7 +264,7 @@ func (o *Options) describeRunning(cmd *cobra.Command, id string) string {
 	return fmt.Sprintf(", the %s rollback started %s", strings.ToLower(info.GetType().GetName()), info.GetStartTime().AsTime().Local().Format(time.RFC3339))
 }
 
-func printResult(o *Options, r workflows.Result) {
+func printResult(o *Options, r api.Result) {
 	fmt.Fprintf(o.Out, "%s rollback of %s: %s\n", r.Option, r.Stack, r.Outcome)
 	for _, s := range r.Steps {
 		fmt.Fprintf(o.Out, "  %s %s", icon(s.State), s.Name)
@@ -283,15 +283,15 @@ func printResult(o *Options, r workflows.Result) {
 
 func icon(state string) string {
 	switch state {
-	case workflows.StateDone:
+	case api.StateDone:
 		return "✔"
-	case workflows.StateRunning:
+	case api.StateRunning:
 		return "◌"
-	case workflows.StateWaiting:
+	case api.StateWaiting:
 		return "⏸"
-	case workflows.StateFailed:
+	case api.StateFailed:
 		return "✖"
-	case workflows.StateSkipped:
+	case api.StateSkipped:
 		return "–"
 	}
 	return "·"

@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/algotrendy/rewind/checkpoint"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // StatusView is what `rewind status` prints.
@@ -23,7 +23,7 @@ type StatusView struct {
 	Status     string
 	Started    time.Time
 	Closed     time.Time `json:",omitzero"`
-	Progress   workflows.Progress
+	Progress   api.Progress
 	// Running are the steps in flight, with their last progress report and, when they are
 	// being retried, why the last attempt failed.
 	Running []RunningStep `json:",omitempty"`
@@ -50,7 +50,7 @@ func NewCmdStatus(o *Options) *cobra.Command {
 		Example: "  rewind status rewind-prod\n  rewind status prod --json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			v, err := o.status(cmd, workflows.IDOf(args[0]))
+			v, err := o.status(cmd, api.IDOf(args[0]))
 			if err != nil {
 				return err
 			}
@@ -94,7 +94,7 @@ func (o *Options) status(cmd *cobra.Command, id string) (StatusView, error) {
 		r.Progress, r.Done, r.Total = heartbeatProgress(a.GetHeartbeatDetails())
 		v.Running = append(v.Running, r)
 	}
-	resp, err := c.QueryWorkflow(cmd.Context(), id, v.RunID, workflows.ProgressQuery)
+	resp, err := c.QueryWorkflow(cmd.Context(), id, v.RunID, api.ProgressQuery)
 	if err == nil {
 		err = resp.Get(&v.Progress)
 	}
@@ -126,7 +126,7 @@ func statusLines(v StatusView, rates map[string]rate, now time.Time) []string {
 			prefix = "└──"
 		}
 		l := fmt.Sprintf("%s %s %s", prefix, icon(s.State), s.Name)
-		if s.State != workflows.StateDone && s.State != workflows.StatePending {
+		if s.State != api.StateDone && s.State != api.StatePending {
 			l += " (" + s.State + ")"
 		}
 		if took := stepTime(s, now); took != "" {
@@ -177,13 +177,13 @@ func statusLines(v StatusView, rates map[string]rate, now time.Time) []string {
 
 // stepTime is how long a finished step took, or a running one has run so far (when now
 // is given).
-func stepTime(s workflows.Step, now time.Time) string {
+func stepTime(s api.Step, now time.Time) string {
 	switch {
 	case s.Started.IsZero():
 		return ""
 	case !s.Finished.IsZero():
 		return human(s.Finished.Sub(s.Started))
-	case !now.IsZero() && (s.State == workflows.StateRunning || s.State == workflows.StateWaiting):
+	case !now.IsZero() && (s.State == api.StateRunning || s.State == api.StateWaiting):
 		return human(now.Sub(s.Started))
 	}
 	return ""
@@ -234,7 +234,7 @@ func heartbeatProgress(p *commonpb.Payloads) (text string, done, total int64) {
 // severityOf reads a rollback's severity from its search attributes.
 func severityOf(d *workflowservice.DescribeWorkflowExecutionResponse) string {
 	var sev string
-	if p, ok := d.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()[workflows.SeverityKey.GetName()]; ok {
+	if p, ok := d.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()[api.SeverityKey.GetName()]; ok {
 		_ = converter.GetDefaultDataConverter().FromPayload(p, &sev)
 	}
 	return sev

@@ -11,7 +11,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/algotrendy/rewind/checkpoint"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 func TestHeartbeatProgressReadsRestoresAndTransfers(t *testing.T) {
@@ -49,7 +49,7 @@ func TestDurationsBarsAndRatesReadAsPeopleSayThem(t *testing.T) {
 	r = measure(r, restore(30<<20), start.Add(2*time.Second))
 	require.InDelta(t, float64(10<<20), r["RestoreVolume"].perSecond, 1)
 	v := StatusView{WorkflowID: "rewind-prod", Status: "running", Running: restore(30 << 20),
-		Progress: workflows.Progress{Steps: []workflows.Step{{Name: "Stop the stack", State: workflows.StateDone, Started: start, Finished: start.Add(4 * time.Second)}}}}
+		Progress: api.Progress{Steps: []api.Step{{Name: "Stop the stack", State: api.StateDone, Started: start, Finished: start.Add(4 * time.Second)}}}}
 	lines := statusLines(v, r, start.Add(2*time.Second))
 	require.Contains(t, lines, "└── ✔ Stop the stack [4s]")
 	require.Contains(t, strings.Join(lines, "\n"), "RestoreVolume [██████░░░░░░░░░░░░░░]  30%: 30.0 MiB of 100.0 MiB of the backup read, 10.0 MiB/s, 7s left")

@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // NewCmdWatch builds `rewind watch ID`: the checklist redrawn as it moves.
@@ -30,7 +30,7 @@ bar, rate and time left for restores. Piped, each line is printed once when it c
 		Example: "  rewind watch prod\n  rewind watch rewind-prod --timeout 30m | tee rollback.log",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id := workflows.IDOf(args[0])
+			id := api.IDOf(args[0])
 			f := &follower{id: id, scr: newScreen(o.Out)}
 			var deadline time.Time
 			if timeout > 0 {

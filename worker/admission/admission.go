@@ -25,7 +25,7 @@ import (
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/storage"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // Server is what the gate asks the Temporal server about the run that scheduled a step
@@ -205,7 +205,7 @@ func (g *Gate) reach(stack, workflowID, runID string) Reach {
 	r.Folders = slices.Compact(r.Folders)
 	for name, group := range c.Groups {
 		if slices.Contains(group.Stacks, stack) {
-			r.Groups = append(r.Groups, workflows.GroupWorkflowID(name))
+			r.Groups = append(r.Groups, api.GroupWorkflowID(name))
 		}
 	}
 	return r

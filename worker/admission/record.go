@@ -19,7 +19,7 @@ import (
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/identity"
 	"github.com/algotrendy/rewind/storage"
-	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // destructive says whether a step changes the stack: these run only once the run's
@@ -97,7 +97,7 @@ func refused(format string, a ...any) error { return refusal{fmt.Sprintf(format,
 
 // callerSent is what the callers of a run sent the server: its start and its decisions.
 type callerSent struct {
-	request    workflows.Request
+	request    api.Request
 	parent     *execution
 	firstRunID string
 	startedAt  time.Time
@@ -107,7 +107,7 @@ type callerSent struct {
 type execution struct{ ID, RunID string }
 
 type sentDecision struct {
-	workflows.Decision
+	api.Decision
 	at time.Time
 }
 
@@ -119,8 +119,8 @@ func (g *Gate) admission(ctx context.Context, workflowID, runID string) (runReco
 	req := sent.request
 	rec := runRecord{WorkflowID: workflowID, RunID: runID, Requester: req.Requester, AdmittedAt: time.Now().UTC()}
 	// A stack of a group changes its stack on the group's admission.
-	if p := sent.parent; p != nil && req.Group != "" && p.ID == workflows.GroupWorkflowID(req.Group) {
-		if !slices.Contains(g.Config.Groups[req.Group].Stacks, req.Stack) || workflowID != workflows.WorkflowID(req.Stack) {
+	if p := sent.parent; p != nil && req.Group != "" && p.ID == api.GroupWorkflowID(req.Group) {
+		if !slices.Contains(g.Config.Groups[req.Group].Stacks, req.Stack) || workflowID != api.WorkflowID(req.Stack) {
 			return runRecord{}, refused("it runs as %s for stack %q, which is not a stack of group %s", workflowID, req.Stack, req.Group)
 		}
 		group, err := g.admission(ctx, p.ID, p.RunID)
@@ -131,14 +131,14 @@ func (g *Gate) admission(ctx context.Context, workflowID, runID string) (runReco
 		return group, nil
 	}
 	var pol config.Policy
-	if req.Group != "" && workflowID == workflows.GroupWorkflowID(req.Group) {
+	if req.Group != "" && workflowID == api.GroupWorkflowID(req.Group) {
 		plan, err := g.Policy.GroupPlan(ctx, policy.GroupInput{Group: req.Group, Severity: req.Severity})
 		if err != nil {
 			return runRecord{}, refused("its group: %v", err)
 		}
 		pol = plan.Policy
 	} else {
-		if workflowID != workflows.WorkflowID(req.Stack) {
+		if workflowID != api.WorkflowID(req.Stack) {
 			return runRecord{}, refused("it runs as %s but its start names stack %q", workflowID, req.Stack)
 		}
 		plan, err := g.Policy.Plan(ctx, policy.ResolveInput{Stack: req.Stack, Severity: req.Severity})
@@ -151,7 +151,7 @@ func (g *Gate) admission(ctx context.Context, workflowID, runID string) (runReco
 	if !ok {
 		return runRecord{}, refused("its requester %s is not in this worker's policy", req.Requester)
 	}
-	decides := pol.Rule.DecisionTime > 0 && req.Option != workflows.OptionEmergency
+	decides := pol.Rule.DecisionTime > 0 && req.Option != api.OptionEmergency
 	if !decides && pol.Rank(who.Role) < pol.Rank(pol.Rule.Role) {
 		return runRecord{}, refused("%s may not start a %s rollback: it needs %s or above", who.Name, pol.Severity, pol.Rule.Role)
 	}
@@ -193,7 +193,7 @@ func (g *Gate) proveStart(ctx context.Context, pol config.Policy, who config.Per
 	if req.Signature == "" {
 		return refused("%s must sign a start, and this one is not signed", who.Name)
 	}
-	want := workflows.StartStatement(req, workflowID, time.Time{}, "")
+	want := api.StartStatement(req, workflowID, time.Time{}, "")
 	want.Severity = pol.Severity
 	_, st, err := identity.Check(req.Signature, []byte(req.Statement), want, keysAt(who, sent.startedAt), sent.startedAt)
 	if errors.Is(err, identity.ErrOlderStatement) && sent.startedAt.Before(g.Since) {
@@ -205,8 +205,8 @@ func (g *Gate) proveStart(ctx context.Context, pol config.Policy, who config.Per
 	if err != nil {
 		return refused("%s's signed start does not hold: %v", who.Name, err)
 	}
-	if st.Expires.After(sent.startedAt.Add(workflows.MaxStartSignedFor)) {
-		return refused("%s's signed start was good for longer than %s", who.Name, workflows.MaxStartSignedFor)
+	if st.Expires.After(sent.startedAt.Add(api.MaxStartSignedFor)) {
+		return refused("%s's signed start was good for longer than %s", who.Name, api.MaxStartSignedFor)
 	}
 	err = g.Policy.ClaimNonce(ctx, policy.NonceClaim{Nonce: st.Nonce, WorkflowID: workflowID, RunID: sent.firstRunID, Person: st.Person})
 	var appErr *temporal.ApplicationError
@@ -248,8 +248,8 @@ func proveApproval(pol config.Policy, requester string, d sentDecision, workflow
 	if err != nil {
 		return fmt.Errorf("%s's signature: %w", who.Name, err)
 	}
-	if st.Expires.After(d.at.Add(workflows.MaxSignedFor)) {
-		return fmt.Errorf("%s's statement was good for longer than %s", who.Name, workflows.MaxSignedFor)
+	if st.Expires.After(d.at.Add(api.MaxSignedFor)) {
+		return fmt.Errorf("%s's statement was good for longer than %s", who.Name, api.MaxSignedFor)
 	}
 	return nil
 }
@@ -295,10 +295,10 @@ func (g *Gate) read(ctx context.Context, workflowID, runID string) (callerSent, 
 
 func decisionOf(dc converter.DataConverter, ev *historypb.HistoryEvent) (sentDecision, bool) {
 	in := ev.GetWorkflowExecutionUpdateAcceptedEventAttributes().GetAcceptedRequest().GetInput()
-	if in.GetName() != workflows.DecideUpdate {
+	if in.GetName() != api.DecideUpdate {
 		return sentDecision{}, false
 	}
-	var d workflows.Decision
+	var d api.Decision
 	if err := dc.FromPayloads(in.GetArgs(), &d); err != nil {
 		return sentDecision{}, false
 	}

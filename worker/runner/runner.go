@@ -24,6 +24,7 @@ import (
 	"github.com/algotrendy/rewind/activities/volume"
 	"github.com/algotrendy/rewind/worker/admission"
 	"github.com/algotrendy/rewind/workflows"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // Options are what a worker needs besides its Temporal client.
@@ -71,7 +72,7 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 	hostOpts := opts
 	hostOpts.MaxConcurrentActivityExecutionSize = o.MaxConcurrentSteps
 	hostOpts.Interceptors = append([]interceptor.WorkerInterceptor{gate, &failFast{}}, o.Interceptors...)
-	host := worker.New(c, workflows.HostTaskQueue(o.TaskQueue, o.Host), hostOpts)
+	host := worker.New(c, api.HostTaskQueue(o.TaskQueue, o.Host), hostOpts)
 	host.RegisterActivity(o.Docker)
 	host.RegisterActivity(o.Volume)
 	host.RegisterActivity(o.Evidence)
@@ -87,7 +88,7 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 	}
 	defer main.Stop()
 	if err := host.Start(); err != nil {
-		return fmt.Errorf("start worker on task queue %s: %w", workflows.HostTaskQueue(o.TaskQueue, o.Host), err)
+		return fmt.Errorf("start worker on task queue %s: %w", api.HostTaskQueue(o.TaskQueue, o.Host), err)
 	}
 	defer host.Stop()
 
@@ -101,7 +102,7 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 		addr = l.Addr().String()
 		mux := http.NewServeMux()
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-			fmt.Fprintf(w, "ok: polling %s and %s\n", o.TaskQueue, workflows.HostTaskQueue(o.TaskQueue, o.Host))
+			fmt.Fprintf(w, "ok: polling %s and %s\n", o.TaskQueue, api.HostTaskQueue(o.TaskQueue, o.Host))
 		})
 		if o.Metrics != nil {
 			mux.Handle("/metrics", o.Metrics)
@@ -128,14 +129,14 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 // idSchemes says, for each workflow type Run registers, how its workflow ID names the
 // stack (or group) its steps may touch.
 func idSchemes() map[string]admission.IDScheme {
-	rollback := admission.IDScheme{Prefix: workflows.WorkflowID(""), Changes: true}
+	rollback := admission.IDScheme{Prefix: api.WorkflowID(""), Changes: true}
 	return map[string]admission.IDScheme{
 		"Emergency": rollback,
 		"Full":      rollback,
 		"Quick":     rollback,
 		"Git":       rollback,
-		"Verify":    {Prefix: workflows.WorkflowID(""), Suffix: "-verify"},
-		"Guard":     {Prefix: workflows.WorkflowID(""), Suffix: "-guard"},
-		"Fleet":     {Prefix: workflows.GroupWorkflowID(""), Group: true},
+		"Verify":    {Prefix: api.WorkflowID(""), Suffix: "-verify"},
+		"Guard":     {Prefix: api.WorkflowID(""), Suffix: "-guard"},
+		"Fleet":     {Prefix: api.GroupWorkflowID(""), Group: true},
 	}
 }

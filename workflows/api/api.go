@@ -1,11 +1,13 @@
-// Package workflows holds Rewind's rollbacks as deterministic Temporal workflows, one file
-// per option of the runbook. This file is the contract the CLI, the worker and the tests
-// share: every name used outside the package is declared here.
-package workflows
+// Package api is the contract of Rewind's workflows: what the CLI, the worker and the
+// tests share (requests, results, the checklist, IDs, handler and search attribute names).
+// It imports no activity package, so the rewind CLI builds without the Docker Engine's
+// client; package workflows implements it.
+package api
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"time"
 
@@ -31,22 +33,6 @@ const (
 // Options lists the runbook's options in its order.
 func Options() []string { return []string{OptionQuick, OptionFull, OptionGit, OptionEmergency} }
 
-// Steps is the checklist of an option, in the order its workflow runs it: what `rewind
-// plan` shows before anything starts.
-func Steps(option string) []string {
-	switch option {
-	case OptionQuick:
-		return linesOf(quickSteps())
-	case OptionFull:
-		return linesOf(fullSteps())
-	case OptionGit:
-		return linesOf(gitSteps())
-	case OptionEmergency:
-		return linesOf(emergencySteps())
-	}
-	return nil
-}
-
 // WorkflowName maps an option to its workflow type.
 func WorkflowName(option string) (string, bool) {
 	switch option {
@@ -66,8 +52,8 @@ func WorkflowName(option string) (string, bool) {
 const (
 	// FleetWorkflow is the workflow type of a group rollback.
 	FleetWorkflow = "Fleet"
-	// guardWorkflowName is the guard's workflow type, as the worker registers it.
-	guardWorkflowName = "Guard"
+	// GuardWorkflow is the guard's workflow type, as the worker registers it.
+	GuardWorkflow = "Guard"
 )
 
 // workflowIDPrefix starts the ID of every rollback; groupIDPrefix a group's (stacks may not
@@ -228,7 +214,7 @@ type Progress struct {
 // BeforeGate reports whether the rollback has yet to reach its approval step.
 func (p Progress) BeforeGate() bool {
 	for _, s := range p.Steps {
-		if s.Name == stepApproval {
+		if s.Name == StepApproval {
 			return s.State == StatePending
 		}
 	}
@@ -280,3 +266,33 @@ func BackupDigest(backups []string) string {
 	h := sha256.Sum256([]byte(strings.Join(backups, "\n")))
 	return hex.EncodeToString(h[:])
 }
+
+// Markdown renders the checklist the Web UI shows and `rewind status` prints.
+func (p Progress) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "**%s**\n\n", p.Summary)
+	for _, s := range p.Steps {
+		box := " "
+		if s.State == StateDone || s.State == StateSkipped {
+			box = "x"
+		}
+		line := fmt.Sprintf("- [%s] %s", box, s.Name)
+		if s.State != StateDone && s.State != StatePending {
+			line += " — _" + s.State + "_"
+		}
+		if s.Detail != "" {
+			line += ": " + s.Detail
+		}
+		b.WriteString(line + "\n")
+	}
+	if p.Outcome != "" {
+		fmt.Fprintf(&b, "\n**Outcome:** %s\n", p.Outcome)
+	}
+	if p.Notice != "" {
+		fmt.Fprintf(&b, "\n> %s\n", p.Notice)
+	}
+	return b.String()
+}
+
+// StepApproval is the checklist's approval line, which every option with a gate has.
+const StepApproval = "Approval"
