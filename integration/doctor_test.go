@@ -60,7 +60,7 @@ func (h *doctorHost) normalize(srvAddr, out string) string {
 	}
 	out = strings.NewReplacer(h.dir, "<dir>", h.taskQueue, "<queue>", h.host, "<host>", h.project, "<project>", srvAddr, "<temporal>", h.aliceKey, "<alice's key>").Replace(out)
 	for _, r := range []struct{ re, with string }{
-		{`\d+@[^@\s,]+@[^\s,]*`, "<pid>@<hostname>@"},
+		{`\d+@[^@\s,]+@rewind-worker .*?\)( \(build)`, "<pid>@<hostname>@rewind-worker <version>${1}"},
 		{`\(build [0-9a-f]+\)`, "(build <binary checksum>)"},
 		{`Docker Engine \S+ \(API \S+\) at \S+`, "Docker Engine <version> (API <version>) at <engine>"},
 		{`(?m)^(OK\s+compose\s+).*$`, "${1}<compose CLI> <version>"},

@@ -96,7 +96,11 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("create tracing interceptor: %w", err)
 	}
+	hostname, _ := os.Hostname()
 	c, err := temporalconn.Dial(cfg.Temporal, client.Options{
+		// The SDK's own pid@host@, and the release: `rewind doctor` names the workers that
+		// poll, with what they run.
+		Identity:       fmt.Sprintf("%d@%s@%s", os.Getpid(), hostname, buildinfo.Version("rewind-worker")),
 		Interceptors:   []interceptor.ClientInterceptor{tracing},
 		MetricsHandler: temporalotel.NewMetricsHandler(temporalotel.MetricsHandlerOptions{Meter: tel.Meter.Meter("rewind-worker")}),
 	}, logger)
