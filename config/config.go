@@ -156,6 +156,35 @@ type Backups struct {
 	Pattern         string `mapstructure:"pattern"`
 	RequireChecksum bool   `mapstructure:"require_checksum"`
 	S3              S3     `mapstructure:"s3"`
+	// Consistency is how `rewind backup` holds the database still while it copies the
+	// volumes: checkpoint, pause (the default) or stop (see Consistency* below).
+	Consistency string `mapstructure:"consistency"`
+	// DatabaseURL is the database's HTTP /exec API a checkpoint is taken through; empty:
+	// checks.database_url.
+	DatabaseURL string `mapstructure:"database_url"`
+}
+
+// The ways a backup is made consistent. Pause is the default: it needs nothing of the
+// database (a paused container's files are a crash-consistent image every database with
+// a journal restores from), holds writes only for the copy, and drops no connection.
+// Checkpoint needs QuestDB's CHECKPOINT CREATE (or the demo's); stop takes the stack down.
+const (
+	ConsistencyCheckpoint = "checkpoint"
+	ConsistencyPause      = "pause"
+	ConsistencyStop       = "stop"
+)
+
+// ConsistencyModes lists the modes backups.consistency takes.
+func ConsistencyModes() []string {
+	return []string{ConsistencyCheckpoint, ConsistencyPause, ConsistencyStop}
+}
+
+// CheckpointURL is the database URL a checkpoint backup talks to.
+func (s Stack) CheckpointURL() string {
+	if s.Backups.DatabaseURL != "" {
+		return s.Backups.DatabaseURL
+	}
+	return s.Checks.DatabaseURL
 }
 
 // Location is where the backup activities find this stack's backups.
@@ -450,6 +479,9 @@ func (c *Config) fillStackDefaults() {
 		}
 		if s.Backups.Pattern == "" {
 			s.Backups.Pattern = "questdb_backup_*.tar.gz"
+		}
+		if s.Backups.Consistency == "" {
+			s.Backups.Consistency = ConsistencyPause
 		}
 		s.Guard.fillDefaults()
 		for i := range s.Volumes {

@@ -108,6 +108,7 @@ func (c *Config) validate() []Problem {
 				add(vkey+".layout", quote(vol.Layout), "auto, runbook (<volume>/_data/...), flat or strip:N")
 			}
 		}
+		backupProblems(key+".backups", s, add)
 		if s.Backups.Dir != "" && s.Backups.S3.Bucket != "" {
 			add(key+".backups", "both dir and s3.bucket", "one backup location: a local dir or an S3 bucket")
 		}
