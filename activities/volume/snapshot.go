@@ -82,7 +82,7 @@ func (a *Activities) SnapshotVolume(ctx context.Context, in SnapshotInput) (Snap
 	file, kept := strings.TrimSuffix(journal, ".json")+".tar.gz", journal != ""
 	// A retry after the snapshot was stored and checked finds it, its sidecar and its
 	// record of the volume: done.
-	if proof, err := a.readBack(ctx, in); err == nil && a.snapshotIsOf(ctx, in, proof) {
+	if proof, err := readBack(ctx, a.Evidence, in.Name, in.Volume); err == nil && a.snapshotIsOf(ctx, in, proof) {
 		return keepLocal(proof, file, kept), nil
 	}
 	if !kept {
@@ -101,7 +101,7 @@ func (a *Activities) SnapshotVolume(ctx context.Context, in SnapshotInput) (Snap
 	cp.CreatedAt = in.CreatedAt
 	if !cp.Done {
 		var err error
-		if cp, err = a.stageSnapshot(ctx, in, file, journal, cp); err != nil {
+		if cp, err = a.stageSnapshot(ctx, in.Volume, file, journal, cp); err != nil {
 			return SnapshotProof{}, noSpace(err, "snapshot of volume "+in.Volume+" on this host")
 		}
 	}
@@ -120,7 +120,7 @@ func (a *Activities) SnapshotVolume(ctx context.Context, in SnapshotInput) (Snap
 	if err := a.Evidence.Put(ctx, recordName(in.Name), bytes.NewReader(record)); err != nil {
 		return SnapshotProof{}, fmt.Errorf("store what snapshot %s holds: %w", in.Name, err)
 	}
-	proof, err := a.readBack(ctx, in)
+	proof, err := readBack(ctx, a.Evidence, in.Name, in.Volume)
 	if err != nil {
 		return SnapshotProof{}, err
 	}
@@ -148,14 +148,15 @@ func keepLocal(p SnapshotProof, staged string, kept bool) SnapshotProof {
 	return p
 }
 
-// stageSnapshot writes the volume's archive into file, going on from cp.
-func (a *Activities) stageSnapshot(ctx context.Context, in SnapshotInput, file, journal string, cp snapshotCheckpoint) (snapshotCheckpoint, error) {
+// stageSnapshot writes the volume's archive into file, going on from cp. Backups are
+// staged the same way.
+func (a *Activities) stageSnapshot(ctx context.Context, volume, file, journal string, cp snapshotCheckpoint) (snapshotCheckpoint, error) {
 	if err := os.MkdirAll(filepath.Dir(file), 0o750); err != nil {
 		return cp, fmt.Errorf("create state folder: %w", err)
 	}
 	f, err := os.OpenFile(file, os.O_CREATE|os.O_RDWR, 0o640)
 	if err != nil {
-		return cp, fmt.Errorf("stage snapshot of volume %s: %w", in.Volume, err)
+		return cp, fmt.Errorf("stage snapshot of volume %s: %w", volume, err)
 	}
 	defer f.Close()
 	if st, err := f.Stat(); err != nil || st.Size() < cp.Size {
@@ -172,22 +173,22 @@ func (a *Activities) stageSnapshot(ctx context.Context, in SnapshotInput, file, 
 		return cp, err
 	}
 
-	id, cleanup, err := a.volumeHelper(ctx, in.Volume, true, "no volume %s to snapshot")
+	id, cleanup, err := a.volumeHelper(ctx, volume, true, "no volume %s to snapshot")
 	if err != nil {
 		return cp, err
 	}
 	defer cleanup()
 	src, err := a.Engine.CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: "/data"})
 	if err != nil {
-		return cp, fmt.Errorf("read volume %s through the archive API: %w", in.Volume, err)
+		return cp, fmt.Errorf("read volume %s through the archive API: %w", volume, err)
 	}
 	defer src.Content.Close()
 	tr := tar.NewReader(&heartbeat.Reader{R: src.Content, Ctx: ctx, Beat: func(n int64) {
-		heartbeat.Beat(ctx, fmt.Sprintf("%s of volume %s read", mib(n), in.Volume))
+		heartbeat.Beat(ctx, fmt.Sprintf("%s of volume %s read", mib(n), volume))
 	}})
 	for i := 0; i < cp.Entries; i++ {
 		if _, err := tr.Next(); err != nil {
-			return cp, fmt.Errorf("skip to entry %d of volume %s, where the last attempt stopped: %w", cp.Entries, in.Volume, err)
+			return cp, fmt.Errorf("skip to entry %d of volume %s, where the last attempt stopped: %w", cp.Entries, volume, err)
 		}
 	}
 	out := io.MultiWriter(meter.For(ctx, meter.Snapshot).Writer(f), hash)
@@ -196,11 +197,11 @@ func (a *Activities) stageSnapshot(ctx context.Context, in SnapshotInput, file, 
 	for {
 		member, err := gz.Member(ctx, out)
 		if err != nil {
-			return cp, fmt.Errorf("compress snapshot of volume %s: %w", in.Volume, err)
+			return cp, fmt.Errorf("compress snapshot of volume %s: %w", volume, err)
 		}
-		n, done, err := writeSegment(tr, member, in.Volume, segment)
+		n, done, err := writeSegment(tr, member, volume, segment)
 		if cerr := member.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("compress snapshot of volume %s: %w", in.Volume, cerr)
+			err = fmt.Errorf("compress snapshot of volume %s: %w", volume, cerr)
 		}
 		if err != nil {
 			return cp, err
@@ -244,38 +245,47 @@ func sidecarName(name string) string {
 	return strings.TrimSuffix(name, ".tar.gz") + ".sha256"
 }
 
-// readBack hashes the stored snapshot and compares it with its sidecar.
-func (a *Activities) readBack(ctx context.Context, in SnapshotInput) (SnapshotProof, error) {
-	sc, err := a.Evidence.Open(ctx, sidecarName(in.Name), 0)
+// readBack hashes a stored archive of volume (a snapshot or a backup) and compares it
+// with its sidecar.
+func readBack(ctx context.Context, store storage.Store, name, volume string) (SnapshotProof, error) {
+	sc, err := store.Open(ctx, sidecarName(name), 0)
 	if err != nil {
 		return SnapshotProof{}, err
 	}
 	want, err := io.ReadAll(io.LimitReader(sc, 512))
 	sc.Close()
 	if err != nil {
-		return SnapshotProof{}, fmt.Errorf("read checksum of %s: %w", in.Name, err)
+		return SnapshotProof{}, fmt.Errorf("read checksum of %s: %w", name, err)
 	}
 	fields := strings.Fields(string(want))
 	if len(fields) == 0 {
-		return SnapshotProof{}, fmt.Errorf("checksum file of %s is empty", in.Name)
+		return SnapshotProof{}, fmt.Errorf("checksum file of %s is empty", name)
 	}
-	f, err := a.Evidence.Open(ctx, in.Name, 0)
+	got, n, err := hashStored(ctx, store, name)
 	if err != nil {
 		return SnapshotProof{}, err
+	}
+	if got != fields[0] {
+		return SnapshotProof{}, fmt.Errorf("%s reads back with sha256 %s, its sidecar says %s", name, got, fields[0])
+	}
+	return SnapshotProof{Volume: volume, Location: name, Path: store.Location(name), SHA256: got, Bytes: n}, nil
+}
+
+// hashStored reads a stored file back whole and hashes it.
+func hashStored(ctx context.Context, store storage.Store, name string) (string, int64, error) {
+	f, err := store.Open(ctx, name, 0)
+	if err != nil {
+		return "", 0, err
 	}
 	defer f.Close()
 	h := sha256.New()
 	n, err := io.Copy(h, &heartbeat.Reader{R: f, Ctx: ctx, Beat: func(n int64) {
-		heartbeat.Beat(ctx, fmt.Sprintf("%s of the snapshot re-read", mib(n)))
+		heartbeat.Beat(ctx, fmt.Sprintf("%s of %s re-read", mib(n), path.Base(name)))
 	}})
 	if err != nil {
-		return SnapshotProof{}, fmt.Errorf("re-read snapshot %s: %w", in.Name, err)
+		return "", 0, fmt.Errorf("re-read %s: %w", name, err)
 	}
-	got := hex.EncodeToString(h.Sum(nil))
-	if got != fields[0] {
-		return SnapshotProof{}, fmt.Errorf("snapshot %s reads back with sha256 %s, its sidecar says %s", in.Name, got, fields[0])
-	}
-	return SnapshotProof{Volume: in.Volume, Location: in.Name, Path: a.Evidence.Location(in.Name), SHA256: got, Bytes: n}, nil
+	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
 // writeSegment copies entries of the engine's archive of /data (data/...) into one gzip

@@ -1,0 +1,63 @@
+package volume_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/algotrendy/rewind/activities/volume"
+	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/storage"
+)
+
+func TestABackupIsPublishedWholeUnderItsNameWithItsSidecarAndRestores(t *testing.T) {
+	c := needEngine(t)
+	a, _ := newActivities(t, c)
+	env := activityEnv(a)
+	src := newVolume(t, c, nil)
+	files := []file{{name: "db/"}, {name: "db/market.sqlite", body: randomBytes(2 << 20)}, {name: "db/current", link: "market.sqlite"}}
+	fill(t, c, src, files)
+
+	dir := t.TempDir()
+	in := volume.BackupInput{Volume: src, Location: storage.Location{Dir: dir}, Name: "questdb_backup_20261203_141500.tar.gz", Pattern: "questdb_backup_*.tar.gz"}
+	v, err := env.ExecuteActivity(a.BackupVolume, in)
+	require.NoError(t, err)
+	var proof volume.SnapshotProof
+	require.NoError(t, v.Get(&proof))
+	require.Equal(t, filepath.Join(dir, in.Name), proof.Path)
+
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	require.ElementsMatch(t, []string{in.Name, "questdb_backup_20261203_141500.sha256"}, names, "no partial is left behind")
+	sidecar, err := os.ReadFile(filepath.Join(dir, "questdb_backup_20261203_141500.sha256"))
+	require.NoError(t, err)
+	require.Equal(t, proof.SHA256+"  "+in.Name+"\n", string(sidecar), "sha256sum -c reads the sidecar")
+
+	v, err = env.ExecuteActivity(a.BackupVolume, in)
+	require.NoError(t, err)
+	var again volume.SnapshotProof
+	require.NoError(t, v.Get(&again))
+	require.Equal(t, proof, again, "a retry finds the published backup")
+
+	dst := newVolume(t, c, nil)
+	_, err = env.ExecuteActivity(a.RestoreVolume, volume.RestoreInput{Volume: dst, Backup: proof.Path, Layout: "runbook"})
+	require.NoError(t, err)
+	require.Equal(t, describe(files), contents(t, c, dst), "the backup is in the runbook's layout")
+}
+
+func TestABackupNamedOutsideItsPatternIsRefused(t *testing.T) {
+	a := &volume.Activities{}
+	env := activityEnv(a)
+	_, err := env.ExecuteActivity(a.BackupVolume, volume.BackupInput{Volume: "v", Location: storage.Location{Dir: t.TempDir()}, Name: "other_20261203.tar.gz", Pattern: "questdb_backup_*.tar.gz"})
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, err, &appErr)
+	require.Equal(t, failure.BadInput, appErr.Type())
+	require.Contains(t, appErr.Error(), `does not match the volume's pattern "questdb_backup_*.tar.gz"`)
+}
