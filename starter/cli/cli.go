@@ -100,6 +100,7 @@ Exit codes: 0 success, 1 the rollback failed, 2 bad input (nothing was changed).
 		NewCmdStart(o),
 		NewCmdPlan(o),
 		NewCmdBackups(o),
+		NewCmdBackup(o),
 		NewCmdGuard(o, false),
 		NewCmdGuard(o, true),
 		NewCmdDecide(o, true),

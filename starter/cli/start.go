@@ -112,22 +112,16 @@ func (o *Options) start(cmd *cobra.Command, option string, f startFlags) error {
 	if req.Group != "" {
 		name = api.FleetWorkflow
 	}
-	run, err := c.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{
-		ID:                       id,
-		TaskQueue:                cfg.Temporal.TaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		// Without this the SDK hands back the running rollback as if it were ours.
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		StaticSummary:                            fmt.Sprintf("%s rollback of %s, %s, by %s", option, label, req.Severity, requester),
-		StaticDetails:                            fmt.Sprintf("**Reason:** %s\n\n**Requested by:** %s at %s", req.Reason, requester, req.RequestedAt.Format(time.RFC3339)),
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			api.StackKey.ValueSet(cmp.Or(req.Stack, "group-"+req.Group)),
-			api.OptionKey.ValueSet(option),
-			api.SeverityKey.ValueSet(req.Severity),
-			api.PhaseKey.ValueSet("starting"),
-		),
-	}, name, req)
+	opts := onlyOne(id, cfg.Temporal.TaskQueue)
+	opts.StaticSummary = fmt.Sprintf("%s rollback of %s, %s, by %s", option, label, req.Severity, requester)
+	opts.StaticDetails = fmt.Sprintf("**Reason:** %s\n\n**Requested by:** %s at %s", req.Reason, requester, req.RequestedAt.Format(time.RFC3339))
+	opts.TypedSearchAttributes = temporal.NewSearchAttributes(
+		api.StackKey.ValueSet(cmp.Or(req.Stack, "group-"+req.Group)),
+		api.OptionKey.ValueSet(option),
+		api.SeverityKey.ValueSet(req.Severity),
+		api.PhaseKey.ValueSet("starting"),
+	)
+	run, err := c.ExecuteWorkflow(cmd.Context(), opts, name, req)
 	if err != nil {
 		var started *serviceerror.WorkflowExecutionAlreadyStarted
 		if errors.As(err, &started) {

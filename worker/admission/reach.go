@@ -18,6 +18,7 @@ import (
 	"github.com/algotrendy/rewind/activities/volume"
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/storage"
+	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // Reach is what one run may touch of one stack: what the worker's configuration names
@@ -131,11 +132,23 @@ func (r Reach) check(arg any) error {
 			return nil
 		}
 		return same("workflow", in.WorkflowID, "rewind-"+r.Stack)
+	case volume.BackupInput:
+		return all(r.backupRun(), r.volumes(true, in.Volume), r.store(in.Location), r.pattern(in.Pattern))
+	case docker.HoldInput:
+		return all(r.backupRun(), r.project(in.Project), same("consistency", in.Mode, t.Backups.Consistency),
+			r.volumes(true, in.Volumes...), same("stop grace period", in.Grace.String(), t.StopGracePeriod.String()))
+	case probe.CheckpointInput:
+		return all(r.backupRun(), same("consistency", config.ConsistencyCheckpoint, t.Backups.Consistency), same("database", in.URL, t.CheckpointURL()))
 	case notify.Event, notify.Message:
 		// Notifications go only where the worker's configuration sends them.
 		return nil
 	}
 	return fmt.Errorf("an input of type %T, which this worker does not know what it may touch", arg)
+}
+
+// backupRun says the run is the stack's backup: only it holds the database still.
+func (r Reach) backupRun() error {
+	return same("workflow", r.WorkflowID, api.BackupWorkflowID(r.Stack))
 }
 
 func all(errs ...error) error { return errors.Join(errs...) }

@@ -28,7 +28,9 @@ func destructive(activityType string) bool {
 	switch activityType {
 	case "StopProject", "RemoveContainers", "PruneNetworks", "ComposeUp", "SwapVolume", "UnswapVolume",
 		"CopyVolume", "RemoveVolume", "CreateVolume", "RestoreVolume", "RemoveImage", "BuildImage",
-		"Checkout", "StashChanges", "ApplyStash":
+		"Checkout", "StashChanges", "ApplyStash",
+		// A backup's: its hold stops writes, its copy writes into the backup store.
+		"HoldWrites", "ReleaseWrites", "CheckpointDatabase", "BackupVolume":
 		return true
 	}
 	return false
@@ -138,7 +140,11 @@ func (g *Gate) admission(ctx context.Context, workflowID, runID string) (runReco
 		}
 		pol = plan.Policy
 	} else {
-		if workflowID != api.WorkflowID(req.Stack) {
+		// A backup is admitted as a P1 start of option backup: anyone on call may take one.
+		if req.Option == api.OptionBackup && workflowID == api.BackupWorkflowID(req.Stack) {
+			req.Severity = api.BackupSeverity
+			sent.request = req
+		} else if workflowID != api.WorkflowID(req.Stack) || req.Option == api.OptionBackup {
 			return runRecord{}, refused("it runs as %s but its start names stack %q", workflowID, req.Stack)
 		}
 		plan, err := g.Policy.Plan(ctx, policy.ResolveInput{Stack: req.Stack, Severity: req.Severity})

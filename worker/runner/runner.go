@@ -65,6 +65,7 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 	main.RegisterWorkflow(workflows.Git)
 	main.RegisterWorkflow(workflows.Guard)
 	main.RegisterWorkflow(workflows.Fleet)
+	main.RegisterWorkflow(workflows.Backup)
 	main.RegisterActivity(o.Policy)
 	// Notifications go out from any worker, so a host without one is still reported.
 	main.RegisterActivity(o.Notify)
@@ -138,5 +139,7 @@ func idSchemes() map[string]admission.IDScheme {
 		"Verify":    {Prefix: api.WorkflowID(""), Suffix: "-verify"},
 		"Guard":     {Prefix: api.WorkflowID(""), Suffix: "-guard"},
 		"Fleet":     {Prefix: api.GroupWorkflowID(""), Group: true},
+		// A backup holds the database still: its start is admitted like a P1 rollback's.
+		"Backup": {Prefix: api.WorkflowID(""), Suffix: "-backup", Changes: true},
 	}
 }

@@ -25,10 +25,11 @@ func exported(v any) []string {
 // so none may change, and a helper or test hook exported by mistake would be registered
 // as a step anyone could schedule.
 func TestTheHostRegistersTheStepsAndNothingElse(t *testing.T) {
-	project := []string{"BuildImage", "CaptureState", "CheckLogs", "CheckResources", "ComposeUp", "ProjectMounts",
-		"PruneNetworks", "RemoveContainers", "RemoveImage", "SampleContainers", "StopProject", "WaitHealthy"}
+	project := []string{"BuildImage", "CaptureState", "CheckLogs", "CheckResources", "ComposeUp", "HoldTargets", "HoldWrites", "ProjectMounts",
+		"PruneNetworks", "ReleaseWrites", "RemoveContainers", "RemoveImage", "SampleContainers", "StopProject", "WaitHealthy"}
 	volumes := []string{"CheckRoom", "CopyVolume", "CreateVolume", "InspectVolume", "PlanSwap", "PrepareVolume",
 		"RemoveStaging", "RemoveStaleStaging", "RemoveVolume", "RestoreVolume", "SnapshotVolume", "SwapVolume", "UnswapVolume"}
+	volumes = append([]string{"BackupVolume"}, volumes...)
 	require.Equal(t, project, exported(&docker.Activities{}), "the compose project's steps")
 	require.Equal(t, volumes, exported(&volume.Activities{}), "the volume steps")
 	for _, name := range project {

@@ -1,0 +1,50 @@
+package probe
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/algotrendy/rewind/failure"
+)
+
+// CheckpointInput is the database whose own checkpoint a backup holds: QuestDB's
+// CHECKPOINT CREATE, during which it keeps taking writes and its files on disk stay a
+// consistent image of what it had committed, until CHECKPOINT RELEASE.
+type CheckpointInput struct {
+	URL     string
+	Release bool
+}
+
+// Checkpointed says when the database answered, by this host's clock.
+type Checkpointed struct {
+	At time.Time
+}
+
+// CheckpointDatabase sends CHECKPOINT CREATE (or RELEASE) over the database's HTTP /exec.
+// Creating one already in place and releasing none are done: a retry after a crash, and a
+// release on every path, do no harm.
+func (a *Activities) CheckpointDatabase(ctx context.Context, in CheckpointInput) (Checkpointed, error) {
+	if isPostgres(in.URL) || in.URL == "" {
+		return Checkpointed{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("database %q takes no CHECKPOINT CREATE over HTTP; set the stack's backups.consistency to pause or stop", in.URL), failure.BadInput, nil)
+	}
+	statement := "CHECKPOINT CREATE"
+	if in.Release {
+		statement = "CHECKPOINT RELEASE"
+	}
+	err := Exec(ctx, a.client(), in.URL, statement)
+	if err != nil && !in.Release && strings.Contains(strings.ToLower(err.Error()), "already") {
+		err = nil
+	}
+	if err != nil && in.Release && strings.Contains(strings.ToLower(err.Error()), "not in checkpoint") {
+		err = nil
+	}
+	if err != nil {
+		return Checkpointed{}, fmt.Errorf("%s at %s: %w", statement, in.URL, err)
+	}
+	return Checkpointed{At: time.Now()}, nil
+}
