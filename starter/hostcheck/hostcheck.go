@@ -20,7 +20,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 )
 
 // DefaultSocket is where a local engine listens when DOCKER_HOST is unset.
@@ -77,8 +76,9 @@ func dial(dockerHost string) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read DOCKER_HOST %q: %w", dockerHost, err)
 	}
-	transport := &http.Transport{}
-	h := &Host{daemon: dockerHost, http: &http.Client{Transport: transport, Timeout: 30 * time.Second}}
+	// No client timeout: measuring large volumes takes as long as it takes; ctx bounds it.
+	transport := &http.Transport{Proxy: http.ProxyFromEnvironment}
+	h := &Host{daemon: dockerHost, http: &http.Client{Transport: transport}}
 	switch u.Scheme {
 	case "unix":
 		path := u.Path
@@ -88,8 +88,9 @@ func dial(dockerHost string) (*Host, error) {
 		h.base, h.local = "http://docker", true
 	case "tcp", "http", "https":
 		h.base = "http://" + u.Host
-		if dir := os.Getenv("DOCKER_CERT_PATH"); dir != "" || os.Getenv("DOCKER_TLS_VERIFY") != "" || u.Scheme == "https" {
-			cfg, err := tlsConfig(dir)
+		verify := os.Getenv("DOCKER_TLS_VERIFY") != ""
+		if dir := os.Getenv("DOCKER_CERT_PATH"); dir != "" || verify || u.Scheme == "https" {
+			cfg, err := tlsConfig(dir, verify)
 			if err != nil {
 				return nil, err
 			}
@@ -102,14 +103,20 @@ func dial(dockerHost string) (*Host, error) {
 	return h, nil
 }
 
-// tlsConfig reads ca.pem, cert.pem and key.pem from dir (DOCKER_CERT_PATH, else ~/.docker).
-func tlsConfig(dir string) (*tls.Config, error) {
+// tlsConfig reads ca.pem, cert.pem and key.pem from dir (DOCKER_CERT_PATH, else ~/.docker)
+// and checks the engine's certificate only when verify (DOCKER_TLS_VERIFY) is set, as the
+// docker CLI does.
+func tlsConfig(dir string, verify bool) (*tls.Config, error) {
 	if dir == "" {
 		home, _ := os.UserHomeDir()
 		dir = filepath.Join(home, ".docker")
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if ca, err := os.ReadFile(filepath.Join(dir, "ca.pem")); err == nil {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: !verify}
+	if verify {
+		ca, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+		if err != nil {
+			return nil, fmt.Errorf("read the engine's CA for DOCKER_TLS_VERIFY: %w", err)
+		}
 		cfg.RootCAs = x509.NewCertPool()
 		cfg.RootCAs.AppendCertsFromPEM(ca)
 	}
@@ -191,17 +198,24 @@ func (h *Host) Volumes(ctx context.Context, names []string) (map[string]Volume, 
 		}
 		out[name] = Volume{Exists: true, Size: -1, Driver: v.Driver}
 	}
-	// Sizes come from the engine's disk usage, which measures every volume at once.
-	var usage struct {
-		Volumes []struct {
-			Name      string
-			UsageData *struct{ Size int64 }
-		}
+	// Sizes come from the engine's disk usage, which measures every volume at once. Engines
+	// before API 1.52 list them under Volumes; later ones under VolumeUsage.Items, verbose.
+	type volumeUsage struct {
+		Name      string
+		UsageData *struct{ Size int64 }
 	}
-	if err := h.get(ctx, "/system/df?type=volume", &usage); err != nil {
+	var usage struct {
+		Volumes     []volumeUsage
+		VolumeUsage *struct{ Items []volumeUsage }
+	}
+	if err := h.get(ctx, "/system/df?type=volume&verbose=1", &usage); err != nil {
 		return out, fmt.Errorf("read the engine's disk usage: %w", err)
 	}
-	for _, v := range usage.Volumes {
+	measured := usage.Volumes
+	if usage.VolumeUsage != nil {
+		measured = append(measured, usage.VolumeUsage.Items...)
+	}
+	for _, v := range measured {
 		if got, ok := out[v.Name]; ok && got.Exists && v.UsageData != nil && v.UsageData.Size >= 0 {
 			got.Size = v.UsageData.Size
 			out[v.Name] = got

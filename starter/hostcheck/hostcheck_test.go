@@ -3,6 +3,9 @@ package hostcheck
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,4 +69,47 @@ func TestTheLocalEngineIsRead(t *testing.T) {
 	require.True(t, vols[name].Exists)
 	require.Equal(t, "local", vols[name].Driver)
 	require.Zero(t, vols[name].Size, "an empty volume takes no bytes")
+}
+
+// standInEngine answers the five reads doctor makes on a unix socket, with disk usage in
+// the given JSON: a stand-in, because this machine's engine speaks one API version only.
+func standInEngine(t *testing.T, df string) string {
+	t.Helper()
+	socket := filepath.Join(t.TempDir(), "engine.sock")
+	l, err := net.Listen("unix", socket)
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /_ping", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "OK") })
+	mux.HandleFunc("GET /volumes/data", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, `{"Name":"data","Driver":"local"}`) })
+	mux.HandleFunc("GET /volumes/{name}", func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, `{"message":"get gone: no such volume"}`, http.StatusNotFound)
+	})
+	mux.HandleFunc("GET /system/df", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("verbose") != "1" {
+			http.Error(w, "want verbose", http.StatusBadRequest)
+			return
+		}
+		fmt.Fprint(w, df)
+	})
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Listener = l
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return socket
+}
+
+func TestVolumeSizesAreReadInEitherShapeOfDiskUsage(t *testing.T) {
+	for name, df := range map[string]string{
+		"before API 1.52": `{"Volumes":[{"Name":"data","UsageData":{"Size":4096}}]}`,
+		"API 1.53":        `{"VolumeUsage":{"Items":[{"Name":"data","UsageData":{"Size":4096}}]}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			host, _, err := open(context.Background(), "unix://"+standInEngine(t, df), "")
+			require.NoError(t, err)
+			defer host.Close()
+			vols, err := host.Volumes(context.Background(), []string{"data", "gone"})
+			require.NoError(t, err)
+			require.Equal(t, map[string]Volume{"data": {Exists: true, Size: 4096, Driver: "local"}, "gone": {Size: -1}}, vols)
+		})
+	}
 }
