@@ -1,6 +1,7 @@
 // Command market-db is the demo stack's market database: a SQLite file in the data volume,
-// served over QuestDB's HTTP API shape (GET /exec?query=... runs SELECT and INSERT, GET /
-// answers 200). It never makes data up: a new database starts empty.
+// served over QuestDB's HTTP API shape (GET /exec?query=... runs SELECT and INSERT, and
+// CHECKPOINT CREATE / CHECKPOINT RELEASE as QuestDB does (checkpoint.go); GET / answers
+// 200). It never makes data up: a new database starts empty.
 package main
 
 import (
@@ -51,11 +52,16 @@ func run() error {
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return err
 	}
-	db, err := sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(2000)")
+	cps := newCheckpoints(nil, filepath.Dir(file))
+	if err := discardCopiedWAL(file, cps); err != nil {
+		return err
+	}
+	db, err := sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(2000)&_pragma=journal_mode(WAL)")
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	cps.db = db
 	if err := schema(db); err != nil {
 		// A broken file is reported by every query, not hidden: the server keeps answering.
 		log.Printf("market-db: database %s is unusable: %v", file, err)
@@ -65,7 +71,7 @@ func run() error {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "market-db (QuestDB HTTP shape)") })
-	mux.HandleFunc("GET /exec", func(w http.ResponseWriter, r *http.Request) { exec(w, r, db) })
+	mux.HandleFunc("GET /exec", func(w http.ResponseWriter, r *http.Request) { exec(w, r, db, cps) })
 	srv := &http.Server{Addr: ":9000", Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -86,7 +92,7 @@ func schema(db *sql.DB) error {
 }
 
 // exec answers like QuestDB: {"query","columns":[{"name","type"}],"dataset":[[...]],"count"}.
-func exec(w http.ResponseWriter, r *http.Request, db *sql.DB) {
+func exec(w http.ResponseWriter, r *http.Request, db *sql.DB, cps *checkpoints) {
 	q := strings.TrimSpace(r.URL.Query().Get("query"))
 	w.Header().Set("Content-Type", "application/json")
 	fail := func(code int, err error) {
@@ -94,8 +100,25 @@ func exec(w http.ResponseWriter, r *http.Request, db *sql.DB) {
 		_ = json.NewEncoder(w).Encode(map[string]string{"query": q, "error": err.Error()})
 	}
 	verb := strings.ToUpper(strings.Fields(q + " x")[0])
+	if verb == "CHECKPOINT" {
+		err := errors.New("want CHECKPOINT CREATE or CHECKPOINT RELEASE")
+		switch strings.ToUpper(strings.Join(strings.Fields(q), " ")) {
+		case "CHECKPOINT CREATE":
+			err = cps.create(r.Context())
+		case "CHECKPOINT RELEASE":
+			err = cps.release()
+		}
+		if err != nil {
+			fail(http.StatusBadRequest, err)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"ddl": "OK"})
+		return
+	}
 	if verb == "INSERT" {
+		cps.writes.Lock()
 		res, err := db.ExecContext(r.Context(), q)
+		cps.writes.Unlock()
 		if err != nil {
 			fail(http.StatusBadRequest, err)
 			return
@@ -105,7 +128,7 @@ func exec(w http.ResponseWriter, r *http.Request, db *sql.DB) {
 		return
 	}
 	if verb != "SELECT" {
-		fail(http.StatusBadRequest, errors.New("only SELECT and INSERT queries are served"))
+		fail(http.StatusBadRequest, errors.New("only SELECT, INSERT and CHECKPOINT queries are served"))
 		return
 	}
 	rows, err := db.QueryContext(r.Context(), q)
