@@ -14,6 +14,7 @@ import (
 	"github.com/algotrendy/rewind/archive"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/heartbeat"
+	"github.com/algotrendy/rewind/meter"
 	"github.com/algotrendy/rewind/storage"
 )
 
@@ -68,7 +69,7 @@ func Verify(ctx context.Context, s storage.Store, c Check) (Verified, error) {
 	}
 	defer r.Close()
 	hash := sha256.New()
-	read := &heartbeat.Reader{R: io.TeeReader(r, hash), Ctx: ctx, Beat: func(n int64) { heartbeat.Beat(ctx, fmt.Sprintf("%s of %s read", mib(n), c.Name)) }}
+	read := &heartbeat.Reader{R: io.TeeReader(r, hash), Ctx: ctx, Beat: func(n int64) { heartbeat.Beat(ctx, fmt.Sprintf("%s of %s read", meter.MiB(n), c.Name)) }}
 	sum, err := archive.Walk(ctx, read, archive.WalkOptions{Layout: layout, Limits: archive.Limits{MaxBytes: c.MaxBytes}}, nil)
 	if kind := archive.ErrorType(err); kind != "" {
 		return Verified{}, bad(kind, "%v", err)
@@ -88,6 +89,3 @@ func Verify(ctx context.Context, s storage.Store, c Check) (Verified, error) {
 	}
 	return v, nil
 }
-
-// mib writes a byte count as progress reports do: 12.3 MiB.
-func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

@@ -5,6 +5,7 @@ package meter
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"sync"
 )
@@ -109,3 +110,6 @@ func (w writer) Write(p []byte) (int, error) {
 	w.c.Add(int64(n))
 	return n, err
 }
+
+// MiB writes a byte count as people read transfers: "812.3 MiB".
+func MiB(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

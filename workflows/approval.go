@@ -350,8 +350,10 @@ func (r *rollback) awaitDecision() (string, error) {
 	hard := max(p.Rule.HardDeadline, p.Rule.DecisionTime)
 	start := workflow.Now(r.ctx)
 	g.open, g.decided = true, nil
-	r.track.waiting(api.StepApproval, fmt.Sprintf("%s needs a %s or above within %s: rewind approve %s --as NAME", r.req.Severity, p.Rule.Role, p.Rule.DecisionTime, workflow.GetInfo(r.ctx).WorkflowExecution.ID),
-		&api.Gate{Role: p.Rule.Role, Deadline: start.Add(hard), Backups: g.backups, RunID: workflow.GetInfo(r.ctx).WorkflowExecution.RunID})
+	if err := r.track.waiting(api.StepApproval, fmt.Sprintf("%s needs a %s or above within %s: rewind approve %s --as NAME", r.req.Severity, p.Rule.Role, p.Rule.DecisionTime, workflow.GetInfo(r.ctx).WorkflowExecution.ID),
+		&api.Gate{Role: p.Rule.Role, Deadline: start.Add(hard), Backups: g.backups, RunID: workflow.GetInfo(r.ctx).WorkflowExecution.RunID}); err != nil {
+		return "", err
+	}
 	r.notify(notify.Event{Kind: notify.KindApprovalNeeded, Approvers: r.approvers(p.Rule.Role), Backup: strings.Join(g.backups, ", ")})
 	decided := func() bool { return g.decided != nil }
 	ok, err := workflow.AwaitWithTimeout(r.ctx, p.Rule.DecisionTime, decided)

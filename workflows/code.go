@@ -12,6 +12,7 @@ import (
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/gitrepo"
 	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/gitref"
 	"github.com/algotrendy/rewind/workflows/api"
 )
 
@@ -80,7 +81,7 @@ func (c *codeRollback) resolveVersion() (string, error) {
 	var g *gitrepo.Activities
 	var d *docker.Activities
 	t := c.plan.Target
-	in := gitrepo.ResolveInput{Dir: t.WorkingDir, Ref: cmp.Or(c.req.Ref, "previous-tag")}
+	in := gitrepo.ResolveInput{Dir: t.WorkingDir, Ref: cmp.Or(c.req.Ref, gitref.PreviousTag)}
 	if err := c.exec(quick, g.Resolve, in, &c.v.Resolved); err != nil {
 		return "", err
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/algotrendy/rewind/engine"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/heartbeat"
+	"github.com/algotrendy/rewind/meter"
 )
 
 // defaultMaxContext is the largest build context sent unless the stack says otherwise.
@@ -68,7 +69,7 @@ func (a *Activities) BuildImage(ctx context.Context, in BuildInput) (BuildResult
 	if limit := cmp.Or(in.MaxContext, defaultMaxContext); size > limit {
 		return BuildResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 			"the build context %s holds %s, over the limit of %s; its biggest folders: %s. Add them to .dockerignore, or raise stacks.<stack>.build.max_context",
-			in.Context, mib(size), mib(limit), strings.Join(biggest, ", ")), failure.ContextTooLarge, nil)
+			in.Context, meter.MiB(size), meter.MiB(limit), strings.Join(biggest, ", ")), failure.ContextTooLarge, nil)
 	}
 	tarball, err := archive.TarWithOptions(in.Context, &archive.TarOptions{ExcludePatterns: excludes})
 	if err != nil {
@@ -164,7 +165,7 @@ func contextSize(dir string, excludes []string) (int, int64, []string, error) {
 	slices.SortFunc(folders, func(x, y string) int { return int(byFolder[y] - byFolder[x]) })
 	var biggest []string
 	for _, f := range folders[:min(5, len(folders))] {
-		biggest = append(biggest, fmt.Sprintf("%s (%s)", f, mib(byFolder[f])))
+		biggest = append(biggest, fmt.Sprintf("%s (%s)", f, meter.MiB(byFolder[f])))
 	}
 	return files, total, biggest, err
 }
@@ -225,5 +226,3 @@ func (a *Activities) ProjectMounts(ctx context.Context, in ProjectInput) (Mounts
 	slices.Sort(out.HostPaths)
 	return out, nil
 }
-
-func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

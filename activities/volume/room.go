@@ -11,6 +11,7 @@ import (
 
 	"github.com/algotrendy/rewind/activities/volume/mover"
 	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/meter"
 )
 
 // RoomInput asks, before anything stops, whether a volume's staged data fits where it
@@ -79,12 +80,12 @@ func (a *Activities) CheckRoom(ctx context.Context, in RoomInput) (RoomResult, e
 	available, freed := room.Free, ""
 	if len(live.DriverOpts) == 0 {
 		available += room.Used
-		freed = fmt.Sprintf(" (%s once its damaged data is kept and removed)", mib(available))
+		freed = fmt.Sprintf(" (%s once its damaged data is kept and removed)", meter.MiB(available))
 	}
 	if in.Bytes > available {
 		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 			"the backup restores to %s, and volume %s cannot take it by rename: its filesystem has %s free%s. Nothing was stopped; give the volume a larger filesystem or free space on it, then start the rollback again",
-			mib(in.Bytes), in.Volume, mib(room.Free), freed), failure.NoSpace, nil)
+			meter.MiB(in.Bytes), in.Volume, meter.MiB(room.Free), freed), failure.NoSpace, nil)
 	}
 	return res, nil
 }

@@ -184,7 +184,7 @@ func (a *Activities) stageSnapshot(ctx context.Context, volume, file, journal st
 	}
 	defer src.Content.Close()
 	tr := tar.NewReader(&heartbeat.Reader{R: src.Content, Ctx: ctx, Beat: func(n int64) {
-		heartbeat.Beat(ctx, fmt.Sprintf("%s of volume %s read", mib(n), volume))
+		heartbeat.Beat(ctx, fmt.Sprintf("%s of volume %s read", meter.MiB(n), volume))
 	}})
 	for i := 0; i < cp.Entries; i++ {
 		if _, err := tr.Next(); err != nil {
@@ -280,7 +280,7 @@ func hashStored(ctx context.Context, store storage.Store, name string) (string, 
 	defer f.Close()
 	h := sha256.New()
 	n, err := io.Copy(h, &heartbeat.Reader{R: f, Ctx: ctx, Beat: func(n int64) {
-		heartbeat.Beat(ctx, fmt.Sprintf("%s of %s re-read", mib(n), path.Base(name)))
+		heartbeat.Beat(ctx, fmt.Sprintf("%s of %s re-read", meter.MiB(n), path.Base(name)))
 	}})
 	if err != nil {
 		return "", 0, fmt.Errorf("re-read %s: %w", name, err)
@@ -331,5 +331,3 @@ func writeSegment(tr *tar.Reader, member io.Writer, volume string, limit int64) 
 	}
 	return entries, done, nil
 }
-
-func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

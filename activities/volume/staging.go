@@ -19,6 +19,7 @@ import (
 	"github.com/algotrendy/rewind/backups"
 	"github.com/algotrendy/rewind/engine"
 	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/meter"
 )
 
 // StagingInput names a run's staging volumes.
@@ -74,10 +75,10 @@ func (a *Activities) recordVerdict(ctx context.Context, in PrepareInput, res Res
 	if err != nil {
 		v.Detail = err.Error()
 	} else if res.ResumedAt == 0 {
-		v.Detail = fmt.Sprintf("restored whole into a staging volume: %d entries, %s", res.Entries, mib(res.Bytes))
+		v.Detail = fmt.Sprintf("restored whole into a staging volume: %d entries, %s", res.Entries, meter.MiB(res.Bytes))
 		v.Bytes, v.Seconds = res.Bytes, took.Seconds()
 	} else {
-		v.Detail = fmt.Sprintf("restored whole into a staging volume (resumed at entry %d): %d entries, %s", res.ResumedAt, res.Entries, mib(res.Bytes))
+		v.Detail = fmt.Sprintf("restored whole into a staging volume (resumed at entry %d): %d entries, %s", res.ResumedAt, res.Entries, meter.MiB(res.Bytes))
 	}
 	if err := (backups.Verdicts{Dir: backups.VerdictsDir(a.StateDir)}).Record(in.Stack, v); err != nil {
 		activity.GetLogger(ctx).Warn("verdict not recorded", "backup", v.Name, "error", err)
@@ -86,7 +87,7 @@ func (a *Activities) recordVerdict(ctx context.Context, in PrepareInput, res Res
 
 // RemoveResult names the volumes a step removed.
 type RemoveResult struct {
-	Removed []string `json:",omitempty"`
+	Removed []string
 }
 
 // RemoveStaging removes staging volumes of the run, and its forensic volumes once a put-back

@@ -194,7 +194,7 @@ func TestDoctorListsEveryConfigurationProblem(t *testing.T) {
 	require.Equal(t, "rewind: 1 check(s) block a rollback: config\n", errOut)
 }
 
-func TestKeyCheckKnowsALegacyPublicKey(t *testing.T) {
+func TestKeyCheckKnowsABarePublicKey(t *testing.T) {
 	t.Setenv("SSH_AUTH_SOCK", "")
 	key, pub, _ := newKey(t)
 	raw := pub.(ssh.CryptoPublicKey).CryptoPublicKey().(ed25519.PublicKey)

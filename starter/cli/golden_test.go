@@ -12,6 +12,7 @@ import (
 
 	"github.com/algotrendy/rewind/backups"
 	"github.com/algotrendy/rewind/gitref"
+	"github.com/algotrendy/rewind/meter"
 	"github.com/algotrendy/rewind/workflows/api"
 )
 
@@ -91,7 +92,7 @@ func restoringView(read int64) StatusView {
 	v := fixtureView("running", steps)
 	v.Progress.Phase = steps[2].Name
 	v.Running = []RunningStep{{Activity: "RestoreVolume", Attempt: 2, Done: read, Total: 2 << 30,
-		Progress:    mib(read) + " of 2048.0 MiB of the backup read",
+		Progress:    meter.MiB(read) + " of 2048.0 MiB of the backup read",
 		LastFailure: "activity Heartbeat timeout"}}
 	return v
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/algotrendy/rewind/backups"
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/gitref"
+	"github.com/algotrendy/rewind/meter"
 	"github.com/algotrendy/rewind/workflows/api"
 )
 
@@ -191,7 +192,7 @@ func writeRestorePlan(w io.Writer, p planView, host planHost, now func() time.Ti
 	}
 	fmt.Fprintln(w, "\nTime:")
 	if rate > 0 {
-		fmt.Fprintf(w, "  staging restore: about %s (this host's last staging restore ran at %s/s), while approvers decide\n", human(time.Duration(float64(restoreBytes)/rate*float64(time.Second))), mib(int64(rate)))
+		fmt.Fprintf(w, "  staging restore: about %s (this host's last staging restore ran at %s/s), while approvers decide\n", human(time.Duration(float64(restoreBytes)/rate*float64(time.Second))), meter.MiB(int64(rate)))
 	} else {
 		fmt.Fprintf(w, "  staging restore: at least the %s it took to read the backups now (no staging restore on this host yet to measure), while approvers decide\n", human(readFor))
 	}

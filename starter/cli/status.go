@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/algotrendy/rewind/checkpoint"
+	"github.com/algotrendy/rewind/meter"
 	"github.com/algotrendy/rewind/workflows/api"
 )
 
@@ -149,7 +150,7 @@ func statusLines(v StatusView, rates map[string]rate, now time.Time) []string {
 			l += ": " + r.Progress
 		}
 		if rt, ok := rates[r.Activity]; ok && rt.perSecond > 0 {
-			l += fmt.Sprintf(", %s/s", mib(int64(rt.perSecond)))
+			l += fmt.Sprintf(", %s/s", meter.MiB(int64(rt.perSecond)))
 			if r.Total > r.Done {
 				l += ", " + human(time.Duration(float64(r.Total-r.Done)/rt.perSecond*float64(time.Second))) + " left"
 			}
@@ -223,10 +224,10 @@ func heartbeatProgress(p *commonpb.Payloads) (text string, done, total int64) {
 	}
 	var restore checkpoint.Transfer
 	if converter.GetDefaultDataConverter().FromPayload(p.GetPayloads()[0], &restore) == nil && restore.BackupSize > 0 {
-		return fmt.Sprintf("%s of %s of the backup read", mib(restore.BackupRead), mib(restore.BackupSize)), restore.BackupRead, restore.BackupSize
+		return fmt.Sprintf("%s of %s of the backup read", meter.MiB(restore.BackupRead), meter.MiB(restore.BackupSize)), restore.BackupRead, restore.BackupSize
 	}
 	if restore.Entries > 0 {
-		return fmt.Sprintf("%d entries, %s copied", restore.Entries, mib(restore.Bytes)), 0, 0
+		return fmt.Sprintf("%d entries, %s copied", restore.Entries, meter.MiB(restore.Bytes)), 0, 0
 	}
 	return "", 0, 0
 }
@@ -240,8 +241,6 @@ func severityOf(d *workflowservice.DescribeWorkflowExecutionResponse) string {
 	return sev
 }
 
-func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
-
 // size writes a byte count in the unit that reads best: 812 B, 3.4 KiB, 560.3 MiB, 1.2 GiB.
 func size(n int64) string {
 	switch {
@@ -250,7 +249,7 @@ func size(n int64) string {
 	case n < 1<<20:
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	case n < 1<<30:
-		return mib(n)
+		return meter.MiB(n)
 	}
 	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
 }

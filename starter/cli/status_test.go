@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/algotrendy/rewind/checkpoint"
+	"github.com/algotrendy/rewind/meter"
 	"github.com/algotrendy/rewind/workflows/api"
 )
 
@@ -43,7 +44,7 @@ func TestDurationsBarsAndRatesReadAsPeopleSayThem(t *testing.T) {
 
 	start := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
 	restore := func(done int64) []RunningStep {
-		return []RunningStep{{Activity: "RestoreVolume", Done: done, Total: 100 << 20, Progress: mib(done) + " of 100.0 MiB of the backup read"}}
+		return []RunningStep{{Activity: "RestoreVolume", Done: done, Total: 100 << 20, Progress: meter.MiB(done) + " of 100.0 MiB of the backup read"}}
 	}
 	r := measure(nil, restore(10<<20), start)
 	r = measure(r, restore(30<<20), start.Add(2*time.Second))

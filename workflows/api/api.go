@@ -76,12 +76,6 @@ func GuardWorkflowID(stack string) string { return WorkflowID(stack) + "-guard" 
 // VerifyWorkflowID is the verification child of the rollback running as rollbackID.
 func VerifyWorkflowID(rollbackID string) string { return rollbackID + verifySuffix }
 
-// StackOf reads the stack out of a rollback's workflow ID.
-func StackOf(workflowID string) (string, bool) {
-	stack, ok := strings.CutPrefix(workflowID, workflowIDPrefix)
-	return stack, ok && stack != "" && !strings.HasSuffix(stack, verifySuffix)
-}
-
 // IDOf accepts what operators type for a rollback, a workflow ID or a stack name, and
 // returns the workflow ID.
 func IDOf(idOrStack string) string {
