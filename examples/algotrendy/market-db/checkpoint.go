@@ -111,7 +111,12 @@ func (c *checkpoints) create(ctx context.Context) error {
 	id := make([]byte, 16)
 	_, _ = rand.Read(id)
 	mark := []byte(hex.EncodeToString(id))
-	if err := os.WriteFile(c.liveMark, mark, 0o644); err == nil {
+	// A FROM-scratch image has no /tmp until someone makes it.
+	err = os.MkdirAll(filepath.Dir(c.liveMark), 0o755)
+	if err == nil {
+		err = os.WriteFile(c.liveMark, mark, 0o644)
+	}
+	if err == nil {
 		err = writeSynced(c.volumeMark, mark)
 	}
 	if err != nil {
