@@ -115,8 +115,10 @@ func TestForgedStartsThroughTheSDKRunNothing(t *testing.T) {
 	run, err := c.ExecuteWorkflow(ctx, sdkclient.StartWorkflowOptions{ID: api.WorkflowID(e.stack), TaskQueue: e.taskQueue}, "Full", forged)
 	require.NoError(t, err)
 	err = run.Get(ctx, nil)
-	requireType(t, err, failure.BadInput)
-	require.ErrorContains(t, err, "the request carries Target and Policy, which only releases before 2026-11 sent")
+	// The worker reads the stack's target and policy from its own configuration: the forged
+	// ones are not even read, and mallory is no one there.
+	requireType(t, err, failure.NotAuthorized)
+	require.ErrorContains(t, err, "mallory")
 	require.Zero(t, len(history(t, c, run.GetID()).scheduled), "no activity was scheduled")
 	require.NoFileExists(t, marker, "the forged compose command never ran")
 
