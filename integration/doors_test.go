@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	historypb "go.temporal.io/api/history/v1"
 	sdkclient "go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -136,18 +137,11 @@ func TestAWorkerOfAnyonesOnRewindsQueueChangesNothing(t *testing.T) {
 // workflow's history, or "".
 func activityFailure(t testing.TB, c sdkclient.Client, id, activityType string) string {
 	t.Helper()
-	typeOf := map[int64]string{}
 	msg := ""
-	it := c.GetWorkflowHistory(context.Background(), id, "", false, 0)
-	for it.HasNext() {
-		ev, err := it.Next()
-		require.NoError(t, err)
-		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
-			typeOf[ev.GetEventId()] = a.GetActivityType().GetName()
-		}
-		if a := ev.GetActivityTaskFailedEventAttributes(); a != nil && typeOf[a.GetScheduledEventId()] == activityType {
+	eachActivityEvent(t, c, id, func(typ string, ev *historypb.HistoryEvent) {
+		if a := ev.GetActivityTaskFailedEventAttributes(); a != nil && typ == activityType {
 			msg = a.GetFailure().GetMessage()
 		}
-	}
+	})
 	return msg
 }
