@@ -182,6 +182,7 @@ func TestABackupTakenWhileTheDemoWritesRestoresToAPrefixOfTheWrites(t *testing.T
 			require.FileExists(t, e.backups+"/"+name)
 			require.Equal(t, fileSHA256(t, e.backups+"/"+name), strings.Fields(readFile(t, e.backups+"/"+strings.TrimSuffix(name, ".tar.gz")+".sha256"))[0])
 			bound := w.sentBefore(heldAt(t, c, api.BackupWorkflowID(e.stack), mode))
+			recordHistory(t, c, api.BackupWorkflowID(e.stack), "backup/"+mode+".json")
 			require.Eventually(t, func() bool { return w.committed.Load() > after+20 }, time.Minute, 10*time.Millisecond, "writes go on after the backup")
 			written := w.halt(t)
 
