@@ -124,14 +124,18 @@ func Corrupt(ctx context.Context, engine *client.Client, project string) error {
 	if err != nil {
 		return err
 	}
+	// The database runs in WAL mode: its newest pages live in market.sqlite-wal, which
+	// would still serve them over a damaged main file. Both go, as a disk failure takes them.
 	garbage := bytes.Repeat([]byte("CORRUPTED BY DEMO "), 4096)
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	if err := tw.WriteHeader(&tar.Header{Name: "market.sqlite", Mode: 0o644, Size: int64(len(garbage)), ModTime: time.Now()}); err != nil {
-		return err
-	}
-	if _, err := tw.Write(garbage); err != nil {
-		return err
+	for name, content := range map[string][]byte{"market.sqlite": garbage, "market.sqlite-wal": nil} {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(content)), ModTime: time.Now()}); err != nil {
+			return err
+		}
+		if _, err := tw.Write(content); err != nil {
+			return err
+		}
 	}
 	if err := tw.Close(); err != nil {
 		return err
