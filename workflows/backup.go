@@ -62,8 +62,13 @@ func Backup(ctx workflow.Context, req api.BackupRequest) (res api.BackupResult, 
 	}
 	defer func() {
 		release()
-		if err == nil && !res.Released {
+		switch {
+		case res.Released:
+		case err == nil:
 			err = temporal.NewNonRetryableApplicationError("the backup is written but its hold was not released: "+res.Release, failure.StepFailed, nil)
+		default:
+			// The failure that stopped the copy, and that the database is still held.
+			err = temporal.NewNonRetryableApplicationError(message(err)+"; and the hold was not released: "+res.Release, failure.StepFailed, err)
 		}
 	}()
 	if err := takeHold(step("hold the database still ("+h.Mode+")", stopping.limit(t)), plan, h); err != nil {
@@ -73,7 +78,9 @@ func Backup(ctx workflow.Context, req api.BackupRequest) (res api.BackupResult, 
 	for _, vol := range t.Volumes {
 		in := volume.BackupInput{Volume: vol.Name, Location: t.Backups.Location(), Name: names[vol.Name], Pattern: vol.Pattern}
 		var proof volume.SnapshotProof
-		if err := workflow.ExecuteActivity(step("back up volume "+vol.Name, moving.limit(t)), v.BackupVolume, in).Get(ctx, &proof); err != nil {
+		// A cancelled copy is waited for: the hold is released only once nothing copies.
+		copying := workflow.WithWaitForCancellation(step("back up volume "+vol.Name, moving.limit(t)), true)
+		if err := workflow.ExecuteActivity(copying, v.BackupVolume, in).Get(ctx, &proof); err != nil {
 			return res, named("Back up volume "+vol.Name, err)
 		}
 		res.Backups = append(res.Backups, api.BackupWritten{Volume: vol.Name, Name: in.Name, Location: proof.Path, SHA256: proof.SHA256, Bytes: proof.Bytes})

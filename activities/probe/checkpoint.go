@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/failure"
@@ -25,8 +26,9 @@ type Checkpointed struct {
 }
 
 // CheckpointDatabase sends CHECKPOINT CREATE (or RELEASE) over the database's HTTP /exec.
-// Creating one already in place and releasing none are done: a retry after a crash, and a
-// release on every path, do no harm.
+// Releasing none is done, so a release on every path does no harm; creating one already in
+// place is done only on a retry (after a crash between CREATE and its answer): on a first
+// attempt it is a checkpoint from before this backup, whose files are not today's.
 func (a *Activities) CheckpointDatabase(ctx context.Context, in CheckpointInput) (Checkpointed, error) {
 	if isPostgres(in.URL) || in.URL == "" {
 		return Checkpointed{}, temporal.NewNonRetryableApplicationError(
@@ -38,6 +40,10 @@ func (a *Activities) CheckpointDatabase(ctx context.Context, in CheckpointInput)
 	}
 	err := Exec(ctx, a.client(), in.URL, statement)
 	if err != nil && !in.Release && strings.Contains(strings.ToLower(err.Error()), "already") {
+		if !activity.IsActivity(ctx) || activity.GetInfo(ctx).Attempt <= 1 {
+			return Checkpointed{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("database %s was already in checkpoint mode before this backup (an earlier backup stopped by hand?): a copy now would hold that checkpoint's data; this backup releases it, then take the backup again", in.URL), failure.StepFailed, nil)
+		}
 		err = nil
 	}
 	if err != nil && in.Release && strings.Contains(strings.ToLower(err.Error()), "not in checkpoint") {

@@ -42,11 +42,23 @@ func (a *Activities) BackupVolume(ctx context.Context, in BackupInput) (Snapshot
 	if err != nil {
 		return SnapshotProof{}, fmt.Errorf("open the backup store %s: %w", in.Location, err)
 	}
-	// A retry after the backup was published finds it whole: done.
-	if proof, err := readBack(ctx, store, in.Name, in.Volume); err == nil {
-		return proof, nil
-	}
 	journal := a.checkpointFile(ctx, "backup", in.Volume, in.Name)
+	var cp snapshotCheckpoint
+	checkpoint.Load(journal, &cp)
+	// A backup of that name that this step did not store is someone else's: never
+	// overwritten, never passed off as this one. A retry after ours was stored finds it.
+	if _, err := store.Stat(ctx, in.Name); !errors.Is(err, storage.ErrNotFound) {
+		if err != nil {
+			return SnapshotProof{}, fmt.Errorf("look for backup %s in %s: %w", in.Name, store.Describe(), err)
+		}
+		if !cp.Stored {
+			return SnapshotProof{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("backup %s already exists in %s; Rewind never overwrites a backup: take the backup again in a second", in.Name, store.Describe()), failure.BadInput, nil)
+		}
+		if proof, err := readBack(ctx, store, in.Name, in.Volume); err == nil {
+			return proof, nil
+		}
+	}
 	file := strings.TrimSuffix(journal, ".json") + ".tar.gz"
 	if journal == "" {
 		dir, err := os.MkdirTemp("", "rewind-backup-")
@@ -56,13 +68,14 @@ func (a *Activities) BackupVolume(ctx context.Context, in BackupInput) (Snapshot
 		defer os.RemoveAll(dir)
 		journal, file = filepath.Join(dir, "checkpoint.json"), filepath.Join(dir, "backup.tar.gz")
 	}
-	var cp snapshotCheckpoint
-	checkpoint.Load(journal, &cp)
 	if !cp.Done {
 		if cp, err = a.stageSnapshot(ctx, in.Volume, file, journal, cp); err != nil {
 			return SnapshotProof{}, noSpace(err, "backup of volume "+in.Volume+" on this host")
 		}
 	}
+	// Written down before the name is taken, so a retry knows the backup under it is ours.
+	cp.Stored = true
+	_ = checkpoint.Save(journal, cp)
 	if err := publish(ctx, store, in.Name, file, cp.SHA256, &cp.Upload, func() { _ = checkpoint.Save(journal, cp) }); err != nil {
 		return SnapshotProof{}, noSpace(err, "store backup "+in.Name)
 	}

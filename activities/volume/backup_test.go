@@ -40,11 +40,18 @@ func TestABackupIsPublishedWholeUnderItsNameWithItsSidecarAndRestores(t *testing
 	require.NoError(t, err)
 	require.Equal(t, proof.SHA256+"  "+in.Name+"\n", string(sidecar), "sha256sum -c reads the sidecar")
 
-	v, err = env.ExecuteActivity(a.BackupVolume, in)
+	// Another backup under a name that is taken (a cron job's, or this one's, done) is refused
+	// and leaves it as it was.
+	before, err := os.ReadFile(proof.Path)
 	require.NoError(t, err)
-	var again volume.SnapshotProof
-	require.NoError(t, v.Get(&again))
-	require.Equal(t, proof, again, "a retry finds the published backup")
+	_, err = env.ExecuteActivity(a.BackupVolume, in)
+	var appErr *temporal.ApplicationError
+	require.ErrorAs(t, err, &appErr)
+	require.Equal(t, failure.BadInput, appErr.Type())
+	require.ErrorContains(t, err, "already exists")
+	after, err := os.ReadFile(proof.Path)
+	require.NoError(t, err)
+	require.Equal(t, before, after, "the backup under that name is untouched")
 
 	dst := newVolume(t, c, nil)
 	_, err = env.ExecuteActivity(a.RestoreVolume, volume.RestoreInput{Volume: dst, Backup: proof.Path, Layout: "runbook"})

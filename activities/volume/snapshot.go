@@ -54,6 +54,9 @@ type snapshotCheckpoint struct {
 	SHA256 string
 	// Upload is how far its upload to a remote evidence store got.
 	Upload storage.UploadCheckpoint
+	// Stored: a backup's upload under its final name began, so a backup found under that
+	// name on a retry is this one.
+	Stored bool `json:",omitempty"`
 	// CreatedAt is the snapshotted volume's creation time.
 	CreatedAt string
 }

@@ -68,6 +68,9 @@ type IDScheme struct {
 	// Changes says the workflow changes stacks (a rollback); a guard or a verification
 	// only looks.
 	Changes bool
+	// Steps, when set, are the only steps the workflow may run: a backup, admitted at P1
+	// without approval, holds writes and copies, and never restores, removes or deploys.
+	Steps []string
 }
 
 // parse returns the name the ID carries, if it fits the scheme.
@@ -118,6 +121,9 @@ func (g *Gate) admit(ctx context.Context, info activity.Info, args []any) error 
 	scheme, ok := g.Workflows[typ]
 	if !ok {
 		return refuse("it was scheduled by %s, a workflow of type %q, which is not one of Rewind's", run.ID, typ)
+	}
+	if len(scheme.Steps) > 0 && !slices.Contains(scheme.Steps, info.ActivityType.Name) {
+		return refuse("a %s workflow runs only %s", typ, strings.Join(scheme.Steps, ", "))
 	}
 	name, ok := scheme.parse(run.ID)
 	if !ok {

@@ -157,7 +157,7 @@ func (g *Gate) admission(ctx context.Context, workflowID, runID string) (runReco
 	if !ok {
 		return runRecord{}, refused("its requester %s is not in this worker's policy", req.Requester)
 	}
-	decides := pol.Rule.DecisionTime > 0 && req.Option != api.OptionEmergency
+	decides := pol.Rule.DecisionTime > 0 && req.Option != api.OptionEmergency && req.Option != api.OptionBackup
 	if !decides && pol.Rank(who.Role) < pol.Rank(pol.Rule.Role) {
 		return runRecord{}, refused("%s may not start a %s rollback: it needs %s or above", who.Name, pol.Severity, pol.Rule.Role)
 	}

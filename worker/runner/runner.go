@@ -140,6 +140,7 @@ func idSchemes() map[string]admission.IDScheme {
 		"Guard":     {Prefix: api.WorkflowID(""), Suffix: "-guard"},
 		"Fleet":     {Prefix: api.GroupWorkflowID(""), Group: true},
 		// A backup holds the database still: its start is admitted like a P1 rollback's.
-		"Backup": {Prefix: api.WorkflowID(""), Suffix: "-backup", Changes: true},
+		"Backup": {Prefix: api.WorkflowID(""), Suffix: "-backup", Changes: true,
+			Steps: []string{"HoldTargets", "HoldWrites", "CheckpointDatabase", "BackupVolume", "ReleaseWrites"}},
 	}
 }
