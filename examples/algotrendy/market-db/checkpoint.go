@@ -2,7 +2,7 @@ package main
 
 // QuestDB's CHECKPOINT CREATE / CHECKPOINT RELEASE, honoured by this SQLite stand-in.
 //
-// The database runs in WAL mode. CHECKPOINT CREATE, with inserts held back for a moment,
+// The first CHECKPOINT CREATE moves the database to WAL mode; each CREATE, with inserts held back for a moment,
 // moves everything committed so far into the main file (wal_checkpoint(TRUNCATE)), then
 // opens a read transaction and keeps it open. While a reader that took its snapshot from
 // the main file alone is open, SQLite copies no WAL frame into the main file: inserts go
@@ -85,6 +85,13 @@ func (c *checkpoints) create(ctx context.Context) error {
 	}
 	c.writes.Lock()
 	defer c.writes.Unlock()
+	// The database runs in SQLite's rollback-journal mode, whose files stay byte for byte
+	// as they are while nobody writes; the first checkpoint moves it to WAL mode (it stays
+	// there), which lets inserts go on while the main file holds still.
+	var mode string
+	if err := c.db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode); err != nil || mode != "wal" {
+		return fmt.Errorf("move the database to WAL mode for the checkpoint (it is %q): %v", mode, err)
+	}
 	var busy, logFrames, done int
 	if err := c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done); err != nil {
 		return fmt.Errorf("checkpoint the WAL: %w", err)

@@ -20,7 +20,7 @@ func openAt(t *testing.T, dir string) (*sql.DB, *checkpoints) {
 	if err := discardCopiedWAL(file, cps); err != nil {
 		t.Fatal(err)
 	}
-	db, err := sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(2000)&_pragma=journal_mode(WAL)")
+	db, err := sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(2000)")
 	if err != nil {
 		t.Fatal(err)
 	}

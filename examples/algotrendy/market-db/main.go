@@ -56,7 +56,7 @@ func run() error {
 	if err := discardCopiedWAL(file, cps); err != nil {
 		return err
 	}
-	db, err := sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(2000)&_pragma=journal_mode(WAL)")
+	db, err := sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(2000)")
 	if err != nil {
 		return err
 	}
