@@ -2,8 +2,8 @@ package main
 
 // QuestDB's CHECKPOINT CREATE / CHECKPOINT RELEASE, honoured by this SQLite stand-in.
 //
-// The first CHECKPOINT CREATE moves the database to WAL mode; each CREATE, with inserts held back for a moment,
-// moves everything committed so far into the main file (wal_checkpoint(TRUNCATE)), then
+// The first CHECKPOINT CREATE moves the database to WAL mode; each CREATE, with inserts
+// held back for a moment, moves everything committed so far into the main file (wal_checkpoint(TRUNCATE)), then
 // opens a read transaction and keeps it open. While a reader that took its snapshot from
 // the main file alone is open, SQLite copies no WAL frame into the main file: inserts go
 // on being accepted, into the WAL only, and market.sqlite stays a consistent image of the
