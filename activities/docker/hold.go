@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -46,24 +47,33 @@ func (a *Activities) HoldTargets(ctx context.Context, in HoldInput) ([]string, e
 	}
 	var out []string
 	for _, c := range running {
-		if in.Mode == "stop" || a.mountsOneOf(ctx, c.ID, in.Volumes) {
+		mounts, err := a.mountsOneOf(ctx, c.ID, in.Volumes)
+		if err != nil {
+			return nil, err
+		}
+		if in.Mode == "stop" || mounts {
 			out = append(out, c.Name)
 		}
+	}
+	// A pause that holds nothing while the stack runs would label an unheld copy "pause".
+	if in.Mode == "pause" && len(running) > 0 && len(out) == 0 {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no running container of project %s mounts %s, so pausing holds nothing; check the stack's volumes or use backups.consistency: stop",
+			in.Project, strings.Join(in.Volumes, ", ")), failure.BadInput, nil)
 	}
 	return out, nil
 }
 
-func (a *Activities) mountsOneOf(ctx context.Context, id string, volumes []string) bool {
+func (a *Activities) mountsOneOf(ctx context.Context, id string, volumes []string) (bool, error) {
 	res, err := a.Engine.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
-		return false
+		return false, fmt.Errorf("inspect container %s for its volumes: %w", id, err)
 	}
 	for _, m := range res.Container.Mounts {
 		if slices.Contains(volumes, m.Name) {
-			return true
+			return true, nil
 		}
 	}
-	return false
+	return false, nil
 }
 
 // HoldWrites pauses (docker pause) or stops the recorded containers. Holding one already

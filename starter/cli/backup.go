@@ -93,18 +93,10 @@ func (o *Options) backup(cmd *cobra.Command, f backupFlags) error {
 	if err := o.workersPolling(cmd, c, cfg, f.stack); err != nil {
 		return err
 	}
-	run, err := c.ExecuteWorkflow(cmd.Context(), client.StartWorkflowOptions{
-		ID:                                       id,
-		TaskQueue:                                cfg.Temporal.TaskQueue,
-		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		StaticSummary:                            fmt.Sprintf("backup of %s by %s", f.stack, requester),
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			api.StackKey.ValueSet(f.stack),
-			api.OptionKey.ValueSet(api.OptionBackup),
-		),
-	}, api.BackupWorkflow, req)
+	opts := onlyOne(id, cfg.Temporal.TaskQueue)
+	opts.StaticSummary = fmt.Sprintf("backup of %s by %s", f.stack, requester)
+	opts.TypedSearchAttributes = temporal.NewSearchAttributes(api.StackKey.ValueSet(f.stack), api.OptionKey.ValueSet(api.OptionBackup))
+	run, err := c.ExecuteWorkflow(cmd.Context(), opts, api.BackupWorkflow, req)
 	if err != nil {
 		var started *serviceerror.WorkflowExecutionAlreadyStarted
 		if errors.As(err, &started) {
