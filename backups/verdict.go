@@ -47,52 +47,68 @@ type Verdicts struct {
 
 // Record stores v as the latest verdict on its backup.
 func (vs Verdicts) Record(stack string, v Verdict) error {
-	dir := filepath.Join(vs.Dir, stack)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := record(filepath.Join(vs.Dir, stack), v.Name, v); err != nil {
 		return fmt.Errorf("record the verdict on %s: %w", v.Name, err)
+	}
+	return nil
+}
+
+// Load returns the stack's verdicts by backup name; none is no error.
+func (vs Verdicts) Load(stack string) (map[string]Verdict, error) {
+	out, err := load[Verdict](filepath.Join(vs.Dir, stack), func(v Verdict) string { return v.Name })
+	if err != nil {
+		return nil, fmt.Errorf("read the verdicts of %s: %w", stack, err)
+	}
+	return out, nil
+}
+
+// record writes v as <dir>/<name>.json, whole or not at all.
+func record(dir, name string, v any) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
 	}
 	body, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".verdict-*")
+	f, err := os.CreateTemp(dir, ".record-*")
 	if err != nil {
-		return fmt.Errorf("record the verdict on %s: %w", v.Name, err)
+		return err
 	}
 	defer os.Remove(f.Name())
 	if _, err := f.Write(body); err != nil {
 		f.Close()
-		return fmt.Errorf("record the verdict on %s: %w", v.Name, err)
+		return err
 	}
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(f.Name(), filepath.Join(dir, url.PathEscape(v.Name)+".json"))
+	return os.Rename(f.Name(), filepath.Join(dir, url.PathEscape(name)+".json"))
 }
 
-// Load returns the stack's verdicts by backup name; none is no error.
-func (vs Verdicts) Load(stack string) (map[string]Verdict, error) {
-	out := map[string]Verdict{}
-	files, err := os.ReadDir(filepath.Join(vs.Dir, stack))
+// load reads every record in dir by the name key gives it; a missing dir is none.
+func load[T any](dir string, key func(T) string) (map[string]T, error) {
+	out := map[string]T{}
+	files, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return out, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read the verdicts of %s: %w", stack, err)
+		return nil, err
 	}
 	for _, f := range files {
 		if !strings.HasSuffix(f.Name(), ".json") || strings.HasPrefix(f.Name(), ".") {
 			continue
 		}
-		body, err := os.ReadFile(filepath.Join(vs.Dir, stack, f.Name()))
+		body, err := os.ReadFile(filepath.Join(dir, f.Name()))
 		if err != nil {
-			return nil, fmt.Errorf("read the verdicts of %s: %w", stack, err)
+			return nil, err
 		}
-		var v Verdict
+		var v T
 		if err := json.Unmarshal(body, &v); err != nil {
-			return nil, fmt.Errorf("verdict %s of %s: %w; delete the file", f.Name(), stack, err)
+			return nil, fmt.Errorf("%s: %w; delete the file", filepath.Join(dir, f.Name()), err)
 		}
-		out[v.Name] = v
+		out[key(v)] = v
 	}
 	return out, nil
 }

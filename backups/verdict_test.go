@@ -37,5 +37,5 @@ func TestVerdictsKeepTheLatestOnEachBackup(t *testing.T) {
 
 	require.NoError(t, os.WriteFile(filepath.Join(vs.Dir, "prod", "broken.json"), []byte("{"), 0o600))
 	_, err = vs.Load("prod")
-	require.ErrorContains(t, err, "verdict broken.json of prod")
+	require.ErrorContains(t, err, "verdicts/prod/broken.json")
 }

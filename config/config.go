@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/algotrendy/rewind/retention"
 	"github.com/algotrendy/rewind/storage"
 )
 
@@ -124,6 +125,8 @@ type Stack struct {
 	Build Build `mapstructure:"build"`
 	// Guard is how a fresh deploy is watched.
 	Guard Guard `mapstructure:"guard"`
+	// Drill is how often a restore drill proves the newest backup.
+	Drill Drill `mapstructure:"drill"`
 }
 
 // Volume is one named volume of a stack and how its backups are named.
@@ -162,6 +165,18 @@ type Backups struct {
 	// DatabaseURL is the database's HTTP /exec API a checkpoint is taken through; empty:
 	// checks.database_url.
 	DatabaseURL string `mapstructure:"database_url"`
+	// Keep is which backups retention keeps after each backup (restic's --keep-*); zero
+	// keeps everything.
+	Keep retention.Policy `mapstructure:"keep"`
+	// MaxAge pages the on-call when the newest proven backup is older; 0: never.
+	MaxAge time.Duration `mapstructure:"max_age"`
+}
+
+// Drill is a stack's restore drill: a Temporal Schedule that restores the newest backup
+// into a throwaway database and runs the stack's data check against it.
+type Drill struct {
+	// Every is the schedule's interval (default 24h); a negative value turns drills off.
+	Every time.Duration `mapstructure:"every"`
 }
 
 // The ways a backup is made consistent. Pause is the default: it needs nothing of the
@@ -482,6 +497,9 @@ func (c *Config) fillStackDefaults() {
 		}
 		if s.Backups.Consistency == "" {
 			s.Backups.Consistency = ConsistencyPause
+		}
+		if s.Drill.Every == 0 {
+			s.Drill.Every = 24 * time.Hour
 		}
 		s.Guard.fillDefaults()
 		for i := range s.Volumes {

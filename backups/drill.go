@@ -1,0 +1,48 @@
+package backups
+
+import (
+	"fmt"
+	"path/filepath"
+	"time"
+)
+
+// Drill is the outcome of a restore drill of one backup: restored into a staging volume,
+// served by a throwaway copy of the stack's database, and checked. A backup with a passed
+// drill is proven; one whose drill failed is skipped by full rollbacks.
+type Drill struct {
+	Name string
+	At   time.Time
+	OK   bool
+	// Seconds is how long the drill took, restore to answered check.
+	Seconds float64 `json:",omitempty"`
+	// Detail is what the check found, or why the drill failed.
+	Detail string
+	// By is the drill's workflow run.
+	By string `json:",omitempty"`
+}
+
+// Drills keeps drill outcomes on the Docker host, one file per backup:
+// <dir>/<stack>/<name>.json. A later drill of the same backup replaces the earlier.
+type Drills struct {
+	Dir string
+}
+
+// Record stores d as the latest drill of its backup.
+func (ds Drills) Record(stack string, d Drill) error {
+	if err := record(filepath.Join(ds.Dir, stack), d.Name, d); err != nil {
+		return fmt.Errorf("record the drill of %s: %w", d.Name, err)
+	}
+	return nil
+}
+
+// Load returns the stack's drills by backup name; none is no error.
+func (ds Drills) Load(stack string) (map[string]Drill, error) {
+	out, err := load[Drill](filepath.Join(ds.Dir, stack), func(d Drill) string { return d.Name })
+	if err != nil {
+		return nil, fmt.Errorf("read the drills of %s: %w", stack, err)
+	}
+	return out, nil
+}
+
+// DrillsDir is where a host keeps drill outcomes, under its worker.state_dir.
+func DrillsDir(stateDir string) string { return filepath.Join(stateDir, "drills") }
