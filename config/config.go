@@ -90,6 +90,9 @@ type Worker struct {
 	// MaxConcurrentSteps bounds how many steps (restores, snapshots, compose runs) this
 	// host runs at once, across every rollback; 0 leaves the Temporal SDK's default (1000).
 	MaxConcurrentSteps int `mapstructure:"max_concurrent_steps"`
+	// HoldSweep is how often the worker lets go of database holds (pause, stop, checkpoint)
+	// whose backup run ended without releasing them, as a terminated run does.
+	HoldSweep time.Duration `mapstructure:"hold_sweep"`
 	// CrashAt makes the worker kill itself at a named point (REWIND_CRASH_AT): the crash
 	// tests' hook, never set in production.
 	CrashAt string `mapstructure:"crash_at"`
@@ -284,6 +287,9 @@ type Approver struct {
 	// PublicKey is a bare ed25519 key (base64) of earlier configurations; it counts as one
 	// more key.
 	PublicKey string `mapstructure:"public_key"`
+	// Slack is the person's Slack user ID (U…, W…): a click on a Slack approval button
+	// counts as theirs only when Slack says this user clicked.
+	Slack string `mapstructure:"slack"`
 }
 
 // PolicyOptions say how people prove who they are.
@@ -293,6 +299,9 @@ type PolicyOptions struct {
 	RequireSignatures bool `mapstructure:"require_signatures"`
 	// AllowedSigners is an OpenSSH allowed signers file (namespace rewind) with more keys.
 	AllowedSigners string `mapstructure:"allowed_signers"`
+	// SlackKey is the private SSH key the Slack bridge signs decisions with (worker-held,
+	// like worker.guard_key); its public key is what the gate takes as Slack's word.
+	SlackKey string `mapstructure:"slack_key"`
 }
 
 // SeverityPolicy is the runbook's decision table.
@@ -307,7 +316,16 @@ type Rule struct {
 	Role         string        `mapstructure:"role"`
 	DecisionTime time.Duration `mapstructure:"decision_time"`
 	HardDeadline time.Duration `mapstructure:"hard_deadline"`
+	// Proofs are the proofs a decision at this severity may carry (ProofSSH, ProofSlack);
+	// empty: an SSH signature when the person must sign, Slack never.
+	Proofs []string `mapstructure:"proofs" json:",omitempty"`
 }
+
+// Proofs a severity's rule may accept.
+const (
+	ProofSSH   = "ssh"
+	ProofSlack = "slack"
+)
 
 // Identity is who runs the CLI and how they sign: their name as the worker's policy lists
 // it, and a private key file when their key is not in ssh-agent.
@@ -338,7 +356,17 @@ type SlackNotify struct {
 	BotTokenEnv   string `mapstructure:"bot_token_env"`
 	// APIURL points the bot at another Slack API base (a proxy, a test stand-in).
 	APIURL string `mapstructure:"api_url"`
+	// AppTokenEnv names the variable holding an app-level token (xapp-…): the worker then
+	// takes approval button clicks over Socket Mode.
+	AppTokenEnv string `mapstructure:"app_token_env"`
+	// SigningSecretEnv names the variable holding the app's signing secret: the worker
+	// then takes button clicks as signed HTTP requests on InteractionsPath.
+	SigningSecretEnv string `mapstructure:"signing_secret_env"`
+	InteractionsPath string `mapstructure:"interactions_path"`
 }
+
+// Approvals says whether approval messages carry buttons: a way in for clicks is set.
+func (s SlackNotify) Approvals() bool { return s.AppTokenEnv != "" || s.SigningSecretEnv != "" }
 
 // PagerDutyNotify names the variable holding an Events API v2 routing key.
 type PagerDutyNotify struct {
@@ -387,6 +415,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("worker.guard_key", "")
 	v.SetDefault("worker.swap", "auto")
 	v.SetDefault("worker.transfer", "auto")
+	v.SetDefault("worker.hold_sweep", "1m")
 	v.SetDefault("worker.crash_at", "")
 	_ = v.BindEnv("worker.crash_at", "REWIND_CRASH_AT")
 	v.SetDefault("compose.command", []string{})

@@ -45,6 +45,18 @@ type Policy struct {
 	People     []Person
 	// RequireSignatures refuses unsigned starts and decisions.
 	RequireSignatures bool `json:",omitempty"`
+	// SlackKey is the Slack bridge's public key (authorized_keys line): a decision with
+	// Slack proof counts only when signed by it.
+	SlackKey string `json:",omitempty"`
+}
+
+// Accepts says whether a decision at this severity may be proven by proof (ProofSSH or
+// ProofSlack). A rule that names no proofs accepts SSH signatures only.
+func (p Policy) Accepts(proof string) bool {
+	if len(p.Rule.Proofs) == 0 {
+		return proof == ProofSSH
+	}
+	return slices.Contains(p.Rule.Proofs, proof)
 }
 
 // Person is someone the policy names, with their SSH public keys (authorized_keys lines).
@@ -52,6 +64,8 @@ type Person struct {
 	Name string
 	Role string
 	Keys []string `json:",omitempty"`
+	// Slack is their Slack user ID, when they may decide from Slack.
+	Slack string `json:",omitempty"`
 }
 
 // Rank is how much authority a role has; -1 for a role the policy does not know.
@@ -131,7 +145,7 @@ func (c *Config) policy(severity string, signers map[string][]string) (Policy, e
 			}
 			keys = append(keys, k)
 		}
-		p.People = append(p.People, Person{Name: a.Name, Role: a.Role, Keys: keys})
+		p.People = append(p.People, Person{Name: a.Name, Role: a.Role, Keys: keys, Slack: a.Slack})
 	}
 	return p, nil
 }

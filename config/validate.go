@@ -44,6 +44,9 @@ func (c *Config) validate() []Problem {
 	if h := c.Worker.HeartbeatTimeout; h != 0 && h < time.Second {
 		add("worker.heartbeat_timeout", h.String(), "at least 1s (default 20s): the worker heartbeats every quarter of it")
 	}
+	if h := c.Worker.HoldSweep; h != 0 && h < 100*time.Millisecond {
+		add("worker.hold_sweep", h.String(), "at least 100ms (default 1m): how often holds of ended backups are let go")
+	}
 	if s := c.Worker.ScheduleToStart; s != 0 && s < time.Second {
 		add("worker.schedule_to_start", s.String(), "at least 1s (default 10m): how long a step waits for a worker on its host")
 	}
@@ -170,6 +173,9 @@ func (c *Config) validate() []Problem {
 				add(key+".public_key", quote(a.PublicKey), err.Error())
 			}
 		}
+		if a.Slack != "" && !slackUserID(a.Slack) {
+			add(key+".slack", quote(a.Slack), "the person's Slack member ID, like U024BE7LH (Slack: profile → ⋮ → Copy member ID)")
+		}
 		if c.Policy.RequireSignatures && len(a.Keys) == 0 && a.PublicKey == "" && c.Policy.AllowedSigners == "" {
 			add(key+".keys", "none", "at least one SSH public key: policy.require_signatures is on, so "+a.Name+" could neither start nor approve")
 		}
@@ -196,6 +202,17 @@ func (c *Config) validate() []Problem {
 		if rule.DecisionTime < 0 {
 			add(key+".decision_time", rule.DecisionTime.String(), "a duration of zero or more")
 		}
+		for j, proof := range rule.Proofs {
+			pkey := fmt.Sprintf("%s.proofs[%d]", key, j)
+			switch {
+			case proof != ProofSSH && proof != ProofSlack:
+				add(pkey, quote(proof), "ssh (a signature with the person's key) or slack (a click on the approval message)")
+			case proof == ProofSlack && c.Policy.SlackKey == "":
+				add(pkey, quote(proof), "policy.slack_key set to the Slack bridge's private SSH key, which signs the decisions it takes from Slack")
+			case proof == ProofSlack && !c.Notify.Slack.Approvals():
+				add(pkey, quote(proof), "a way for clicks to reach the worker: notify.slack.app_token_env (Socket Mode) or notify.slack.signing_secret_env (HTTP)")
+			}
+		}
 		if rule.HardDeadline != 0 && rule.HardDeadline < rule.DecisionTime {
 			add(key+".hard_deadline", rule.HardDeadline.String(), "at least the decision_time "+rule.DecisionTime.String())
 		}
@@ -206,6 +223,19 @@ func (c *Config) validate() []Problem {
 		}
 	}
 	return ps
+}
+
+// slackUserID says whether id looks like a Slack member ID: U or W, then capitals and digits.
+func slackUserID(id string) bool {
+	if len(id) < 3 || (id[0] != 'U' && id[0] != 'W') {
+		return false
+	}
+	for _, c := range id[1:] {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 func hasPassword(u *url.Userinfo) bool {

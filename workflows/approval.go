@@ -48,7 +48,7 @@ func (g *gate) validate(ctx workflow.Context, d api.Decision) error {
 	if !g.open {
 		return fmt.Errorf("%s is not waiting for a decision (now: %s)", workflow.GetInfo(ctx).WorkflowExecution.ID, g.r.track.progress.Phase)
 	}
-	_, err := g.judge(ctx, d, nil)
+	_, _, err := g.judge(ctx, d, nil)
 	return err
 }
 
@@ -60,9 +60,9 @@ const versionKeysAtUse = "keys-checked-at-use"
 // accept records a decision the validator let through, once the keys it was signed with
 // still hold.
 func (g *gate) accept(ctx workflow.Context, d api.Decision) (api.DecisionRecord, error) {
-	why, err := g.judge(ctx, d, nil)
+	why, proof, err := g.judge(ctx, d, nil)
 	if err == nil && g.open && workflow.GetVersion(ctx, versionKeysAtUse, workflow.DefaultVersion, 1) >= 1 {
-		if why, err = g.judgeAtUse(ctx, d); err != nil {
+		if why, proof, err = g.judgeAtUse(ctx, d); err != nil {
 			g.r.record(api.DecisionRecord{Reason: fmt.Sprintf("a decision as %s was refused when its keys were read again: %s", d.Approver, err)})
 			return api.DecisionRecord{}, err
 		}
@@ -72,7 +72,7 @@ func (g *gate) accept(ctx workflow.Context, d api.Decision) (api.DecisionRecord,
 		// first) is refused like any other.
 		return api.DecisionRecord{}, errors.Join(err, errors.New("the gate closed before this decision was recorded"))
 	}
-	rec := api.DecisionRecord{Approver: d.Approver, Approve: d.Approve, Accepted: true, Reason: why}
+	rec := api.DecisionRecord{Approver: d.Approver, Approve: d.Approve, Accepted: true, Reason: why, Proof: proof}
 	g.r.record(rec)
 	g.decided, g.decidedFor, g.open = &rec, g.backupDigest(), false
 	return rec, nil
@@ -80,25 +80,25 @@ func (g *gate) accept(ctx workflow.Context, d api.Decision) (api.DecisionRecord,
 
 // judgeAtUse judges a decision again by the approver's keys as the worker's policy says
 // now, read by a local activity whose result is recorded, so replay judges alike.
-func (g *gate) judgeAtUse(ctx workflow.Context, d api.Decision) (string, error) {
+func (g *gate) judgeAtUse(ctx workflow.Context, d api.Decision) (why, proof string, err error) {
 	var a *policy.Activities
 	lctx := askWorker(ctx)
 	var now policy.PersonKeys
 	if err := workflow.ExecuteLocalActivity(lctx, a.KeysNow, policy.KeysInput{Person: d.Approver}).Get(lctx, &now); err != nil {
-		return "", fmt.Errorf("could not read %s's keys from the worker's policy now (%s): try again", d.Approver, message(err))
+		return "", "", fmt.Errorf("could not read %s's keys from the worker's policy now (%s): try again", d.Approver, message(err))
 	}
 	if !now.Found {
-		return "", fmt.Errorf("%s is no longer in the worker's policy", d.Approver)
+		return "", "", fmt.Errorf("%s is no longer in the worker's policy", d.Approver)
 	}
 	if !g.open {
-		return "", errors.New("the gate closed while the keys were read")
+		return "", "", errors.New("the gate closed while the keys were read")
 	}
 	return g.judge(ctx, d, &now)
 }
 
-// judge says whether a decision counts and why, or why not: by the keys the plan recorded
-// at the start, or by keys read since (now).
-func (g *gate) judge(ctx workflow.Context, d api.Decision, now *policy.PersonKeys) (string, error) {
+// judge says whether a decision counts, why and by what proof, or why not: by the keys the
+// plan recorded at the start, or by keys read since (now).
+func (g *gate) judge(ctx workflow.Context, d api.Decision, now *policy.PersonKeys) (why, proof string, err error) {
 	p := g.r.plan.Policy
 	who, ok := p.Person(d.Approver)
 	if ok && now != nil {
@@ -106,15 +106,15 @@ func (g *gate) judge(ctx workflow.Context, d api.Decision, now *policy.PersonKey
 	}
 	switch {
 	case !ok:
-		return "", fmt.Errorf("%s is not an approver of this rollback", d.Approver)
+		return "", "", fmt.Errorf("%s is not an approver of this rollback", d.Approver)
 	case d.Approver == g.r.req.Requester:
-		return "", fmt.Errorf("%s asked for this rollback and cannot approve it too", d.Approver)
+		return "", "", fmt.Errorf("%s asked for this rollback and cannot approve it too", d.Approver)
 	case p.Rank(who.Role) < p.Rank(p.Rule.Role):
-		return "", fmt.Errorf("%s is %s; this severity needs %s or above", who.Name, who.Role, p.Rule.Role)
+		return "", "", fmt.Errorf("%s is %s; this severity needs %s or above", who.Name, who.Role, p.Rule.Role)
 	case !d.Approve && strings.TrimSpace(d.Reason) == "":
-		return "", errors.New("a rejection needs a reason for the incident record")
+		return "", "", errors.New("a rejection needs a reason for the incident record")
 	case !g.backupsKnown():
-		return "", errors.New("the backup to restore is still being checked; decide once `rewind status` names it")
+		return "", "", errors.New("the backup to restore is still being checked; decide once `rewind status` names it")
 	}
 	action := identity.ActionApprove
 	if !d.Approve {
@@ -122,13 +122,67 @@ func (g *gate) judge(ctx workflow.Context, d api.Decision, now *policy.PersonKey
 	}
 	info := workflow.GetInfo(ctx).WorkflowExecution
 	want := identity.Statement{WorkflowID: info.ID, RunID: info.RunID, Person: d.Approver, Action: action, Severity: p.Severity, Backup: g.backupDigest()}
-	if _, err := g.r.prove(who, d.Statement, d.Signature, want); err != nil {
-		return "", err
+	if proof, err = g.proof(who, d, want); err != nil {
+		return "", "", err
 	}
 	if d.Approve {
-		return fmt.Sprintf("approved by %s (%s)%s", who.Name, who.Role, g.forBackups()), nil
+		return fmt.Sprintf("approved by %s (%s)%s", who.Name, who.Role, g.forBackups()), proof, nil
 	}
-	return fmt.Sprintf("rejected by %s (%s): %s", who.Name, who.Role, d.Reason), nil
+	return fmt.Sprintf("rejected by %s (%s): %s", who.Name, who.Role, d.Reason), proof, nil
+}
+
+// proof checks how a decision was proven against what its severity accepts, and names the
+// proof for the decision log: "slack:U…", "ssh:SHA256:…", or "" when none was asked for.
+func (g *gate) proof(who config.Person, d api.Decision, want identity.Statement) (string, error) {
+	p := g.r.plan.Policy
+	if d.Proof != "" {
+		return g.slackProof(who, d, want)
+	}
+	if len(p.Rule.Proofs) > 0 {
+		if !p.Accepts(config.ProofSSH) {
+			return "", fmt.Errorf("a %s decision is taken only from Slack (severity.levels.%s.proofs): use the buttons on the approval message", p.Severity, p.Severity)
+		}
+		if d.Signature == "" {
+			return "", fmt.Errorf("a %s decision must be proven by %s: sign it with your SSH key (ssh-agent or --key)", p.Severity, strings.Join(p.Rule.Proofs, " or "))
+		}
+	}
+	key, _, err := g.r.proveBy(who, d.Statement, d.Signature, want)
+	if err != nil || key == nil {
+		return "", err
+	}
+	return "ssh:" + ssh.FingerprintSHA256(key), nil
+}
+
+// slackProof checks a decision the Slack bridge took: Slack's word counts where the
+// severity accepts it, for the person whose Slack user clicked, and only signed by the
+// bridge key of the worker's policy, so nobody else can claim a click.
+func (g *gate) slackProof(who config.Person, d api.Decision, want identity.Statement) (string, error) {
+	p := g.r.plan.Policy
+	user, ok := strings.CutPrefix(d.Proof, api.SlackProof(""))
+	switch {
+	case !ok || user == "":
+		return "", fmt.Errorf("proof %q is not one this gate knows (slack:USER): decide with `rewind approve` or the Slack buttons", d.Proof)
+	case !p.Accepts(config.ProofSlack):
+		return "", fmt.Errorf("a %s decision cannot be taken from Slack (severity.levels.%s.proofs does not name slack): use `rewind approve`", p.Severity, p.Severity)
+	case p.SlackKey == "":
+		return "", errors.New("this worker's policy names no Slack bridge key (policy.slack_key), so no decision from Slack counts")
+	case who.Slack == "":
+		return "", fmt.Errorf("%s has no Slack user in the policy (approvers[].slack): use `rewind approve`", who.Name)
+	case who.Slack != user:
+		return "", fmt.Errorf("Slack user %s is not %s, whose Slack user is %s in the policy", user, who.Name, who.Slack)
+	case d.Signature == "":
+		return "", errors.New("a decision from Slack must be signed by the worker's Slack bridge")
+	}
+	now := workflow.Now(g.r.ctx)
+	keys, _ := identity.KeysAt([]string{p.SlackKey}, now)
+	_, st, err := identity.Check(d.Signature, []byte(d.Statement), want, keys, now)
+	if err != nil {
+		return "", fmt.Errorf("the decision from Slack is refused: not signed for this by the worker's Slack bridge (%w)", err)
+	}
+	if st.Expires.After(now.Add(api.MaxSignedFor)) {
+		return "", fmt.Errorf("the Slack bridge's statement is good for longer than %s", api.MaxSignedFor)
+	}
+	return d.Proof, nil
 }
 
 func (g *gate) backupDigest() string { return api.BackupDigest(g.backups) }
@@ -153,26 +207,32 @@ func (g *gate) forBackups() string {
 // prove checks a person's signed statement when the policy or their keys ask for one, and
 // returns what they signed.
 func (r *rollback) prove(who config.Person, statement, signature string, want identity.Statement) (identity.Statement, error) {
+	_, st, err := r.proveBy(who, statement, signature, want)
+	return st, err
+}
+
+// proveBy is prove that also names the key that signed (nil when nothing was signed).
+func (r *rollback) proveBy(who config.Person, statement, signature string, want identity.Statement) (ssh.PublicKey, identity.Statement, error) {
 	if !r.plan.Policy.MustSign(who) && signature == "" {
-		return identity.Statement{}, nil
+		return nil, identity.Statement{}, nil
 	}
 	if signature == "" {
 		if len(who.Keys) == 0 {
-			return identity.Statement{}, fmt.Errorf("%s has no SSH key in the policy, and this worker requires signatures", who.Name)
+			return nil, identity.Statement{}, fmt.Errorf("%s has no SSH key in the policy, and this worker requires signatures", who.Name)
 		}
-		return identity.Statement{}, fmt.Errorf("%s has keys: sign with ssh-agent or --key (or --signature from `ssh-keygen -Y sign -n rewind`)", who.Name)
+		return nil, identity.Statement{}, fmt.Errorf("%s has keys: sign with ssh-agent or --key (or --signature from `ssh-keygen -Y sign -n rewind`)", who.Name)
 	}
 	now := workflow.Now(r.ctx)
 	keys, outside := identity.KeysAt(who.Keys, now)
-	_, st, err := identity.Check(signature, []byte(statement), want, keys, now)
+	key, st, err := identity.Check(signature, []byte(statement), want, keys, now)
 	if err != nil {
 		for _, k := range outside {
 			if _, _, keyErr := identity.Check(signature, []byte(statement), want, []ssh.PublicKey{k.Key}, now); keyErr == nil {
-				return identity.Statement{}, fmt.Errorf("%s's signature is refused: signed with key %s, which %s: sign with a key that is valid now",
+				return nil, identity.Statement{}, fmt.Errorf("%s's signature is refused: signed with key %s, which %s: sign with a key that is valid now",
 					who.Name, ssh.FingerprintSHA256(k.Key), k.Window(now))
 			}
 		}
-		return identity.Statement{}, fmt.Errorf("%s's signature is refused: %w", who.Name, err)
+		return nil, identity.Statement{}, fmt.Errorf("%s's signature is refused: %w", who.Name, err)
 	}
 	// A start names no run: its short life, and its nonce, keep it from starting another.
 	limit := api.MaxSignedFor
@@ -180,9 +240,9 @@ func (r *rollback) prove(who config.Person, statement, signature string, want id
 		limit = api.MaxStartSignedFor
 	}
 	if st.Expires.After(now.Add(limit)) {
-		return identity.Statement{}, fmt.Errorf("%s's statement is good for longer than %s; sign one that expires sooner", who.Name, limit)
+		return nil, identity.Statement{}, fmt.Errorf("%s's statement is good for longer than %s; sign one that expires sooner", who.Name, limit)
 	}
-	return st, nil
+	return key, st, nil
 }
 
 // versionGroupParentChecked: from here a stack of a group asks the server whether its
@@ -351,7 +411,7 @@ func (r *rollback) awaitDecision() (string, error) {
 	start := workflow.Now(r.ctx)
 	g.open, g.decided = true, nil
 	if err := r.track.waiting(api.StepApproval, fmt.Sprintf("%s needs a %s or above within %s: rewind approve %s --as NAME", r.req.Severity, p.Rule.Role, p.Rule.DecisionTime, workflow.GetInfo(r.ctx).WorkflowExecution.ID),
-		&api.Gate{Role: p.Rule.Role, Deadline: start.Add(hard), Backups: g.backups, RunID: workflow.GetInfo(r.ctx).WorkflowExecution.RunID}); err != nil {
+		&api.Gate{Role: p.Rule.Role, Deadline: start.Add(hard), Backups: g.backups, RunID: workflow.GetInfo(r.ctx).WorkflowExecution.RunID, Severity: p.Severity}); err != nil {
 		return "", err
 	}
 	r.notify(notify.Event{Kind: notify.KindApprovalNeeded, Approvers: r.approvers(p.Rule.Role), Backup: strings.Join(g.backups, ", ")})
@@ -380,7 +440,7 @@ func (r *rollback) awaitDecision() (string, error) {
 	if !d.Approve {
 		verdict = notify.VerdictRejected
 	}
-	r.notify(notify.Event{Kind: notify.KindDecided, Decision: notify.Decision{By: d.Approver, Verdict: verdict, Note: d.Reason}})
+	r.notify(notify.Event{Kind: notify.KindDecided, Decision: notify.Decision{By: d.Approver, Verdict: verdict, Note: d.Reason, Proof: d.Proof}})
 	if !d.Approve {
 		return "", temporal.NewNonRetryableApplicationError(d.Reason, failure.Rejected, nil)
 	}

@@ -73,6 +73,8 @@ type Decision struct {
 	By      string `json:"by"`
 	Verdict string `json:"verdict"`
 	Note    string `json:"note,omitempty"`
+	// Proof is how the decider was proven: "slack:U…", "ssh:SHA256:…".
+	Proof string `json:"proof,omitempty"`
 }
 
 // SlackMessage names a Slack message that later events update in place.

@@ -8,7 +8,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -44,6 +47,9 @@ func (a *Activities) Plan(_ context.Context, in ResolveInput) (config.Plan, erro
 	if errors.Is(err, config.ErrUnknownStack) {
 		return config.Plan{}, temporal.NewNonRetryableApplicationError(err.Error()+"; nothing was changed", failure.UnknownStack, nil)
 	}
+	if err == nil {
+		p.Policy.SlackKey, err = SlackPublicKey(a.Config.Policy.SlackKey)
+	}
 	if err != nil {
 		return config.Plan{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%v; nothing was changed", err), failure.BadInput, nil)
 	}
@@ -67,6 +73,9 @@ func (a *Activities) GroupPlan(_ context.Context, in GroupInput) (config.GroupPl
 	if errors.Is(err, config.ErrUnknownGroup) {
 		return config.GroupPlan{}, temporal.NewNonRetryableApplicationError(err.Error()+"; nothing was changed", failure.UnknownStack, nil)
 	}
+	if err == nil {
+		p.Policy.SlackKey, err = SlackPublicKey(a.Config.Policy.SlackKey)
+	}
 	if err != nil {
 		return config.GroupPlan{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%v; nothing was changed", err), failure.BadInput, nil)
 	}
@@ -88,4 +97,17 @@ func (a *Activities) SignAsGuard(_ context.Context, st identity.Statement) (stri
 		return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("worker.guard_key %s: %v", w.GuardKey, err), failure.BadInput, nil)
 	}
 	return identity.Sign(signer, st)
+}
+
+// SlackPublicKey is the authorized_keys line of the Slack bridge's key file (policy.slack_key),
+// or "" when none is set: the key the gate takes as Slack's word.
+func SlackPublicKey(keyFile string) (string, error) {
+	if keyFile == "" {
+		return "", nil
+	}
+	signer, err := identity.FileSigner(keyFile)
+	if err != nil {
+		return "", fmt.Errorf("policy.slack_key: %w", err)
+	}
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))), nil
 }

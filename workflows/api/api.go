@@ -149,7 +149,13 @@ type Decision struct {
 	// workflow, the run, the approver, the decision, the backup and an expiry.
 	Statement string `json:",omitempty"`
 	Signature string `json:",omitempty"`
+	// Proof says how the approver was proven when not by their own key: "slack:U…", a
+	// click Slack attributes to that user, signed by the Slack bridge's key.
+	Proof string `json:",omitempty"`
 }
+
+// SlackProof is the Proof of a decision taken from Slack user id.
+func SlackProof(user string) string { return "slack:" + user }
 
 // DecisionRecord is one line of the decision log: every decision accepted, refused signals,
 // and Rewind's own notes (escalations).
@@ -159,6 +165,9 @@ type DecisionRecord struct {
 	Approve  bool
 	Accepted bool
 	Reason   string
+	// Proof is how an accepted decision was proven: "slack:U…", "ssh:SHA256:…", or ""
+	// when the policy asked for none.
+	Proof string `json:",omitempty"`
 }
 
 // Result is how a rollback ended.
@@ -223,6 +232,8 @@ type Gate struct {
 	// signed decision names them, so an approval cannot be carried over to other data.
 	Backups []string `json:",omitempty"`
 	RunID   string
+	// Severity is the rollback's, as a decision's statement names it.
+	Severity string `json:",omitempty"`
 }
 
 // OfflineNotice is what an emergency stop leaves people with.
