@@ -414,7 +414,7 @@ func (r *rollback) awaitDecision() (string, error) {
 		&api.Gate{Role: p.Rule.Role, Deadline: start.Add(hard), Backups: g.backups, RunID: workflow.GetInfo(r.ctx).WorkflowExecution.RunID, Severity: p.Severity}); err != nil {
 		return "", err
 	}
-	r.notify(notify.Event{Kind: notify.KindApprovalNeeded, Approvers: r.approvers(p.Rule.Role), Backup: strings.Join(g.backups, ", ")})
+	r.notify(notify.Event{Kind: notify.KindApprovalNeeded, Approvers: r.approvers(p.Rule.Role), Backup: strings.Join(g.backups, ", "), Deadline: start.Add(hard)})
 	decided := func() bool { return g.decided != nil }
 	ok, err := workflow.AwaitWithTimeout(r.ctx, p.Rule.DecisionTime, decided)
 	if err == nil && !ok {
@@ -424,7 +424,7 @@ func (r *rollback) awaitDecision() (string, error) {
 		}
 		msg := fmt.Sprintf("no decision from a %s within %s; escalated to %s", p.Rule.Role, p.Rule.DecisionTime, next)
 		r.record(api.DecisionRecord{Reason: msg})
-		r.notify(notify.Event{Kind: notify.KindEscalated, Approvers: r.approvers(next), Detail: msg})
+		r.notify(notify.Event{Kind: notify.KindEscalated, Approvers: r.approvers(next), Detail: msg, Backup: strings.Join(g.backups, ", "), Deadline: start.Add(hard)})
 		ok, err = workflow.AwaitWithTimeout(r.ctx, hard-workflow.Now(r.ctx).Sub(start), decided)
 	}
 	g.open = false

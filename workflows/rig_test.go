@@ -22,6 +22,7 @@ import (
 
 	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/drill"
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/gitrepo"
 	"github.com/algotrendy/rewind/activities/notify"
@@ -86,6 +87,10 @@ type rigOptions struct {
 	first func(r *rig)
 	// copy makes swaps copy, as on an engine that cannot rename volume folders.
 	copy bool
+	// slack gives people a Slack user ID (approvers[].slack), by name.
+	slack map[string]string
+	// yaml is more configuration, appended to the rig's; policy more of its policy map.
+	yaml, policy string
 }
 
 func newRig(t *testing.T, o rigOptions) *rig {
@@ -107,6 +112,9 @@ func newRig(t *testing.T, o rigOptions) *rig {
 		if name == "erin" || o.signatures {
 			keys = fmt.Sprintf(", keys: [%q]", strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))))
 		}
+		if id := o.slack[name]; id != "" {
+			keys += ", slack: " + id
+		}
 		fmt.Fprintf(&approvers, "  - {name: %s, role: %s%s}\n", name, p.role, keys)
 	}
 	var volumes []string
@@ -115,7 +123,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	}
 	file := filepath.Join(t.TempDir(), "rewind.yaml")
 	require.NoError(t, os.WriteFile(file, []byte(fmt.Sprintf(`
-policy: {require_signatures: %t}
+policy: {require_signatures: %t%s}
 stacks:
   prod:
     project: algotrendy_v26
@@ -128,7 +136,7 @@ stacks:
     backups: {dir: /backups, require_checksum: true}
     checks: {health_url: "http://localhost:5002/health"}
 approvers:
-%s`, o.signatures, strings.Join(volumes, ", "), approvers.String())), 0o600))
+%s%s`, o.signatures, o.policy, strings.Join(volumes, ", "), approvers.String(), o.yaml)), 0o600))
 	cfg, err := config.Load(file, nil)
 	require.NoError(t, err)
 
@@ -142,7 +150,7 @@ approvers:
 	require.NoError(t, err)
 	r.nonces = nonces
 	r.RegisterActivity(&policy.Activities{Config: cfg, Host: "docker-1", Nonces: nonces})
-	for _, a := range []any{&docker.Activities{}, &volume.Activities{}, &evidence.Activities{}, &notify.Activities{}, &backup.Activities{}, &probe.Activities{}, &gitrepo.Activities{}} {
+	for _, a := range []any{&docker.Activities{}, &volume.Activities{}, &evidence.Activities{}, &notify.Activities{}, &backup.Activities{}, &probe.Activities{}, &gitrepo.Activities{}, &drill.Activities{}} {
 		r.RegisterActivity(a)
 	}
 	if o.first != nil {

@@ -47,6 +47,9 @@ type SlackConfig struct {
 	Channel  string
 	// APIURL is Slack's Web API base; empty means slack.APIURL. Tests point it at a stand-in.
 	APIURL string
+	// Buttons puts Approve and Reject buttons on messages that await a decision: set when
+	// the worker takes clicks (Socket Mode or a signed interactions endpoint).
+	Buttons bool
 }
 
 // PagerDutyConfig is an Events API v2 integration.

@@ -3,6 +3,7 @@ package notify
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Kind is what happened to a rollback.
@@ -55,6 +56,8 @@ type Event struct {
 	// ApproveCommand is what an approver types; empty on approval-needed and escalated
 	// events takes ApproveCommand(WorkflowID).
 	ApproveCommand string `json:"approve_command,omitempty"`
+	// Deadline is when a waiting rollback gives up without a decision.
+	Deadline time.Time `json:"deadline,omitzero"`
 	// UILink opens the rollback in the Temporal Web UI.
 	UILink   string   `json:"ui_link,omitempty"`
 	Decision Decision `json:"decision,omitzero"`

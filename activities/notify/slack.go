@@ -24,12 +24,14 @@ const (
 type slackBot struct {
 	client  *slack.Client
 	channel string
+	buttons bool
 }
 
 func newSlackBot(c SlackConfig, hc *http.Client) *slackBot {
 	return &slackBot{
 		client:  slack.New(c.BotToken, slack.OptionHTTPClient(hc), slack.OptionAPIURL(c.APIURL)),
 		channel: c.Channel,
+		buttons: c.Buttons,
 	}
 }
 
@@ -39,7 +41,7 @@ func (s *slackBot) accepts(Kind) bool { return true }
 func (s *slackBot) deliver(ctx context.Context, ev Event) (SlackMessage, error) {
 	content := []slack.MsgOption{
 		slack.MsgOptionText(fallbackText(ev), false),
-		slack.MsgOptionBlocks(slackBlocks(ev)...),
+		slack.MsgOptionBlocks(append(slackBlocks(ev), s.decisionBlocks(ev)...)...),
 	}
 	if ev.SlackMessage.TS == "" {
 		return s.post(ctx, content)
@@ -82,6 +84,32 @@ func messageGone(err error) bool {
 		return true
 	}
 	return false
+}
+
+// Block and action IDs of an approval message's controls, as the Slack bridge reads them
+// back from a click. A button's value is the event's RunKey (workflowID/runID).
+const (
+	SlackReasonBlock   = "rewind_reason"
+	SlackReasonInput   = "rewind_reason_input"
+	SlackDecideBlock   = "rewind_decide"
+	SlackApproveAction = "rewind_approve"
+	SlackRejectAction  = "rewind_reject"
+)
+
+// decisionBlocks are the reason field and the Approve and Reject buttons of a message that
+// awaits a decision; none once it is decided, so the message updated in place has no
+// buttons left to click.
+func (s *slackBot) decisionBlocks(ev Event) []slack.Block {
+	if !s.buttons || !awaitsApproval(ev.Kind) || ev.RunKey == "" {
+		return nil
+	}
+	reason := slack.NewInputBlock(SlackReasonBlock,
+		slack.NewTextBlockObject(slack.PlainTextType, "Reason (needed to reject)", false, false), nil,
+		slack.NewPlainTextInputBlockElement(slack.NewTextBlockObject(slack.PlainTextType, "why, for the incident record", false, false), SlackReasonInput))
+	reason.Optional = true
+	approve := slack.NewButtonBlockElement(SlackApproveAction, ev.RunKey, slack.NewTextBlockObject(slack.PlainTextType, "Approve", false, false)).WithStyle(slack.StylePrimary)
+	reject := slack.NewButtonBlockElement(SlackRejectAction, ev.RunKey, slack.NewTextBlockObject(slack.PlainTextType, "Reject", false, false)).WithStyle(slack.StyleDanger)
+	return []slack.Block{reason, slack.NewActionBlock(SlackDecideBlock, approve, reject)}
 }
 
 // slackWebhook posts every event as a new message to an incoming webhook, which cannot
@@ -162,6 +190,12 @@ func slackBlocks(ev Event) []slack.Block {
 	}
 	if ev.Decision.By != "" && ev.Kind != KindDecided {
 		add("*Decision:* " + escape(ev.Decision.Verdict+" by "+ev.Decision.By))
+	}
+	if ev.Decision.Proof != "" {
+		add("*Proven by:* `" + escape(ev.Decision.Proof) + "`")
+	}
+	if !ev.Deadline.IsZero() && awaitsApproval(ev.Kind) {
+		add(fmt.Sprintf("*Decide by:* <!date^%d^{date_short_pretty} {time}|%s>", ev.Deadline.Unix(), ev.Deadline.UTC().Format("2006-01-02 15:04 MST")))
 	}
 	if ev.Decision.Note != "" {
 		add("*Decision note:* " + escape(ev.Decision.Note))

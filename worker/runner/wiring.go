@@ -35,6 +35,7 @@ func Notifier(cfg *config.Config) (*notify.Activities, error) {
 	}
 	if c.Slack.BotToken != "" {
 		c.Slack.Channel = n.Channel
+		c.Slack.Buttons = n.Slack.Approvals()
 	}
 	c.Slack.APIURL = n.Slack.APIURL
 	if c.PagerDuty.RoutingKey, err = secret("notify.pagerduty.routing_key_env", n.PagerDuty.RoutingKeyEnv); err != nil {
