@@ -122,6 +122,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if err := runner.StartSlackApprovals(ctx, cfg, c, logger); err != nil {
+		return err
+	}
 	// The file is read again at every start and decision; a bad one stops the worker now.
 	if _, err := runner.AllowedSigners(cfg); err != nil {
 		return err
