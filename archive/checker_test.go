@@ -301,9 +301,8 @@ func TestWalkFindsDamageWithEveryGunzip(t *testing.T) {
 	}
 }
 
-// gzipTools are the host tools Rewind (de)compresses with; "" is Go's own code, which a
-// host with only gzip uses too.
-var gzipTools = []string{"igzip", "pigz", ""}
+// gzipTools are the host tools Rewind (de)compresses with; "" is Go's own code.
+var gzipTools = []string{"igzip", "pigz", "gzip", ""}
 
 // onlyTool leaves only tool on PATH (nothing for ""). CI installs every tool; a laptop
 // without one skips its case.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/drill"
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/activities/volume"
@@ -122,9 +123,6 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if err := runner.StartSlackApprovals(ctx, cfg, c, logger); err != nil {
-		return err
-	}
 	// The file is read again at every start and decision; a bad one stops the worker now.
 	if _, err := runner.AllowedSigners(cfg); err != nil {
 		return err
@@ -185,6 +183,7 @@ func run() error {
 		Evidence:           &evidence.Activities{Store: store},
 		Notify:             notifier,
 		Backup:             &backup.Activities{Downloads: filepath.Join(cfg.Worker.StateDir, "downloads")},
+		Drill:              &drill.Activities{Engine: dockerEngine, Volume: volumeSteps, StateDir: cfg.Worker.StateDir},
 		Interceptors:       interceptors,
 		MaxConcurrentSteps: cfg.Worker.MaxConcurrentSteps,
 		Ready: func(addr string) {
