@@ -66,22 +66,18 @@ func goGunzip(src io.Reader) (io.ReadCloser, error) {
 		ra.Close()
 		return nil, err
 	}
-	return &goReader{gz: gz, ra: ra}, nil
+	return &goReader{Reader: gz, ra: ra}, nil
 }
 
-// goReader offers Read only: pgzip's WriteTo panics after a Read (v1.2.6), and a walk
-// reads the tar, then copies what follows it.
 type goReader struct {
-	gz *pgzip.Reader
+	*pgzip.Reader
 	ra *readahead
 }
-
-func (g *goReader) Read(p []byte) (int, error) { return g.gz.Read(p) }
 
 // Close stops the inflating goroutine, then the reading one: src is not read after
 // Close returns.
 func (g *goReader) Close() error {
-	err := g.gz.Close()
+	err := g.Reader.Close()
 	g.ra.Close()
 	return err
 }

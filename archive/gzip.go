@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -11,32 +12,30 @@ import (
 
 // Gzipper writes gzip members, one per checkpointed segment of a snapshot. ISA-L's
 // `igzip -1` compresses database columns several times faster than `gzip -6` and smaller;
-// where the host has no igzip, pgzip compresses in the worker on every core at level 1.
+// `pigz -1` on every core comes next; without either, pgzip compresses in the worker on
+// every core at level 1.
 type Gzipper struct {
-	tool string
-	gz   *pgzip.Writer // one for every member: a new one per member costs ~100 MiB of garbage a GiB
+	tool, path string
+	gz         *pgzip.Writer // one for every member: a new one per member costs ~100 MiB of garbage a GiB
 }
 
-// NewGzipper finds the host's igzip, or prepares the in-process compressor.
+// NewGzipper finds the host's igzip or pigz, or prepares the in-process compressor.
 func NewGzipper() *Gzipper {
-	if path, err := exec.LookPath("igzip"); err == nil {
-		return &Gzipper{tool: path}
+	for _, tool := range gunzipTools() {
+		if path, err := exec.LookPath(tool); err == nil {
+			return &Gzipper{tool: tool, path: path}
+		}
 	}
 	return &Gzipper{}
 }
 
-// Tool names the compressor this host uses: igzip or pgzip.
-func (g *Gzipper) Tool() string {
-	if g.tool != "" {
-		return "igzip"
-	}
-	return "pgzip"
-}
+// Tool names the compressor this host uses: igzip, pigz or go.
+func (g *Gzipper) Tool() string { return cmp.Or(g.tool, GoGzip) }
 
 // Member starts one gzip member written to dst; Close ends it and reports the compressor's
 // failure.
 func (g *Gzipper) Member(ctx context.Context, dst io.Writer) (io.WriteCloser, error) {
-	if g.tool == "" {
+	if g.path == "" {
 		if g.gz == nil {
 			// Level 1 on every core, as igzip -1: a forensic copy must be stored fast,
 			// not small, and four 1 MiB blocks in flight keep the worker's memory flat.
@@ -52,7 +51,7 @@ func (g *Gzipper) Member(ctx context.Context, dst io.Writer) (io.WriteCloser, er
 		g.gz.Reset(dst)
 		return g.gz, nil
 	}
-	cmd := exec.CommandContext(ctx, g.tool, "-1", "-c")
+	cmd := exec.CommandContext(ctx, g.path, "-1", "-c")
 	cmd.Stdout = dst
 	var stderr limitedBuffer
 	cmd.Stderr = &stderr
@@ -63,12 +62,13 @@ func (g *Gzipper) Member(ctx context.Context, dst io.Writer) (io.WriteCloser, er
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", g.tool, err)
 	}
-	return &toolWriter{WriteCloser: in, cmd: cmd, stderr: &stderr}, nil
+	return &toolWriter{WriteCloser: in, cmd: cmd, tool: g.tool, stderr: &stderr}, nil
 }
 
 type toolWriter struct {
 	io.WriteCloser
 	cmd    *exec.Cmd
+	tool   string
 	stderr *limitedBuffer
 }
 
@@ -76,7 +76,7 @@ type toolWriter struct {
 func (t *toolWriter) Close() error {
 	cerr := t.WriteCloser.Close()
 	if err := t.cmd.Wait(); err != nil {
-		return fmt.Errorf("igzip -1 -c: %s (%w)", oneLine(t.stderr.String()), err)
+		return fmt.Errorf("%s -1 -c: %s (%w)", t.tool, oneLine(t.stderr.String()), err)
 	}
 	return cerr
 }

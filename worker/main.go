@@ -19,7 +19,6 @@ import (
 
 	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
-	"github.com/algotrendy/rewind/activities/drill"
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/activities/volume"
@@ -183,7 +182,6 @@ func run() error {
 		Evidence:           &evidence.Activities{Store: store},
 		Notify:             notifier,
 		Backup:             &backup.Activities{Downloads: filepath.Join(cfg.Worker.StateDir, "downloads")},
-		Drill:              &drill.Activities{Engine: dockerEngine, Volume: volumeSteps, StateDir: cfg.Worker.StateDir},
 		Interceptors:       interceptors,
 		MaxConcurrentSteps: cfg.Worker.MaxConcurrentSteps,
 		Ready: func(addr string) {

@@ -86,7 +86,71 @@ func Backup(ctx workflow.Context, req api.BackupRequest) (res api.BackupResult, 
 		res.Backups = append(res.Backups, api.BackupWritten{Volume: vol.Name, Name: in.Name, Location: proof.Path, SHA256: proof.SHA256, Bytes: proof.Bytes})
 	}
 	release()
+	if res.Released && workflow.GetVersion(ctx, versionBackupRetention, workflow.DefaultVersion, 1) >= 1 {
+		res.Retention = prune(ctx, plan, workflow.WithActivityOptions(ctx, onHost(plan, "apply backups.keep — "+req.Stack, moving.limit(t), hostStepRetry())))
+	}
 	return res, nil
+}
+
+// versionBackupRetention: a backup applies the stack's backups.keep once it is written.
+const versionBackupRetention = "backup-retention"
+
+// prune applies the stack's keep policy to each volume's backups once the new ones are
+// written and the hold released. A prune that fails leaves the backups as they are and
+// says so: the backup just taken stands either way.
+func prune(ctx workflow.Context, plan config.Plan, hostCtx workflow.Context) []api.Pruned {
+	t := plan.Target
+	if t.Backups.Keep.IsZero() {
+		return nil
+	}
+	hold, err := rollbackRunning(ctx, plan.Stack)
+	var out []api.Pruned
+	for _, vol := range t.Volumes {
+		p := api.Pruned{Volume: vol.Name}
+		if err != nil {
+			p.Error = "not applied: could not ask Temporal whether a rollback of the stack runs: " + message(err)
+			out = append(out, p)
+			continue
+		}
+		var v *volume.Activities
+		in := volume.PruneInput{Stack: plan.Stack, Volume: vol.Name, Location: t.Backups.Location(), Pattern: vol.Pattern, Keep: t.Backups.Keep, Hold: hold}
+		var got volume.PruneResult
+		if perr := workflow.ExecuteActivity(hostCtx, v.PruneBackups, in).Get(ctx, &got); perr != nil {
+			p.Error = "not applied: " + message(perr)
+		}
+		p.Removed, p.NotOurs = got.Removed, got.NotOurs
+		for _, d := range got.Decisions {
+			if d.Keep {
+				p.Kept = append(p.Kept, d.Name+" ("+strings.Join(d.Why, ", ")+")")
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// rollbackRunning says why every backup must stay this time: a rollback of the stack (or
+// of a group that holds it) runs, as the server says, and may be restoring any of them.
+// "" when none runs.
+func rollbackRunning(ctx workflow.Context, stack string) (string, error) {
+	var types []string
+	for _, o := range api.Options() {
+		if name, ok := api.WorkflowName(o); ok {
+			types = append(types, name)
+		}
+	}
+	in := policy.ExecutionInput{WorkflowID: api.WorkflowID(stack), Types: types, TaskQueue: workflow.GetInfo(ctx).TaskQueueName,
+		Stack: stack, GroupIDPrefix: api.GroupWorkflowID(""), GroupType: api.FleetWorkflow}
+	var p *policy.Activities
+	lctx := locally(ctx, time.Minute, 3)
+	var ran policy.Execution
+	if err := workflow.ExecuteLocalActivity(lctx, p.Execution, in).Get(lctx, &ran); err != nil {
+		return "", err
+	}
+	if !ran.Running || !ran.Ours {
+		return "", nil
+	}
+	return fmt.Sprintf("a rollback runs (%s run %s) and may restore it", ran.WorkflowID, ran.RunID), nil
 }
 
 // backupPlan resolves the stack as the worker's configuration names it, and checks the
@@ -98,7 +162,9 @@ func backupPlan(ctx workflow.Context, req api.BackupRequest) (config.Plan, error
 	if err := workflow.ExecuteLocalActivity(actx, p.Plan, policy.ResolveInput{Stack: req.Stack, Severity: api.BackupSeverity}).Get(actx, &plan); err != nil {
 		return plan, err
 	}
-	refuse := func(kind, why string) error { return temporal.NewNonRetryableApplicationError(why+"; nothing was held or written", kind, nil) }
+	refuse := func(kind, why string) error {
+		return temporal.NewNonRetryableApplicationError(why+"; nothing was held or written", kind, nil)
+	}
 	if id := workflow.GetInfo(ctx).WorkflowExecution.ID; id != api.BackupWorkflowID(req.Stack) {
 		return plan, refuse(failure.BadInput, fmt.Sprintf("a backup of stack %s runs as %s, not %s", req.Stack, api.BackupWorkflowID(req.Stack), id))
 	}

@@ -3,8 +3,10 @@ package workflows
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +23,7 @@ import (
 	"github.com/algotrendy/rewind/activities/volume"
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/retention"
 	"github.com/algotrendy/rewind/workflows/api"
 )
 
@@ -28,6 +31,15 @@ import (
 // and the host's steps mocked; copy is what BackupVolume answers. It returns the steps in
 // the order they ran.
 func backupRig(t *testing.T, mode string, copyErr error) ([]string, api.BackupResult, error) {
+	return backupRigKeeping(t, mode, "", nil, copyErr)
+}
+
+// backupRigKeeping is backupRig for a stack with backups.keep (YAML, "" for none) whose
+// rollback the server describes as running: the prune's steps are recorded too.
+func backupRigKeeping(t *testing.T, mode, keep string, running *policy.Execution, copyErr error) ([]string, api.BackupResult, error) {
+	if keep != "" {
+		keep = ", keep: " + keep
+	}
 	file := filepath.Join(t.TempDir(), "rewind.yaml")
 	require.NoError(t, os.WriteFile(file, []byte(`
 stacks:
@@ -36,7 +48,7 @@ stacks:
     compose_files: [docker-compose.prod.yml]
     host: docker-1
     volumes: [db_data]
-    backups: {dir: /backups, pattern: "questdb_backup_*.tar.gz", consistency: `+mode+`}
+    backups: {dir: /backups, pattern: "questdb_backup_*.tar.gz", consistency: `+mode+keep+`}
     checks: {database_url: "http://127.0.0.1:9000"}
 approvers:
   - {name: carol, role: on-call}
@@ -82,6 +94,18 @@ approvers:
 		}
 		return volume.SnapshotProof{Volume: in.Volume, Path: "/backups/" + in.Name, SHA256: "ab", Bytes: 42}, nil
 	})
+	env.OnActivity("PruneBackups", mock.Anything, mock.Anything).Return(func(_ context.Context, in volume.PruneInput) (volume.PruneResult, error) {
+		ran(fmt.Sprintf("PruneBackups %s %s last=%d hold=%q", in.Volume, in.Pattern, in.Keep.Last, in.Hold))
+		return volume.PruneResult{Volume: in.Volume, Removed: []string{"questdb_backup_20261101_020000.tar.gz"},
+			Decisions: []retention.Decision{{Backup: retention.Backup{Name: "questdb_backup_20261203_141500.tar.gz"}, Keep: true, Why: []string{"last"}}}}, nil
+	})
+	env.OnActivity("Execution", mock.Anything, mock.Anything).Return(func(_ context.Context, in policy.ExecutionInput) (policy.Execution, error) {
+		ran("Execution " + in.WorkflowID)
+		if running != nil {
+			return *running, nil
+		}
+		return policy.Execution{WorkflowID: in.WorkflowID}, nil
+	})
 	env.ExecuteWorkflow(Backup, api.BackupRequest{Stack: "prod", Requester: "carol", Option: api.OptionBackup, Severity: api.BackupSeverity})
 	require.True(t, env.IsWorkflowCompleted())
 	var res api.BackupResult
@@ -119,4 +143,32 @@ func TestAFailedCopyStillReleasesTheHold(t *testing.T) {
 				"stop": "ReleaseWrites stop algotrendy_v26_questdb_1"}[mode], last, "the release ran after the failed copy")
 		})
 	}
+}
+
+// With backups.keep, retention runs once the hold is released, on each volume with the
+// stack's policy; while a rollback of the stack runs it keeps every backup and says why.
+func TestABackupAppliesTheKeepPolicyAfterTheRelease(t *testing.T) {
+	calls, res, err := backupRigKeeping(t, "pause", "{last: 3}", nil, nil)
+	require.NoError(t, err)
+	require.Equal(t, []string{"HoldTargets", "HoldWrites pause algotrendy_v26_questdb_1", "BackupVolume db_data questdb_backup_20261203_141500.tar.gz",
+		"ReleaseWrites pause algotrendy_v26_questdb_1", "Execution rewind-prod", `PruneBackups db_data questdb_backup_*.tar.gz last=3 hold=""`}, calls)
+	require.Equal(t, []api.Pruned{{Volume: "db_data", Removed: []string{"questdb_backup_20261101_020000.tar.gz"}, Kept: []string{"questdb_backup_20261203_141500.tar.gz (last)"}}}, res.Retention)
+
+	calls, _, err = backupRigKeeping(t, "pause", "{last: 3}", &policy.Execution{Found: true, WorkflowID: "rewind-prod", RunID: "r1", Running: true, Ours: true}, nil)
+	require.NoError(t, err)
+	require.Equal(t, `PruneBackups db_data questdb_backup_*.tar.gz last=3 hold="a rollback runs (rewind-prod run r1) and may restore it"`, calls[len(calls)-1])
+
+	// A workflow of someone else's under the rollback's ID holds nothing.
+	calls, _, err = backupRigKeeping(t, "pause", "{last: 3}", &policy.Execution{Found: true, WorkflowID: "rewind-prod", RunID: "r1", Running: true}, nil)
+	require.NoError(t, err)
+	require.Equal(t, `PruneBackups db_data questdb_backup_*.tar.gz last=3 hold=""`, calls[len(calls)-1])
+
+	// No policy: nothing is asked, nothing pruned; a failed copy prunes nothing either.
+	calls, res, err = backupRigKeeping(t, "pause", "", nil, nil)
+	require.NoError(t, err)
+	require.NotContains(t, strings.Join(calls, "\n"), "Prune")
+	require.Empty(t, res.Retention)
+	calls, _, err = backupRigKeeping(t, "pause", "{last: 3}", nil, temporal.NewNonRetryableApplicationError("disk full", failure.NoSpace, nil))
+	require.Error(t, err)
+	require.NotContains(t, strings.Join(calls, "\n"), "Prune")
 }

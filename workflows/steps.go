@@ -259,11 +259,7 @@ func (r *rollback) report(sections ...string) string {
 		if who == "" {
 			who, verdict = "Rewind", "note"
 		}
-		proof := ""
-		if d.Proof != "" {
-			proof = " (proof: " + mdText(d.Proof) + ")"
-		}
-		fmt.Fprintf(&b, "- %s %s — %s: %s%s\n", clock(d.At), mdText(who), verdict, mdText(d.Reason), proof)
+		fmt.Fprintf(&b, "- %s %s — %s: %s\n", clock(d.At), mdText(who), verdict, mdText(d.Reason))
 	}
 	for _, s := range sections {
 		if s != "" {

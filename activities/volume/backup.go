@@ -1,15 +1,21 @@
 package volume
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/algotrendy/rewind/backups"
 
 	"github.com/algotrendy/rewind/checkpoint"
 	"github.com/algotrendy/rewind/failure"
@@ -76,7 +82,7 @@ func (a *Activities) BackupVolume(ctx context.Context, in BackupInput) (Snapshot
 	// Written down before the name is taken, so a retry knows the backup under it is ours.
 	cp.Stored = true
 	_ = checkpoint.Save(journal, cp)
-	if err := publish(ctx, store, in.Name, file, cp.SHA256, &cp.Upload, func() { _ = checkpoint.Save(journal, cp) }); err != nil {
+	if err := publish(ctx, store, in.Name, file, cp.SHA256, &cp.Upload, func() { _ = checkpoint.Save(journal, cp) }, marker(ctx, in.Name, cp.SHA256)); err != nil {
 		return SnapshotProof{}, noSpace(err, "store backup "+in.Name)
 	}
 	proof, err := readBack(ctx, store, in.Name, in.Volume)
@@ -89,8 +95,9 @@ func (a *Activities) BackupVolume(ctx context.Context, in BackupInput) (Snapshot
 }
 
 // publish stores the staged file under a temporary name, re-reads it there and checks its
-// hash, renames it to name, and writes the sidecar last: a backup with a sidecar is whole.
-func publish(ctx context.Context, store storage.Store, name, file, sha string, up *storage.UploadCheckpoint, saved func()) error {
+// hash, renames it to name, writes Rewind's marker, and the sidecar last: a backup with a
+// sidecar is whole.
+func publish(ctx context.Context, store storage.Store, name, file, sha string, up *storage.UploadCheckpoint, saved func(), mark []byte) error {
 	partial := partialPrefix + name
 	// A crash after the rename left the backup under its name without its sidecar.
 	if got, _, err := hashStored(ctx, store, name); err != nil || got != sha {
@@ -108,6 +115,9 @@ func publish(ctx context.Context, store storage.Store, name, file, sha string, u
 		if err := rename(ctx, store, partial, name, file, up); err != nil {
 			return err
 		}
+	}
+	if err := store.Put(ctx, backups.MarkerName(name), bytes.NewReader(mark)); err != nil {
+		return fmt.Errorf("store Rewind's marker of backup %s: %w", name, err)
 	}
 	sidecar := fmt.Sprintf("%s  %s\n", sha, path.Base(name))
 	if err := store.Put(ctx, sidecarName(name), strings.NewReader(sidecar)); err != nil {
@@ -131,6 +141,17 @@ func rename(ctx context.Context, store storage.Store, partial, name, file string
 		return fmt.Errorf("store backup %s: %w", name, err)
 	}
 	return nil
+}
+
+// marker says this run wrote the backup: retention removes no backup without one.
+func marker(ctx context.Context, name, sha string) []byte {
+	m := backups.Marker{Name: name, SHA256: sha, At: time.Now().UTC()}
+	if activity.IsActivity(ctx) {
+		run := activity.GetInfo(ctx).WorkflowExecution
+		m.Workflow, m.Run = run.ID, run.RunID
+	}
+	body, _ := json.MarshalIndent(m, "", "  ")
+	return body
 }
 
 func (in BackupInput) check() error {

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/activities/volume"
+	"github.com/algotrendy/rewind/backups"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/storage"
 )
@@ -35,7 +36,10 @@ func TestABackupIsPublishedWholeUnderItsNameWithItsSidecarAndRestores(t *testing
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	require.ElementsMatch(t, []string{in.Name, "questdb_backup_20261203_141500.sha256"}, names, "no partial is left behind")
+	require.ElementsMatch(t, []string{in.Name, "questdb_backup_20261203_141500.sha256", "questdb_backup_20261203_141500.rewind"}, names, "no partial is left behind")
+	mark, err := backups.ReadMarker(t.Context(), mustOpen(t, dir), in.Name)
+	require.NoError(t, err)
+	require.Equal(t, proof.SHA256, mark.SHA256, "the marker names what retention may remove")
 	sidecar, err := os.ReadFile(filepath.Join(dir, "questdb_backup_20261203_141500.sha256"))
 	require.NoError(t, err)
 	require.Equal(t, proof.SHA256+"  "+in.Name+"\n", string(sidecar), "sha256sum -c reads the sidecar")

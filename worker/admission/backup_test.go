@@ -9,6 +9,7 @@ import (
 	"github.com/algotrendy/rewind/activities/probe"
 	"github.com/algotrendy/rewind/activities/volume"
 	"github.com/algotrendy/rewind/config"
+	"github.com/algotrendy/rewind/retention"
 	"github.com/algotrendy/rewind/storage"
 )
 
@@ -22,6 +23,9 @@ func TestOnlyTheStacksBackupHoldsItsDatabaseAsConfigured(t *testing.T) {
 	t0 := r.Target
 	vols := t0.VolumeNames()
 	good := volume.BackupInput{Volume: vols[0], Location: t0.Backups.Location(), Name: "questdb_20261203_141500.tar.gz", Pattern: "questdb_*.tar.gz"}
+	r.Target.Backups.Keep = retention.Policy{Last: 7, Daily: 14}
+	t0.Backups.Keep = r.Target.Backups.Keep
+	prune := volume.PruneInput{Stack: "prod", Volume: vols[0], Location: t0.Backups.Location(), Pattern: "questdb_*.tar.gz", Keep: t0.Backups.Keep}
 	pause := docker.HoldInput{Project: t0.Project, Mode: "pause", Volumes: vols, Grace: 30 * time.Second, Containers: []string{"algotrendy_questdb_1"}}
 	tests := []struct {
 		name     string
@@ -39,6 +43,12 @@ func TestOnlyTheStacksBackupHoldsItsDatabaseAsConfigured(t *testing.T) {
 		{"a hold of another project", r.WorkflowID, docker.HoldInput{Project: "billing", Mode: "pause", Volumes: vols, Grace: 30 * time.Second}, "compose project"},
 		{"a guard pauses the database", "rewind-prod-guard", pause, "workflow"},
 		{"a checkpoint where pause is configured", r.WorkflowID, probe.CheckpointInput{URL: t0.CheckpointURL()}, "consistency"},
+		{"the backup prunes by the stack's policy", r.WorkflowID, prune, ""},
+		{"a rollback prunes", "rewind-prod", prune, "workflow"},
+		{"a prune by a caller's policy", r.WorkflowID, volume.PruneInput{Stack: "prod", Volume: vols[0], Location: good.Location, Pattern: good.Pattern, Keep: retention.Policy{Last: 1}}, "keep policy"},
+		{"a prune of a caller's bucket", r.WorkflowID, volume.PruneInput{Stack: "prod", Volume: vols[0], Location: storage.Location{Bucket: "mallory"}, Pattern: good.Pattern, Keep: t0.Backups.Keep}, "backup store"},
+		{"a prune under a caller's pattern", r.WorkflowID, volume.PruneInput{Stack: "prod", Volume: vols[0], Location: good.Location, Pattern: "*", Keep: t0.Backups.Keep}, "pattern"},
+		{"a prune of another stack's drills", r.WorkflowID, volume.PruneInput{Stack: "billing", Volume: vols[0], Location: good.Location, Pattern: good.Pattern, Keep: t0.Backups.Keep}, "stack"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -134,6 +134,10 @@ func (r Reach) check(arg any) error {
 		return same("workflow", in.WorkflowID, "rewind-"+r.Stack)
 	case volume.BackupInput:
 		return all(r.backupRun(), r.volumes(true, in.Volume), r.store(in.Location), r.pattern(in.Pattern))
+	case volume.PruneInput:
+		// Only the stack's backup prunes, by the stack's own policy.
+		return all(r.backupRun(), same("stack", in.Stack, r.Stack), r.volumes(true, in.Volume), r.store(in.Location), r.pattern(in.Pattern),
+			same("keep policy", in.Keep.String(), t.Backups.Keep.String()))
 	case docker.HoldInput:
 		return all(r.backupRun(), r.project(in.Project), same("consistency", in.Mode, t.Backups.Consistency),
 			r.volumes(true, in.Volumes...), same("stop grace period", in.Grace.String(), t.StopGracePeriod.String()))
@@ -142,9 +146,6 @@ func (r Reach) check(arg any) error {
 	case notify.Event, notify.Message:
 		// Notifications go only where the worker's configuration sends them.
 		return nil
-	}
-	if err, ok := r.drillCheck(arg); ok {
-		return err
 	}
 	return fmt.Errorf("an input of type %T, which this worker does not know what it may touch", arg)
 }

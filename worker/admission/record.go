@@ -30,7 +30,9 @@ func destructive(activityType string) bool {
 		"CopyVolume", "RemoveVolume", "CreateVolume", "RestoreVolume", "RemoveImage", "BuildImage",
 		"Checkout", "StashChanges", "ApplyStash",
 		// A backup's: its hold stops writes, its copy writes into the backup store.
-		"HoldWrites", "ReleaseWrites", "CheckpointDatabase", "BackupVolume":
+		"HoldWrites", "ReleaseWrites", "CheckpointDatabase", "BackupVolume",
+		// Retention removes backups.
+		"PruneBackups":
 		return true
 	}
 	return false

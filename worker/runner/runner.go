@@ -16,7 +16,6 @@ import (
 
 	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
-	"github.com/algotrendy/rewind/activities/drill"
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/gitrepo"
 	"github.com/algotrendy/rewind/activities/notify"
@@ -42,8 +41,6 @@ type Options struct {
 	Notify   *notify.Activities
 	Evidence *evidence.Activities
 	Backup   *backup.Activities
-	// Drill runs restore drills on this host; nil runs none.
-	Drill *drill.Activities
 	// Ready is called with the bound address of /healthz once both workers poll.
 	Ready func(addr string)
 	// Interceptors wrap every activity and workflow task (transfer metrics, crash points).
@@ -69,7 +66,6 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 	main.RegisterWorkflow(workflows.Guard)
 	main.RegisterWorkflow(workflows.Fleet)
 	main.RegisterWorkflow(workflows.Backup)
-	main.RegisterWorkflow(workflows.Drill)
 	main.RegisterActivity(o.Policy)
 	// Notifications go out from any worker, so a host without one is still reported.
 	main.RegisterActivity(o.Notify)
@@ -85,9 +81,6 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 	if o.Backup != nil {
 		host.RegisterActivity(o.Backup)
 	}
-	if o.Drill != nil {
-		host.RegisterActivity(o.Drill)
-	}
 	host.RegisterActivity(&probe.Activities{})
 	host.RegisterActivity(&gitrepo.Activities{})
 
@@ -99,11 +92,6 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 		return fmt.Errorf("start worker on task queue %s: %w", api.HostTaskQueue(o.TaskQueue, o.Host), err)
 	}
 	defer host.Stop()
-	if o.Drill != nil {
-		if err := EnsureDrillSchedules(ctx, c, o.Policy.Config, o.Host); err != nil {
-			return err
-		}
-	}
 
 	errc := make(chan error, 1)
 	addr := ""
@@ -153,9 +141,6 @@ func idSchemes() map[string]admission.IDScheme {
 		"Fleet":     {Prefix: api.GroupWorkflowID(""), Group: true},
 		// A backup holds the database still: its start is admitted like a P1 rollback's.
 		"Backup": {Prefix: api.WorkflowID(""), Suffix: "-backup", Changes: true,
-			Steps: []string{"HoldTargets", "HoldWrites", "CheckpointDatabase", "BackupVolume", "ReleaseWrites"}},
-		// A drill changes no stack: it restores into volumes of its own and starts a
-		// throwaway database on them, nothing else.
-		"Drill": {Parse: api.DrillStack, Steps: DrillSteps()},
+			Steps: []string{"HoldTargets", "HoldWrites", "CheckpointDatabase", "BackupVolume", "ReleaseWrites", "PruneBackups"}},
 	}
 }

@@ -27,7 +27,7 @@ func exported(v any) []string {
 func TestTheHostRegistersTheStepsAndNothingElse(t *testing.T) {
 	project := []string{"BuildImage", "CaptureState", "CheckLogs", "CheckResources", "ComposeUp", "HoldTargets", "HoldWrites", "ProjectMounts",
 		"PruneNetworks", "ReleaseWrites", "RemoveContainers", "RemoveImage", "SampleContainers", "StopProject", "WaitHealthy"}
-	volumes := []string{"CheckRoom", "CopyVolume", "CreateVolume", "InspectVolume", "PlanSwap", "PrepareVolume",
+	volumes := []string{"CheckRoom", "CopyVolume", "CreateVolume", "InspectVolume", "PlanSwap", "PrepareVolume", "PruneBackups",
 		"RemoveStaging", "RemoveStaleStaging", "RemoveVolume", "RestoreVolume", "SnapshotVolume", "SwapVolume", "UnswapVolume"}
 	volumes = append([]string{"BackupVolume"}, volumes...)
 	require.Equal(t, project, exported(&docker.Activities{}), "the compose project's steps")

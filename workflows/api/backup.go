@@ -57,6 +57,22 @@ type BackupResult struct {
 	Released bool
 	Release  string `json:",omitempty"`
 	Backups  []BackupWritten
+	// Retention is what backups.keep did after the backup, per volume; none without a
+	// policy (or in runs before retention).
+	Retention []Pruned `json:",omitempty"`
+}
+
+// Pruned is what retention did to one volume's backups.
+type Pruned struct {
+	Volume string
+	// Removed are the backups removed with their sidecars; Kept the ones kept, each with
+	// the rules that keep it ("questdb_backup_X.tar.gz (last, newest proven)").
+	Removed []string `json:",omitempty"`
+	Kept    []string `json:",omitempty"`
+	// NotOurs are backups Rewind did not write: never counted, never removed.
+	NotOurs []string `json:",omitempty"`
+	// Error says why retention was not applied, "" when it was.
+	Error string `json:",omitempty"`
 }
 
 // BackupWritten is one volume's backup, stored and read back.

@@ -1,0 +1,148 @@
+package volume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/algotrendy/rewind/backups"
+	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/retention"
+	"github.com/algotrendy/rewind/storage"
+)
+
+// PruneInput names one volume's backups and the stack's keep policy.
+type PruneInput struct {
+	Stack    string
+	Volume   string
+	Location storage.Location
+	Pattern  string
+	Keep     retention.Policy
+	// Hold, when not "", keeps every backup this time and says why (a rollback of the
+	// stack runs and may be restoring any of them).
+	Hold string `json:",omitempty"`
+}
+
+// PruneResult is what retention decided for each of the volume's backups Rewind wrote,
+// and what it removed.
+type PruneResult struct {
+	Volume    string
+	Decisions []retention.Decision `json:",omitempty"`
+	Removed   []string             `json:",omitempty"`
+	// NotOurs are backups without Rewind's marker (made by hand, or by another tool):
+	// never counted, never removed.
+	NotOurs []string `json:",omitempty"`
+}
+
+// PruneBackups applies the stack's keep policy to the backups Rewind wrote of a volume
+// (those whose marker's sha256 is their sidecar's), as retention.Decide says: the newest
+// proven backup (its latest drill passed, as this host recorded) always stays, and so does
+// every backup while Hold says why. Each removed backup goes with its sidecars, archive
+// first and marker last, so a removal cut short is finished by the next run.
+func (a *Activities) PruneBackups(ctx context.Context, in PruneInput) (PruneResult, error) {
+	res := PruneResult{Volume: in.Volume}
+	if in.Stack == "" || in.Volume == "" || in.Pattern == "" {
+		return res, temporal.NewNonRetryableApplicationError("a prune needs a stack, a volume and its backups pattern; nothing was removed", failure.BadInput, nil)
+	}
+	if in.Keep.IsZero() {
+		return res, nil
+	}
+	store, err := backups.Open(ctx, in.Location)
+	if err != nil {
+		return res, err
+	}
+	remover, ok := store.(storage.Remover)
+	if !ok {
+		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the backup store %s cannot remove files; nothing was removed", store.Describe()), failure.StoreConfig, nil)
+	}
+	if err := finishRemovals(ctx, store, remover, in.Pattern); err != nil {
+		return res, err
+	}
+	listed, err := backups.List(ctx, store, backups.Query{Pattern: in.Pattern, Checksums: true})
+	if err != nil {
+		return res, err
+	}
+	drills := map[string]backups.Drill{}
+	if a.StateDir != "" {
+		if drills, err = (backups.Drills{Dir: backups.DrillsDir(a.StateDir)}).Load(in.Stack); err != nil {
+			return res, err
+		}
+	}
+	var ours []retention.Backup
+	for _, l := range listed {
+		if !writtenByRewind(ctx, store, l) {
+			res.NotOurs = append(res.NotOurs, l.Name)
+			continue
+		}
+		d, drilled := drills[path.Base(l.Name)]
+		ours = append(ours, retention.Backup{Name: l.Name, Taken: backups.Taken(l.Object), Proven: drilled && d.OK, Held: in.Hold})
+	}
+	res.Decisions = retention.Decide(in.Keep, ours)
+	for _, d := range res.Decisions {
+		if d.Keep {
+			continue
+		}
+		if err := removeBackup(ctx, remover, d.Name); err != nil {
+			return res, err
+		}
+		res.Removed = append(res.Removed, d.Name)
+	}
+	return res, nil
+}
+
+// writtenByRewind says whether `rewind backup` wrote this backup: its marker names it
+// with the sha256 its sidecar records.
+func writtenByRewind(ctx context.Context, store storage.Store, l backups.Listed) bool {
+	if l.SHA256 == "" {
+		return false
+	}
+	m, err := backups.ReadMarker(ctx, store, l.Name)
+	return err == nil && path.Base(m.Name) == path.Base(l.Name) && strings.EqualFold(m.SHA256, l.SHA256)
+}
+
+// removeBackup removes the archive, then its sidecars, the marker last.
+func removeBackup(ctx context.Context, r storage.Remover, name string) error {
+	for _, n := range append([]string{name}, backups.Sidecars(name)...) {
+		if err := r.Remove(ctx, n); err != nil {
+			return fmt.Errorf("remove %s of backup %s: %w", n, name, err)
+		}
+	}
+	return nil
+}
+
+// finishRemovals removes what a removal cut short left: the sidecars of a marker whose
+// archive is gone. Only files named after one of this pattern's backups are touched.
+func finishRemovals(ctx context.Context, store storage.Store, r storage.Remover, pattern string) error {
+	all, err := store.List(ctx, "")
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("list %s: %w", store.Describe(), err)
+	}
+	have := map[string]bool{}
+	for _, o := range all {
+		have[o.Name] = true
+	}
+	for _, o := range all {
+		stem, ok := strings.CutSuffix(o.Name, ".rewind")
+		if !ok {
+			continue
+		}
+		m, err := backups.ReadMarker(ctx, store, stem+".tar.gz")
+		if err != nil || path.Dir(m.Name) != "." && path.Dir(m.Name) != path.Dir(o.Name) {
+			continue
+		}
+		name := path.Join(path.Dir(o.Name), path.Base(m.Name))
+		if have[name] || !backups.Match(pattern, name) || backups.MarkerName(name) != o.Name {
+			continue
+		}
+		for _, n := range backups.Sidecars(name) {
+			if err := r.Remove(ctx, n); err != nil {
+				return fmt.Errorf("finish removing backup %s: %w", name, err)
+			}
+		}
+	}
+	return nil
+}

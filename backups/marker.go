@@ -1,0 +1,52 @@
+package backups
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/algotrendy/rewind/storage"
+)
+
+// Marker is the note `rewind backup` writes beside each backup it stores, before its
+// sidecar: retention removes only backups that carry one whose sha256 is the sidecar's,
+// so a file an operator made by hand (or replaced under a Rewind name) is never removed.
+type Marker struct {
+	Name   string
+	SHA256 string
+	// Workflow and Run are the backup's run.
+	Workflow string
+	Run      string
+	At       time.Time
+}
+
+// MarkerName is where a backup's marker is: questdb_backup_X.tar.gz → questdb_backup_X.rewind.
+func MarkerName(name string) string { return trimArchive(name) + ".rewind" }
+
+// Sidecars are every file that belongs to a backup besides the archive, the marker last:
+// retention removes them with it, and a removal cut short is finished from the marker.
+func Sidecars(name string) []string {
+	return append(sidecarNames(name), FingerprintName(name), MarkerName(name))
+}
+
+// ReadMarker returns the backup's marker; storage.ErrNotFound (wrapped) when it has none.
+func ReadMarker(ctx context.Context, s storage.Store, name string) (Marker, error) {
+	body, err := readSmall(ctx, s, MarkerName(name))
+	if err != nil {
+		return Marker{}, err
+	}
+	var m Marker
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		return Marker{}, fmt.Errorf("read %s: %w", MarkerName(name), err)
+	}
+	return m, nil
+}
+
+// Taken is when a backup was made: the time in its name, else when it was stored.
+func Taken(o storage.Object) time.Time {
+	if t, ok := stamp(o.Name); ok {
+		return t
+	}
+	return o.ModTime
+}
