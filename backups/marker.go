@@ -18,8 +18,14 @@ type Marker struct {
 	// Workflow and Run are the backup's run.
 	Workflow string
 	Run      string
-	At       time.Time
+	// Reason is why it was taken, as its request said ("before deploying v2.7").
+	Reason string `json:",omitempty"`
+	At     time.Time
 }
+
+// DeployReason is the reason `rewind deployed` gives the backup it takes before a deploy;
+// `rewind plan` names the newest such backup.
+func DeployReason(version string) string { return "before deploying " + version }
 
 // MarkerName is where a backup's marker is: questdb_backup_X.tar.gz → questdb_backup_X.rewind.
 func MarkerName(name string) string { return trimArchive(name) + ".rewind" }

@@ -76,7 +76,7 @@ func Backup(ctx workflow.Context, req api.BackupRequest) (res api.BackupResult, 
 	}
 	var v *volume.Activities
 	for _, vol := range t.Volumes {
-		in := volume.BackupInput{Volume: vol.Name, Location: t.Backups.Location(), Name: names[vol.Name], Pattern: vol.Pattern}
+		in := volume.BackupInput{Volume: vol.Name, Location: t.Backups.Location(), Name: names[vol.Name], Pattern: vol.Pattern, Reason: req.Reason}
 		var proof volume.SnapshotProof
 		// A cancelled copy is waited for: the hold is released only once nothing copies.
 		copying := workflow.WithWaitForCancellation(step("back up volume "+vol.Name, moving.limit(t)), true)

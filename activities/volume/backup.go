@@ -30,6 +30,8 @@ type BackupInput struct {
 	// match Pattern, the volume's backups pattern, so the rollbacks find it.
 	Name    string
 	Pattern string
+	// Reason is why the backup was taken ("before deploying v2.7"), kept in its marker.
+	Reason string `json:",omitempty"`
 }
 
 // partialPrefix marks a backup not yet whole and re-read: no pattern of backups matches it.
@@ -82,7 +84,7 @@ func (a *Activities) BackupVolume(ctx context.Context, in BackupInput) (Snapshot
 	// Written down before the name is taken, so a retry knows the backup under it is ours.
 	cp.Stored = true
 	_ = checkpoint.Save(journal, cp)
-	if err := publish(ctx, store, in.Name, file, cp.SHA256, &cp.Upload, func() { _ = checkpoint.Save(journal, cp) }, marker(ctx, in.Name, cp.SHA256)); err != nil {
+	if err := publish(ctx, store, in.Name, file, cp.SHA256, &cp.Upload, func() { _ = checkpoint.Save(journal, cp) }, marker(ctx, in.Name, cp.SHA256, in.Reason)); err != nil {
 		return SnapshotProof{}, noSpace(err, "store backup "+in.Name)
 	}
 	proof, err := readBack(ctx, store, in.Name, in.Volume)
@@ -144,8 +146,8 @@ func rename(ctx context.Context, store storage.Store, partial, name, file string
 }
 
 // marker says this run wrote the backup: retention removes no backup without one.
-func marker(ctx context.Context, name, sha string) []byte {
-	m := backups.Marker{Name: name, SHA256: sha, At: time.Now().UTC()}
+func marker(ctx context.Context, name, sha, reason string) []byte {
+	m := backups.Marker{Name: name, SHA256: sha, Reason: reason, At: time.Now().UTC()}
 	if activity.IsActivity(ctx) {
 		run := activity.GetInfo(ctx).WorkflowExecution
 		m.Workflow, m.Run = run.ID, run.RunID

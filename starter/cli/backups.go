@@ -1,11 +1,11 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -17,7 +17,6 @@ import (
 	"github.com/algotrendy/rewind/archive"
 	"github.com/algotrendy/rewind/backups"
 	"github.com/algotrendy/rewind/config"
-	"github.com/algotrendy/rewind/storage"
 )
 
 // localStack is a stack as this host's rewind.yaml describes it: `backups` and `plan`
@@ -47,31 +46,75 @@ type BackupView struct {
 	Checksum string `json:",omitempty"`
 	// Last is the last time Rewind read the backup whole, if ever.
 	Last *backups.Verdict `json:",omitempty"`
+	// Drill is the backup's latest restore drill on this host, if any: a passed one
+	// proves it.
+	Drill *backups.Drill `json:",omitempty"`
+	// Ours says `rewind backup` wrote it (its marker names the sidecar's sha256): only
+	// such backups are counted and removed by retention.
+	Ours bool
+	// Reason is why Rewind took it, as its marker says ("before deploying v2.7").
+	Reason string `json:",omitempty"`
 }
 
-// NewCmdBackups builds `rewind backups STACK`.
+// Proven says the backup's latest drill passed.
+func (b BackupView) Proven() bool { return b.Drill != nil && b.Drill.OK }
+
+// NewCmdBackups builds `rewind backups --stack STACK` (or `rewind backups STACK`).
 func NewCmdBackups(o *Options) *cobra.Command {
-	var verify bool
+	var verify, prune, dryRun bool
+	var stack string
 	cmd := &cobra.Command{
-		Use:   "backups STACK",
-		Short: "List a stack's backups, newest first, with what Rewind last found in each",
+		Use:   "backups --stack STACK [--verify] [--prune --dry-run]",
+		Short: "List a stack's backups, newest first, with their drills and what Rewind last found in each",
 		Long: `List the backups of each of the stack's volumes, newest first: age, size, whether a
-.sha256 sidecar records its checksum, and the last time Rewind read it whole (a full
-rollback's staging restore, or --verify) with what it found.
+.sha256 sidecar records its checksum, the latest restore drill (passed or failed, when,
+how long), and the last time Rewind read it whole (a full rollback's staging restore, or
+--verify) with what it found. A freshness line per volume says how old the newest proven
+backup is: what a full rollback now would lose, and whether that is over backups.max_age.
 
 --verify reads every backup now as a full rollback would check it (sha256 against the
-sidecar, every tar entry), records the result, and changes nothing else. It reads the
-store and runs on the stack's Docker host, with the worker's rewind.yaml.`,
-		Example: "  rewind backups prod\n  rewind backups prod --verify\n  rewind start full --stack prod --severity P2 --reason \"...\" --backup questdb_backup_20261125_020000.tar.gz",
-		Args:    cobra.ExactArgs(1),
+sidecar, every tar entry), records the result, and changes nothing else.
+
+--prune --dry-run shows what the stack's backups.keep keeps and removes, and why, as the
+worker applies it after each rewind backup: only backups Rewind wrote count (their
+.rewind marker names the sidecar's sha256); the newest proven backup always stays, and
+while a rollback of the stack runs nothing goes. Retention itself runs in the worker, so
+--prune without --dry-run is refused.
+
+It reads the store and runs on the stack's Docker host, with the worker's rewind.yaml.`,
+		Example: "  rewind backups --stack prod\n  rewind backups --stack prod --verify\n  rewind backups --stack prod --prune --dry-run\n  rewind start full --stack prod --severity P2 --reason \"...\" --backup questdb_backup_20261125_020000.tar.gz",
+		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, s, err := o.localStack(args[0])
+			if len(args) == 1 {
+				if stack != "" && stack != args[0] {
+					return badInputf("two stacks named: --stack %s and %s; name one", stack, args[0])
+				}
+				stack = args[0]
+			}
+			if prune && !dryRun {
+				return badInputf("rewind backups --prune removes nothing by itself: the worker applies backups.keep after each rewind backup, where it knows which rollback runs; see what it would remove with --prune --dry-run")
+			}
+			if dryRun && !prune {
+				return badInputf("--dry-run goes with --prune: rewind backups --stack %s --prune --dry-run", stack)
+			}
+			if prune && verify {
+				return badInputf("--prune --dry-run and --verify are two runs: --verify reads every backup, --prune --dry-run only decides")
+			}
+			cfg, s, err := o.localStack(stack)
 			if err != nil {
 				return err
 			}
-			views, err := listBackups(cmd, cfg, args[0], s)
+			views, err := listBackups(cmd, cfg, stack, s)
 			if err != nil {
 				return err
+			}
+			if prune {
+				plan := prunePlan(s, views)
+				if o.JSON {
+					return o.printJSON(plan)
+				}
+				printPrunePlan(o.Out, s, plan)
+				return nil
 			}
 			if verify {
 				verdicts := backups.Verdicts{Dir: backups.VerdictsDir(cfg.Worker.StateDir)}
@@ -81,7 +124,7 @@ store and runs on the stack's Docker host, with the worker's rewind.yaml.`,
 						by += " by " + who
 					}
 					v := readWhole(cmd, s, views[i], by, o.Err)
-					if err := verdicts.Record(args[0], v); err != nil {
+					if err := verdicts.Record(stack, v); err != nil {
 						return err
 					}
 					views[i].Last = &v
@@ -90,11 +133,14 @@ store and runs on the stack's Docker host, with the worker's rewind.yaml.`,
 			if o.JSON {
 				return o.printJSON(views)
 			}
-			printBackups(o.Out, views, time.Now())
+			printBackups(o.Out, s, views, time.Now())
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&stack, "stack", "", "the stack, as rewind.yaml names it")
 	cmd.Flags().BoolVar(&verify, "verify", false, "read every backup whole now and record what it holds")
+	cmd.Flags().BoolVar(&prune, "prune", false, "with --dry-run: show what backups.keep keeps and removes, and why")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "with --prune: decide only, remove nothing")
 	cmd.Flags().BoolVar(&o.JSON, "json", false, "print as JSON")
 	return cmd
 }
@@ -105,9 +151,17 @@ func listBackups(cmd *cobra.Command, cfg *config.Config, stack string, s config.
 	if err != nil {
 		return nil, err
 	}
+	drills, err := backups.Drills{Dir: backups.DrillsDir(cfg.Worker.StateDir)}.Load(stack)
+	if err != nil {
+		return nil, err
+	}
+	store, err := backups.Open(cmd.Context(), s.Backups.Location())
+	if err != nil {
+		return nil, err
+	}
 	var views []BackupView
 	for _, v := range s.Volumes {
-		listed, err := listVolume(cmd.Context(), s.Backups.Location(), v.Pattern)
+		listed, err := backups.List(cmd.Context(), store, backups.Query{Pattern: v.Pattern, Checksums: true})
 		if err != nil {
 			return nil, fmt.Errorf("list the backups of %s: %w", v.Name, err)
 		}
@@ -116,19 +170,16 @@ func listBackups(cmd *cobra.Command, cfg *config.Config, stack string, s config.
 			if last, ok := verdicts[l.Name]; ok {
 				bv.Last = &last
 			}
+			if d, ok := drills[path.Base(l.Name)]; ok {
+				bv.Drill = &d
+			}
+			if m, err := backups.ReadMarker(cmd.Context(), store, l.Name); err == nil && l.SHA256 != "" && strings.EqualFold(m.SHA256, l.SHA256) {
+				bv.Ours, bv.Reason = true, m.Reason
+			}
 			views = append(views, bv)
 		}
 	}
 	return views, nil
-}
-
-// listVolume lists one volume's backups with their sidecars.
-func listVolume(ctx context.Context, l storage.Location, pattern string) ([]backups.Listed, error) {
-	store, err := backups.Open(ctx, l)
-	if err != nil {
-		return nil, err
-	}
-	return backups.List(ctx, store, backups.Query{Pattern: pattern, Checksums: true})
 }
 
 // readWhole checks a backup as a full rollback's verification does and says what it found.
@@ -157,14 +208,26 @@ func readWhole(cmd *cobra.Command, s config.Stack, b BackupView, by string, prog
 	return v
 }
 
-func printBackups(w io.Writer, views []BackupView, now time.Time) {
+func printBackups(w io.Writer, s config.Stack, views []BackupView, now time.Time) {
+	defer func() {
+		for _, line := range freshness(s, views, now) {
+			fmt.Fprintln(w, line)
+		}
+	}()
 	if len(views) == 0 {
 		fmt.Fprintln(w, "no backups found")
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "VOLUME\tBACKUP\tAGE\tSIZE\tSHA256 SIDECAR\tLAST READ WHOLE")
+	fmt.Fprintln(tw, "VOLUME\tBACKUP\tAGE\tSIZE\tSHA256 SIDECAR\tDRILL\tLAST READ WHOLE")
 	for _, b := range views {
+		drill := "never"
+		if d := b.Drill; d != nil {
+			drill = fmt.Sprintf("passed %s ago in %s", human(now.Sub(d.At)), human(time.Duration(d.Seconds*float64(time.Second))))
+			if !d.OK {
+				drill = fmt.Sprintf("FAILED %s ago: %s", human(now.Sub(d.At)), d.Detail)
+			}
+		}
 		sidecar := "none"
 		if b.Checksum != "" {
 			sidecar = b.Checksum[:12] + "…"
@@ -177,7 +240,7 @@ func printBackups(w io.Writer, views []BackupView, now time.Time) {
 			}
 			last = fmt.Sprintf("%s %s ago by %s: %s", verdict, human(now.Sub(b.Last.At)), b.Last.By, b.Last.Detail)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", b.Volume, b.Name, human(now.Sub(b.Modified)), size(b.Size), sidecar, last)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.Volume, b.Name, human(now.Sub(b.Modified)), size(b.Size), sidecar, drill, last)
 	}
 	_ = tw.Flush()
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"testing"
 	"time"
@@ -11,8 +13,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/algotrendy/rewind/backups"
+	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/gitref"
 	"github.com/algotrendy/rewind/meter"
+	"github.com/algotrendy/rewind/retention"
 	"github.com/algotrendy/rewind/workflows/api"
 )
 
@@ -177,26 +181,41 @@ func TestListPrintsOneRollbackALine(t *testing.T) {
 	requireGolden(t, "list.golden", out.String())
 }
 
-// fixtureBackups are two nights of backups of prod's volume: the newest damaged, the one
-// before read whole by last night's rollback, the oldest never read.
+// fixtureBackups are two nights of backups of prod's volume and the one Rewind took before
+// today's deploy: the newest damaged (its drill failed too), the one before read whole by
+// last night's rollback and proven by a drill, the oldest never read.
 func fixtureBackups() []BackupView {
 	return []BackupView{
 		{Volume: "algotrendy_v26_questdb_data", Name: "questdb_backup_20261126_020000.tar.gz", Modified: at(-time.Hour), Size: 2254857830,
 			Checksum: "4f1c9a0e7b2d5c3a8e6f1d0b9a7c5e3f2d1c0b9a8f7e6d5c4b3a291807f6e5d4",
 			Last: &backups.Verdict{Name: "questdb_backup_20261126_020000.tar.gz", At: at(-10 * time.Minute), By: "rewind backups --verify by alice",
-				Detail: "backup questdb_backup_20261126_020000.tar.gz in /root/AlgoTrendy_v2.6/backups: damaged after 1210 entries: unexpected EOF (the runbook's `tar -tzf` fails on it too)"}},
+				Detail: "backup questdb_backup_20261126_020000.tar.gz in /root/AlgoTrendy_v2.6/backups: damaged after 1210 entries: unexpected EOF (the runbook's `tar -tzf` fails on it too)"},
+			Drill: &backups.Drill{Name: "questdb_backup_20261126_020000.tar.gz", At: at(-50 * time.Minute), Detail: "the database did not start: unexpected EOF"},
+			Ours:  true, Reason: backups.DeployReason("v2.6")},
 		{Volume: "algotrendy_v26_questdb_data", Name: "questdb_backup_20261125_020000.tar.gz", Modified: at(-25 * time.Hour), Size: 2231369728,
 			Checksum: "9b8a7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b",
 			Last: &backups.Verdict{Name: "questdb_backup_20261125_020000.tar.gz", At: at(-20 * time.Hour), OK: true, By: "rewind-prod run 01a218a5", Restored: true,
-				Bytes: 2231369728, Seconds: 118.4, Detail: "restored: 1843 entries, 2.1 GiB"}},
+				Bytes: 2231369728, Seconds: 118.4, Detail: "restored: 1843 entries, 2.1 GiB"},
+			Drill: &backups.Drill{Name: "questdb_backup_20261125_020000.tar.gz", At: at(-22 * time.Hour), OK: true, Seconds: 41.2, Detail: "SELECT COUNT(*) FROM market_data: 1843"},
+			Ours:  true},
 		{Volume: "algotrendy_v26_questdb_data", Name: "questdb_backup_20261124_020000.tar.gz", Modified: at(-49 * time.Hour), Size: 812},
 	}
 }
 
 func TestBackupsPrintsEachWithWhatRewindLastFound(t *testing.T) {
 	var out bytes.Buffer
-	printBackups(&out, fixtureBackups(), at(0))
-	printBackups(&out, nil, at(0))
+	o := &Options{}
+	NewRootCmd(o)
+	o.ConfigPath = "../../rewind.example.yaml"
+	cfg, err := o.Config()
+	require.NoError(t, err)
+	s, err := cfg.Stack("prod")
+	require.NoError(t, err)
+	printBackups(&out, s, fixtureBackups(), at(0))
+	// Nothing proven, and the newest proven backup older than backups.max_age.
+	printBackups(&out, s, nil, at(0))
+	s.Backups.MaxAge = 20 * time.Hour
+	printBackups(&out, s, fixtureBackups(), at(0))
 	requireGolden(t, "backups.golden", out.String())
 }
 
@@ -270,4 +289,47 @@ func TestReportPrintsTheArchivedReportAsItIs(t *testing.T) {
 
 	err = printReport(&out, "rewind-prod", api.Result{Option: api.OptionEmergency})
 	require.EqualError(t, err, "rollback rewind-prod wrote no report (only full, quick and git rollbacks do)")
+}
+
+// TestBackupsPruneDryRunSaysWhatGoesAndWhy: a week of backups Rewind took, the two newest
+// failed their drills, so the newest proven one is the third; one is an operator's own.
+func TestBackupsPruneDryRunSaysWhatGoesAndWhy(t *testing.T) {
+	var views []BackupView
+	for day := 7; day >= 1; day-- {
+		name := fmt.Sprintf("questdb_backup_202611%02d_020000.tar.gz", day)
+		b := BackupView{Volume: "algotrendy_v26_questdb_data", Name: name, Modified: time.Date(2026, 11, day, 2, 0, 0, 0, time.UTC), Size: 812, Ours: day != 4}
+		switch day {
+		case 7, 6:
+			b.Drill = &backups.Drill{Name: name, OK: false, Detail: "count 0"}
+		case 5, 2:
+			b.Drill = &backups.Drill{Name: name, OK: true}
+		}
+		views = append(views, b)
+	}
+	var s config.Stack
+	s.Volumes = []config.Volume{{Name: "algotrendy_v26_questdb_data", Pattern: "questdb_backup_*.tar.gz"}}
+	s.Backups.Keep = retention.Policy{Last: 2}
+	var out bytes.Buffer
+	plan := prunePlan(s, views)
+	printPrunePlan(&out, s, plan)
+	requireGolden(t, "backups-prune.golden", out.String())
+
+	var removed []string
+	for _, p := range plan {
+		if !p.Keep {
+			removed = append(removed, p.Name)
+		}
+	}
+	require.Equal(t, []string{"questdb_backup_20261103_020000.tar.gz", "questdb_backup_20261102_020000.tar.gz", "questdb_backup_20261101_020000.tar.gz"}, removed,
+		"the newest proven (the 5th) and the operator's (the 4th) stay")
+
+	// Removing is the worker's: the CLI refuses and says where retention runs.
+	o := &Options{}
+	root := NewRootCmd(o)
+	root.SetArgs([]string{"backups", "--stack", "prod", "--prune"})
+	root.SetOut(io.Discard)
+	root.SetErr(io.Discard)
+	err := root.Execute()
+	require.ErrorContains(t, err, "--prune --dry-run")
+	require.ErrorContains(t, err, "after each rewind backup")
 }

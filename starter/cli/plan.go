@@ -190,6 +190,19 @@ func writeRestorePlan(w io.Writer, p planView, host planHost, now func() time.Ti
 			failed = append(failed, v.Name)
 		}
 	}
+	fmt.Fprintln(w, "\nData a full rollback loses:")
+	for _, line := range freshness(s, views, now()) {
+		fmt.Fprintln(w, "  "+line)
+	}
+	for _, v := range s.Volumes {
+		i := slices.IndexFunc(views, func(b BackupView) bool {
+			return b.Volume == v.Name && strings.HasPrefix(b.Reason, backups.DeployReason(""))
+		})
+		if i >= 0 {
+			b := views[i]
+			fmt.Fprintf(w, "  %s: the last deploy's backup is %s (%s, %s old); pin it with --backup %s\n", v.Name, b.Name, b.Reason, ago(now().Sub(b.Modified)), b.Name)
+		}
+	}
 	fmt.Fprintln(w, "\nTime:")
 	if rate > 0 {
 		fmt.Fprintf(w, "  staging restore: about %s (this host's last staging restore ran at %s/s), while approvers decide\n", human(time.Duration(float64(restoreBytes)/rate*float64(time.Second))), meter.MiB(int64(rate)))
