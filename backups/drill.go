@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"time"
+
+	"github.com/algotrendy/rewind/records"
 )
 
 // Drill is the outcome of a restore drill of one backup: restored into a staging volume,
@@ -29,7 +31,7 @@ type Drills struct {
 
 // Record stores d as the latest drill of its backup.
 func (ds Drills) Record(stack string, d Drill) error {
-	if err := record(filepath.Join(ds.Dir, stack), d.Name, d); err != nil {
+	if err := records.Write(filepath.Join(ds.Dir, stack), d.Name, d); err != nil {
 		return fmt.Errorf("record the drill of %s: %w", d.Name, err)
 	}
 	return nil
@@ -37,11 +39,11 @@ func (ds Drills) Record(stack string, d Drill) error {
 
 // Load returns the stack's drills by backup name; none is no error.
 func (ds Drills) Load(stack string) (map[string]Drill, error) {
-	out, err := load[Drill](filepath.Join(ds.Dir, stack), func(d Drill) string { return d.Name })
+	all, err := records.All[Drill](filepath.Join(ds.Dir, stack))
 	if err != nil {
 		return nil, fmt.Errorf("read the drills of %s: %w", stack, err)
 	}
-	return out, nil
+	return byName(all, func(d Drill) string { return d.Name }), nil
 }
 
 // DrillsDir is where a host keeps drill outcomes, under its worker.state_dir.

@@ -1,15 +1,11 @@
 package backups
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"net/url"
-	"os"
 	"path/filepath"
-	"strings"
 	"time"
+
+	"github.com/algotrendy/rewind/records"
 )
 
 // Verdict is the last time Rewind read a backup whole, and what it found: what `rewind
@@ -47,7 +43,7 @@ type Verdicts struct {
 
 // Record stores v as the latest verdict on its backup.
 func (vs Verdicts) Record(stack string, v Verdict) error {
-	if err := record(filepath.Join(vs.Dir, stack), v.Name, v); err != nil {
+	if err := records.Write(filepath.Join(vs.Dir, stack), v.Name, v); err != nil {
 		return fmt.Errorf("record the verdict on %s: %w", v.Name, err)
 	}
 	return nil
@@ -55,62 +51,19 @@ func (vs Verdicts) Record(stack string, v Verdict) error {
 
 // Load returns the stack's verdicts by backup name; none is no error.
 func (vs Verdicts) Load(stack string) (map[string]Verdict, error) {
-	out, err := load[Verdict](filepath.Join(vs.Dir, stack), func(v Verdict) string { return v.Name })
+	all, err := records.All[Verdict](filepath.Join(vs.Dir, stack))
 	if err != nil {
 		return nil, fmt.Errorf("read the verdicts of %s: %w", stack, err)
 	}
-	return out, nil
+	return byName(all, func(v Verdict) string { return v.Name }), nil
 }
 
-// record writes v as <dir>/<name>.json, whole or not at all.
-func record(dir, name string, v any) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
+func byName[T any](all []T, name func(T) string) map[string]T {
+	out := make(map[string]T, len(all))
+	for _, v := range all {
+		out[name(v)] = v
 	}
-	body, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".record-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(body); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), filepath.Join(dir, url.PathEscape(name)+".json"))
-}
-
-// load reads every record in dir by the name key gives it; a missing dir is none.
-func load[T any](dir string, key func(T) string) (map[string]T, error) {
-	out := map[string]T{}
-	files, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return out, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range files {
-		if !strings.HasSuffix(f.Name(), ".json") || strings.HasPrefix(f.Name(), ".") {
-			continue
-		}
-		body, err := os.ReadFile(filepath.Join(dir, f.Name()))
-		if err != nil {
-			return nil, err
-		}
-		var v T
-		if err := json.Unmarshal(body, &v); err != nil {
-			return nil, fmt.Errorf("%s: %w; delete the file", filepath.Join(dir, f.Name()), err)
-		}
-		out[key(v)] = v
-	}
-	return out, nil
+	return out
 }
 
 // VerdictsDir is where a host keeps verdicts, under its worker.state_dir.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/drill"
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/activities/volume"
@@ -28,6 +29,7 @@ import (
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/engine"
 	"github.com/algotrendy/rewind/heartbeat"
+	"github.com/algotrendy/rewind/holds"
 	"github.com/algotrendy/rewind/storage"
 	"github.com/algotrendy/rewind/telemetry"
 	"github.com/algotrendy/rewind/temporalconn"
@@ -122,6 +124,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if err := runner.StartSlackApprovals(ctx, cfg, c, logger); err != nil {
+		return err
+	}
 	// The file is read again at every start and decision; a bad one stops the worker now.
 	if _, err := runner.AllowedSigners(cfg); err != nil {
 		return err
@@ -151,6 +156,7 @@ func run() error {
 	if warning := cfg.WordWarning(); warning != "" {
 		logger.Warn(warning)
 	}
+	ledger := holds.Ledger{Dir: holds.Dir(cfg.Worker.StateDir)}
 	volumeSteps := &volume.Activities{Engine: dockerEngine, Evidence: store, StateDir: cfg.Worker.StateDir, BatchBytes: cfg.Worker.TransferBatch,
 		NoRename: cfg.Worker.Swap == "copy", ArchiveOnly: cfg.Worker.Transfer == "archive", StopSwapBetweenMoves: crash.StopsSwapBetweenMoves()}
 	// The first rollback should not wait for the mover's image.
@@ -177,13 +183,17 @@ func run() error {
 		Listen:             cfg.Worker.Listen,
 		Metrics:            tel.Metrics,
 		Policy:             &policy.Activities{Config: cfg, Host: cfg.Worker.Host},
-		Docker:             &docker.Activities{Engine: dockerEngine, Evidence: store},
+		Docker:             &docker.Activities{Engine: dockerEngine, Evidence: store, Holds: ledger},
 		Volume:             volumeSteps,
 		Evidence:           &evidence.Activities{Store: store},
 		Notify:             notifier,
 		Backup:             &backup.Activities{Downloads: filepath.Join(cfg.Worker.StateDir, "downloads")},
+		Drill:              &drill.Activities{Engine: dockerEngine, Volume: volumeSteps, StateDir: cfg.Worker.StateDir},
 		Interceptors:       interceptors,
 		MaxConcurrentSteps: cfg.Worker.MaxConcurrentSteps,
+		Holds:              ledger,
+		HoldSweep:          cfg.Worker.HoldSweep,
+		Logger:             logger,
 		Ready: func(addr string) {
 			logger.Info("worker ready", "healthz", "http://"+addr+"/healthz", "host_queue", cfg.Temporal.TaskQueue+"@"+cfg.Worker.Host)
 		},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/algotrendy/rewind/engine"
 	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/holds"
 	"github.com/algotrendy/rewind/storage"
 )
 
@@ -29,6 +30,9 @@ const ServiceLabel = "com.docker.compose.service"
 type Activities struct {
 	Engine   *client.Client
 	Evidence storage.Store
+	// Holds records each backup's pause or stop before it is taken, so a run that ends
+	// without its release (terminated) is let go by the worker.
+	Holds holds.Ledger
 }
 
 // Container is what Rewind records of one container.

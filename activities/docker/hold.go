@@ -8,10 +8,12 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/engine"
 	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/holds"
 )
 
 // HoldInput says how a backup holds the stack's writes while it copies the volumes:
@@ -80,10 +82,16 @@ func (a *Activities) mountsOneOf(ctx context.Context, id string, volumes []strin
 // held is done: a retry after a crash holds the rest.
 func (a *Activities) HoldWrites(ctx context.Context, in HoldInput) (Held, error) {
 	if in.Mode == "stop" {
+		if err := a.Holds.Put(holdOf(ctx, in)); err != nil {
+			return Held{}, err
+		}
 		if _, err := a.StopProject(ctx, StopInput{Project: in.Project, Grace: in.Grace}); err != nil {
 			return Held{}, err
 		}
 		return Held{Containers: in.Containers, At: time.Now()}, nil
+	}
+	if err := a.Holds.Put(holdOf(ctx, in)); err != nil {
+		return Held{}, err
 	}
 	for _, name := range in.Containers {
 		state, id, err := a.ownState(ctx, in.Project, name)
@@ -125,7 +133,23 @@ func (a *Activities) ReleaseWrites(ctx context.Context, in HoldInput) (Held, err
 		}
 		released = append(released, name)
 	}
+	if activity.IsActivity(ctx) {
+		run := activity.GetInfo(ctx).WorkflowExecution
+		if err := a.Holds.Drop(run.ID, run.RunID); err != nil {
+			return Held{}, fmt.Errorf("forget the released hold: %w", err)
+		}
+	}
 	return Held{Containers: released, At: time.Now()}, nil
+}
+
+// holdOf is the ledger's record of the hold in is about to take.
+func holdOf(ctx context.Context, in HoldInput) holds.Hold {
+	h := holds.Hold{Mode: in.Mode, Project: in.Project, Containers: in.Containers, At: time.Now()}
+	if activity.IsActivity(ctx) {
+		run := activity.GetInfo(ctx).WorkflowExecution
+		h.WorkflowID, h.RunID = run.ID, run.RunID
+	}
+	return h
 }
 
 // containerState is what a hold needs to know of a container.

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/holds"
 )
 
 // CheckpointInput is the database whose own checkpoint a backup holds: QuestDB's
@@ -38,6 +39,16 @@ func (a *Activities) CheckpointDatabase(ctx context.Context, in CheckpointInput)
 	if in.Release {
 		statement = "CHECKPOINT RELEASE"
 	}
+	var id, runID string
+	if activity.IsActivity(ctx) {
+		run := activity.GetInfo(ctx).WorkflowExecution
+		id, runID = run.ID, run.RunID
+	}
+	if !in.Release {
+		if err := a.Holds.Put(holds.Hold{WorkflowID: id, RunID: runID, Mode: "checkpoint", DatabaseURL: in.URL, At: time.Now()}); err != nil {
+			return Checkpointed{}, err
+		}
+	}
 	err := Exec(ctx, a.client(), in.URL, statement)
 	if err != nil && !in.Release && strings.Contains(strings.ToLower(err.Error()), "already") {
 		if !activity.IsActivity(ctx) || activity.GetInfo(ctx).Attempt <= 1 {
@@ -51,6 +62,11 @@ func (a *Activities) CheckpointDatabase(ctx context.Context, in CheckpointInput)
 	}
 	if err != nil {
 		return Checkpointed{}, fmt.Errorf("%s at %s: %w", statement, in.URL, err)
+	}
+	if in.Release {
+		if err := a.Holds.Drop(id, runID); err != nil {
+			return Checkpointed{}, fmt.Errorf("forget the released checkpoint: %w", err)
+		}
 	}
 	return Checkpointed{At: time.Now()}, nil
 }

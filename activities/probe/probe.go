@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/algotrendy/rewind/holds"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 )
@@ -22,6 +23,9 @@ import (
 // Activities probe the stack from the Docker host.
 type Activities struct {
 	HTTP *http.Client
+	// Holds records each backup's checkpoint before it is created, so a run that ends
+	// without its release (terminated) is let go by the worker.
+	Holds holds.Ledger
 }
 
 // Result is one check's verdict and what it saw.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -16,12 +17,14 @@ import (
 
 	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/drill"
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/gitrepo"
 	"github.com/algotrendy/rewind/activities/notify"
 	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/activities/probe"
 	"github.com/algotrendy/rewind/activities/volume"
+	"github.com/algotrendy/rewind/holds"
 	"github.com/algotrendy/rewind/worker/admission"
 	"github.com/algotrendy/rewind/workflows"
 	"github.com/algotrendy/rewind/workflows/api"
@@ -41,12 +44,20 @@ type Options struct {
 	Notify   *notify.Activities
 	Evidence *evidence.Activities
 	Backup   *backup.Activities
+	// Drill runs restore drills on this host; nil runs none.
+	Drill *drill.Activities
 	// Ready is called with the bound address of /healthz once both workers poll.
 	Ready func(addr string)
 	// Interceptors wrap every activity and workflow task (transfer metrics, crash points).
 	Interceptors []interceptor.WorkerInterceptor
 	// MaxConcurrentSteps bounds the steps this host runs at once (0: the SDK's default).
 	MaxConcurrentSteps int
+	// Holds is the ledger of the database holds backups take; Run lets go of those whose
+	// run has ended, at start and every HoldSweep (default a minute).
+	Holds     holds.Ledger
+	HoldSweep time.Duration
+	// Logger says what the worker did on its own (holds it let go).
+	Logger *slog.Logger
 }
 
 // Run polls the rollback task queue (workflows, and the policy they resolve as a local
@@ -66,6 +77,7 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 	main.RegisterWorkflow(workflows.Guard)
 	main.RegisterWorkflow(workflows.Fleet)
 	main.RegisterWorkflow(workflows.Backup)
+	main.RegisterWorkflow(workflows.Drill)
 	main.RegisterActivity(o.Policy)
 	// Notifications go out from any worker, so a host without one is still reported.
 	main.RegisterActivity(o.Notify)
@@ -81,7 +93,11 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 	if o.Backup != nil {
 		host.RegisterActivity(o.Backup)
 	}
-	host.RegisterActivity(&probe.Activities{})
+	if o.Drill != nil {
+		host.RegisterActivity(o.Drill)
+	}
+	probeSteps := &probe.Activities{Holds: o.Holds}
+	host.RegisterActivity(probeSteps)
 	host.RegisterActivity(&gitrepo.Activities{})
 
 	if err := main.Start(); err != nil {
@@ -92,6 +108,11 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 		return fmt.Errorf("start worker on task queue %s: %w", api.HostTaskQueue(o.TaskQueue, o.Host), err)
 	}
 	defer host.Stop()
+	if o.Drill != nil {
+		if err := EnsureDrillSchedules(ctx, c, o.Policy.Config, o.Host); err != nil {
+			return err
+		}
+	}
 
 	errc := make(chan error, 1)
 	addr := ""
@@ -116,6 +137,7 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 		}()
 		defer srv.Close()
 	}
+	go sweepHolds(ctx, c, o, probeSteps)
 	if o.Ready != nil {
 		o.Ready(addr)
 	}
@@ -142,5 +164,8 @@ func idSchemes() map[string]admission.IDScheme {
 		// A backup holds the database still: its start is admitted like a P1 rollback's.
 		"Backup": {Prefix: api.WorkflowID(""), Suffix: "-backup", Changes: true,
 			Steps: []string{"HoldTargets", "HoldWrites", "CheckpointDatabase", "BackupVolume", "ReleaseWrites", "PruneBackups"}},
+		// A drill changes no stack: it restores into volumes of its own and starts a
+		// throwaway database on them, nothing else.
+		"Drill": {Parse: api.DrillStack, Steps: DrillSteps()},
 	}
 }
