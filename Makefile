@@ -80,7 +80,7 @@ bench:
 
 # Record the histories the replay tests in workflows/ run against today's code.
 record-histories:
-	REWIND_RECORD_HISTORY=$(CURDIR)/workflows/testdata $(GO) test -count=1 -run 'TestFull|TestEmergencyStopThroughTheCLI|TestQuickRollbackGoesBack|TestGitRollbackStashes|TestGroupRollbackOnThreeHosts|TestABackupTakenWhileTheDemoWrites' ./integration
+	REWIND_RECORD_HISTORY=$(CURDIR)/workflows/testdata $(GO) test -count=1 -run 'TestFull|TestEmergencyStopThroughTheCLI|TestQuickRollbackGoesBack|TestGitRollbackStashes|TestGroupRollbackOnThreeHosts|TestABackupTakenWhileTheDemoWrites|TestDrillProves' ./integration
 
 # Rewrite the golden files of what the CLI prints (under starter/**/testdata) and the
 # options' step lists the CLI reads (workflows/api/steps.go) after a

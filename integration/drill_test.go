@@ -87,6 +87,7 @@ func TestDrillProvesAGoodBackupAndMarksADamagedOneThatFullRollbacksSkip(t *testi
 	require.NotNil(t, took, out)
 	seconds, _ := strconv.ParseFloat(took[1], 64)
 	t.Logf("drill of the demo backup (%d rows): %.1f s", int(rows), seconds)
+	recordHistory(t, c, api.DrillWorkflowID(e.stack), "drill/proven.json")
 	drills, err := (backups.Drills{Dir: backups.DrillsDir(filepath.Join(e.dir, "state"))}).Load(e.stack)
 	require.NoError(t, err)
 	require.True(t, drills[filepath.Base(good)].OK, "the good backup is proven: %+v", drills)
@@ -107,6 +108,7 @@ func TestDrillProvesAGoodBackupAndMarksADamagedOneThatFullRollbacksSkip(t *testi
 	require.Equal(t, 1, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 	require.Contains(t, errOut, "the drill of "+filepath.Base(damaged)+" failed: the restored database answers but not with the data")
 	require.NotContains(t, errOut, "does not restore", "the archive check passed: only the database shows the damage")
+	recordHistory(t, c, api.DrillWorkflowID(e.stack), "drill/failed.json")
 	drills, err = (backups.Drills{Dir: backups.DrillsDir(filepath.Join(e.dir, "state"))}).Load(e.stack)
 	require.NoError(t, err)
 	require.False(t, drills[filepath.Base(damaged)].OK, "the damaged backup is marked")
@@ -129,6 +131,7 @@ func TestDrillProvesAGoodBackupAndMarksADamagedOneThatFullRollbacksSkip(t *testi
 
 	code, out, errOut = e.rewind("start", "full", "--stack", e.stack, "--severity", "P1", "--reason", "restore after a failed drill", "--as", "alice", "--wait")
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	recordHistory(t, c, api.WorkflowID(e.stack), "drill/full-skips-failed.json")
 	code, report, errOut := e.rewind("report", api.WorkflowID(e.stack))
 	require.Equal(t, 0, code, errOut)
 	require.Contains(t, report, filepath.Base(damaged)+": skipped, its restore drill failed at ")
