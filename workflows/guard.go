@@ -554,7 +554,14 @@ func (g *guard) act(severity string, worst finding, fired []finding, s GuardSamp
 	if len(reasons) == 1 {
 		reason = fmt.Sprintf("guard of %s %s: %s at %s; samples: %s", g.req.Stack, g.req.Version, worst, s.At.UTC().Format(time.RFC3339), samples)
 	}
+	if len(g.req.Backups) > 0 {
+		reason += "; backup taken before the deploy: " + strings.Join(g.req.Backups, ", ")
+	}
 	req := api.Request{Stack: g.req.Stack, Option: option, Severity: severity, Reason: reason, Requester: g.plan.GuardName, RequestedAt: workflow.Now(g.ctx)}
+	if option == api.OptionFull && len(g.req.Backups) == 1 && len(t.Volumes) == 1 {
+		// The deploy's own backup: the rollback loses only what was written after it.
+		req.Backup = g.req.Backups[0]
+	}
 	if mustSignAs(g.plan.Policy, g.plan.GuardName) {
 		st := api.StartStatement(req, api.WorkflowID(g.req.Stack), workflow.Now(g.ctx).Add(api.MaxStartSignedFor).UTC().Truncate(time.Second), derivedNonce(g.ctx, req))
 		var p *policy.Activities

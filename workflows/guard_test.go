@@ -649,11 +649,17 @@ func TestGuardProposesAFullRollbackAtP2(t *testing.T) {
 	require.Contains(t, res.Outcome, "waiting for an approver: restoring a backup over the stack's data is never automatic on the guard's word (guard.restore_without_approval is off): error_ratio 100% over the limit of 80% (critical)")
 	require.Contains(t, res.Outcome, "held to the end of the window", "the proposal still waits; the guard acted once")
 
+	require.Empty(t, r.started[0].Backup, "no deploy backup: the rollback picks the newest good one")
+
 	said := newGuardRigWith(t, "{interval: 15s, window: 2m, option: full, restore_without_approval: true}", guardEntry, fiveHundreds)
-	said.ExecuteWorkflow(Guard, guardRequest())
+	deployed := guardRequest()
+	deployed.Backups = []string{"questdb_backup_20261203_141500.tar.gz"}
+	said.ExecuteWorkflow(Guard, deployed)
 	require.NoError(t, said.GetWorkflowError())
 	require.Len(t, said.started, 1)
 	require.Equal(t, "P1", said.started[0].Severity, "the stack's config said so in so many words")
+	require.Equal(t, "questdb_backup_20261203_141500.tar.gz", said.started[0].Backup, "the backup rewind deployed took before the deploy is the one restored")
+	require.Contains(t, said.started[0].Reason, "backup taken before the deploy: questdb_backup_20261203_141500.tar.gz")
 }
 
 // errorsFromTheThirdSample is a healthy stack whose API answers with errors from the

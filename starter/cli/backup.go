@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -61,16 +62,36 @@ Anyone the policy names for P1 may take a backup; whoever has keys signs the sta
 }
 
 func (o *Options) backup(cmd *cobra.Command, f backupFlags) error {
-	if f.stack == "" {
-		return badInputf("name the stack: --stack NAME")
-	}
-	cfg, err := o.Config()
+	res, run, err := o.takeBackup(cmd, f)
 	if err != nil {
 		return err
 	}
+	if !f.wait {
+		if o.JSON {
+			return o.printJSON(map[string]string{"workflow_id": run.GetID(), "run_id": run.GetRunID()})
+		}
+		return nil
+	}
+	if o.JSON {
+		return o.printJSON(res)
+	}
+	printBackup(o, res)
+	return nil
+}
+
+// takeBackup starts the stack's Backup workflow and, with f.wait, waits for its result.
+func (o *Options) takeBackup(cmd *cobra.Command, f backupFlags) (api.BackupResult, client.WorkflowRun, error) {
+	var res api.BackupResult
+	if f.stack == "" {
+		return res, nil, badInputf("name the stack: --stack NAME")
+	}
+	cfg, err := o.Config()
+	if err != nil {
+		return res, nil, err
+	}
 	if len(cfg.Stacks) > 0 {
 		if _, err := cfg.Stack(f.stack); err != nil {
-			return badInput{err}
+			return res, nil, badInput{err}
 		}
 	}
 	requester := firstNonEmpty(f.requester, cfg.Identity.Name, os.Getenv("USER"))
@@ -79,19 +100,19 @@ func (o *Options) backup(cmd *cobra.Command, f backupFlags) error {
 	id := api.BackupWorkflowID(f.stack)
 	nonce, err := identity.NewNonce()
 	if err != nil {
-		return err
+		return res, nil, err
 	}
 	p, err := o.prove(api.StartStatement(req.Request(), id, startExpiry(time.Now()), nonce), signSource{keyFile: f.keyFile}, mustSign(cfg, requester))
 	if err != nil {
-		return err
+		return res, nil, err
 	}
 	req.Statement, req.Signature = p.statement, p.signature
 	c, err := o.Client()
 	if err != nil {
-		return err
+		return res, nil, err
 	}
 	if err := o.workersPolling(cmd, c, cfg, f.stack); err != nil {
-		return err
+		return res, nil, err
 	}
 	opts := onlyOne(id, cfg.Temporal.TaskQueue)
 	opts.StaticSummary = fmt.Sprintf("backup of %s by %s", f.stack, requester)
@@ -100,28 +121,20 @@ func (o *Options) backup(cmd *cobra.Command, f backupFlags) error {
 	if err != nil {
 		var started *serviceerror.WorkflowExecutionAlreadyStarted
 		if errors.As(err, &started) {
-			return badInputf("stack %s already has a backup running: %s (run %s); follow it with `rewind status %s`", f.stack, id, started.RunId, id)
+			return res, nil, badInputf("stack %s already has a backup running: %s (run %s); follow it with `rewind status %s`", f.stack, id, started.RunId, id)
 		}
-		return fmt.Errorf("start backup of %s: %w", f.stack, err)
+		return res, nil, fmt.Errorf("start backup of %s: %w", f.stack, err)
 	}
 	if !o.JSON {
 		fmt.Fprintf(o.Out, "started backup of %s (%s): workflow %s run %s\nWeb UI: %s\n", f.stack, p.describe(), id, run.GetRunID(), o.uiLink(id, run.GetRunID()))
 	}
 	if !f.wait {
-		if o.JSON {
-			return o.printJSON(map[string]string{"workflow_id": id, "run_id": run.GetRunID()})
-		}
-		return nil
+		return res, run, nil
 	}
-	var res api.BackupResult
 	if err := run.Get(cmd.Context(), &res); err != nil {
-		return fmt.Errorf("backup %s failed: %s", id, failureOf(err))
+		return res, run, fmt.Errorf("backup %s failed: %s", id, failureOf(err))
 	}
-	if o.JSON {
-		return o.printJSON(res)
-	}
-	printBackup(o, res)
-	return nil
+	return res, run, nil
 }
 
 // onlyOne starts a workflow under id unless one runs there: a second start is refused.
@@ -145,4 +158,14 @@ func printBackup(o *Options, res api.BackupResult) {
 		held = "the database stayed in checkpoint mode"
 	}
 	fmt.Fprintf(o.Out, "consistency: %s; %s for %s (%s)\n", res.Mode, held, res.Held.Round(time.Millisecond), res.Release)
+	for _, p := range res.Retention {
+		switch {
+		case p.Error != "":
+			fmt.Fprintf(o.Out, "retention of %s: %s\n", p.Volume, p.Error)
+		case len(p.Removed) == 0:
+			fmt.Fprintf(o.Out, "retention of %s: kept all %d of Rewind's backups\n", p.Volume, len(p.Kept))
+		default:
+			fmt.Fprintf(o.Out, "retention of %s: removed %s; kept %d\n", p.Volume, strings.Join(p.Removed, ", "), len(p.Kept))
+		}
+	}
 }

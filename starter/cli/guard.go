@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/algotrendy/rewind/backups"
 	"github.com/algotrendy/rewind/identity"
 	"github.com/algotrendy/rewind/workflows/api"
 )
@@ -20,6 +22,12 @@ import (
 type guardFlags struct {
 	stack, version, requester, keyFile string
 	window, interval                   time.Duration
+	// noBackup skips the backup rewind deployed takes first; deploy is the deploy
+	// command given after --, run between that backup and the guard.
+	noBackup bool
+	deploy   []string
+	// backups are what rewind deployed took, one per volume.
+	backups []string
 }
 
 // NewCmdGuard builds `rewind guard` (deployed false) and `rewind deployed` (true): watch a
@@ -28,7 +36,7 @@ func NewCmdGuard(o *Options, deployed bool) *cobra.Command {
 	var f guardFlags
 	use, short := "guard --stack STACK [--window 30m]", "Watch a stack and roll it back when the runbook's criteria say so"
 	if deployed {
-		use, short = "deployed --stack STACK --version VERSION", "Tell Rewind a deploy happened: guard it for the stack's window"
+		use, short = "deployed --stack STACK --version VERSION [-- DEPLOY COMMAND...]", "Back up a stack, deploy it, and guard the deploy for the stack's window"
 	}
 	cmd := &cobra.Command{
 		Use:   use,
@@ -51,14 +59,29 @@ Whoever starts a guard lets it start that P1 rollback, so they need the authorit
 start it themselves: a person of the worker's policy with the P1 role, who signs (ssh-agent
 or --key) when the policy requires signatures or lists keys of theirs.
 
-Call "rewind deployed" from deploy scripts right after the new version is up.`,
-		Example: "  rewind deployed --stack prod --version v2.6\n  rewind guard --stack prod --window 1h\n  rewind watch rewind-prod-guard",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if deployed && strings.TrimSpace(f.version) == "" {
+"rewind deployed" takes a backup first, as rewind backup --wait does (reason "before
+deploying VERSION"), so a full rollback of a bad deploy loses only what was written after
+it: the guard's full rollback restores that backup, and rewind plan names it. Given a
+command after --, it runs it (the deploy) once the backup is stored, and starts the guard
+only if the command succeeds; without one, call it right after the new version is up
+(the backup then holds what the new version wrote in its first seconds). --no-backup
+skips the backup.`,
+		Example: "  rewind deployed --stack prod --version v2.7 -- docker compose -f docker-compose.prod.yml up -d\n  rewind deployed --stack prod --version v2.6\n  rewind guard --stack prod --window 1h\n  rewind watch rewind-prod-guard",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if !deployed || (len(args) > 0 && cmd.ArgsLenAtDash() != 0) {
+				return cobra.NoArgs(cmd, args)
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !deployed {
+				return o.guard(cmd, f)
+			}
+			if strings.TrimSpace(f.version) == "" {
 				return badInputf("deployed needs --version: the version now running, for the record")
 			}
-			return o.guard(cmd, f)
+			f.deploy = args
+			return o.deployed(cmd, f)
 		},
 	}
 	fl := cmd.Flags()
@@ -68,7 +91,37 @@ Call "rewind deployed" from deploy scripts right after the new version is up.`,
 	fl.StringVar(&f.keyFile, "key", "", "private SSH key file to sign the start with (default: identity.key, then ssh-agent)")
 	fl.DurationVar(&f.window, "window", 0, "how long to watch (default: the stack's guard.window, 30m)")
 	fl.DurationVar(&f.interval, "interval", 0, "how often to sample (default: the stack's guard.interval, 15s)")
+	if deployed {
+		fl.BoolVar(&f.noBackup, "no-backup", false, "guard only: take no backup first (a full rollback then restores an older one)")
+	}
 	return cmd
+}
+
+// deployed is rewind deployed: a backup of the stack, waited for; the deploy command, if
+// given; then the guard, told which backup came before the deploy.
+func (o *Options) deployed(cmd *cobra.Command, f guardFlags) error {
+	if strings.TrimSpace(f.stack) == "" {
+		return badInputf("missing --stack; see `rewind deployed --help`")
+	}
+	if !f.noBackup {
+		res, _, err := o.takeBackup(cmd, backupFlags{stack: f.stack, reason: backups.DeployReason(f.version), requester: f.requester, keyFile: f.keyFile, wait: true})
+		if err != nil {
+			return fmt.Errorf("%w; nothing was deployed or guarded (--no-backup deploys without one)", err)
+		}
+		printBackup(o, res)
+		for _, b := range res.Backups {
+			f.backups = append(f.backups, b.Name)
+		}
+	}
+	if len(f.deploy) > 0 {
+		fmt.Fprintf(o.Out, "deploying %s: %s\n", f.version, strings.Join(f.deploy, " "))
+		run := exec.CommandContext(cmd.Context(), f.deploy[0], f.deploy[1:]...)
+		run.Stdin, run.Stdout, run.Stderr = os.Stdin, o.Out, o.Err
+		if err := run.Run(); err != nil {
+			return fmt.Errorf("the deploy command failed (%w): no guard started; the backup taken before it is %s", err, strings.Join(f.backups, ", "))
+		}
+	}
+	return o.guard(cmd, f)
 }
 
 func (o *Options) guard(cmd *cobra.Command, f guardFlags) error {
@@ -101,7 +154,7 @@ func (o *Options) guard(cmd *cobra.Command, f guardFlags) error {
 		return err
 	}
 	id := api.GuardWorkflowID(f.stack)
-	req := api.GuardRequest{Stack: f.stack, Requester: requester, Version: f.version, RequestedAt: time.Now(), Window: f.window, Interval: f.interval}
+	req := api.GuardRequest{Stack: f.stack, Requester: requester, Version: f.version, Backups: f.backups, RequestedAt: time.Now(), Window: f.window, Interval: f.interval}
 	// Starting a guard lets it start the stack's guard rollback at P1, so the starter signs
 	// for that as for a start of their own, when the worker would ask them to.
 	option := "quick" // the guard's default, when this rewind.yaml lists no stacks
@@ -134,6 +187,9 @@ func (o *Options) guard(cmd *cobra.Command, f guardFlags) error {
 		return fmt.Errorf("start the guard of %s: %w", f.stack, err)
 	}
 	fmt.Fprintf(o.Out, "guarding %s: workflow %s run %s\nfollow it: rewind watch %s\nWeb UI: %s\n", f.stack, id, run.GetRunID(), id, o.uiLink(id, run.GetRunID()))
+	if len(f.backups) > 0 {
+		fmt.Fprintf(o.Out, "backup before the deploy: %s (named in the guard's rollback; a full one restores it)\n", strings.Join(f.backups, ", "))
+	}
 	return nil
 }
 

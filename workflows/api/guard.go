@@ -14,7 +14,11 @@ type GuardRequest struct {
 	// P1: they must be a person of the worker's policy who may start that rollback.
 	Requester string
 	// Version is what was deployed, for the record.
-	Version     string `json:",omitempty"`
+	Version string `json:",omitempty"`
+	// Backups are the backups `rewind deployed` took just before the deploy, one per
+	// volume: the guard's full rollback restores that one (one volume) or names them, so
+	// it loses only what was written after the deploy began.
+	Backups     []string `json:",omitempty"`
 	RequestedAt time.Time
 	// Window and Interval override the stack's guard settings.
 	Window   time.Duration `json:",omitempty"`
