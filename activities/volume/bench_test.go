@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -38,6 +39,18 @@ func TestMain(m *testing.M) {
 }
 
 func benchChild(step string) error {
+	// REWIND_BENCH_CPUPROFILE=dir writes each child's CPU profile there, named by its step.
+	if dir := os.Getenv("REWIND_BENCH_CPUPROFILE"); dir != "" {
+		f, err := os.Create(filepath.Join(dir, step+"-"+os.Getenv("REWIND_BENCH_VOLUME")+".pprof"))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx := context.Background()
 	c, err := engine.New(ctx)
 	if err != nil {
@@ -171,7 +184,7 @@ func benchOnce(b *testing.B, c *client.Client, mover string, size int64) {
 		cmd.Env = append(cmd.Env, environ...)
 		return cmd
 	}
-	// A Debian host as it comes: gzip, no igzip, no pigz.
+	// The worker's own PATH hides igzip and pigz: a Debian host as it comes (gzip only).
 	bare := "PATH=" + bareHost(b)
 	// Alternating, so neither side always gets the warmer page cache.
 	tarX, _, _ := run(b, exec.Command("tar", "-xzf", backup, "-C", filepath.Dir(tarVol.Volume.Mountpoint), "--strip-components=1"))
@@ -186,28 +199,36 @@ func benchOnce(b *testing.B, c *client.Client, mover string, size int64) {
 
 	mib := fmt.Sprintf("%d MiB", size>>20)
 	goal := size == 1<<30
-	row := func(measure string, rewind, runbook time.Duration, goalText string, limit float64) {
-		r := rewind.Seconds() / runbook.Seconds()
-		benchtable.Raw(b, measure, rewind.Seconds(), runbook.Seconds(), r)
-		if !goal {
-			goalText = ""
+	// One row, both columns: the host's tools, then hidden (zero where not measured).
+	row := func(measure string, rewind, hidden, runbook time.Duration, goalText string, limit float64) {
+		r, h := rewind.Seconds()/runbook.Seconds(), hidden.Seconds()/runbook.Seconds()
+		benchtable.Raw(b, measure, rewind.Seconds(), hidden.Seconds(), runbook.Seconds(), r, h)
+		row := benchtable.Row{Measure: measure, Rewind: benchtable.Seconds(rewind), Runbook: benchtable.Seconds(runbook), Ratio: r, Met: r <= limit}
+		if hidden > 0 {
+			row.Hidden, row.HiddenRatio, row.Met = benchtable.Seconds(hidden), h, row.Met && h <= limit
 		}
-		benchtable.Add(b, benchtable.Row{Measure: measure, Rewind: benchtable.Seconds(rewind), Runbook: benchtable.Seconds(runbook), Ratio: r, Goal: goalText, Met: r <= limit})
+		if goal {
+			row.Goal = goalText
+		}
+		benchtable.Add(b, row)
 	}
 	tools := archive.Decompressor() + "/" + archive.NewGzipper().Tool()
-	row("restore "+mib+", Rewind's mover (checksum compared), host's "+tools+" vs `tar -xzf`", native, tarX, "≤ 0.8×", 0.8)
-	row("restore "+mib+", Rewind's mover, bare host (gzip/pgzip) vs `tar -xzf`", bareRestore, tarX, "≤ 0.8×", 0.8)
-	row("restore "+mib+", archive API fallback (checksum compared) vs `tar -xzf`", archived, tarX, "", 0)
-	row("forensic snapshot "+mib+" (gzip, store, re-read), host's "+tools+" vs `tar -czf`", snapshot, tarC, "≤ 0.3×", 0.3)
-	row("forensic snapshot "+mib+", bare host (pgzip -1, gzip -dc) vs `tar -czf`", bareSnapshot, tarC, "≤ 0.3×", 0.3)
+	row("restore "+mib+", Rewind's mover (checksum compared; "+tools+" / go) vs `tar -xzf`", native, bareRestore, tarX, "≤ 0.8×", 0.8)
+	row("restore "+mib+", archive API fallback (checksum compared) vs `tar -xzf`", archived, 0, tarX, "", 0)
+	row("forensic snapshot "+mib+" (gzip, store, re-read; "+tools+" / go) vs `tar -czf`", snapshot, bareSnapshot, tarC, "≤ 0.3×", 0.3)
 	for _, m := range []struct {
-		what string
-		rss  int64
-	}{{"worker", nativeRSS}, {"mover (helper container)", moverRSS}, {"worker, archive API", archiveRSS}, {"worker, snapshot", snapshotRSS},
-		{"worker on a bare host", bareRSS}, {"worker, snapshot on a bare host", bareSnapshotRSS}} {
-		benchtable.Raw(b, "peak RSS "+m.what+" "+mib, m.rss)
-		benchtable.Add(b, benchtable.Row{Measure: "peak RSS of the " + m.what + ", restore of " + mib, Rewind: benchtable.MiB(m.rss), Goal: "≤ 64 MiB", Met: m.rss <= 64<<20})
+		what        string
+		rss, hidden int64
+	}{{"worker, restore", nativeRSS, bareRSS}, {"mover (helper container), restore", moverRSS, 0}, {"worker, archive API restore", archiveRSS, 0}, {"worker, snapshot", snapshotRSS, bareSnapshotRSS}} {
+		benchtable.Raw(b, "peak RSS "+m.what+" "+mib, m.rss, m.hidden)
+		row := benchtable.Row{Measure: "peak RSS of the " + m.what + " of " + mib, Rewind: benchtable.MiB(m.rss), Goal: "≤ 64 MiB", Met: m.rss <= 64<<20}
+		if m.hidden > 0 {
+			row.Hidden, row.Met = benchtable.MiB(m.hidden), row.Met && m.hidden <= 64<<20
+		}
+		benchtable.Add(b, row)
 	}
+	b.ReportMetric(bareRestore.Seconds()/tarX.Seconds(), "hidden/tar-xzf")
+	b.ReportMetric(bareSnapshot.Seconds()/tarC.Seconds(), "hidden-snapshot/tar-czf")
 	b.ReportMetric(native.Seconds()/tarX.Seconds(), "native/tar-xzf")
 	b.ReportMetric(archived.Seconds()/tarX.Seconds(), "archive/tar-xzf")
 	b.ReportMetric(snapshot.Seconds()/tarC.Seconds(), "snapshot/tar-czf")

@@ -4,37 +4,54 @@
 package benchtable
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"testing"
 	"time"
 )
 
-// Row is one measure. Runbook is empty where the runbook has no counterpart; Goal says
-// what is wanted, and Met whether it was.
+// Header heads the table; the first row added writes it.
+const Header = "| measure | Rewind, host's tools | Rewind, tools hidden | runbook's commands | ratio | ratio, tools hidden | goal | met |\n|---|---|---|---|---|---|---|---|\n"
+
+// Row is one measure. Rewind is measured with the host's tools (igzip, pigz); Hidden,
+// where the row has it, with them hidden from the worker's PATH, as on a bare host.
+// Runbook is empty where the runbook has no counterpart; Goal says what is wanted, and Met
+// whether every column measured meets it.
 type Row struct {
-	Measure string
-	Rewind  string
-	Runbook string
-	Ratio   float64
-	Goal    string
-	Met     bool
+	Measure     string
+	Rewind      string
+	Hidden      string
+	Runbook     string
+	Ratio       float64
+	HiddenRatio float64
+	Goal        string
+	Met         bool
 }
 
 // Add logs the row and appends it to the table, when one is named.
 func Add(tb testing.TB, r Row) {
 	tb.Helper()
-	ratio, met := "", ""
-	if r.Ratio > 0 {
-		ratio = fmt.Sprintf("%.2f×", r.Ratio)
-	}
+	met := ""
 	if r.Goal != "" {
 		met = map[bool]string{true: "yes", false: "**no**"}[r.Met]
 	}
-	line := fmt.Sprintf("| %s | %s | %s | %s | %s | %s |\n", r.Measure, r.Rewind, r.Runbook, ratio, r.Goal, met)
+	line := fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Measure, r.Rewind, r.Hidden, r.Runbook, times(r.Ratio), times(r.HiddenRatio), r.Goal, met)
 	tb.Log(strings.TrimSpace(line))
-	appendTo(tb, os.Getenv("REWIND_BENCH_TABLE"), line)
+	table := os.Getenv("REWIND_BENCH_TABLE")
+	if _, err := os.Stat(table); table != "" && errors.Is(err, fs.ErrNotExist) {
+		line = Header + line
+	}
+	appendTo(tb, table, line)
+}
+
+func times(ratio float64) string {
+	if ratio <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.2f×", ratio)
 }
 
 // Raw appends one run's figures, tab-separated after the measure's name.
