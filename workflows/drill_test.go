@@ -10,7 +10,9 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -36,6 +38,8 @@ type drillRig struct {
 	removed  int
 	// check is what the throwaway's check answers; start what starting it does.
 	check, start error
+	// checking, when set, answers the check instead.
+	checking func(context.Context) (drill.Checked, error)
 	// proven is what the host's drill records say after this drill.
 	proven map[string]backups.Drill
 }
@@ -84,7 +88,10 @@ approvers:
 	r.OnActivity(d.StartThrowaway, mock.Anything, mock.Anything).Return(func(context.Context, drill.DatabaseInput) (drill.Throwaway, error) {
 		return drill.Throwaway{Container: "rewind-drill-x", Service: "questdb", Image: "questdb:local"}, r.start
 	})
-	r.OnActivity(d.CheckThrowaway, mock.Anything, mock.Anything).Return(func(context.Context, drill.CheckInput) (drill.Checked, error) {
+	r.OnActivity(d.CheckThrowaway, mock.Anything, mock.Anything).Return(func(ctx context.Context, _ drill.CheckInput) (drill.Checked, error) {
+		if r.checking != nil {
+			return r.checking(ctx)
+		}
 		return drill.Checked{Evidence: "SELECT COUNT(*) FROM market_data → 500"}, r.check
 	})
 	r.OnActivity(d.RecordDrill, mock.Anything, mock.Anything).Return(func(_ context.Context, in drill.RecordInput) error {
@@ -191,4 +198,22 @@ func TestFullSkipsABackupWhoseDrillFailed(t *testing.T) {
 	require.Equal(t, "restored db_data_1.tar.gz", res.Notice)
 	require.False(t, r.ran("fetch db_data_2.tar.gz"), "the backup whose drill failed is not even fetched")
 	require.Contains(t, res.Report, "- db_data_2.tar.gz: skipped, its restore drill failed at 2026-12-03T04:00:00Z: the restored database did not start")
+}
+
+// A drill cancelled while its database is checked still removes what it made.
+func TestACancelledDrillRemovesWhatItMade(t *testing.T) {
+	r := newDrillRig(t)
+	r.checking = func(ctx context.Context) (drill.Checked, error) {
+		<-ctx.Done()
+		return drill.Checked{}, ctx.Err()
+	}
+	r.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		if info.ActivityType.Name == "CheckThrowaway" {
+			r.CancelWorkflow()
+		}
+	})
+	r.ExecuteWorkflow(Drill, api.DrillRequest{Stack: "prod"})
+	require.True(t, temporal.IsCanceledError(r.GetWorkflowError()), "%v", r.GetWorkflowError())
+	require.Equal(t, 1, r.removed, "the throwaway database and the drill's volumes are removed")
+	require.Empty(t, r.recorded, "a cancelled drill says nothing of the backup")
 }
