@@ -118,14 +118,6 @@ bin/democtl --project algotrendy_v26 seed
 if [ "$mode" = full ]; then
   echo "==> nightly backup, in the runbook's layout with a sha256sum sidecar and the data's fingerprint"
   bin/democtl --project algotrendy_v26 --backups "$state/backups" backup
-  echo "==> the incident: the market database gets corrupted"
-  bin/democtl --project algotrendy_v26 corrupt
-  for _ in $(seq 1 50); do
-    health=$(curl -s http://127.0.0.1:5002/health || true)
-    case "$health" in Unhealthy*) break ;; esac
-    sleep 0.2
-  done
-  echo "    api /health says: $health"
 else
   docker image tag algotrendy-api:v2.6-prod algotrendy-api:v2.5   # the release before, as the registry would have it
 fi
@@ -140,8 +132,26 @@ echo $! >"$state/worker.pid"
 for _ in $(seq 1 100); do curl -fs http://127.0.0.1:9464/healthz >/dev/null 2>&1 && break; sleep 0.1; done
 
 rewind() { bin/rewind --config "$state/demo.yaml" "$@"; }
+if [ "$mode" = full ]; then
+  echo "==> Rewind's own backup while the stack serves: the database held still, stored whole, re-read"
+  rewind backup --stack prod --wait --as alice --reason "demo: before the incident"
+  if rewind drill --help >/dev/null 2>&1; then
+    echo "==> a restore drill proves it: restored aside, the database started on it, its data counted"
+    rewind drill --stack prod --wait --as alice
+  fi
+  echo "==> the stack's backups, their drills, and what a full rollback would lose now"
+  rewind backups --stack prod
+  echo "==> the incident: the market database gets corrupted"
+  bin/democtl --project algotrendy_v26 corrupt
+  for _ in $(seq 1 50); do
+    health=$(curl -s http://127.0.0.1:5002/health || true)
+    case "$health" in Unhealthy*) break ;; esac
+    sleep 0.2
+  done
+  echo "    api /health says: $health"
+fi
 if [ "$mode" = guard ]; then
-  echo "==> the deploy script says v2.6 is out: the guard watches it (every 3 s, for 10 min)"
+  echo "==> the deploy script says v2.6 is out: Rewind backs the stack up first, then the guard watches it (every 3 s, for 10 min)"
   rewind deployed --stack prod --version v2.6 --as alice
   echo "==> three quiet samples set the latency baseline"
   sleep 10
