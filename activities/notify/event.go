@@ -152,6 +152,9 @@ func headline(ev Event) string {
 	if ev.Kind == KindNotice && ev.Subject != "" {
 		return icon + " " + ev.Subject
 	}
+	if h, ok := drillHeadline(ev, icon); ok {
+		return h
+	}
 	what := strings.TrimSpace(ev.Severity + " rollback")
 	if ev.Stack != "" {
 		what += " of " + ev.Stack
