@@ -30,7 +30,9 @@ func freshness(s config.Stack, views []BackupView, now time.Time) []string {
 			continue
 		}
 		b := views[i]
-		age := now.Sub(b.Modified)
+		// When it was taken, as retention reads it: the time in its name (a copy's
+		// modification time says when it was copied).
+		age := now.Sub(b.Taken())
 		line := fmt.Sprintf("%snewest proven backup %s old (%s): a full rollback now loses what was written since", prefix, ago(age), b.Name)
 		if s.Backups.MaxAge > 0 && age > s.Backups.MaxAge {
 			line += fmt.Sprintf("; over backups.max_age (%s): take a backup and drill it", ago(s.Backups.MaxAge))
@@ -38,6 +40,11 @@ func freshness(s config.Stack, views []BackupView, now time.Time) []string {
 		out = append(out, line)
 	}
 	return out
+}
+
+// Taken is when the backup was made: the time in its name, else its modification time.
+func (b BackupView) Taken() time.Time {
+	return backups.Taken(storage.Object{Name: b.Name, ModTime: b.Modified})
 }
 
 // ago is a duration as people say it: "3 h 12 min", "45 min", "20 s".
@@ -71,7 +78,7 @@ func prunePlan(s config.Stack, views []BackupView) []PruneView {
 			switch {
 			case b.Volume != v.Name:
 			case b.Ours:
-				ours = append(ours, retention.Backup{Name: b.Name, Taken: backups.Taken(storage.Object{Name: b.Name, ModTime: b.Modified}), Proven: b.Proven()})
+				ours = append(ours, retention.Backup{Name: b.Name, Taken: b.Taken(), Proven: b.Proven()})
 			default:
 				notOurs = append(notOurs, PruneView{Volume: v.Name, Name: b.Name, Keep: true, Why: []string{"not written by rewind backup: never removed"}})
 			}

@@ -200,7 +200,7 @@ func writeRestorePlan(w io.Writer, p planView, host planHost, now func() time.Ti
 		})
 		if i >= 0 {
 			b := views[i]
-			fmt.Fprintf(w, "  %s: the last deploy's backup is %s (%s, %s old); pin it with --backup %s\n", v.Name, b.Name, b.Reason, ago(now().Sub(b.Modified)), b.Name)
+			fmt.Fprintf(w, "  %s: the last deploy's backup is %s (%s, %s old); pin it with --backup %s\n", v.Name, b.Name, b.Reason, ago(now().Sub(b.Taken())), b.Name)
 		}
 	}
 	fmt.Fprintln(w, "\nTime:")
