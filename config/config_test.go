@@ -113,7 +113,7 @@ func TestBadInputTable(t *testing.T) {
 		{"group of an unknown stack", "stacks:\n  eu: {compose_files: [a.yml]}\ngroups:\n  desks: {stacks: [eu, us]}\n", `groups.desks.stacks[1]: got "us", want a stack listed under stacks: eu`},
 		{"group failure policy", "stacks:\n  eu: {compose_files: [a.yml]}\ngroups:\n  desks: {stacks: [eu], on_failure: retry}\n", `groups.desks.on_failure: got "retry", want stop (start no more stacks after a failure) or continue`},
 		{"stack named like a group", "stacks:\n  group-eu: {compose_files: [a.yml]}\n", `not starting with group-`},
-		{"stack named like another's backup", "stacks:\n  prod-backup: {compose_files: [a.yml]}\n", `nor ending in -backup, -guard or -verify`},
+		{"stack named like another's backup", "stacks:\n  prod-backup: {compose_files: [a.yml]}\n", `nor ending in -backup, -drill, -guard or -verify`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(writeConfig(t, tc.body), nil)

@@ -90,7 +90,7 @@ func (c *Config) validate() []Problem {
 			add(key+".host", `""`, "the Docker host the stack runs on: other stacks name theirs ("+strings.Join(named, ", ")+"), so this one must too")
 		}
 		if !stackName.MatchString(name) || strings.HasPrefix(name, "group-") || reservedSuffix(name) {
-			add(key, quote(name), "a stack name of lowercase letters, digits, '-' and '_', not starting with group- nor ending in -backup, -guard or -verify (it becomes the workflow ID rewind-<stack>, and those name a stack's other workflows)")
+			add(key, quote(name), "a stack name of lowercase letters, digits, '-' and '_', not starting with group- nor ending in -backup, -drill, -guard or -verify (it becomes the workflow ID rewind-<stack>, and those name a stack's other workflows)")
 		}
 		if len(s.ComposeFiles) == 0 {
 			add(key+".compose_files", "nothing", "at least one compose file, like docker-compose.prod.yml")
@@ -402,7 +402,7 @@ func (c *Config) sharedKeyProblems() []Problem {
 // reservedSuffix says a stack's name would read as another stack's backup, guard or
 // verification workflow (rewind-<stack>-backup …).
 func reservedSuffix(name string) bool {
-	for _, suffix := range []string{"-backup", "-guard", "-verify"} {
+	for _, suffix := range []string{"-backup", "-drill", "-guard", "-verify"} {
 		if strings.HasSuffix(name, suffix) {
 			return true
 		}

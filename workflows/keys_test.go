@@ -15,6 +15,7 @@ import (
 
 	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/drill"
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/gitrepo"
 	"github.com/algotrendy/rewind/activities/notify"
@@ -86,7 +87,7 @@ approvers:
 	require.NoError(t, err)
 	r.nonces = nonces
 	r.RegisterActivity(&policy.Activities{Config: cfg, Host: "docker-1", Nonces: nonces})
-	for _, a := range []any{&docker.Activities{}, &evidence.Activities{}, &notify.Activities{}, &backup.Activities{}, &probe.Activities{}, &gitrepo.Activities{}} {
+	for _, a := range []any{&docker.Activities{}, &evidence.Activities{}, &notify.Activities{}, &backup.Activities{}, &probe.Activities{}, &gitrepo.Activities{}, &drill.Activities{}} {
 		r.RegisterActivity(a)
 	}
 	r.mockHost(rigOptions{volumes: []string{"db_data"}})

@@ -14,6 +14,7 @@ import (
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/notify"
 	"github.com/algotrendy/rewind/activities/policy"
+	"github.com/algotrendy/rewind/backups"
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/workflows/api"
@@ -48,6 +49,8 @@ type rollback struct {
 	result  api.Result
 	// slack is the message notifications of this run update in place.
 	slack notify.SlackMessage
+	// drillFailed are the backups whose latest restore drill failed, by name: skipped.
+	drillFailed map[string]backups.Drill
 }
 
 // versionWorkerOwnsPolicy: a run's target and policy come from the worker's configuration.

@@ -103,6 +103,9 @@ func (f *fullRollback) prepare(ctx workflow.Context) (string, error) {
 	if err := f.execIn(ctx, quick, d.RemoveStaleStaging, volume.StagingInput{Project: t.Project, Run: f.runKey()}, &removed); err != nil {
 		return "", err
 	}
+	if err := f.readDrills(ctx); err != nil {
+		return "", err
+	}
 	var details []string
 	for i, v := range t.Volumes {
 		var candidates []backup.Listed
@@ -137,6 +140,10 @@ func (r *rollback) stage(ctx workflow.Context, i int, v config.Volume, candidate
 	t := r.plan.Target
 	s := staging{Staging: r.stagingName(v.Name)}
 	for _, c := range candidates {
+		if why := r.failedDrill(c.Name); why != "" {
+			s.Skipped = append(s.Skipped, why)
+			continue
+		}
 		r.gate.backups[i] = ""
 		if c.SHA256 != "" {
 			r.gate.backups[i] = c.Name + " " + c.SHA256

@@ -101,6 +101,7 @@ Exit codes: 0 success, 1 the rollback failed, 2 bad input (nothing was changed).
 		NewCmdPlan(o),
 		NewCmdBackups(o),
 		NewCmdBackup(o),
+		NewCmdDrill(o),
 		NewCmdGuard(o, false),
 		NewCmdGuard(o, true),
 		NewCmdDecide(o, true),

@@ -71,10 +71,16 @@ type IDScheme struct {
 	// Steps, when set, are the only steps the workflow may run: a backup, admitted at P1
 	// without approval, holds writes and copies, and never restores, removes or deploys.
 	Steps []string
+	// Parse, when set, reads the name instead of Prefix and Suffix (a drill's ID may end
+	// in the time its Schedule appended).
+	Parse func(id string) (string, bool)
 }
 
 // parse returns the name the ID carries, if it fits the scheme.
 func (s IDScheme) parse(id string) (string, bool) {
+	if s.Parse != nil {
+		return s.Parse(id)
+	}
 	name, ok := strings.CutPrefix(id, s.Prefix)
 	if !ok {
 		return "", false

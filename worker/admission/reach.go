@@ -147,6 +147,9 @@ func (r Reach) check(arg any) error {
 		// Notifications go only where the worker's configuration sends them.
 		return nil
 	}
+	if err, ok := r.drillCheck(arg); ok {
+		return err
+	}
 	return fmt.Errorf("an input of type %T, which this worker does not know what it may touch", arg)
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
+	"github.com/algotrendy/rewind/activities/drill"
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/gitrepo"
 	"github.com/algotrendy/rewind/activities/notify"
@@ -26,7 +27,7 @@ func TestEveryRegisteredStepSaysWhatItTouches(t *testing.T) {
 	// nonce, the guard's signature.
 	localOnly := map[string]bool{"Plan": true, "GroupPlan": true, "KeysNow": true, "ClaimNonce": true, "SignAsGuard": true}
 	for _, activities := range []any{&docker.Activities{}, &volume.Activities{}, &evidence.Activities{}, &notify.Activities{},
-		&backup.Activities{}, &probe.Activities{}, &gitrepo.Activities{}, &policy.Activities{}} {
+		&backup.Activities{}, &probe.Activities{}, &gitrepo.Activities{}, &policy.Activities{}, &drill.Activities{}} {
 		typ := reflect.TypeOf(activities)
 		for i := range typ.NumMethod() {
 			m := typ.Method(i)
