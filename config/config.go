@@ -360,9 +360,10 @@ type SlackNotify struct {
 	// takes approval button clicks over Socket Mode.
 	AppTokenEnv string `mapstructure:"app_token_env"`
 	// SigningSecretEnv names the variable holding the app's signing secret: the worker
-	// then takes button clicks as signed HTTP requests on InteractionsPath.
-	SigningSecretEnv string `mapstructure:"signing_secret_env"`
-	InteractionsPath string `mapstructure:"interactions_path"`
+	// then takes button clicks as signed HTTP requests at /slack/interactions on
+	// InteractionsListen (host:port, behind the operator's TLS proxy).
+	SigningSecretEnv   string `mapstructure:"signing_secret_env"`
+	InteractionsListen string `mapstructure:"interactions_listen"`
 }
 
 // Approvals says whether approval messages carry buttons: a way in for clicks is set.

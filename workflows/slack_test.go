@@ -105,6 +105,9 @@ func TestAClickInSlackApprovesWhereThePolicyNamesSlack(t *testing.T) {
 		}
 	}
 	require.Equal(t, []notify.Decision{{By: "bob", Verdict: notify.VerdictApproved, Note: accepted[0].Reason, Proof: "slack:U0BOB"}}, decided)
+	var res api.Result
+	require.NoError(t, r.GetWorkflowResult(&res))
+	require.Contains(t, res.Report, `bob — accepted: approved by bob (senior) to restore db\_data\_2.tar.gz `+sha('2')+" (proof: slack:U0BOB)")
 }
 
 // TestAnSSHDecisionRecordsItsKey: where SSH counts too, erin's signed decision is

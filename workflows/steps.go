@@ -259,7 +259,11 @@ func (r *rollback) report(sections ...string) string {
 		if who == "" {
 			who, verdict = "Rewind", "note"
 		}
-		fmt.Fprintf(&b, "- %s %s — %s: %s\n", clock(d.At), mdText(who), verdict, mdText(d.Reason))
+		proof := ""
+		if d.Proof != "" {
+			proof = " (proof: " + mdText(d.Proof) + ")"
+		}
+		fmt.Fprintf(&b, "- %s %s — %s: %s%s\n", clock(d.At), mdText(who), verdict, mdText(d.Reason), proof)
 	}
 	for _, s := range sections {
 		if s != "" {

@@ -110,7 +110,11 @@ func (o *Options) decide(cmd *cobra.Command, id string, d api.Decision, f decide
 	if err := h.Get(cmd.Context(), &rec); err != nil {
 		return o.refused(id, err)
 	}
-	fmt.Fprintf(o.Out, "%s accepted: %s\n", id, rec.Reason)
+	proof := ""
+	if rec.Proof != "" {
+		proof = " (proof: " + rec.Proof + ")"
+	}
+	fmt.Fprintf(o.Out, "%s accepted: %s%s\n", id, rec.Reason, proof)
 	return nil
 }
 
