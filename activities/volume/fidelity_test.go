@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/algotrendy/rewind/activities/volume"
+	"github.com/algotrendy/rewind/archive"
 	"github.com/algotrendy/rewind/archive/archivetest"
 )
 
@@ -21,11 +22,16 @@ import (
 // and copied by the native mover, which must also keep the sparse file's holes and the
 // extended attributes, and through the engine's archive API, which writes files whole; the
 // mover's staging volume is then renamed into a third volume, as the rename swap does.
+// Both ways run with the host's igzip and with Go's inflate (a bare host's PATH).
 func TestBackupsOfEveryTarFormatRestoreFileForFile(t *testing.T) {
 	c := needEngine(t)
 	corpus := archivetest.NewCorpus(t)
 	want := corpus.Manifest(t)
-	for _, transfer := range []string{volume.TransferNative, volume.TransferArchive} {
+	bare := t.TempDir()
+	for _, pass := range []struct{ transfer, gunzip string }{
+		{volume.TransferNative, "host"}, {volume.TransferNative, archive.GoGzip}, {volume.TransferArchive, "host"}, {volume.TransferArchive, archive.GoGzip},
+	} {
+		transfer := pass.transfer
 		a, _ := newActivities(t, c)
 		a.BatchBytes = 1 << 20 // several batches: folders touched by later ones keep their mtime
 		a.ArchiveOnly = transfer == volume.TransferArchive
@@ -34,8 +40,12 @@ func TestBackupsOfEveryTarFormatRestoreFileForFile(t *testing.T) {
 			if transfer == volume.TransferArchive && (v.Xattrs || v.Name == "oldgnu-sparse" || strings.HasPrefix(v.Name, "posix-sparse-0")) {
 				continue // the archive path drops xattrs; its sparse handling is the walk's, tested once per family
 			}
-			t.Run(transfer+"/"+v.Name, func(t *testing.T) {
+			t.Run(transfer+"/"+pass.gunzip+"/"+v.Name, func(t *testing.T) {
 				backup := corpus.Backup(t, v, archivetest.RunbookBackup)
+				if pass.gunzip == archive.GoGzip {
+					t.Setenv("PATH", bare) // tar made the backup; the worker finds no igzip or pigz
+					require.Equal(t, archive.GoGzip, archive.Decompressor())
+				}
 				staging, live := uniqueName("rwtest_staging_"), newVolume(t, c, nil)
 				t.Cleanup(func() { removeVolume(c, staging) })
 
