@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	sdkclient "go.temporal.io/sdk/client"
 
 	"github.com/algotrendy/rewind/activities/drill"
 	"github.com/algotrendy/rewind/activities/notify"
@@ -101,6 +102,22 @@ func TestDrillProvesAGoodBackupAndMarksADamagedOneThatFullRollbacksSkip(t *testi
 	require.Contains(t, out, "stale (the on-call was paged): ")
 	stale := hook.event(t, notify.KindFailed)
 	require.Equal(t, "no proven backup within backups.max_age", stale.Outcome)
+
+	// The Schedule's own run (its ID stamped with the time) drills too.
+	handle := c.ScheduleClient().GetHandle(ctx, api.DrillScheduleID(e.stack))
+	require.NoError(t, handle.Trigger(ctx, sdkclient.ScheduleTriggerOptions{}))
+	var scheduled string
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		d, err := handle.Describe(ctx)
+		if assert.NoError(ct, err) && assert.NotEmpty(ct, d.Info.RecentActions) {
+			scheduled = d.Info.RecentActions[0].StartWorkflowResult.WorkflowID
+		}
+	}, 30*time.Second, 100*time.Millisecond, "the Schedule starts a drill")
+	require.Regexp(t, "^"+regexp.QuoteMeta(api.DrillWorkflowID(e.stack))+`-\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`, scheduled)
+	var byScheduled api.DrillResult
+	require.NoError(t, c.GetWorkflow(ctx, scheduled, "").Get(ctx, &byScheduled))
+	require.True(t, byScheduled.OK, byScheduled.Detail)
+	require.Empty(t, drillLeftovers(t, s))
 
 	damaged := filepath.Join(e.backups, demostack.BackupName(time.Now().Add(time.Minute)))
 	require.NoError(t, demostack.Damage(good, damaged))
