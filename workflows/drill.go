@@ -55,6 +55,9 @@ func Drill(ctx workflow.Context, req api.DrillRequest) (res api.DrillResult, err
 	var staged []drill.Staged
 	began := workflow.Now(ctx)
 	why, hostErr := "", error(nil)
+	// judged are the backups the outcome speaks of: the one that did not restore, or
+	// every one the throwaway database was started on.
+	var judged []string
 	for _, v := range t.Volumes {
 		var candidates []backup.Listed
 		if err := workflow.ExecuteActivity(step(ctx, "list backups of "+v.Name, quick), b.ListBackups,
@@ -79,7 +82,7 @@ func Drill(ctx workflow.Context, req api.DrillRequest) (res api.DrillResult, err
 			}).Get(ctx, nil)
 		}
 		if badBackup(err) {
-			why = newest.Name + " does not restore: " + message(err)
+			why, judged = newest.Name+" does not restore: "+message(err), []string{newest.Name}
 			break
 		}
 		if err != nil {
@@ -90,6 +93,7 @@ func Drill(ctx workflow.Context, req api.DrillRequest) (res api.DrillResult, err
 	}
 	if why == "" && hostErr == nil {
 		res.Detail, why, hostErr = checkThrowaway(ctx, step, plan, run, staged)
+		judged = res.Backups
 	}
 	took := workflow.Now(ctx).Sub(began)
 	res.Seconds = took.Seconds()
@@ -104,7 +108,7 @@ func Drill(ctx workflow.Context, req api.DrillRequest) (res api.DrillResult, err
 	}
 	// A drill that could not run says nothing of the backup: only a verdict is recorded.
 	if why != "" || res.OK {
-		for _, name := range res.Backups {
+		for _, name := range judged {
 			rec := backups.Drill{Name: name, At: res.At, OK: res.OK, Seconds: res.Seconds, Detail: res.Detail, By: run}
 			if err := workflow.ExecuteActivity(step(ctx, "record the drill of "+name, quick), d.RecordDrill, drill.RecordInput{Stack: req.Stack, Drill: rec}).Get(ctx, nil); err != nil {
 				return res, named("Record the drill of "+name, err)

@@ -45,6 +45,12 @@ type drillRig struct {
 }
 
 func newDrillRig(t *testing.T) *drillRig {
+	return newDrillRigOf(t, `[{name: db_data, pattern: "backup_*.tar.gz"}]`)
+}
+
+// newDrillRigOf is newDrillRig for a stack of these volumes (YAML); each lists the same two
+// backups.
+func newDrillRigOf(t *testing.T, volumes string) *drillRig {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "rewind.yaml")
 	require.NoError(t, os.WriteFile(file, []byte(`
@@ -53,7 +59,7 @@ stacks:
     project: algotrendy
     compose_files: [docker-compose.prod.yml]
     host: docker-1
-    volumes: [{name: db_data, pattern: "backup_*.tar.gz"}]
+    volumes: `+volumes+`
     backups: {dir: /backups, require_checksum: true, max_age: 1h}
     checks: {database_url: "http://127.0.0.1:9000", data_query: "SELECT COUNT(*) FROM market_data", health_timeout: 1m}
 approvers:
@@ -74,14 +80,17 @@ approvers:
 	var d *drill.Activities
 	var n *notify.Activities
 	now := r.Now()
-	r.OnActivity(b.ListBackups, mock.Anything, backup.ListInput{Location: storage.Location{Dir: "/backups"}, Pattern: "backup_*.tar.gz", Checksums: true}).Return([]backup.Listed{
+	r.OnActivity(b.ListBackups, mock.Anything, mock.Anything).Return([]backup.Listed{
 		{Object: storage.Object{Name: "backup_2.tar.gz", ModTime: now.Add(-10 * time.Minute)}, SHA256: "22"},
 		{Object: storage.Object{Name: "backup_1.tar.gz", ModTime: now.Add(-3 * time.Hour)}, SHA256: "11"},
 	}, nil)
 	r.OnActivity(b.DownloadBackup, mock.Anything, mock.Anything).Return(backup.Downloaded{Path: "/backups/backup_2.tar.gz"}, nil)
 	r.OnActivity(d.RestoreForDrill, mock.Anything, mock.Anything).Return(func(_ context.Context, in drill.RestoreInput) (volume.RestoreResult, error) {
-		if in.Staging != drill.Name(testRunID, "db_data") || in.SHA256 != "22" {
+		if in.Staging != drill.Name(testRunID, in.For) || in.SHA256 != "22" {
 			return volume.RestoreResult{}, temporal.NewNonRetryableApplicationError("unexpected restore "+in.Staging, failure.BadInput, nil)
+		}
+		if in.For == "broken_data" {
+			return volume.RestoreResult{}, temporal.NewNonRetryableApplicationError("damaged halfway", failure.CorruptBackup, nil)
 		}
 		return volume.RestoreResult{Entries: 3}, nil
 	})
@@ -216,4 +225,15 @@ func TestACancelledDrillRemovesWhatItMade(t *testing.T) {
 	require.True(t, temporal.IsCanceledError(r.GetWorkflowError()), "%v", r.GetWorkflowError())
 	require.Equal(t, 1, r.removed, "the throwaway database and the drill's volumes are removed")
 	require.Empty(t, r.recorded, "a cancelled drill says nothing of the backup")
+}
+
+// A backup that does not restore is the only one marked: the other volume's backup,
+// restored fine, is neither proven nor failed by this drill.
+func TestADrillMarksOnlyTheBackupThatDidNotRestore(t *testing.T) {
+	r := newDrillRigOf(t, `[{name: db_data, pattern: "backup_*.tar.gz"}, {name: broken_data, pattern: "broken_*.tar.gz"}]`)
+	r.ExecuteWorkflow(Drill, api.DrillRequest{Stack: "prod"})
+	require.ErrorContains(t, r.GetWorkflowError(), "backup_2.tar.gz does not restore: damaged halfway")
+	require.Len(t, r.recorded, 1)
+	require.False(t, r.recorded[0].OK)
+	require.Equal(t, 1, r.removed)
 }
