@@ -42,3 +42,20 @@ func (r *rollback) failedDrill(name string) string {
 	}
 	return fmt.Sprintf("%s: skipped, its restore drill failed at %s: %s", name, dr.At.UTC().Format(time.RFC3339), dr.Detail)
 }
+
+// drillsFailed names the stack's backups whose latest drill failed, when read is set.
+func drillsFailed(ctx workflow.Context, stack string, read bool) (map[string]bool, error) {
+	failed := map[string]bool{}
+	if !read {
+		return failed, nil
+	}
+	var d *drill.Activities
+	var all map[string]backups.Drill
+	if err := workflow.ExecuteActivity(ctx, d.Drills, drill.StackInput{Stack: stack}).Get(ctx, &all); err != nil {
+		return nil, fmt.Errorf("read the drills of %s: %w", stack, err)
+	}
+	for name, dr := range all {
+		failed[name] = !dr.OK
+	}
+	return failed, nil
+}

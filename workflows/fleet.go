@@ -210,12 +210,18 @@ func (r *rollback) nameGroupBackups(group config.GroupPlan) (map[string][]string
 	lctx := askWorker(r.ctx)
 	named := map[string][]string{}
 	r.gate.backups = nil
+	skipFailedDrills := workflow.GetVersion(r.ctx, versionSkipFailedDrills, workflow.DefaultVersion, 1) != workflow.DefaultVersion && r.req.Backup == ""
 	for _, stack := range group.Stacks {
 		var plan config.Plan
 		if err := workflow.ExecuteLocalActivity(lctx, p.Plan, policy.ResolveInput{Stack: stack, Severity: r.req.Severity}).Get(lctx, &plan); err != nil {
 			return nil, err
 		}
 		ctx := workflow.WithActivityOptions(r.ctx, onHost(plan, "Name the backup of "+stack+" — "+r.subject, 2*time.Minute, tries(5)))
+		// The stack's rollback skips a backup whose drill failed: the group names what it restores.
+		failedDrills, err := drillsFailed(ctx, stack, skipFailedDrills)
+		if err != nil {
+			return nil, err
+		}
 		for _, v := range plan.Target.Volumes {
 			var candidates []backup.Listed
 			in := backup.ListInput{Location: plan.Target.Backups.Location(), Pattern: v.Pattern, Checksums: true, Only: r.req.Backup}
@@ -225,7 +231,7 @@ func (r *rollback) nameGroupBackups(group config.GroupPlan) (map[string][]string
 				}
 				return nil, fmt.Errorf("list the backups of %s %s: %w", stack, v.Name, err)
 			}
-			i := slices.IndexFunc(candidates, func(c backup.Listed) bool { return c.SHA256 != "" })
+			i := slices.IndexFunc(candidates, func(c backup.Listed) bool { return c.SHA256 != "" && !failedDrills[c.Name] })
 			if i < 0 {
 				return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("stack %s has no backup of %s with a sha256 (%d match %s in %s): a group's approval names what each stack restores; add .sha256 sidecars or roll %s back alone; nothing was changed",
 					stack, v.Name, len(candidates), v.Pattern, plan.Target.Backups.Location(), stack), failure.NoGoodBackup, nil)

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,18 +13,29 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/algotrendy/rewind/activities/backup"
+	"github.com/algotrendy/rewind/activities/drill"
 	"github.com/algotrendy/rewind/activities/policy"
+	"github.com/algotrendy/rewind/backups"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/workflows/api"
 )
 
 // TestAGroupsApprovalNamesTheBackupOfEachStack: a full rollback of a group names, before
-// its gate opens, the newest backup with a sha256 of each stack; bob's approval is for
-// those, and each stack's rollback is pinned to its own.
+// its gate opens, the newest backup with a sha256 of each stack whose drill did not fail
+// (the stack's rollback would skip that one); bob's approval is for those, and each
+// stack's rollback is pinned to its own.
 func TestAGroupsApprovalNamesTheBackupOfEachStack(t *testing.T) {
 	r := newFleetRig(t)
 	var b *backup.Activities
 	r.RegisterActivity(&backup.Activities{})
+	var d *drill.Activities
+	r.RegisterActivity(&drill.Activities{})
+	r.OnActivity(d.Drills, mock.Anything, mock.Anything).Return(func(_ context.Context, in drill.StackInput) (map[string]backups.Drill, error) {
+		if in.Stack == "staging" {
+			return map[string]backups.Drill{"b_2.tar.gz": {Name: "b_2.tar.gz", OK: false}}, nil
+		}
+		return map[string]backups.Drill{"b_2.tar.gz": {Name: "b_2.tar.gz", OK: true}}, nil
+	})
 	var listed []backup.ListInput
 	r.OnActivity(b.ListBackups, mock.Anything, mock.Anything).Return(func(_ context.Context, in backup.ListInput) ([]backup.Listed, error) {
 		listed = append(listed, in)
@@ -63,13 +75,14 @@ func TestAGroupsApprovalNamesTheBackupOfEachStack(t *testing.T) {
 
 	require.NoError(t, r.GetWorkflowError())
 	require.Len(t, listed, 2, "each stack's backups listed once, on its host")
-	want := []string{"prod:b_2.tar.gz " + sha('2'), "staging:b_2.tar.gz " + sha('2')}
+	want := []string{"prod:b_2.tar.gz " + sha('2'), "staging:b_1.tar.gz " + sha('1')}
 	require.Equal(t, want, gate)
 	require.Equal(t, "approved by bob (senior) to restore "+want[0]+", "+want[1], got)
 	require.Len(t, children, 2)
+	restores := map[string]string{"prod": "b_2.tar.gz " + sha('2'), "staging": "b_1.tar.gz " + sha('1')}
 	for _, c := range children {
-		require.Equal(t, []string{"b_2.tar.gz " + sha('2')}, c.GroupBackups, c.Stack)
-		require.Equal(t, "b_2.tar.gz", c.Backup, "%s restores only what was approved", c.Stack)
+		require.Equal(t, []string{restores[c.Stack]}, c.GroupBackups, c.Stack)
+		require.Equal(t, strings.Fields(restores[c.Stack])[0], c.Backup, "%s restores only what was approved", c.Stack)
 		require.Contains(t, c.GroupDecision, "to restore "+want[0])
 	}
 }
