@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,6 +28,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "bench child:", err)
 			os.Exit(1)
 		}
+		benchtable.PrintPeakRSS()
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -60,7 +60,7 @@ func timed(b *testing.B, cmd *exec.Cmd) (time.Duration, float64) {
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	require.NoError(b, err, "%s", out)
-	return time.Since(start), float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
+	return time.Since(start), float64(benchtable.ChildPeakRSS(cmd, string(out))) / (1 << 20)
 }
 
 // BenchmarkVerifyAndUpload streams a 1 GiB backup through verification and through a

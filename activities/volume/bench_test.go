@@ -11,7 +11,6 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -33,6 +32,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "bench child:", err)
 			os.Exit(1)
 		}
+		benchtable.PrintPeakRSS()
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -99,13 +99,14 @@ func bareHost(b *testing.B) string {
 	return dir
 }
 
-// run times a command and returns its wall time, peak RSS in bytes and output.
+// run times a command and returns its wall time, peak RSS in bytes (a bench child's own)
+// and output.
 func run(b *testing.B, cmd *exec.Cmd) (time.Duration, int64, string) {
 	b.Helper()
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	require.NoError(b, err, "%s", out)
-	return time.Since(start), cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10, string(out)
+	return time.Since(start), benchtable.ChildPeakRSS(cmd, string(out)), string(out)
 }
 
 // writeVolumeData writes size bytes of half-compressible files (like database columns)

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -83,3 +85,33 @@ func Seconds(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds())
 
 // MiB formats bytes as the table shows them.
 func MiB(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// PrintPeakRSS writes this process's peak resident memory (VmHWM) for ChildPeakRSS to
+// read; a bench child calls it as it ends.
+func PrintPeakRSS() {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return
+	}
+	for line := range strings.Lines(string(status)) {
+		if kb, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var n int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(kb), "%d kB", &n); err == nil {
+				fmt.Printf("child-peak-rss=%d\n", n<<10)
+			}
+		}
+	}
+}
+
+// ChildPeakRSS is a finished bench child's peak resident memory in bytes: what it printed
+// with PrintPeakRSS, else its rusage, which on Linux is at least the parent's size at
+// fork (the high-water mark survives exec).
+func ChildPeakRSS(cmd *exec.Cmd, out string) int64 {
+	if i := strings.LastIndex(out, "child-peak-rss="); i >= 0 {
+		var n int64
+		if _, err := fmt.Sscanf(out[i:], "child-peak-rss=%d", &n); err == nil {
+			return n
+		}
+	}
+	return cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10
+}
