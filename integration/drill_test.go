@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/serviceerror"
 	sdkclient "go.temporal.io/sdk/client"
 
 	"github.com/algotrendy/rewind/activities/drill"
@@ -70,6 +71,18 @@ func TestDrillProvesAGoodBackupAndMarksADamagedOneThatFullRollbacksSkip(t *testi
 	require.NoError(t, err)
 	require.Len(t, sched.Schedule.Spec.Intervals, 1)
 	require.Equal(t, 6*time.Hour, sched.Schedule.Spec.Intervals[0].Every)
+	// Another worker started with a changed drill.every brings the one Schedule up to date.
+	every := func(d string) {
+		body, err := os.ReadFile(e.config)
+		require.NoError(t, err)
+		edited := regexp.MustCompile(`drill: \{every: [^}]*\}`).ReplaceAllString(string(body), "drill: {every: "+d+"}")
+		require.NoError(t, os.WriteFile(e.config, []byte(edited), 0o600))
+	}
+	every("8h")
+	e.startWorker("REWIND_TEST_WEBHOOK=" + hook.url)
+	sched, err = c.ScheduleClient().GetHandle(ctx, api.DrillScheduleID(e.stack)).Describe(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 8*time.Hour, sched.Schedule.Spec.Intervals[0].Every)
 
 	good := e.goodBackup()
 	// Two hours old: proven now, yet older than max_age.
@@ -156,4 +169,11 @@ func TestDrillProvesAGoodBackupAndMarksADamagedOneThatFullRollbacksSkip(t *testi
 	restored, err := e.rowCount()
 	require.NoError(t, err)
 	require.Equal(t, rows, restored)
+
+	// Drills turned off: the next worker removes the Schedule.
+	every("-1h")
+	e.startWorker("REWIND_TEST_WEBHOOK=" + hook.url)
+	_, err = c.ScheduleClient().GetHandle(ctx, api.DrillScheduleID(e.stack)).Describe(ctx)
+	var missing *serviceerror.NotFound
+	require.ErrorAs(t, err, &missing, "the Schedule is gone")
 }
