@@ -45,8 +45,10 @@ const (
 	ActionStartQuick     = "start quick"
 	ActionStartGit       = "start git"
 	ActionStartEmergency = "start emergency"
-	ActionApprove        = "approve"
-	ActionReject         = "reject"
+	// ActionStartBackup starts `rewind backup` (and the backup `rewind deployed` takes).
+	ActionStartBackup = "start backup"
+	ActionApprove     = "approve"
+	ActionReject      = "reject"
 )
 
 // expiresLayout writes UTC with a literal Z; parsing it never consults the
@@ -192,7 +194,7 @@ func (s Statement) check() (string, error) {
 		return keyPerson, errors.New("person is empty")
 	}
 	switch s.Action {
-	case ActionStartFull, ActionStartQuick, ActionStartGit, ActionStartEmergency:
+	case ActionStartFull, ActionStartQuick, ActionStartGit, ActionStartEmergency, ActionStartBackup:
 		// The run is created by the start, so a start cannot name one.
 		if s.RunID != "" {
 			return keyRun, fmt.Errorf("run must be empty for %q: a start creates the run", s.Action)
@@ -276,7 +278,7 @@ func isNonce(s string) bool {
 }
 
 func allActions() []string {
-	return []string{ActionStartFull, ActionStartQuick, ActionStartGit, ActionStartEmergency, ActionApprove, ActionReject}
+	return []string{ActionStartFull, ActionStartQuick, ActionStartGit, ActionStartEmergency, ActionStartBackup, ActionApprove, ActionReject}
 }
 
 // checkValue keeps each value on its one line, without control characters
