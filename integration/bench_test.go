@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,7 +37,11 @@ import (
 // (its `sleep 30` included, since that is what people run), Rewind's P1 full rollback
 // (start to completion, at 1 GiB) with Rewind's own overhead read from its history, and
 // Rewind's P2 full rollback (approval to healthy, from the history). It adds the worker's
-// and the mover's peak memory at each size. Run with make bench.
+// and the mover's peak memory at each size. Beside the P1 it measures what a user sees (the
+// API's /health polled every 100 ms from the corruption until healthy again, for the P1 and
+// the script), the stack's own stop and start inside the P1 beside `compose restart` of the
+// same stack, and it logs the P1's spans. The P1 runs at 1 GiB, or at the one size given.
+// Run with make bench.
 //
 // REWIND_BENCH_BIN names a folder with another build's worker and rewind (an earlier
 // release, to compare with).
@@ -69,18 +74,37 @@ func BenchmarkFullRollback(b *testing.B) {
 			backup := e.goodBackup()
 			want := e.fingerprint()
 
+			p1Here := size == 1<<30 || len(sizes) == 1
+			var scriptDown *healthWatch
+			if p1Here {
+				scriptDown = e.watchHealth()
+			}
 			e.damage()
 			script := e.runbookOption2(backup)
 			require.Equal(b, want, e.fingerprint(), "the script restored the backup")
 
-			if size == 1<<30 {
+			if p1Here {
+				scriptUnhealthy := scriptDown.untilHealthy()
+				p1Down := e.watchHealth()
 				e.damage()
 				start := time.Now()
 				code, out, errOut := e.rewind("start", "full", "--stack", e.stack, "--severity", "P1", "--reason", "bench P1", "--as", "alice", "--wait")
 				p1 := time.Since(start)
 				require.Equal(b, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+				p1Unhealthy := p1Down.untilHealthy()
 				require.Equal(b, want, e.fingerprint())
 				wall, overhead := rewindOverhead(b, c, id)
+				spans := historySpans(b, c, id)
+				// Straight to the bench log: a benchmark's b.Logf keeps only its first ten lines.
+				fmt.Printf("P1 full rollback, %s, spans from its history (offset from the run's start):\n%s", mib, spans.table())
+				own := spans.stackOwnStopStart(b)
+				restart := e.composeRestart()
+				benchtable.Raw(b, "P1 unhealthy seen from outside "+mib, p1Unhealthy.Seconds(), scriptUnhealthy.Seconds())
+				benchtable.Add(b, benchtable.Row{Measure: "P1 full rollback, " + mib + ": unhealthy time seen from outside (/health every 0.1 s, corruption to healthy) vs Option 2 script", Rewind: benchtable.Seconds(p1Unhealthy), Runbook: benchtable.Seconds(scriptUnhealthy),
+					Ratio: p1Unhealthy.Seconds() / scriptUnhealthy.Seconds(), Goal: "≤ 0.1×", Met: p1Unhealthy.Seconds()/scriptUnhealthy.Seconds() <= 0.1})
+				benchtable.Raw(b, "stack stop+start in P1 "+mib, own.Seconds(), restart.Seconds())
+				benchtable.Add(b, benchtable.Row{Measure: "the stack's own stop and start to healthy inside that P1 (StopProject, then start to WaitHealthy's end; swap excluded) vs `compose restart -t <grace>` to healthy", Rewind: benchtable.Seconds(own), Runbook: benchtable.Seconds(restart),
+					Ratio: own.Seconds() / restart.Seconds(), Goal: "≤ 1.2×", Met: own.Seconds()/restart.Seconds() <= 1.2})
 				benchtable.Raw(b, "P1 full "+mib, p1.Seconds(), script.Seconds(), wall.Seconds(), overhead.Seconds())
 				benchtable.Add(b, benchtable.Row{Measure: "P1 full rollback, " + mib + ", start to done vs Option 2 script", Rewind: benchtable.Seconds(p1), Runbook: benchtable.Seconds(script),
 					Ratio: p1.Seconds() / script.Seconds(), Goal: "≤ 0.15×", Met: p1.Seconds()/script.Seconds() <= 0.15})
@@ -202,38 +226,73 @@ func (e *env) moverWrote() int64 {
 	return wrote
 }
 
-// rewindOverhead reads a rollback's wall time from its history and how much of it no step
-// (activity or child workflow) was running: the time Rewind and Temporal themselves took.
-func rewindOverhead(t testing.TB, c sdkclient.Client, id string) (wall, overhead time.Duration) {
+// span is one step of a run, from its history: an activity or a child workflow.
+type span struct {
+	name                string
+	scheduled, from, to time.Time
+}
+
+// runSpans are a run's steps in the order they started, and the run's first and last event.
+type runSpans struct {
+	first, last time.Time
+	steps       []span
+}
+
+// historySpans reads a run's completed steps from its history.
+func historySpans(t testing.TB, c sdkclient.Client, id string) runSpans {
 	t.Helper()
-	var first, last time.Time
-	type span struct{ from, to time.Time }
-	var spans []span
-	started := map[int64]time.Time{}
+	var r runSpans
+	open := map[int64]*span{}
 	it := c.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
 		ev, err := it.Next()
 		require.NoError(t, err)
 		at := ev.GetEventTime().AsTime()
-		if first.IsZero() {
-			first = at
+		if r.first.IsZero() {
+			r.first = at
 		}
-		last = at
+		r.last = at
 		switch ev.GetEventType() {
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+			open[ev.GetEventId()] = &span{name: ev.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName(), scheduled: at}
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-			started[ev.GetActivityTaskStartedEventAttributes().GetScheduledEventId()] = at
+			open[ev.GetActivityTaskStartedEventAttributes().GetScheduledEventId()].from = at
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-			spans = append(spans, span{started[ev.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()], at})
+			s := open[ev.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()]
+			s.to = at
+			r.steps = append(r.steps, *s)
+		case enumspb.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
+			open[-ev.GetEventId()] = &span{name: "child " + ev.GetStartChildWorkflowExecutionInitiatedEventAttributes().GetWorkflowType().GetName(), scheduled: at}
 		case enumspb.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
-			started[-ev.GetChildWorkflowExecutionStartedEventAttributes().GetInitiatedEventId()] = at
+			open[-ev.GetChildWorkflowExecutionStartedEventAttributes().GetInitiatedEventId()].from = at
 		case enumspb.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED:
-			spans = append(spans, span{started[-ev.GetChildWorkflowExecutionCompletedEventAttributes().GetInitiatedEventId()], at})
+			s := open[-ev.GetChildWorkflowExecutionCompletedEventAttributes().GetInitiatedEventId()]
+			s.to = at
+			r.steps = append(r.steps, *s)
 		}
 	}
-	slices.SortFunc(spans, func(a, b span) int { return a.from.Compare(b.from) })
+	slices.SortStableFunc(r.steps, func(a, b span) int { return a.from.Compare(b.from) })
+	return r
+}
+
+// table prints the spans as the bench log shows them: where each second of the run went.
+func (r runSpans) table() string {
+	var out strings.Builder
+	fmt.Fprintf(&out, "  %-28s %9s %9s %9s\n", "step", "start s", "took s", "queued s")
+	for _, s := range r.steps {
+		fmt.Fprintf(&out, "  %-28s %9.3f %9.3f %9.3f\n", s.name, s.from.Sub(r.first).Seconds(), s.to.Sub(s.from).Seconds(), s.from.Sub(s.scheduled).Seconds())
+	}
+	wall, overhead := r.overhead()
+	fmt.Fprintf(&out, "  %-28s %9s %9.3f\n  %-28s %9s %9.3f\n", "wall", "", wall.Seconds(), "no step running", "", overhead.Seconds())
+	return out.String()
+}
+
+// overhead is the run's wall time and how much of it no step was running: the time
+// Rewind and Temporal themselves took.
+func (r runSpans) overhead() (wall, overhead time.Duration) {
 	var busy time.Duration
 	var end time.Time
-	for _, s := range spans {
+	for _, s := range r.steps {
 		if s.from.After(end) {
 			busy += s.to.Sub(s.from)
 			end = s.to
@@ -242,8 +301,108 @@ func rewindOverhead(t testing.TB, c sdkclient.Client, id string) (wall, overhead
 			end = s.to
 		}
 	}
-	wall = last.Sub(first)
+	wall = r.last.Sub(r.first)
 	return wall, wall - busy
+}
+
+// stackOwnStopStart is how long the stack itself was stopping and starting in a full
+// rollback: its stop step, then from the start step's start to the end of the wait until
+// healthy. The swap between them is not the stack's own.
+func (r runSpans) stackOwnStopStart(t testing.TB) time.Duration {
+	t.Helper()
+	var stop, start *span
+	for i, s := range r.steps {
+		switch {
+		case s.name == "StopProject" && stop == nil:
+			stop = &r.steps[i]
+		case (s.name == "ComposeUp" || s.name == "StartProject") && stop != nil && start == nil:
+			start = &r.steps[i]
+		case s.name == "WaitHealthy" && start != nil:
+			return stop.to.Sub(stop.from) + s.to.Sub(start.from)
+		}
+	}
+	t.Fatalf("no stop, start and wait until healthy in the run's spans:\n%s", r.table())
+	return 0
+}
+
+// rewindOverhead reads a rollback's wall time from its history and how much of it no step
+// (activity or child workflow) was running: the time Rewind and Temporal themselves took.
+func rewindOverhead(t testing.TB, c sdkclient.Client, id string) (wall, overhead time.Duration) {
+	t.Helper()
+	return historySpans(t, c, id).overhead()
+}
+
+// healthWatch polls the demo API's /health every 100 ms, as a user's monitor would, and
+// adds up the time it answered anything but 200.
+type healthWatch struct {
+	finished chan struct{}
+	down     chan time.Duration
+}
+
+// watchHealth starts polling; call it just before the damage.
+func (e *env) watchHealth() *healthWatch {
+	h := &healthWatch{finished: make(chan struct{}), down: make(chan time.Duration, 1)}
+	url := fmt.Sprintf("http://127.0.0.1:%d/health", e.apiPort)
+	probe := &http.Client{Timeout: time.Second}
+	go func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		var total time.Duration
+		var since time.Time // when the current unhealthy stretch began
+		finished := false
+		for {
+			healthy := false
+			if resp, err := probe.Get(url); err == nil {
+				healthy = resp.StatusCode == http.StatusOK
+				resp.Body.Close()
+			}
+			now := time.Now()
+			switch {
+			case !healthy && since.IsZero():
+				since = now
+			case healthy && !since.IsZero():
+				total += now.Sub(since)
+				since = time.Time{}
+			}
+			if healthy && finished {
+				h.down <- total
+				return
+			}
+			select {
+			case <-tick.C:
+			case <-h.finished:
+				finished = true
+				h.finished = nil
+			}
+		}
+	}()
+	return h
+}
+
+// untilHealthy says the operation is done and returns the unhealthy time, once /health
+// answers 200 again.
+func (h *healthWatch) untilHealthy() time.Duration {
+	close(h.finished)
+	return <-h.down
+}
+
+// composeRestart restarts the stack with compose, giving containers the rollback's grace
+// period, and times it until every container is healthy and /health answers 200.
+func (e *env) composeRestart() time.Duration {
+	e.t.Helper()
+	start := time.Now()
+	require.NoError(e.t, e.compose().Run(context.Background(), "restart", "-t", "5"))
+	require.NoError(e.t, demostack.WaitHealthy(context.Background(), e.s.engine, e.project))
+	url := fmt.Sprintf("http://127.0.0.1:%d/health", e.apiPort)
+	require.Eventually(e.t, func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, time.Minute, 10*time.Millisecond)
+	return time.Since(start)
 }
 
 // awaitStepDone waits until the rollback's checklist shows the step starting with name done.
