@@ -15,12 +15,33 @@ type Drill struct {
 	Name string
 	At   time.Time
 	OK   bool
+	// SHA256 is the hash of the file the drill restored: a file later put under the same
+	// name is not the one drilled (see Drill.Of).
+	SHA256 string `json:",omitempty"`
 	// Seconds is how long the drill took, restore to answered check.
 	Seconds float64 `json:",omitempty"`
 	// Detail is what the check found, or why the drill failed.
 	Detail string
 	// By is the drill's workflow run.
 	By string `json:",omitempty"`
+}
+
+// Of says the drill speaks of the backup as it is now: the backup of this name whose
+// sidecar SHA256 is sha256. A drill of another file once under the name is no drill of
+// it. Everyone asking "is this backup proven, or did its drill fail" asks through Of (or
+// LatestFor), so the rule lives here once.
+func (d Drill) Of(name, sha256 string) bool {
+	return d.Name == name && d.SHA256 == sha256
+}
+
+// LatestFor is the latest drill of the backup as it is now, from a stack's drills by name
+// (as Drills.Load returns them); ok is false when it has none.
+func LatestFor(drills map[string]Drill, name, sha256 string) (d Drill, ok bool) {
+	d, ok = drills[name]
+	if !ok || !d.Of(name, sha256) {
+		return Drill{}, false
+	}
+	return d, true
 }
 
 // Drills keeps drill outcomes on the Docker host, one file per backup:

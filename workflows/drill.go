@@ -77,7 +77,7 @@ func Drill(ctx workflow.Context, req api.DrillRequest) (res api.DrillResult, err
 			backup.DownloadInput{Location: t.Backups.Location(), Name: newest.Name, SHA256: newest.SHA256}).Get(ctx, &local)
 		if err == nil {
 			err = workflow.ExecuteActivity(step(ctx, "restore "+newest.Name+" for the drill", moving), d.RestoreForDrill, drill.RestoreInput{
-				Staging: s.Staging, For: v.Name, Project: t.Project, Run: run, Backup: local.Path,
+				Staging: s.Staging, For: v.Name, Project: t.Project, Run: run, Name: newest.Name, Backup: local.Path,
 				Layout: archive.LayoutName(v.Layout), SHA256: newest.SHA256, RequireChecksum: t.Backups.RequireChecksum,
 			}).Get(ctx, nil)
 		}

@@ -179,7 +179,7 @@ func (a *Activities) ensureNetwork(ctx context.Context, name string, labels map[
 	} else if !engine.Gone(err) {
 		return fmt.Errorf("inspect the drill's network %s: %w", name, err)
 	}
-	_, err := a.Engine.NetworkCreate(ctx, name, client.NetworkCreateOptions{Driver: "bridge", Labels: labels})
+	_, err := a.Engine.NetworkCreate(ctx, name, client.NetworkCreateOptions{Driver: "bridge", Internal: true, Labels: labels})
 	if err != nil && !cerrdefs.IsConflict(err) {
 		return fmt.Errorf("create the drill's network %s: %w", name, err)
 	}
@@ -229,9 +229,24 @@ const answeredGrace = 15 * time.Second
 
 // CheckThrowaway waits for the throwaway database to answer and runs the data check
 // against it: the first value above zero passes. A database that exits, or answers
-// without the data for answeredGrace, or never answers within the timeout, fails the
-// drill (Failed), with the last lines of its log.
+// without the data for answeredGrace, fails the drill (Failed), with the last lines of its
+// log. One that never answers within the timeout says nothing of the backup (a slow host
+// is no bad backup): that is an error of the host, with no verdict. The verdict is kept
+// on this host for RecordDrill.
 func (a *Activities) CheckThrowaway(ctx context.Context, in CheckInput) (Checked, error) {
+	res, err := a.check(ctx, in)
+	switch {
+	case err == nil:
+		err = a.observe(in.Run, func(o *observed) { o.Checked = &verdict{OK: true, Detail: res.Evidence} })
+	case IsFailed(err):
+		if oerr := a.observe(in.Run, func(o *observed) { o.Checked = &verdict{Detail: message(err)} }); oerr != nil {
+			return res, oerr
+		}
+	}
+	return res, err
+}
+
+func (a *Activities) check(ctx context.Context, in CheckInput) (Checked, error) {
 	name := Name(runID(in.Run))
 	res, err := a.Engine.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
 	if err != nil {
@@ -278,7 +293,12 @@ func (a *Activities) CheckThrowaway(ctx context.Context, in CheckInput) (Checked
 			return Checked{}, condemned("the restored database did not start: it exited with code %d%s", s.ExitCode, a.logTail(ctx, name))
 		}
 		if time.Now().After(deadline) {
-			return Checked{}, condemned("the restored database did not answer within %s: %s%s", in.Timeout, last, a.logTail(ctx, name))
+			if !answeredAt.IsZero() {
+				return Checked{}, condemned("the restored database answers but not with the data: %s%s", last, a.logTail(ctx, name))
+			}
+			return Checked{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"the restored database did not answer within %s (checks.health_timeout), which says nothing of the backup; raise checks.health_timeout if this host is slow: %s%s",
+				in.Timeout, last, a.logTail(ctx, name)), Inconclusive, nil)
 		}
 		select {
 		case <-ctx.Done():

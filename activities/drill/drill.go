@@ -11,6 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,6 +26,7 @@ import (
 	"github.com/algotrendy/rewind/backups"
 	"github.com/algotrendy/rewind/engine"
 	"github.com/algotrendy/rewind/failure"
+	"github.com/algotrendy/rewind/records"
 )
 
 // Activities run on the stack's Docker host.
@@ -50,6 +55,10 @@ const (
 // does not serve the stack's data.
 const Failed = "DrillFailed"
 
+// Inconclusive is the error type of a check that got no answer at all: the host's
+// trouble, no verdict on the backup.
+const Inconclusive = "DrillInconclusive"
+
 // Name is what a drill run calls what it makes: rewind-drill-<run>, and for a volume
 // rewind-drill-<run>-<volume>, run being the first 8 characters of the run ID.
 func Name(runID string, volume ...string) string {
@@ -65,7 +74,9 @@ type RestoreInput struct {
 	For     string
 	Project string
 	// Run is the drill run (workflow ID/run ID).
-	Run             string
+	Run string
+	// Name is the backup's name in its store; Backup is where it is on this host.
+	Name            string
 	Backup          string
 	Layout          archive.LayoutName
 	SHA256          string
@@ -73,31 +84,93 @@ type RestoreInput struct {
 }
 
 // RestoreForDrill creates the drill's volume and restores the backup into it, as a full
-// rollback restores into its staging volume: hashed, every entry checked, resumable.
+// rollback restores into its staging volume: hashed, every entry checked, resumable. What
+// it restored, or that the backup does not restore, is kept on this host for RecordDrill.
 func (a *Activities) RestoreForDrill(ctx context.Context, in RestoreInput) (volume.RestoreResult, error) {
-	if in.Staging == "" || in.Run == "" || in.Backup == "" {
-		return volume.RestoreResult{}, temporal.NewNonRetryableApplicationError("a drill's restore needs a volume, a run and a backup", failure.BadInput, nil)
+	if in.Staging == "" || in.Run == "" || in.Backup == "" || in.Name == "" {
+		return volume.RestoreResult{}, temporal.NewNonRetryableApplicationError("a drill's restore needs a volume, a run, a backup and its name", failure.BadInput, nil)
+	}
+	if base := path.Base(in.Name); !strings.HasSuffix(filepath.Base(in.Backup), base) {
+		return volume.RestoreResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s is not a copy of backup %s; name the backup the file is", in.Backup, in.Name), failure.BadInput, nil)
+	}
+	if a.underDownloads(in.Backup) {
+		// Noted first, so the drill's removal takes the download whatever the restore does.
+		if err := a.observe(in.Run, func(o *observed) {
+			if !slices.Contains(o.Downloads, in.Backup) {
+				o.Downloads = append(o.Downloads, in.Backup)
+			}
+		}); err != nil {
+			return volume.RestoreResult{}, err
+		}
 	}
 	labels := map[string]string{RunLabel: in.Run, ProjectLabel: in.Project, volume.VolumeLabel: in.For}
 	if _, err := a.Volume.CreateVolume(ctx, volume.VolumeInfo{Name: in.Staging, Labels: labels}); err != nil {
 		return volume.RestoreResult{}, err
 	}
-	return a.Volume.RestoreVolume(ctx, volume.RestoreInput{Volume: in.Staging, Backup: in.Backup, Layout: in.Layout, SHA256: in.SHA256, RequireChecksum: in.RequireChecksum})
+	res, err := a.Volume.RestoreVolume(ctx, volume.RestoreInput{Volume: in.Staging, Backup: in.Backup, Layout: in.Layout, SHA256: in.SHA256, RequireChecksum: in.RequireChecksum})
+	switch {
+	case err == nil:
+		err = a.observe(in.Run, func(o *observed) {
+			if o.Restored == nil {
+				o.Restored = map[string]string{}
+			}
+			o.Restored[in.Name] = cmp.Or(res.SHA256, in.SHA256)
+		})
+	case doesNotRestore(err):
+		if oerr := a.observe(in.Run, func(o *observed) {
+			if o.Broken == nil {
+				o.Broken = map[string]broken{}
+			}
+			o.Broken[in.Name] = broken{SHA256: in.SHA256, Why: message(err)}
+		}); oerr != nil {
+			return res, errors.Join(err, oerr)
+		}
+	}
+	return res, err
 }
 
-// RecordInput is one drill's outcome for one backup of the stack.
+// doesNotRestore says the restore failed for the backup itself, not the host.
+func doesNotRestore(err error) bool {
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) {
+		return false
+	}
+	switch appErr.Type() {
+	case failure.UnsafeEntry, failure.CorruptBackup, failure.TooLarge, failure.ChecksumMismatch, failure.MissingChecksum:
+		return true
+	}
+	return false
+}
+
+// RecordInput names one backup of the stack whose drill outcome is to be kept. Only Name,
+// By and Seconds are read: the verdict is what this host saw of the run (By).
 type RecordInput struct {
 	Stack string
 	Drill backups.Drill
 }
 
-// RecordDrill keeps the outcome beside the backup's other verdicts on this host: a
-// failed one makes full rollbacks skip the backup, a passed one proves it.
+// RecordDrill keeps the outcome this host observed for the run beside the backup's other
+// verdicts: a failed one makes full rollbacks skip the backup, a passed one proves it.
+// An outcome the host did not observe is refused, whatever the input says.
 func (a *Activities) RecordDrill(ctx context.Context, in RecordInput) error {
 	if a.StateDir == "" {
 		return temporal.NewNonRetryableApplicationError("this worker has no worker.state_dir to keep drill outcomes in; set one", failure.BadInput, nil)
 	}
-	return (backups.Drills{Dir: backups.DrillsDir(a.StateDir)}).Record(in.Stack, in.Drill)
+	name, run := in.Drill.Name, in.Drill.By
+	o, found, err := records.Read[observed](a.runsDir(), run)
+	if err != nil {
+		return fmt.Errorf("read what this host saw of drill %s: %w", run, err)
+	}
+	rec := backups.Drill{Name: name, At: cmp.Or(in.Drill.At, time.Now().UTC()), Seconds: in.Drill.Seconds, By: run}
+	if b, ok := o.Broken[name]; found && ok {
+		rec.Detail, rec.SHA256 = name+" does not restore: "+b.Why, b.SHA256
+	} else if sha, restored := o.Restored[name]; found && restored && o.Checked != nil {
+		rec.OK, rec.Detail, rec.SHA256 = o.Checked.OK, o.Checked.Detail, sha
+	} else {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"this host saw no outcome of drill run %q for backup %s (restored and checked, or not restoring); nothing was recorded", run, name), failure.BadInput, nil)
+	}
+	return (backups.Drills{Dir: backups.DrillsDir(a.StateDir)}).Record(in.Stack, rec)
 }
 
 // StackInput names a stack.
@@ -139,6 +212,9 @@ func (a *Activities) RemoveDrill(ctx context.Context, in CleanupInput) (Removed,
 		return Removed{}, temporal.NewNonRetryableApplicationError("name the drill run to remove", failure.BadInput, nil)
 	}
 	out, err := a.remove(ctx, make(client.Filters).Add("label", RunLabel+"="+in.Run), func(map[string]string, time.Time) bool { return true })
+	if err == nil {
+		err = a.forget(in.Run)
+	}
 	if err != nil || in.Project == "" {
 		return out, err
 	}
@@ -147,6 +223,33 @@ func (a *Activities) RemoveDrill(ctx context.Context, in CleanupInput) (Removed,
 	})
 	out.Containers, out.Networks, out.Volumes = append(out.Containers, old.Containers...), append(out.Networks, old.Networks...), append(out.Volumes, old.Volumes...)
 	return out, err
+}
+
+// forget removes what the run downloaded into the host's download folder (a full copy of
+// each backup it drilled from an S3 store) and what the host saw of it. RecordDrill has
+// run by then: removal is the drill's last step.
+func (a *Activities) forget(run string) error {
+	if a.StateDir == "" {
+		return nil
+	}
+	o, _, err := records.Read[observed](a.runsDir(), run)
+	if err != nil {
+		return fmt.Errorf("read what this host saw of drill %s: %w", run, err)
+	}
+	for _, p := range o.Downloads {
+		if !a.underDownloads(p) {
+			continue
+		}
+		for _, f := range []string{p, p + ".part"} {
+			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("remove the drill's download %s: %w", f, err)
+			}
+		}
+	}
+	if err := records.Remove(a.runsDir(), run); err != nil {
+		return fmt.Errorf("forget drill %s: %w", run, err)
+	}
+	return nil
 }
 
 // remove removes the containers, networks and volumes the filters match and take says
@@ -219,6 +322,15 @@ func (a *Activities) removeContainer(ctx context.Context, id string) error {
 
 func (a *Activities) http() *http.Client {
 	return cmp.Or(a.HTTP, &http.Client{Timeout: 10 * time.Second})
+}
+
+// message is an error's own message, without Temporal's wrapping.
+func message(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
+	return err.Error()
 }
 
 // condemned is a drill failure that says the backup does not serve its data.
