@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/algotrendy/rewind/storage"
@@ -49,7 +51,24 @@ func ReadMarker(ctx context.Context, s storage.Store, name string) (Marker, erro
 	return m, nil
 }
 
-// Taken is when a backup was made: the time in its name, else when it was stored.
+// Ours reads a listed backup's marker (listed with its checksums) and says whether
+// `rewind backup` wrote it: the marker names it and records the sha256 its sidecar does.
+// It is the one rule: retention counts and removes only such backups, `rewind backups`
+// marks them, and the guard pins only such a one.
+func Ours(ctx context.Context, s storage.Store, l Listed) (Marker, bool) {
+	if l.SHA256 == "" {
+		return Marker{}, false
+	}
+	m, err := ReadMarker(ctx, s, l.Name)
+	if err != nil || path.Base(m.Name) != path.Base(l.Name) || !strings.EqualFold(m.SHA256, l.SHA256) {
+		return Marker{}, false
+	}
+	return m, true
+}
+
+// Taken is when a backup was made: the time in its name, else when it was stored. Every
+// age of a backup (freshness, retention, `rewind backups`, `rewind plan`, drills) is
+// counted from it, so a copy's modification time never makes a backup look younger.
 func Taken(o storage.Object) time.Time {
 	if t, ok := stamp(o.Name); ok {
 		return t

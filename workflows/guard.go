@@ -13,11 +13,13 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/notify"
 	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/activities/probe"
+	"github.com/algotrendy/rewind/backups"
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/workflows/api"
@@ -554,13 +556,17 @@ func (g *guard) act(severity string, worst finding, fired []finding, s GuardSamp
 	if len(reasons) == 1 {
 		reason = fmt.Sprintf("guard of %s %s: %s at %s; samples: %s", g.req.Stack, g.req.Version, worst, s.At.UTC().Format(time.RFC3339), samples)
 	}
-	if len(g.req.Backups) > 0 {
-		reason += "; backup taken before the deploy: " + strings.Join(g.req.Backups, ", ")
+	deployBackups, refused := g.deployBackups()
+	if len(deployBackups) > 0 {
+		reason += "; backup taken before the deploy: " + strings.Join(deployBackups, ", ")
+	}
+	if len(refused) > 0 {
+		reason += "; not pinned, as not shown to be this deploy's backup (the rollback picks one by its usual rules): " + strings.Join(refused, "; ")
 	}
 	req := api.Request{Stack: g.req.Stack, Option: option, Severity: severity, Reason: reason, Requester: g.plan.GuardName, RequestedAt: workflow.Now(g.ctx)}
-	if option == api.OptionFull && len(g.req.Backups) == 1 && len(t.Volumes) == 1 {
+	if option == api.OptionFull && len(deployBackups) == 1 && len(g.req.Backups) == 1 && len(t.Volumes) == 1 {
 		// The deploy's own backup: the rollback loses only what was written after it.
-		req.Backup = g.req.Backups[0]
+		req.Backup = deployBackups[0]
 	}
 	if mustSignAs(g.plan.Policy, g.plan.GuardName) {
 		st := api.StartStatement(req, api.WorkflowID(g.req.Stack), workflow.Now(g.ctx).Add(api.MaxStartSignedFor).UTC().Truncate(time.Second), derivedNonce(g.ctx, req))
@@ -599,6 +605,78 @@ func (g *guard) act(severity string, worst finding, fired []finding, s GuardSamp
 	}
 	g.track.end(outcome, "")
 	return api.GuardResult{Outcome: outcome, Rollback: started.ID + "/" + started.RunID, Findings: reasons}, nil
+}
+
+// deployBackups are the backups the guard's start names (GuardRequest.Backups, which
+// anyone who may start a workflow can write) that their markers show Rewind's backup of
+// this stack took for this deploy, shortly before the guard began; refused are the others,
+// each with why. Only those are named as the deploy's or pinned: a pinned backup is
+// restored without the usual skips (failed drills), at P1 without approval when the stack
+// allows it. Guards started before the check pin what they were told.
+func (g *guard) deployBackups() (verified, refused []string) {
+	if len(g.req.Backups) == 0 {
+		return nil, nil
+	}
+	if workflow.GetVersion(g.ctx, guardChecksDeployBackups, workflow.DefaultVersion, 1) < 1 {
+		return g.req.Backups, nil
+	}
+	t := g.plan.Target
+	var patterns []string
+	for _, v := range t.Volumes {
+		patterns = append(patterns, v.Pattern)
+	}
+	ctx := workflow.WithActivityOptions(g.ctx, onHost(g.plan, "read the markers of the deploy's backups — "+g.req.Stack, time.Minute, &temporal.RetryPolicy{MaximumAttempts: 3}))
+	var b *backup.Activities
+	var read []backup.MarkerRead
+	if err := workflow.ExecuteActivity(ctx, b.ReadMarkers, backup.MarkersInput{Location: t.Backups.Location(), Patterns: patterns, Names: g.req.Backups}).Get(ctx, &read); err != nil {
+		for _, name := range g.req.Backups {
+			refused = append(refused, fmt.Sprintf("%s (its marker could not be read: %s)", name, message(err)))
+		}
+		return nil, refused
+	}
+	began := g.state.Began
+	if began.IsZero() {
+		began = workflow.GetInfo(g.ctx).WorkflowStartTime
+	}
+	for _, name := range g.req.Backups {
+		why := "its marker was not read"
+		if i := slices.IndexFunc(read, func(r backup.MarkerRead) bool { return r.Name == name }); i >= 0 {
+			why = deployBackupProblem(read[i], g.req.Stack, g.req.Version, began)
+		}
+		if why != "" {
+			refused = append(refused, fmt.Sprintf("%s (%s)", name, why))
+			continue
+		}
+		verified = append(verified, name)
+	}
+	return verified, refused
+}
+
+// guardChecksDeployBackups versions the guard that checks the backups its start names
+// before it pins one; guards started before it replay as they ran.
+const guardChecksDeployBackups = "guard-checks-deploy-backups"
+
+// deployBackupWithin is how long before the guard began the deploy's backup may have been
+// taken: `rewind deployed` takes it, runs the deploy command, then starts the guard.
+const deployBackupWithin = time.Hour
+
+// deployBackupProblem says why a marker does not show the backup was taken by the stack's
+// backup workflow for this deploy, shortly before the guard began; "" when it does.
+func deployBackupProblem(r backup.MarkerRead, stack, version string, began time.Time) string {
+	m := r.Marker
+	switch {
+	case r.Problem != "":
+		return r.Problem
+	case m.Workflow != api.BackupWorkflowID(stack):
+		return fmt.Sprintf("its marker says workflow %q wrote it, not the stack's backup %s", m.Workflow, api.BackupWorkflowID(stack))
+	case m.Reason != backups.DeployReason(version):
+		return fmt.Sprintf("its marker's reason is %q, not %q", m.Reason, backups.DeployReason(version))
+	case m.At.After(began.Add(time.Minute)):
+		return fmt.Sprintf("taken at %s, after the guard began at %s", m.At.UTC().Format(time.RFC3339), began.UTC().Format(time.RFC3339))
+	case m.At.Before(began.Add(-deployBackupWithin)):
+		return fmt.Sprintf("taken at %s, more than %s before the guard began at %s", m.At.UTC().Format(time.RFC3339), deployBackupWithin, began.UTC().Format(time.RFC3339))
+	}
+	return ""
 }
 
 // failed ends a guard that found trouble but could not act on it, and tells people.

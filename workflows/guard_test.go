@@ -21,11 +21,13 @@ import (
 	"go.temporal.io/sdk/workflow"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/notify"
 	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/activities/probe"
+	"github.com/algotrendy/rewind/backups"
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/identity"
@@ -72,6 +74,8 @@ type guardRig struct {
 	evidence      []string
 	// rollbackRuns are the run IDs of the stand-in rollbacks started.
 	rollbackRuns []string
+	// markers answer for the backups' markers on the host, by name (absent: none).
+	markers map[string]backup.MarkerRead
 }
 
 func newGuardRig(t *testing.T, guardEntry string, script func(n int) (docker.ContainerSample, probe.APISample)) *guardRig {
@@ -119,9 +123,23 @@ approvers:
 	nonces, err := storage.NewFolder(filepath.Join(t.TempDir(), "evidence"))
 	require.NoError(t, err)
 	r.RegisterActivity(&policy.Activities{Config: cfg, Host: "docker-1", Nonces: nonces})
-	for _, a := range []any{&docker.Activities{}, &probe.Activities{}, &evidence.Activities{}, &notify.Activities{}} {
+	for _, a := range []any{&docker.Activities{}, &probe.Activities{}, &evidence.Activities{}, &notify.Activities{}, &backup.Activities{}} {
 		r.RegisterActivity(a)
 	}
+	var b *backup.Activities
+	r.OnActivity(b.ReadMarkers, mock.Anything, mock.Anything).Return(func(_ context.Context, in backup.MarkersInput) ([]backup.MarkerRead, error) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		var out []backup.MarkerRead
+		for _, name := range in.Names {
+			m, ok := r.markers[name]
+			if !ok {
+				m = backup.MarkerRead{Name: name, Problem: "it carries no marker of rewind backup's"}
+			}
+			out = append(out, m)
+		}
+		return out, nil
+	})
 	var d *docker.Activities
 	var p *probe.Activities
 	var e *evidence.Activities
@@ -654,12 +672,71 @@ func TestGuardProposesAFullRollbackAtP2(t *testing.T) {
 	said := newGuardRigWith(t, "{interval: 15s, window: 2m, option: full, restore_without_approval: true}", guardEntry, fiveHundreds)
 	deployed := guardRequest()
 	deployed.Backups = []string{"questdb_backup_20261203_141500.tar.gz"}
+	said.markers = map[string]backup.MarkerRead{deployed.Backups[0]: deployMarker(deployed.Backups[0], said.Now().Add(-3*time.Minute))}
 	said.ExecuteWorkflow(Guard, deployed)
 	require.NoError(t, said.GetWorkflowError())
 	require.Len(t, said.started, 1)
 	require.Equal(t, "P1", said.started[0].Severity, "the stack's config said so in so many words")
 	require.Equal(t, "questdb_backup_20261203_141500.tar.gz", said.started[0].Backup, "the backup rewind deployed took before the deploy is the one restored")
 	require.Contains(t, said.started[0].Reason, "backup taken before the deploy: questdb_backup_20261203_141500.tar.gz")
+}
+
+// deployMarker is the marker rewind deployed's backup of prod v2.6 carries, taken at at.
+func deployMarker(name string, at time.Time) backup.MarkerRead {
+	return backup.MarkerRead{Name: name, Marker: backups.Marker{Name: name, SHA256: "ab12", Workflow: api.BackupWorkflowID("prod"), Run: "r1",
+		Reason: backups.DeployReason("v2.6"), At: at}}
+}
+
+// TestGuardPinsNoBackupItsStartNamesWithoutProof: GuardRequest.Backups is start input
+// anyone who may start a workflow writes. With restore_without_approval a pinned backup
+// would be restored at P1, skipping failed drills; so a name whose marker does not show
+// the stack's backup took it for this deploy, shortly before the guard, is not pinned nor
+// called the deploy's, and the reason says why.
+func TestGuardPinsNoBackupItsStartNamesWithoutProof(t *testing.T) {
+	fiveHundreds := func(n int) (docker.ContainerSample, probe.APISample) {
+		c, a := healthy(n)
+		if n >= 3 {
+			a.Errors = 5
+		}
+		return c, a
+	}
+	const old = "questdb_backup_20250101_020000.tar.gz"
+	for _, tc := range []struct {
+		name   string
+		marker func(now time.Time) (backup.MarkerRead, bool)
+		why    string
+	}{
+		{"no marker", func(time.Time) (backup.MarkerRead, bool) { return backup.MarkerRead{}, false }, "carries no marker"},
+		{"an old deploy's backup", func(now time.Time) (backup.MarkerRead, bool) {
+			return deployMarker(old, now.Add(-30*24*time.Hour)), true
+		}, "more than 1h0m0s before the guard began"},
+		{"another reason", func(now time.Time) (backup.MarkerRead, bool) {
+			m := deployMarker(old, now.Add(-time.Minute))
+			m.Marker.Reason = "nightly"
+			return m, true
+		}, `its marker's reason is "nightly", not "before deploying v2.6"`},
+		{"another workflow", func(now time.Time) (backup.MarkerRead, bool) {
+			m := deployMarker(old, now.Add(-time.Minute))
+			m.Marker.Workflow = "rewind-staging-backup"
+			return m, true
+		}, `workflow "rewind-staging-backup" wrote it, not the stack's backup rewind-prod-backup`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newGuardRigWith(t, "{interval: 15s, window: 2m, option: full, restore_without_approval: true}", guardEntry, fiveHundreds)
+			if m, ok := tc.marker(r.Now()); ok {
+				r.markers = map[string]backup.MarkerRead{old: m}
+			}
+			forged := guardRequest()
+			forged.Backups = []string{old}
+			r.ExecuteWorkflow(Guard, forged)
+			require.NoError(t, r.GetWorkflowError())
+			require.Len(t, r.started, 1)
+			require.Empty(t, r.started[0].Backup, "a backup named without proof is not pinned")
+			require.NotContains(t, r.started[0].Reason, "backup taken before the deploy")
+			require.Contains(t, r.started[0].Reason, "not pinned, as not shown to be this deploy's backup (the rollback picks one by its usual rules): "+old+" (")
+			require.Contains(t, r.started[0].Reason, tc.why)
+		})
+	}
 }
 
 // errorsFromTheThirdSample is a healthy stack whose API answers with errors from the

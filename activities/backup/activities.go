@@ -219,3 +219,62 @@ func (a *Activities) DownloadBackup(ctx context.Context, in DownloadInput) (Down
 	}
 	return Downloaded{Path: dest, Size: offset + n, ResumedAt: offset}, nil
 }
+
+// MarkersInput names backups whose markers to read: the ones `rewind deployed` told the
+// guard it took before the deploy.
+type MarkersInput struct {
+	Location storage.Location
+	// Patterns are the stack's backup patterns; a name that fits none is not read.
+	Patterns []string
+	Names    []string
+}
+
+// MarkerRead is what one named backup's marker says, or why it says nothing.
+type MarkerRead struct {
+	Name   string
+	Marker backups.Marker `json:",omitzero"`
+	// Problem says why the backup is not one Rewind wrote (no such backup, no marker, a
+	// marker of other bytes); "" when it is.
+	Problem string `json:",omitempty"`
+}
+
+// ReadMarkers reads the marker of each named backup, by the rule retention uses
+// (backups.Ours), one answer per name in order; it only reads.
+func (a *Activities) ReadMarkers(ctx context.Context, in MarkersInput) ([]MarkerRead, error) {
+	s, err := backups.Open(ctx, in.Location)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]MarkerRead, 0, len(in.Names))
+	for _, name := range in.Names {
+		r := MarkerRead{Name: name}
+		pattern := ""
+		for _, p := range in.Patterns {
+			if backups.Match(p, name) {
+				pattern = p
+				break
+			}
+		}
+		if pattern == "" {
+			r.Problem = fmt.Sprintf("it fits none of the stack's backup patterns (%s)", strings.Join(in.Patterns, ", "))
+			out = append(out, r)
+			continue
+		}
+		listed, err := backups.List(ctx, s, backups.Query{Pattern: pattern, Checksums: true, Only: name})
+		appErr, isApp := errors.AsType[*temporal.ApplicationError](err)
+		switch {
+		case isApp && appErr.Type() == failure.NoGoodBackup:
+			r.Problem = "no such backup in " + s.Describe()
+		case err != nil:
+			return nil, err
+		default:
+			if m, ok := backups.Ours(ctx, s, listed[0]); ok {
+				r.Marker = m
+			} else {
+				r.Problem = "it carries no marker of rewind backup's recording the sha256 of its sidecar"
+			}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}

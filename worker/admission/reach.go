@@ -115,6 +115,13 @@ func (r Reach) check(arg any) error {
 		return all(r.store(in.Location), r.pattern(in.Pattern))
 	case backup.DownloadInput:
 		return r.store(in.Location)
+	case backup.MarkersInput:
+		// It only reads: the guard checks the backups it was told came before the deploy.
+		errs := []error{r.store(in.Location)}
+		for _, p := range in.Patterns {
+			errs = append(errs, r.pattern(p))
+		}
+		return all(errs...)
 	case probe.HTTPCheck:
 		return r.urls(in.URL)
 	case probe.DatabaseCheck:
