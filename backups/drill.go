@@ -1,8 +1,13 @@
 package backups
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/algotrendy/rewind/records"
@@ -58,13 +63,42 @@ func (ds Drills) Record(stack string, d Drill) error {
 	return nil
 }
 
-// Load returns the stack's drills by backup name; none is no error.
+// Load returns the stack's drills by backup name; none is no error. A record that cannot
+// be read is left out and named in the error, which comes with every drill that could be
+// read: the caller decides whether part of the drills is enough.
 func (ds Drills) Load(stack string) (map[string]Drill, error) {
-	all, err := records.All[Drill](filepath.Join(ds.Dir, stack))
+	dir := filepath.Join(ds.Dir, stack)
+	files, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]Drill{}, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read the drills of %s: %w", stack, err)
 	}
-	return byName(all, func(d Drill) string { return d.Name }), nil
+	out := map[string]Drill{}
+	var bad []error
+	for _, f := range files {
+		key, ok := strings.CutSuffix(f.Name(), ".json")
+		if !ok || strings.HasPrefix(f.Name(), ".") {
+			continue
+		}
+		if key, err = url.PathUnescape(key); err != nil {
+			bad = append(bad, fmt.Errorf("%s: not a drill record's name; delete the file", filepath.Join(dir, f.Name())))
+			continue
+		}
+		d, found, err := records.Read[Drill](dir, key)
+		if err != nil {
+			bad = append(bad, err)
+			continue
+		}
+		if found {
+			out[d.Name] = d
+		}
+	}
+	if len(bad) > 0 {
+		return out, fmt.Errorf("read the drills of %s: %w", stack, errors.Join(bad...))
+	}
+	return out, nil
 }
 
 // DrillsDir is where a host keeps drill outcomes, under its worker.state_dir.

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestDrillsKeepTheLatestOfEachBackupApartFromVerdicts(t *testing.T) {
@@ -38,4 +40,24 @@ func TestDrillsKeepTheLatestOfEachBackupApartFromVerdicts(t *testing.T) {
 	if _, err := drills.Load("prod"); err == nil {
 		t.Fatal("a torn drill file was read without an error")
 	}
+}
+
+// A record that cannot be read is named, and the others still come back.
+func TestDrillsLoadNamesAnUnreadableRecordAndKeepsTheRest(t *testing.T) {
+	drills := Drills{Dir: t.TempDir()}
+	require.NoError(t, drills.Record("prod", Drill{Name: "a.tar.gz", OK: true, SHA256: "aa"}))
+	require.NoError(t, os.WriteFile(filepath.Join(drills.Dir, "prod", "b.tar.gz.json"), []byte("{"), 0o600))
+	got, err := drills.Load("prod")
+	require.ErrorContains(t, err, "b.tar.gz.json")
+	require.True(t, got["a.tar.gz"].OK)
+}
+
+// A drill speaks only of the file it restored.
+func TestADrillIsOfTheFileItRestored(t *testing.T) {
+	all := map[string]Drill{"a.tar.gz": {Name: "a.tar.gz", SHA256: "aa", OK: true}}
+	_, ok := LatestFor(all, "a.tar.gz", "bb")
+	require.False(t, ok, "replaced under the same name")
+	d, ok := LatestFor(all, "a.tar.gz", "aa")
+	require.True(t, ok)
+	require.True(t, d.OK)
 }

@@ -6,6 +6,7 @@ import (
 
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/algotrendy/rewind/activities/backup"
 	"github.com/algotrendy/rewind/activities/drill"
 	"github.com/algotrendy/rewind/backups"
 )
@@ -14,8 +15,9 @@ import (
 // backups, and skips those whose latest drill failed.
 const versionSkipFailedDrills = "skip-failed-drills"
 
-// readDrills notes the backups whose latest drill on the stack's host failed. A pinned
-// backup is the operator's choice and is restored as asked.
+// readDrills reads the stack's drills, so backups whose latest drill failed are skipped.
+// A pinned backup is the operator's choice and is restored as asked. Drills that cannot
+// be read stop no rollback: it goes on skipping nothing and says why in its report.
 func (r *rollback) readDrills(ctx workflow.Context) error {
 	if workflow.GetVersion(ctx, versionSkipFailedDrills, workflow.DefaultVersion, 1) == workflow.DefaultVersion || r.req.Backup != "" {
 		return nil
@@ -23,39 +25,25 @@ func (r *rollback) readDrills(ctx workflow.Context) error {
 	var d *drill.Activities
 	var all map[string]backups.Drill
 	if err := r.execIn(ctx, quick, d.Drills, drill.StackInput{Stack: r.req.Stack}, &all); err != nil {
-		return err
+		r.drillsUnread = "no backup was skipped for a failed restore drill: " + message(err)
+		workflow.GetLogger(ctx).Warn("drills not read", "stack", r.req.Stack, "error", message(err))
+		return nil
 	}
-	r.drillFailed = map[string]backups.Drill{}
-	for name, dr := range all {
-		if !dr.OK {
-			r.drillFailed[name] = dr
-		}
-	}
+	r.drills = all
 	return nil
 }
 
 // failedDrill says why a backup is skipped for its failed drill, or "".
-func (r *rollback) failedDrill(name string) string {
-	dr, ok := r.drillFailed[name]
-	if !ok {
+func (r *rollback) failedDrill(name, sha256 string) string {
+	dr, ok := backups.LatestFor(r.drills, name, sha256)
+	if !ok || dr.OK {
 		return ""
 	}
 	return fmt.Sprintf("%s: skipped, its restore drill failed at %s: %s", name, dr.At.UTC().Format(time.RFC3339), dr.Detail)
 }
 
-// drillsFailed names the stack's backups whose latest drill failed, when read is set.
-func drillsFailed(ctx workflow.Context, stack string, read bool) (map[string]bool, error) {
-	failed := map[string]bool{}
-	if !read {
-		return failed, nil
-	}
-	var d *drill.Activities
-	var all map[string]backups.Drill
-	if err := workflow.ExecuteActivity(ctx, d.Drills, drill.StackInput{Stack: stack}).Get(ctx, &all); err != nil {
-		return nil, fmt.Errorf("read the drills of %s: %w", stack, err)
-	}
-	for name, dr := range all {
-		failed[name] = !dr.OK
-	}
-	return failed, nil
+// drillFailed says the backup's latest drill, of the file as it is now, failed.
+func drillFailed(drills map[string]backups.Drill, c backup.Listed) bool {
+	dr, ok := backups.LatestFor(drills, c.Name, c.SHA256)
+	return ok && !dr.OK
 }

@@ -195,7 +195,7 @@ func TestFullSkipsABackupWhoseDrillFailed(t *testing.T) {
 	r := newRig(t, rigOptions{first: func(r *rig) {
 		var d *drill.Activities
 		r.OnActivity(d.Drills, mock.Anything, drill.StackInput{Stack: "prod"}).Return(map[string]backups.Drill{
-			"db_data_2.tar.gz": {Name: "db_data_2.tar.gz", OK: false, At: time.Date(2026, 12, 3, 4, 0, 0, 0, time.UTC), Detail: "the restored database did not start"},
+			"db_data_2.tar.gz": {Name: "db_data_2.tar.gz", SHA256: sha('2'), OK: false, At: time.Date(2026, 12, 3, 4, 0, 0, 0, time.UTC), Detail: "the restored database did not start"},
 			"db_data_1.tar.gz": {Name: "db_data_1.tar.gz", OK: true},
 		}, nil)
 	}})
@@ -207,6 +207,37 @@ func TestFullSkipsABackupWhoseDrillFailed(t *testing.T) {
 	require.Equal(t, "restored db_data_1.tar.gz", res.Notice)
 	require.False(t, r.ran("fetch db_data_2.tar.gz"), "the backup whose drill failed is not even fetched")
 	require.Contains(t, res.Report, "- db_data_2.tar.gz: skipped, its restore drill failed at 2026-12-03T04:00:00Z: the restored database did not start")
+}
+
+// A failed drill of another file once under the backup's name (its SHA256 differs) is no
+// drill of the backup there now: it is restored.
+func TestFullRestoresABackupReplacedSinceItsDrillFailed(t *testing.T) {
+	r := newRig(t, rigOptions{first: func(r *rig) {
+		var d *drill.Activities
+		r.OnActivity(d.Drills, mock.Anything, drill.StackInput{Stack: "prod"}).Return(map[string]backups.Drill{
+			"db_data_2.tar.gz": {Name: "db_data_2.tar.gz", SHA256: sha('x'), OK: false, Detail: "the restored database did not start"},
+		}, nil)
+	}})
+	r.ExecuteWorkflow(Full, request(api.OptionFull, "P1", "alice"))
+	require.NoError(t, r.GetWorkflowError())
+	var res api.Result
+	require.NoError(t, r.GetWorkflowResult(&res))
+	require.Equal(t, "restored db_data_2.tar.gz", res.Notice)
+}
+
+// Drill records that cannot be read stop no rollback: it skips nothing and says why.
+func TestFullGoesOnWhenTheDrillsCannotBeRead(t *testing.T) {
+	r := newRig(t, rigOptions{first: func(r *rig) {
+		var d *drill.Activities
+		r.OnActivity(d.Drills, mock.Anything, drill.StackInput{Stack: "prod"}).Return(nil,
+			temporal.NewNonRetryableApplicationError("read the drills of prod: /state/drills/prod/db_data_2.tar.gz.json: unexpected end of JSON input; delete the file", drill.Unreadable, nil))
+	}})
+	r.ExecuteWorkflow(Full, request(api.OptionFull, "P1", "alice"))
+	require.NoError(t, r.GetWorkflowError())
+	var res api.Result
+	require.NoError(t, r.GetWorkflowResult(&res))
+	require.Equal(t, "restored db_data_2.tar.gz", res.Notice)
+	require.Contains(t, res.Report, `no backup was skipped for a failed restore drill: read the drills of prod: /state/drills/prod/db\_data\_2.tar.gz.json`)
 }
 
 // A drill cancelled while its database is checked still removes what it made.

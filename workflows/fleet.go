@@ -12,9 +12,11 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/algotrendy/rewind/activities/backup"
+	"github.com/algotrendy/rewind/activities/drill"
 	"github.com/algotrendy/rewind/activities/evidence"
 	"github.com/algotrendy/rewind/activities/notify"
 	"github.com/algotrendy/rewind/activities/policy"
+	"github.com/algotrendy/rewind/backups"
 	"github.com/algotrendy/rewind/config"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/workflows/api"
@@ -218,9 +220,13 @@ func (r *rollback) nameGroupBackups(group config.GroupPlan) (map[string][]string
 		}
 		ctx := workflow.WithActivityOptions(r.ctx, onHost(plan, "Name the backup of "+stack+" — "+r.subject, 2*time.Minute, tries(5)))
 		// The stack's rollback skips a backup whose drill failed: the group names what it restores.
-		failedDrills, err := drillsFailed(ctx, stack, skipFailedDrills)
-		if err != nil {
-			return nil, err
+		var drills map[string]backups.Drill
+		if skipFailedDrills {
+			var d *drill.Activities
+			if err := workflow.ExecuteActivity(ctx, d.Drills, drill.StackInput{Stack: stack}).Get(ctx, &drills); err != nil {
+				// Unread drills stop no rollback: nothing is skipped for them.
+				workflow.GetLogger(ctx).Warn("drills not read; no backup is skipped for its drill", "stack", stack, "error", message(err))
+			}
 		}
 		for _, v := range plan.Target.Volumes {
 			var candidates []backup.Listed
@@ -231,7 +237,7 @@ func (r *rollback) nameGroupBackups(group config.GroupPlan) (map[string][]string
 				}
 				return nil, fmt.Errorf("list the backups of %s %s: %w", stack, v.Name, err)
 			}
-			i := slices.IndexFunc(candidates, func(c backup.Listed) bool { return c.SHA256 != "" && !failedDrills[c.Name] })
+			i := slices.IndexFunc(candidates, func(c backup.Listed) bool { return c.SHA256 != "" && !drillFailed(drills, c) })
 			if i < 0 {
 				return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("stack %s has no backup of %s with a sha256 (%d match %s in %s): a group's approval names what each stack restores; add .sha256 sidecars or roll %s back alone; nothing was changed",
 					stack, v.Name, len(candidates), v.Pattern, plan.Target.Backups.Location(), stack), failure.NoGoodBackup, nil)

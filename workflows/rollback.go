@@ -49,8 +49,10 @@ type rollback struct {
 	result  api.Result
 	// slack is the message notifications of this run update in place.
 	slack notify.SlackMessage
-	// drillFailed are the backups whose latest restore drill failed, by name: skipped.
-	drillFailed map[string]backups.Drill
+	// drills are the stack's restore drills by backup name: failed ones are skipped.
+	drills map[string]backups.Drill
+	// drillsUnread says why no backup is skipped for its drill, when the drills could not be read.
+	drillsUnread string
 }
 
 // versionWorkerOwnsPolicy: a run's target and policy come from the worker's configuration.

@@ -119,6 +119,9 @@ func (f *fullRollback) prepare(ctx workflow.Context) (string, error) {
 		f.staged = append(f.staged, s)
 		details = append(details, fmt.Sprintf("%s: %s (%d entries, %s%s)%s", v.Name, s.Backup.Name, s.Restored.Entries, size(s.Restored.Bytes), transferNote(s.Restored), skippedNote(s.Skipped)))
 	}
+	if f.drillsUnread != "" {
+		details = append(details, f.drillsUnread)
+	}
 	return strings.Join(details, "; "), nil
 }
 
@@ -140,7 +143,7 @@ func (r *rollback) stage(ctx workflow.Context, i int, v config.Volume, candidate
 	t := r.plan.Target
 	s := staging{Staging: r.stagingName(v.Name)}
 	for _, c := range candidates {
-		if why := r.failedDrill(c.Name); why != "" {
+		if why := r.failedDrill(c.Name, c.SHA256); why != "" {
 			s.Skipped = append(s.Skipped, why)
 			continue
 		}

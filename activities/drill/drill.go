@@ -55,6 +55,9 @@ const (
 // does not serve the stack's data.
 const Failed = "DrillFailed"
 
+// Unreadable is the error type of drill records that could not be read.
+const Unreadable = "DrillsUnreadable"
+
 // Inconclusive is the error type of a check that got no answer at all: the host's
 // trouble, no verdict on the backup.
 const Inconclusive = "DrillInconclusive"
@@ -183,7 +186,12 @@ func (a *Activities) Drills(ctx context.Context, in StackInput) (map[string]back
 	if a.StateDir == "" {
 		return map[string]backups.Drill{}, nil
 	}
-	return (backups.Drills{Dir: backups.DrillsDir(a.StateDir)}).Load(in.Stack)
+	all, err := (backups.Drills{Dir: backups.DrillsDir(a.StateDir)}).Load(in.Stack)
+	if err != nil {
+		// Reading again finds the same files: the caller goes on without them at once.
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), Unreadable, err)
+	}
+	return all, nil
 }
 
 // CleanupInput names a drill run, and the project whose older drills' leftovers go too.
