@@ -103,7 +103,9 @@ func prune(ctx workflow.Context, plan config.Plan, hostCtx workflow.Context) []a
 	if t.Backups.Keep.IsZero() {
 		return nil
 	}
-	hold, err := rollbackRunning(ctx, plan.Stack)
+	// Asked here as recorded backups did; the answer that counts is the prune's own, asked
+	// of Temporal before each removal (a caller could say "none").
+	_, err := rollbackRunning(ctx, plan.Stack)
 	var out []api.Pruned
 	for _, vol := range t.Volumes {
 		p := api.Pruned{Volume: vol.Name}
@@ -113,7 +115,7 @@ func prune(ctx workflow.Context, plan config.Plan, hostCtx workflow.Context) []a
 			continue
 		}
 		var v *volume.Activities
-		in := volume.PruneInput{Stack: plan.Stack, Volume: vol.Name, Location: t.Backups.Location(), Pattern: vol.Pattern, Keep: t.Backups.Keep, Hold: hold}
+		in := volume.PruneInput{Stack: plan.Stack, Volume: vol.Name, Location: t.Backups.Location(), Pattern: vol.Pattern, Keep: t.Backups.Keep}
 		var got volume.PruneResult
 		if perr := workflow.ExecuteActivity(hostCtx, v.PruneBackups, in).Get(ctx, &got); perr != nil {
 			p.Error = "not applied: " + message(perr)

@@ -95,7 +95,7 @@ approvers:
 		return volume.SnapshotProof{Volume: in.Volume, Path: "/backups/" + in.Name, SHA256: "ab", Bytes: 42}, nil
 	})
 	env.OnActivity("PruneBackups", mock.Anything, mock.Anything).Return(func(_ context.Context, in volume.PruneInput) (volume.PruneResult, error) {
-		ran(fmt.Sprintf("PruneBackups %s %s last=%d hold=%q", in.Volume, in.Pattern, in.Keep.Last, in.Hold))
+		ran(fmt.Sprintf("PruneBackups %s %s last=%d", in.Volume, in.Pattern, in.Keep.Last))
 		return volume.PruneResult{Volume: in.Volume, Removed: []string{"questdb_backup_20261101_020000.tar.gz"},
 			Decisions: []retention.Decision{{Backup: retention.Backup{Name: "questdb_backup_20261203_141500.tar.gz"}, Keep: true, Why: []string{"last"}}}}, nil
 	})
@@ -146,22 +146,19 @@ func TestAFailedCopyStillReleasesTheHold(t *testing.T) {
 }
 
 // With backups.keep, retention runs once the hold is released, on each volume with the
-// stack's policy; while a rollback of the stack runs it keeps every backup and says why.
+// stack's policy (which itself keeps every backup while a rollback of the stack runs).
 func TestABackupAppliesTheKeepPolicyAfterTheRelease(t *testing.T) {
 	calls, res, err := backupRigKeeping(t, "pause", "{last: 3}", nil, nil)
 	require.NoError(t, err)
 	require.Equal(t, []string{"HoldTargets", "HoldWrites pause algotrendy_v26_questdb_1", "BackupVolume db_data questdb_backup_20261203_141500.tar.gz",
-		"ReleaseWrites pause algotrendy_v26_questdb_1", "Execution rewind-prod", `PruneBackups db_data questdb_backup_*.tar.gz last=3 hold=""`}, calls)
+		"ReleaseWrites pause algotrendy_v26_questdb_1", "Execution rewind-prod", `PruneBackups db_data questdb_backup_*.tar.gz last=3`}, calls)
 	require.Equal(t, []api.Pruned{{Volume: "db_data", Removed: []string{"questdb_backup_20261101_020000.tar.gz"}, Kept: []string{"questdb_backup_20261203_141500.tar.gz (last)"}}}, res.Retention)
 
+	// The workflow's answer is no longer the prune's input: the prune asks Temporal itself
+	// before each removal (activities/volume), so a caller cannot say "none runs".
 	calls, _, err = backupRigKeeping(t, "pause", "{last: 3}", &policy.Execution{Found: true, WorkflowID: "rewind-prod", RunID: "r1", Running: true, Ours: true}, nil)
 	require.NoError(t, err)
-	require.Equal(t, `PruneBackups db_data questdb_backup_*.tar.gz last=3 hold="a rollback runs (rewind-prod run r1) and may restore it"`, calls[len(calls)-1])
-
-	// A workflow of someone else's under the rollback's ID holds nothing.
-	calls, _, err = backupRigKeeping(t, "pause", "{last: 3}", &policy.Execution{Found: true, WorkflowID: "rewind-prod", RunID: "r1", Running: true}, nil)
-	require.NoError(t, err)
-	require.Equal(t, `PruneBackups db_data questdb_backup_*.tar.gz last=3 hold=""`, calls[len(calls)-1])
+	require.Equal(t, `PruneBackups db_data questdb_backup_*.tar.gz last=3`, calls[len(calls)-1])
 
 	// No policy: nothing is asked, nothing pruned; a failed copy prunes nothing either.
 	calls, res, err = backupRigKeeping(t, "pause", "", nil, nil)

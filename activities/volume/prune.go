@@ -22,10 +22,13 @@ type PruneInput struct {
 	Location storage.Location
 	Pattern  string
 	Keep     retention.Policy
-	// Hold, when not "", keeps every backup this time and says why (a rollback of the
-	// stack runs and may be restoring any of them).
-	Hold string `json:",omitempty"`
 }
+
+// OpenRollbacks says which rollback of a stack, or of a group that holds it, is open
+// ("rewind-prod run R"), "" when none. Retention asks it itself, just before each
+// removal: the workflow's answer is the caller's word, and a rollback started after it
+// may be restoring the backup next in line.
+type OpenRollbacks func(ctx context.Context, stack string) (string, error)
 
 // PruneResult is what retention decided for each of the volume's backups Rewind wrote,
 // and what it removed.
@@ -36,12 +39,16 @@ type PruneResult struct {
 	// NotOurs are backups without Rewind's marker (made by hand, or by another tool):
 	// never counted, never removed.
 	NotOurs []string `json:",omitempty"`
+	// Held says why removals stopped (a rollback is open, or Temporal could not be
+	// asked); the backups not yet removed were kept.
+	Held string `json:",omitempty"`
 }
 
 // PruneBackups applies the stack's keep policy to the backups Rewind wrote of a volume
 // (those whose marker's sha256 is their sidecar's), as retention.Decide says: the newest
-// proven backup (its latest drill passed, as this host recorded) always stays, and so does
-// every backup while Hold says why. Each removed backup goes with its sidecars, archive
+// proven backup (its latest drill passed, as this host recorded) always stays, and nothing
+// more goes once a rollback of the stack is open: Temporal is asked before each removal.
+// Each removed backup goes with its sidecars, archive
 // first and marker last, so a removal cut short is finished by the next run.
 func (a *Activities) PruneBackups(ctx context.Context, in PruneInput) (PruneResult, error) {
 	res := PruneResult{Volume: in.Volume}
@@ -79,12 +86,20 @@ func (a *Activities) PruneBackups(ctx context.Context, in PruneInput) (PruneResu
 			continue
 		}
 		d, drilled := drills[path.Base(l.Name)]
-		ours = append(ours, retention.Backup{Name: l.Name, Taken: backups.Taken(l.Object), Proven: drilled && d.OK, Held: in.Hold})
+		ours = append(ours, retention.Backup{Name: l.Name, Taken: backups.Taken(l.Object), Proven: drilled && d.OK})
 	}
 	res.Decisions = retention.Decide(in.Keep, ours)
-	for _, d := range res.Decisions {
+	for i, d := range res.Decisions {
 		if d.Keep {
 			continue
+		}
+		if res.Held = a.rollbackOpen(ctx, in.Stack); res.Held != "" {
+			for j := i; j < len(res.Decisions); j++ {
+				if !res.Decisions[j].Keep {
+					res.Decisions[j].Keep, res.Decisions[j].Why = true, []string{res.Held}
+				}
+			}
+			break
 		}
 		if err := removeBackup(ctx, remover, d.Name); err != nil {
 			return res, err
@@ -92,6 +107,22 @@ func (a *Activities) PruneBackups(ctx context.Context, in PruneInput) (PruneResu
 		res.Removed = append(res.Removed, d.Name)
 	}
 	return res, nil
+}
+
+// rollbackOpen says why nothing more may be removed now, or "": it asks Temporal whether a
+// rollback of the stack (or of a group that holds it) is open; not knowing holds too.
+func (a *Activities) rollbackOpen(ctx context.Context, stack string) string {
+	if a.Rollbacks == nil {
+		return "held: this worker cannot ask Temporal whether a rollback of the stack runs"
+	}
+	open, err := a.Rollbacks(ctx, stack)
+	switch {
+	case err != nil:
+		return "held: could not ask Temporal whether a rollback of the stack runs: " + err.Error()
+	case open != "":
+		return "held: a rollback runs (" + open + ") and may restore it"
+	}
+	return ""
 }
 
 // writtenByRewind says whether `rewind backup` wrote this backup: its marker names it

@@ -1,9 +1,11 @@
 package volume_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -70,19 +72,25 @@ func TestPruneRemovesOnlyRewindsOwnBackupsThePolicyDoesNotKeep(t *testing.T) {
 	require.NoError(t, drills.Record("prod", backups.Drill{Name: name(5), At: at, OK: false, Detail: "the database did not start"}))
 	require.NoError(t, drills.Record("prod", backups.Drill{Name: name(6), At: at, OK: false, Detail: "count 0"}))
 
-	a := &volume.Activities{StateDir: state}
+	open := "rewind-prod run r1"
+	var asked []string
+	a := &volume.Activities{StateDir: state, Rollbacks: func(_ context.Context, stack string) (string, error) {
+		asked = append(asked, stack)
+		return open, nil
+	}}
 	env := activityEnv(a)
 	in := volume.PruneInput{Stack: "prod", Volume: "db", Location: storage.Location{Dir: dir}, Pattern: "questdb_backup_*.tar.gz", Keep: retention.Policy{Last: 2}}
 
-	in.Hold = "a rollback runs (rewind-prod run r1) and may restore it"
 	v, err := env.ExecuteActivity(a.PruneBackups, in)
 	require.NoError(t, err)
 	var res volume.PruneResult
 	require.NoError(t, v.Get(&res))
 	require.Empty(t, res.Removed, "nothing goes while a rollback runs")
+	require.Equal(t, "held: a rollback runs (rewind-prod run r1) and may restore it", res.Held)
+	require.Equal(t, []string{"prod"}, asked, "retention asked Temporal itself")
 	require.Len(t, listDir(t, dir), 8*3-1)
 
-	in.Hold = ""
+	open = ""
 	v, err = env.ExecuteActivity(a.PruneBackups, in)
 	require.NoError(t, err)
 	res = volume.PruneResult{}
@@ -111,4 +119,57 @@ func TestPruneRemovesOnlyRewindsOwnBackupsThePolicyDoesNotKeep(t *testing.T) {
 	_, err = env.ExecuteActivity(a.PruneBackups, in)
 	require.NoError(t, err)
 	require.ElementsMatch(t, append(want, "questdb_backup_20261110_020000.sha256"), listDir(t, dir))
+}
+
+// A rollback started while retention removes backups stops the removals before the next
+// one: Temporal is asked before each, so the backup the rollback just chose stays; not
+// being able to ask, or having no way to, removes nothing.
+func TestPruneAsksTemporalBeforeEachRemoval(t *testing.T) {
+	dir := t.TempDir()
+	name := func(day int) string { return fmt.Sprintf("questdb_backup_202611%02d_020000.tar.gz", day) }
+	for day := 1; day <= 5; day++ {
+		putBackup(t, dir, name(day), true)
+	}
+	in := volume.PruneInput{Stack: "prod", Volume: "db", Location: storage.Location{Dir: dir}, Pattern: "questdb_backup_*.tar.gz", Keep: retention.Policy{Last: 1}}
+
+	for _, tc := range []struct {
+		name      string
+		rollbacks volume.OpenRollbacks
+		held      string
+	}{
+		{"no way to ask", nil, "held: this worker cannot ask Temporal whether a rollback of the stack runs"},
+		{"Temporal unreachable", func(context.Context, string) (string, error) { return "", errors.New("connection refused") },
+			"held: could not ask Temporal whether a rollback of the stack runs: connection refused"},
+	} {
+		a := &volume.Activities{Rollbacks: tc.rollbacks}
+		v, err := activityEnv(a).ExecuteActivity(a.PruneBackups, in)
+		require.NoError(t, err, tc.name)
+		var res volume.PruneResult
+		require.NoError(t, v.Get(&res))
+		require.Empty(t, res.Removed, tc.name)
+		require.Equal(t, tc.held, res.Held, tc.name)
+		require.Len(t, listDir(t, dir), 5*3, tc.name)
+	}
+
+	calls := 0
+	a := &volume.Activities{Rollbacks: func(context.Context, string) (string, error) {
+		if calls++; calls > 1 {
+			return "rewind-prod run r2", nil // started after the first removal
+		}
+		return "", nil
+	}}
+	v, err := activityEnv(a).ExecuteActivity(a.PruneBackups, in)
+	require.NoError(t, err)
+	var res volume.PruneResult
+	require.NoError(t, v.Get(&res))
+	require.Equal(t, []string{name(4)}, res.Removed, "only the removal asked about before the rollback began")
+	require.Equal(t, 2, calls)
+	require.Equal(t, "held: a rollback runs (rewind-prod run r2) and may restore it", res.Held)
+	for _, d := range res.Decisions {
+		if d.Name == name(3) || d.Name == name(1) {
+			require.True(t, d.Keep, d.Name)
+			require.Equal(t, []string{res.Held}, d.Why)
+		}
+	}
+	require.Len(t, listDir(t, dir), 4*3)
 }

@@ -40,6 +40,9 @@ type Activities struct {
 	// StopSwapBetweenMoves makes the swap's mover stop after its first rename, as a crash
 	// of the host there would (the crash point inside:SwapVolume).
 	StopSwapBetweenMoves bool
+	// Rollbacks asks Temporal which rollback of a stack is open: retention removes nothing
+	// while one is, nor when it cannot ask (nil).
+	Rollbacks OpenRollbacks
 	// builtMover is the mover image built for this worker's binary, once found: the binary
 	// is hashed once per process, not per step.
 	builtMover moverImageCache

@@ -87,6 +87,9 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 	hostOpts.Interceptors = append([]interceptor.WorkerInterceptor{gate, &failFast{}}, o.Interceptors...)
 	host := worker.New(c, api.HostTaskQueue(o.TaskQueue, o.Host), hostOpts)
 	host.RegisterActivity(o.Docker)
+	if o.Volume.Rollbacks == nil {
+		o.Volume.Rollbacks = openRollbacks(c, o.Policy.Config)
+	}
 	host.RegisterActivity(o.Volume)
 	host.RegisterActivity(o.Evidence)
 	host.RegisterActivity(o.Notify)
