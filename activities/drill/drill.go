@@ -38,6 +38,9 @@ type Activities struct {
 	StateDir string
 	// HTTP asks the throwaway database; nil: a client with a 10 s timeout.
 	HTTP *http.Client
+	// Open says whether a drill run is still open (the worker asks Temporal); nil: a
+	// drill's claim on its stack stands for leftoverAge.
+	Open OpenFunc
 }
 
 // Labels on everything a drill makes, so its removal (and a sweep after a crash) finds it.
@@ -95,6 +98,9 @@ func (a *Activities) RestoreForDrill(ctx context.Context, in RestoreInput) (volu
 	}
 	if base := path.Base(in.Name); !strings.HasSuffix(filepath.Base(in.Backup), base) {
 		return volume.RestoreResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s is not a copy of backup %s; name the backup the file is", in.Backup, in.Name), failure.BadInput, nil)
+	}
+	if err := a.claim(ctx, in.Project, in.Run); err != nil {
+		return volume.RestoreResult{}, err
 	}
 	if a.underDownloads(in.Backup) {
 		// Noted first, so the drill's removal takes the download whatever the restore does.
@@ -219,14 +225,17 @@ func (a *Activities) RemoveDrill(ctx context.Context, in CleanupInput) (Removed,
 	if in.Run == "" {
 		return Removed{}, temporal.NewNonRetryableApplicationError("name the drill run to remove", failure.BadInput, nil)
 	}
-	out, err := a.remove(ctx, make(client.Filters).Add("label", RunLabel+"="+in.Run), func(map[string]string, time.Time) bool { return true })
+	out, err := a.remove(ctx, labelled(RunLabel, in.Run), everything)
 	if err == nil {
 		err = a.forget(in.Run)
+	}
+	if err == nil {
+		err = a.release(in.Project, in.Run)
 	}
 	if err != nil || in.Project == "" {
 		return out, err
 	}
-	old, err := a.remove(ctx, make(client.Filters).Add("label", ProjectLabel+"="+in.Project), func(labels map[string]string, created time.Time) bool {
+	old, err := a.remove(ctx, labelled(ProjectLabel, in.Project), func(labels map[string]string, created time.Time) bool {
 		return labels[RunLabel] != "" && labels[RunLabel] != in.Run && !created.IsZero() && time.Since(created) > leftoverAge
 	})
 	out.Containers, out.Networks, out.Volumes = append(out.Containers, old.Containers...), append(out.Networks, old.Networks...), append(out.Volumes, old.Volumes...)
@@ -259,6 +268,11 @@ func (a *Activities) forget(run string) error {
 	}
 	return nil
 }
+
+func labelled(key, value string) client.Filters { return make(client.Filters).Add("label", key+"="+value) }
+
+func everything(map[string]string, time.Time) bool { return true }
+
 
 // remove removes the containers, networks and volumes the filters match and take says
 // are the drill's to remove (by their labels and when they were made).

@@ -97,6 +97,9 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 		host.RegisterActivity(o.Backup)
 	}
 	if o.Drill != nil {
+		if o.Drill.Open == nil {
+			o.Drill.Open = runOpen(c)
+		}
 		host.RegisterActivity(o.Drill)
 	}
 	probeSteps := &probe.Activities{Holds: o.Holds}
@@ -112,9 +115,8 @@ func Run(ctx context.Context, c client.Client, o Options) error {
 	}
 	defer host.Stop()
 	if o.Drill != nil {
-		if err := EnsureDrillSchedules(ctx, c, o.Policy.Config, o.Host); err != nil {
-			return err
-		}
+		go ensureDrillSchedules(ctx, c, o)
+		go sweepDrills(ctx, o)
 	}
 
 	errc := make(chan error, 1)
