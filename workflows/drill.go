@@ -33,106 +33,170 @@ func Drill(ctx workflow.Context, req api.DrillRequest) (res api.DrillResult, err
 	if err != nil {
 		return res, err
 	}
-	t := plan.Target
-	info := workflow.GetInfo(ctx).WorkflowExecution
-	run := info.ID + "/" + info.RunID
-	res = api.DrillResult{Stack: req.Stack, At: workflow.Now(ctx).UTC()}
-	step := func(ctx workflow.Context, summary string, p pace) workflow.Context {
-		return workflow.WithActivityOptions(ctx, heartbeating(plan, summary+" — "+req.Stack, p.limit(t), hostStepRetry()))
+	d := newDrillRun(ctx, plan, req)
+	defer func() { res, err = d.res, d.removeAll(ctx, err) }()
+	if err := d.restore(ctx); err != nil {
+		return d.res, err
 	}
-	var d *drill.Activities
-	var b *backup.Activities
-	defer func() {
-		// Removed on every path, a cancellation included.
-		dctx, _ := workflow.NewDisconnectedContext(ctx)
-		var gone drill.Removed
-		if rmErr := workflow.ExecuteActivity(step(dctx, "remove what the drill made", quick), d.RemoveDrill, drill.CleanupInput{Run: run, Project: t.Project}).Get(dctx, &gone); rmErr != nil && err == nil {
-			err = named("Remove what the drill made", rmErr)
-		}
-	}()
+	d.check(ctx)
+	if err := d.record(ctx); err != nil {
+		return d.res, err
+	}
+	d.page(ctx)
+	return d.res, d.outcome()
+}
 
-	listed := map[string][]backup.Listed{}
-	var staged []drill.Staged
-	began := workflow.Now(ctx)
-	why, hostErr := "", error(nil)
+// drillRun is one drill's state between its steps.
+type drillRun struct {
+	plan config.Plan
+	req  api.DrillRequest
+	// run is the drill's run key (workflow ID/run ID).
+	run   string
+	res   api.DrillResult
+	began time.Time
+	// listed are each volume's backups, newest first; staged the drill volumes restored.
+	listed map[string][]backup.Listed
+	staged []drill.Staged
+	// why condemns the backups judged; hostErr says the drill could not run.
+	why     string
+	hostErr error
 	// judged are the backups the outcome speaks of: the one that did not restore, or
 	// every one the throwaway database was started on.
-	var judged []string
+	judged []string
+}
+
+func newDrillRun(ctx workflow.Context, plan config.Plan, req api.DrillRequest) *drillRun {
+	info := workflow.GetInfo(ctx).WorkflowExecution
+	return &drillRun{
+		plan: plan, req: req, run: info.ID + "/" + info.RunID,
+		res:    api.DrillResult{Stack: req.Stack, At: workflow.Now(ctx).UTC()},
+		listed: map[string][]backup.Listed{},
+	}
+}
+
+// step is the options of one of the drill's steps on the stack's host.
+func (d *drillRun) step(ctx workflow.Context, summary string, p pace) workflow.Context {
+	return workflow.WithActivityOptions(ctx, heartbeating(d.plan, summary+" — "+d.req.Stack, p.limit(d.plan.Target), hostStepRetry()))
+}
+
+// removeAll removes what the drill made, on every path (a cancellation included).
+func (d *drillRun) removeAll(ctx workflow.Context, err error) error {
+	var a *drill.Activities
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	var gone drill.Removed
+	if rmErr := workflow.ExecuteActivity(d.step(dctx, "remove what the drill made", quick), a.RemoveDrill, drill.CleanupInput{Run: d.run, Project: d.plan.Target.Project}).Get(dctx, &gone); rmErr != nil && err == nil {
+		return named("Remove what the drill made", rmErr)
+	}
+	return err
+}
+
+// restore fetches the newest backup of each volume and restores it into the drill's
+// volume, until one does not restore or the host fails.
+func (d *drillRun) restore(ctx workflow.Context) error {
+	var a *drill.Activities
+	var b *backup.Activities
+	t := d.plan.Target
+	info := workflow.GetInfo(ctx).WorkflowExecution
+	d.began = workflow.Now(ctx)
 	for _, v := range t.Volumes {
 		var candidates []backup.Listed
-		if err := workflow.ExecuteActivity(step(ctx, "list backups of "+v.Name, quick), b.ListBackups,
+		if err := workflow.ExecuteActivity(d.step(ctx, "list backups of "+v.Name, quick), b.ListBackups,
 			backup.ListInput{Location: t.Backups.Location(), Pattern: v.Pattern, Checksums: true}).Get(ctx, &candidates); err != nil {
-			return res, named("List backups of "+v.Name, err)
+			return named("List backups of "+v.Name, err)
 		}
-		listed[v.Name] = candidates
+		d.listed[v.Name] = candidates
 		if len(candidates) == 0 {
-			hostErr = temporal.NewNonRetryableApplicationError(fmt.Sprintf("no backup of %s matches %s in %s to drill", v.Name, v.Pattern, t.Backups.Location()), failure.NoGoodBackup, nil)
-			break
+			d.hostErr = temporal.NewNonRetryableApplicationError(fmt.Sprintf("no backup of %s matches %s in %s to drill", v.Name, v.Pattern, t.Backups.Location()), failure.NoGoodBackup, nil)
+			return nil
 		}
 		newest := candidates[0]
-		res.Backups = append(res.Backups, newest.Name)
+		d.res.Backups = append(d.res.Backups, newest.Name)
 		s := drill.Staged{For: v.Name, Staging: drill.Name(info.RunID, v.Name)}
 		var local backup.Downloaded
-		err := workflow.ExecuteActivity(step(ctx, "fetch "+newest.Name, moving), b.DownloadBackup,
+		err := workflow.ExecuteActivity(d.step(ctx, "fetch "+newest.Name, moving), b.DownloadBackup,
 			backup.DownloadInput{Location: t.Backups.Location(), Name: newest.Name, SHA256: newest.SHA256}).Get(ctx, &local)
 		if err == nil {
-			err = workflow.ExecuteActivity(step(ctx, "restore "+newest.Name+" for the drill", moving), d.RestoreForDrill, drill.RestoreInput{
-				Staging: s.Staging, For: v.Name, Project: t.Project, Run: run, Name: newest.Name, Backup: local.Path,
+			err = workflow.ExecuteActivity(d.step(ctx, "restore "+newest.Name+" for the drill", moving), a.RestoreForDrill, drill.RestoreInput{
+				Staging: s.Staging, For: v.Name, Project: t.Project, Run: d.run, Name: newest.Name, Backup: local.Path,
 				Layout: archive.LayoutName(v.Layout), SHA256: newest.SHA256, RequireChecksum: t.Backups.RequireChecksum,
 			}).Get(ctx, nil)
 		}
 		if badBackup(err) {
-			why, judged = newest.Name+" does not restore: "+message(err), []string{newest.Name}
-			break
+			d.why, d.judged = newest.Name+" does not restore: "+message(err), []string{newest.Name}
+			return nil
 		}
 		if err != nil {
-			hostErr = named("Restore "+newest.Name+" for the drill", err)
-			break
+			d.hostErr = named("Restore "+newest.Name+" for the drill", err)
+			return nil
 		}
-		staged = append(staged, s)
+		d.staged = append(d.staged, s)
 	}
-	if why == "" && hostErr == nil {
-		res.Detail, why, hostErr = checkThrowaway(ctx, step, plan, run, staged)
-		judged = res.Backups
+	return nil
+}
+
+// check starts the throwaway database and checks its data, when every backup restored,
+// and says what the drill found.
+func (d *drillRun) check(ctx workflow.Context) {
+	res := &d.res
+	if d.why == "" && d.hostErr == nil {
+		res.Detail, d.why, d.hostErr = checkThrowaway(ctx, d.step, d.plan, d.run, d.staged)
+		d.judged = res.Backups
 	}
-	took := workflow.Now(ctx).Sub(began)
-	res.Seconds = took.Seconds()
-	res.OK = why == "" && hostErr == nil
+	res.Seconds = workflow.Now(ctx).Sub(d.began).Seconds()
+	res.OK = d.why == "" && d.hostErr == nil
 	switch {
 	case res.OK:
 		res.Detail = fmt.Sprintf("proven restorable at %s, in %.1f s: %s", res.At.Format(time.RFC3339), res.Seconds, res.Detail)
-	case why != "":
-		res.Detail = why
+	case d.why != "":
+		res.Detail = d.why
 	default:
-		res.Detail = "the drill could not run: " + message(hostErr)
+		res.Detail = "the drill could not run: " + message(d.hostErr)
 	}
-	// A drill that could not run says nothing of the backup: only a verdict is recorded.
-	if why != "" || res.OK {
-		for _, name := range judged {
-			rec := backups.Drill{Name: name, At: res.At, OK: res.OK, Seconds: res.Seconds, Detail: res.Detail, By: run}
-			if err := workflow.ExecuteActivity(step(ctx, "record the drill of "+name, quick), d.RecordDrill, drill.RecordInput{Stack: req.Stack, Drill: rec}).Get(ctx, nil); err != nil {
-				return res, named("Record the drill of "+name, err)
-			}
+}
+
+// record asks the host to keep the verdict it saw for each judged backup. A drill that
+// could not run says nothing of the backup: only a verdict is recorded.
+func (d *drillRun) record(ctx workflow.Context) error {
+	if d.why == "" && !d.res.OK {
+		return nil
+	}
+	var a *drill.Activities
+	for _, name := range d.judged {
+		rec := backups.Drill{Name: name, At: d.res.At, OK: d.res.OK, Seconds: d.res.Seconds, Detail: d.res.Detail, By: d.run}
+		if err := workflow.ExecuteActivity(d.step(ctx, "record the drill of "+name, quick), a.RecordDrill, drill.RecordInput{Stack: d.req.Stack, Drill: rec}).Get(ctx, nil); err != nil {
+			return named("Record the drill of "+name, err)
 		}
 	}
+	return nil
+}
+
+// page tells the approvers of a failed drill, and the on-call when no backup is proven
+// within backups.max_age.
+func (d *drillRun) page(ctx workflow.Context) {
+	info := workflow.GetInfo(ctx).WorkflowExecution
+	plan, res := d.plan, &d.res
 	if !res.OK {
-		page(ctx, plan, notify.Event{Kind: notify.KindFailed, Option: api.OptionDrill, RunKey: run, WorkflowID: info.ID, Stack: req.Stack,
+		page(ctx, plan, notify.Event{Kind: notify.KindFailed, Option: api.OptionDrill, RunKey: d.run, WorkflowID: info.ID, Stack: d.req.Stack,
 			Backup: strings.Join(res.Backups, ", "), Outcome: "restore drill failed", Detail: res.Detail,
 			ApproverRole: plan.Policy.Rule.Role, Approvers: approversOf(plan.Policy)})
 	}
-	res.Stale = staleness(ctx, step, plan, listed)
+	res.Stale = staleness(ctx, d.step, plan, d.listed)
 	if res.Stale != "" {
-		page(ctx, plan, notify.Event{Kind: notify.KindFailed, Option: api.OptionDrill, RunKey: api.DrillWorkflowID(req.Stack) + "/stale", WorkflowID: info.ID, Stack: req.Stack,
+		page(ctx, plan, notify.Event{Kind: notify.KindFailed, Option: api.OptionDrill, RunKey: api.DrillWorkflowID(d.req.Stack) + "/stale", WorkflowID: info.ID, Stack: d.req.Stack,
 			Outcome: "no proven backup within backups.max_age", Detail: res.Stale,
 			ApproverRole: plan.Policy.Rule.Role, Approvers: approversOf(plan.Policy)})
 	}
+}
+
+// outcome is the drill's error: the backup condemned, or the host's trouble.
+func (d *drillRun) outcome() error {
 	switch {
-	case why != "":
-		return res, temporal.NewNonRetryableApplicationError("the drill of "+strings.Join(res.Backups, ", ")+" failed: "+why, drill.Failed, nil)
-	case hostErr != nil:
-		return res, hostErr
+	case d.why != "":
+		return temporal.NewNonRetryableApplicationError("the drill of "+strings.Join(d.res.Backups, ", ")+" failed: "+d.why, drill.Failed, nil)
+	case d.hostErr != nil:
+		return d.hostErr
 	}
-	return res, nil
+	return nil
 }
 
 // checkThrowaway starts the throwaway database on the staged volumes and runs the data
@@ -158,6 +222,11 @@ func checkThrowaway(ctx workflow.Context, step func(workflow.Context, string, pa
 	return fmt.Sprintf("%s of %s started on the restored data; %s", db.Service, db.Image, checked.Evidence), "", nil
 }
 
+// versionDrillFreshnessByName: a drill judges freshness by the time in a backup's name
+// (backups.Taken, as the CLI and retention do), counts only drills of the file as it is
+// now, and says nothing of volumes it did not list.
+const versionDrillFreshnessByName = "drill-freshness-by-name"
+
 // staleness says how old each volume's newest proven backup is when that is older than
 // backups.max_age (or none is proven), or "".
 func staleness(ctx workflow.Context, step func(workflow.Context, string, pace) workflow.Context, plan config.Plan, listed map[string][]backup.Listed) string {
@@ -171,11 +240,24 @@ func staleness(ctx workflow.Context, step func(workflow.Context, string, pace) w
 		return "the drills could not be read to judge freshness: " + message(err)
 	}
 	now := workflow.Now(ctx)
+	byName := workflow.GetVersion(ctx, versionDrillFreshnessByName, workflow.DefaultVersion, 1) != workflow.DefaultVersion
 	var stale []string
 	for _, v := range t.Volumes {
+		candidates, ok := listed[v.Name]
+		if !ok && byName {
+			// Not listed: the drill stopped before it, which says nothing of its backups.
+			continue
+		}
 		proven := ""
 		var at time.Time
-		for _, c := range listed[v.Name] {
+		for _, c := range candidates {
+			if byName {
+				if dr, ok := backups.LatestFor(drills, c.Name, c.SHA256); ok && dr.OK {
+					proven, at = c.Name, backups.Taken(c.Object)
+					break
+				}
+				continue
+			}
 			if dr, ok := drills[c.Name]; ok && dr.OK {
 				proven, at = c.Name, c.ModTime
 				break

@@ -42,6 +42,8 @@ type drillRig struct {
 	checking func(context.Context) (drill.Checked, error)
 	// proven is what the host's drill records say after this drill.
 	proven map[string]backups.Drill
+	// listing, when set, is what every volume lists instead of the two backups.
+	listing []backup.Listed
 }
 
 func newDrillRig(t *testing.T) *drillRig {
@@ -80,10 +82,15 @@ approvers:
 	var d *drill.Activities
 	var n *notify.Activities
 	now := r.Now()
-	r.OnActivity(b.ListBackups, mock.Anything, mock.Anything).Return([]backup.Listed{
-		{Object: storage.Object{Name: "backup_2.tar.gz", ModTime: now.Add(-10 * time.Minute)}, SHA256: "22"},
-		{Object: storage.Object{Name: "backup_1.tar.gz", ModTime: now.Add(-3 * time.Hour)}, SHA256: "11"},
-	}, nil)
+	r.OnActivity(b.ListBackups, mock.Anything, mock.Anything).Return(func(context.Context, backup.ListInput) ([]backup.Listed, error) {
+		if r.listing != nil {
+			return r.listing, nil
+		}
+		return []backup.Listed{
+			{Object: storage.Object{Name: "backup_2.tar.gz", ModTime: now.Add(-10 * time.Minute)}, SHA256: "22"},
+			{Object: storage.Object{Name: "backup_1.tar.gz", ModTime: now.Add(-3 * time.Hour)}, SHA256: "11"},
+		}, nil
+	})
 	r.OnActivity(b.DownloadBackup, mock.Anything, mock.Anything).Return(backup.Downloaded{Path: "/backups/backup_2.tar.gz"}, nil)
 	r.OnActivity(d.RestoreForDrill, mock.Anything, mock.Anything).Return(func(_ context.Context, in drill.RestoreInput) (volume.RestoreResult, error) {
 		if in.Staging != drill.Name(testRunID, in.For) || in.SHA256 != "22" {
@@ -129,7 +136,7 @@ approvers:
 
 func TestADrillOfAGoodBackupRecordsItProven(t *testing.T) {
 	r := newDrillRig(t)
-	r.proven = map[string]backups.Drill{"backup_2.tar.gz": {Name: "backup_2.tar.gz", OK: true}}
+	r.proven = map[string]backups.Drill{"backup_2.tar.gz": {Name: "backup_2.tar.gz", SHA256: "22", OK: true}}
 	r.ExecuteWorkflow(Drill, api.DrillRequest{Stack: "prod", By: "schedule"})
 	require.NoError(t, r.GetWorkflowError())
 	var res api.DrillResult
@@ -149,7 +156,7 @@ func TestADrillOfAGoodBackupRecordsItProven(t *testing.T) {
 func TestADrillWhoseDatabaseServesNoDataMarksTheBackupAndPages(t *testing.T) {
 	r := newDrillRig(t)
 	r.check = temporal.NewNonRetryableApplicationError("the restored database answers but not with the data: malformed", drill.Failed, nil)
-	r.proven = map[string]backups.Drill{"backup_2.tar.gz": {OK: false}, "backup_1.tar.gz": {OK: true}}
+	r.proven = map[string]backups.Drill{"backup_2.tar.gz": {Name: "backup_2.tar.gz", SHA256: "22", OK: false}, "backup_1.tar.gz": {Name: "backup_1.tar.gz", SHA256: "11", OK: true}}
 	r.ExecuteWorkflow(Drill, api.DrillRequest{Stack: "prod", By: "schedule"})
 	err := r.GetWorkflowError()
 	var appErr *temporal.ApplicationError
@@ -172,7 +179,7 @@ func TestADrillWhoseDatabaseServesNoDataMarksTheBackupAndPages(t *testing.T) {
 func TestADrillThatCouldNotRunSaysNothingOfTheBackup(t *testing.T) {
 	r := newDrillRig(t)
 	r.start = temporal.NewNonRetryableApplicationError("the engine refused", failure.EngineRefused, nil)
-	r.proven = map[string]backups.Drill{"backup_2.tar.gz": {OK: true}}
+	r.proven = map[string]backups.Drill{"backup_2.tar.gz": {Name: "backup_2.tar.gz", SHA256: "22", OK: true}}
 	r.ExecuteWorkflow(Drill, api.DrillRequest{Stack: "prod"})
 	require.ErrorContains(t, r.GetWorkflowError(), "start a throwaway database: the engine refused")
 	require.Empty(t, r.recorded, "the backup is neither proven nor marked")
@@ -238,6 +245,36 @@ func TestFullGoesOnWhenTheDrillsCannotBeRead(t *testing.T) {
 	require.NoError(t, r.GetWorkflowResult(&res))
 	require.Equal(t, "restored db_data_2.tar.gz", res.Notice)
 	require.Contains(t, res.Report, `no backup was skipped for a failed restore drill: read the drills of prod: /state/drills/prod/db\_data\_2.tar.gz.json`)
+}
+
+// Freshness counts from the time in a backup's name, as the CLI and retention do: a
+// fresh copy of an old backup is not a fresh backup. A proven record of another file once
+// under the name proves nothing.
+func TestADrillJudgesFreshnessByTheTimeInTheName(t *testing.T) {
+	r := newDrillRig(t)
+	r.listing = []backup.Listed{{Object: storage.Object{Name: "backup_20200101_000000.tar.gz", ModTime: r.Now().Add(-time.Minute)}, SHA256: "22"}}
+	r.proven = map[string]backups.Drill{"backup_20200101_000000.tar.gz": {Name: "backup_20200101_000000.tar.gz", SHA256: "22", OK: true}}
+	r.ExecuteWorkflow(Drill, api.DrillRequest{Stack: "prod"})
+	require.NoError(t, r.GetWorkflowError())
+	var res api.DrillResult
+	require.NoError(t, r.GetWorkflowResult(&res))
+	require.Contains(t, res.Stale, "db_data: the newest proven backup backup_20200101_000000.tar.gz is ")
+
+	r = newDrillRig(t)
+	r.proven = map[string]backups.Drill{"backup_2.tar.gz": {Name: "backup_2.tar.gz", SHA256: "another file", OK: true}}
+	r.ExecuteWorkflow(Drill, api.DrillRequest{Stack: "prod"})
+	require.NoError(t, r.GetWorkflowResult(&res))
+	require.Equal(t, "db_data: no backup is proven by a drill", res.Stale)
+}
+
+// A drill that stopped before listing a volume pages nothing of that volume's backups.
+func TestADrillSaysNothingOfVolumesItDidNotList(t *testing.T) {
+	r := newDrillRigOf(t, `[{name: broken_data, pattern: "broken_*.tar.gz"}, {name: db_data, pattern: "backup_*.tar.gz"}]`)
+	r.proven = map[string]backups.Drill{"backup_1.tar.gz": {Name: "backup_1.tar.gz", SHA256: "11", OK: true}}
+	r.ExecuteWorkflow(Drill, api.DrillRequest{Stack: "prod"})
+	require.Error(t, r.GetWorkflowError())
+	require.Len(t, r.pages, 2)
+	require.Equal(t, "broken_data: the newest proven backup backup_1.tar.gz is 3h0m0s old, older than backups.max_age 1h0m0s", r.pages[1].Detail, "db_data was never listed")
 }
 
 // A drill cancelled while its database is checked still removes what it made.
