@@ -66,6 +66,15 @@ func (a *Activities) PruneBackups(ctx context.Context, in PruneInput) (PruneResu
 	if !ok {
 		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the backup store %s cannot remove files; nothing was removed", store.Describe()), failure.StoreConfig, nil)
 	}
+	drills := map[string]backups.Drill{}
+	if a.StateDir != "" {
+		// Read before anything is removed: without every drill record retention cannot know
+		// which backup is the newest proven, which it must keep.
+		if drills, err = (backups.Drills{Dir: backups.DrillsDir(a.StateDir)}).Load(in.Stack); err != nil {
+			return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"%v; retention cannot know the newest proven backup, so it removed nothing: fix or delete the record named (a drill of the backup writes it again)", err), failure.StepFailed, nil)
+		}
+	}
 	if err := finishRemovals(ctx, store, remover, in.Pattern); err != nil {
 		return res, err
 	}
@@ -73,19 +82,15 @@ func (a *Activities) PruneBackups(ctx context.Context, in PruneInput) (PruneResu
 	if err != nil {
 		return res, err
 	}
-	drills := map[string]backups.Drill{}
-	if a.StateDir != "" {
-		if drills, err = (backups.Drills{Dir: backups.DrillsDir(a.StateDir)}).Load(in.Stack); err != nil {
-			return res, err
-		}
-	}
 	var ours []retention.Backup
 	for _, l := range listed {
-		if !writtenByRewind(ctx, store, l) {
+		if _, ok := backups.Ours(ctx, store, l); !ok {
 			res.NotOurs = append(res.NotOurs, l.Name)
 			continue
 		}
-		d, drilled := drills[path.Base(l.Name)]
+		// By the name as listed (a backup in a subfolder too) and its sha256, as drills
+		// and rollbacks read them.
+		d, drilled := backups.LatestFor(drills, l.Name, l.SHA256)
 		ours = append(ours, retention.Backup{Name: l.Name, Taken: backups.Taken(l.Object), Proven: drilled && d.OK})
 	}
 	res.Decisions = retention.Decide(in.Keep, ours)
@@ -123,16 +128,6 @@ func (a *Activities) rollbackOpen(ctx context.Context, stack string) string {
 		return "held: a rollback runs (" + open + ") and may restore it"
 	}
 	return ""
-}
-
-// writtenByRewind says whether `rewind backup` wrote this backup: its marker names it
-// with the sha256 its sidecar records.
-func writtenByRewind(ctx context.Context, store storage.Store, l backups.Listed) bool {
-	if l.SHA256 == "" {
-		return false
-	}
-	m, err := backups.ReadMarker(ctx, store, l.Name)
-	return err == nil && path.Base(m.Name) == path.Base(l.Name) && strings.EqualFold(m.SHA256, l.SHA256)
 }
 
 // removeBackup removes the archive, then its sidecars, the marker last.

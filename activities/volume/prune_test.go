@@ -27,6 +27,12 @@ func mustOpen(t *testing.T, dir string) storage.Store {
 	return s
 }
 
+// shaOf is the sha256 of the backup putBackup writes under name.
+func shaOf(name string) string {
+	sum := sha256.Sum256([]byte("backup " + name))
+	return hex.EncodeToString(sum[:])
+}
+
 // putBackup writes a backup as `rewind backup` stores it (archive, marker, sidecar), or
 // without the marker as an operator's script would.
 func putBackup(t *testing.T, dir, name string, ours bool) {
@@ -68,9 +74,9 @@ func TestPruneRemovesOnlyRewindsOwnBackupsThePolicyDoesNotKeep(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, backups.SidecarName(name(8))), []byte("0000000000000000000000000000000000000000000000000000000000000000  "+name(8)+"\n"), 0o600))
 	drills := backups.Drills{Dir: backups.DrillsDir(state)}
 	at := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
-	require.NoError(t, drills.Record("prod", backups.Drill{Name: name(2), At: at, OK: true}))
-	require.NoError(t, drills.Record("prod", backups.Drill{Name: name(5), At: at, OK: false, Detail: "the database did not start"}))
-	require.NoError(t, drills.Record("prod", backups.Drill{Name: name(6), At: at, OK: false, Detail: "count 0"}))
+	require.NoError(t, drills.Record("prod", backups.Drill{Name: name(2), SHA256: shaOf(name(2)), At: at, OK: true}))
+	require.NoError(t, drills.Record("prod", backups.Drill{Name: name(5), SHA256: shaOf(name(5)), At: at, OK: false, Detail: "the database did not start"}))
+	require.NoError(t, drills.Record("prod", backups.Drill{Name: name(6), SHA256: shaOf(name(6)), At: at, OK: false, Detail: "count 0"}))
 
 	open := "rewind-prod run r1"
 	var asked []string
@@ -172,4 +178,36 @@ func TestPruneAsksTemporalBeforeEachRemoval(t *testing.T) {
 		}
 	}
 	require.Len(t, listDir(t, dir), 4*3)
+}
+
+// Drills are looked up by the backup's name as listed (a backup in a subfolder too) and
+// its sha256, as drills and rollbacks record them; a drill record that cannot be read
+// makes retention remove nothing, not even what a removal cut short left, and say why.
+func TestPruneKnowsDrillsByTheListedNameAndRemovesNothingWithoutThem(t *testing.T) {
+	dir, state := t.TempDir(), t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "nightly"), 0o700))
+	name := func(day int) string { return fmt.Sprintf("nightly/questdb_backup_202611%02d_020000.tar.gz", day) }
+	for day := 1; day <= 3; day++ {
+		putBackup(t, dir, name(day), true)
+	}
+	drills := backups.Drills{Dir: backups.DrillsDir(state)}
+	require.NoError(t, drills.Record("prod", backups.Drill{Name: name(1), SHA256: shaOf(name(1)), At: time.Now(), OK: true}))
+	a := &volume.Activities{StateDir: state, Rollbacks: func(context.Context, string) (string, error) { return "", nil }}
+	in := volume.PruneInput{Stack: "prod", Volume: "db", Location: storage.Location{Dir: dir}, Pattern: "questdb_backup_*.tar.gz", Keep: retention.Policy{Last: 1}}
+
+	// A corrupt record: nothing goes, and a cut-short removal's leftovers stay too.
+	putBackup(t, dir, name(9), true)
+	require.NoError(t, os.Remove(filepath.Join(dir, name(9))))
+	require.NoError(t, os.WriteFile(filepath.Join(backups.DrillsDir(state), "prod", "broken.json"), []byte("{not json"), 0o600))
+	_, err := activityEnv(a).ExecuteActivity(a.PruneBackups, in)
+	require.ErrorContains(t, err, "broken.json")
+	require.ErrorContains(t, err, "retention cannot know the newest proven backup, so it removed nothing")
+	require.Len(t, listDir(t, filepath.Join(dir, "nightly")), 3*3+2)
+
+	require.NoError(t, os.Remove(filepath.Join(backups.DrillsDir(state), "prod", "broken.json")))
+	v, err := activityEnv(a).ExecuteActivity(a.PruneBackups, in)
+	require.NoError(t, err)
+	var res volume.PruneResult
+	require.NoError(t, v.Get(&res))
+	require.Equal(t, []string{name(2)}, res.Removed, "the drilled backup in the subfolder is the newest proven, and stays")
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -104,12 +103,15 @@ It reads the store and runs on the stack's Docker host, with the worker's rewind
 			if err != nil {
 				return err
 			}
-			views, err := listBackups(cmd, cfg, stack, s)
+			views, unread, err := listBackups(cmd, cfg, stack, s)
 			if err != nil {
 				return err
 			}
+			if unread != nil {
+				fmt.Fprintf(o.Err, "warning: %v; the backups below show no drill from those records, and retention removes nothing until they are fixed or deleted\n", unread)
+			}
 			if prune {
-				plan := prunePlan(s, views)
+				plan := prunePlan(s, views, unread)
 				if o.JSON {
 					return o.printJSON(plan)
 				}
@@ -145,41 +147,40 @@ It reads the store and runs on the stack's Docker host, with the worker's rewind
 	return cmd
 }
 
-// listBackups lists every volume's backups with their sidecars and last verdicts.
-func listBackups(cmd *cobra.Command, cfg *config.Config, stack string, s config.Stack) ([]BackupView, error) {
+// listBackups lists every volume's backups with their sidecars, drills and last verdicts;
+// unread names the drill records that could not be read (the others are shown).
+func listBackups(cmd *cobra.Command, cfg *config.Config, stack string, s config.Stack) (views []BackupView, unread, err error) {
 	verdicts, err := backups.Verdicts{Dir: backups.VerdictsDir(cfg.Worker.StateDir)}.Load(stack)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	drills, err := backups.Drills{Dir: backups.DrillsDir(cfg.Worker.StateDir)}.Load(stack)
-	if err != nil {
-		return nil, err
-	}
+	drills, unread := backups.Drills{Dir: backups.DrillsDir(cfg.Worker.StateDir)}.Load(stack)
 	store, err := backups.Open(cmd.Context(), s.Backups.Location())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var views []BackupView
 	for _, v := range s.Volumes {
 		listed, err := backups.List(cmd.Context(), store, backups.Query{Pattern: v.Pattern, Checksums: true})
 		if err != nil {
-			return nil, fmt.Errorf("list the backups of %s: %w", v.Name, err)
+			return nil, nil, fmt.Errorf("list the backups of %s: %w", v.Name, err)
 		}
 		for _, l := range listed {
 			bv := BackupView{Volume: v.Name, Name: l.Name, Modified: l.ModTime, Size: l.Size, Checksum: l.SHA256}
 			if last, ok := verdicts[l.Name]; ok {
 				bv.Last = &last
 			}
-			if d, ok := drills[path.Base(l.Name)]; ok {
+			// The same rules as the worker's retention: drills by the listed name and
+			// sha256, Rewind's own by backups.Ours.
+			if d, ok := backups.LatestFor(drills, l.Name, l.SHA256); ok {
 				bv.Drill = &d
 			}
-			if m, err := backups.ReadMarker(cmd.Context(), store, l.Name); err == nil && l.SHA256 != "" && strings.EqualFold(m.SHA256, l.SHA256) {
+			if m, ok := backups.Ours(cmd.Context(), store, l); ok {
 				bv.Ours, bv.Reason = true, m.Reason
 			}
 			views = append(views, bv)
 		}
 	}
-	return views, nil
+	return views, unread, nil
 }
 
 // readWhole checks a backup as a full rollback's verification does and says what it found.
@@ -240,7 +241,7 @@ func printBackups(w io.Writer, s config.Stack, views []BackupView, now time.Time
 			}
 			last = fmt.Sprintf("%s %s ago by %s: %s", verdict, human(now.Sub(b.Last.At)), b.Last.By, b.Last.Detail)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.Volume, b.Name, human(now.Sub(b.Modified)), size(b.Size), sidecar, drill, last)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.Volume, b.Name, human(now.Sub(b.Taken())), size(b.Size), sidecar, drill, last)
 	}
 	_ = tw.Flush()
 }

@@ -418,7 +418,9 @@ func (o *Options) diskCheck(ctx context.Context, cfg *config.Config, stack strin
 func (o *Options) stackBackups(ctx context.Context, cfg *config.Config, stack string) ([]BackupView, error) {
 	cmd := &cobra.Command{}
 	cmd.SetContext(ctx)
-	return listBackups(cmd, cfg, stack, cfg.Stacks[stack])
+	// Unread drill records show as no drill here; `rewind backups` names them.
+	views, _, err := listBackups(cmd, cfg, stack, cfg.Stacks[stack])
+	return views, err
 }
 
 // stateCheck asks the kernel whether this user may write the worker's state folder,

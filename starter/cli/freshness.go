@@ -68,9 +68,16 @@ type PruneView struct {
 }
 
 // prunePlan decides as the worker's PruneBackups does after each backup: per volume, the
-// backups Rewind wrote go through retention.Decide with their drills; the rest stay.
-func prunePlan(s config.Stack, views []BackupView) []PruneView {
+// backups Rewind wrote go through retention.Decide with their drills; the rest stay, and
+// all stay when some drill records could not be read (unread), as the worker keeps them.
+func prunePlan(s config.Stack, views []BackupView, unread error) []PruneView {
 	var out []PruneView
+	if unread != nil {
+		for _, b := range views {
+			out = append(out, PruneView{Volume: b.Volume, Name: b.Name, Keep: true, Why: []string{"drill records unreadable: the newest proven backup is unknown, so nothing goes"}})
+		}
+		return out
+	}
 	for _, v := range s.Volumes {
 		var ours []retention.Backup
 		var notOurs []PruneView

@@ -310,7 +310,7 @@ func TestBackupsPruneDryRunSaysWhatGoesAndWhy(t *testing.T) {
 	s.Volumes = []config.Volume{{Name: "algotrendy_v26_questdb_data", Pattern: "questdb_backup_*.tar.gz"}}
 	s.Backups.Keep = retention.Policy{Last: 2}
 	var out bytes.Buffer
-	plan := prunePlan(s, views)
+	plan := prunePlan(s, views, nil)
 	printPrunePlan(&out, s, plan)
 	requireGolden(t, "backups-prune.golden", out.String())
 

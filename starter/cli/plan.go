@@ -100,7 +100,11 @@ func (h localHost) resolve(dir, ref string) (gitref.Resolved, error) {
 }
 
 func (h localHost) backupsOf() ([]BackupView, error) {
-	return listBackups(h.cmd, h.cfg, h.stack, h.target)
+	views, unread, err := listBackups(h.cmd, h.cfg, h.stack, h.target)
+	if unread != nil {
+		fmt.Fprintf(h.cmd.ErrOrStderr(), "warning: %v; the plan shows no drill from those records\n", unread)
+	}
+	return views, err
 }
 
 func (h localHost) readWhole(b BackupView) backups.Verdict {
@@ -177,7 +181,7 @@ func writeRestorePlan(w io.Writer, p planView, host planHost, now func() time.Ti
 			}
 			readFor += time.Duration(verdict.Seconds * float64(time.Second))
 			restoreBytes += b.Size
-			fmt.Fprintf(w, "  %s: would restore %s (%s, %s old; %s)\n", v.Name, b.Name, size(b.Size), human(now().Sub(b.Modified)), verdict.Detail)
+			fmt.Fprintf(w, "  %s: would restore %s (%s, %s old; %s)\n", v.Name, b.Name, size(b.Size), human(now().Sub(b.Taken())), verdict.Detail)
 			chosen = true
 			break
 		}
