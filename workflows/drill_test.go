@@ -267,6 +267,18 @@ func TestADrillJudgesFreshnessByTheTimeInTheName(t *testing.T) {
 	require.Equal(t, "db_data: no backup is proven by a drill", res.Stale)
 }
 
+// A check that got no answer in time is the host's trouble: the backup is not marked.
+func TestADrillWhoseDatabaseNeverAnsweredMarksNothing(t *testing.T) {
+	r := newDrillRig(t)
+	r.check = temporal.NewNonRetryableApplicationError("the restored database did not answer within 1m0s (checks.health_timeout)", drill.Inconclusive, nil)
+	r.proven = map[string]backups.Drill{"backup_2.tar.gz": {Name: "backup_2.tar.gz", SHA256: "22", OK: true}}
+	r.ExecuteWorkflow(Drill, api.DrillRequest{Stack: "prod"})
+	require.ErrorContains(t, r.GetWorkflowError(), "did not answer within 1m0s")
+	require.Empty(t, r.recorded, "no verdict on the backup")
+	require.Len(t, r.pages, 1)
+	require.Contains(t, r.pages[0].Detail, "the drill could not run")
+}
+
 // A drill that stopped before listing a volume pages nothing of that volume's backups.
 func TestADrillSaysNothingOfVolumesItDidNotList(t *testing.T) {
 	r := newDrillRigOf(t, `[{name: broken_data, pattern: "broken_*.tar.gz"}, {name: db_data, pattern: "backup_*.tar.gz"}]`)

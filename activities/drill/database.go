@@ -293,12 +293,7 @@ func (a *Activities) check(ctx context.Context, in CheckInput) (Checked, error) 
 			return Checked{}, condemned("the restored database did not start: it exited with code %d%s", s.ExitCode, a.logTail(ctx, name))
 		}
 		if time.Now().After(deadline) {
-			if !answeredAt.IsZero() {
-				return Checked{}, condemned("the restored database answers but not with the data: %s%s", last, a.logTail(ctx, name))
-			}
-			return Checked{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
-				"the restored database did not answer within %s (checks.health_timeout), which says nothing of the backup; raise checks.health_timeout if this host is slow: %s%s",
-				in.Timeout, last, a.logTail(ctx, name)), Inconclusive, nil)
+			return Checked{}, gaveUp(!answeredAt.IsZero(), in.Timeout, last+a.logTail(ctx, name))
 		}
 		select {
 		case <-ctx.Done():
@@ -306,6 +301,17 @@ func (a *Activities) check(ctx context.Context, in CheckInput) (Checked, error) 
 		case <-tick.C:
 		}
 	}
+}
+
+// gaveUp is the check's error when its time is up: a database that answered without the
+// data condemns the backup; one that never answered says nothing of it (a slow host).
+func gaveUp(answered bool, timeout time.Duration, last string) error {
+	if answered {
+		return condemned("the restored database answers but not with the data: %s", last)
+	}
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+		"the restored database did not answer within %s (checks.health_timeout), which says nothing of the backup; raise checks.health_timeout if this host is slow: %s",
+		timeout, last), Inconclusive, nil)
 }
 
 // throwawayURL is the stack's database URL pointed at the throwaway on its network.

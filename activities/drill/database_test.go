@@ -2,6 +2,7 @@ package drill
 
 import (
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
@@ -43,4 +44,13 @@ func TestTheCheckAsksTheContainerPortBehindTheStacksURL(t *testing.T) {
 func TestADrillNamesWhatItMakesAfterItsRun(t *testing.T) {
 	require.Equal(t, "rewind-drill-0b6f4c2e", Name("0b6f4c2e-1111-2222"))
 	require.Equal(t, "rewind-drill-0b6f4c2e-db_data", Name("0b6f4c2e-1111-2222", "db_data"))
+}
+
+// A database that never answered in time says nothing of its backup; one that answered
+// without the data condemns it.
+func TestOnlyADatabaseThatAnsweredWithoutTheDataCondemnsItsBackup(t *testing.T) {
+	err := gaveUp(false, time.Minute, "SELECT 1: connection refused")
+	require.False(t, IsFailed(err), "no answer is no verdict")
+	require.ErrorContains(t, err, "did not answer within 1m0s (checks.health_timeout), which says nothing of the backup")
+	require.True(t, IsFailed(gaveUp(true, time.Minute, "SELECT 1 → 0")))
 }
