@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/temporal"
 )
 
@@ -117,12 +116,15 @@ func (a *Activities) release(project, run string) error {
 	return nil
 }
 
-// Sweep removes what drill runs left on this host once a.Open says they are closed (a
-// terminated drill leaves its throwaway database running), and their claims. With no
-// a.Open it removes nothing.
-func Sweep(ctx context.Context, a *Activities) (Removed, error) {
+// Sweep removes what drill runs of the projects left on this host once a.Open says they
+// are closed (a terminated drill leaves its throwaway database running), and their
+// claims. Only the worker's own projects: another Rewind (another namespace) sharing the
+// Docker engine has drills this worker's Temporal does not know. With no a.Open it
+// removes nothing.
+func Sweep(ctx context.Context, a *Activities, projects []string) (Removed, error) {
+	var out Removed
 	if a.Open == nil {
-		return Removed{}, nil
+		return out, nil
 	}
 	closed := map[string]bool{}
 	var errs []error
@@ -142,13 +144,17 @@ func Sweep(ctx context.Context, a *Activities) (Removed, error) {
 		closed[run] = !open
 		return !open
 	}
-	out, err := a.remove(ctx, make(client.Filters).Add("label", RunLabel), isClosed)
+	for _, project := range projects {
+		gone, err := a.remove(ctx, labelled(ProjectLabel, project), isClosed)
+		out.Containers, out.Networks, out.Volumes = append(out.Containers, gone.Containers...), append(out.Networks, gone.Networks...), append(out.Volumes, gone.Volumes...)
+		errs = append(errs, err)
+	}
 	for run, c := range closed {
-		if c && err == nil {
-			err = errors.Join(a.forget(run), a.releaseAny(run))
+		if c {
+			errs = append(errs, a.forget(run), a.releaseAny(run))
 		}
 	}
-	return out, errors.Join(append(errs, err)...)
+	return out, errors.Join(errs...)
 }
 
 // releaseAny gives up every claim the run holds.

@@ -55,10 +55,16 @@ func runOpen(c client.Client) drill.OpenFunc {
 	}
 }
 
-// sweepDrills removes at start what drills of closed runs left on this host (a
-// terminated drill's throwaway database, network and volumes).
+// sweepDrills removes at start what drills of closed runs of this worker's stacks left on
+// this host (a terminated drill's throwaway database, network and volumes).
 func sweepDrills(ctx context.Context, o Options) {
-	gone, err := drill.Sweep(ctx, o.Drill)
+	var projects []string
+	for _, name := range o.Policy.Config.StackNames() {
+		if st := o.Policy.Config.Stacks[name]; st.Host == "" || st.Host == o.Host {
+			projects = append(projects, st.Project)
+		}
+	}
+	gone, err := drill.Sweep(ctx, o.Drill, projects)
 	if o.Logger == nil {
 		return
 	}
