@@ -158,16 +158,17 @@ var fullCrashPoints = []string{
 	"during:restore@5MiB", "after:PrepareVolume",
 	"before:StopProject", "after:StopProject",
 	"after:PlanSwap", "before:SwapVolume", "inside:SwapVolume", "after:SwapVolume",
-	"after:ComposeUp", "after:WaitHealthy", "after:CheckData",
+	"before:StartProject", "after:StartProject", "after:WaitHealthy", "after:CheckData",
 	"before:SnapshotVolume", "during:snapshot@3MiB", "during:upload@7MiB", "after:SnapshotVolume", "before:RemoveVolume", "after:RemoveVolume",
 	"after:RemoveStaging",
 }
 
 // copyCrashPoints cover the steps of the full rollback that copies (where the engine cannot
-// rename volume folders): the snapshot comes before the volume is emptied.
+// rename volume folders): the snapshot comes before the volume is emptied, and compose
+// makes the containers the emptying removed.
 var copyCrashPoints = []string{
 	"during:snapshot@3MiB", "after:SnapshotVolume", "before:RemoveVolume", "after:RemoveVolume", "after:CreateVolume",
-	"during:copy@5MiB", "after:CopyVolume",
+	"during:copy@5MiB", "after:CopyVolume", "after:StartProject", "after:ComposeUp",
 }
 
 // quickCrashPoints cover every step of the quick rollback.

@@ -114,7 +114,7 @@ func TestAStackOfAGroupRestoresOnlyWhatTheGroupApproved(t *testing.T) {
 			err := r.GetWorkflowError()
 			if tc.want == "" {
 				require.NoError(t, err)
-				require.True(t, r.ran("compose up"))
+				require.True(t, r.ran("start containers"))
 				return
 			}
 			require.Equal(t, failure.NotAuthorized, errorType(t, err))

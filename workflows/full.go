@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/algotrendy/rewind/activities/docker"
 	"github.com/algotrendy/rewind/activities/volume"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/workflows/api"
@@ -63,6 +64,31 @@ type fullRollback struct {
 	*rollback
 	volumes []volume.VolumeInfo
 	staged  []staging
+}
+
+// versionStartWhatStopped: a full rollback starts the containers its stop stopped through
+// the Engine API, not with a compose CLI. Runs that began before replay with compose up.
+const versionStartWhatStopped = "full-starts-what-stopped"
+
+// startStack starts the stack again. After the swap the compose definition and the
+// containers are those the stop found, so compose would create nothing: the containers
+// start through the engine, a compose process saved. Where a service has no container (a
+// copy-in removed it) or compose must order the start, compose up does it. Its undo,
+// recorded first, stops the project.
+func (f *fullRollback) startStack() (string, error) {
+	if workflow.GetVersion(f.ctx, versionStartWhatStopped, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return f.rollback.startStack()
+	}
+	f.changed("what it started stopped", f.stopStarted)
+	var d *docker.Activities
+	var started docker.StartResult
+	if err := f.exec(quick, d.StartProject, f.composeInput(), &started); err != nil {
+		return "", err
+	}
+	if started.NeedsCompose != "" {
+		return "compose up -d: " + started.NeedsCompose, f.composeUp(f.ctx)
+	}
+	return fmt.Sprintf("%d started, %d already running", len(started.Started), len(started.AlreadyRunning)), nil
 }
 
 // verifyRestored is verify, comparing the data with the restored backups' fingerprints.

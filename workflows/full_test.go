@@ -38,7 +38,7 @@ func TestFullProvesTheBackupRestoresBeforeTheStackStopsAndKeepsTheRunbooksOrder(
 	require.Less(t, r.index("inspect db_data"), r.index("remove stale staging"))
 	require.Less(t, r.index("prepare db_data_2.tar.gz"), r.index("stop"), "the stack stops only once the backup restored whole")
 	require.Equal(t, []string{
-		"notify decided", "stop", "plan swap db_data", "swap db_data", "compose up", "wait healthy", "verify",
+		"notify decided", "stop", "plan swap db_data", "swap db_data", "start containers", "wait healthy", "verify",
 		"snapshot rewind-forensic-defaultt-db_data", "remove volume rewind-forensic-defaultt-db_data",
 		"remove staging", "note decisions.json", "note incident_report.md", "notify finished",
 	}, r.calls[r.index("notify decided"):], "after approval: a rename, not a copy; the forensic snapshot once the stack is verified")
@@ -116,19 +116,25 @@ func TestFullFailedVerificationPutsTheDamagedDataBackNamingTheCheck(t *testing.T
 		"the restored stack stops before the damaged data is renamed back under it; the stack starts as it was, is waited on, and no forensic volume is freed")
 }
 
-// TestAPutBackAfterTheStartStopsTheStackFirst: a failure anywhere past the start (compose
-// up itself, the health wait, the verification) stops what the start started before any
+// TestAPutBackAfterTheStartStopsTheStackFirst: a failure anywhere past the start (the start
+// itself, the health wait, the verification) stops what the start started before any
 // volume is renamed back, then starts the stack as it was and waits on it.
 func TestAPutBackAfterTheStartStopsTheStackFirst(t *testing.T) {
 	for _, tc := range []struct {
 		failing string
 		err     error
 	}{
+		{"start containers", temporal.NewNonRetryableApplicationError("port is already allocated", "EngineRefused", nil)},
 		{"compose up", temporal.NewNonRetryableApplicationError("port is already allocated", "ComposeFailed", nil)},
 		{"wait healthy", temporal.NewNonRetryableApplicationError("project algotrendy_v26 not healthy after 5m0s", failure.NotHealthy, nil)},
 		{"verify", temporal.NewNonRetryableApplicationError("the child died", "ChildFailed", nil)},
 	} {
 		for _, copyIn := range []bool{false, true} {
+			// After a rename the engine starts the containers; a copy-in removed them, and
+			// compose up makes them again.
+			if start := map[bool]string{false: "start containers", true: "compose up"}[copyIn]; (tc.failing == "start containers" || tc.failing == "compose up") && tc.failing != start {
+				continue
+			}
 			t.Run(fmt.Sprintf("%s copy=%t", tc.failing, copyIn), func(t *testing.T) {
 				var d *docker.Activities
 				failed := false
@@ -145,6 +151,10 @@ func TestAPutBackAfterTheStartStopsTheStackFirst(t *testing.T) {
 						return nil
 					}
 					switch tc.failing {
+					case "start containers":
+						r.OnActivity(d.StartProject, mock.Anything, mock.Anything).Return(func(context.Context, docker.ComposeUpInput) (docker.StartResult, error) {
+							return docker.StartResult{}, fail("start containers")
+						})
 					case "compose up":
 						r.OnActivity(d.ComposeUp, mock.Anything, mock.Anything).Return(func(context.Context, docker.ComposeUpInput) (docker.ComposeUpResult, error) {
 							return docker.ComposeUpResult{}, fail("compose up")
@@ -227,6 +237,7 @@ func TestAPutBackThatCannotStopTheStackLeavesTheDataWhereTheServerRuns(t *testin
 func TestARunThatBeganBeforeTheStopUndoPutsBackAsItDid(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	r.OnGetVersion(versionRunningState, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	r.OnGetVersion(versionStartWhatStopped, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
 	r.report = VerifyReport{Checks: []CheckResult{{Name: "data integrity", Passed: false, Evidence: "0"}}}
 
 	r.ExecuteWorkflow(Full, request(api.OptionFull, "P1", "alice"))
@@ -530,4 +541,36 @@ func TestStagedDataThatCannotFitStopsNothing(t *testing.T) {
 	require.Contains(t, err.Error(), "its filesystem has 7.2 MiB free. Nothing was stopped; nothing was changed")
 	require.False(t, r.ran("stop"))
 	require.Less(t, r.index("room db_data"), r.index("remove staging"), "the staged copy does not outlive the run")
+}
+
+// TestFullStartsTheStackThroughTheEngine: after a swap the containers start as compose up
+// would bring the project up, with no compose process; where a service has no container
+// the start says so and compose up makes it.
+func TestFullStartsTheStackThroughTheEngine(t *testing.T) {
+	for _, copyIn := range []bool{false, true} {
+		t.Run(fmt.Sprintf("copy=%t", copyIn), func(t *testing.T) {
+			var d *docker.Activities
+			var asked []docker.ComposeUpInput
+			r := newRig(t, rigOptions{copy: copyIn, first: func(r *rig) {
+				r.OnActivity(d.StartProject, mock.Anything, mock.Anything).Return(func(_ context.Context, in docker.ComposeUpInput) (docker.StartResult, error) {
+					asked = append(asked, in)
+					if copyIn {
+						return docker.StartResult{NeedsCompose: "service questdb has no container"}, r.step("start containers")
+					}
+					return docker.StartResult{Started: []string{"api", "questdb"}}, r.step("start containers")
+				})
+			}})
+
+			r.ExecuteWorkflow(Full, request(api.OptionFull, "P1", "alice"))
+
+			require.NoError(t, r.GetWorkflowError())
+			require.Equal(t, []docker.ComposeUpInput{{Project: "algotrendy_v26", Files: []string{"docker-compose.prod.yml"}, WorkingDir: "/srv/algotrendy"}}, asked)
+			start := r.calls[r.index("start containers") : r.index("wait healthy")+1]
+			if copyIn {
+				require.Equal(t, []string{"start containers", "compose up", "wait healthy"}, start)
+			} else {
+				require.Equal(t, []string{"start containers", "wait healthy"}, start)
+			}
+		})
+	}
 }

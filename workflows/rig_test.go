@@ -73,6 +73,9 @@ type rig struct {
 	protected, excluded []string
 	// nonces is the store signed starts are claimed in, as the worker's evidence store.
 	nonces *storage.Folder
+	// pol is the worker's policy activities, as registered: a rig sets what the worker
+	// reads at its start (the Slack bridge key).
+	pol *policy.Activities
 }
 
 type rigOptions struct {
@@ -149,7 +152,8 @@ approvers:
 	nonces, err := storage.NewFolder(filepath.Join(t.TempDir(), "evidence"))
 	require.NoError(t, err)
 	r.nonces = nonces
-	r.RegisterActivity(&policy.Activities{Config: cfg, Host: "docker-1", Nonces: nonces})
+	r.pol = &policy.Activities{Config: cfg, Host: "docker-1", Nonces: nonces}
+	r.RegisterActivity(r.pol)
 	for _, a := range []any{&docker.Activities{}, &volume.Activities{}, &evidence.Activities{}, &notify.Activities{}, &backup.Activities{}, &probe.Activities{}, &gitrepo.Activities{}, &drill.Activities{}} {
 		r.RegisterActivity(a)
 	}
@@ -275,6 +279,13 @@ func (r *rig) mockHost(o rigOptions) {
 	})
 	on(d.ComposeUp, func(context.Context, docker.ComposeUpInput) (docker.ComposeUpResult, error) {
 		return docker.ComposeUpResult{Command: []string{"docker-compose", "up", "-d"}}, r.step("compose up")
+	})
+	on(d.StartProject, func(context.Context, docker.ComposeUpInput) (docker.StartResult, error) {
+		if o.copy {
+			// The copy-in removed the containers on the volume: compose must create them.
+			return docker.StartResult{NeedsCompose: "service questdb has no container"}, r.step("start containers")
+		}
+		return docker.StartResult{Started: []string{"api", "questdb"}}, r.step("start containers")
 	})
 	on(d.WaitHealthy, func(context.Context, docker.WaitHealthyInput) (docker.WaitHealthyResult, error) {
 		return docker.WaitHealthyResult{Services: map[string]string{"api": "healthy"}}, r.step("wait healthy")

@@ -118,9 +118,14 @@ func (r *rollback) stopStarted(ctx workflow.Context) error {
 
 func (r *rollback) composeUp(ctx workflow.Context) error {
 	var d *docker.Activities
-	t := r.plan.Target
 	var up docker.ComposeUpResult
-	return r.execIn(ctx, quick, d.ComposeUp, docker.ComposeUpInput{Project: t.Project, Files: t.ComposeFiles, WorkingDir: t.WorkingDir, Command: r.plan.Compose}, &up)
+	return r.execIn(ctx, quick, d.ComposeUp, r.composeInput(), &up)
+}
+
+// composeInput is how the stack's project is brought up.
+func (r *rollback) composeInput() docker.ComposeUpInput {
+	t := r.plan.Target
+	return docker.ComposeUpInput{Project: t.Project, Files: t.ComposeFiles, WorkingDir: t.WorkingDir, Command: r.plan.Compose}
 }
 
 // startStack is the runbook's `docker-compose up -d`. Its undo, recorded before compose

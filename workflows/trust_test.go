@@ -108,7 +108,7 @@ func TestASignedStartIsAdmittedOnce(t *testing.T) {
 
 	r.ExecuteWorkflow(Full, signed)
 	require.NoError(t, r.GetWorkflowError())
-	require.True(t, r.ran("compose up"))
+	require.True(t, r.ran("start containers"))
 	claims, err := r.nonces.List(context.Background(), "nonces/")
 	require.NoError(t, err)
 	require.Len(t, claims, 1, "the run claimed the nonce")
@@ -216,7 +216,7 @@ func TestAStackOfAGroupTrustsOnlyRewindsGroupRollback(t *testing.T) {
 			err := r.GetWorkflowError()
 			if tc.want == "" {
 				require.NoError(t, err)
-				require.True(t, r.ran("compose up"), "the group's approval counts")
+				require.True(t, r.ran("start containers"), "the group's approval counts")
 				return
 			}
 			require.Equal(t, failure.NotAuthorized, errorType(t, err))
