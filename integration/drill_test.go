@@ -66,11 +66,18 @@ func TestDrillProvesAGoodBackupAndMarksADamagedOneThatFullRollbacksSkip(t *testi
 	e.startWorker("REWIND_TEST_WEBHOOK=" + hook.url)
 	ctx := context.Background()
 
-	// The worker made the Schedule the Web UI lists.
-	sched, err := c.ScheduleClient().GetHandle(ctx, api.DrillScheduleID(e.stack)).Describe(ctx)
-	require.NoError(t, err)
-	require.Len(t, sched.Schedule.Spec.Intervals, 1)
-	require.Equal(t, 6*time.Hour, sched.Schedule.Spec.Intervals[0].Every)
+	// The worker makes the Schedule the Web UI lists (in the background: a Schedule API
+	// that fails must not stop the worker).
+	scheduledEvery := func(want time.Duration) {
+		t.Helper()
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			sched, err := c.ScheduleClient().GetHandle(ctx, api.DrillScheduleID(e.stack)).Describe(ctx)
+			if assert.NoError(ct, err) && assert.Len(ct, sched.Schedule.Spec.Intervals, 1) {
+				assert.Equal(ct, want, sched.Schedule.Spec.Intervals[0].Every)
+			}
+		}, 30*time.Second, 100*time.Millisecond, "the drill Schedule runs every %s", want)
+	}
+	scheduledEvery(6 * time.Hour)
 	// Another worker started with a changed drill.every brings the one Schedule up to date.
 	every := func(d string) {
 		body, err := os.ReadFile(e.config)
@@ -80,14 +87,11 @@ func TestDrillProvesAGoodBackupAndMarksADamagedOneThatFullRollbacksSkip(t *testi
 	}
 	every("8h")
 	e.startWorker("REWIND_TEST_WEBHOOK=" + hook.url)
-	sched, err = c.ScheduleClient().GetHandle(ctx, api.DrillScheduleID(e.stack)).Describe(ctx)
-	require.NoError(t, err)
-	require.Equal(t, 8*time.Hour, sched.Schedule.Spec.Intervals[0].Every)
+	scheduledEvery(8 * time.Hour)
 
-	good := e.goodBackup()
-	// Two hours old: proven now, yet older than max_age.
-	old := time.Now().Add(-2 * time.Hour)
-	require.NoError(t, os.Chtimes(good, old, old))
+	// Taken two hours ago (the time in its name): proven now, yet older than max_age.
+	good, err := demostack.Backup(ctx, s.engine, e.project, e.backups, time.Now().Add(-2*time.Hour))
+	require.NoError(t, err)
 	rows, err := e.rowCount()
 	require.NoError(t, err)
 	liveDB, err := demostack.DatabaseContainer(ctx, s.engine, e.project)
@@ -173,7 +177,9 @@ func TestDrillProvesAGoodBackupAndMarksADamagedOneThatFullRollbacksSkip(t *testi
 	// Drills turned off: the next worker removes the Schedule.
 	every("-1h")
 	e.startWorker("REWIND_TEST_WEBHOOK=" + hook.url)
-	_, err = c.ScheduleClient().GetHandle(ctx, api.DrillScheduleID(e.stack)).Describe(ctx)
-	var missing *serviceerror.NotFound
-	require.ErrorAs(t, err, &missing, "the Schedule is gone")
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		_, err := c.ScheduleClient().GetHandle(ctx, api.DrillScheduleID(e.stack)).Describe(ctx)
+		var missing *serviceerror.NotFound
+		assert.ErrorAs(ct, err, &missing)
+	}, 30*time.Second, 100*time.Millisecond, "the Schedule is gone")
 }
