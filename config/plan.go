@@ -51,7 +51,10 @@ type Policy struct {
 }
 
 // Accepts says whether a decision at this severity may be proven by proof (ProofSSH or
-// ProofSlack). A rule that names no proofs accepts SSH signatures only.
+// ProofSlack). A rule that names no proofs accepts SSH signatures and never Slack; there,
+// as before proofs existed, a person without keys may still decide unsigned unless
+// require_signatures is on (see MustSign). A rule that names proofs takes no unsigned
+// decision.
 func (p Policy) Accepts(proof string) bool {
 	if len(p.Rule.Proofs) == 0 {
 		return proof == ProofSSH

@@ -62,3 +62,18 @@ severity:
 	require.False(t, p3.Accepts(ProofSlack), "a rule without proofs never takes Slack's word")
 	require.True(t, p3.Accepts(ProofSSH))
 }
+
+// TestOneSlackUserIsOneApprover: two approvers with one Slack member ID are refused,
+// naming both, for the bridge could not tell which of them clicked.
+func TestOneSlackUserIsOneApprover(t *testing.T) {
+	_, err := Load(writeConfig(t, `
+approvers:
+  - {name: bob, role: senior, slack: U024BE7LH}
+  - {name: carol, role: tech-lead, slack: U0CAROL}
+  - {name: dan, role: tech-lead, slack: U024BE7LH}
+`), nil)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), `approvers[2].slack`)
+	require.Contains(t, err.Error(), "approvers[0] (bob) has it too, so a click could not say whether it was dan who decided")
+	require.NotContains(t, err.Error(), `approvers[1].slack`)
+}

@@ -149,6 +149,8 @@ func (c *Config) validate() []Problem {
 	c.groupProblems(add)
 
 	seen := map[string]bool{}
+	// slackOf names who holds each Slack user: a click must map to one approver.
+	slackOf := map[string]string{}
 	for i, a := range c.Approvers {
 		key := "approvers[" + strconv.Itoa(i) + "]"
 		if a.Name == "" {
@@ -175,6 +177,10 @@ func (c *Config) validate() []Problem {
 		}
 		if a.Slack != "" && !slackUserID(a.Slack) {
 			add(key+".slack", quote(a.Slack), "the person's Slack member ID, like U024BE7LH (Slack: profile → ⋮ → Copy member ID)")
+		} else if other, ok := slackOf[a.Slack]; ok && a.Slack != "" {
+			add(key+".slack", quote(a.Slack), "a Slack member ID of one approver: "+other+" has it too, so a click could not say whether it was "+a.Name+" who decided")
+		} else if a.Slack != "" {
+			slackOf[a.Slack] = fmt.Sprintf("%s (%s)", key, a.Name)
 		}
 		if c.Policy.RequireSignatures && len(a.Keys) == 0 && a.PublicKey == "" && c.Policy.AllowedSigners == "" {
 			add(key+".keys", "none", "at least one SSH public key: policy.require_signatures is on, so "+a.Name+" could neither start nor approve")

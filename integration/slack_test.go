@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -52,7 +53,7 @@ func newSlackRecorder(t *testing.T) *slackRecorder {
 			s.calls = append(s.calls, call)
 			n := len(s.calls)
 			s.mu.Unlock()
-			ts := cmpOr(call.TS, fmt.Sprintf("1700000000.%06d", n))
+			ts := cmp.Or(call.TS, fmt.Sprintf("1700000000.%06d", n))
 			_, _ = fmt.Fprintf(w, `{"ok": true, "channel": "C0INCIDENTS", "ts": %q}`, ts)
 		}
 	}
@@ -63,13 +64,6 @@ func newSlackRecorder(t *testing.T) *slackRecorder {
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func (s *slackRecorder) all() []slackCall {
@@ -123,7 +117,8 @@ func clickFrom(t *testing.T, endpoint, trigger, user, action, run, messageTS str
 // TestApprovingFromSlackOnTheRealWorker: the real worker, on real Temporal and Docker,
 // posts the P2 approval request with buttons; a too-junior approver's click is answered in
 // the thread and changes nothing; a Temporal client claiming a Slack click without the
-// bridge's key is refused; dana's click approves, the rollback completes, the message is
+// bridge's key is refused; dana's click approves (she has an SSH key, and the worker's
+// admission of the run takes the bridge's signature for her click), the rollback completes, the message is
 // updated in place and the report names the proof; a click after that changes nothing.
 // No token is in the worker's log or the run's history.
 func TestApprovingFromSlackOnTheRealWorker(t *testing.T) {
@@ -132,9 +127,12 @@ func TestApprovingFromSlackOnTheRealWorker(t *testing.T) {
 	slackAPI := newSlackRecorder(t)
 	bridgeKey, _ := sshKey(t, "slack-bridge")
 	forger, _ := sshKey(t, "forger")
+	// dana has an SSH key: her click counts because P2's proofs name slack, and the worker's
+	// admission must take the bridge's signature for it, not look for hers.
+	_, danaKey := sshKey(t, "dana")
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	e := newEnv(t, s, srv.GRPCAddr(), stackOptions{grace: 2 * time.Second,
-		approvers: []string{"{name: dana, role: senior, slack: U0DANA}", "{name: eve, role: on-call, slack: U0EVE}"},
+		approvers: []string{fmt.Sprintf("{name: dana, role: senior, slack: U0DANA, keys: [%q]}", danaKey), "{name: eve, role: on-call, slack: U0EVE}"},
 		config: fmt.Sprintf(`policy: {slack_key: %q}
 notify: {channel: C0INCIDENTS, slack: {bot_token_env: REWIND_TEST_SLACK_BOT, signing_secret_env: REWIND_TEST_SLACK_SECRET, interactions_listen: %q, api_url: %q}}
 severity:
@@ -160,7 +158,7 @@ severity:
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		for i, call := range slackAPI.all() {
 			if strings.Contains(call.Blocks, `"action_id":"rewind_approve"`) {
-				request, requestTS = call, cmpOr(call.TS, fmt.Sprintf("1700000000.%06d", i+1))
+				request, requestTS = call, cmp.Or(call.TS, fmt.Sprintf("1700000000.%06d", i+1))
 				return
 			}
 		}

@@ -12,6 +12,7 @@
 package slackapprove
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -120,7 +121,7 @@ func ClickOf(cb slack.InteractionCallback) (Click, bool) {
 		}
 		c := Click{
 			ID: cb.TriggerID, User: cb.User.ID, Approve: a.ActionID == notify.SlackApproveAction, Run: a.Value,
-			Channel: cmpOr(cb.Container.ChannelID, cb.Channel.ID), TS: cmpOr(cb.Container.MessageTs, cb.Message.Timestamp),
+			Channel: cmp.Or(cb.Container.ChannelID, cb.Channel.ID), TS: cmp.Or(cb.Container.MessageTs, cb.Message.Timestamp),
 		}
 		if c.ID == "" {
 			c.ID = cb.User.ID + "@" + a.ActionTs
@@ -131,13 +132,6 @@ func ClickOf(cb slack.InteractionCallback) (Click, bool) {
 		return c, true
 	}
 	return Click{}, false
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // take claims a click once: false when it was handled already.

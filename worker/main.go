@@ -81,6 +81,11 @@ func run() error {
 			return fmt.Errorf("read hostname (set worker.host instead): %w", err)
 		}
 	}
+	// Read once here, so a key gone later fails no rollback: plans carry its public half.
+	slackKey, err := policy.SlackPublicKey(cfg.Policy.SlackKey)
+	if err != nil {
+		return fmt.Errorf("the worker cannot start: %w", err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -185,7 +190,7 @@ func run() error {
 		DrainTimeout:       cfg.Worker.DrainTimeout,
 		Listen:             cfg.Worker.Listen,
 		Metrics:            tel.Metrics,
-		Policy:             &policy.Activities{Config: cfg, Host: cfg.Worker.Host},
+		Policy:             &policy.Activities{Config: cfg, Host: cfg.Worker.Host, SlackKey: slackKey},
 		Docker:             &docker.Activities{Engine: dockerEngine, Evidence: store, Holds: ledger},
 		Volume:             volumeSteps,
 		Evidence:           &evidence.Activities{Store: store},

@@ -78,8 +78,9 @@ func (g *gate) accept(ctx workflow.Context, d api.Decision) (api.DecisionRecord,
 	return rec, nil
 }
 
-// judgeAtUse judges a decision again by the approver's keys as the worker's policy says
-// now, read by a local activity whose result is recorded, so replay judges alike.
+// judgeAtUse judges a decision again by the approver's keys, Slack user and the Slack
+// bridge key as the worker's policy says now, read by a local activity whose result is
+// recorded, so replay judges alike.
 func (g *gate) judgeAtUse(ctx workflow.Context, d api.Decision) (why, proof string, err error) {
 	var a *policy.Activities
 	lctx := askWorker(ctx)
@@ -103,6 +104,10 @@ func (g *gate) judge(ctx workflow.Context, d api.Decision, now *policy.PersonKey
 	who, ok := p.Person(d.Approver)
 	if ok && now != nil {
 		who.Keys = now.Keys
+		// Results recorded by earlier releases read no Slack: the plan's counts for them.
+		if now.SlackRead {
+			who.Slack, p.SlackKey = now.Slack, now.SlackKey
+		}
 	}
 	switch {
 	case !ok:
@@ -122,67 +127,14 @@ func (g *gate) judge(ctx workflow.Context, d api.Decision, now *policy.PersonKey
 	}
 	info := workflow.GetInfo(ctx).WorkflowExecution
 	want := identity.Statement{WorkflowID: info.ID, RunID: info.RunID, Person: d.Approver, Action: action, Severity: p.Severity, Backup: g.backupDigest()}
-	if proof, err = g.proof(who, d, want); err != nil {
+	proven := config.Proven{Statement: d.Statement, Signature: d.Signature, Proof: d.Proof}
+	if proof, err = p.ProveDecision(who, proven, want, workflow.Now(g.r.ctx), api.MaxSignedFor); err != nil {
 		return "", "", err
 	}
 	if d.Approve {
 		return fmt.Sprintf("approved by %s (%s)%s", who.Name, who.Role, g.forBackups()), proof, nil
 	}
 	return fmt.Sprintf("rejected by %s (%s): %s", who.Name, who.Role, d.Reason), proof, nil
-}
-
-// proof checks how a decision was proven against what its severity accepts, and names the
-// proof for the decision log: "slack:U…", "ssh:SHA256:…", or "" when none was asked for.
-func (g *gate) proof(who config.Person, d api.Decision, want identity.Statement) (string, error) {
-	p := g.r.plan.Policy
-	if d.Proof != "" {
-		return g.slackProof(who, d, want)
-	}
-	if len(p.Rule.Proofs) > 0 {
-		if !p.Accepts(config.ProofSSH) {
-			return "", fmt.Errorf("a %s decision is taken only from Slack (severity.levels.%s.proofs): use the buttons on the approval message", p.Severity, p.Severity)
-		}
-		if d.Signature == "" {
-			return "", fmt.Errorf("a %s decision must be proven by %s: sign it with your SSH key (ssh-agent or --key)", p.Severity, strings.Join(p.Rule.Proofs, " or "))
-		}
-	}
-	key, _, err := g.r.proveBy(who, d.Statement, d.Signature, want)
-	if err != nil || key == nil {
-		return "", err
-	}
-	return "ssh:" + ssh.FingerprintSHA256(key), nil
-}
-
-// slackProof checks a decision the Slack bridge took: Slack's word counts where the
-// severity accepts it, for the person whose Slack user clicked, and only signed by the
-// bridge key of the worker's policy, so nobody else can claim a click.
-func (g *gate) slackProof(who config.Person, d api.Decision, want identity.Statement) (string, error) {
-	p := g.r.plan.Policy
-	user, ok := strings.CutPrefix(d.Proof, api.SlackProof(""))
-	switch {
-	case !ok || user == "":
-		return "", fmt.Errorf("proof %q is not one this gate knows (slack:USER): decide with `rewind approve` or the Slack buttons", d.Proof)
-	case !p.Accepts(config.ProofSlack):
-		return "", fmt.Errorf("a %s decision cannot be taken from Slack (severity.levels.%s.proofs does not name slack): use `rewind approve`", p.Severity, p.Severity)
-	case p.SlackKey == "":
-		return "", errors.New("this worker's policy names no Slack bridge key (policy.slack_key), so no decision from Slack counts")
-	case who.Slack == "":
-		return "", fmt.Errorf("%s has no Slack user in the policy (approvers[].slack): use `rewind approve`", who.Name)
-	case who.Slack != user:
-		return "", fmt.Errorf("Slack user %s is not %s, whose Slack user is %s in the policy", user, who.Name, who.Slack)
-	case d.Signature == "":
-		return "", errors.New("a decision from Slack must be signed by the worker's Slack bridge")
-	}
-	now := workflow.Now(g.r.ctx)
-	keys, _ := identity.KeysAt([]string{p.SlackKey}, now)
-	_, st, err := identity.Check(d.Signature, []byte(d.Statement), want, keys, now)
-	if err != nil {
-		return "", fmt.Errorf("the decision from Slack is refused: not signed for this by the worker's Slack bridge (%w)", err)
-	}
-	if st.Expires.After(now.Add(api.MaxSignedFor)) {
-		return "", fmt.Errorf("the Slack bridge's statement is good for longer than %s", api.MaxSignedFor)
-	}
-	return d.Proof, nil
 }
 
 func (g *gate) backupDigest() string { return api.BackupDigest(g.backups) }
@@ -213,36 +165,12 @@ func (r *rollback) prove(who config.Person, statement, signature string, want id
 
 // proveBy is prove that also names the key that signed (nil when nothing was signed).
 func (r *rollback) proveBy(who config.Person, statement, signature string, want identity.Statement) (ssh.PublicKey, identity.Statement, error) {
-	if !r.plan.Policy.MustSign(who) && signature == "" {
-		return nil, identity.Statement{}, nil
-	}
-	if signature == "" {
-		if len(who.Keys) == 0 {
-			return nil, identity.Statement{}, fmt.Errorf("%s has no SSH key in the policy, and this worker requires signatures", who.Name)
-		}
-		return nil, identity.Statement{}, fmt.Errorf("%s has keys: sign with ssh-agent or --key (or --signature from `ssh-keygen -Y sign -n rewind`)", who.Name)
-	}
-	now := workflow.Now(r.ctx)
-	keys, outside := identity.KeysAt(who.Keys, now)
-	key, st, err := identity.Check(signature, []byte(statement), want, keys, now)
-	if err != nil {
-		for _, k := range outside {
-			if _, _, keyErr := identity.Check(signature, []byte(statement), want, []ssh.PublicKey{k.Key}, now); keyErr == nil {
-				return nil, identity.Statement{}, fmt.Errorf("%s's signature is refused: signed with key %s, which %s: sign with a key that is valid now",
-					who.Name, ssh.FingerprintSHA256(k.Key), k.Window(now))
-			}
-		}
-		return nil, identity.Statement{}, fmt.Errorf("%s's signature is refused: %w", who.Name, err)
-	}
 	// A start names no run: its short life, and its nonce, keep it from starting another.
 	limit := api.MaxSignedFor
-	if st.IsStart() {
+	if want.IsStart() {
 		limit = api.MaxStartSignedFor
 	}
-	if st.Expires.After(now.Add(limit)) {
-		return nil, identity.Statement{}, fmt.Errorf("%s's statement is good for longer than %s; sign one that expires sooner", who.Name, limit)
-	}
-	return key, st, nil
+	return r.plan.Policy.ProveSigned(who, statement, signature, want, workflow.Now(r.ctx), limit)
 }
 
 // versionGroupParentChecked: from here a stack of a group asks the server whether its

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/algotrendy/rewind/activities/notify"
+	"github.com/algotrendy/rewind/activities/policy"
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/identity"
 	"github.com/algotrendy/rewind/workflows/api"
@@ -46,6 +47,9 @@ severity:
     P3: {role: tech-lead, decision_time: 1h, hard_deadline: 4h, proofs: [ssh]}
 `,
 	})
+	// The worker reads the bridge key once, at its start.
+	r.pol.SlackKey, err = policy.SlackPublicKey(keyFile)
+	require.NoError(t, err)
 	return &slackRig{rig: r, bridge: bridge}
 }
 
@@ -169,6 +173,45 @@ func TestTheGateRefusesSlackClaimsItCannotProve(t *testing.T) {
 			require.Equal(t, failure.NoDecision, errorType(t, r.GetWorkflowError()))
 			require.Len(t, got, 1)
 			require.True(t, strings.HasPrefix(got[0], "refused: "), got[0])
+			require.Contains(t, got[0], tc.want)
+			require.False(t, r.ran("stop"), "nothing was changed")
+		})
+	}
+}
+
+// TestASlackDecisionIsJudgedByThePolicyAtUse: the approver's Slack user and the bridge
+// key are read again when a click is recorded, as the person's keys are: a person whose
+// Slack user the policy no longer names, or a click signed by a bridge key the worker no
+// longer holds, does not count, though the plan of the rollback's start named both.
+func TestASlackDecisionIsJudgedByThePolicyAtUse(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(r *slackRig)
+		want   string
+	}{
+		{"bob's Slack user removed since the start", func(r *slackRig) {
+			for i, a := range r.pol.Config.Approvers {
+				if a.Name == "bob" {
+					r.pol.Config.Approvers[i].Slack = ""
+				}
+			}
+		}, "bob has no Slack user in the policy"},
+		{"the bridge key rotated since the start", func(r *slackRig) {
+			pub, err := ssh.NewPublicKey(newPerson(r.t, "new-bridge", "").key.Public())
+			require.NoError(r.t, err)
+			r.pol.SlackKey = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub)))
+		}, "not signed for this by the worker's Slack bridge"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newSlackRig(t, "[ssh, slack]")
+			r.RegisterDelayedCallback(func() { tc.change(r) }, 4*time.Minute)
+			var got []string
+			r.send(5*time.Minute, r.fromSlack(r.bridge, "bob", "U0BOB", "P2"), &got)
+			r.ExecuteWorkflow(Full, request(api.OptionFull, "P2", "alice"))
+
+			require.Equal(t, failure.NoDecision, errorType(t, r.GetWorkflowError()), "%q", got)
+			require.Len(t, got, 1)
+			require.Contains(t, got[0], "refused: ")
 			require.Contains(t, got[0], tc.want)
 			require.False(t, r.ran("stop"), "nothing was changed")
 		})

@@ -94,11 +94,18 @@ type PersonKeys struct {
 	// Found is false when the policy no longer names the person.
 	Found bool
 	Keys  []string `json:",omitempty"`
+	// Slack is the person's Slack user now, and SlackKey the worker's Slack bridge key.
+	// SlackRead says they were read: results recorded by earlier releases lack all three,
+	// and their decisions are judged by the plan's.
+	Slack     string `json:",omitempty"`
+	SlackKey  string `json:",omitempty"`
+	SlackRead bool   `json:",omitempty"`
 	// At is when the file was read.
 	At time.Time
 }
 
-// KeysNow re-reads the allowed signers file and returns a person's keys valid now. A
+// KeysNow re-reads the allowed signers file and returns a person's keys valid now, with
+// their Slack user and the bridge key the worker holds. A
 // decision calls it, as a local activity whose result is recorded, when it is judged: a
 // key removed from the file or past its valid-before since the rollback started no longer
 // counts.
@@ -112,5 +119,5 @@ func (a *Activities) KeysNow(_ context.Context, in KeysInput) (PersonKeys, error
 	if err != nil {
 		return PersonKeys{}, temporal.NewNonRetryableApplicationError(err.Error(), failure.BadPolicy, nil)
 	}
-	return PersonKeys{Person: in.Person, Found: found, Keys: who.Keys, At: now}, nil
+	return PersonKeys{Person: in.Person, Found: found, Keys: who.Keys, Slack: who.Slack, SlackKey: a.SlackKey, SlackRead: true, At: now}, nil
 }

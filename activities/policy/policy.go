@@ -29,6 +29,10 @@ type Activities struct {
 	// Nonces is where signed starts are claimed once (nil: the evidence store of Config).
 	// Every worker of the namespace must share it.
 	Nonces storage.Store
+	// SlackKey is the Slack bridge's public key (authorized_keys line), read from
+	// policy.slack_key once at the worker's start (SlackPublicKey); "" takes no decision
+	// from Slack. Plans carry it, so no rollback reads the key file.
+	SlackKey string
 }
 
 // ResolveInput names the rollback to plan.
@@ -47,12 +51,10 @@ func (a *Activities) Plan(_ context.Context, in ResolveInput) (config.Plan, erro
 	if errors.Is(err, config.ErrUnknownStack) {
 		return config.Plan{}, temporal.NewNonRetryableApplicationError(err.Error()+"; nothing was changed", failure.UnknownStack, nil)
 	}
-	if err == nil {
-		p.Policy.SlackKey, err = SlackPublicKey(a.Config.Policy.SlackKey)
-	}
 	if err != nil {
 		return config.Plan{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%v; nothing was changed", err), failure.BadInput, nil)
 	}
+	p.Policy.SlackKey = a.SlackKey
 	return p, nil
 }
 
@@ -73,12 +75,10 @@ func (a *Activities) GroupPlan(_ context.Context, in GroupInput) (config.GroupPl
 	if errors.Is(err, config.ErrUnknownGroup) {
 		return config.GroupPlan{}, temporal.NewNonRetryableApplicationError(err.Error()+"; nothing was changed", failure.UnknownStack, nil)
 	}
-	if err == nil {
-		p.Policy.SlackKey, err = SlackPublicKey(a.Config.Policy.SlackKey)
-	}
 	if err != nil {
 		return config.GroupPlan{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%v; nothing was changed", err), failure.BadInput, nil)
 	}
+	p.Policy.SlackKey = a.SlackKey
 	return p, nil
 }
 
@@ -100,14 +100,15 @@ func (a *Activities) SignAsGuard(_ context.Context, st identity.Statement) (stri
 }
 
 // SlackPublicKey is the authorized_keys line of the Slack bridge's key file (policy.slack_key),
-// or "" when none is set: the key the gate takes as Slack's word.
+// or "" when none is set: the key the gate takes as Slack's word. The worker reads it once,
+// at its start, into Activities.SlackKey.
 func SlackPublicKey(keyFile string) (string, error) {
 	if keyFile == "" {
 		return "", nil
 	}
 	signer, err := identity.FileSigner(keyFile)
 	if err != nil {
-		return "", fmt.Errorf("policy.slack_key: %w", err)
+		return "", fmt.Errorf("policy.slack_key %s: %w: name the Slack bridge's unencrypted OpenSSH private key, readable by the worker (ssh-keygen -t ed25519 -N '' -f %s), or remove policy.slack_key and slack from the severities' proofs", keyFile, err, keyFile)
 	}
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))), nil
 }

@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -29,7 +30,7 @@ func (r Reach) drillCheck(arg any) (error, bool) {
 	case drill.RecordInput:
 		return all(r.drillRun(), same("stack", in.Stack, r.Stack), same("run", in.Drill.By, r.WorkflowID+"/"+r.RunID)), true
 	case drill.CleanupInput:
-		return all(r.drillRun(), r.run(in.Run), r.project(cmpOr(in.Project, t.Project))), true
+		return all(r.drillRun(), r.run(in.Run), r.project(cmp.Or(in.Project, t.Project))), true
 	case drill.StackInput:
 		// It only reads the outcomes: a drill judges freshness, a rollback skips failures.
 		return same("stack", in.Stack, r.Stack), true

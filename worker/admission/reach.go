@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"path"
@@ -94,7 +95,7 @@ func (r Reach) check(arg any) error {
 		return all(r.volumes(true, in.Volume), r.file(in.Backup))
 	case volume.PrepareInput:
 		return all(r.project(in.Project), r.run(in.Run), r.volumes(false, in.Staging), r.volumes(true, in.For),
-			r.file(in.Backup), same("stack", cmpOr(in.Stack, r.Stack), r.Stack))
+			r.file(in.Backup), same("stack", cmp.Or(in.Stack, r.Stack), r.Stack))
 	case docker.BuildInput:
 		return all(same("build context", in.Context, t.WorkingDir), same("dockerfile", in.Dockerfile, t.Build.Dockerfile), r.buildTag(in.Tag))
 	case gitrepo.ResolveInput:
@@ -179,13 +180,6 @@ func none(what string, got []string) error {
 		return fmt.Errorf("%s %q, which no configuration sets", what, got)
 	}
 	return nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func (r Reach) project(p string) error { return same("compose project", p, r.Target.Project) }

@@ -229,7 +229,8 @@ func (g *Gate) proveStart(ctx context.Context, pol config.Policy, who config.Per
 }
 
 // proveApproval checks one decision sent to the run as the gate judges it: an approval by
-// someone of the rule's role or above, not the requester, signed when they must sign.
+// someone of the rule's role or above, not the requester, proven as the severity's proofs
+// and the person's keys ask (config.Policy.ProveDecision, the gate's own check).
 func proveApproval(pol config.Policy, requester string, d sentDecision, workflowID, runID string) error {
 	who, ok := pol.Person(d.Approver)
 	switch {
@@ -241,25 +242,19 @@ func proveApproval(pol config.Policy, requester string, d sentDecision, workflow
 		return fmt.Errorf("%s asked for the rollback", d.Approver)
 	case pol.Rank(who.Role) < pol.Rank(pol.Rule.Role):
 		return fmt.Errorf("%s is %s, below %s", who.Name, who.Role, pol.Rule.Role)
-	case !pol.MustSign(who):
-		return nil
-	case d.Signature == "":
-		return fmt.Errorf("%s must sign and did not", who.Name)
-	}
-	signed, err := identity.ParseStatement([]byte(d.Statement))
-	if err != nil {
-		return fmt.Errorf("%s's statement: %w", who.Name, err)
 	}
 	// The backups it names were judged by the gate; here only whose and what for.
-	want := identity.Statement{WorkflowID: workflowID, RunID: runID, Person: who.Name, Action: identity.ActionApprove, Severity: pol.Severity, Backup: signed.Backup}
-	_, st, err := identity.Check(d.Signature, []byte(d.Statement), want, keysAt(who, d.at), d.at)
-	if err != nil {
-		return fmt.Errorf("%s's signature: %w", who.Name, err)
+	want := identity.Statement{WorkflowID: workflowID, RunID: runID, Person: who.Name, Action: identity.ActionApprove, Severity: pol.Severity}
+	if d.Signature != "" {
+		signed, err := identity.ParseStatement([]byte(d.Statement))
+		if err != nil {
+			return fmt.Errorf("%s's statement: %w", who.Name, err)
+		}
+		want.Backup = signed.Backup
 	}
-	if st.Expires.After(d.at.Add(api.MaxSignedFor)) {
-		return fmt.Errorf("%s's statement was good for longer than %s", who.Name, api.MaxSignedFor)
-	}
-	return nil
+	proven := config.Proven{Statement: d.Statement, Signature: d.Signature, Proof: d.Proof}
+	_, err := pol.ProveDecision(who, proven, want, d.at, api.MaxSignedFor)
+	return err
 }
 
 // read collects what callers sent a run: the start's input and the decisions' Update
