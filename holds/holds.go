@@ -8,7 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/algotrendy/rewind/records"
@@ -26,6 +28,11 @@ type Hold struct {
 	// DatabaseURL is the database a checkpoint is held in.
 	DatabaseURL string `json:",omitempty"`
 	At          time.Time
+	// Until is when the step taking the hold is done at the latest: until then a run that
+	// has closed may still have it pausing or stopping, so a sweep releases it again.
+	Until time.Time `json:",omitempty"`
+	// Released is when a sweep first let the hold go.
+	Released time.Time `json:",omitempty"`
 }
 
 // Ledger keeps the holds in a folder of the worker's state, one file per workflow ID. The
@@ -42,6 +49,11 @@ func (l Ledger) Put(h Hold) error {
 	if l.Dir == "" {
 		return nil
 	}
+	unlock, err := l.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := records.Write(l.Dir, h.WorkflowID, h); err != nil {
 		return fmt.Errorf("record the hold of %s before taking it: %w", h.WorkflowID, err)
 	}
@@ -54,11 +66,37 @@ func (l Ledger) Drop(workflowID, runID string) error {
 	if l.Dir == "" {
 		return nil
 	}
+	unlock, err := l.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return l.drop(workflowID, runID)
+}
+
+func (l Ledger) drop(workflowID, runID string) error {
 	h, found, err := records.Read[Hold](l.Dir, workflowID)
 	if err != nil || !found || h.RunID != runID {
 		return err
 	}
 	return records.Remove(l.Dir, workflowID)
+}
+
+// lock serialises, across the host's processes, a hold being recorded with a sweep
+// deciding whether to let it go: a sweep never releases a hold a newer run just took.
+func (l Ledger) lock() (unlock func(), err error) {
+	if err := os.MkdirAll(l.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("lock the hold ledger: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(l.Dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock the hold ledger: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock the hold ledger: %w", err)
+	}
+	return func() { f.Close() }, nil
 }
 
 // List returns every hold in the ledger.
@@ -69,9 +107,12 @@ func (l Ledger) List() ([]Hold, error) {
 	return records.All[Hold](l.Dir)
 }
 
-// Sweep releases every hold whose run is no longer open and drops it from the ledger. A
-// hold whose run cannot be asked about stays for the next sweep.
-func (l Ledger) Sweep(ctx context.Context, open func(ctx context.Context, workflowID, runID string) (bool, error), release func(context.Context, Hold) error) ([]Hold, error) {
+// Sweep releases every hold whose run is no longer open. A released hold leaves the
+// ledger once the step that took it is past its deadline (it may still be pausing or
+// stopping for a closed run: the next sweep releases that too); a hold whose run cannot
+// be asked about stays for the next sweep. It returns the holds it let go of for the
+// first time. release runs under the ledger's lock: it must not Put or Drop.
+func (l Ledger) Sweep(ctx context.Context, now time.Time, open func(ctx context.Context, workflowID, runID string) (bool, error), release func(context.Context, Hold) error) ([]Hold, error) {
 	all, err := l.List()
 	if err != nil {
 		return nil, err
@@ -87,15 +128,40 @@ func (l Ledger) Sweep(ctx context.Context, open func(ctx context.Context, workfl
 		if running {
 			continue
 		}
-		if err := release(ctx, h); err != nil {
-			errs = append(errs, fmt.Errorf("release the %s hold %s left: %w", h.Mode, h.WorkflowID, err))
-			continue
-		}
-		if err := l.Drop(h.WorkflowID, h.RunID); err != nil {
+		first, err := l.sweepOne(ctx, h, now, release)
+		if err != nil {
 			errs = append(errs, err)
-			continue
 		}
-		released = append(released, h)
+		if first {
+			released = append(released, h)
+		}
 	}
 	return released, errors.Join(errs...)
+}
+
+// sweepOne releases a closed run's hold if the ledger still holds it for that run, and
+// drops it once its taking step is past its deadline; first says this was the first
+// release.
+func (l Ledger) sweepOne(ctx context.Context, h Hold, now time.Time, release func(context.Context, Hold) error) (first bool, err error) {
+	unlock, err := l.lock()
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	current, found, err := records.Read[Hold](l.Dir, h.WorkflowID)
+	if err != nil || !found || current.RunID != h.RunID {
+		return false, err // released meanwhile, or a newer run's hold
+	}
+	if err := release(ctx, current); err != nil {
+		return false, fmt.Errorf("release the %s hold %s left: %w", h.Mode, h.WorkflowID, err)
+	}
+	first = current.Released.IsZero()
+	if now.Before(current.Until) {
+		if first {
+			current.Released = now
+			return true, records.Write(l.Dir, h.WorkflowID, current)
+		}
+		return false, nil
+	}
+	return first, l.drop(h.WorkflowID, h.RunID)
 }

@@ -65,8 +65,8 @@ func TestAHoldIsLetGoWhenItsBackupIsTerminated(t *testing.T) {
 				"the worker lets go of the terminated run's hold; log:\n%s", w.logs)
 			require.Eventually(t, func() bool {
 				left, err := ledger.List()
-				return err == nil && len(left) == 0
-			}, 10*time.Second, 50*time.Millisecond, "the released hold leaves the ledger")
+				return err == nil && (len(left) == 0 || !left[0].Released.IsZero())
+			}, 10*time.Second, 50*time.Millisecond, "the released hold is marked released, or gone once the step that took it is past its deadline")
 			require.Eventually(t, func() bool {
 				return strings.Contains(w.logs.String(), "let go of a hold whose backup ended without releasing it")
 			}, 10*time.Second, 50*time.Millisecond, "the worker says what it let go")

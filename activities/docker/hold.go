@@ -146,8 +146,8 @@ func (a *Activities) ReleaseWrites(ctx context.Context, in HoldInput) (Held, err
 func holdOf(ctx context.Context, in HoldInput) holds.Hold {
 	h := holds.Hold{Mode: in.Mode, Project: in.Project, Containers: in.Containers, At: time.Now()}
 	if activity.IsActivity(ctx) {
-		run := activity.GetInfo(ctx).WorkflowExecution
-		h.WorkflowID, h.RunID = run.ID, run.RunID
+		info := activity.GetInfo(ctx)
+		h.WorkflowID, h.RunID, h.Until = info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.Deadline
 	}
 	return h
 }

@@ -40,12 +40,13 @@ func (a *Activities) CheckpointDatabase(ctx context.Context, in CheckpointInput)
 		statement = "CHECKPOINT RELEASE"
 	}
 	var id, runID string
+	var until time.Time
 	if activity.IsActivity(ctx) {
-		run := activity.GetInfo(ctx).WorkflowExecution
-		id, runID = run.ID, run.RunID
+		info := activity.GetInfo(ctx)
+		id, runID, until = info.WorkflowExecution.ID, info.WorkflowExecution.RunID, info.Deadline
 	}
 	if !in.Release {
-		if err := a.Holds.Put(holds.Hold{WorkflowID: id, RunID: runID, Mode: "checkpoint", DatabaseURL: in.URL, At: time.Now()}); err != nil {
+		if err := a.Holds.Put(holds.Hold{WorkflowID: id, RunID: runID, Mode: "checkpoint", DatabaseURL: in.URL, At: time.Now(), Until: until}); err != nil {
 			return Checkpointed{}, err
 		}
 	}
@@ -63,7 +64,7 @@ func (a *Activities) CheckpointDatabase(ctx context.Context, in CheckpointInput)
 	if err != nil {
 		return Checkpointed{}, fmt.Errorf("%s at %s: %w", statement, in.URL, err)
 	}
-	if in.Release {
+	if in.Release && id != "" { // a sweep, not a run, drops what it released itself
 		if err := a.Holds.Drop(id, runID); err != nil {
 			return Checkpointed{}, fmt.Errorf("forget the released checkpoint: %w", err)
 		}

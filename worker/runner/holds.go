@@ -41,7 +41,7 @@ func sweepHolds(ctx context.Context, c client.Client, o Options, probeSteps *pro
 	tick := time.NewTicker(cmp.Or(o.HoldSweep, time.Minute))
 	defer tick.Stop()
 	for {
-		released, err := o.Holds.Sweep(ctx, open, release)
+		released, err := o.Holds.Sweep(ctx, time.Now(), open, release)
 		if o.Logger != nil {
 			for _, h := range released {
 				o.Logger.Warn("let go of a hold whose backup ended without releasing it", "workflow", h.WorkflowID, "run", h.RunID, "mode", h.Mode, "held_since", h.At)
