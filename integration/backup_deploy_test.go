@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/converter"
@@ -28,6 +29,8 @@ func TestDeployedBacksUpFirstAndTheGuardsRollbackRestoresThatBackup(t *testing.T
 	require.Contains(t, errOut, "the deploy command failed")
 	require.Contains(t, errOut, "no guard started")
 
+	// Backups are named to the second and never overwritten: the next one is a second on.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
 	code, out, errOut = e.rewind("deployed", "--stack", e.stack, "--version", "v2.7", "--as", "alice", "--", "sh", "-c", "echo deploying now")
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 	taken := backupName.FindAllString(out, -1)

@@ -24,8 +24,7 @@ func putDatedBackup(t *testing.T, dir string, at time.Time, ours bool) string {
 	t.Helper()
 	name := "questdb_backup_" + at.UTC().Format("20060102_150405") + ".tar.gz"
 	body := []byte("a backup of " + name)
-	sum := sha256.Sum256(body)
-	sha := hex.EncodeToString(sum[:])
+	sha := datedSHA(name)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, name), body, 0o600))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, backups.SidecarName(name)), []byte(sha+"  "+name+"\n"), 0o600))
 	if ours {
@@ -34,6 +33,12 @@ func putDatedBackup(t *testing.T, dir string, at time.Time, ours bool) string {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, backups.MarkerName(name)), m, 0o600))
 	}
 	return name
+}
+
+// datedSHA is the sha256 of the backup putDatedBackup writes under name.
+func datedSHA(name string) string {
+	sum := sha256.Sum256([]byte("a backup of " + name))
+	return hex.EncodeToString(sum[:])
 }
 
 // TestRetentionKeepsExactlyWhatThePolicySaysAfterABackup: a folder of 40 nightly backups
@@ -65,11 +70,12 @@ func TestRetentionKeepsExactlyWhatThePolicySaysAfterABackup(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(e.backups, backups.SidecarName(ours[25])), []byte(strings.Repeat("0", 64)+"  "+ours[25]+"\n"), 0o600))
 	operators = append(operators, ours[25])
 	drills := backups.Drills{Dir: backups.DrillsDir(filepath.Join(e.dir, "state"))}
+	// A drill speaks of the file it drilled: its name as listed and its sha256.
 	for d := 1; d <= 5; d++ {
-		require.NoError(t, drills.Record(e.stack, backups.Drill{Name: ours[d], At: time.Now().Add(-time.Hour), OK: false, Detail: "the database did not start"}))
+		require.NoError(t, drills.Record(e.stack, backups.Drill{Name: ours[d], SHA256: datedSHA(ours[d]), At: time.Now().Add(-time.Hour), OK: false, Detail: "the database did not start"}))
 	}
-	require.NoError(t, drills.Record(e.stack, backups.Drill{Name: ours[30], At: time.Now().Add(-time.Hour), OK: true, Seconds: 4}))
-	require.NoError(t, drills.Record(e.stack, backups.Drill{Name: ours[35], At: time.Now().Add(-time.Hour), OK: true, Seconds: 4}))
+	require.NoError(t, drills.Record(e.stack, backups.Drill{Name: ours[30], SHA256: datedSHA(ours[30]), At: time.Now().Add(-time.Hour), OK: true, Seconds: 4}))
+	require.NoError(t, drills.Record(e.stack, backups.Drill{Name: ours[35], SHA256: datedSHA(ours[35]), At: time.Now().Add(-time.Hour), OK: true, Seconds: 4}))
 
 	e.up()
 	e.startWorker()
