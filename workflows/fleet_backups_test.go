@@ -32,9 +32,9 @@ func TestAGroupsApprovalNamesTheBackupOfEachStack(t *testing.T) {
 	r.RegisterActivity(&drill.Activities{})
 	r.OnActivity(d.Drills, mock.Anything, mock.Anything).Return(func(_ context.Context, in drill.StackInput) (map[string]backups.Drill, error) {
 		if in.Stack == "staging" {
-			return map[string]backups.Drill{"b_2.tar.gz": {Name: "b_2.tar.gz", OK: false}}, nil
+			return map[string]backups.Drill{"b_2.tar.gz": {Name: "b_2.tar.gz", SHA256: sha('2'), OK: false}}, nil
 		}
-		return map[string]backups.Drill{"b_2.tar.gz": {Name: "b_2.tar.gz", OK: true}}, nil
+		return map[string]backups.Drill{"b_2.tar.gz": {Name: "b_2.tar.gz", SHA256: sha('2'), OK: true}}, nil
 	})
 	var listed []backup.ListInput
 	r.OnActivity(b.ListBackups, mock.Anything, mock.Anything).Return(func(_ context.Context, in backup.ListInput) ([]backup.Listed, error) {

@@ -269,10 +269,11 @@ func (a *Activities) forget(run string) error {
 	return nil
 }
 
-func labelled(key, value string) client.Filters { return make(client.Filters).Add("label", key+"="+value) }
+func labelled(key, value string) client.Filters {
+	return make(client.Filters).Add("label", key+"="+value)
+}
 
 func everything(map[string]string, time.Time) bool { return true }
-
 
 // remove removes the containers, networks and volumes the filters match and take says
 // are the drill's to remove (by their labels and when they were made).
