@@ -26,7 +26,7 @@ func exported(v any) []string {
 // as a step anyone could schedule.
 func TestTheHostRegistersTheStepsAndNothingElse(t *testing.T) {
 	project := []string{"BuildImage", "CaptureState", "CheckLogs", "CheckResources", "ComposeUp", "HoldTargets", "HoldWrites", "ProjectMounts",
-		"PruneNetworks", "ReleaseWrites", "RemoveContainers", "RemoveImage", "SampleContainers", "StopProject", "WaitHealthy"}
+		"PruneNetworks", "ReleaseWrites", "RemoveContainers", "RemoveImage", "SampleContainers", "StartProject", "StopProject", "WaitHealthy"}
 	volumes := []string{"CheckRoom", "CopyVolume", "CreateVolume", "InspectVolume", "PlanSwap", "PrepareVolume", "PruneBackups",
 		"RemoveStaging", "RemoveStaleStaging", "RemoveVolume", "RestoreVolume", "SnapshotVolume", "SwapVolume", "UnswapVolume"}
 	volumes = append([]string{"BackupVolume"}, volumes...)
