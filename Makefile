@@ -77,7 +77,7 @@ bench:
 	@rm -f .rewind/bench.md .rewind/bench-runs.tsv
 	$(BENCH_ENV) $(GO) test -run '^$$' -bench Transfers -benchtime 1x -timeout 60m ./activities/volume
 	$(BENCH_ENV) $(GO) test -run '^$$' -bench VerifyAndUpload -benchtime 1x -timeout 30m ./activities/backup
-	$(BENCH_ENV) $(GO) test -run '^$$' -bench 'FullRollback|ResumeMidRestore|ManyFullRollbacks|BenchmarkBackup$$' -benchtime 1x -timeout 120m ./integration
+	$(BENCH_ENV) $(GO) test -run '^$$' -bench 'FullRollback|ResumeMidRestore|ManyFullRollbacks|BenchmarkBackup$$|BenchmarkDrill$$' -benchtime 1x -timeout 120m ./integration
 	@echo; echo "Rewind bench, $$(nproc) cores, $$(date -u +%Y-%m-%dT%H:%MZ)"; cat .rewind/bench.md
 
 # Record the histories the replay tests in workflows/ run against today's code.
