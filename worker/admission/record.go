@@ -26,7 +26,7 @@ import (
 // admission is on record.
 func destructive(activityType string) bool {
 	switch activityType {
-	case "StopProject", "RemoveContainers", "PruneNetworks", "ComposeUp", "SwapVolume", "UnswapVolume",
+	case "StopProject", "RemoveContainers", "PruneNetworks", "ComposeUp", "StartProject", "SwapVolume", "UnswapVolume",
 		"CopyVolume", "RemoveVolume", "CreateVolume", "RestoreVolume", "RemoveImage", "BuildImage",
 		"Checkout", "StashChanges", "ApplyStash",
 		// A backup's: its hold stops writes, its copy writes into the backup store.
