@@ -198,6 +198,11 @@ func (w *runningMover) feed(backup io.Reader) (archive.Summary, error) {
 		w.closeFIFO()
 		_ = w.drain(true)
 		<-w.exited
+		// The header is read from the backup: a cancel or a read error is worth a retry,
+		// not a verdict on the backup.
+		if err := cmp.Or(w.ctx.Err(), src.Failure()); err != nil {
+			return archive.Summary{}, fmt.Errorf("read backup: %w", err)
+		}
 		return archive.Summary{}, &archive.CorruptError{Err: fmt.Errorf("open gzip: %w", err)}
 	}
 	buf := make([]byte, 1<<20)
