@@ -80,7 +80,7 @@ func Verify(ctx context.Context, s storage.Store, c Check) (Verified, error) {
 	if _, err := io.Copy(io.Discard, read); err != nil {
 		return Verified{}, fmt.Errorf("read backup %s: %w", c.Name, err)
 	}
-	v.Size, v.SHA256, v.Entries, v.Bytes = read.N, hex.EncodeToString(hash.Sum(nil)), sum.Entries, sum.Bytes
+	v.Size, v.SHA256, v.Entries, v.Bytes = read.N(), hex.EncodeToString(hash.Sum(nil)), sum.Entries, sum.Bytes
 	if want != "" {
 		if want != v.SHA256 {
 			return Verified{}, bad(failure.ChecksumMismatch, "sha256 is %s, its sidecar says %s", v.SHA256, want)

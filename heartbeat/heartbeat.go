@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -39,26 +40,32 @@ func Beat(ctx context.Context, details ...any) {
 }
 
 // Reader counts the bytes read through it and calls beat with the total at most every
-// interval, and stops when its context ends.
+// interval, and stops when its context ends. N may be called from any goroutine: a
+// read-ahead goroutine reads while the consumer reports progress.
 type Reader struct {
-	R        io.Reader
-	Ctx      context.Context
-	N        int64
+	R   io.Reader
+	Ctx context.Context
+	// From is where the count starts (a download resumed at that offset).
+	From     int64
 	Interval time.Duration
 	Beat     func(n int64)
-	next     time.Time
+	n        atomic.Int64
+	next     time.Time // only Read uses it
 }
+
+// N is From plus the bytes read so far.
+func (r *Reader) N() int64 { return r.From + r.n.Load() }
 
 func (r *Reader) Read(p []byte) (int, error) {
 	if err := r.Ctx.Err(); err != nil {
 		return 0, err
 	}
 	n, err := r.R.Read(p)
-	r.N += int64(n)
+	total := r.From + r.n.Add(int64(n))
 	if r.Beat != nil {
 		if now := time.Now(); now.After(r.next) {
 			r.next = now.Add(max(r.Interval, time.Second))
-			r.Beat(r.N)
+			r.Beat(total)
 		}
 	}
 	return n, err

@@ -203,7 +203,7 @@ func (a *Activities) DownloadBackup(ctx context.Context, in DownloadInput) (Down
 		return Downloaded{}, err
 	}
 	defer r.Close()
-	n, err := io.Copy(io.MultiWriter(meter.For(ctx, meter.Download).Writer(f), hash), &heartbeat.Reader{R: r, Ctx: ctx, N: offset, Beat: func(n int64) { heartbeat.Beat(ctx, fmt.Sprintf("%s of %s downloaded", meter.MiB(n), in.Name)) }})
+	n, err := io.Copy(io.MultiWriter(meter.For(ctx, meter.Download).Writer(f), hash), &heartbeat.Reader{R: r, Ctx: ctx, From: offset, Beat: func(n int64) { heartbeat.Beat(ctx, fmt.Sprintf("%s of %s downloaded", meter.MiB(n), in.Name)) }})
 	if err != nil {
 		return Downloaded{}, fmt.Errorf("download %s from %s at byte %d: %w", in.Name, s.Describe(), offset+n, err)
 	}

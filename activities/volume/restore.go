@@ -113,14 +113,14 @@ func (a *Activities) RestoreVolume(ctx context.Context, in RestoreInput) (Restor
 	hash := sha256.New()
 	read := &heartbeat.Reader{R: io.TeeReader(f, hash), Ctx: ctx}
 	saved := func(consumed int, bytes int64) error {
-		cp.Entries, cp.Bytes, cp.BackupRead = consumed, cp.Bytes+bytes, read.N
+		cp.Entries, cp.Bytes, cp.BackupRead = consumed, cp.Bytes+bytes, read.N()
 		heartbeat.Beat(ctx, cp)
 		return checkpoint.Save(journal, cp)
 	}
 	res := RestoreResult{ResumedAt: cp.Entries}
 	batch := cmp.Or(in.BatchBytes, a.BatchBytes, defaultBatchBytes)
 	beat := func() {
-		cp.BackupRead = read.N
+		cp.BackupRead = read.N()
 		heartbeat.Beat(ctx, cp)
 	}
 	m, why, err := a.startMover(ctx, moverTask{Command: "restore", Volume: in.Volume, Skip: cp.Entries, Kind: meter.Restore, Args: []string{
