@@ -72,9 +72,9 @@ const versionStartWhatStopped = "full-starts-what-stopped"
 
 // startStack starts the stack again. After the swap the compose definition and the
 // containers are those the stop found, so compose would create nothing: the containers
-// start through the engine, a compose process saved. Where a service has no container (a
-// copy-in removed it) or compose must order the start, compose up does it. Its undo,
-// recorded first, stops the project.
+// the stop stopped start through the engine, a compose process saved. Where compose
+// would do more (a copy-in removed a container, the files changed, a dependency waits on
+// health), compose up does it. Its undo, recorded first, stops the project.
 func (f *fullRollback) startStack() (string, error) {
 	if workflow.GetVersion(f.ctx, versionStartWhatStopped, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return f.rollback.startStack()
@@ -82,7 +82,9 @@ func (f *fullRollback) startStack() (string, error) {
 	f.changed("what it started stopped", f.stopStarted)
 	var d *docker.Activities
 	var started docker.StartResult
-	if err := f.exec(quick, d.StartProject, f.composeInput(), &started); err != nil {
+	in := f.composeInput()
+	in.Stopped = f.stopped
+	if err := f.exec(quick, d.StartProject, in, &started); err != nil {
 		return "", err
 	}
 	if started.NeedsCompose != "" {

@@ -543,8 +543,8 @@ func TestStagedDataThatCannotFitStopsNothing(t *testing.T) {
 	require.Less(t, r.index("room db_data"), r.index("remove staging"), "the staged copy does not outlive the run")
 }
 
-// TestFullStartsTheStackThroughTheEngine: after a swap the containers start as compose up
-// would bring the project up, with no compose process; where a service has no container
+// TestFullStartsTheStackThroughTheEngine: after a swap the containers the stop stopped
+// start as compose up would bring the project up, with no compose process; where a service has no container
 // the start says so and compose up makes it.
 func TestFullStartsTheStackThroughTheEngine(t *testing.T) {
 	for _, copyIn := range []bool{false, true} {
@@ -564,7 +564,8 @@ func TestFullStartsTheStackThroughTheEngine(t *testing.T) {
 			r.ExecuteWorkflow(Full, request(api.OptionFull, "P1", "alice"))
 
 			require.NoError(t, r.GetWorkflowError())
-			require.Equal(t, []docker.ComposeUpInput{{Project: "algotrendy_v26", Files: []string{"docker-compose.prod.yml"}, WorkingDir: "/srv/algotrendy"}}, asked)
+			require.Equal(t, []docker.ComposeUpInput{{Project: "algotrendy_v26", Files: []string{"docker-compose.prod.yml"}, WorkingDir: "/srv/algotrendy",
+				Stopped: []string{"api", "questdb"}}}, asked, "the start starts only what the stop stopped")
 			start := r.calls[r.index("start containers") : r.index("wait healthy")+1]
 			if copyIn {
 				require.Equal(t, []string{"start containers", "compose up", "wait healthy"}, start)

@@ -40,6 +40,8 @@ type rollback struct {
 	// it (docker.CaptureResult.Health).
 	startedAgain bool
 	found        string
+	// stopped are the containers the stack's stop stopped or killed: a start starts only these.
+	stopped []string
 	// cleanups remove what a failed run made for itself (staging volumes).
 	cleanups []func(ctx workflow.Context)
 	// sections are more of the incident report (backups, versions, verification).

@@ -83,6 +83,7 @@ func (r *rollback) stopStack() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	r.stopped = append(stopped.Stopped, stopped.Killed...)
 	r.changed("the stack started again", func(ctx workflow.Context) error {
 		if err := r.composeUp(ctx); err != nil {
 			return err

@@ -36,6 +36,9 @@ type ComposeUpInput struct {
 	Command []string
 	// Env adds variables to the compose CLI's environment (image tags, ports).
 	Env []string
+	// Stopped, for StartProject only, are the containers the run's stop stopped: the
+	// only ones it starts.
+	Stopped []string `json:",omitempty"`
 }
 
 // ComposeUpResult is what compose printed.

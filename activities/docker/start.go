@@ -1,17 +1,21 @@
 package docker
 
 import (
-	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/temporal"
-	"gopkg.in/yaml.v3"
 
 	"github.com/algotrendy/rewind/failure"
 	"github.com/algotrendy/rewind/heartbeat"
@@ -25,21 +29,27 @@ type StartResult struct {
 	Started []string
 	// AlreadyRunning were running when the step began, as after a retry.
 	AlreadyRunning []string
-	// NeedsCompose, when set, says why nothing was started: a service has no container
-	// (compose must make it), or compose must order the start (a dependency waits on
-	// health or completion), or the compose files cannot be read.
+	// Left are the project's stopped containers `compose up` would not start either: a
+	// service in an inactive profile, or an orphan whose service left the files.
+	Left []string `json:",omitempty"`
+	// NeedsCompose, when set, says why nothing was started: compose would create or
+	// recreate a container (none, too few or too many for the service's replicas, or the
+	// files changed since they were made), or must order the start (a dependency waits on
+	// health or completion, or a cycle), or a container was stopped before this run, or
+	// the compose files cannot be read.
 	NeedsCompose string `json:",omitempty"`
 }
 
 // StartProject is `compose up -d` for a project whose definition and containers are those
-// it had when it stopped, as after a full rollback's swap: it starts the stopped service
-// containers through the Engine API, each after the services it depends on, and runs no
-// compose process. Starting a running container is done already, so a retry is safe.
+// it had when it stopped, as after a full rollback's swap: it starts the containers this
+// run's stop stopped (in.Stopped) through the Engine API, each after the services it
+// depends on, and runs no compose process. Anything compose would do otherwise is handed
+// back to compose. Starting a running container is done already, so a retry is safe.
 func (a *Activities) StartProject(ctx context.Context, in ComposeUpInput) (StartResult, error) {
 	if in.Project == "" || len(in.Files) == 0 {
 		return StartResult{}, temporal.NewNonRetryableApplicationError("start needs a project and at least one compose file", failure.BadInput, nil)
 	}
-	services, err := servicesInFiles(in.Files, in.WorkingDir)
+	p, files, err := loadProject(ctx, in)
 	if err != nil {
 		return StartResult{NeedsCompose: err.Error()}, nil
 	}
@@ -47,33 +57,43 @@ func (a *Activities) StartProject(ctx context.Context, in ComposeUpInput) (Start
 	if err != nil {
 		return StartResult{}, fmt.Errorf("list containers of project %s: %w", in.Project, err)
 	}
+	var res StartResult
 	var cs []Container
 	for _, c := range list.Items {
-		if c.Labels[oneoffLabel] != "True" {
-			cs = append(cs, summarize(c))
+		if c.Labels[oneoffLabel] == "True" {
+			continue
 		}
+		s := summarize(c)
+		if _, active := p.Services[s.Service]; !active {
+			if s.State != "running" {
+				res.Left = append(res.Left, s.Name)
+			}
+			continue
+		}
+		cs = append(cs, s)
 	}
 	slices.SortFunc(cs, func(a, b Container) int { return strings.Compare(a.Name, b.Name) })
+	slices.Sort(res.Left)
+	if why := needsCompose(p, cs, in.Stopped); why != "" {
+		return StartResult{NeedsCompose: why}, nil
+	}
+	oldest, err := a.oldestMade(ctx, cs)
+	if err != nil {
+		return StartResult{}, err
+	}
+	if why := changedSince(files, oldest); why != "" {
+		return StartResult{NeedsCompose: why}, nil
+	}
 	deps := map[string][]string{}
-	for name, s := range services {
-		if len(s.Profiles) > 0 {
-			continue // started only when its profile is asked for
-		}
-		if !slices.ContainsFunc(cs, func(c Container) bool { return c.Service == name }) {
-			return StartResult{NeedsCompose: "service " + name + " has no container"}, nil
-		}
-		for dep, condition := range s.dependsOn {
-			if condition != "service_started" {
-				return StartResult{NeedsCompose: name + " waits until " + dep + " is " + strings.TrimPrefix(condition, "service_")}, nil
-			}
+	for name, s := range p.Services {
+		for dep := range s.DependsOn {
 			deps[name] = append(deps[name], dep)
 		}
 	}
 	order, err := startOrder(cs, deps)
 	if err != nil {
-		return StartResult{}, temporal.NewNonRetryableApplicationError(err.Error(), failure.BadInput, err)
+		return StartResult{NeedsCompose: err.Error()}, nil
 	}
-	var res StartResult
 	for _, c := range order {
 		if c.State == "running" {
 			res.AlreadyRunning = append(res.AlreadyRunning, c.Name)
@@ -86,6 +106,112 @@ func (a *Activities) StartProject(ctx context.Context, in ComposeUpInput) (Start
 		res.Started = append(res.Started, c.Name)
 	}
 	return res, nil
+}
+
+// oldestMade is when the oldest of the containers was made, to the nanosecond (the
+// listing's seconds would hide an edit made in the second before).
+func (a *Activities) oldestMade(ctx context.Context, cs []Container) (time.Time, error) {
+	var oldest time.Time
+	for _, c := range cs {
+		info, err := a.Engine.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
+		if err != nil {
+			return time.Time{}, fmt.Errorf("inspect %s: %w", c.Name, err)
+		}
+		made, err := time.Parse(time.RFC3339Nano, info.Container.Created)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("read when %s was made: %w", c.Name, err)
+		}
+		if oldest.IsZero() || made.Before(oldest) {
+			oldest = made
+		}
+	}
+	return oldest, nil
+}
+
+// loadProject reads the compose files as `compose up` in the working dir would (the
+// worker's environment and in.Env, .env, COMPOSE_PROFILES, include, extends, the
+// dependencies compose adds for links, network_mode, volumes_from), and names the files
+// whose edits compose would act on.
+func loadProject(ctx context.Context, in ComposeUpInput) (*types.Project, []string, error) {
+	var files []string
+	for _, f := range in.Files {
+		if !filepath.IsAbs(f) {
+			f = filepath.Join(in.WorkingDir, f)
+		}
+		files = append(files, f)
+	}
+	opts, err := cli.NewProjectOptions(files,
+		cli.WithEnv(append(os.Environ(), in.Env...)),
+		cli.WithEnvFiles(),
+		cli.WithDotEnv,
+		cli.WithDefaultProfiles(),
+		cli.WithName(in.Project),
+	)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the compose files: %w", err)
+	}
+	p, err := opts.LoadProject(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the compose files: %w", err)
+	}
+	files = append(files, p.ComposeFiles...)
+	files = append(files, filepath.Join(p.WorkingDir, ".env"), filepath.Join(in.WorkingDir, ".env"))
+	for _, s := range p.Services {
+		for _, e := range s.EnvFiles {
+			files = append(files, e.Path)
+		}
+	}
+	return p, files, nil
+}
+
+// needsCompose says why compose must bring the active services up, or "": each must have
+// as many containers as its replicas, each stopped one stopped by this run, and every
+// dependency only started.
+func needsCompose(p *types.Project, cs []Container, stopped []string) string {
+	for _, name := range slices.Sorted(maps.Keys(p.Services)) {
+		s := p.Services[name]
+		var have []Container
+		for _, c := range cs {
+			if c.Service == name {
+				have = append(have, c)
+			}
+		}
+		if want := s.GetScale(); len(have) != want {
+			if len(have) == 0 {
+				return "service " + name + " has no container"
+			}
+			return fmt.Sprintf("service %s has %d containers, its replicas are %d", name, len(have), want)
+		}
+		for _, c := range have {
+			if c.State != "running" && !slices.Contains(stopped, c.Name) {
+				return c.Name + " was not stopped by this run"
+			}
+		}
+		for _, dep := range slices.Sorted(maps.Keys(s.DependsOn)) {
+			if cond := s.DependsOn[dep].Condition; cond != "" && cond != types.ServiceConditionStarted {
+				return name + " waits until " + dep + " is " + strings.TrimPrefix(cond, "service_")
+			}
+		}
+	}
+	return ""
+}
+
+// changedSince says which file was written after the oldest container was made, or "":
+// compose would recreate containers from the edited definition.
+func changedSince(files []string, oldest time.Time) string {
+	for _, f := range files {
+		st, err := os.Stat(f)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return "read " + f + ": " + err.Error()
+		}
+		if st.ModTime().After(oldest) {
+			return f + " changed after the containers were made"
+		}
+	}
+	return ""
 }
 
 // startOrder puts each container after the services it depends on.
@@ -103,7 +229,7 @@ func startOrder(cs []Container, deps map[string][]string) ([]Container, error) {
 			progressed = true
 		}
 		if !progressed {
-			return nil, fmt.Errorf("the services' depends_on form a cycle")
+			return nil, fmt.Errorf("the services' dependencies form a cycle")
 		}
 	}
 	return order, nil
@@ -117,57 +243,4 @@ func serviceStarted(cs []Container, placed map[string]bool, service string) bool
 		}
 	}
 	return true
-}
-
-// composeService is what starting needs of a service in the compose files.
-type composeService struct {
-	Profiles  []string  `yaml:"profiles"`
-	DependsOn yaml.Node `yaml:"depends_on"`
-	// dependsOn is each dependency's condition, "service_started" unless said.
-	dependsOn map[string]string
-}
-
-// servicesInFiles reads the services of the compose files, later files adding to earlier
-// ones as compose merges them.
-func servicesInFiles(files []string, dir string) (map[string]*composeService, error) {
-	services := map[string]*composeService{}
-	for _, f := range files {
-		if !filepath.IsAbs(f) {
-			f = filepath.Join(dir, f)
-		}
-		body, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("read the compose file: %w", err)
-		}
-		var doc struct {
-			Services map[string]composeService `yaml:"services"`
-		}
-		if err := yaml.Unmarshal(body, &doc); err != nil {
-			return nil, fmt.Errorf("read the services in %s: %w", f, err)
-		}
-		for name, s := range doc.Services {
-			have := services[name]
-			if have == nil {
-				have = &composeService{dependsOn: map[string]string{}}
-				services[name] = have
-			}
-			have.Profiles = append(have.Profiles, s.Profiles...)
-			on := s.DependsOn
-			switch on.Kind {
-			case yaml.SequenceNode:
-				for _, n := range on.Content {
-					have.dependsOn[n.Value] = "service_started"
-				}
-			case yaml.MappingNode:
-				for i := 0; i+1 < len(on.Content); i += 2 {
-					var dep struct{ Condition string }
-					if err := on.Content[i+1].Decode(&dep); err != nil {
-						return nil, fmt.Errorf("read depends_on of %s in %s: %w", name, f, err)
-					}
-					have.dependsOn[on.Content[i].Value] = cmp.Or(dep.Condition, "service_started")
-				}
-			}
-		}
-	}
-	return services, nil
 }

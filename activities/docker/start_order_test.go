@@ -1,27 +1,60 @@
 package docker
 
 import (
+	"context"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 )
 
-// TestServicesInFilesReadsDependsOnInBothForms: list form and map form with a condition,
-// the override file adding to the base.
-func TestServicesInFilesReadsDependsOnInBothForms(t *testing.T) {
+// TestLoadProjectTakesComposesDependencies: the dependencies compose adds itself (links,
+// network_mode/ipc/pid: service:x, volumes_from), depends_on through an alias, extends,
+// include, !reset and interpolation, and profiles as compose applies them.
+func TestLoadProjectTakesComposesDependencies(t *testing.T) {
 	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "base.yml"), []byte("services:\n  api:\n    depends_on: [db]\n  db: {}\n  debug:\n    profiles: [debug]\n"), 0o600))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "override.yml"), []byte("services:\n  api:\n    depends_on:\n      db:\n        condition: service_healthy\n      cache: {}\n"), 0o600))
+	write := func(name, body string) {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600))
+	}
+	write("base.yml", `
+x-deps: &deps [db]
+include: [inc.yml]
+services:
+  db: {image: x}
+  net: {image: x, network_mode: "service:db"}
+  ipc: {image: x, ipc: "service:db", pid: "service:net"}
+  link: {image: x, links: ["db:database"]}
+  from: {image: x, volumes_from: [db]}
+  alias: {image: x, depends_on: *deps}
+  ext: {extends: {service: alias}}
+  env: {image: x, depends_on: ["${DEP}"]}
+  reset: {image: x, depends_on: [db]}
+  debug: {image: x, profiles: [debug]}
+`)
+	write("inc.yml", "services:\n  included: {image: x, depends_on: {db: {condition: service_healthy}}}\n")
+	write("override.yml", "services:\n  reset:\n    depends_on: !reset []\n")
+	write(".env", "DEP=link\n")
 
-	services, err := servicesInFiles([]string{"base.yml", filepath.Join(dir, "override.yml")}, dir)
+	p, files, err := loadProject(context.Background(), ComposeUpInput{Project: "p", Files: []string{"base.yml", "override.yml"}, WorkingDir: dir})
 
 	require.NoError(t, err)
-	require.Equal(t, map[string]string{"db": "service_healthy", "cache": "service_started"}, services["api"].dependsOn)
-	require.Empty(t, services["db"].dependsOn)
-	require.Equal(t, []string{"debug"}, services["debug"].Profiles)
-	_, err = servicesInFiles([]string{"gone.yml"}, dir)
+	deps := func(s string) []string { return slices.Sorted(maps.Keys(p.Services[s].DependsOn)) }
+	require.Equal(t, []string{"db"}, deps("net"))
+	require.Equal(t, []string{"db", "net"}, deps("ipc"))
+	require.Equal(t, []string{"db"}, deps("link"))
+	require.Equal(t, []string{"db"}, deps("from"))
+	require.Equal(t, []string{"db"}, deps("alias"))
+	require.Equal(t, []string{"db"}, deps("ext"))
+	require.Equal(t, []string{"link"}, deps("env"))
+	require.Empty(t, deps("reset"))
+	require.Equal(t, "service_healthy", p.Services["included"].DependsOn["db"].Condition)
+	require.NotContains(t, p.Services, "debug", "an inactive profile's service is not started")
+	require.Contains(t, files, filepath.Join(dir, ".env"))
+	require.Contains(t, files, filepath.Join(dir, "override.yml"))
+	_, _, err = loadProject(context.Background(), ComposeUpInput{Project: "p", Files: []string{"gone.yml"}, WorkingDir: dir})
 	require.Error(t, err)
 }
 
