@@ -17,7 +17,8 @@ import (
 // (reads, inflates and checks on three threads). Without them the worker inflates itself:
 // klauspost's flate is as fast as `gzip -dc` (the standard library's is ~25% slower) and
 // in-process it saves two pipe copies, so `gzip` is never run. Each checks the CRC and
-// length. Close reports a damaged stream.
+// length. Close reports a damaged stream, and waits for a read of src under way: src must
+// end its reads when ctx ends.
 func Gunzip(ctx context.Context, src io.Reader) (io.ReadCloser, error) {
 	for _, tool := range gunzipTools() {
 		path, err := exec.LookPath(tool)
@@ -80,14 +81,16 @@ type goReader struct {
 func (g *goReader) Read(p []byte) (int, error) { return g.gz.Read(p) }
 
 // Close stops the inflating goroutine, then the reading one: src is not read after
-// Close returns.
+// Close returns. A read of src under way is waited for.
 func (g *goReader) Close() error {
 	err := g.gz.Close()
 	g.ra.Close()
 	return err
 }
 
-// readahead reads src in its own goroutine into a few fixed buffers.
+// readahead reads src in its own goroutine into a few fixed buffers. Close waits for a
+// read under way, so src must end its reads when the caller's context ends (as
+// heartbeat.Reader does).
 type readahead struct {
 	full, free chan []byte
 	stop       chan struct{}
@@ -108,6 +111,13 @@ func newReadahead(src io.Reader, size, n int) *readahead {
 func (r *readahead) fill(src io.Reader) {
 	defer close(r.full)
 	for {
+		// Stop first: select picks at random among ready cases, and a free buffer would
+		// read on after Close.
+		select {
+		case <-r.stop:
+			return
+		default:
+		}
 		var b []byte
 		select {
 		case b = <-r.free:
