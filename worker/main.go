@@ -177,11 +177,8 @@ func run() error {
 	// Transfers are bound by gzip: say once which tools this host gives them.
 	unzip, zip := archive.Decompressor(), archive.NewGzipper().Tool()
 	logger.Info("transfers", "restores_decompress_with", unzip, "snapshots_compress_with", zip)
-	switch unzip {
-	case "pigz":
-		logger.Warn("igzip (Debian's isal) is not installed: restores inflate with pigz, about 3× slower than with igzip; apt-get install isal")
-	case archive.GoGzip:
-		logger.Warn("neither igzip nor pigz is installed: the worker inflates and compresses in Go, restores about 4× slower than with igzip (as slow as tar -xzf) and snapshots larger; apt-get install isal pigz")
+	if cost, install := archive.GzipCost(unzip); cost != "" {
+		logger.Warn(cost + "; " + install)
 	}
 	logger.Info("worker starting", "temporal", cfg.Temporal.Address, "task_queue", cfg.Temporal.TaskQueue, "host", cfg.Worker.Host, "evidence", store.Describe())
 	return runner.Run(ctx, c, runner.Options{

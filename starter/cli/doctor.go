@@ -73,11 +73,11 @@ func NewCmdDoctor(o *Options) *cobra.Command {
 what to do. The configuration loads; Temporal answers, with the namespace and Rewind's
 search attributes; a worker polls the rollback task queue and each stack's host queue;
 on a Docker host, the engine and the compose CLI answer, each stack's compose files and
-volumes exist, igzip and pigz are installed, the engine's data root has room for a staging
-restore of the stack's largest volume plus its newest backup, and the state folder is
-writable; your signing key loads and is one the policy lists for you; this machine's
-clock is within --max-skew of Temporal's; each volume's newest backup, its age and when
-Rewind last read it whole.
+volumes exist, igzip is installed (a warning with pigz or neither), the engine's data
+root has room for a staging restore of the stack's largest volume plus its newest
+backup, and the state folder is writable; your signing key loads and is one the policy
+lists for you; this machine's clock is within --max-skew of Temporal's; each volume's
+newest backup, its age and when Rewind last read it whole.
 
 It changes nothing and starts no workflow. Away from a Docker host (a laptop) the host's
 checks are skipped, not failed. Exit 0 when nothing blocks a rollback (warnings do not),
@@ -350,18 +350,13 @@ func (o *Options) hostChecks(ctx context.Context, cfg *config.Config, stacks []s
 }
 
 // gzipCheck says which of the host's tools the worker (de)compresses with here, and what
-// their absence costs (measured on 2 cores, 1 GiB of the bench's data: igzip inflates
-// about 4× as fast as pigz, gzip or Go, and makes snapshots about half Go's size).
+// their absence costs (archive.GzipCost, the worker's start-up warning too).
 func gzipCheck(tool string) Check {
-	switch tool {
-	case "igzip":
-		return Check{Name: "gzip", Status: CheckOK, Detail: "restores and snapshots go through igzip"}
-	case "pigz":
-		return Check{Name: "gzip", Status: CheckWarn, Detail: "igzip is not installed: restores and snapshots go through pigz, restores about 3× slower than with igzip",
-			Fix: "apt-get install isal (the rewind package depends on it)"}
+	cost, install := archive.GzipCost(tool)
+	if cost == "" {
+		return Check{Name: "gzip", Status: CheckOK, Detail: "restores and snapshots go through " + tool}
 	}
-	return Check{Name: "gzip", Status: CheckWarn, Detail: "neither igzip nor pigz is installed: the worker inflates and compresses in Go, restores about 4× slower than with igzip",
-		Fix: "apt-get install isal pigz (the rewind package depends on both)"}
+	return Check{Name: "gzip", Status: CheckWarn, Detail: cost, Fix: install}
 }
 
 // diskCheck compares the room under the engine's data root, where the staging volume
