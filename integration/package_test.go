@@ -43,7 +43,7 @@ func TestDebianPackageInstallsAndRemovesCleanly(t *testing.T) {
 		require.NoError(t, err, "dpkg %s: %s", strings.Join(args, " "), out)
 		return string(out)
 	}
-	// igzip and pigz come with Rewind: without them restores inflate in Go, 4× slower.
+	// igzip and pigz come with Rewind: without them restores inflate in Go, about twice as long.
 	depends := strings.Split(dpkg("-f", deb, "Depends"), ",")
 	for i := range depends {
 		depends[i] = strings.TrimSpace(depends[i])
