@@ -182,7 +182,8 @@ func TestGuardProposesAFullRestoreAtP2(t *testing.T) {
 	s := needDocker(t)
 	srv, c := startTemporal(t)
 	e := guardEnv(t, s, srv.GRPCAddr(), "interval: 2s, window: 5m, option: full, "+shortWindows)
-	_, err := demostack.Backup(context.Background(), s.engine, e.project, e.backups, time.Now())
+	// Last night's backup: the one `rewind deployed` takes now is named for this second.
+	_, err := demostack.Backup(context.Background(), s.engine, e.project, e.backups, time.Now().Add(-8*time.Hour))
 	require.NoError(t, err)
 	e.startWorker()
 	id := e.deployed()
