@@ -3,11 +3,8 @@ package runner
 import (
 	"cmp"
 	"context"
-	"errors"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/algotrendy/rewind/activities/docker"
@@ -19,17 +16,8 @@ import (
 // backup run ended without its own release (terminated, timed out): a paused database
 // must not wait for the next backup to run again.
 func sweepHolds(ctx context.Context, c client.Client, o Options, probeSteps *probe.Activities) {
-	open := func(ctx context.Context, id, runID string) (bool, error) {
-		res, err := c.DescribeWorkflowExecution(ctx, id, runID)
-		var gone *serviceerror.NotFound
-		if errors.As(err, &gone) {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		return res.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
-	}
+	isOpen := runOpen(c)
+	open := func(ctx context.Context, id, runID string) (bool, error) { return isOpen(ctx, id+"/"+runID) }
 	release := func(ctx context.Context, h holds.Hold) error {
 		if h.Mode == "checkpoint" {
 			_, err := probeSteps.CheckpointDatabase(ctx, probe.CheckpointInput{URL: h.DatabaseURL, Release: true})
