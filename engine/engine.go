@@ -63,3 +63,32 @@ func ContainerName(c container.Summary) string {
 	}
 	return c.ID[:12]
 }
+
+// Creator makes containers and finds them by name.
+type Creator interface {
+	ContainerCreate(ctx context.Context, options client.ContainerCreateOptions) (client.ContainerCreateResult, error)
+	ContainerInspect(ctx context.Context, containerID string, options client.ContainerInspectOptions) (client.ContainerInspectResult, error)
+}
+
+// CreateOnce creates a container by name, sending the request again when the connection
+// failed; one the engine made before its answer got lost (or an earlier attempt made) is
+// found by its name.
+func CreateOnce(ctx context.Context, c Creator, opts client.ContainerCreateOptions) (string, error) {
+	var id string
+	err := Retry(ctx, func() error {
+		res, err := c.ContainerCreate(ctx, opts)
+		if cerrdefs.IsConflict(err) {
+			found, ierr := c.ContainerInspect(ctx, opts.Name, client.ContainerInspectOptions{})
+			if ierr != nil {
+				return ierr
+			}
+			id = found.Container.ID
+			return nil
+		}
+		if err == nil {
+			id = res.ID
+		}
+		return err
+	})
+	return id, err
+}

@@ -85,7 +85,7 @@ func (a *Activities) StartThrowaway(ctx context.Context, in DatabaseInput) (Thro
 		// No ports, no restart policy, none of the live container's networks.
 		HostConfig: &container.HostConfig{Mounts: mounts, NetworkMode: container.NetworkMode(name)},
 	}
-	id, err := a.createOnce(ctx, opts)
+	id, err := engine.CreateOnce(ctx, a.Engine, opts)
 	if err != nil {
 		return Throwaway{}, fmt.Errorf("create the throwaway database from %s: %w", strings.TrimPrefix(live.Name, "/"), err)
 	}
@@ -184,27 +184,6 @@ func (a *Activities) ensureNetwork(ctx context.Context, name string, labels map[
 		return fmt.Errorf("create the drill's network %s: %w", name, err)
 	}
 	return nil
-}
-
-// createOnce creates a container by name; one an earlier attempt made is found by it.
-func (a *Activities) createOnce(ctx context.Context, opts client.ContainerCreateOptions) (string, error) {
-	var id string
-	err := engine.Retry(ctx, func() error {
-		res, err := a.Engine.ContainerCreate(ctx, opts)
-		if cerrdefs.IsConflict(err) {
-			found, ierr := a.Engine.ContainerInspect(ctx, opts.Name, client.ContainerInspectOptions{})
-			if ierr != nil {
-				return ierr
-			}
-			id = found.Container.ID
-			return nil
-		}
-		if err == nil {
-			id = res.ID
-		}
-		return err
-	})
-	return id, err
 }
 
 // CheckInput runs the stack's data check against the drill's throwaway database.

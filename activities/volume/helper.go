@@ -10,7 +10,6 @@ import (
 	"os"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"go.temporal.io/sdk/activity"
@@ -72,7 +71,7 @@ func (a *Activities) helper(ctx context.Context, volume string, readOnly bool) (
 	if readOnly {
 		bind += ":ro"
 	}
-	id, err := a.createOnce(ctx, client.ContainerCreateOptions{
+	id, err := engine.CreateOnce(ctx, a.Engine, client.ContainerCreateOptions{
 		Name: name,
 		Config: &container.Config{
 			Image:  HelperImage,
@@ -125,28 +124,6 @@ func attemptKey(ctx context.Context) string {
 		fmt.Fprintf(h, "%d\x00%d", os.Getpid(), time.Now().UnixNano())
 	}
 	return hex.EncodeToString(h.Sum(nil))[:10]
-}
-
-// createOnce creates a container by name, sending the request again when the connection
-// failed; one the engine made before its answer got lost is found by its name.
-func (a *Activities) createOnce(ctx context.Context, opts client.ContainerCreateOptions) (string, error) {
-	var id string
-	err := engine.Retry(ctx, func() error {
-		res, err := a.Engine.ContainerCreate(ctx, opts)
-		if cerrdefs.IsConflict(err) {
-			found, ierr := a.Engine.ContainerInspect(ctx, opts.Name, client.ContainerInspectOptions{})
-			if ierr != nil {
-				return ierr
-			}
-			id = found.Container.ID
-			return nil
-		}
-		if err == nil {
-			id = res.ID
-		}
-		return err
-	})
-	return id, err
 }
 
 // removeContainers removes every container the filters match, running or not; what names

@@ -231,9 +231,9 @@ func (a *Activities) startMover(ctx context.Context, t moverTask, saved func(int
 		removeDir()
 		return nil, "", err
 	}
-	// Named by attempt and volume: createOnce takes a container of this name for its own.
+	// Named by attempt and volume: engine.CreateOnce takes a container of this name for its own.
 	name := "rewind-mover-" + attemptKey(ctx) + "-" + t.Command + "-" + volume
-	id, err := a.createOnce(ctx, client.ContainerCreateOptions{
+	id, err := engine.CreateOnce(ctx, a.Engine, client.ContainerCreateOptions{
 		Name: name,
 		Config: &container.Config{
 			Image:  image,
@@ -467,7 +467,7 @@ func (l *limitedText) String() string {
 // what it printed.
 func (a *Activities) runMoverOnce(ctx context.Context, image, command, volume string, args []string, hc *container.HostConfig) ([]byte, error) {
 	name := "rewind-mover-" + attemptKey(ctx) + "-" + command + "-" + volume
-	id, err := a.createOnce(ctx, client.ContainerCreateOptions{
+	id, err := engine.CreateOnce(ctx, a.Engine, client.ContainerCreateOptions{
 		Name:       name,
 		Config:     &container.Config{Image: image, Cmd: args, Labels: map[string]string{HelperLabel: "true", VolumeLabel: volume}},
 		HostConfig: hc,
