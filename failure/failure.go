@@ -3,6 +3,26 @@
 // One list, so a name is declared once and means one thing everywhere.
 package failure
 
+import (
+	"errors"
+
+	"go.temporal.io/sdk/temporal"
+)
+
+// CondemnsBackup reports whether err says the backup itself does not restore (try an older
+// one), rather than the host failing (retry or fail the step).
+func CondemnsBackup(err error) bool {
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) {
+		return false
+	}
+	switch appErr.Type() {
+	case UnsafeEntry, CorruptBackup, TooLarge, ChecksumMismatch, MissingChecksum:
+		return true
+	}
+	return false
+}
+
 // A rollback's input or the stack's configuration.
 const (
 	BadInput      = "BadInput"

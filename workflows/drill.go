@@ -121,7 +121,7 @@ func (d *drillRun) restore(ctx workflow.Context) error {
 				Layout: archive.LayoutName(v.Layout), SHA256: newest.SHA256, RequireChecksum: t.Backups.RequireChecksum,
 			}).Get(ctx, nil)
 		}
-		if badBackup(err) {
+		if failure.CondemnsBackup(err) {
 			d.why, d.judged = newest.Name+" does not restore: "+message(err), []string{newest.Name}
 			return nil
 		}

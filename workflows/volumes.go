@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -166,7 +165,7 @@ func (r *rollback) stage(ctx workflow.Context, i int, v config.Volume, candidate
 			r.gate.backups[i] = c.Name + " " + s.Restored.SHA256
 			return s, r.checkRoom(ctx, v, s)
 		}
-		if !badBackup(err) {
+		if !failure.CondemnsBackup(err) {
 			return s, err
 		}
 		s.Skipped = append(s.Skipped, message(err))
@@ -195,20 +194,6 @@ func (r *rollback) checkRoom(ctx workflow.Context, v config.Volume, s staging) e
 	var d *volume.Activities
 	var room volume.RoomResult
 	return r.execIn(ctx, quick, d.CheckRoom, volume.RoomInput{Volume: v.Name, Staging: s.Staging, Bytes: s.Restored.Bytes}, &room)
-}
-
-// badBackup reports whether err condemns the backup (try an older one) rather than the
-// host (fail the step).
-func badBackup(err error) bool {
-	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) {
-		return false
-	}
-	switch appErr.Type() {
-	case failure.UnsafeEntry, failure.CorruptBackup, failure.TooLarge, failure.ChecksumMismatch, failure.MissingChecksum:
-		return true
-	}
-	return false
 }
 
 // swapVolumes puts each volume's staged data in place. Where the engine allows it, the

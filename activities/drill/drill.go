@@ -125,7 +125,7 @@ func (a *Activities) RestoreForDrill(ctx context.Context, in RestoreInput) (volu
 			}
 			o.Restored[in.Name] = cmp.Or(res.SHA256, in.SHA256)
 		})
-	case doesNotRestore(err):
+	case failure.CondemnsBackup(err):
 		if oerr := a.observe(in.Run, func(o *observed) {
 			if o.Broken == nil {
 				o.Broken = map[string]broken{}
@@ -136,19 +136,6 @@ func (a *Activities) RestoreForDrill(ctx context.Context, in RestoreInput) (volu
 		}
 	}
 	return res, err
-}
-
-// doesNotRestore says the restore failed for the backup itself, not the host.
-func doesNotRestore(err error) bool {
-	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) {
-		return false
-	}
-	switch appErr.Type() {
-	case failure.UnsafeEntry, failure.CorruptBackup, failure.TooLarge, failure.ChecksumMismatch, failure.MissingChecksum:
-		return true
-	}
-	return false
 }
 
 // RecordInput names one backup of the stack whose drill outcome is to be kept. Only Name,
